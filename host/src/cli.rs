@@ -1,0 +1,180 @@
+//! The command line (clap derive). Parsing only validates what was typed;
+//! resolving paths, settings and the database happens in `app`.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  success
+  1  a plugin run failed or was partial
+  2  bad command line (unknown plugin, bad date, bad value)
+  3  bad environment (home folder, .env, plugins folder, settings)
+  4  the database cannot be used (corrupt, foreign, read-only, disk full)
+  5  another run is in progress in this home folder
+  6  an output file or schedule could not be written
+
+Files in the home folder: .env (settings and secrets; the environment wins),
+agent_os.db (SQLite), agent.log, plugins/ (*.so / *.dylib).";
+
+/// agent-host: runs data-collecting plugins in isolated workers and keeps an
+/// exact history of what OpenAI and Anthropic billed you.
+#[derive(Debug, Parser)]
+#[command(name = "agent-host", version, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    /// Home folder holding .env, agent_os.db, agent.log and plugins/
+    /// [default: the working directory]
+    #[arg(long, global = true, env = "AGENT_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// Folder to load plugins from [default: HOME/plugins]
+    #[arg(long, global = true, env = "AGENT_PLUGINS_DIR", value_name = "DIR")]
+    pub plugins_dir: Option<PathBuf>,
+
+    /// Only print warnings and errors on the console
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect installed plugins.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+    /// Run one plugin.
+    Run(RunArgs),
+    /// Run every loaded plugin (the nightly job); non-zero exit if any failed.
+    RunAll(RunAllArgs),
+    /// Show recent runs.
+    Runs(RunsArgs),
+    /// Internal: the isolated worker process.
+    #[command(name = "__worker", hide = true)]
+    Worker,
+}
+
+/// `plugins` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// List loaded plugins, and every file that was rejected with the reason.
+    List(JsonFlag),
+}
+
+/// A `--json` switch.
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON for scripts instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How runs execute.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// First UTC day to collect (YYYY-MM-DD) [default: the day after the last
+    /// complete one, or 30 days back on a first run]
+    #[arg(long, value_parser = parse_day, value_name = "YYYY-MM-DD")]
+    pub from: Option<NaiveDate>,
+
+    /// Last UTC day to collect, inclusive [default: yesterday]
+    #[arg(long, value_parser = parse_day, value_name = "YYYY-MM-DD")]
+    pub to: Option<NaiveDate>,
+
+    /// Run plugins inside this process (development only: a crashing plugin
+    /// takes the host down, and there is no timeout)
+    #[arg(long)]
+    pub in_process: bool,
+
+    /// Kill a plugin run after this many seconds [env: AGENT_RUN_TIMEOUT_SECS;
+    /// default: 600]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: Option<u64>,
+
+    /// Print the run reports as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `run` arguments.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The plugin's name (see `agent-host plugins list`)
+    #[arg(long, value_name = "NAME")]
+    pub plugin: String,
+
+    /// A plugin parameter, as name=value (repeatable)
+    #[arg(long = "param", value_parser = parse_param, value_name = "NAME=VALUE")]
+    pub params: Vec<(String, String)>,
+
+    /// How to run.
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+/// `run-all` arguments.
+#[derive(Debug, Args)]
+pub struct RunAllArgs {
+    /// How to run.
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+/// `runs` arguments.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// How many runs to show, newest first
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub limit: u64,
+
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses a `YYYY-MM-DD` day, rejecting impossible dates like 2025-02-30.
+pub fn parse_day(s: &str) -> Result<NaiveDate, String> {
+    let ok_shape = s.len() == 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-';
+    match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        Ok(d) if ok_shape => Ok(d),
+        _ => Err(format!("{s:?} is not a valid date (expected YYYY-MM-DD)")),
+    }
+}
+
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not NAME=VALUE")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn days_are_strict() {
+        assert!(parse_day("2025-02-28").is_ok());
+        assert!(parse_day("2025-02-30").is_err());
+        assert!(parse_day("2025-2-3").is_err());
+        assert!(parse_day("yesterday").is_err());
+    }
+
+    #[test]
+    fn params_need_a_name() {
+        assert_eq!(parse_param("a=b=c").unwrap(), ("a".into(), "b=c".into()));
+        assert!(parse_param("=x").is_err());
+        assert!(parse_param("novalue").is_err());
+    }
+}

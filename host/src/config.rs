@@ -1,0 +1,197 @@
+//! The home folder and the settings read from the environment and `.env`.
+//!
+//! Loading configuration never writes a file. The process environment wins
+//! over `.env`; nothing is copied into the process environment, so a plugin
+//! sees only what it is handed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{HostError, Result};
+
+/// The folder that holds `.env`, `agent_os.db`, `agent.log` and `plugins/`.
+#[derive(Debug, Clone)]
+pub struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    /// Resolves the home folder: `--home`, else `AGENT_HOME`, else the working
+    /// directory. It must exist.
+    pub fn resolve(flag: Option<&Path>) -> Result<Self> {
+        let root = match flag {
+            Some(p) => p.to_path_buf(),
+            None => match std::env::var_os("AGENT_HOME").filter(|v| !v.is_empty()) {
+                Some(v) => PathBuf::from(v),
+                None => std::env::current_dir().map_err(|e| {
+                    HostError::config(format!("cannot read the working directory: {e}"))
+                })?,
+            },
+        };
+        if !root.is_dir() {
+            return Err(HostError::config(format!(
+                "home folder {} does not exist",
+                root.display()
+            ))
+            .with_hint(format!(
+                "create it with `mkdir -p {}`, or point --home / AGENT_HOME at an existing folder",
+                root.display()
+            )));
+        }
+        Ok(Home { root })
+    }
+
+    /// `agent_os.db`.
+    pub fn db_path(&self) -> PathBuf {
+        self.root.join("agent_os.db")
+    }
+
+    /// `agent.log`.
+    pub fn log_path(&self) -> PathBuf {
+        self.root.join("agent.log")
+    }
+
+    /// `.env`.
+    pub fn env_path(&self) -> PathBuf {
+        self.root.join(".env")
+    }
+
+    /// The lock file that keeps two runs apart.
+    pub fn lock_path(&self) -> PathBuf {
+        self.root.join(".agent-host.lock")
+    }
+
+    /// The default plugins folder.
+    pub fn default_plugins_dir(&self) -> PathBuf {
+        self.root.join("plugins")
+    }
+}
+
+/// Settings and secrets: `.env` overlaid by the process environment.
+#[derive(Clone, Default)]
+pub struct Settings {
+    vars: BTreeMap<String, String>,
+    warnings: Vec<String>,
+}
+
+// Values are secrets: never print them.
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings").field("names", &self.vars.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+impl Settings {
+    /// Reads `.env` (if present) and the process environment.
+    pub fn load(env_file: &Path) -> Result<Self> {
+        let mut settings = Settings::default();
+        if env_file.exists() {
+            settings.warnings.extend(permission_warning(env_file));
+            let text = std::fs::read_to_string(env_file).map_err(|e| {
+                HostError::config(format!("cannot read {}: {e}", env_file.display()))
+            })?;
+            settings.vars = parse_env_file(&text).map_err(|e| {
+                HostError::config(format!("{}: {e}", env_file.display()))
+                    .with_hint("each line must be NAME=value (quotes allowed); # starts a comment")
+            })?;
+        }
+        for (k, v) in std::env::vars_os() {
+            if let (Ok(k), Ok(v)) = (k.into_string(), v.into_string()) {
+                settings.vars.insert(k, v);
+            }
+        }
+        Ok(settings)
+    }
+
+    /// Settings from a fixed map (tests).
+    #[cfg(test)]
+    pub fn from_map(vars: BTreeMap<String, String>) -> Self {
+        Settings { vars, warnings: Vec::new() }
+    }
+
+    /// A setting's value; empty values count as unset.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    /// Warnings found while loading (e.g. `.env` readable by others).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// A setting parsed with `parse`, or `default` when unset. A value that
+    /// does not parse is an error naming the setting.
+    pub fn parsed<T>(&self, name: &str, default: T, what: &str) -> Result<T>
+    where
+        T: std::str::FromStr,
+    {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v.trim().parse().map_err(|_| {
+                HostError::config(format!("{name}={v:?} is not {what}"))
+                    .with_hint(format!("set {name} in the environment or .env to {what}"))
+            }),
+        }
+    }
+}
+
+/// Parses `.env` text with dotenvy's grammar, into a map.
+pub fn parse_env_file(text: &str) -> std::result::Result<BTreeMap<String, String>, String> {
+    let mut vars = BTreeMap::new();
+    for item in dotenvy::from_read_iter(text.as_bytes()) {
+        let (k, v) = item.map_err(|e| match e {
+            dotenvy::Error::LineParse(line, idx) => {
+                format!("malformed line {:?} (at character {idx})", line.trim_end())
+            }
+            other => other.to_string(),
+        })?;
+        vars.insert(k, v);
+    }
+    Ok(vars)
+}
+
+#[cfg(unix)]
+fn permission_warning(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "{} is readable by other users and holds secrets; fix with `chmod 600 {}`",
+            path.display(),
+            path.display()
+        )
+    })
+}
+
+#[cfg(not(unix))]
+fn permission_warning(_path: &Path) -> Option<String> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_file_parses_quotes_and_comments() {
+        let vars = parse_env_file("# c\nA=1\nB=\"two words\"\nexport C=3\n").unwrap();
+        assert_eq!(vars["A"], "1");
+        assert_eq!(vars["B"], "two words");
+        assert_eq!(vars["C"], "3");
+    }
+
+    #[test]
+    fn malformed_env_line_is_one_line_error() {
+        let err = parse_env_file("GOOD=1\nthis is not a setting\n").unwrap_err();
+        assert!(err.contains("malformed line"), "{err}");
+        assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn parsed_setting_names_the_variable() {
+        let s = Settings::from_map([("BUDGET".into(), "lots".into())].into());
+        let err = s.parsed::<u32>("BUDGET", 1, "a whole number").unwrap_err();
+        assert!(err.to_string().contains("BUDGET=\"lots\" is not a whole number"));
+        assert_eq!(s.parsed::<u32>("OTHER", 7, "x").unwrap(), 7);
+    }
+}

@@ -1,0 +1,244 @@
+//! The HTTP capability: reqwest (rustls, proxies from the environment) with
+//! timeouts, a body-size cap, and bounded retries of 429/5xx/529 that honour
+//! `Retry-After`. Errors are one readable line without secrets.
+
+use std::io::Read;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use plugin_api::{Header, HttpRequest, HttpResponse, LogLevel};
+use reqwest::blocking::Client;
+use reqwest::Url;
+
+use super::protocol::HttpSettings;
+
+/// A reusable HTTP client.
+pub struct HttpClient {
+    settings: HttpSettings,
+    proxied: OnceLock<Result<Client, String>>,
+    direct: OnceLock<Result<Client, String>>,
+}
+
+impl HttpClient {
+    /// A client with these settings; the reqwest clients are built on first use.
+    pub fn new(settings: HttpSettings) -> Self {
+        HttpClient { settings, proxied: OnceLock::new(), direct: OnceLock::new() }
+    }
+
+    /// Loopback addresses never go through a proxy: a proxy from the
+    /// environment cannot reach this machine's local servers.
+    fn client_for(&self, url: &Url) -> Result<&Client, String> {
+        let loopback = match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            None => false,
+        };
+        let cell = if loopback { &self.direct } else { &self.proxied };
+        cell.get_or_init(|| {
+            let mut b = Client::builder()
+                .user_agent(concat!("agent-host/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(Duration::from_secs(15));
+            if loopback {
+                b = b.no_proxy();
+            }
+            b.build().map_err(|e| format!("cannot start the HTTP client: {}", chain(&e)))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+    }
+
+    /// Performs `req`, retrying 429/5xx/529 up to `req.max_retries` times.
+    pub fn execute(
+        &self,
+        req: &HttpRequest,
+        log: &dyn Fn(LogLevel, &str),
+    ) -> Result<HttpResponse, String> {
+        let url = Url::parse(req.url.as_str())
+            .map_err(|e| format!("invalid URL {:?}: {e}", req.url.as_str()))?;
+        let client = self.client_for(&url)?;
+        let shown = display_url(&url);
+        let mut attempt = 0u32;
+        loop {
+            let resp = self.send_once(client, &url, req)?;
+            let retryable = resp.status == 429 || (500..=599).contains(&resp.status);
+            if !retryable || attempt >= req.max_retries {
+                return Ok(resp);
+            }
+            let wait = self.retry_wait(&resp, attempt);
+            attempt += 1;
+            log(
+                LogLevel::WARN,
+                &format!(
+                    "HTTP {} from {shown}; retry {attempt}/{} in {:.1}s",
+                    resp.status,
+                    req.max_retries,
+                    wait.as_secs_f32()
+                ),
+            );
+            std::thread::sleep(wait);
+        }
+    }
+
+    fn retry_wait(&self, resp: &HttpResponse, attempt: u32) -> Duration {
+        let max = Duration::from_millis(self.settings.max_wait_ms);
+        let asked = resp
+            .header("retry-after")
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| Duration::from_millis((s * 1000.0).min(u64::MAX as f64 / 2.0) as u64));
+        let backoff =
+            Duration::from_millis(self.settings.backoff_ms.saturating_mul(1u64 << attempt.min(16)));
+        asked.unwrap_or(backoff).min(max)
+    }
+
+    fn send_once(
+        &self,
+        client: &Client,
+        url: &Url,
+        req: &HttpRequest,
+    ) -> Result<HttpResponse, String> {
+        let method = reqwest::Method::from_bytes(req.method.as_bytes())
+            .map_err(|_| format!("invalid HTTP method {:?}", req.method.as_str()))?;
+        let timeout = if req.timeout_ms > 0 {
+            Duration::from_millis(u64::from(req.timeout_ms))
+        } else {
+            Duration::from_millis(self.settings.timeout_ms)
+        };
+        let mut builder = client.request(method, url.clone()).timeout(timeout);
+        for h in req.headers.iter() {
+            builder = builder.header(h.name.as_str(), h.value.as_str());
+        }
+        if !req.body.is_empty() {
+            builder = builder.body(req.body.to_vec());
+        }
+        let shown = display_url(url);
+        let resp = builder.send().map_err(|e| describe(&shown, &e, timeout))?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| Header::new(k.as_str(), &String::from_utf8_lossy(v.as_bytes())))
+            .collect();
+        let limit = self.settings.max_body_bytes;
+        let mut body = Vec::new();
+        resp.take(limit + 1).read_to_end(&mut body).map_err(|e| {
+            let root = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default();
+            if root.contains("timed out") || e.kind() == std::io::ErrorKind::TimedOut {
+                format!("{shown}: timed out after {}s while reading the body", timeout.as_secs())
+            } else {
+                format!("{shown}: the connection broke while reading the body: {e}")
+            }
+        })?;
+        if body.len() as u64 > limit {
+            return Err(format!("{shown}: response body larger than {limit} bytes"));
+        }
+        Ok(HttpResponse { status, headers: headers_vec(headers), body: body.into() })
+    }
+}
+
+fn headers_vec(h: Vec<Header>) -> abi_stable::std_types::RVec<Header> {
+    h.into()
+}
+
+/// `scheme://host[:port]/path`, without the query string.
+fn display_url(url: &Url) -> String {
+    let mut u = url.clone();
+    u.set_query(None);
+    u.set_fragment(None);
+    let _ = u.set_password(None);
+    let _ = u.set_username("");
+    u.to_string()
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let t = s.to_string();
+        if !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}
+
+/// One line for a transport failure: what kind, and the root cause.
+fn describe(shown: &str, e: &reqwest::Error, timeout: Duration) -> String {
+    let mut root = e.to_string();
+    let mut cur = std::error::Error::source(e);
+    while let Some(s) = cur {
+        root = s.to_string();
+        cur = s.source();
+    }
+    if e.is_timeout() {
+        format!("{shown}: timed out after {}s", timeout.as_secs())
+    } else if e.is_connect() {
+        let lower = root.to_lowercase();
+        if lower.contains("dns") || lower.contains("resolve") || lower.contains("name or service") {
+            format!("{shown}: DNS lookup failed: {root}")
+        } else {
+            format!("{shown}: could not connect: {root}")
+        }
+    } else {
+        format!("{shown}: request failed: {root}")
+    }
+}
+
+/// Whether `url`'s host is one of `allowed` (case-insensitive, port ignored).
+pub fn host_allowed(url: &str, allowed: &[String]) -> Result<(), String> {
+    let parsed = Url::parse(url).map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+    let host = parsed.host_str().unwrap_or_default().trim_matches(['[', ']']);
+    if allowed.iter().any(|a| a.trim_matches(['[', ']']).eq_ignore_ascii_case(host)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "host {host} is not allowed for this plugin (allowed: {}); declare it in the \
+             manifest's hosts or configure it as the plugin's base URL",
+            if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") }
+        ))
+    }
+}
+
+/// The host name of a URL-valued setting, if it is one.
+pub fn url_host(value: &str) -> Option<String> {
+    let url = Url::parse(value).ok()?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    url.host_str().map(|h| h.trim_matches(['[', ']']).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_list_is_by_host() {
+        let allowed = vec!["api.openai.com".to_string(), "127.0.0.1".to_string()];
+        assert!(host_allowed("https://API.openai.com/v1/x", &allowed).is_ok());
+        assert!(host_allowed("http://127.0.0.1:9999/v1", &allowed).is_ok());
+        let err = host_allowed("https://evil.example/steal", &allowed).unwrap_err();
+        assert!(err.contains("host evil.example is not allowed"));
+    }
+
+    #[test]
+    fn retry_wait_honours_retry_after_and_caps() {
+        let c = HttpClient::new(HttpSettings { max_wait_ms: 5_000, ..Default::default() });
+        let mut resp =
+            HttpResponse { status: 429, headers: Default::default(), body: Default::default() };
+        assert_eq!(c.retry_wait(&resp, 0), Duration::from_millis(500));
+        assert_eq!(c.retry_wait(&resp, 2), Duration::from_millis(2000));
+        resp.headers.push(Header::new("Retry-After", "2"));
+        assert_eq!(c.retry_wait(&resp, 0), Duration::from_secs(2));
+        resp.headers[0] = Header::new("retry-after", "3600");
+        assert_eq!(c.retry_wait(&resp, 0), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn displayed_url_drops_query_and_credentials() {
+        let u = Url::parse("https://user:pw@h.example/p?key=secret").unwrap();
+        assert_eq!(display_url(&u), "https://h.example/p");
+    }
+}

@@ -1,0 +1,74 @@
+//! Where a run's records go. The kernel does not know what they mean: an
+//! application provides a [`RecordSink`] that checks them (pure) and writes
+//! them inside the run's transaction. [`generic`] checks a record the
+//! application does not claim, for the kernel's generic `records` table.
+
+use chrono::NaiveDate;
+
+use super::protocol::WireRecord;
+use crate::store::runs::GenericRecord;
+use crate::store::{self, Tx};
+
+/// What a sink knows about the run it stores.
+#[derive(Debug, Clone)]
+pub struct SinkInput<'a> {
+    /// The plugin's name.
+    pub plugin: &'a str,
+    /// The run id.
+    pub run_id: &'a str,
+    /// The days asked for, for daily plugins.
+    pub window: Option<(NaiveDate, NaiveDate)>,
+    /// The days the data is complete for (rows of other days are not replaced).
+    pub complete_days: &'a [NaiveDate],
+    /// The plugin's metadata JSON.
+    pub metadata: &'a str,
+    /// When the data was collected (RFC 3339, UTC).
+    pub collected_at: &'a str,
+}
+
+/// Counts of what a sink wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Rows inserted or updated.
+    pub written: usize,
+    /// Stored rows whose value changed (revisions).
+    pub changed: usize,
+}
+
+/// Checks and stores records.
+pub trait RecordSink {
+    /// The checked records, ready to write.
+    type Batch;
+
+    /// Checks every record; one bad record rejects the run with a reason.
+    fn prepare(
+        &self,
+        input: &SinkInput<'_>,
+        records: Vec<WireRecord>,
+    ) -> Result<Self::Batch, String>;
+
+    /// Writes the batch inside the run's transaction.
+    fn write(
+        &self,
+        tx: &Tx<'_>,
+        input: &SinkInput<'_>,
+        batch: Self::Batch,
+    ) -> store::Result<WriteStats>;
+}
+
+/// Checks one record for the generic table: a kind and a JSON object payload.
+pub fn generic(index: usize, r: WireRecord) -> Result<GenericRecord, String> {
+    if r.kind.trim().is_empty() {
+        return Err(format!("record {index}: empty kind"));
+    }
+    match serde_json::from_str::<serde_json::Value>(&r.payload) {
+        Ok(serde_json::Value::Object(_)) => {}
+        Ok(_) => return Err(format!("record {index} ({}): payload is not a JSON object", r.kind)),
+        Err(e) => return Err(format!("record {index} ({}): payload is not JSON: {e}", r.kind)),
+    }
+    Ok(GenericRecord {
+        kind: r.kind,
+        key: (!r.key.is_empty()).then_some(r.key),
+        payload: r.payload,
+    })
+}

@@ -1,0 +1,75 @@
+//! Tracing set-up: the console (stderr) and `agent.log` in the home folder,
+//! both with timestamps; `AGENT_LOG` overrides the level filter.
+
+use std::fs::OpenOptions;
+use std::path::Path;
+use std::sync::Mutex;
+
+use tracing_subscriber::{fmt, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter, Layer};
+
+/// Starts logging to stderr and, when `log_file` is given, appending to it.
+/// `quiet` lowers the console to warnings (for `--json` output).
+pub fn init(log_file: Option<&Path>, quiet: bool) -> Result<(), String> {
+    let default = if quiet { "warn" } else { "info" };
+    let console_filter =
+        EnvFilter::try_from_env("AGENT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let console = fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .compact()
+        .with_filter(console_filter);
+
+    let file_layer = match log_file {
+        Some(path) => {
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open log file {}: {e}", path.display()))?;
+            let filter =
+                EnvFilter::try_from_env("AGENT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+            Some(
+                fmt::layer()
+                    .with_writer(Mutex::new(file))
+                    .with_ansi(false)
+                    .with_target(false)
+                    .with_filter(filter),
+            )
+        }
+        None => None,
+    };
+    tracing_subscriber::registry()
+        .with(console)
+        .with(file_layer)
+        .try_init()
+        .map_err(|e| format!("cannot start logging: {e}"))
+}
+
+/// Replaces every secret value in `text` with `[redacted]`.
+///
+/// Values shorter than 4 characters are left alone: replacing them would mangle
+/// ordinary text and they are not secrets anyone could use.
+pub fn redact(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for s in secrets.iter().filter(|s| s.len() >= 4) {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), "[redacted]");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_replaces_every_occurrence() {
+        let secrets = vec!["sk-admin-123456".to_string(), "ab".to_string()];
+        assert_eq!(
+            redact("key sk-admin-123456 and sk-admin-123456 ab", &secrets),
+            "key [redacted] and [redacted] ab"
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! Versioned schema migrations, applied atomically and tracked with
+//! `PRAGMA user_version`. A shipped migration is never edited; add a new one.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::{Context, Result, StoreError};
+
+/// Migration `i` brings the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: kernel tables and the billing application's normalized tables.
+    r#"
+    CREATE TABLE runs (
+        id               TEXT PRIMARY KEY,
+        plugin_name      TEXT NOT NULL,
+        status           TEXT NOT NULL,
+        started_at       TEXT NOT NULL,
+        finished_at      TEXT,
+        error            TEXT,
+        records_received INTEGER NOT NULL DEFAULT 0,
+        records_written  INTEGER NOT NULL DEFAULT 0,
+        records_changed  INTEGER NOT NULL DEFAULT 0,
+        window_from      TEXT,
+        window_to        TEXT,
+        isolated         INTEGER NOT NULL DEFAULT 1,
+        duration_ms      INTEGER
+    );
+    CREATE INDEX runs_by_plugin ON runs (plugin_name, started_at);
+
+    CREATE TABLE run_logs (
+        run_id  TEXT NOT NULL REFERENCES runs (id),
+        seq     INTEGER NOT NULL,
+        at      TEXT NOT NULL,
+        level   TEXT NOT NULL,
+        message TEXT NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE coverage (
+        plugin_name  TEXT NOT NULL,
+        day          TEXT NOT NULL,
+        run_id       TEXT NOT NULL,
+        completed_at TEXT NOT NULL,
+        PRIMARY KEY (plugin_name, day)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE records (
+        id          INTEGER PRIMARY KEY,
+        plugin_name TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        key         TEXT,
+        payload     TEXT NOT NULL,
+        run_id      TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        UNIQUE (plugin_name, kind, key)
+    );
+
+    CREATE TABLE cost_rows (
+        provider       TEXT NOT NULL,
+        account        TEXT NOT NULL,
+        day            TEXT NOT NULL,
+        project        TEXT NOT NULL,
+        api_key        TEXT NOT NULL,
+        line_item      TEXT NOT NULL,
+        model          TEXT NOT NULL,
+        token_type     TEXT NOT NULL,
+        cost_type      TEXT NOT NULL,
+        service_tier   TEXT NOT NULL,
+        context_window TEXT NOT NULL,
+        amount         TEXT NOT NULL,
+        currency       TEXT NOT NULL,
+        quantity       TEXT,
+        quantity_unit  TEXT,
+        plugin_name    TEXT NOT NULL,
+        run_id         TEXT NOT NULL,
+        collected_at   TEXT NOT NULL,
+        PRIMARY KEY (provider, account, day, project, api_key, line_item, model,
+                     token_type, cost_type, service_tier, context_window)
+    ) WITHOUT ROWID;
+    CREATE INDEX cost_rows_by_day ON cost_rows (day);
+    CREATE INDEX cost_rows_by_plugin ON cost_rows (plugin_name, day);
+
+    CREATE TABLE usage_rows (
+        provider     TEXT NOT NULL,
+        account      TEXT NOT NULL,
+        day          TEXT NOT NULL,
+        source       TEXT NOT NULL,
+        model        TEXT NOT NULL,
+        project      TEXT NOT NULL,
+        api_key      TEXT NOT NULL,
+        user_id      TEXT NOT NULL,
+        service_tier TEXT NOT NULL,
+        dims         TEXT NOT NULL,
+        metric       TEXT NOT NULL,
+        quantity     INTEGER NOT NULL,
+        counts_as_tokens INTEGER NOT NULL,
+        plugin_name  TEXT NOT NULL,
+        run_id       TEXT NOT NULL,
+        collected_at TEXT NOT NULL,
+        PRIMARY KEY (provider, account, day, source, model, project, api_key, user_id,
+                     service_tier, dims, metric)
+    ) WITHOUT ROWID;
+    CREATE INDEX usage_rows_by_day ON usage_rows (day);
+    CREATE INDEX usage_rows_by_plugin ON usage_rows (plugin_name, day);
+
+    CREATE TABLE revisions (
+        id          INTEGER PRIMARY KEY,
+        table_name  TEXT NOT NULL,
+        day         TEXT NOT NULL,
+        natural_key TEXT NOT NULL,
+        old_value   TEXT,
+        new_value   TEXT,
+        run_id      TEXT NOT NULL,
+        changed_at  TEXT NOT NULL
+    );
+
+    -- One row per provider and day, as in the original plan:
+    -- cost is exact decimal text in USD.
+    CREATE TABLE results (
+        provider     TEXT NOT NULL,
+        date         TEXT NOT NULL,
+        tokens       INTEGER NOT NULL,
+        cost         TEXT NOT NULL,
+        collected_at TEXT NOT NULL,
+        PRIMARY KEY (provider, date)
+    );
+    "#,
+];
+
+/// The schema version this build writes.
+pub const LATEST: i64 = MIGRATIONS.len() as i64;
+
+/// Applies every migration the database lacks, each in its own transaction.
+pub fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
+    let version: i64 =
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0)).ctx("read the schema version")?;
+    if version == 0 {
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .ctx("read the schema")?;
+        if tables > 0 {
+            return Err(StoreError::Foreign { path: path.to_path_buf() });
+        }
+    }
+    if version > LATEST {
+        return Err(StoreError::TooNew { path: path.to_path_buf(), found: version, known: LATEST });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx("begin a migration")?;
+        // Another process may have migrated while we waited for the lock.
+        let now: i64 =
+            tx.query_row("PRAGMA user_version", [], |r| r.get(0)).ctx("read the schema version")?;
+        if now > i as i64 {
+            continue;
+        }
+        tx.execute_batch(sql).ctx(&format!("apply migration {}", i + 1))?;
+        tx.pragma_update(None, "user_version", i as i64 + 1).ctx("record the schema version")?;
+        tx.commit().ctx("commit a migration")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,307 @@
+//! Kernel tables: runs, their log lines, per-plugin day coverage, and the
+//! generic keyed records of plugins whose kinds no application claims.
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use rusqlite::params;
+use serde::Serialize;
+
+use super::{Context, Result, Store, StoreError, Tx};
+
+/// A run as stored in `runs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunRow {
+    /// Run id (a UUID).
+    pub id: String,
+    /// The plugin's manifest name.
+    pub plugin_name: String,
+    /// `running`, `success`, `partial` or `failed`.
+    pub status: String,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    /// RFC 3339, UTC; `None` while running.
+    pub finished_at: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Records the plugin returned.
+    pub records_received: i64,
+    /// Rows written.
+    pub records_written: i64,
+    /// Stored rows whose value changed.
+    pub records_changed: i64,
+    /// First day asked for, for daily plugins.
+    pub window_from: Option<String>,
+    /// Last day asked for.
+    pub window_to: Option<String>,
+    /// Whether it ran in a worker process.
+    pub isolated: bool,
+    /// Wall time.
+    pub duration_ms: Option<i64>,
+}
+
+/// How a run ended, written in the same transaction as its data.
+#[derive(Debug, Clone)]
+pub struct RunEnd<'a> {
+    /// `success`, `partial` or `failed`.
+    pub status: &'a str,
+    /// Why, if not a success.
+    pub error: Option<&'a str>,
+    /// Records the plugin returned.
+    pub records_received: usize,
+    /// Rows written.
+    pub records_written: usize,
+    /// Rows whose stored value changed.
+    pub records_changed: usize,
+    /// Wall time.
+    pub duration_ms: u64,
+}
+
+/// One log line of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunLog {
+    /// RFC 3339, UTC.
+    pub at: String,
+    /// `error`, `warn`, `info`, `debug`.
+    pub level: &'static str,
+    /// The line, secrets already redacted.
+    pub message: String,
+}
+
+/// A record no application claims, kept as the plugin sent it.
+#[derive(Debug, Clone)]
+pub struct GenericRecord {
+    /// Its kind.
+    pub kind: String,
+    /// Its natural key; `None` keeps every copy.
+    pub key: Option<String>,
+    /// JSON payload.
+    pub payload: String,
+}
+
+const RUN_COLUMNS: &str = "id, plugin_name, status, started_at, finished_at, error, \
+     records_received, records_written, records_changed, window_from, window_to, isolated, \
+     duration_ms";
+
+fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
+    Ok(RunRow {
+        id: r.get(0)?,
+        plugin_name: r.get(1)?,
+        status: r.get(2)?,
+        started_at: r.get(3)?,
+        finished_at: r.get(4)?,
+        error: r.get(5)?,
+        records_received: r.get(6)?,
+        records_written: r.get(7)?,
+        records_changed: r.get(8)?,
+        window_from: r.get(9)?,
+        window_to: r.get(10)?,
+        isolated: r.get(11)?,
+        duration_ms: r.get(12)?,
+    })
+}
+
+impl Store {
+    /// Records that a run started (committed at once, so a crash leaves a
+    /// visible `running` row that the next run marks as interrupted).
+    pub fn begin_run(
+        &mut self,
+        id: &str,
+        plugin: &str,
+        started_at: &str,
+        window: Option<(NaiveDate, NaiveDate)>,
+        isolated: bool,
+    ) -> Result<()> {
+        let (from, to) = match window {
+            Some((f, t)) => (Some(f.to_string()), Some(t.to_string())),
+            None => (None, None),
+        };
+        self.conn
+            .execute(
+                "INSERT INTO runs (id, plugin_name, status, started_at, window_from, window_to, isolated)
+                 VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6)",
+                params![id, plugin, started_at, from, to, isolated],
+            )
+            .ctx("record the start of a run")?;
+        Ok(())
+    }
+
+    /// Marks every `running` row as failed. Called while holding the run lock,
+    /// so such rows belong to a host that died.
+    pub fn mark_interrupted(&mut self, now: &str) -> Result<usize> {
+        self.conn
+            .execute(
+                "UPDATE runs SET status = 'failed', finished_at = ?1,
+                 error = 'interrupted: the host stopped before the run finished; nothing of it was stored'
+                 WHERE status = 'running'",
+                params![now],
+            )
+            .ctx("mark interrupted runs")
+    }
+
+    /// The newest `limit` runs, newest first.
+    pub fn list_runs(&self, limit: usize) -> Result<Vec<RunRow>> {
+        let sql =
+            format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?1");
+        let mut stmt = self.conn.prepare(&sql).ctx("list runs")?;
+        let rows = stmt.query_map([limit as i64], run_from_row).ctx("list runs")?;
+        rows.collect::<rusqlite::Result<_>>().ctx("read runs")
+    }
+
+    /// The days of `plugin` whose data is complete.
+    pub fn complete_days(&self, plugin: &str) -> Result<BTreeSet<NaiveDate>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT day FROM coverage WHERE plugin_name = ?1")
+            .ctx("read coverage")?;
+        let days = stmt.query_map([plugin], |r| r.get::<_, String>(0)).ctx("read coverage")?;
+        let mut out = BTreeSet::new();
+        for day in days {
+            let day = day.ctx("read coverage")?;
+            let parsed = day
+                .parse()
+                .map_err(|_| StoreError::Invalid(format!("coverage day {day:?} is not a date")))?;
+            out.insert(parsed);
+        }
+        Ok(out)
+    }
+}
+
+impl Tx<'_> {
+    /// Writes how a run ended.
+    pub fn finish_run(&self, id: &str, finished_at: &str, end: &RunEnd<'_>) -> Result<()> {
+        let n = self
+            .tx
+            .execute(
+                "UPDATE runs SET status = ?2, finished_at = ?3, error = ?4, records_received = ?5,
+                 records_written = ?6, records_changed = ?7, duration_ms = ?8 WHERE id = ?1",
+                params![
+                    id,
+                    end.status,
+                    finished_at,
+                    end.error,
+                    end.records_received as i64,
+                    end.records_written as i64,
+                    end.records_changed as i64,
+                    end.duration_ms as i64
+                ],
+            )
+            .ctx("record the end of a run")?;
+        if n != 1 {
+            return Err(StoreError::Invalid(format!("run {id} is not in the runs table")));
+        }
+        Ok(())
+    }
+
+    /// Stores a run's log lines.
+    pub fn insert_run_logs(&self, run_id: &str, logs: &[RunLog]) -> Result<()> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO run_logs (run_id, seq, at, level, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .ctx("store run logs")?;
+        for (seq, log) in logs.iter().enumerate() {
+            stmt.execute(params![run_id, seq as i64, log.at, log.level, log.message])
+                .ctx("store run logs")?;
+        }
+        Ok(())
+    }
+
+    /// Marks `days` of `plugin` complete.
+    pub fn mark_complete(
+        &self,
+        plugin: &str,
+        days: impl IntoIterator<Item = NaiveDate>,
+        run_id: &str,
+        now: &str,
+    ) -> Result<()> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO coverage (plugin_name, day, run_id, completed_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (plugin_name, day) DO UPDATE SET run_id = ?3, completed_at = ?4",
+            )
+            .ctx("record coverage")?;
+        for day in days {
+            stmt.execute(params![plugin, day.to_string(), run_id, now]).ctx("record coverage")?;
+        }
+        Ok(())
+    }
+
+    /// Upserts generic records by (plugin, kind, key); keyless ones are added.
+    pub fn upsert_records(
+        &self,
+        plugin: &str,
+        run_id: &str,
+        now: &str,
+        records: &[GenericRecord],
+    ) -> Result<usize> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO records (plugin_name, kind, key, payload, run_id, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (plugin_name, kind, key) DO UPDATE
+                 SET payload = ?4, run_id = ?5, updated_at = ?6",
+            )
+            .ctx("store records")?;
+        for r in records {
+            stmt.execute(params![plugin, r.kind, r.key, r.payload, run_id, now])
+                .ctx("store records")?;
+        }
+        Ok(records.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn run_lifecycle_and_coverage() {
+        let mut store = Store::open_in_memory().unwrap();
+        store
+            .begin_run(
+                "r1",
+                "p",
+                "2025-01-01T00:00:00Z",
+                Some((day("2025-01-01"), day("2025-01-02"))),
+                true,
+            )
+            .unwrap();
+        let tx = store.transaction().unwrap();
+        let end = RunEnd {
+            status: "success",
+            error: None,
+            records_received: 2,
+            records_written: 2,
+            records_changed: 0,
+            duration_ms: 5,
+        };
+        tx.finish_run("r1", "2025-01-01T00:00:01Z", &end).unwrap();
+        tx.mark_complete("p", [day("2025-01-01"), day("2025-01-02")], "r1", "now").unwrap();
+        tx.commit().unwrap();
+        let runs = store.list_runs(10).unwrap();
+        assert_eq!(runs[0].status, "success");
+        assert_eq!(store.complete_days("p").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn uncommitted_run_leaves_nothing_and_is_marked_interrupted() {
+        let mut store = Store::open_in_memory().unwrap();
+        store.begin_run("r1", "p", "2025-01-01T00:00:00Z", None, true).unwrap();
+        {
+            let tx = store.transaction().unwrap();
+            tx.mark_complete("p", [day("2025-01-01")], "r1", "now").unwrap();
+            // dropped: rolled back
+        }
+        assert!(store.complete_days("p").unwrap().is_empty());
+        assert_eq!(store.mark_interrupted("now").unwrap(), 1);
+        assert_eq!(store.list_runs(1).unwrap()[0].status, "failed");
+    }
+}

@@ -1,0 +1,533 @@
+//! The stable-ABI contract between `agent-host` and its plugins, frozen at 1.0.
+//!
+//! # Brief overview
+//!
+//! A plugin is a `cdylib` that exports one root module, [`PluginMod`], through
+//! [`export_plugin!`]. The host loads it, reads its [`Manifest`] (JSON), and
+//! calls `run` with a [`PluginCtx`] and the run's parameters as JSON
+//! ([`RunRequest`]). The plugin does all its I/O through the [`Host`]
+//! capability object in the context (logging, its declared secrets, HTTP, and a
+//! generic `call` for capabilities added later) and answers with a
+//! [`PluginResult`]: a status, an error text, [`Record`]s (a kind, a natural
+//! key and a JSON payload) and JSON metadata.
+//!
+//! This crate does no I/O. It holds types, the root module, and the panic guard
+//! that [`export_plugin!`] wraps around every exported function.
+//!
+//! # Evolution rules
+//!
+//! abi_stable accepts a plugin only when the host's view of every prefix type
+//! (the root module and the `Host` vtable) is the same length as the plugin's
+//! or shorter. A host that grows either one rejects every older plugin, even
+//! when the new method has a default body. So version 1.0 is frozen:
+//!
+//! * **May change without breaking anything** (a minor release of this crate,
+//!   or no release at all): the JSON payloads. New optional manifest fields,
+//!   new keys in [`RunRequest`], new record kinds, new payload fields, new
+//!   keys in `metadata_json`, and new `Host::call` methods. Readers ignore
+//!   unknown JSON fields and treat missing optional ones as absent; a plugin
+//!   that calls a `Host::call` method an older host does not know gets an
+//!   `Err` it must handle.
+//! * **Needs a new major** (a separate crate, `plugin-api-v2`, which the host
+//!   links beside this one and tries first): any change to a `#[repr(C)]`
+//!   type, a new field in [`PluginMod`], a new method on [`Host`], a renamed
+//!   field, a new value of [`RunStatus`] or [`LogLevel`] that old hosts would
+//!   not understand, or a change in the meaning of an existing JSON field.
+//!
+//! Plugins must be built with `panic = "unwind"` (the default), against this
+//! crate's 1.0.x and abi_stable 0.11.
+
+#![warn(missing_docs)]
+// abi_stable's derives name the prefix reference `PluginMod_Ref` and emit
+// impls inside generated constants; neither is ours to change.
+#![allow(non_camel_case_types, non_local_definitions)]
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+pub use abi_stable;
+use abi_stable::{
+    declare_root_module_statics,
+    library::RootModule,
+    package_version_strings, sabi_trait,
+    sabi_types::VersionStrings,
+    std_types::{RNone, ROption, RResult, RSlice, RStr, RString, RVec},
+    StableAbi,
+};
+use serde::{Deserialize, Serialize};
+
+pub use abi_stable::sabi_trait::TD_Opaque;
+pub use abi_stable::sabi_types::RRef;
+
+/// The outcome of a run: `SUCCESS`, `PARTIAL` or `FAILED`.
+///
+/// A `u8` newtype rather than an enum, so an unknown value read from a plugin
+/// is a value the host can reject, not undefined behaviour.
+#[repr(transparent)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunStatus(pub u8);
+
+impl RunStatus {
+    /// Everything the run was asked for was collected.
+    pub const SUCCESS: RunStatus = RunStatus(0);
+    /// Some of it was collected; `metadata_json` says which part.
+    pub const PARTIAL: RunStatus = RunStatus(1);
+    /// Nothing usable was collected; `error` says why.
+    pub const FAILED: RunStatus = RunStatus(2);
+
+    /// The lowercase name used in the database and on the command line.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Self::SUCCESS => Some("success"),
+            Self::PARTIAL => Some("partial"),
+            Self::FAILED => Some("failed"),
+            _ => None,
+        }
+    }
+}
+
+/// The severity of a log line sent through [`Host::log`].
+#[repr(transparent)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogLevel(pub u8);
+
+impl LogLevel {
+    /// Something failed.
+    pub const ERROR: LogLevel = LogLevel(1);
+    /// Something is off but the run goes on.
+    pub const WARN: LogLevel = LogLevel(2);
+    /// Progress an operator wants to see.
+    pub const INFO: LogLevel = LogLevel(3);
+    /// Detail for debugging.
+    pub const DEBUG: LogLevel = LogLevel(4);
+}
+
+/// One HTTP header.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Header name; compared case-insensitively.
+    pub name: RString,
+    /// Header value.
+    pub value: RString,
+}
+
+impl Header {
+    /// A header from two strings.
+    pub fn new(name: &str, value: &str) -> Self {
+        Header { name: name.into(), value: value.into() }
+    }
+}
+
+/// An HTTP request the host performs for the plugin.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone)]
+pub struct HttpRequest {
+    /// `GET`, `POST`, ...
+    pub method: RString,
+    /// The absolute URL, query string included and already encoded.
+    pub url: RString,
+    /// Request headers.
+    pub headers: RVec<Header>,
+    /// Request body (empty for none).
+    pub body: RVec<u8>,
+    /// Whole-request timeout in milliseconds; 0 means the host's default.
+    pub timeout_ms: u32,
+    /// How often the host may retry a 429, 5xx or 529 answer (honouring
+    /// `Retry-After`) before it hands the last answer back.
+    pub max_retries: u32,
+}
+
+impl HttpRequest {
+    /// A `GET` of `url` with the host's default timeout and no retries.
+    pub fn get(url: &str) -> Self {
+        HttpRequest {
+            method: "GET".into(),
+            url: url.into(),
+            headers: RVec::new(),
+            body: RVec::new(),
+            timeout_ms: 0,
+            max_retries: 0,
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push(Header::new(name, value));
+        self
+    }
+
+    /// Sets how often a 429, 5xx or 529 answer may be retried.
+    pub fn retries(mut self, max_retries: u32) -> Self {
+        self.max_retries = max_retries;
+        self
+    }
+}
+
+/// The answer to an [`HttpRequest`]. Any status, including 4xx and 5xx, is an
+/// answer; transport failures come back as the `Err` side of the result.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone)]
+pub struct HttpResponse {
+    /// HTTP status code.
+    pub status: u16,
+    /// Response headers.
+    pub headers: RVec<Header>,
+    /// Response body.
+    pub body: RVec<u8>,
+}
+
+impl HttpResponse {
+    /// The first header called `name`, compared case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.as_str())
+    }
+
+    /// The body as UTF-8 text, with invalid bytes replaced.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+}
+
+/// What the host does for a plugin. Every method is safe to call from any
+/// thread; none of them panics across the boundary.
+#[sabi_trait]
+pub trait Host: Send + Sync {
+    /// Writes a log line, tagged by the host with the plugin and run id.
+    fn log(&self, level: LogLevel, message: RStr<'_>);
+
+    /// The value of a secret the manifest declares; `None` for an undeclared
+    /// or unset one.
+    fn secret(&self, name: RStr<'_>) -> ROption<RString>;
+
+    /// Performs one HTTP request (timeouts, TLS, proxies and retries are the
+    /// host's). Only hosts the manifest or the operator allowed are reached.
+    fn http(&self, request: &HttpRequest) -> RResult<HttpResponse, RString>;
+
+    /// Performs several independent requests at once and answers in the same
+    /// order, so a plugin can overlap slow requests without threads of its own.
+    fn http_all(&self, requests: RSlice<'_, HttpRequest>) -> RVec<RResult<HttpResponse, RString>>;
+
+    /// A generic capability call for methods added after 1.0: `method` names
+    /// it, `json` carries its arguments. Unknown methods answer `Err`.
+    #[sabi(last_prefix_field)]
+    fn call(&self, method: RStr<'_>, json: RStr<'_>) -> RResult<RString, RString>;
+}
+
+/// The host object as a plugin sees it.
+pub type HostRef<'a> = Host_TO<'a, RRef<'a, ()>>;
+
+/// What `run` gets besides its parameters.
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct PluginCtx<'a> {
+    /// The host's capabilities.
+    pub host: HostRef<'a>,
+    /// The id of this run, as stored in the host's `runs` table.
+    pub run_id: RStr<'a>,
+}
+
+impl PluginCtx<'_> {
+    /// Logs at `level`.
+    pub fn log(&self, level: LogLevel, message: &str) {
+        self.host.log(level, message.into());
+    }
+
+    /// Logs at info level.
+    pub fn info(&self, message: &str) {
+        self.log(LogLevel::INFO, message);
+    }
+
+    /// Logs at warn level.
+    pub fn warn(&self, message: &str) {
+        self.log(LogLevel::WARN, message);
+    }
+
+    /// A declared secret, if it is set.
+    pub fn secret(&self, name: &str) -> Option<String> {
+        self.host.secret(name.into()).into_option().map(String::from)
+    }
+
+    /// Performs one request.
+    pub fn http(&self, request: &HttpRequest) -> Result<HttpResponse, String> {
+        self.host.http(request).into_result().map_err(String::from)
+    }
+
+    /// Performs independent requests concurrently, answering in order.
+    pub fn http_all(&self, requests: &[HttpRequest]) -> Vec<Result<HttpResponse, String>> {
+        self.host
+            .http_all(RSlice::from_slice(requests))
+            .into_iter()
+            .map(|r| r.into_result().map_err(String::from))
+            .collect()
+    }
+}
+
+/// One piece of data a plugin returns.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// What the payload is, e.g. `cost` or `usage`; the host routes on it.
+    pub kind: RString,
+    /// The record's natural key; a later record with the same plugin, kind
+    /// and key replaces it. Empty means "no key": the record is kept as is.
+    pub key: RString,
+    /// The payload, a JSON object.
+    pub payload_json: RString,
+}
+
+impl Record {
+    /// A record from its parts.
+    pub fn new(kind: &str, key: &str, payload_json: String) -> Self {
+        Record { kind: kind.into(), key: key.into(), payload_json: payload_json.into() }
+    }
+}
+
+/// What `run` returns.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone)]
+pub struct PluginResult {
+    /// Success, partial or failed.
+    pub status: RunStatus,
+    /// Why the run failed or is partial.
+    pub error: ROption<RString>,
+    /// The data collected.
+    pub records: RVec<Record>,
+    /// A JSON object with anything else (see [`RunMetadata`]); `{}` for none.
+    pub metadata_json: RString,
+}
+
+impl PluginResult {
+    /// A successful result.
+    pub fn success(records: Vec<Record>, metadata: &RunMetadata) -> Self {
+        PluginResult {
+            status: RunStatus::SUCCESS,
+            error: RNone,
+            records: records.into(),
+            metadata_json: metadata.to_json().into(),
+        }
+    }
+
+    /// A failed result with a reason and no records.
+    pub fn failed(error: impl Into<String>) -> Self {
+        PluginResult {
+            status: RunStatus::FAILED,
+            error: abi_stable::std_types::RSome(RString::from(error.into())),
+            records: RVec::new(),
+            metadata_json: "{}".into(),
+        }
+    }
+}
+
+/// One parameter a plugin accepts through `--param name=value`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParamSpec {
+    /// The parameter's name.
+    pub name: String,
+    /// What it does, for `plugins list`.
+    #[serde(default)]
+    pub description: String,
+    /// Its default, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+}
+
+/// What a plugin declares about itself (the JSON `manifest()` returns).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Unique plugin name, e.g. `openai_collector`.
+    pub name: String,
+    /// The plugin's own version.
+    pub version: String,
+    /// One line saying what it collects.
+    #[serde(default)]
+    pub description: String,
+    /// Secrets it may read through [`Host::secret`]; no other secret is given.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// Non-secret settings (environment or `.env`) it receives in
+    /// [`RunRequest::settings`], e.g. a base URL.
+    #[serde(default)]
+    pub settings: Vec<String>,
+    /// Host names it may reach over HTTP. The host of any URL-valued setting
+    /// the operator configured is allowed as well.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Parameters it accepts.
+    #[serde(default)]
+    pub params: Vec<ParamSpec>,
+    /// `true` when the plugin collects whole UTC days: the host then plans
+    /// which days to ask for and tracks which are complete.
+    #[serde(default)]
+    pub daily: bool,
+}
+
+impl Manifest {
+    /// Parses the manifest JSON.
+    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    /// Serialises the manifest.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a manifest always serialises")
+    }
+}
+
+/// The parameters of one run (the JSON passed to `run`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRequest {
+    /// First UTC day to collect (`YYYY-MM-DD`), for daily plugins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Last UTC day to collect, inclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// `--param` values, defaults filled in.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// The declared settings that are set.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+}
+
+/// Well-known keys of `metadata_json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunMetadata {
+    /// The days (`YYYY-MM-DD`) whose data is complete in this result. For a
+    /// successful daily run the host assumes the whole requested range.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub complete_days: Vec<String>,
+    /// How many HTTP requests the run made.
+    #[serde(default)]
+    pub requests: u64,
+    /// Anything else.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl RunMetadata {
+    /// Serialises the metadata.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("metadata always serialises")
+    }
+}
+
+/// The root module every plugin exports.
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = PluginMod_Ref)))]
+#[sabi(missing_field(panic))]
+pub struct PluginMod {
+    /// Returns the [`Manifest`] as JSON. Since 1.0.
+    pub manifest: extern "C" fn() -> RString,
+    /// Runs the plugin once. Since 1.0. New fields go below this one only in
+    /// a new major (see the crate docs).
+    #[sabi(last_prefix_field)]
+    pub run: extern "C" fn(ctx: &PluginCtx<'_>, params_json: RStr<'_>) -> PluginResult,
+}
+
+impl RootModule for PluginMod_Ref {
+    declare_root_module_statics! {PluginMod_Ref}
+    const BASE_NAME: &'static str = "agent_plugin";
+    const NAME: &'static str = "agent plugin";
+    const VERSION_STRINGS: VersionStrings = package_version_strings!();
+}
+
+/// Runs `f`, turning a panic into `Err` with the panic's message.
+pub fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        if let Some(s) = payload.downcast_ref::<&str>() {
+            (*s).to_string()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "a panic with a non-text payload".to_string()
+        }
+    })
+}
+
+/// The body of the exported `run`: parses the request, calls the plugin's
+/// function, and turns a bad request or a panic into a failed result.
+pub fn guard_run(
+    ctx: &PluginCtx<'_>,
+    params_json: RStr<'_>,
+    run: impl FnOnce(&PluginCtx<'_>, RunRequest) -> PluginResult,
+) -> PluginResult {
+    let request: RunRequest = match serde_json::from_str(params_json.as_str()) {
+        Ok(r) => r,
+        Err(e) => return PluginResult::failed(format!("invalid run request: {e}")),
+    };
+    match catch_panic(|| run(ctx, request)) {
+        Ok(result) => result,
+        Err(msg) => PluginResult::failed(format!("plugin panicked: {msg}")),
+    }
+}
+
+/// The body of the exported `manifest`: a panic yields an empty string, which
+/// the host rejects as an invalid manifest.
+pub fn guard_manifest(manifest: impl FnOnce() -> Manifest) -> RString {
+    catch_panic(|| manifest().to_json()).unwrap_or_default().into()
+}
+
+/// Exports a plugin's root module.
+///
+/// ```ignore
+/// plugin_api::export_plugin! {
+///     manifest: my_manifest,   // fn() -> Manifest
+///     run: my_run,             // fn(&PluginCtx<'_>, RunRequest) -> PluginResult
+/// }
+/// ```
+///
+/// Both functions are wrapped in `catch_unwind`, so a panic becomes a failed
+/// result instead of killing the host. The plugin crate must depend on
+/// `abi_stable` itself (0.11): its `export_root_module` attribute names it by
+/// absolute path.
+#[macro_export]
+macro_rules! export_plugin {
+    (manifest: $manifest:path, run: $run:path $(,)?) => {
+        /// The plugin's root module, checked by the host before any of it runs.
+        #[$crate::abi_stable::export_root_module]
+        pub fn __agent_plugin_root_module() -> $crate::PluginMod_Ref {
+            use $crate::abi_stable::prefix_type::PrefixTypeTrait;
+            $crate::PluginMod { manifest: __agent_plugin_manifest, run: __agent_plugin_run }
+                .leak_into_prefix()
+        }
+
+        extern "C" fn __agent_plugin_manifest() -> $crate::abi_stable::std_types::RString {
+            $crate::guard_manifest($manifest)
+        }
+
+        extern "C" fn __agent_plugin_run(
+            ctx: &$crate::PluginCtx<'_>,
+            params_json: $crate::abi_stable::std_types::RStr<'_>,
+        ) -> $crate::PluginResult {
+            $crate::guard_run(ctx, params_json, $run)
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_ignores_unknown_fields_and_fills_defaults() {
+        let m = Manifest::from_json(r#"{"name":"x","version":"1","future":true}"#).unwrap();
+        assert_eq!(m.name, "x");
+        assert!(m.secrets.is_empty());
+        assert!(!m.daily);
+    }
+
+    #[test]
+    fn run_status_names() {
+        assert_eq!(RunStatus::SUCCESS.name(), Some("success"));
+        assert_eq!(RunStatus(9).name(), None);
+    }
+
+    #[test]
+    fn catch_panic_reports_message() {
+        assert_eq!(catch_panic(|| panic!("boom {}", 1)).unwrap_err(), "boom 1");
+        assert_eq!(catch_panic(|| 5).unwrap(), 5);
+    }
+}

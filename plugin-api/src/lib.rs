@@ -349,6 +349,10 @@ pub struct Manifest {
     /// [`RunRequest::settings`], e.g. a base URL.
     #[serde(default)]
     pub settings: Vec<String>,
+    /// When non-empty, at least one of these secrets must be set for the
+    /// plugin to run; otherwise the host skips it with a warning naming them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires_one_of: Vec<String>,
     /// Host names it may reach over HTTP. The host of any URL-valued setting
     /// the operator configured is allowed as well.
     #[serde(default)]

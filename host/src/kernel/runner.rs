@@ -87,10 +87,21 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// Whether the run collected everything it was asked for.
+    /// Whether the run collected everything it was asked for (a plugin
+    /// skipped for want of a key is not a failure).
     pub fn succeeded(&self) -> bool {
-        self.status == "success"
+        self.status == "success" || self.status == "skipped"
     }
+}
+
+/// Why `plugin` cannot run with these settings: none of the secrets it needs
+/// one of is set.
+pub fn missing_secret(plugin: &Plugin, settings: &Settings) -> Option<String> {
+    let needed = &plugin.manifest.requires_one_of;
+    if needed.is_empty() || needed.iter().any(|k| settings.get(k).is_some()) {
+        return None;
+    }
+    Some(format!("no key configured: set {} in the environment or .env", needed.join(" or ")))
 }
 
 /// A run that has been planned and recorded as started.
@@ -369,6 +380,37 @@ fn commit<S: RecordSink>(
     })
 }
 
+/// Records a plugin that was not run, with the reason, and warns.
+fn skip(store: &mut Store, plugin: &Plugin, why: &str) -> Result<RunReport> {
+    let name = &plugin.manifest.name;
+    tracing::warn!(plugin = %name, "skipped: {why}");
+    let run_id = uuid::Uuid::new_v4().to_string();
+    store.begin_run(&run_id, name, &now_rfc3339(), None, false)?;
+    let tx = store.transaction()?;
+    let end = RunEnd {
+        status: "skipped",
+        error: Some(why),
+        records_received: 0,
+        records_written: 0,
+        records_changed: 0,
+        duration_ms: 0,
+    };
+    tx.finish_run(&run_id, &now_rfc3339(), &end)?;
+    tx.commit()?;
+    Ok(RunReport {
+        run_id,
+        plugin: name.clone(),
+        status: "skipped".into(),
+        error: Some(why.to_string()),
+        from: None,
+        to: None,
+        records_received: 0,
+        records_written: 0,
+        records_changed: 0,
+        duration_ms: 0,
+    })
+}
+
 /// Runs one plugin from start to commit.
 pub fn run_plugin<S: RecordSink>(
     store: &mut Store,
@@ -378,6 +420,9 @@ pub fn run_plugin<S: RecordSink>(
     opts: &RunOptions,
 ) -> Result<RunReport> {
     let params = resolve_params(plugin, &opts.params)?;
+    if let Some(why) = missing_secret(plugin, settings) {
+        return Err(HostError::config(format!("{} cannot run: {why}", plugin.manifest.name)));
+    }
     let prepared = prepare(store, plugin, settings, opts, params)?;
     let executed = execute(prepared, &opts.isolation);
     commit(store, sink, opts.today, executed)
@@ -393,7 +438,12 @@ pub fn run_many<S: RecordSink>(
     opts: &RunOptions,
 ) -> Result<Vec<RunReport>> {
     let mut prepared = Vec::new();
+    let mut skipped = Vec::new();
     for plugin in plugins {
+        if let Some(why) = missing_secret(plugin, settings) {
+            skipped.push(skip(store, plugin, &why)?);
+            continue;
+        }
         let params = resolve_params(plugin, &BTreeMap::new())?;
         prepared.push(prepare(store, plugin, settings, opts, params)?);
     }
@@ -404,7 +454,7 @@ pub fn run_many<S: RecordSink>(
     let queue =
         Arc::new(Mutex::new(prepared.into_iter().collect::<std::collections::VecDeque<_>>()));
     let (tx, rx) = mpsc::channel::<Executed>();
-    let mut reports = Vec::new();
+    let mut reports = skipped;
     let mut first_error = None;
     std::thread::scope(|s| {
         for _ in 0..jobs.min(plugins.len()) {

@@ -15,6 +15,7 @@ fn manifest() -> Manifest {
         description: "misbehaves on purpose (kernel tests)".into(),
         secrets: vec!["MISBEHAVE_TOKEN".into()],
         settings: vec!["MISBEHAVE_MODE".into()],
+        requires_one_of: vec![],
         hosts: vec![],
         params: vec![ParamSpec {
             name: "mode".into(),

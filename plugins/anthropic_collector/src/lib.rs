@@ -1,0 +1,288 @@
+//! `anthropic_collector`: billed cost (`/v1/organizations/cost_report`, by
+//! workspace and description; amounts in cents) and message usage
+//! (`/v1/organizations/usage_report/messages`, by model, workspace, API key
+//! and service tier) from the Anthropic admin API, one UTC day at a time.
+//! HTTP goes through the host; the parsers take text and return payloads.
+
+use chrono::{DateTime, NaiveDate};
+use collector_kit::{
+    encode, fetch_all, number_text, parse_page, split_result, CostPayload, DayRange, Query,
+    UsagePayload,
+};
+use plugin_api::{Manifest, PluginCtx, PluginResult, RunMetadata, RunRequest};
+use serde::Deserialize;
+
+/// The production API; `ANTHROPIC_BASE_URL` overrides it.
+pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+/// The API version header every request carries.
+pub const API_VERSION: &str = "2023-06-01";
+/// Largest page of both reports, in daily buckets.
+pub const PAGE_DAYS: u64 = 31;
+
+fn manifest() -> Manifest {
+    Manifest {
+        name: "anthropic_collector".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        description: "Anthropic billed cost and token usage (admin API)".into(),
+        secrets: vec!["ANTHROPIC_ADMIN_KEY".into(), "ANTHROPIC_API_KEY".into()],
+        requires_one_of: vec!["ANTHROPIC_ADMIN_KEY".into(), "ANTHROPIC_API_KEY".into()],
+        settings: vec!["ANTHROPIC_BASE_URL".into(), "ANTHROPIC_ACCOUNT".into()],
+        hosts: vec!["api.anthropic.com".into()],
+        params: vec![],
+        daily: true,
+    }
+}
+
+fn run(ctx: &PluginCtx<'_>, req: RunRequest) -> PluginResult {
+    match collect(ctx, &req) {
+        Ok(result) => result,
+        Err(e) => PluginResult::failed(e),
+    }
+}
+
+plugin_api::export_plugin! { manifest: manifest, run: run }
+
+fn collect(ctx: &PluginCtx<'_>, req: &RunRequest) -> Result<PluginResult, String> {
+    let range = DayRange::from_request(req)?;
+    let key = match ctx.secret("ANTHROPIC_ADMIN_KEY") {
+        Some(k) => k,
+        None => {
+            let k = ctx
+                .secret("ANTHROPIC_API_KEY")
+                .ok_or("no key: set ANTHROPIC_ADMIN_KEY (an admin key, sk-ant-admin…)")?;
+            ctx.warn("ANTHROPIC_ADMIN_KEY is not set; using ANTHROPIC_API_KEY, but the usage and cost reports need an admin key");
+            k
+        }
+    };
+    let base =
+        req.settings.get("ANTHROPIC_BASE_URL").map(String::as_str).unwrap_or(DEFAULT_BASE_URL);
+    let account =
+        req.settings.get("ANTHROPIC_ACCOUNT").cloned().unwrap_or_else(|| "default".into());
+    let queries = plan(base, &key, range);
+    let (bodies, requests) = fetch_all(ctx, &queries)?;
+    let mut records = Vec::new();
+    for (query, pages) in queries.iter().zip(&bodies) {
+        for body in pages {
+            if query.name.starts_with("cost_report") {
+                records.extend(parse_costs(body, &account, range)?.iter().map(CostPayload::record));
+            } else {
+                records
+                    .extend(parse_usage(body, &account, range)?.iter().map(UsagePayload::record));
+            }
+        }
+    }
+    ctx.info(&format!(
+        "{} records from {requests} requests for {}..{}",
+        records.len(),
+        range.from,
+        range.to
+    ));
+    let mut meta = RunMetadata { requests, ..Default::default() };
+    meta.extra.insert("provider".into(), "anthropic".into());
+    Ok(PluginResult::success(records, &meta))
+}
+
+fn rfc3339(day: NaiveDate) -> String {
+    format!("{day}T00:00:00Z")
+}
+
+/// The requests for a range: one per 31-day chunk per report.
+pub fn plan(base: &str, key: &str, range: DayRange) -> Vec<Query> {
+    let base = base.trim_end_matches('/');
+    let headers = vec![
+        ("x-api-key".to_string(), key.to_string()),
+        ("anthropic-version".to_string(), API_VERSION.to_string()),
+    ];
+    let reports: [(&str, &str, &[&str]); 2] = [
+        ("cost_report", "cost_report", &["workspace_id", "description"]),
+        (
+            "usage_report/messages",
+            "usage_report/messages",
+            &["model", "workspace_id", "api_key_id", "service_tier"],
+        ),
+    ];
+    let mut queries = Vec::new();
+    for (name, path, group_by) in reports {
+        let groups: String = group_by.iter().map(|g| format!("&group_by[]={g}")).collect();
+        for c in range.chunks(PAGE_DAYS) {
+            let end = c.to.succ_opt().unwrap_or(c.to);
+            queries.push(Query {
+                name: format!("{name} {}..{}", c.from, c.to),
+                url: format!(
+                    "{base}/v1/organizations/{path}?starting_at={}&ending_at={}&bucket_width=1d&limit={PAGE_DAYS}{groups}",
+                    encode(&rfc3339(c.from)),
+                    encode(&rfc3339(end))
+                ),
+                headers: headers.clone(),
+                max_pages: c.len() as usize + 2,
+            });
+        }
+    }
+    queries
+}
+
+#[derive(Deserialize)]
+struct Bucket<T> {
+    starting_at: String,
+    #[serde(default = "Vec::new")]
+    results: Vec<T>,
+}
+
+#[derive(Deserialize)]
+struct CostItem {
+    #[serde(default)]
+    currency: Option<String>,
+    amount: Box<serde_json::value::RawValue>,
+    #[serde(default)]
+    workspace_id: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    cost_type: Option<String>,
+    #[serde(default)]
+    context_window: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    service_tier: Option<String>,
+    #[serde(default)]
+    token_type: Option<String>,
+}
+
+fn bucket_day(starting_at: &str) -> Result<NaiveDate, String> {
+    DateTime::parse_from_rfc3339(starting_at)
+        .map(|t| t.to_utc().date_naive())
+        .map_err(|_| format!("bucket starting_at {starting_at:?} is not an RFC 3339 time"))
+}
+
+/// Parses a cost report page; amounts are cents, kept as sent.
+pub fn parse_costs(body: &str, account: &str, range: DayRange) -> Result<Vec<CostPayload>, String> {
+    let page = parse_page::<Bucket<CostItem>>(body).map_err(|e| format!("cost_report: {e}"))?;
+    let mut out = Vec::new();
+    for bucket in page.data {
+        let day = bucket_day(&bucket.starting_at)?;
+        if !range.contains(day) {
+            continue;
+        }
+        for r in bucket.results {
+            out.push(CostPayload {
+                provider: "anthropic".into(),
+                account: account.into(),
+                day: day.to_string(),
+                project: r.workspace_id,
+                api_key: None,
+                line_item: r.description,
+                model: r.model,
+                token_type: r.token_type,
+                cost_type: r.cost_type,
+                service_tier: r.service_tier,
+                context_window: r.context_window,
+                amount: number_text(&r.amount, "amount")?,
+                unit: "cents".into(),
+                currency: r.currency.unwrap_or_else(|| "USD".into()),
+                quantity: None,
+                quantity_unit: None,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Parses a messages usage page. A null workspace is the default workspace
+/// and is kept; nested counters become `cache_creation.…` metrics.
+pub fn parse_usage(
+    body: &str,
+    account: &str,
+    range: DayRange,
+) -> Result<Vec<UsagePayload>, String> {
+    type Obj = serde_json::Map<String, serde_json::Value>;
+    let page =
+        parse_page::<Bucket<Obj>>(body).map_err(|e| format!("usage_report/messages: {e}"))?;
+    let mut out = Vec::new();
+    for bucket in page.data {
+        let day = bucket_day(&bucket.starting_at)?;
+        if !range.contains(day) {
+            continue;
+        }
+        for r in bucket.results {
+            let (mut dims, metrics) =
+                split_result(&r).map_err(|e| format!("usage_report/messages: {e}"))?;
+            let mut take = |k: &str| dims.remove(k);
+            out.push(UsagePayload {
+                provider: "anthropic".into(),
+                account: account.into(),
+                day: day.to_string(),
+                source: "messages".into(),
+                model: take("model"),
+                project: take("workspace_id"),
+                api_key: take("api_key_id"),
+                user: None,
+                service_tier: take("service_tier"),
+                dims: std::mem::take(&mut dims),
+                metrics,
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    fn aug() -> DayRange {
+        DayRange { from: "2025-08-01".parse().unwrap(), to: "2025-08-04".parse().unwrap() }
+    }
+
+    #[test]
+    fn cost_report_amounts_are_cents_text() {
+        let rows =
+            parse_costs(&fixture("anthropic_cost_report_page1.json"), "default", aug()).unwrap();
+        assert_eq!(rows[0].amount, "123.7035");
+        assert_eq!(rows[0].unit, "cents");
+        assert!(rows
+            .iter()
+            .any(|r| r.cost_type.as_deref() == Some("web_search") && r.model.is_none()));
+        let page2 =
+            parse_costs(&fixture("anthropic_cost_report_page2.json"), "default", aug()).unwrap();
+        assert!(page2.is_empty(), "an empty bucket is a zero day, not an error");
+        let one =
+            DayRange { from: "2025-08-01".parse().unwrap(), to: "2025-08-01".parse().unwrap() };
+        let docs = parse_costs(&fixture("anthropic_cost_report.json"), "default", one).unwrap();
+        assert_eq!(docs[0].amount, "123.78912");
+    }
+
+    #[test]
+    fn usage_keeps_default_workspace_and_cache_writes() {
+        let rows =
+            parse_usage(&fixture("anthropic_usage_messages_page1.json"), "default", aug()).unwrap();
+        assert!(rows.iter().any(|r| r.project.is_none()), "null workspace kept");
+        assert!(rows
+            .iter()
+            .any(|r| r.metrics.contains_key("cache_creation.ephemeral_5m_input_tokens")));
+        assert!(rows.iter().all(|r| r.metrics.contains_key("uncached_input_tokens")));
+    }
+
+    #[test]
+    fn errors_carry_the_provider_message() {
+        let msg = collector_kit::provider_error(401, &fixture("anthropic_error_401.json"));
+        assert!(msg.starts_with("HTTP 401 (authentication_error): "), "{msg}");
+    }
+
+    #[test]
+    fn plan_sends_rfc3339_and_brackets() {
+        let year =
+            DayRange { from: "2025-01-01".parse().unwrap(), to: "2025-12-31".parse().unwrap() };
+        let q = plan("http://127.0.0.1:1", "k", year);
+        assert_eq!(q.len(), 2 * 12);
+        assert!(q[0]
+            .url
+            .contains("starting_at=2025-01-01T00%3A00%3A00Z&ending_at=2025-02-01T00%3A00%3A00Z"));
+        assert!(q[0].url.contains("&group_by[]=workspace_id&group_by[]=description"));
+    }
+}

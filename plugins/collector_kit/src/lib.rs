@@ -1,0 +1,440 @@
+//! What the billing collectors share: splitting a day range into the fewest
+//! requests the page limits allow, following `has_more`/`next_page` through
+//! the host's HTTP capability, reading provider error bodies, and the record
+//! payloads the host's billing application expects.
+//!
+//! Everything but [`fetch_all`] is pure and unit-tested here.
+
+use std::collections::BTreeMap;
+
+use chrono::{Days, NaiveDate};
+use plugin_api::{HttpRequest, PluginCtx, Record};
+use serde::{Deserialize, Serialize};
+
+/// How often the host retries a 429/5xx/529 answer before giving up.
+pub const RETRIES: u32 = 4;
+
+/// The days a run covers, inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayRange {
+    /// First day.
+    pub from: NaiveDate,
+    /// Last day.
+    pub to: NaiveDate,
+}
+
+impl DayRange {
+    /// From the run request's `from`/`to`.
+    pub fn from_request(req: &plugin_api::RunRequest) -> Result<DayRange, String> {
+        let parse = |v: &Option<String>, name: &str| -> Result<NaiveDate, String> {
+            let v = v.as_deref().ok_or_else(|| format!("the host sent no {name} day"))?;
+            NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                .map_err(|_| format!("invalid {name} day {v:?}"))
+        };
+        let range = DayRange { from: parse(&req.from, "from")?, to: parse(&req.to, "to")? };
+        if range.from > range.to {
+            return Err(format!("from {} is after to {}", range.from, range.to));
+        }
+        Ok(range)
+    }
+
+    /// Number of days.
+    pub fn len(&self) -> u64 {
+        (self.to - self.from).num_days() as u64 + 1
+    }
+
+    /// Whether the range is empty (never, for a valid range).
+    pub fn is_empty(&self) -> bool {
+        self.to < self.from
+    }
+
+    /// Splits into consecutive ranges of at most `days` days: one request
+    /// each, so a page limit of `days` buckets needs no cursor at all.
+    pub fn chunks(&self, days: u64) -> Vec<DayRange> {
+        let mut out = Vec::new();
+        let mut start = self.from;
+        while start <= self.to {
+            let end = (start + Days::new(days.max(1) - 1)).min(self.to);
+            out.push(DayRange { from: start, to: end });
+            start = end + Days::new(1);
+        }
+        out
+    }
+
+    /// Whether `day` is inside.
+    pub fn contains(&self, day: NaiveDate) -> bool {
+        day >= self.from && day <= self.to
+    }
+}
+
+/// Percent-encodes a query component (RFC 3986 unreserved characters kept).
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// One paginated query: a URL without `page`, plus headers.
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// Name for messages, e.g. `costs 2025-01-01..2025-06-29`.
+    pub name: String,
+    /// Base URL with every parameter but `page`.
+    pub url: String,
+    /// Request headers.
+    pub headers: Vec<(String, String)>,
+    /// Pages expected at most; more means the cursor never ends.
+    pub max_pages: usize,
+}
+
+impl Query {
+    fn request(&self, page: Option<&str>) -> HttpRequest {
+        let url = match page {
+            Some(p) => format!("{}&page={}", self.url, encode(p)),
+            None => self.url.clone(),
+        };
+        let mut req = HttpRequest::get(&url).retries(RETRIES);
+        for (k, v) in &self.headers {
+            req = req.header(k, v);
+        }
+        req
+    }
+}
+
+/// The envelope both providers share.
+#[derive(Debug, Deserialize)]
+pub struct Envelope<T> {
+    /// Time buckets.
+    pub data: Vec<T>,
+    /// Whether another page follows.
+    #[serde(default)]
+    pub has_more: bool,
+    /// The cursor for it.
+    #[serde(default)]
+    pub next_page: Option<String>,
+}
+
+/// Parses one page.
+pub fn parse_page<T: for<'de> Deserialize<'de>>(body: &str) -> Result<Envelope<T>, String> {
+    serde_json::from_str(body).map_err(|e| {
+        if e.is_eof() {
+            format!("truncated JSON response ({e})")
+        } else if body.trim_start().starts_with('<') {
+            "the response is HTML, not JSON".to_string()
+        } else {
+            format!("unexpected response shape: {e}")
+        }
+    })
+}
+
+/// The provider's own message for an error answer: both APIs put it in
+/// `error.message`.
+pub fn provider_error(status: u16, body: &str) -> String {
+    #[derive(Deserialize)]
+    struct Inner {
+        message: Option<String>,
+        #[serde(rename = "type")]
+        kind: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Outer {
+        error: Inner,
+    }
+    match serde_json::from_str::<Outer>(body) {
+        Ok(Outer { error: Inner { message: Some(m), kind } }) => match kind {
+            Some(k) => format!("HTTP {status} ({k}): {m}"),
+            None => format!("HTTP {status}: {m}"),
+        },
+        _ => {
+            let snippet: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+            let snippet: String = snippet.chars().take(120).collect();
+            if snippet.is_empty() {
+                format!("HTTP {status} with an empty body")
+            } else {
+                format!("HTTP {status}: {snippet}")
+            }
+        }
+    }
+}
+
+/// Fetches every page of every query, overlapping independent requests
+/// through `http_all`. Returns each query's page bodies, in order, and the
+/// number of requests made. Any failure fails the whole fetch: a run stores
+/// all of its days or none.
+pub fn fetch_all(
+    ctx: &PluginCtx<'_>,
+    queries: &[Query],
+) -> Result<(Vec<Vec<String>>, u64), String> {
+    #[derive(Deserialize)]
+    struct Cursor {
+        #[serde(default)]
+        has_more: bool,
+        #[serde(default)]
+        next_page: Option<String>,
+    }
+    let mut bodies: Vec<Vec<String>> = vec![Vec::new(); queries.len()];
+    let mut next: Vec<Option<Option<String>>> = vec![Some(None); queries.len()];
+    let mut requests = 0u64;
+    loop {
+        let pending: Vec<usize> = (0..queries.len()).filter(|i| next[*i].is_some()).collect();
+        if pending.is_empty() {
+            return Ok((bodies, requests));
+        }
+        let reqs: Vec<HttpRequest> = pending
+            .iter()
+            .map(|&i| queries[i].request(next[i].as_ref().and_then(|p| p.as_deref())))
+            .collect();
+        requests += reqs.len() as u64;
+        let answers = ctx.http_all(&reqs);
+        for (&i, answer) in pending.iter().zip(answers) {
+            let q = &queries[i];
+            let resp = answer.map_err(|e| format!("{}: {e}", q.name))?;
+            let body = resp.text().into_owned();
+            if !(200..300).contains(&resp.status) {
+                return Err(format!("{}: {}", q.name, provider_error(resp.status, &body)));
+            }
+            let cursor: Cursor = serde_json::from_str(&body)
+                .map_err(|_| parse_page::<serde_json::Value>(&body).err().unwrap_or_default())
+                .map_err(|e| format!("{}: {e}", q.name))?;
+            bodies[i].push(body);
+            next[i] = match (cursor.has_more, cursor.next_page.filter(|p| !p.is_empty())) {
+                (true, Some(p)) => {
+                    if next[i].as_ref().and_then(|c| c.as_deref()) == Some(p.as_str()) {
+                        return Err(format!("{}: the API returned the same cursor twice", q.name));
+                    }
+                    if bodies[i].len() >= q.max_pages {
+                        return Err(format!(
+                            "{}: pagination did not end after {} pages; giving up",
+                            q.name,
+                            bodies[i].len()
+                        ));
+                    }
+                    Some(Some(p))
+                }
+                _ => None,
+            };
+        }
+    }
+}
+
+/// A `cost` record payload (see the host's `billing::records`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CostPayload {
+    /// `openai` or `anthropic`.
+    pub provider: String,
+    /// Account label.
+    pub account: String,
+    /// UTC day.
+    pub day: String,
+    /// Project or workspace.
+    pub project: Option<String>,
+    /// API key id.
+    pub api_key: Option<String>,
+    /// Line item or description.
+    pub line_item: Option<String>,
+    /// Model.
+    pub model: Option<String>,
+    /// Token type.
+    pub token_type: Option<String>,
+    /// Cost type.
+    pub cost_type: Option<String>,
+    /// Service tier.
+    pub service_tier: Option<String>,
+    /// Context window.
+    pub context_window: Option<String>,
+    /// The amount exactly as the provider wrote it.
+    pub amount: String,
+    /// `major` or `cents`.
+    pub unit: String,
+    /// Currency code.
+    pub currency: String,
+    /// Billed quantity, exact text.
+    pub quantity: Option<String>,
+    /// Its unit.
+    pub quantity_unit: Option<String>,
+}
+
+/// A `usage` record payload.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UsagePayload {
+    /// Provider.
+    pub provider: String,
+    /// Account label.
+    pub account: String,
+    /// UTC day.
+    pub day: String,
+    /// Endpoint.
+    pub source: String,
+    /// Model.
+    pub model: Option<String>,
+    /// Project or workspace.
+    pub project: Option<String>,
+    /// API key id.
+    pub api_key: Option<String>,
+    /// User id.
+    pub user: Option<String>,
+    /// Service tier.
+    pub service_tier: Option<String>,
+    /// Other dimensions.
+    pub dims: BTreeMap<String, String>,
+    /// Counters.
+    pub metrics: BTreeMap<String, u64>,
+}
+
+impl CostPayload {
+    /// As a record.
+    pub fn record(&self) -> Record {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        Record::new("cost", "", json)
+    }
+}
+
+impl UsagePayload {
+    /// As a record.
+    pub fn record(&self) -> Record {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        Record::new("usage", "", json)
+    }
+}
+
+/// Dimension name → value.
+pub type Dims = BTreeMap<String, String>;
+/// Counter name → value.
+pub type Metrics = BTreeMap<String, u64>;
+
+/// Splits a result object into dimensions (strings and booleans, nulls
+/// dropped) and whole-number counters; nested objects of counters are
+/// flattened as `outer.inner`. A counter that is not a whole number fails.
+pub fn split_result(
+    obj: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(Dims, Metrics), String> {
+    use serde_json::Value;
+    let mut dims = BTreeMap::new();
+    let mut metrics = BTreeMap::new();
+    for (k, v) in obj {
+        match v {
+            Value::Null => {}
+            Value::String(s) => {
+                dims.insert(k.clone(), s.clone());
+            }
+            Value::Bool(b) => {
+                dims.insert(k.clone(), b.to_string());
+            }
+            Value::Number(n) => {
+                let n =
+                    n.as_u64().ok_or_else(|| format!("field {k} = {n} is not a whole number"))?;
+                metrics.insert(k.clone(), n);
+            }
+            Value::Object(inner) => {
+                for (ik, iv) in inner {
+                    match iv {
+                        Value::Null => {}
+                        Value::Number(n) => {
+                            let n = n.as_u64().ok_or_else(|| {
+                                format!("field {k}.{ik} = {n} is not a whole number")
+                            })?;
+                            metrics.insert(format!("{k}.{ik}"), n);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Value::Array(_) => {}
+        }
+    }
+    Ok((dims, metrics))
+}
+
+/// The JSON text of a number-or-string field, exactly as sent: `0.06`,
+/// `"12.50"` → `12.50`. Anything else is an error.
+pub fn number_text(raw: &serde_json::value::RawValue, field: &str) -> Result<String, String> {
+    let text = raw.get().trim();
+    if text.starts_with('"') {
+        serde_json::from_str(text).map_err(|e| format!("{field}: {e}"))
+    } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        Ok(text.to_string())
+    } else {
+        Err(format!("{field} is {text}, not a number"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn chunks_are_the_fewest_requests() {
+        let r = DayRange { from: d("2025-01-01"), to: d("2025-12-31") };
+        assert_eq!(r.len(), 365);
+        let c = r.chunks(31);
+        assert_eq!(c.len(), 12);
+        assert_eq!(c[0], DayRange { from: d("2025-01-01"), to: d("2025-01-31") });
+        assert_eq!(c[11].to, d("2025-12-31"));
+        assert_eq!(r.chunks(180).len(), 3);
+        assert_eq!(DayRange { from: d("2025-01-01"), to: d("2025-01-01") }.chunks(31).len(), 1);
+    }
+
+    #[test]
+    fn cursors_are_encoded() {
+        assert_eq!(encode("page_AAAA+/b=="), "page_AAAA%2B%2Fb%3D%3D");
+        assert_eq!(encode("2019-12-27T18:11:19.117Z"), "2019-12-27T18%3A11%3A19.117Z");
+    }
+
+    #[test]
+    fn errors_quote_the_provider() {
+        let body = r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#;
+        assert_eq!(
+            provider_error(401, body),
+            "HTTP 401 (invalid_request_error): Incorrect API key provided"
+        );
+        assert_eq!(
+            provider_error(502, "<html>\n<b>Bad gateway</b></html>"),
+            "HTTP 502: <html> <b>Bad gateway</b></html>"
+        );
+    }
+
+    #[test]
+    fn pages_report_truncation_and_html() {
+        assert!(parse_page::<serde_json::Value>(r#"{"data":[{"a":1}"#)
+            .unwrap_err()
+            .contains("truncated"));
+        assert!(parse_page::<serde_json::Value>("<html></html>").unwrap_err().contains("HTML"));
+        assert!(parse_page::<serde_json::Value>(r#"{"nodata":1}"#).unwrap_err().contains("shape"));
+    }
+
+    #[test]
+    fn results_split_into_dims_and_metrics() {
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{"object":"x","model":"m","batch":false,"project_id":null,"input_tokens":5,
+                "cache_creation":{"ephemeral_5m_input_tokens":2,"ephemeral_1h_input_tokens":0}}"#,
+        )
+        .unwrap();
+        let (dims, metrics) = split_result(v.as_object().unwrap()).unwrap();
+        assert_eq!(dims["model"], "m");
+        assert_eq!(dims["batch"], "false");
+        assert!(!dims.contains_key("project_id"));
+        assert_eq!(metrics["cache_creation.ephemeral_5m_input_tokens"], 2);
+        let bad: serde_json::Value = serde_json::from_str(r#"{"input_tokens":1.5}"#).unwrap();
+        assert!(split_result(bad.as_object().unwrap()).is_err());
+    }
+
+    #[test]
+    fn number_text_keeps_every_digit() {
+        let raw = |s: &str| serde_json::from_str::<Box<serde_json::value::RawValue>>(s).unwrap();
+        assert_eq!(number_text(&raw("0.48390000000000005"), "v").unwrap(), "0.48390000000000005");
+        assert_eq!(number_text(&raw("\"12.50\""), "v").unwrap(), "12.50");
+        assert!(number_text(&raw("null"), "v").is_err());
+        assert!(number_text(&raw("{}"), "v").is_err());
+    }
+}

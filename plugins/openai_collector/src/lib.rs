@@ -1,0 +1,359 @@
+//! `openai_collector`: billed cost (`/organization/costs`, by line item and
+//! project) and usage (`/organization/usage/*`, by model, project and API
+//! key) from the OpenAI admin API, one UTC day at a time. HTTP goes through
+//! the host; the parsers below take response text and return payloads.
+
+use chrono::{DateTime, NaiveDate};
+use collector_kit::{
+    fetch_all, number_text, parse_page, split_result, CostPayload, DayRange, Query, UsagePayload,
+};
+use plugin_api::{Manifest, PluginCtx, PluginResult, RunMetadata, RunRequest};
+use serde::Deserialize;
+
+/// The production API; `OPENAI_BASE_URL` overrides it (the simulator in tests).
+pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+
+/// Largest page of the costs endpoint, in daily buckets.
+pub const COSTS_PAGE_DAYS: u64 = 180;
+/// Largest page of the usage endpoints with `bucket_width=1d`.
+pub const USAGE_PAGE_DAYS: u64 = 31;
+
+/// Usage endpoints and their `group_by` values.
+pub const USAGE_ENDPOINTS: &[(&str, &[&str])] = &[
+    ("completions", &["model", "project_id", "api_key_id"]),
+    ("embeddings", &["model", "project_id", "api_key_id"]),
+    ("moderations", &["model", "project_id", "api_key_id"]),
+    ("images", &["model", "project_id", "api_key_id"]),
+    ("audio_speeches", &["model", "project_id", "api_key_id"]),
+    ("audio_transcriptions", &["model", "project_id", "api_key_id"]),
+    ("vector_stores", &["project_id"]),
+    ("code_interpreter_sessions", &["project_id"]),
+    ("file_search_calls", &["project_id", "api_key_id"]),
+    ("web_search_calls", &["model", "project_id", "api_key_id"]),
+];
+
+fn manifest() -> Manifest {
+    Manifest {
+        name: "openai_collector".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        description: "OpenAI billed cost and token usage (admin API)".into(),
+        secrets: vec!["OPENAI_ADMIN_KEY".into(), "OPENAI_API_KEY".into()],
+        requires_one_of: vec!["OPENAI_ADMIN_KEY".into(), "OPENAI_API_KEY".into()],
+        settings: vec!["OPENAI_BASE_URL".into(), "OPENAI_ACCOUNT".into()],
+        hosts: vec!["api.openai.com".into()],
+        params: vec![],
+        daily: true,
+    }
+}
+
+fn run(ctx: &PluginCtx<'_>, req: RunRequest) -> PluginResult {
+    match collect(ctx, &req) {
+        Ok(result) => result,
+        Err(e) => PluginResult::failed(e),
+    }
+}
+
+plugin_api::export_plugin! { manifest: manifest, run: run }
+
+fn collect(ctx: &PluginCtx<'_>, req: &RunRequest) -> Result<PluginResult, String> {
+    let range = DayRange::from_request(req)?;
+    let key = match ctx.secret("OPENAI_ADMIN_KEY") {
+        Some(k) => k,
+        None => {
+            let k = ctx
+                .secret("OPENAI_API_KEY")
+                .ok_or("no key: set OPENAI_ADMIN_KEY (an admin key, sk-admin-…)")?;
+            ctx.warn("OPENAI_ADMIN_KEY is not set; using OPENAI_API_KEY, but the usage and costs endpoints need an admin key");
+            k
+        }
+    };
+    let base = req.settings.get("OPENAI_BASE_URL").map(String::as_str).unwrap_or(DEFAULT_BASE_URL);
+    let account = req.settings.get("OPENAI_ACCOUNT").cloned().unwrap_or_else(|| "default".into());
+    let queries = plan(base, &key, range);
+    let (bodies, requests) = fetch_all(ctx, &queries)?;
+
+    let mut records = Vec::new();
+    for (query, pages) in queries.iter().zip(&bodies) {
+        for body in pages {
+            let source = query.name.split(' ').next().unwrap_or_default();
+            if source == "costs" {
+                records.extend(parse_costs(body, &account, range)?.iter().map(CostPayload::record));
+            } else {
+                records.extend(
+                    parse_usage(source, body, &account, range)?.iter().map(UsagePayload::record),
+                );
+            }
+        }
+    }
+    ctx.info(&format!(
+        "{} records from {requests} requests for {}..{}",
+        records.len(),
+        range.from,
+        range.to
+    ));
+    let mut meta = RunMetadata { requests, ..Default::default() };
+    meta.extra.insert("provider".into(), "openai".into());
+    Ok(PluginResult::success(records, &meta))
+}
+
+fn unix(day: NaiveDate) -> i64 {
+    day.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp()).unwrap_or_default()
+}
+
+/// The requests for a range: one per page-sized chunk per endpoint, so no
+/// cursor is needed and every request can run at once.
+pub fn plan(base: &str, key: &str, range: DayRange) -> Vec<Query> {
+    let base = base.trim_end_matches('/');
+    let headers = vec![("Authorization".to_string(), format!("Bearer {key}"))];
+    let mut queries = Vec::new();
+    let window = |c: DayRange| {
+        format!("start_time={}&end_time={}&bucket_width=1d", unix(c.from), unix(c.to) + 86_400)
+    };
+    for c in range.chunks(COSTS_PAGE_DAYS) {
+        queries.push(Query {
+            name: format!("costs {}..{}", c.from, c.to),
+            url: format!(
+                "{base}/organization/costs?{}&limit={COSTS_PAGE_DAYS}&group_by=line_item&group_by=project_id",
+                window(c)
+            ),
+            headers: headers.clone(),
+            max_pages: c.len() as usize + 2,
+        });
+    }
+    for (endpoint, group_by) in USAGE_ENDPOINTS {
+        let groups: String = group_by.iter().map(|g| format!("&group_by={g}")).collect();
+        for c in range.chunks(USAGE_PAGE_DAYS) {
+            queries.push(Query {
+                name: format!("{endpoint} {}..{}", c.from, c.to),
+                url: format!(
+                    "{base}/organization/usage/{endpoint}?{}&limit={USAGE_PAGE_DAYS}{groups}",
+                    window(c)
+                ),
+                headers: headers.clone(),
+                max_pages: c.len() as usize + 2,
+            });
+        }
+    }
+    queries
+}
+
+#[derive(Deserialize)]
+struct Bucket<T> {
+    start_time: i64,
+    #[serde(default = "Vec::new")]
+    results: Vec<T>,
+}
+
+#[derive(Deserialize)]
+struct CostResult {
+    #[serde(default)]
+    amount: Option<Amount>,
+    #[serde(default)]
+    line_item: Option<String>,
+    #[serde(default)]
+    project_id: Option<String>,
+    #[serde(default)]
+    api_key_id: Option<String>,
+    #[serde(default)]
+    quantity: Option<Box<serde_json::value::RawValue>>,
+    #[serde(default)]
+    quantity_unit: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Amount {
+    value: Box<serde_json::value::RawValue>,
+    #[serde(default)]
+    currency: Option<String>,
+}
+
+fn bucket_day(start_time: i64) -> Result<NaiveDate, String> {
+    DateTime::from_timestamp(start_time, 0)
+        .map(|t| t.date_naive())
+        .ok_or_else(|| format!("bucket start_time {start_time} is not a time"))
+}
+
+/// Parses a `/organization/costs` page. Amounts keep every digit sent,
+/// whether `value` was a JSON number or a string.
+pub fn parse_costs(body: &str, account: &str, range: DayRange) -> Result<Vec<CostPayload>, String> {
+    let page = parse_page::<Bucket<CostResult>>(body).map_err(|e| format!("costs: {e}"))?;
+    let mut out = Vec::new();
+    for bucket in page.data {
+        let day = bucket_day(bucket.start_time)?;
+        if !range.contains(day) {
+            continue;
+        }
+        for r in bucket.results {
+            let Some(amount) = r.amount else { continue };
+            let quantity = match r.quantity.as_deref() {
+                Some(q) if q.get() != "null" => Some(number_text(q, "quantity")?),
+                _ => None,
+            };
+            out.push(CostPayload {
+                provider: "openai".into(),
+                account: account.into(),
+                day: day.to_string(),
+                project: r.project_id,
+                api_key: r.api_key_id,
+                line_item: r.line_item,
+                amount: number_text(&amount.value, "amount.value")?,
+                unit: "major".into(),
+                currency: amount.currency.unwrap_or_else(|| "usd".into()),
+                quantity,
+                quantity_unit: r.quantity_unit,
+                ..Default::default()
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Parses a `/organization/usage/{source}` page: every whole-number field is
+/// a counter, every string or boolean a dimension.
+pub fn parse_usage(
+    source: &str,
+    body: &str,
+    account: &str,
+    range: DayRange,
+) -> Result<Vec<UsagePayload>, String> {
+    type Obj = serde_json::Map<String, serde_json::Value>;
+    let page = parse_page::<Bucket<Obj>>(body).map_err(|e| format!("{source}: {e}"))?;
+    let mut out = Vec::new();
+    for bucket in page.data {
+        let day = bucket_day(bucket.start_time)?;
+        if !range.contains(day) {
+            continue;
+        }
+        for r in bucket.results {
+            let (mut dims, mut metrics) = split_result(&r).map_err(|e| format!("{source}: {e}"))?;
+            dims.remove("object");
+            // The first published spec called this counter `sessions`.
+            if let Some(v) = metrics.remove("sessions") {
+                metrics.entry("num_sessions".into()).or_insert(v);
+            }
+            let mut take = |k: &str| dims.remove(k);
+            out.push(UsagePayload {
+                provider: "openai".into(),
+                account: account.into(),
+                day: day.to_string(),
+                source: source.into(),
+                model: take("model"),
+                project: take("project_id"),
+                api_key: take("api_key_id"),
+                user: take("user_id"),
+                service_tier: take("service_tier"),
+                dims: std::mem::take(&mut dims),
+                metrics,
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn fixture(name: &str) -> String {
+        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    /// The day's token total as the README defines it.
+    fn tokens_by_day(usage: &[UsagePayload]) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for u in usage {
+            let counted: u64 = match u.source.as_str() {
+                "completions" => {
+                    u.metrics.get("input_tokens").copied().unwrap_or(0)
+                        + u.metrics.get("output_tokens").copied().unwrap_or(0)
+                }
+                "embeddings" | "moderations" => u.metrics.get("input_tokens").copied().unwrap_or(0),
+                _ => 0,
+            };
+            *out.entry(u.day.clone()).or_insert(0) += counted;
+        }
+        out
+    }
+
+    fn aug() -> DayRange {
+        DayRange { from: "2025-08-01".parse().unwrap(), to: "2025-08-04".parse().unwrap() }
+    }
+
+    #[test]
+    fn grouped_costs_keep_exact_amounts_and_null_projects() {
+        let rows =
+            parse_costs(&fixture("openai_costs_grouped_page1.json"), "default", aug()).unwrap();
+        assert!(!rows.is_empty());
+        assert_eq!(rows[0].amount, "0.1846287");
+        assert_eq!(rows[0].day, "2025-08-01");
+        assert_eq!(rows[0].quantity.as_deref(), Some("1230858"));
+        let page2 =
+            parse_costs(&fixture("openai_costs_grouped_page2.json"), "default", aug()).unwrap();
+        assert!(page2.iter().any(|r| r.quantity_unit.as_deref() == Some("gibibyte_hours")));
+    }
+
+    #[test]
+    fn amount_as_string_is_accepted() {
+        let body = r#"{"object":"page","data":[{"object":"bucket","start_time":1754006400,"end_time":1754092800,
+            "results":[{"object":"organization.costs.result","amount":{"value":"12.50","currency":"usd"},
+            "line_item":"Text tokens","project_id":null,"organization_id":"org_x"}]}],"has_more":false,"next_page":null}"#;
+        let rows = parse_costs(body, "default", aug()).unwrap();
+        assert_eq!(rows[0].amount, "12.50");
+        assert_eq!(rows[0].project, None);
+    }
+
+    #[test]
+    fn spec_example_costs_parse() {
+        let range =
+            DayRange { from: "2024-11-01".parse().unwrap(), to: "2024-11-01".parse().unwrap() };
+        let rows = parse_costs(&fixture("openai_costs.json"), "default", range).unwrap();
+        assert_eq!(rows[0].amount, "0.06");
+    }
+
+    #[test]
+    fn usage_pages_cover_every_endpoint_shape() {
+        let c1 =
+            parse_usage("completions", &fixture("openai_usage_completions_page1.json"), "a", aug())
+                .unwrap();
+        let c2 =
+            parse_usage("completions", &fixture("openai_usage_completions_page2.json"), "a", aug())
+                .unwrap();
+        assert_eq!(c1[0].model.as_deref(), Some("gpt-4o-mini-2024-07-18"));
+        assert_eq!(c1[0].metrics["input_tokens"], 1_843_210);
+        assert!(c2.iter().all(|u| u.day != "2025-08-03"), "empty bucket yields no rows");
+        let all = [c1, c2].concat();
+        assert!(tokens_by_day(&all)["2025-08-01"] > 0);
+        for (source, file) in [
+            ("embeddings", "openai_usage_embeddings.json"),
+            ("moderations", "openai_usage_moderations.json"),
+            ("images", "openai_usage_images.json"),
+            ("audio_speeches", "openai_usage_audio_speeches.json"),
+            ("audio_transcriptions", "openai_usage_audio_transcriptions.json"),
+            ("vector_stores", "openai_usage_vector_stores.json"),
+            ("code_interpreter_sessions", "openai_usage_code_interpreter_sessions.json"),
+            ("file_search_calls", "openai_usage_file_search_calls.json"),
+            ("web_search_calls", "openai_usage_web_search_calls.json"),
+        ] {
+            let body = fixture(file);
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let start = v["data"][0]["start_time"].as_i64().unwrap();
+            let day = bucket_day(start).unwrap();
+            let rows = parse_usage(source, &body, "a", DayRange { from: day, to: day }).unwrap();
+            assert!(!rows.is_empty(), "{source}");
+            assert!(!rows[0].metrics.is_empty(), "{source}");
+        }
+    }
+
+    #[test]
+    fn plan_uses_the_fewest_requests() {
+        let year =
+            DayRange { from: "2025-01-01".parse().unwrap(), to: "2025-12-31".parse().unwrap() };
+        let q = plan("http://127.0.0.1:1/v1/", "sk-admin-x", year);
+        assert_eq!(q.len(), 3 + 10 * 12);
+        assert!(q[0]
+            .url
+            .starts_with("http://127.0.0.1:1/v1/organization/costs?start_time=1735689600&"));
+    }
+}

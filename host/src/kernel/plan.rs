@@ -20,7 +20,10 @@ pub struct Plan {
 /// How far back a first run reaches.
 pub const FIRST_RUN_DAYS: u64 = 30;
 
-/// Plans a run on `today` (UTC) given the complete days.
+/// Plans a run on `today` (UTC) given the complete days: every day after the
+/// last complete one up to yesterday, and the last `trailing_days` days that
+/// were already complete (whether the last run was yesterday or a week ago,
+/// the newest stored days are the ones a provider may still revise).
 pub fn plan(today: NaiveDate, complete: &BTreeSet<NaiveDate>, trailing_days: u64) -> Plan {
     let yesterday = today - Days::new(1);
     let Some(&last) = complete.iter().next_back() else {
@@ -30,9 +33,8 @@ pub fn plan(today: NaiveDate, complete: &BTreeSet<NaiveDate>, trailing_days: u64
             skipped: None,
         };
     };
-    let window_start = yesterday - Days::new(trailing_days.max(1) - 1);
-    let after_last = last + Days::new(1);
-    let from = window_start.min(after_last).min(yesterday);
+    let back = Days::new(trailing_days.max(1) - 1);
+    let from = (yesterday - back).min(last.min(yesterday) - back);
     let first = *complete.iter().next().unwrap_or(&last);
     let skipped = if first < from { Some((first, from - Days::new(1))) } else { None };
     Plan { from, to: yesterday, skipped }
@@ -70,7 +72,7 @@ mod tests {
     fn a_gap_since_the_last_run_is_filled() {
         let complete: BTreeSet<_> = days(d("2025-03-01"), d("2025-03-10")).collect();
         let p = plan(d("2025-03-31"), &complete, 3);
-        assert_eq!((p.from, p.to), (d("2025-03-11"), d("2025-03-30")));
-        assert_eq!(p.skipped, Some((d("2025-03-01"), d("2025-03-10"))));
+        assert_eq!((p.from, p.to), (d("2025-03-08"), d("2025-03-30")));
+        assert_eq!(p.skipped, Some((d("2025-03-01"), d("2025-03-07"))));
     }
 }

@@ -131,8 +131,8 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
 
-/// Applies every migration the database lacks, each in its own transaction.
-pub fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
+/// Refuses a database that agent-host did not create, or a newer one.
+pub fn check(conn: &Connection, path: &Path) -> Result<()> {
     let version: i64 =
         conn.query_row("PRAGMA user_version", [], |r| r.get(0)).ctx("read the schema version")?;
     if version == 0 {
@@ -146,6 +146,14 @@ pub fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
     if version > LATEST {
         return Err(StoreError::TooNew { path: path.to_path_buf(), found: version, known: LATEST });
     }
+    Ok(())
+}
+
+/// Applies every migration the database lacks, each in its own transaction.
+pub fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
+    check(conn, path)?;
+    let version: i64 =
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0)).ctx("read the schema version")?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)

@@ -147,6 +147,8 @@ impl Store {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).ctx("open the database")?;
+        // Judge the schema before anything writes (WAL mode changes the header).
+        migrations::check(&conn, path)?;
         let mut store = Store { conn };
         store.configure()?;
         migrations::apply(&mut store.conn, path)?;

@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""agent-host benchmarks: runs every benchmark on a release build and writes
+docs/benchmarks.md. Medians and ratios are measured side by side in one run.
+
+    scripts/bench.sh            (builds, then runs this)
+    scripts/bench.py [--quick]  (expects target/release to be built)
+"""
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import date, datetime, timezone
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REL = os.path.join(ROOT, "target", "release")
+BIN = os.path.join(REL, "agent-host")
+SIM = os.path.join(REL, "provider-sim")
+QUICK = "--quick" in sys.argv
+OPENAI_KEY = "sk-admin-SIMULATED-openai-0123456789"
+ANTHROPIC_KEY = "sk-ant-admin01-SIMULATED-anthropic-0123456789"
+
+
+def make_home(plugins):
+    home = tempfile.mkdtemp(prefix="agent-bench-")
+    os.chmod(home, 0o755)
+    os.mkdir(os.path.join(home, "plugins"), 0o755)
+    for p in plugins:
+        dest = os.path.join(home, "plugins", f"lib{p}.so")
+        shutil.copy(os.path.join(REL, f"lib{p}.so"), dest)
+        os.chmod(dest, 0o755)
+    return home
+
+
+def env_for(home, extra=None):
+    env = {"PATH": os.environ.get("PATH", ""), "AGENT_HOME": home, "AGENT_LOG": "warn"}
+    env.update(extra or {})
+    return env
+
+
+def timed(cmd, env, runs):
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        samples.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(samples)
+
+
+def bench_plugins_list():
+    home = make_home(["openai_collector", "anthropic_collector", "misbehaving"])
+    env = env_for(home)
+    timed([BIN, "plugins", "list"], env, 3)  # warm the page cache
+    ms = timed([BIN, "plugins", "list"], env, 15 if QUICK else 40)
+    shutil.rmtree(home)
+    return ms
+
+
+def bench_isolation():
+    home = make_home(["misbehaving"])
+    env = env_for(home)
+    runs = 15 if QUICK else 40
+    cmd = [BIN, "run", "--plugin", "misbehaving"]
+    timed(cmd, env, 3)
+    # Interleave so machine noise hits both sides alike.
+    iso, inproc = [], []
+    for _ in range(runs):
+        iso.append(timed(cmd, env, 1))
+        inproc.append(timed(cmd + ["--in-process"], env, 1))
+    shutil.rmtree(home)
+    return statistics.median(iso), statistics.median(inproc)
+
+
+def start_sim(latency_ms):
+    proc = subprocess.Popen([SIM, "--latency-ms", str(latency_ms)], stdout=subprocess.PIPE, text=True)
+    urls = {}
+    while len(urls) < 2:
+        line = proc.stdout.readline()
+        if not line:
+            raise SystemExit("provider-sim did not start")
+        k, v = line.strip().split("=", 1)
+        urls[k] = v
+    return proc, urls
+
+
+def sim_get(urls, path):
+    base = urls["ANTHROPIC_BASE_URL"]
+    with urllib.request.urlopen(base + path) as r:
+        return json.loads(r.read())
+
+
+def bench_backfill(latency_ms=50):
+    proc, urls = start_sim(latency_ms)
+    try:
+        home = make_home(["openai_collector", "anthropic_collector"])
+        env = env_for(home, {**urls, "OPENAI_ADMIN_KEY": OPENAI_KEY, "ANTHROPIC_ADMIN_KEY": ANTHROPIC_KEY,
+                             "AGENT_TODAY": "2026-01-15"})
+        sim_get(urls, "/_sim/reset")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        t0 = time.perf_counter()
+        subprocess.run([BIN, "run-all", "--from", "2025-01-01", "--to", "2025-12-31"], env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        wall = time.perf_counter() - t0
+        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        stats = sim_get(urls, "/_sim/stats")
+        db = sqlite3.connect(os.path.join(home, "agent_os.db"))
+        days = db.execute("SELECT count(*) FROM coverage").fetchone()[0]
+        shutil.rmtree(home)
+    finally:
+        proc.kill()
+        proc.wait()
+    # Fewest requests the page limits allow for 365 days:
+    # OpenAI costs ceil(365/180) + 10 usage endpoints x ceil(365/31); Anthropic 2 x ceil(365/31).
+    minimum = 3 + 10 * 12 + 2 * 12
+    return {
+        "requests": stats["requests"],
+        "minimum": minimum,
+        "wall_s": wall,
+        "sequential_s": stats["requests"] * latency_ms / 1000,
+        "peak_mib": max(peak_kib, before) / 1024,
+        "days": days,
+    }
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"model name\s*:\s*(.*)", f.read())
+            if m:
+                cpu = m.group(1)
+    except OSError:
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            mem = int(re.search(r"MemTotal:\s*(\d+)", f.read()).group(1)) // (1024 * 1024)
+    except (OSError, AttributeError):
+        mem = "?"
+    return f"{os.cpu_count()} cores ({cpu}), {mem} GiB, {platform.system()} {platform.release()}"
+
+
+def main():
+    for f in (BIN, SIM):
+        if not os.path.exists(f):
+            raise SystemExit(f"{f} is missing: run scripts/bench.sh (it builds first)")
+    rows = []
+    ms = bench_plugins_list()
+    rows.append(("`plugins list`, 3 plugins (median wall time)", f"{ms:.1f} ms", "< 10 ms", ms < 10))
+    iso, inproc = bench_isolation()
+    over = iso - inproc
+    rows.append(("`run` isolated in a worker (median)", f"{iso:.1f} ms", "", None))
+    rows.append(("`run --in-process` (median)", f"{inproc:.1f} ms", "", None))
+    rows.append(("worker isolation overhead per run (difference)", f"{over:.1f} ms", "< 10 ms", over < 10))
+    b = bench_backfill()
+    rows.append(("year backfill, both providers: requests made / minimum",
+                 f"{b['requests']} / {b['minimum']}", "equal", b["requests"] == b["minimum"]))
+    rows.append(("year backfill wall time / sequential bound (requests x 50 ms)",
+                 f"{b['wall_s']:.2f} s / {b['sequential_s']:.2f} s ({b['wall_s'] / b['sequential_s']:.2f}x)",
+                 "below the bound", b["wall_s"] < b["sequential_s"]))
+    rows.append(("year backfill peak memory (largest process)", f"{b['peak_mib']:.1f} MiB", "< 50 MB",
+                 b["peak_mib"] * 1.048576 < 50))
+    rows.append(("year backfill days covered", f"{b['days']}", "730", b["days"] == 730))
+
+    extra = os.environ.get("BENCH_EXTRA_ROWS")
+    if extra and os.path.exists(extra):
+        with open(extra) as f:
+            for line in f:
+                name, value, target, ok = line.rstrip("\n").split("\t")
+                rows.append((name, value, target, {"yes": True, "no": False}.get(ok)))
+
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured {now} on {machine()}, release build, by `scripts/bench.sh`.",
+        "Medians of repeated runs; ratios measured side by side in the same run. The machine is shared",
+        "and noisy: compare figures from one report, not across reports.",
+        "",
+        "| benchmark | measured | target | met |",
+        "|---|---|---|---|",
+    ]
+    for name, value, target, ok in rows:
+        met = "" if ok is None else ("yes" if ok else "**no**")
+        lines.append(f"| {name} | {value} | {target} | {met} |")
+    out = "\n".join(lines) + "\n"
+    os.makedirs(os.path.join(ROOT, "docs"), exist_ok=True)
+    with open(os.path.join(ROOT, "docs", "benchmarks.md"), "w") as f:
+        f.write(out)
+    print(out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds agent-host and the plugins (release), installs the plugins into the
+# plugins folder of the home folder, and prints where everything went.
+#
+#   scripts/install.sh [HOME_DIR]     default: $AGENT_HOME, else ./agent-home
+#
+# Afterwards: put your keys in HOME_DIR/.env (chmod 600) and run
+#   target/release/agent-host --home HOME_DIR run-all
+set -euo pipefail
+cd "$(dirname "$0")/.."
+home="${1:-${AGENT_HOME:-agent-home}}"
+plugins=(openai_collector anthropic_collector)
+
+cargo build --release -p agent-host $(printf -- '-p %s ' "${plugins[@]}")
+
+case "$(uname -s)" in
+  Darwin) ext=dylib ;;
+  *) ext=so ;;
+esac
+mkdir -p "$home/plugins"
+# The host refuses plugin files or folders others can write.
+chmod go-w "$home" "$home/plugins"
+for p in "${plugins[@]}"; do
+  install -m 0755 "target/release/lib$p.$ext" "$home/plugins/lib$p.$ext"
+done
+echo "agent-host: $(pwd)/target/release/agent-host"
+echo "home:       $(cd "$home" && pwd)"
+echo "plugins:    ${plugins[*]}"

@@ -54,6 +54,18 @@ pub enum Command {
     RunAll(RunAllArgs),
     /// Show recent runs.
     Runs(RunsArgs),
+    /// Spend at a glance: totals, breakdown, coverage, budget and forecast.
+    Summary(SummaryArgs),
+    /// Write billing data as CSV, JSON or FinOps FOCUS.
+    Export(ExportArgs),
+    /// Evaluate the alert rules and send what is due (once per rule and period).
+    Alerts(AlertsArgs),
+    /// Reports; `report daily` is the nightly job.
+    #[command(subcommand)]
+    Report(ReportCommand),
+    /// Install, show or remove the nightly `report daily` schedule.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
     /// Internal: the isolated worker process.
     #[command(name = "__worker", hide = true)]
     Worker,
@@ -135,6 +147,145 @@ pub struct RunsArgs {
     /// Print JSON for scripts
     #[arg(long)]
     pub json: bool,
+}
+
+/// A span of days: a month, or from/to.
+#[derive(Debug, Args)]
+pub struct PeriodArgs {
+    /// A calendar month, YYYY-MM [default: the month of yesterday]
+    #[arg(long, value_name = "YYYY-MM", conflicts_with_all = ["from", "to"])]
+    pub month: Option<String>,
+
+    /// First UTC day (YYYY-MM-DD)
+    #[arg(long, value_parser = parse_day, value_name = "YYYY-MM-DD", requires = "to")]
+    pub from: Option<NaiveDate>,
+
+    /// Last UTC day, inclusive (YYYY-MM-DD)
+    #[arg(long, value_parser = parse_day, value_name = "YYYY-MM-DD", requires = "from")]
+    pub to: Option<NaiveDate>,
+}
+
+/// What a summary breaks spend down by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum By {
+    /// Provider only.
+    Provider,
+    /// Model (Anthropic) or line item (OpenAI costs carry no model).
+    Model,
+    /// Project (OpenAI) or workspace (Anthropic).
+    Project,
+}
+
+/// `summary` arguments.
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// Which days.
+    #[command(flatten)]
+    pub period: PeriodArgs,
+
+    /// Break spend down by
+    #[arg(long, value_enum, default_value_t = By::Provider)]
+    pub by: By,
+
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// CSV: Provider, Date, Tokens, Cost, Collected At (one row per cost line with --detail)
+    Csv,
+    /// JSON array of the same rows
+    Json,
+    /// FinOps FOCUS 1.2 CSV, one row per cost line
+    Focus,
+}
+
+/// `export` arguments.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+    pub format: ExportFormat,
+
+    /// Which days.
+    #[command(flatten)]
+    pub period: PeriodArgs,
+
+    /// One row per model/project/line item instead of per provider and day
+    #[arg(long)]
+    pub detail: bool,
+
+    /// File to write (`-` for stdout) [default: billing_export_YYYYMMDD.csv,
+    /// .json, or focus_export_YYYYMMDD.csv in the working directory]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `alerts` arguments.
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    /// Print what would be sent instead of sending it
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the outcome as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `report` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// The nightly job: run every collector, send due alerts, write the
+    /// month's export to HOME/exports/; exit code reflects collection failures.
+    Daily(DailyArgs),
+}
+
+/// `report daily` arguments.
+#[derive(Debug, Args)]
+pub struct DailyArgs {
+    /// Collect, then print the alerts and the export path instead of
+    /// sending and writing them
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `schedule` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Install the nightly `report daily` job (idempotent)
+    Install(ScheduleInstallArgs),
+    /// Show the installed job
+    Status(ScheduleBackendArg),
+    /// Remove the job
+    Remove(ScheduleBackendArg),
+}
+
+/// `schedule install` arguments.
+#[derive(Debug, Args)]
+pub struct ScheduleInstallArgs {
+    /// Local time of day to run, HH:MM (24-hour)
+    #[arg(long, default_value = "06:15", value_parser = crate::schedule::parse_at, value_name = "HH:MM")]
+    pub at: (u32, u32),
+
+    /// Print the entry instead of installing it
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Which scheduler.
+    #[command(flatten)]
+    pub backend: ScheduleBackendArg,
+}
+
+/// The scheduler to use.
+#[derive(Debug, Args)]
+pub struct ScheduleBackendArg {
+    /// Scheduler [default: launchd on macOS, cron where crontab exists, else systemd]
+    #[arg(long, value_enum)]
+    pub backend: Option<crate::schedule::Backend>,
 }
 
 /// Parses a `YYYY-MM-DD` day, rejecting impossible dates like 2025-02-30.

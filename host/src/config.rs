@@ -41,6 +41,16 @@ impl Home {
         Ok(Home { root })
     }
 
+    /// The home folder itself.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where `report daily` writes its exports.
+    pub fn exports_dir(&self) -> PathBuf {
+        self.root.join("exports")
+    }
+
     /// `agent_os.db`.
     pub fn db_path(&self) -> PathBuf {
         self.root.join("agent_os.db")

@@ -8,6 +8,7 @@ mod config;
 mod error;
 mod kernel;
 mod logging;
+mod schedule;
 mod store;
 
 use clap::Parser;
@@ -23,6 +24,8 @@ fn main() -> std::process::ExitCode {
     };
     match app::run(cli) {
         Ok(code) => std::process::ExitCode::from(code),
+        // Output piped into `head` and closed early is not an error.
+        Err(e) if e.to_string().contains("Broken pipe") => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             if let Some(hint) = e.hint() {

@@ -164,10 +164,14 @@ enum Provider {
     Anthropic,
 }
 
-/// A parsed request: method, target and headers (lowercase names).
-struct Request {
-    target: String,
-    headers: Vec<(String, String)>,
+/// A parsed request: target, headers (lowercase names) and body.
+pub struct Request {
+    /// Path and query.
+    pub target: String,
+    /// Headers, names lowercase.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
 }
 
 fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
@@ -197,25 +201,14 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
     }
     let mut body = vec![0u8; length.min(1 << 20)];
     std::io::Read::read_exact(reader, &mut body).ok()?;
-    Some(Request { target, headers })
+    Some(Request { target, headers, body })
 }
 
-/// Serves one connection: one request, one answer, then close.
-fn serve(conn: TcpStream, state: &Mutex<State>) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
-    let Ok(write_half) = conn.try_clone() else { return };
-    let mut reader = BufReader::new(conn);
-    let Some(req) = read_request(&mut reader) else { return };
-    let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
-    let params = parse_query(query);
-    let answer = if let Some(control) = path.strip_prefix("/_sim/") {
-        control_answer(control, &params, state)
-    } else {
-        data_answer(&req, path, &params, state)
-    };
-    let mut out = write_half;
+/// Writes a whole HTTP/1.1 answer and closes.
+fn write_answer(mut out: TcpStream, answer: Answer) {
     let reason = match answer.status {
         200 => "OK",
+        204 => "No Content",
         400 => "Bad Request",
         401 => "Unauthorized",
         404 => "Not Found",
@@ -231,6 +224,75 @@ fn serve(conn: TcpStream, state: &Mutex<State>) {
     head.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", answer.body.len()));
     let _ = out.write_all(head.as_bytes()).and_then(|_| out.write_all(answer.body.as_bytes()));
     let _ = out.flush();
+}
+
+/// A local webhook receiver for the alert tests: answers each POST with the
+/// next scripted status (then 204) and keeps what it was sent.
+pub struct WebhookSink {
+    addr: SocketAddr,
+    received: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
+    script: Arc<Mutex<std::collections::VecDeque<(u16, String)>>>,
+}
+
+impl WebhookSink {
+    /// Starts on a free port.
+    pub fn start() -> std::io::Result<WebhookSink> {
+        let listener = TcpListener::bind(("127.0.0.1", 0))?;
+        let addr = listener.local_addr()?;
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let script = Arc::new(Mutex::new(std::collections::VecDeque::new()));
+        let (r, s) = (received.clone(), script.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let Ok(write_half) = conn.try_clone() else { continue };
+                let mut reader = BufReader::new(conn);
+                let Some(req) = read_request(&mut reader) else { continue };
+                let (status, body) = s
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .pop_front()
+                    .unwrap_or((204, String::new()));
+                if status < 300 {
+                    let json = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+                    r.lock().unwrap_or_else(|p| p.into_inner()).push((req.target.clone(), json));
+                }
+                write_answer(write_half, Answer::json(status, body));
+            }
+        });
+        Ok(WebhookSink { addr, received, script })
+    }
+
+    /// A URL on this sink.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The next answers, in order (e.g. a 429, or a 500).
+    pub fn script(&self, answers: &[(u16, &str)]) {
+        let mut s = self.script.lock().unwrap_or_else(|p| p.into_inner());
+        s.extend(answers.iter().map(|(c, b)| (*c, b.to_string())));
+    }
+
+    /// The (path, JSON body) of every accepted POST so far.
+    pub fn received(&self) -> Vec<(String, serde_json::Value)> {
+        self.received.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Serves one connection: one request, one answer, then close.
+fn serve(conn: TcpStream, state: &Mutex<State>) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+    let Ok(write_half) = conn.try_clone() else { return };
+    let mut reader = BufReader::new(conn);
+    let Some(req) = read_request(&mut reader) else { return };
+    let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
+    let params = parse_query(query);
+    let answer = if let Some(control) = path.strip_prefix("/_sim/") {
+        control_answer(control, &params, state)
+    } else {
+        data_answer(&req, path, &params, state)
+    };
+    write_answer(write_half, answer);
 }
 
 /// `/_sim/stats` and `/_sim/faults?latency_ms=50&rate_limit_next=1…`.

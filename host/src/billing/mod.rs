@@ -2,8 +2,13 @@
 //! Exact money, the normalized rows, and the sink that stores them. It reads
 //! and writes only through the store, and never loads or runs plugins.
 
+pub mod alerts;
+pub mod export;
 pub mod money;
+pub mod notify;
 pub mod records;
+pub mod report;
 pub mod sink;
+pub mod summary;
 
 pub use sink::BillingSink;

@@ -84,7 +84,6 @@ pub struct Money(Decimal);
 
 impl Money {
     /// Zero.
-    #[cfg(test)]
     pub const ZERO: Money = Money(Decimal::ZERO);
 
     /// An amount in major units (`"12.50"` dollars).
@@ -112,6 +111,16 @@ impl Money {
     /// Exact sum; `None` on overflow.
     pub fn checked_add(self, other: Money) -> Option<Money> {
         self.0.checked_add(other.0).map(Money)
+    }
+
+    /// The underlying decimal.
+    pub fn decimal(self) -> Decimal {
+        self.0
+    }
+
+    /// From a decimal.
+    pub fn from_decimal(d: Decimal) -> Money {
+        Money(d.normalize())
     }
 
     /// Exact total of `amounts`; `None` on overflow (never rounded or capped).

@@ -126,6 +126,16 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (provider, date)
     );
     "#,
+    // 2: alerts already delivered, once per rule, period and channel.
+    r#"
+    CREATE TABLE alerts_sent (
+        rule_key TEXT NOT NULL,
+        channel  TEXT NOT NULL,
+        sent_at  TEXT NOT NULL,
+        message  TEXT NOT NULL,
+        PRIMARY KEY (rule_key, channel)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -8,6 +8,7 @@
 pub mod billing;
 mod decimal_sum;
 mod migrations;
+pub mod reports;
 pub mod runs;
 
 use std::path::{Path, PathBuf};

@@ -148,6 +148,19 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>().ctx("read runs")
     }
 
+    /// The newest finished run of each plugin, by plugin name.
+    pub fn last_runs(&self) -> Result<Vec<RunRow>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs r WHERE rowid = (
+                SELECT max(rowid) FROM runs r2
+                WHERE r2.plugin_name = r.plugin_name AND r2.status != 'running')
+             ORDER BY plugin_name"
+        );
+        let mut stmt = self.conn.prepare(&sql).ctx("read the last runs")?;
+        let rows = stmt.query_map([], run_from_row).ctx("read the last runs")?;
+        rows.collect::<rusqlite::Result<_>>().ctx("read the last runs")
+    }
+
     /// The days of `plugin` whose data is complete.
     pub fn complete_days(&self, plugin: &str) -> Result<BTreeSet<NaiveDate>> {
         let mut stmt = self

@@ -1,0 +1,223 @@
+//! Alert rules: budget thresholds, a forecast above budget, a broken
+//! collector, and a spike. Pure: stored totals and last runs in, the alerts
+//! that hold now out, each with a key naming its rule and period so it is
+//! sent once and only once.
+
+use std::collections::BTreeMap;
+
+use chrono::{Days, NaiveDate};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::money::Money;
+use super::summary::{budget_view, Period};
+use crate::store::reports::DayTotal;
+use crate::store::runs::RunRow;
+
+/// Rule settings (all from the environment or `.env`).
+#[derive(Debug, Clone)]
+pub struct AlertSettings {
+    /// `MONTHLY_BUDGET_USD`, default 50.
+    pub budget: Money,
+    /// `ALERT_BUDGET_THRESHOLDS`, percent, default 50,80,100.
+    pub thresholds: Vec<u32>,
+    /// `ALERT_SPIKE_FACTOR`: a day above this many times the trailing median.
+    pub spike_factor: Decimal,
+}
+
+/// An alert that holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Alert {
+    /// Rule and period, e.g. `budget-80:2025-08`; sent once per channel.
+    pub key: String,
+    /// `budget`, `forecast`, `collector`, `spike`.
+    pub rule: &'static str,
+    /// `warning` or `critical`.
+    pub severity: &'static str,
+    /// One line.
+    pub title: String,
+    /// The detail.
+    pub message: String,
+}
+
+fn money(text: &str) -> Money {
+    Money::parse_major(text).unwrap_or_default()
+}
+
+fn median(mut v: Vec<Money>) -> Money {
+    if v.is_empty() {
+        return Money::ZERO;
+    }
+    v.sort();
+    let mid = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        Money::from_decimal((v[mid - 1].decimal() + v[mid].decimal()) / Decimal::from(2))
+    }
+}
+
+/// Evaluates every rule on `today`. `days` must hold the `results` rows of
+/// the month of yesterday and the 15 days before yesterday.
+pub fn evaluate(
+    today: NaiveDate,
+    days: &[DayTotal],
+    last_runs: &[RunRow],
+    s: &AlertSettings,
+) -> Vec<Alert> {
+    let mut out = Vec::new();
+    let yesterday = today - Days::new(1);
+    let month = Period::month_of(yesterday);
+    let month_key = month.from.format("%Y-%m").to_string();
+
+    // Budget thresholds: only the highest one crossed, so a first run in a
+    // month already over budget sends one message, not three.
+    if let Ok(view) = budget_view(yesterday, today, days, s.budget) {
+        let mtd = money(&view.month_to_date);
+        let crossed = s
+            .thresholds
+            .iter()
+            .filter(|t| {
+                mtd.decimal() * Decimal::from(100) >= s.budget.decimal() * Decimal::from(**t)
+            })
+            .max();
+        if let Some(t) = crossed {
+            out.push(Alert {
+                key: format!("budget-{t}:{month_key}"),
+                rule: "budget",
+                severity: if *t >= 100 { "critical" } else { "warning" },
+                title: format!("AI spend reached {t} % of the monthly budget"),
+                message: format!(
+                    "{month_key}: ${} spent of a ${} budget ({} %).",
+                    view.month_to_date, view.monthly_budget, view.percent_used
+                ),
+            });
+        }
+        if let Some(f) = &view.forecast {
+            if money(&f.month_end) > s.budget {
+                out.push(Alert {
+                    key: format!("forecast:{month_key}"),
+                    rule: "forecast",
+                    severity: "warning",
+                    title: format!("AI spend is on course to exceed the {month_key} budget"),
+                    message: format!(
+                        "Forecast ${} at month end against a ${} budget ({}).",
+                        f.month_end, view.monthly_budget, f.method
+                    ),
+                });
+            }
+        }
+    }
+
+    // Per provider: a broken collector, or a spike.
+    let mut by_provider: BTreeMap<&str, BTreeMap<NaiveDate, Money>> = BTreeMap::new();
+    for d in days {
+        by_provider.entry(&d.provider).or_default().insert(d.date, money(&d.cost));
+    }
+    for (provider, series) in &by_provider {
+        let trailing: Vec<Money> = (1..=7)
+            .map(|i| series.get(&(yesterday - Days::new(i))).copied().unwrap_or_default())
+            .collect();
+        let had_spend = trailing.iter().any(|m| *m > Money::ZERO);
+        match series.get(&yesterday) {
+            c if had_spend && c.is_none_or(|m| *m == Money::ZERO) => {
+                let what = if series.contains_key(&yesterday) { "zero" } else { "missing" };
+                out.push(Alert {
+                    key: format!("collector:{provider}:{yesterday}"),
+                    rule: "collector",
+                    severity: "warning",
+                    title: format!("{provider}: no spend recorded for {yesterday}"),
+                    message: format!(
+                        "{provider} spend for {yesterday} is {what} while the week before had spend; \
+                         the collector or the account may be broken. Check `agent-host runs`."
+                    ),
+                });
+            }
+            Some(&cost) => {
+                let history: Vec<Money> = (1..=14)
+                    .map(|i| series.get(&(yesterday - Days::new(i))).copied().unwrap_or_default())
+                    .collect();
+                let m = median(history);
+                if m > Money::ZERO && cost.decimal() > m.decimal() * s.spike_factor {
+                    out.push(Alert {
+                        key: format!("spike:{provider}:{yesterday}"),
+                        rule: "spike",
+                        severity: "warning",
+                        title: format!("{provider}: spend spike on {yesterday}"),
+                        message: format!(
+                            "{provider} spent ${cost} on {yesterday}, more than {} times the median of the 14 days before (${m}).",
+                            s.spike_factor
+                        ),
+                    });
+                }
+            }
+            None => {}
+        }
+    }
+
+    // The last run of a collector failed.
+    for r in last_runs.iter().filter(|r| r.status == "failed" || r.status == "partial") {
+        out.push(Alert {
+            key: format!("run-failed:{}:{}", r.plugin_name, r.id),
+            rule: "collector",
+            severity: "critical",
+            title: format!("{}: the last run {}", r.plugin_name, r.status),
+            message: format!(
+                "Run {} of {} at {}: {}",
+                &r.id[..r.id.len().min(8)],
+                r.plugin_name,
+                r.started_at,
+                r.error.as_deref().unwrap_or("no reason given")
+            ),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(provider: &str, date: &str, cost: &str) -> DayTotal {
+        DayTotal {
+            provider: provider.into(),
+            date: date.parse().unwrap(),
+            tokens: 0,
+            cost: cost.into(),
+            collected_at: String::new(),
+        }
+    }
+
+    fn settings() -> AlertSettings {
+        AlertSettings {
+            budget: Money::parse_major("50").unwrap(),
+            thresholds: vec![50, 80, 100],
+            spike_factor: Decimal::from(3),
+        }
+    }
+
+    #[test]
+    fn only_the_highest_threshold_fires() {
+        let days: Vec<DayTotal> =
+            (1..=9).map(|d| t("OpenAI", &format!("2025-08-0{d}"), "5")).collect();
+        let alerts = evaluate("2025-08-10".parse().unwrap(), &days, &[], &settings());
+        let keys: Vec<&str> = alerts.iter().map(|a| a.key.as_str()).collect();
+        assert!(keys.contains(&"budget-80:2025-08"), "{keys:?}");
+        assert!(!keys.contains(&"budget-50:2025-08"));
+        assert!(keys.contains(&"forecast:2025-08"));
+    }
+
+    #[test]
+    fn a_silent_collector_and_a_spike_are_caught() {
+        let mut days: Vec<DayTotal> =
+            (1..=9).map(|d| t("OpenAI", &format!("2025-08-0{d}"), "0.10")).collect();
+        days.extend((1..=8).map(|d| t("Anthropic", &format!("2025-08-0{d}"), "0.10")));
+        days.push(t("Anthropic", "2025-08-09", "0"));
+        days[8] = t("OpenAI", "2025-08-09", "1.00");
+        let alerts = evaluate("2025-08-10".parse().unwrap(), &days, &[], &settings());
+        let keys: Vec<&str> = alerts.iter().map(|a| a.key.as_str()).collect();
+        assert!(keys.contains(&"collector:Anthropic:2025-08-09"), "{keys:?}");
+        assert!(keys.contains(&"spike:OpenAI:2025-08-09"), "{keys:?}");
+        assert!(!keys.iter().any(|k| k.starts_with("budget")));
+    }
+}

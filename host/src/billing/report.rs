@@ -1,0 +1,144 @@
+//! Turning stored data into the alerts due today and sending them: reads
+//! the rule settings, evaluates the rules, skips what was already sent on a
+//! channel, delivers the rest and records each delivery. A delivery failure
+//! is logged and retried next run; it never fails the caller.
+
+use std::io::Write;
+
+use chrono::{Days, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::alerts::{evaluate, Alert, AlertSettings};
+use super::money::Money;
+use super::notify::{channels, deliver, payload};
+use super::summary::Period;
+use crate::config::Settings;
+use crate::error::{HostError, Result};
+use crate::kernel::http::HttpClient;
+use crate::kernel::protocol::HttpSettings;
+use crate::store::Store;
+
+/// Reads the rule settings; a value that does not parse is a config error.
+pub fn alert_settings(s: &Settings) -> Result<AlertSettings> {
+    let budget = match s.get("MONTHLY_BUDGET_USD") {
+        None => Money::parse_major("50").unwrap_or_default(),
+        Some(v) => Money::parse_major(v).ok().filter(|m| *m > Money::ZERO).ok_or_else(|| {
+            HostError::config(format!("MONTHLY_BUDGET_USD={v:?} is not a positive amount"))
+                .with_hint("set it to the monthly budget in dollars, e.g. MONTHLY_BUDGET_USD=50")
+        })?,
+    };
+    let thresholds = match s.get("ALERT_BUDGET_THRESHOLDS") {
+        None => vec![50, 80, 100],
+        Some(v) => v
+            .split(',')
+            .map(|t| t.trim().parse::<u32>().ok().filter(|t| (1..=1000).contains(t)))
+            .collect::<Option<Vec<_>>>()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                HostError::config(format!(
+                    "ALERT_BUDGET_THRESHOLDS={v:?} is not a list of percentages"
+                ))
+                .with_hint("e.g. ALERT_BUDGET_THRESHOLDS=50,80,100")
+            })?,
+    };
+    let spike_factor = match s.get("ALERT_SPIKE_FACTOR") {
+        None => Decimal::from(3),
+        Some(v) => {
+            super::money::parse_decimal(v).ok().filter(|d| *d > Decimal::ONE).ok_or_else(|| {
+                HostError::config(format!("ALERT_SPIKE_FACTOR={v:?} is not a number above 1"))
+            })?
+        }
+    };
+    Ok(AlertSettings { budget, thresholds, spike_factor })
+}
+
+/// The alerts that hold on `today`.
+pub fn due_alerts(store: &Store, settings: &AlertSettings, today: NaiveDate) -> Result<Vec<Alert>> {
+    let yesterday = today - Days::new(1);
+    let month = Period::month_of(yesterday);
+    let from = month.from.min(yesterday - Days::new(15));
+    let days = store.day_totals(from, yesterday)?;
+    let runs = store.last_runs()?;
+    Ok(evaluate(today, &days, &runs, settings))
+}
+
+/// What happened to the alerts of one check.
+#[derive(Debug, Default, Serialize)]
+pub struct AlertOutcome {
+    /// Alerts that hold now.
+    pub due: Vec<Alert>,
+    /// `key → channel` deliveries made (or, on a dry run, that would be made).
+    pub sent: Vec<(String, String)>,
+    /// Deliveries skipped because they went out before.
+    pub already_sent: usize,
+    /// Deliveries that failed (retried next run).
+    pub failed: Vec<(String, String, String)>,
+}
+
+/// Evaluates the rules and sends what is due; `dry_run` prints instead.
+pub fn check_alerts(
+    store: &mut Store,
+    settings: &Settings,
+    today: NaiveDate,
+    dry_run: bool,
+    out: &mut dyn Write,
+) -> Result<AlertOutcome> {
+    let rules = alert_settings(settings)?;
+    let targets = channels(settings)?;
+    let mut outcome = AlertOutcome { due: due_alerts(store, &rules, today)?, ..Default::default() };
+    if targets.is_empty() && !outcome.due.is_empty() {
+        tracing::warn!(
+            "{} alert(s) due but no channel is configured: set DISCORD_WEBHOOK_URL, SLACK_WEBHOOK_URL or ALERT_WEBHOOK_URL",
+            outcome.due.len()
+        );
+    }
+    let client = HttpClient::new(HttpSettings {
+        timeout_ms: 15_000,
+        max_wait_ms: settings.parsed("AGENT_HTTP_MAX_WAIT_SECS", 60u64, "a number of seconds")?
+            * 1000,
+        ..HttpSettings::default()
+    });
+    for alert in &outcome.due {
+        for ch in &targets {
+            if store.alert_sent(&alert.key, ch.name)? {
+                outcome.already_sent += 1;
+                continue;
+            }
+            if dry_run {
+                let body = payload(ch, alert);
+                writeln!(out, "would send to {}: {body}", ch.name)
+                    .map_err(|e| HostError::output(e.to_string()))?;
+                outcome.sent.push((alert.key.clone(), ch.name.to_string()));
+                continue;
+            }
+            match deliver(&client, ch, alert) {
+                Ok(()) => {
+                    store.record_alert(
+                        &alert.key,
+                        ch.name,
+                        &Utc::now().to_rfc3339(),
+                        &alert.title,
+                    )?;
+                    tracing::info!("alert {} sent to {}", alert.key, ch.name);
+                    outcome.sent.push((alert.key.clone(), ch.name.to_string()));
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "alert {} not delivered to {}: {e}; will retry next run",
+                        alert.key,
+                        ch.name
+                    );
+                    outcome.failed.push((alert.key.clone(), ch.name.to_string(), e));
+                }
+            }
+        }
+    }
+    if dry_run && targets.is_empty() {
+        for alert in &outcome.due {
+            writeln!(out, "due (no channel configured): {}: {}", alert.key, alert.title)
+                .map_err(|e| HostError::output(e.to_string()))?;
+        }
+    }
+    Ok(outcome)
+}

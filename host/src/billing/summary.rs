@@ -1,0 +1,405 @@
+//! Spend summaries: totals by provider, an optional breakdown by model or
+//! project, days covered and missing, month-to-date against the budget, a
+//! run-rate forecast and a per-day sparkline. Pure: stored rows in, a
+//! [`Summary`] (printable or JSON) out.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use chrono::{Datelike, Days, NaiveDate};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::money::Money;
+use crate::store::billing::provider_display;
+use crate::store::reports::{BreakdownRow, DayTotal};
+
+/// A span of UTC days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Period {
+    /// First day.
+    pub from: NaiveDate,
+    /// Last day, inclusive.
+    pub to: NaiveDate,
+}
+
+impl Period {
+    /// The calendar month holding `day`.
+    pub fn month_of(day: NaiveDate) -> Period {
+        let from = day.with_day(1).unwrap_or(day);
+        let next = from.checked_add_months(chrono::Months::new(1)).unwrap_or(from);
+        Period { from, to: next - Days::new(1) }
+    }
+
+    /// A month written `YYYY-MM`.
+    pub fn parse_month(s: &str) -> Result<Period, String> {
+        let day = NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d")
+            .ok()
+            .filter(|_| s.len() == 7)
+            .ok_or_else(|| format!("{s:?} is not a month (expected YYYY-MM)"))?;
+        Ok(Period::month_of(day))
+    }
+
+    /// Number of days.
+    pub fn days(&self) -> i64 {
+        (self.to - self.from).num_days() + 1
+    }
+}
+
+/// One provider's line.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderLine {
+    /// Display name.
+    pub provider: String,
+    /// Exact cost.
+    pub cost: String,
+    /// Tokens.
+    pub tokens: i64,
+    /// Days with data (zero days included).
+    pub days_covered: usize,
+    /// Finished days of the period without data.
+    pub days_missing: Vec<NaiveDate>,
+}
+
+/// One line of a breakdown.
+#[derive(Debug, Clone, Serialize)]
+pub struct BreakdownLine {
+    /// Display name of the provider.
+    pub provider: String,
+    /// Model, line item or project (`(default)` when the provider sent none).
+    pub key: String,
+    /// Exact cost.
+    pub cost: String,
+    /// Tokens.
+    pub tokens: i64,
+}
+
+/// One day of the chart.
+#[derive(Debug, Clone, Serialize)]
+pub struct DayLine {
+    /// The day.
+    pub date: NaiveDate,
+    /// Exact cost, all providers.
+    pub cost: String,
+    /// Tokens, all providers.
+    pub tokens: i64,
+}
+
+/// The budget view of the month holding the period's end.
+#[derive(Debug, Clone, Serialize)]
+pub struct Budget {
+    /// The month, `YYYY-MM`.
+    pub month: String,
+    /// Monthly budget.
+    pub monthly_budget: String,
+    /// Spend in that month so far (or in all of it, for a past month).
+    pub month_to_date: String,
+    /// Share of the budget used, in percent, one decimal.
+    pub percent_used: String,
+    /// Month-end forecast, when the month is under way.
+    pub forecast: Option<Forecast>,
+}
+
+/// A run-rate forecast.
+#[derive(Debug, Clone, Serialize)]
+pub struct Forecast {
+    /// Forecast month-end spend, rounded to cents (an estimate, not a bill).
+    pub month_end: String,
+    /// Complete days the rate is based on.
+    pub days_so_far: i64,
+    /// Days in the month.
+    pub days_in_month: i64,
+    /// How it was computed, in words.
+    pub method: String,
+}
+
+/// Everything `agent-host summary` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// The period.
+    pub period: Period,
+    /// Exact total cost.
+    pub total_cost: String,
+    /// Total tokens.
+    pub total_tokens: i64,
+    /// Per provider.
+    pub providers: Vec<ProviderLine>,
+    /// What the breakdown groups by, if one was asked for.
+    pub breakdown_by: Option<String>,
+    /// The breakdown.
+    pub breakdown: Vec<BreakdownLine>,
+    /// Per day.
+    pub daily: Vec<DayLine>,
+    /// Budget and forecast.
+    pub budget: Budget,
+    /// Yesterday, when inside the period: later days are not finished.
+    #[serde(skip)]
+    pub last_finished_day: Option<NaiveDate>,
+}
+
+fn money(text: &str) -> Money {
+    // Stored amounts are canonical decimal text written by this program.
+    Money::parse_major(text).unwrap_or_default()
+}
+
+fn add(a: Money, b: Money) -> Result<Money, String> {
+    a.checked_add(b).ok_or_else(|| "a total overflows 28 digits".to_string())
+}
+
+/// Builds the summary. `month_days` are the `results` rows of the month
+/// holding `period.to` (for the budget); `today` decides which days are
+/// finished.
+pub fn summarize(
+    period: Period,
+    today: NaiveDate,
+    days: &[DayTotal],
+    breakdown: Option<(&str, Vec<BreakdownRow>)>,
+    month_days: &[DayTotal],
+    budget: Money,
+) -> Result<Summary, String> {
+    let yesterday = today - Days::new(1);
+    let mut by_provider: BTreeMap<&str, (Money, i64, usize)> = BTreeMap::new();
+    let mut by_day: BTreeMap<NaiveDate, (Money, i64)> = BTreeMap::new();
+    let (mut total, mut tokens) = (Money::default(), 0i64);
+    for d in days {
+        let cost = money(&d.cost);
+        let p = by_provider.entry(d.provider.as_str()).or_default();
+        p.0 = add(p.0, cost)?;
+        p.1 += d.tokens;
+        p.2 += 1;
+        let e = by_day.entry(d.date).or_default();
+        e.0 = add(e.0, cost)?;
+        e.1 += d.tokens;
+        total = add(total, cost)?;
+        tokens += d.tokens;
+    }
+    let finished: Vec<NaiveDate> =
+        period.from.iter_days().take_while(|d| *d <= period.to && *d <= yesterday).collect();
+    let providers = by_provider
+        .iter()
+        .map(|(name, (cost, tokens, covered))| ProviderLine {
+            provider: name.to_string(),
+            cost: cost.to_string(),
+            tokens: *tokens,
+            days_covered: *covered,
+            days_missing: finished
+                .iter()
+                .filter(|d| !days.iter().any(|t| t.provider == *name && t.date == **d))
+                .copied()
+                .collect(),
+        })
+        .collect();
+    let daily = period
+        .from
+        .iter_days()
+        .take_while(|d| *d <= period.to)
+        .map(|d| {
+            let (cost, tokens) = by_day.get(&d).copied().unwrap_or_default();
+            DayLine { date: d, cost: cost.to_string(), tokens }
+        })
+        .collect();
+    let (breakdown_by, breakdown) = match breakdown {
+        Some((by, rows)) => (
+            Some(by.to_string()),
+            rows.into_iter()
+                .map(|r| BreakdownLine {
+                    provider: provider_display(&r.provider),
+                    key: if r.key.is_empty() { "(default)".into() } else { r.key },
+                    cost: money(&r.cost).to_string(),
+                    tokens: r.tokens,
+                })
+                .collect(),
+        ),
+        None => (None, Vec::new()),
+    };
+    Ok(Summary {
+        period,
+        total_cost: total.to_string(),
+        total_tokens: tokens,
+        providers,
+        breakdown_by,
+        breakdown,
+        daily,
+        budget: budget_view(period.to, today, month_days, budget)?,
+        last_finished_day: Some(yesterday.min(period.to)),
+    })
+}
+
+/// Month-to-date against the budget, and the run-rate forecast.
+pub fn budget_view(
+    day: NaiveDate,
+    today: NaiveDate,
+    month_days: &[DayTotal],
+    budget: Money,
+) -> Result<Budget, String> {
+    let month = Period::month_of(day);
+    let mut mtd = Money::default();
+    for d in month_days.iter().filter(|d| d.date >= month.from && d.date <= month.to) {
+        mtd = add(mtd, money(&d.cost))?;
+    }
+    let percent = if budget.decimal().is_zero() {
+        Decimal::ZERO
+    } else {
+        (mtd.decimal() * Decimal::from(100) / budget.decimal()).round_dp(1)
+    };
+    let days_so_far = (today - month.from).num_days().clamp(0, month.days());
+    let forecast = (today > month.from && today <= month.to).then(|| {
+        let rate = mtd.decimal() / Decimal::from(days_so_far);
+        let end = (rate * Decimal::from(month.days())).round_dp(2);
+        Forecast {
+            month_end: Money::from_decimal(end).to_string(),
+            days_so_far,
+            days_in_month: month.days(),
+            method: format!(
+                "run rate: ${mtd} over the {days_so_far} finished day(s) of {} = ${}/day, times {} days",
+                month.from.format("%Y-%m"),
+                Money::from_decimal(rate.round_dp(2)),
+                month.days()
+            ),
+        }
+    });
+    Ok(Budget {
+        month: month.from.format("%Y-%m").to_string(),
+        monthly_budget: budget.to_string(),
+        month_to_date: mtd.to_string(),
+        percent_used: format!("{percent:.1}"),
+        forecast,
+    })
+}
+
+/// One character per day: ▁ (lowest) to █ (highest); a space for no data.
+pub fn sparkline(values: &[Money]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let max = values.iter().copied().max().unwrap_or_default();
+    values
+        .iter()
+        .map(|v| {
+            if max.decimal().is_zero() {
+                BARS[0]
+            } else {
+                let idx = (v.decimal() * Decimal::from(7) / max.decimal()).round();
+                BARS[idx.to_string().parse::<usize>().unwrap_or(0).min(7)]
+            }
+        })
+        .collect()
+}
+
+/// The summary as a terminal table.
+pub fn render(s: &Summary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Spend {}..{} (UTC days)", s.period.from, s.period.to);
+    let _ = writeln!(out);
+    let _ = writeln!(out, "  {:<28} {:>18} {:>16}", "", "cost (USD)", "tokens");
+    let _ = writeln!(out, "  {:<28} {:>18} {:>16}", "Total", s.total_cost, s.total_tokens);
+    for p in &s.providers {
+        let _ = writeln!(out, "  {:<28} {:>18} {:>16}", p.provider, p.cost, p.tokens);
+    }
+    if let Some(by) = &s.breakdown_by {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "  By {by}:");
+        for b in &s.breakdown {
+            let name: String = format!("{} {}", b.provider, b.key).chars().take(44).collect();
+            let _ = writeln!(out, "    {:<44} {:>18} {:>16}", name, b.cost, b.tokens);
+        }
+    }
+    let _ = writeln!(out);
+    for p in &s.providers {
+        let missing = match p.days_missing.len() {
+            0 => "none missing".to_string(),
+            n if n <= 5 => format!(
+                "missing {}",
+                p.days_missing.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+            ),
+            n => format!("{n} missing, from {}", p.days_missing[0]),
+        };
+        let _ = writeln!(out, "  {}: {} day(s) covered, {missing}", p.provider, p.days_covered);
+    }
+    if s.providers.is_empty() {
+        let _ = writeln!(out, "  No data in this period: run `agent-host run-all` first.");
+    }
+    let b = &s.budget;
+    let _ = writeln!(
+        out,
+        "  Budget {}: ${} spent of ${} ({} %)",
+        b.month, b.month_to_date, b.monthly_budget, b.percent_used
+    );
+    if let Some(f) = &b.forecast {
+        let _ = writeln!(out, "  Forecast: ${} at month end ({})", f.month_end, f.method);
+    }
+    let costs: Vec<Money> = s.daily.iter().map(|d| money(&d.cost)).collect();
+    // Days not yet finished get no bar.
+    let finished = s.daily.iter().take_while(|d| Some(d.date) <= s.last_finished_day).count();
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "  Daily cost {} .. {}",
+        s.period.from.format("%m-%d"),
+        s.period.to.format("%m-%d")
+    );
+    let _ = writeln!(out, "  {}", sparkline(&costs[..finished]));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn total(provider: &str, date: &str, tokens: i64, cost: &str) -> DayTotal {
+        DayTotal {
+            provider: provider.into(),
+            date: d(date),
+            tokens,
+            cost: cost.into(),
+            collected_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn totals_are_exact_and_forecast_says_how() {
+        let days = vec![
+            total("OpenAI", "2025-08-01", 10, "0.1"),
+            total("OpenAI", "2025-08-02", 20, "0.2"),
+            total("Anthropic", "2025-08-01", 5, "1.2378912"),
+        ];
+        let budget = Money::parse_major("50").unwrap();
+        let s = summarize(
+            Period::month_of(d("2025-08-10")),
+            d("2025-08-03"),
+            &days,
+            None,
+            &days,
+            budget,
+        )
+        .unwrap();
+        assert_eq!(s.total_cost, "1.5378912");
+        assert_eq!(s.total_tokens, 35);
+        assert_eq!(s.providers[1].provider, "OpenAI");
+        assert_eq!(s.providers[1].cost, "0.30");
+        assert_eq!(s.providers[0].days_missing, vec![d("2025-08-02")]);
+        let f = s.budget.forecast.as_ref().unwrap();
+        // 1.5378912 over 2 days × 31 = 23.8373136 → 23.84
+        assert_eq!(f.month_end, "23.84");
+        assert!(f.method.contains("over the 2 finished day(s)"), "{}", f.method);
+        assert_eq!(s.budget.percent_used, "3.1");
+        let text = render(&s);
+        assert!(text.contains("1.5378912") && text.contains("Forecast: $23.84"), "{text}");
+    }
+
+    #[test]
+    fn months_parse_strictly() {
+        assert_eq!(Period::parse_month("2024-02").unwrap().to, d("2024-02-29"));
+        assert!(Period::parse_month("2024-13").is_err());
+        assert!(Period::parse_month("2024-2").is_err());
+    }
+
+    #[test]
+    fn sparkline_scales_to_the_maximum() {
+        let v: Vec<Money> =
+            ["0", "1", "2"].iter().map(|s| Money::parse_major(s).unwrap()).collect();
+        assert_eq!(sparkline(&v), "▁▅█");
+    }
+}

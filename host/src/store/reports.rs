@@ -1,0 +1,239 @@
+//! Read queries for the billing application's reports (summaries, exports,
+//! alerts), and the record of alerts already delivered. Money is summed in
+//! SQL with the exact `dec_sum` aggregate and comes back as decimal text.
+
+use chrono::NaiveDate;
+use rusqlite::{params, OptionalExtension};
+
+use super::{Context, Result, Store, StoreError};
+
+/// One row of `results`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayTotal {
+    /// `OpenAI`, `Anthropic`, ...
+    pub provider: String,
+    /// UTC day.
+    pub date: NaiveDate,
+    /// Tokens that day.
+    pub tokens: i64,
+    /// Exact USD text.
+    pub cost: String,
+    /// When it was collected.
+    pub collected_at: String,
+}
+
+/// What a breakdown groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Breakdown {
+    /// Model (Anthropic) or line item (OpenAI, whose costs carry no model).
+    Model,
+    /// Project (OpenAI) or workspace (Anthropic); empty is the default one.
+    Project,
+}
+
+/// One line of a breakdown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakdownRow {
+    /// Provider id (`openai`, ...).
+    pub provider: String,
+    /// The model, line item or project; empty when the provider sent none.
+    pub key: String,
+    /// Exact USD text.
+    pub cost: String,
+    /// Tokens (from usage, where the provider reports them by this key).
+    pub tokens: i64,
+}
+
+/// A cost row as exported, borrowed from the database row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CostLine<'a> {
+    /// Provider id.
+    pub provider: &'a str,
+    /// Account label.
+    pub account: &'a str,
+    /// UTC day.
+    pub day: &'a str,
+    /// Project or workspace.
+    pub project: &'a str,
+    /// API key id.
+    pub api_key: &'a str,
+    /// Line item or description.
+    pub line_item: &'a str,
+    /// Model.
+    pub model: &'a str,
+    /// Token type.
+    pub token_type: &'a str,
+    /// Cost type.
+    pub cost_type: &'a str,
+    /// Service tier.
+    pub service_tier: &'a str,
+    /// Context window.
+    pub context_window: &'a str,
+    /// Exact amount text (USD).
+    pub amount: &'a str,
+    /// Currency.
+    pub currency: &'a str,
+    /// Quantity text.
+    pub quantity: Option<&'a str>,
+    /// Its unit.
+    pub quantity_unit: Option<&'a str>,
+    /// When collected.
+    pub collected_at: &'a str,
+}
+
+fn parse_date(s: &str) -> Result<NaiveDate> {
+    s.parse().map_err(|_| StoreError::Invalid(format!("{s:?} is not a date")))
+}
+
+impl Store {
+    /// The `results` rows between two days, by date then provider.
+    pub fn day_totals(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<DayTotal>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT provider, date, tokens, cost, collected_at FROM results
+                 WHERE date BETWEEN ?1 AND ?2 ORDER BY date, provider",
+            )
+            .ctx("read results")?;
+        let rows = stmt
+            .query_map(params![from.to_string(), to.to_string()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                ))
+            })
+            .ctx("read results")?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (provider, date, tokens, cost, collected_at) = row.ctx("read results")?;
+            out.push(DayTotal { provider, date: parse_date(&date)?, tokens, cost, collected_at });
+        }
+        Ok(out)
+    }
+
+    /// Cost and tokens between two days, grouped by provider and `by`.
+    pub fn breakdown(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        by: Breakdown,
+    ) -> Result<Vec<BreakdownRow>> {
+        let (cost_key, usage_key) = match by {
+            Breakdown::Model => ("CASE WHEN model != '' THEN model ELSE line_item END", "model"),
+            Breakdown::Project => ("project", "project"),
+        };
+        let sql = format!(
+            "SELECT provider, k, dec_sum(cost), SUM(tokens) FROM (
+                SELECT provider, {cost_key} AS k, amount AS cost, 0 AS tokens FROM cost_rows
+                 WHERE day BETWEEN ?1 AND ?2
+                UNION ALL
+                SELECT provider, {usage_key} AS k, NULL AS cost, quantity AS tokens FROM usage_rows
+                 WHERE day BETWEEN ?1 AND ?2 AND counts_as_tokens = 1
+             ) GROUP BY provider, k ORDER BY provider, k"
+        );
+        let mut stmt = self.conn.prepare(&sql).ctx("read a breakdown")?;
+        let rows = stmt
+            .query_map(params![from.to_string(), to.to_string()], |r| {
+                Ok(BreakdownRow {
+                    provider: r.get(0)?,
+                    key: r.get(1)?,
+                    cost: r.get(2)?,
+                    tokens: r.get(3)?,
+                })
+            })
+            .ctx("read a breakdown")?;
+        rows.collect::<rusqlite::Result<_>>().ctx("read a breakdown")
+    }
+
+    /// Calls `f` for every cost row between two days, in key order, one row
+    /// at a time and without copying its text.
+    pub fn each_cost_line<E>(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        mut f: impl FnMut(&CostLine<'_>) -> std::result::Result<(), E>,
+    ) -> Result<std::result::Result<(), E>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT provider, account, day, project, api_key, line_item, model, token_type,
+                        cost_type, service_tier, context_window, amount, currency, quantity,
+                        quantity_unit, collected_at
+                 FROM cost_rows WHERE day BETWEEN ?1 AND ?2
+                 ORDER BY day, provider, account, project, api_key, line_item, model, token_type,
+                          cost_type, service_tier, context_window",
+            )
+            .ctx("read cost rows")?;
+        let mut rows =
+            stmt.query(params![from.to_string(), to.to_string()]).ctx("read cost rows")?;
+        while let Some(r) = rows.next().ctx("read cost rows")? {
+            let text = |i: usize| -> Result<&str> {
+                r.get_ref(i)
+                    .ctx("read cost rows")?
+                    .as_str()
+                    .map_err(|e| StoreError::Invalid(format!("cost row column {i}: {e}")))
+            };
+            let opt = |i: usize| -> Result<Option<&str>> {
+                r.get_ref(i)
+                    .ctx("read cost rows")?
+                    .as_str_or_null()
+                    .map_err(|e| StoreError::Invalid(format!("cost row column {i}: {e}")))
+            };
+            let line = CostLine {
+                provider: text(0)?,
+                account: text(1)?,
+                day: text(2)?,
+                project: text(3)?,
+                api_key: text(4)?,
+                line_item: text(5)?,
+                model: text(6)?,
+                token_type: text(7)?,
+                cost_type: text(8)?,
+                service_tier: text(9)?,
+                context_window: text(10)?,
+                amount: text(11)?,
+                currency: text(12)?,
+                quantity: opt(13)?,
+                quantity_unit: opt(14)?,
+                collected_at: text(15)?,
+            };
+            if let Err(e) = f(&line) {
+                return Ok(Err(e));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Whether an alert went out on `channel` already.
+    pub fn alert_sent(&self, rule_key: &str, channel: &str) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM alerts_sent WHERE rule_key = ?1 AND channel = ?2",
+                params![rule_key, channel],
+                |_| Ok(()),
+            )
+            .optional()
+            .ctx("read sent alerts")
+            .map(|o| o.is_some())
+    }
+
+    /// Records a delivered alert.
+    pub fn record_alert(
+        &mut self,
+        rule_key: &str,
+        channel: &str,
+        now: &str,
+        message: &str,
+    ) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO alerts_sent (rule_key, channel, sent_at, message) VALUES (?1, ?2, ?3, ?4)",
+                params![rule_key, channel, now, message],
+            )
+            .ctx("record a sent alert")?;
+        Ok(())
+    }
+}

@@ -130,6 +130,78 @@ def bench_backfill(latency_ms=50):
     }
 
 
+def make_million(rows=1_000_000):
+    """A home whose database holds `rows` detailed cost rows spread over 2025
+    (about 2,740 a day), created through agent-host's own schema."""
+    home = make_home([])
+    env = env_for(home)
+    subprocess.run([BIN, "runs"], env=env, stdout=subprocess.DEVNULL, check=True)  # creates the schema
+    db = sqlite3.connect(os.path.join(home, "agent_os.db"))
+    per_day = rows // 365 + 1
+    models = [f"model-{i}" for i in range(20)]
+    projects = [f"proj_{i}" for i in range(10)] + [""]
+    kinds = ["input", "output", "cached input"]
+
+    def gen():
+        n = 0
+        for d in range(365):
+            day = date.fromordinal(date(2025, 1, 1).toordinal() + d).isoformat()
+            for i in range(per_day):
+                if n == rows:
+                    return
+                n += 1
+                provider = "openai" if i % 2 else "anthropic"
+                model = models[i % len(models)]
+                project = projects[(i // 3) % len(projects)]
+                key = f"key_{i % 7}"
+                line = f"{model}, {kinds[i % 3]} #{i // 660}"
+                cents = (i * 7919 + d * 104729) % 1_000_000
+                amount = f"{cents // 100000}.{cents % 100000:05d}"
+                yield (provider, "default", day, project, key, line, model, "", "tokens", "standard", "",
+                       amount, "USD", str(cents * 13), "tokens", "bench", "bench-run", "2026-01-01T00:00:00Z")
+
+    with db:
+        db.executemany(
+            "INSERT INTO cost_rows (provider, account, day, project, api_key, line_item, model, token_type,"
+            " cost_type, service_tier, context_window, amount, currency, quantity, quantity_unit, plugin_name,"
+            " run_id, collected_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", gen())
+        # The per-day results the collectors would have maintained.
+        db.execute("INSERT INTO results (provider, date, tokens, cost, collected_at)"
+                   " SELECT CASE provider WHEN 'openai' THEN 'OpenAI' ELSE 'Anthropic' END, day, 0,"
+                   " printf('%.5f', sum(amount)), '2026-01-01T00:00:00Z' FROM cost_rows GROUP BY provider, day")
+    count = db.execute("SELECT count(*) FROM cost_rows").fetchone()[0]
+    db.close()
+    return home, count
+
+
+def bench_million():
+    home, count = make_million()
+    env = env_for(home, {"AGENT_TODAY": "2026-01-15"})
+    runs = 5 if QUICK else 11
+    summary_ms = timed([BIN, "summary", "--month", "2025-06"], env, runs)
+    by_model_ms = timed([BIN, "summary", "--month", "2025-06", "--by", "model"], env, runs)
+    out = os.path.join(home, "detail.csv")
+    export_cmd = [BIN, "export", "--detail", "--from", "2025-01-01", "--to", "2025-12-31", "--out", out]
+    sql = ("SELECT provider, day, account, project, api_key, line_item, model, token_type, cost_type,"
+           " service_tier, context_window, amount, currency, quantity, quantity_unit, collected_at"
+           " FROM cost_rows WHERE day BETWEEN '2025-01-01' AND '2025-12-31' ORDER BY day, provider, account,"
+           " project, api_key, line_item, model, token_type, cost_type, service_tier, context_window")
+    ours, theirs = [], []
+    have_sqlite = shutil.which("sqlite3") is not None
+    for _ in range(3 if QUICK else 5):
+        ours.append(timed(export_cmd, env, 1))
+        if have_sqlite:
+            t0 = time.perf_counter()
+            with open(os.path.join(home, "sqlite.csv"), "w") as f:
+                subprocess.run(["sqlite3", "-csv", "-header", os.path.join(home, "agent_os.db"), sql],
+                               stdout=f, check=True)
+            theirs.append((time.perf_counter() - t0) * 1000)
+    with open(out) as f:
+        exported = sum(1 for _ in f) - 1
+    shutil.rmtree(home)
+    return count, summary_ms, by_model_ms, statistics.median(ours), statistics.median(theirs) if theirs else None, exported
+
+
 def machine():
     cpu = platform.processor() or platform.machine()
     try:
@@ -168,6 +240,19 @@ def main():
     rows.append(("year backfill peak memory (largest process)", f"{b['peak_mib']:.1f} MiB", "< 50 MB",
                  b["peak_mib"] * 1.048576 < 50))
     rows.append(("year backfill days covered", f"{b['days']}", "730", b["days"] == 730))
+
+    count, summary_ms, by_model_ms, export_ms, sqlite_ms, exported = bench_million()
+    rows.append((f"`summary --month` over {count:,} cost rows (median)", f"{summary_ms:.1f} ms", "< 200 ms",
+                 summary_ms < 200))
+    rows.append((f"`summary --month --by model` over {count:,} cost rows (median)", f"{by_model_ms:.1f} ms",
+                 "< 200 ms", by_model_ms < 200))
+    rows.append((f"`export --detail` of {exported:,} rows (median)", f"{export_ms:.0f} ms", "", None))
+    if sqlite_ms is not None:
+        ratio = sqlite_ms / export_ms
+        rows.append(("`sqlite3 -csv` dumping the same rows (median)", f"{sqlite_ms:.0f} ms", "", None))
+        rows.append(("export speed relative to `sqlite3 -csv` (same run)", f"{ratio:.2f}x", ">= 0.5x", ratio >= 0.5))
+    else:
+        rows.append(("export speed relative to `sqlite3 -csv`", "sqlite3 not installed", ">= 0.5x", None))
 
     extra = os.environ.get("BENCH_EXTRA_ROWS")
     if extra and os.path.exists(extra):

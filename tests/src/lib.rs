@@ -42,6 +42,8 @@ pub struct Faults {
     pub html_next: u32,
     /// Answer 200 with JSON of another shape.
     pub wrong_shape_next: u32,
+    /// Answer 200, send half the body, then stall (a timeout mid-body).
+    pub stall_next: u32,
     /// Never end pagination.
     pub endless_cursor: bool,
     /// Only affect requests whose path contains this (e.g. `organizations`).
@@ -150,11 +152,18 @@ struct Answer {
     status: u16,
     body: String,
     headers: Vec<(String, String)>,
+    /// Send the head and half the body, then hang up after a while.
+    stall: bool,
 }
 
 impl Answer {
     fn json(status: u16, body: String) -> Answer {
-        Answer { status, body, headers: vec![("Content-Type".into(), "application/json".into())] }
+        Answer {
+            status,
+            body,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            stall: false,
+        }
     }
 }
 
@@ -222,6 +231,15 @@ fn write_answer(mut out: TcpStream, answer: Answer) {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", answer.body.len()));
+    if answer.stall {
+        let half = &answer.body.as_bytes()[..answer.body.len() / 2];
+        let _ = out.write_all(head.as_bytes()).and_then(|_| out.write_all(half));
+        let _ = out.flush();
+        // Long enough for any client timeout in the tests; bounded so the
+        // thread always ends.
+        std::thread::sleep(Duration::from_secs(20));
+        return;
+    }
     let _ = out.write_all(head.as_bytes()).and_then(|_| out.write_all(answer.body.as_bytes()));
     let _ = out.flush();
 }
@@ -312,6 +330,7 @@ fn control_answer(what: &str, params: &[(String, String)], state: &Mutex<State>)
                 truncated_next: num("truncated_next"),
                 html_next: num("html_next"),
                 wrong_shape_next: num("wrong_shape_next"),
+                stall_next: num("stall_next"),
                 endless_cursor: get("endless_cursor") == Some("true"),
                 only_path: get("only_path").map(str::to_string),
             };
@@ -369,6 +388,8 @@ fn data_answer(
             Some("html")
         } else if take(&mut f.wrong_shape_next) {
             Some("shape")
+        } else if take(&mut f.stall_next) {
+            Some("stall")
         } else {
             None
         };
@@ -398,6 +419,7 @@ fn data_answer(
                 "<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body></html>"
                     .into(),
             headers: vec![("Content-Type".into(), "text/html".into())],
+            stall: false,
         },
         Some("shape") => return Answer::json(200, r#"{"object":"list","items":[]}"#.into()),
         _ => {}
@@ -410,6 +432,7 @@ fn data_answer(
         Ok(body) if fault == Some("truncated") => {
             Answer::json(200, body[..body.len() / 2].to_string())
         }
+        Ok(body) if fault == Some("stall") => Answer { stall: true, ..Answer::json(200, body) },
         Ok(body) => Answer::json(200, body),
         Err((status, kind, msg)) => error(provider, status, kind, &msg),
     }

@@ -6,7 +6,7 @@ mod util;
 
 use std::time::{Duration, Instant};
 
-use util::{simulator, Home};
+use util::{children_of, simulator, Home};
 
 #[test]
 fn plugins_list_loads_good_plugins_and_explains_every_rejection() {
@@ -184,7 +184,7 @@ fn a_worker_killed_mid_run_leaves_nothing_half_written() {
     while sim.requests() == 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let worker = workers_of(child.id());
+    let worker = children_of(child.id());
     assert!(!worker.is_empty(), "a worker process runs the plugin");
     for pid in worker {
         // SAFETY: sending a signal to a process id we just read from /proc.
@@ -340,20 +340,4 @@ fn runs_lists_what_happened() {
     assert_eq!(runs[0]["status"], "failed");
     let text = home.run(&["runs"]).stdout();
     assert!(text.contains("success") && text.contains("failed"), "{text}");
-}
-
-/// Child processes of `parent` (the workers), from /proc.
-fn workers_of(parent: u32) -> Vec<i32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        // Field 4 is the parent pid; field 2 (the name) may hold spaces, so split after ')'.
-        let after = stat.rsplit_once(')').map(|(_, a)| a).unwrap_or("");
-        let ppid: u32 = after.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
-        if ppid == parent {
-            out.push(pid);
-        }
-    }
-    out
 }

@@ -187,4 +187,68 @@ mod tests {
         // Trailing zeros beyond 28 places are not precision.
         assert_eq!(parse_decimal("1.00000000000000000000000000000000").unwrap().to_string(), "1");
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// The canonical text of `int.frac` without trailing zeros.
+        fn canonical(int: &str, frac: &str) -> String {
+            let int = int.trim_start_matches('0');
+            let frac = frac.trim_end_matches('0');
+            match (int.is_empty(), frac.is_empty()) {
+                (true, true) => "0".into(),
+                (true, false) => format!("0.{frac}"),
+                (false, true) => int.into(),
+                (false, false) => format!("{int}.{frac}"),
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn plain_decimals_parse_to_exactly_their_digits(int in "[0-9]{1,15}", frac in "[0-9]{0,13}") {
+                let text = if frac.is_empty() { int.clone() } else { format!("{int}.{frac}") };
+                let m = Money::parse_major(&text).unwrap();
+                prop_assert_eq!(m.to_stored(), canonical(&int, &frac));
+            }
+
+            #[test]
+            fn cents_are_hundredths_exactly(int in "[0-9]{1,13}", frac in "[0-9]{0,12}") {
+                let text = if frac.is_empty() { int } else { format!("{int}.{frac}") };
+                let cents = parse_decimal(&text).unwrap();
+                let dollars = Money::parse_cents(&text).unwrap();
+                prop_assert_eq!(dollars.decimal() * Decimal::from(100), cents);
+            }
+
+            #[test]
+            fn exponents_shift_exactly(mantissa in 1u64..1_000_000_000, exp in -12i32..12) {
+                let m = parse_decimal(&format!("{mantissa}e{exp}")).unwrap();
+                let back = if exp >= 0 {
+                    m == Decimal::from(mantissa) * Decimal::from(10u64.pow(exp as u32))
+                } else {
+                    m * Decimal::from(10u64.pow((-exp) as u32)) == Decimal::from(mantissa)
+                };
+                prop_assert!(back);
+            }
+
+            #[test]
+            fn any_text_parses_exactly_or_is_rejected(text in "\\PC{0,40}") {
+                if let Ok(d) = parse_decimal(&text) {
+                    // Whatever was accepted reads back as the same value.
+                    prop_assert_eq!(parse_decimal(&d.to_string()).unwrap(), d);
+                    let t = text.trim();
+                    prop_assert!(t.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c)), "{:?}", t);
+                }
+            }
+
+            #[test]
+            fn sums_are_exact(a in 0u64..10_000_000_000, b in 0u64..10_000_000_000) {
+                let ma = Money::parse_major(&format!("{}.{:09}", a / 1_000_000_000, a % 1_000_000_000)).unwrap();
+                let mb = Money::parse_major(&format!("{}.{:09}", b / 1_000_000_000, b % 1_000_000_000)).unwrap();
+                let sum = ma.checked_add(mb).unwrap();
+                let expect = a + b;
+                prop_assert_eq!(sum.to_stored(), canonical(&(expect / 1_000_000_000).to_string(), &format!("{:09}", expect % 1_000_000_000)));
+            }
+        }
+    }
 }

@@ -123,8 +123,13 @@ impl HttpClient {
         let limit = self.settings.max_body_bytes;
         let mut body = Vec::new();
         resp.take(limit + 1).read_to_end(&mut body).map_err(|e| {
-            let root = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default();
-            if root.contains("timed out") || e.kind() == std::io::ErrorKind::TimedOut {
+            // reqwest reports its timeout inside the I/O error.
+            let timed_out = e.kind() == std::io::ErrorKind::TimedOut
+                || e.get_ref()
+                    .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
+                    .is_some_and(reqwest::Error::is_timeout)
+                || chain(&e).contains("timed out");
+            if timed_out {
                 format!("{shown}: timed out after {}s while reading the body", timeout.as_secs())
             } else {
                 format!("{shown}: the connection broke while reading the body: {e}")

@@ -26,6 +26,9 @@ use crate::error::{HostError, Result};
 use crate::store::runs::{RunEnd, RunLog};
 use crate::store::Store;
 
+/// Largest payload a record may carry.
+pub const MAX_PAYLOAD: usize = 1 << 20;
+
 /// Where a plugin runs.
 #[derive(Debug, Clone)]
 pub enum Isolation {
@@ -323,6 +326,19 @@ fn commit<S: RecordSink>(
         metadata: &result.metadata,
         collected_at: &collected_at,
     };
+    if let Some((i, r)) =
+        result.records.iter().enumerate().find(|(_, r)| r.payload.len() > MAX_PAYLOAD)
+    {
+        if status != "failed" {
+            status = "failed";
+            error = Some(format!(
+                "rejected the plugin's records, nothing was stored: record {i} ({}) is {} bytes, over the {} byte limit",
+                r.kind,
+                r.payload.len(),
+                MAX_PAYLOAD
+            ));
+        }
+    }
     let batch = if status == "failed" {
         None
     } else {

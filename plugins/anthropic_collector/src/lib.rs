@@ -285,4 +285,29 @@ mod tests {
             .contains("starting_at=2025-01-01T00%3A00%3A00Z&ending_at=2025-02-01T00%3A00%3A00Z"));
         assert!(q[0].url.contains("&group_by[]=workspace_id&group_by[]=description"));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn cents_text_is_kept_as_sent(int in "[0-9]{1,9}", frac in "[0-9]{0,9}") {
+                let text = if frac.is_empty() { int } else { format!("{int}.{frac}") };
+                let body = format!(
+                    r#"{{"data":[{{"starting_at":"2025-08-01T00:00:00Z","ending_at":"2025-08-02T00:00:00Z",
+                    "results":[{{"currency":"USD","amount":"{text}","workspace_id":null,"description":null}}]}}],
+                    "has_more":false,"next_page":null}}"#
+                );
+                let rows = parse_costs(&body, "a", aug()).unwrap();
+                prop_assert_eq!(&rows[0].amount, &text);
+            }
+
+            #[test]
+            fn any_body_is_parsed_or_rejected_never_a_panic(text in "\\PC{0,200}") {
+                let _ = parse_costs(&text, "a", aug());
+                let _ = parse_usage(&text, "a", aug());
+            }
+        }
+    }
 }

@@ -1,8 +1,9 @@
 //! A plugin that misbehaves on purpose, to prove the kernel contains it.
 //! The mode comes from `--param mode=…` or the `MISBEHAVE_MODE` setting:
 //! `ok`, `panic`, `segv`, `exit`, `abort`, `hang`, `garbage` (an unknown
-//! status), `bad-records` (a `cost` record with a wrong type), `print` (junk
-//! on stdout), `secrets` (asks for an undeclared secret and logs its own).
+//! status), `bad-records` (a `cost` record with a wrong type), `wrong-types`,
+//! `invalid-date`, `huge` (a 3 MiB payload), `print` (junk on stdout),
+//! `secrets` (asks for an undeclared secret and logs its own).
 
 use plugin_api::{
     Manifest, ParamSpec, PluginCtx, PluginResult, Record, RunMetadata, RunRequest, RunStatus,
@@ -55,6 +56,26 @@ fn run(ctx: &PluginCtx<'_>, req: RunRequest) -> PluginResult {
             r.status = RunStatus(77);
             r
         }
+        "huge" => PluginResult::success(
+            vec![Record::new("note", "big", serde_json::json!({ "text": "x".repeat(3 << 20) }).to_string())],
+            &RunMetadata::default(),
+        ),
+        "wrong-types" => PluginResult::success(
+            vec![Record::new(
+                "usage",
+                "k",
+                r#"{"provider":"openai","day":"2025-08-01","source":"completions","metrics":{"input_tokens":"many"}}"#.into(),
+            )],
+            &RunMetadata::default(),
+        ),
+        "invalid-date" => PluginResult::success(
+            vec![Record::new(
+                "cost",
+                "k",
+                r#"{"provider":"openai","day":"2025-13-01","amount":"1","unit":"major","currency":"usd"}"#.into(),
+            )],
+            &RunMetadata::default(),
+        ),
         "bad-records" => PluginResult::success(
             vec![Record::new(
                 "cost",

@@ -356,4 +356,44 @@ mod tests {
             .url
             .starts_with("http://127.0.0.1:1/v1/organization/costs?start_time=1735689600&"));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn body(value: &str) -> String {
+            format!(
+                r#"{{"object":"page","data":[{{"object":"bucket","start_time":1754006400,"end_time":1754092800,
+                "results":[{{"object":"organization.costs.result","amount":{{"value":{value},"currency":"usd"}},
+                "line_item":"x","project_id":null}}]}}],"has_more":false,"next_page":null}}"#
+            )
+        }
+
+        proptest! {
+            #[test]
+            fn amounts_keep_every_digit_as_number_or_string(int in "[1-9][0-9]{0,8}", frac in "[0-9]{1,17}", quoted in any::<bool>()) {
+                let text = format!("{int}.{frac}");
+                let value = if quoted { format!("\"{text}\"") } else { text.clone() };
+                let rows = parse_costs(&body(&value), "a", aug()).unwrap();
+                prop_assert_eq!(&rows[0].amount, &text);
+            }
+
+            #[test]
+            fn any_body_is_parsed_or_rejected_never_a_panic(text in "\\PC{0,200}") {
+                let _ = parse_costs(&text, "a", aug());
+                let _ = parse_usage("completions", &text, "a", aug());
+            }
+
+            #[test]
+            fn mangled_real_pages_never_panic(cut in 0usize..3000, byte in any::<u8>()) {
+                let mut page = fixture("openai_costs_grouped_page1.json").into_bytes();
+                if cut < page.len() {
+                    page[cut] = byte;
+                    page.truncate(cut + 1 + (cut % 7) * 100);
+                }
+                let text = String::from_utf8_lossy(&page);
+                let _ = parse_costs(&text, "a", aug());
+            }
+        }
+    }
 }

@@ -192,3 +192,18 @@ impl Run {
 pub fn simulator() -> Simulator {
     Simulator::start(0).expect("the simulator starts")
 }
+
+/// Child processes of `parent` (the workers), from /proc.
+pub fn children_of(parent: u32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // Field 4 is the parent pid; the name (field 2) may hold spaces.
+        let after = stat.rsplit_once(')').map(|(_, a)| a).unwrap_or("");
+        if after.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok()) == Some(parent) {
+            out.push(pid);
+        }
+    }
+    out
+}

@@ -1,0 +1,94 @@
+//! No secret anywhere: the whole flow runs with recognisable fake keys and
+//! webhook URLs, then every log line, error, database row, export and
+//! `--json` output is searched for them.
+
+mod util;
+
+use util::{simulator, Home};
+
+const SECRETS: &[&str] = &[
+    agent_host_tests::OPENAI_KEY,
+    agent_host_tests::ANTHROPIC_KEY,
+    "discord-TOKEN-b7e1c9",
+    "slack-TOKEN-5d2a44",
+    "generic-TOKEN-93ff10",
+];
+
+fn dump_database(home: &Home) -> String {
+    let db = home.db();
+    let tables: Vec<String> = {
+        let mut s = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").unwrap();
+        s.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    let mut out = String::new();
+    for t in tables {
+        let mut s = db.prepare(&format!("SELECT * FROM {t}")).unwrap();
+        let n = s.column_count();
+        let mut rows = s.query([]).unwrap();
+        while let Some(r) = rows.next().unwrap() {
+            for i in 0..n {
+                if let Ok(rusqlite::types::ValueRef::Text(t)) = r.get_ref(i) {
+                    out.push_str(&String::from_utf8_lossy(t));
+                    out.push('\n');
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn no_secret_appears_in_any_output_log_row_or_export() {
+    let sim = simulator();
+    let sink = agent_host_tests::WebhookSink::start().unwrap();
+    let mut home = Home::with_plugins(&["openai_collector", "anthropic_collector", "misbehaving"]);
+    home.use_simulator(&sim)
+        .env("MONTHLY_BUDGET_USD", "5")
+        .env("MISBEHAVE_MODE", "secrets")
+        .env("MISBEHAVE_TOKEN", agent_host_tests::OPENAI_KEY)
+        .env("DISCORD_WEBHOOK_URL", &sink.url("/api/webhooks/1/discord-TOKEN-b7e1c9"))
+        .env("SLACK_WEBHOOK_URL", &sink.url("/services/slack-TOKEN-5d2a44"))
+        .env("ALERT_WEBHOOK_URL", &sink.url("/hook?token=generic-TOKEN-93ff10"));
+    // Make one delivery fail, so an error path is exercised too.
+    sink.script(&[(500, "failure echoing nothing")]);
+    let mut outputs = Vec::new();
+    for args in [
+        &["run-all", "--json"][..],
+        &["run-all", "--from", "2025-07-01", "--to", "2025-07-31"],
+        &["runs", "--json"],
+        &["summary", "--json"],
+        &["summary", "--by", "project"],
+        &["alerts", "--dry-run"],
+        &["alerts", "--json"],
+        &["report", "daily"],
+        &["export", "--out", "-"],
+        &["export", "--detail", "--format", "json", "--out", "-"],
+        &["export", "--format", "focus", "--out", "-"],
+        &["plugins", "list", "--json"],
+    ] {
+        let run = home.run(args);
+        outputs.push(format!("{args:?}\n{}\n{}", run.stdout(), run.stderr()));
+    }
+    // A bad key too, so the provider's error text is stored.
+    home.env("ANTHROPIC_ADMIN_KEY", "sk-ant-admin01-WRONG-KEY-4242");
+    let run = home.run(&["run", "--plugin", "anthropic_collector"]);
+    outputs.push(format!("{}\n{}", run.stdout(), run.stderr()));
+
+    let mut haystacks = outputs;
+    haystacks.push(home.log());
+    haystacks.push(dump_database(&home));
+    for e in std::fs::read_dir(home.path().join("exports")).unwrap().flatten() {
+        haystacks.push(std::fs::read_to_string(e.path()).unwrap());
+    }
+    let mut secrets: Vec<&str> = SECRETS.to_vec();
+    secrets.push("sk-ant-admin01-WRONG-KEY-4242");
+    for secret in secrets {
+        for (i, h) in haystacks.iter().enumerate() {
+            assert!(!h.contains(secret), "secret {secret:?} found in haystack {i}:\n{h}");
+        }
+    }
+    // The flow really ran: data, alerts and the redaction are all there.
+    assert!(home.count("cost_rows") > 0);
+    assert!(!sink.received().is_empty());
+    assert!(home.log().contains("my token is [redacted]"));
+}

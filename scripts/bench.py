@@ -202,6 +202,13 @@ def bench_million():
     return count, summary_ms, by_model_ms, statistics.median(ours), statistics.median(theirs) if theirs else None, exported
 
 
+def bench_store(rows=200_000):
+    out = subprocess.run(
+        ["cargo", "run", "--release", "-q", "-p", "agent-host", "--example", "bench_store", "--", str(rows)],
+        cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def machine():
     cpu = platform.processor() or platform.machine()
     try:
@@ -253,6 +260,20 @@ def main():
         rows.append(("export speed relative to `sqlite3 -csv` (same run)", f"{ratio:.2f}x", ">= 0.5x", ratio >= 0.5))
     else:
         rows.append(("export speed relative to `sqlite3 -csv`", "sqlite3 not installed", ">= 0.5x", None))
+
+    st = bench_store()
+    n = st["rows"]
+    rows.append((f"plain batched rusqlite INSERTs, {n:,} cost rows, one transaction",
+                 f"{n / st['plain_insert_s']:,.0f} rows/s", "", None))
+    store_rate = n / st["store_insert_s"]
+    ratio = st["plain_insert_s"] / st["store_insert_s"]
+    rows.append((f"store upsert by natural key with revisions, same {n:,} rows",
+                 f"{store_rate:,.0f} rows/s ({ratio:.2f}x plain)", ">= 0.5x plain (ours)", ratio >= 0.5))
+    rows.append(("store re-run of the same rows (reads, compares, writes nothing)",
+                 f"{n / st['store_rerun_unchanged_s']:,.0f} rows/s, {st['unchanged_writes']} writes", "0 writes",
+                 st["unchanged_writes"] == 0))
+    rows.append(("store re-run with 1 % of amounts revised",
+                 f"{n / st['store_rerun_revised_s']:,.0f} rows/s, {st['revisions']} revisions", "", None))
 
     extra = os.environ.get("BENCH_EXTRA_ROWS")
     if extra and os.path.exists(extra):

@@ -8,7 +8,9 @@ use std::sync::Mutex;
 use tracing_subscriber::{fmt, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter, Layer};
 
 /// Starts logging to stderr and, when `log_file` is given, appending to it.
-/// `quiet` lowers the console to warnings (for `--json` output).
+/// `quiet` lowers the console to warnings (for `--json` output). A log file
+/// that cannot be opened (a read-only or full disk) is warned about and
+/// skipped: the command itself reports what it cannot do.
 pub fn init(log_file: Option<&Path>, quiet: bool) -> Result<(), String> {
     let default = if quiet { "warn" } else { "info" };
     let console_filter =
@@ -20,13 +22,19 @@ pub fn init(log_file: Option<&Path>, quiet: bool) -> Result<(), String> {
         .compact()
         .with_filter(console_filter);
 
-    let file_layer = match log_file {
-        Some(path) => {
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| format!("cannot open log file {}: {e}", path.display()))?;
+    let mut file_problem = None;
+    let file = log_file.and_then(|path| {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| {
+                file_problem = Some(format!("cannot open log file {}: {e}", path.display()))
+            })
+            .ok()
+    });
+    let file_layer = match file {
+        Some(file) => {
             let filter =
                 EnvFilter::try_from_env("AGENT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
             Some(
@@ -43,7 +51,11 @@ pub fn init(log_file: Option<&Path>, quiet: bool) -> Result<(), String> {
         .with(console)
         .with(file_layer)
         .try_init()
-        .map_err(|e| format!("cannot start logging: {e}"))
+        .map_err(|e| format!("cannot start logging: {e}"))?;
+    if let Some(p) = file_problem {
+        tracing::warn!("{p}; logging to the console only");
+    }
+    Ok(())
 }
 
 /// Replaces every secret value in `text` with `[redacted]`.

@@ -1,16 +1,7 @@
 //! `agent-host`: parse the command line, run it, map the outcome to an exit
 //! code. Errors print as one line, plus a `hint:` line where a fix is known.
 
-mod app;
-mod billing;
-mod cli;
-mod config;
-mod error;
-mod kernel;
-mod logging;
-mod schedule;
-mod store;
-
+use agent_host::{app, cli, error, kernel};
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {

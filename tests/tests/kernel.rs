@@ -341,3 +341,16 @@ fn runs_lists_what_happened() {
     let text = home.run(&["runs"]).stdout();
     assert!(text.contains("success") && text.contains("failed"), "{text}");
 }
+
+#[test]
+fn a_malformed_dot_env_is_one_line_with_a_hint() {
+    let home = Home::with_plugins(&["misbehaving"]);
+    std::fs::write(home.path().join(".env"), "GOOD=1\nthis line has no equals sign\n").unwrap();
+    let run = home.run(&["run", "--plugin", "misbehaving"]);
+    run.expect_code(3);
+    let err = run.stderr();
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains("malformed line \"this line has no equals sign\""), "{err}");
+    assert!(err.contains("hint: each line must be NAME=value"), "{err}");
+    assert_eq!(err.lines().count(), 2, "{err}");
+}

@@ -15,7 +15,13 @@ impl RunLock {
     /// Takes the lock, or fails at once with "another run is in progress".
     pub fn acquire(path: &Path) -> Result<RunLock> {
         let file = OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(
-            |e| HostError::config(format!("cannot open lock file {}: {e}", path.display())),
+            |e| {
+                HostError::new(
+                    ErrorKind::Store,
+                    format!("cannot write in the home folder ({}): {e}", path.display()),
+                )
+                .with_hint("make the home folder writable, or free disk space; nothing was changed")
+            },
         )?;
         try_lock(&file).map_err(|busy| {
             if busy {

@@ -50,6 +50,9 @@ pub enum StoreError {
     /// The disk is full.
     #[error("the disk is full: {0}")]
     Full(String),
+    /// Reading or writing the file failed (often a full disk).
+    #[error("disk I/O error while trying to {0}; is the disk full?")]
+    Io(String),
     /// Another process held the database past the busy timeout.
     #[error("the database stayed locked by another process: {0}")]
     Busy(String),
@@ -82,7 +85,9 @@ impl StoreError {
             StoreError::ReadOnly(_) => {
                 Some("make the home folder and agent_os.db writable by this user".into())
             }
-            StoreError::Full(_) => Some("free disk space and run again; nothing was lost".into()),
+            StoreError::Full(_) | StoreError::Io(_) => {
+                Some("free disk space (and check the disk) and run again; nothing was lost".into())
+            }
             StoreError::Busy(_) => Some("wait for the other agent-host to finish".into()),
             _ => None,
         }
@@ -97,8 +102,12 @@ impl StoreError {
             Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt(text),
             Some(ErrorCode::ReadOnly) => StoreError::ReadOnly(text),
             Some(ErrorCode::DiskFull) => StoreError::Full(text),
+            Some(ErrorCode::SystemIoFailure) => StoreError::Io(what.to_string()),
             Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => {
                 StoreError::Busy(text)
+            }
+            Some(ErrorCode::CannotOpen) => {
+                StoreError::ReadOnly(format!("{text} (the folder may be read-only or missing)"))
             }
             _ => StoreError::Sqlite { what: what.to_string(), source },
         }
@@ -156,8 +165,7 @@ impl Store {
         Ok(store)
     }
 
-    /// A fresh in-memory database (tests).
-    #[cfg(test)]
+    /// A fresh in-memory database (tests and benchmarks).
     pub fn open_in_memory() -> Result<Store> {
         let conn = Connection::open_in_memory().ctx("open an in-memory database")?;
         let mut store = Store { conn };

@@ -26,10 +26,9 @@ $bin --home "$home" plugins list
 $bin --home "$home" run-all --from "$from"
 $bin --home "$home" run-all
 $bin --home "$home" runs --limit 4
-echo "=== results (SIMULATED), last 7 days ==="
-python3 - "$home/agent_os.db" <<'PY' 2>/dev/null || echo "(install python3 or sqlite3 to print the results table)"
-import sqlite3, sys
-c = sqlite3.connect(sys.argv[1])
-for row in c.execute("SELECT provider, date, tokens, cost FROM results ORDER BY date DESC, provider LIMIT 14"):
-    print(*row, sep="\t")
-PY
+echo "=== SIMULATED DATA: summary of the last 30 days ==="
+$bin --home "$home" summary --from "$(date -u -d '30 days ago' +%F 2>/dev/null || date -u -v-30d +%F)" \
+  --to "$(date -u -d 'yesterday' +%F 2>/dev/null || date -u -v-1d +%F)" --by model
+$bin --home "$home" export --out "$home/billing_export_demo.csv" >/dev/null
+echo "=== SIMULATED DATA: CSV export written to $home/billing_export_demo.csv ==="
+head -5 "$home/billing_export_demo.csv"

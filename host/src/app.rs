@@ -467,15 +467,7 @@ fn alerts(ctx: &Context, args: &AlertsArgs) -> Result<u8> {
         writeln!(out, "{}", serde_json::to_string_pretty(&outcome).unwrap_or_default())
             .map_err(write_err)?;
     } else if !args.dry_run {
-        writeln!(
-            out,
-            "{} alert(s) due, {} sent, {} sent before, {} failed (retried next run)",
-            outcome.due.len(),
-            outcome.sent.len(),
-            outcome.already_sent,
-            outcome.failed.len()
-        )
-        .map_err(write_err)?;
+        writeln!(out, "{}", outcome.summary_line()).map_err(write_err)?;
     }
     Ok(ExitCode::OK)
 }
@@ -495,15 +487,7 @@ fn report_daily(ctx: &Context, args: &DailyArgs) -> Result<u8> {
         args.dry_run,
         &mut out,
     )?;
-    writeln!(
-        out,
-        "alerts: {} due, {} sent, {} sent before, {} failed (retried next run)",
-        outcome.due.len(),
-        outcome.sent.len(),
-        outcome.already_sent,
-        outcome.failed.len()
-    )
-    .map_err(write_err)?;
+    writeln!(out, "alerts: {}", outcome.summary_line()).map_err(write_err)?;
     let month = Period::month_of(today.pred_opt().unwrap_or(today));
     let dir = ctx.home.exports_dir();
     let path = dir.join(default_export_name(ExportFormat::Csv, today));

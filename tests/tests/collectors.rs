@@ -290,7 +290,7 @@ fn a_plain_api_key_is_used_with_a_warning() {
         "2025-08-01",
     ])
     .expect_code(0);
-    assert!(home.log().contains("the usage and costs endpoints need an admin key"));
+    assert!(home.log().contains("the usage and cost endpoints need an admin key"));
 }
 
 #[test]

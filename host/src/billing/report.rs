@@ -63,6 +63,19 @@ pub fn due_alerts(store: &Store, settings: &AlertSettings, today: NaiveDate) -> 
     Ok(evaluate(today, &days, &runs, settings))
 }
 
+impl AlertOutcome {
+    /// One line for the console.
+    pub fn summary_line(&self) -> String {
+        format!(
+            "{} alert(s) due, {} sent, {} sent before, {} failed (retried next run)",
+            self.due.len(),
+            self.sent.len(),
+            self.already_sent,
+            self.failed.len()
+        )
+    }
+}
+
 /// What happened to the alerts of one check.
 #[derive(Debug, Default, Serialize)]
 pub struct AlertOutcome {

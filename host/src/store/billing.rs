@@ -2,12 +2,13 @@
 //! their revisions, and the per-provider per-day `results`.
 
 use std::collections::{BTreeSet, HashMap};
+use std::hash::Hash;
 
 use chrono::NaiveDate;
-use rusqlite::params;
+use rusqlite::{params, Statement};
 
 use super::{Context, Result, Tx};
-use crate::billing::records::{CostKey, Rows, UsageKey};
+use crate::billing::records::{CostKey, CostRow, Rows, UsageKey, UsageRow};
 use crate::kernel::sink::SinkInput;
 
 /// A stored value that a re-pull changed.
@@ -43,40 +44,246 @@ pub fn provider_display(provider: &str) -> String {
     }
 }
 
-fn cost_key_text(k: &CostKey) -> String {
-    [
-        &k.account,
-        &k.project,
-        &k.api_key,
-        &k.line_item,
-        &k.model,
-        &k.token_type,
-        &k.cost_type,
-        &k.service_tier,
-        &k.context_window,
-    ]
-    .iter()
-    .map(|s| s.as_str())
-    .collect::<Vec<_>>()
-    .join("|")
+/// A normalized table whose rows a run replaces day by day: how to read,
+/// upsert and delete its rows, and how to name them in a revision.
+trait DayTable {
+    type Key: Eq + Hash;
+    type Row;
+    const TABLE: &'static str;
+    /// Key columns then the value, `WHERE plugin_name = ?1 AND day BETWEEN ?2 AND ?3`.
+    const SELECT: &'static str;
+    const UPSERT: &'static str;
+    /// `WHERE` the key columns equal the parameters, in key order.
+    const DELETE: &'static str;
+    /// A stored row's key and value; `None` for a day that does not parse.
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<(Self::Key, String)>>;
+    fn key(row: &Self::Row) -> &Self::Key;
+    fn value(row: &Self::Row) -> String;
+    fn day(key: &Self::Key) -> NaiveDate;
+    fn describe(key: &Self::Key) -> String;
+    fn upsert(
+        stmt: &mut Statement<'_>,
+        row: &Self::Row,
+        input: &SinkInput<'_>,
+    ) -> rusqlite::Result<usize>;
+    fn delete(stmt: &mut Statement<'_>, key: &Self::Key) -> rusqlite::Result<usize>;
 }
 
-fn usage_key_text(k: &UsageKey) -> String {
-    [
-        &k.account,
-        &k.source,
-        &k.model,
-        &k.project,
-        &k.api_key,
-        &k.user_id,
-        &k.service_tier,
-        &k.dims,
-        &k.metric,
-    ]
-    .iter()
-    .map(|s| s.as_str())
-    .collect::<Vec<_>>()
-    .join("|")
+fn day_of(text: String) -> Option<NaiveDate> {
+    text.parse().ok()
+}
+
+struct Costs;
+
+impl DayTable for Costs {
+    type Key = CostKey;
+    type Row = CostRow;
+    const TABLE: &'static str = "cost_rows";
+    const SELECT: &'static str =
+        "SELECT provider, account, day, project, api_key, line_item, model, token_type,
+            cost_type, service_tier, context_window, amount
+         FROM cost_rows WHERE plugin_name = ?1 AND day BETWEEN ?2 AND ?3";
+    const UPSERT: &'static str =
+        "INSERT INTO cost_rows (provider, account, day, project, api_key, line_item,
+            model, token_type, cost_type, service_tier, context_window, amount, currency, quantity,
+            quantity_unit, plugin_name, run_id, collected_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+         ON CONFLICT DO UPDATE SET amount = excluded.amount, currency = excluded.currency,
+            quantity = excluded.quantity, quantity_unit = excluded.quantity_unit,
+            plugin_name = excluded.plugin_name, run_id = excluded.run_id,
+            collected_at = excluded.collected_at";
+    const DELETE: &'static str =
+        "DELETE FROM cost_rows WHERE provider = ?1 AND account = ?2 AND day = ?3
+         AND project = ?4 AND api_key = ?5 AND line_item = ?6 AND model = ?7 AND token_type = ?8
+         AND cost_type = ?9 AND service_tier = ?10 AND context_window = ?11";
+
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<(CostKey, String)>> {
+        let Some(day) = day_of(r.get(2)?) else { return Ok(None) };
+        let key = CostKey {
+            provider: r.get(0)?,
+            account: r.get(1)?,
+            day,
+            project: r.get(3)?,
+            api_key: r.get(4)?,
+            line_item: r.get(5)?,
+            model: r.get(6)?,
+            token_type: r.get(7)?,
+            cost_type: r.get(8)?,
+            service_tier: r.get(9)?,
+            context_window: r.get(10)?,
+        };
+        Ok(Some((key, r.get(11)?)))
+    }
+
+    fn key(row: &CostRow) -> &CostKey {
+        &row.key
+    }
+
+    fn value(row: &CostRow) -> String {
+        row.amount.to_stored()
+    }
+
+    fn day(key: &CostKey) -> NaiveDate {
+        key.day
+    }
+
+    fn describe(k: &CostKey) -> String {
+        [&k.provider, &k.account, &k.project, &k.api_key, &k.line_item, &k.model, &k.token_type]
+            .iter()
+            .chain([&k.cost_type, &k.service_tier, &k.context_window].iter())
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("|")
+    }
+
+    fn upsert(
+        stmt: &mut Statement<'_>,
+        row: &CostRow,
+        input: &SinkInput<'_>,
+    ) -> rusqlite::Result<usize> {
+        let k = &row.key;
+        stmt.execute(params![
+            k.provider,
+            k.account,
+            k.day.to_string(),
+            k.project,
+            k.api_key,
+            k.line_item,
+            k.model,
+            k.token_type,
+            k.cost_type,
+            k.service_tier,
+            k.context_window,
+            row.amount.to_stored(),
+            row.currency,
+            row.quantity,
+            row.quantity_unit,
+            input.plugin,
+            input.run_id,
+            input.collected_at
+        ])
+    }
+
+    fn delete(stmt: &mut Statement<'_>, k: &CostKey) -> rusqlite::Result<usize> {
+        stmt.execute(params![
+            k.provider,
+            k.account,
+            k.day.to_string(),
+            k.project,
+            k.api_key,
+            k.line_item,
+            k.model,
+            k.token_type,
+            k.cost_type,
+            k.service_tier,
+            k.context_window
+        ])
+    }
+}
+
+struct Usage;
+
+impl DayTable for Usage {
+    type Key = UsageKey;
+    type Row = UsageRow;
+    const TABLE: &'static str = "usage_rows";
+    const SELECT: &'static str =
+        "SELECT provider, account, day, source, model, project, api_key, user_id,
+            service_tier, dims, metric, quantity
+         FROM usage_rows WHERE plugin_name = ?1 AND day BETWEEN ?2 AND ?3";
+    const UPSERT: &'static str =
+        "INSERT INTO usage_rows (provider, account, day, source, model, project,
+            api_key, user_id, service_tier, dims, metric, quantity, counts_as_tokens, plugin_name,
+            run_id, collected_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+         ON CONFLICT DO UPDATE SET quantity = excluded.quantity,
+            counts_as_tokens = excluded.counts_as_tokens, plugin_name = excluded.plugin_name,
+            run_id = excluded.run_id, collected_at = excluded.collected_at";
+    const DELETE: &'static str =
+        "DELETE FROM usage_rows WHERE provider = ?1 AND account = ?2 AND day = ?3
+         AND source = ?4 AND model = ?5 AND project = ?6 AND api_key = ?7 AND user_id = ?8
+         AND service_tier = ?9 AND dims = ?10 AND metric = ?11";
+
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<(UsageKey, String)>> {
+        let Some(day) = day_of(r.get(2)?) else { return Ok(None) };
+        let key = UsageKey {
+            provider: r.get(0)?,
+            account: r.get(1)?,
+            day,
+            source: r.get(3)?,
+            model: r.get(4)?,
+            project: r.get(5)?,
+            api_key: r.get(6)?,
+            user_id: r.get(7)?,
+            service_tier: r.get(8)?,
+            dims: r.get(9)?,
+            metric: r.get(10)?,
+        };
+        Ok(Some((key, r.get::<_, i64>(11)?.to_string())))
+    }
+
+    fn key(row: &UsageRow) -> &UsageKey {
+        &row.key
+    }
+
+    fn value(row: &UsageRow) -> String {
+        row.quantity.to_string()
+    }
+
+    fn day(key: &UsageKey) -> NaiveDate {
+        key.day
+    }
+
+    fn describe(k: &UsageKey) -> String {
+        [&k.provider, &k.account, &k.source, &k.model, &k.project, &k.api_key, &k.user_id]
+            .iter()
+            .chain([&k.service_tier, &k.dims, &k.metric].iter())
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("|")
+    }
+
+    fn upsert(
+        stmt: &mut Statement<'_>,
+        row: &UsageRow,
+        input: &SinkInput<'_>,
+    ) -> rusqlite::Result<usize> {
+        let k = &row.key;
+        stmt.execute(params![
+            k.provider,
+            k.account,
+            k.day.to_string(),
+            k.source,
+            k.model,
+            k.project,
+            k.api_key,
+            k.user_id,
+            k.service_tier,
+            k.dims,
+            k.metric,
+            row.quantity,
+            row.counts_as_tokens,
+            input.plugin,
+            input.run_id,
+            input.collected_at
+        ])
+    }
+
+    fn delete(stmt: &mut Statement<'_>, k: &UsageKey) -> rusqlite::Result<usize> {
+        stmt.execute(params![
+            k.provider,
+            k.account,
+            k.day.to_string(),
+            k.source,
+            k.model,
+            k.project,
+            k.api_key,
+            k.user_id,
+            k.service_tier,
+            k.dims,
+            k.metric
+        ])
+    }
 }
 
 impl Tx<'_> {
@@ -86,255 +293,11 @@ impl Tx<'_> {
     pub fn replace_billing_days(&self, input: &SinkInput<'_>, rows: &Rows) -> Result<Replaced> {
         let mut out = Replaced::default();
         let days: BTreeSet<NaiveDate> = input.complete_days.iter().copied().collect();
-        let (Some(first), Some(last)) = (days.first(), days.last()) else {
+        if days.is_empty() {
             return Ok(out);
-        };
-        let (first, last) = (first.to_string(), last.to_string());
-        let now = input.collected_at;
-        let run_id = input.run_id;
-
-        // Costs.
-        let mut existing: HashMap<CostKey, String> = HashMap::new();
-        {
-            let mut stmt = self
-                .tx
-                .prepare_cached(
-                    "SELECT provider, account, day, project, api_key, line_item, model, token_type,
-                            cost_type, service_tier, context_window, amount
-                     FROM cost_rows WHERE plugin_name = ?1 AND day BETWEEN ?2 AND ?3",
-                )
-                .ctx("read stored costs")?;
-            let mut q = stmt.query(params![input.plugin, first, last]).ctx("read stored costs")?;
-            while let Some(r) = q.next().ctx("read stored costs")? {
-                let day: String = r.get(2).ctx("read stored costs")?;
-                let Ok(day) = day.parse::<NaiveDate>() else { continue };
-                if !days.contains(&day) {
-                    continue;
-                }
-                let key = CostKey {
-                    provider: r.get(0).ctx("read")?,
-                    account: r.get(1).ctx("read")?,
-                    day,
-                    project: r.get(3).ctx("read")?,
-                    api_key: r.get(4).ctx("read")?,
-                    line_item: r.get(5).ctx("read")?,
-                    model: r.get(6).ctx("read")?,
-                    token_type: r.get(7).ctx("read")?,
-                    cost_type: r.get(8).ctx("read")?,
-                    service_tier: r.get(9).ctx("read")?,
-                    context_window: r.get(10).ctx("read")?,
-                };
-                existing.insert(key, r.get(11).ctx("read")?);
-            }
         }
-        let stored_cost_days: BTreeSet<NaiveDate> = existing.keys().map(|k| k.day).collect();
-        {
-            let mut upsert = self
-                .tx
-                .prepare_cached(
-                    "INSERT INTO cost_rows (provider, account, day, project, api_key, line_item, model,
-                        token_type, cost_type, service_tier, context_window, amount, currency, quantity,
-                        quantity_unit, plugin_name, run_id, collected_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
-                     ON CONFLICT DO UPDATE SET amount = excluded.amount, currency = excluded.currency,
-                        quantity = excluded.quantity, quantity_unit = excluded.quantity_unit,
-                        plugin_name = excluded.plugin_name, run_id = excluded.run_id,
-                        collected_at = excluded.collected_at",
-                )
-                .ctx("store costs")?;
-            for row in rows.costs.values().filter(|r| days.contains(&r.key.day)) {
-                let k = &row.key;
-                let amount = row.amount.to_stored();
-                let old = existing.remove(k);
-                if old.as_deref() == Some(amount.as_str()) {
-                    continue;
-                }
-                upsert
-                    .execute(params![
-                        k.provider,
-                        k.account,
-                        k.day.to_string(),
-                        k.project,
-                        k.api_key,
-                        k.line_item,
-                        k.model,
-                        k.token_type,
-                        k.cost_type,
-                        k.service_tier,
-                        k.context_window,
-                        amount,
-                        row.currency,
-                        row.quantity,
-                        row.quantity_unit,
-                        input.plugin,
-                        run_id,
-                        now
-                    ])
-                    .ctx("store costs")?;
-                out.written += 1;
-                if old.is_some() || stored_cost_days.contains(&k.day) {
-                    out.revisions.push(Revision {
-                        table: "cost_rows",
-                        day: k.day,
-                        natural_key: format!("{}|{}", k.provider, cost_key_text(k)),
-                        old_value: old,
-                        new_value: Some(amount),
-                    });
-                }
-            }
-            let mut delete = self
-                .tx
-                .prepare_cached(
-                    "DELETE FROM cost_rows WHERE provider = ?1 AND account = ?2 AND day = ?3 AND
-                     project = ?4 AND api_key = ?5 AND line_item = ?6 AND model = ?7 AND
-                     token_type = ?8 AND cost_type = ?9 AND service_tier = ?10 AND context_window = ?11",
-                )
-                .ctx("remove vanished costs")?;
-            for (k, old) in existing {
-                delete
-                    .execute(params![
-                        k.provider,
-                        k.account,
-                        k.day.to_string(),
-                        k.project,
-                        k.api_key,
-                        k.line_item,
-                        k.model,
-                        k.token_type,
-                        k.cost_type,
-                        k.service_tier,
-                        k.context_window
-                    ])
-                    .ctx("remove vanished costs")?;
-                out.revisions.push(Revision {
-                    table: "cost_rows",
-                    day: k.day,
-                    natural_key: format!("{}|{}", k.provider, cost_key_text(&k)),
-                    old_value: Some(old),
-                    new_value: None,
-                });
-            }
-        }
-
-        // Usage.
-        let mut existing: HashMap<UsageKey, i64> = HashMap::new();
-        {
-            let mut stmt = self
-                .tx
-                .prepare_cached(
-                    "SELECT provider, account, day, source, model, project, api_key, user_id,
-                            service_tier, dims, metric, quantity
-                     FROM usage_rows WHERE plugin_name = ?1 AND day BETWEEN ?2 AND ?3",
-                )
-                .ctx("read stored usage")?;
-            let mut q = stmt.query(params![input.plugin, first, last]).ctx("read stored usage")?;
-            while let Some(r) = q.next().ctx("read stored usage")? {
-                let day: String = r.get(2).ctx("read")?;
-                let Ok(day) = day.parse::<NaiveDate>() else { continue };
-                if !days.contains(&day) {
-                    continue;
-                }
-                let key = UsageKey {
-                    provider: r.get(0).ctx("read")?,
-                    account: r.get(1).ctx("read")?,
-                    day,
-                    source: r.get(3).ctx("read")?,
-                    model: r.get(4).ctx("read")?,
-                    project: r.get(5).ctx("read")?,
-                    api_key: r.get(6).ctx("read")?,
-                    user_id: r.get(7).ctx("read")?,
-                    service_tier: r.get(8).ctx("read")?,
-                    dims: r.get(9).ctx("read")?,
-                    metric: r.get(10).ctx("read")?,
-                };
-                existing.insert(key, r.get(11).ctx("read")?);
-            }
-        }
-        let stored_usage_days: BTreeSet<NaiveDate> = existing.keys().map(|k| k.day).collect();
-        {
-            let mut upsert = self
-                .tx
-                .prepare_cached(
-                    "INSERT INTO usage_rows (provider, account, day, source, model, project, api_key,
-                        user_id, service_tier, dims, metric, quantity, counts_as_tokens, plugin_name,
-                        run_id, collected_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
-                     ON CONFLICT DO UPDATE SET quantity = excluded.quantity,
-                        counts_as_tokens = excluded.counts_as_tokens, plugin_name = excluded.plugin_name,
-                        run_id = excluded.run_id, collected_at = excluded.collected_at",
-                )
-                .ctx("store usage")?;
-            for row in rows.usage.values().filter(|r| days.contains(&r.key.day)) {
-                let k = &row.key;
-                let old = existing.remove(k);
-                if old == Some(row.quantity) {
-                    continue;
-                }
-                upsert
-                    .execute(params![
-                        k.provider,
-                        k.account,
-                        k.day.to_string(),
-                        k.source,
-                        k.model,
-                        k.project,
-                        k.api_key,
-                        k.user_id,
-                        k.service_tier,
-                        k.dims,
-                        k.metric,
-                        row.quantity,
-                        row.counts_as_tokens,
-                        input.plugin,
-                        run_id,
-                        now
-                    ])
-                    .ctx("store usage")?;
-                out.written += 1;
-                if old.is_some() || stored_usage_days.contains(&k.day) {
-                    out.revisions.push(Revision {
-                        table: "usage_rows",
-                        day: k.day,
-                        natural_key: format!("{}|{}", k.provider, usage_key_text(k)),
-                        old_value: old.map(|v| v.to_string()),
-                        new_value: Some(row.quantity.to_string()),
-                    });
-                }
-            }
-            let mut delete = self
-                .tx
-                .prepare_cached(
-                    "DELETE FROM usage_rows WHERE provider = ?1 AND account = ?2 AND day = ?3 AND
-                     source = ?4 AND model = ?5 AND project = ?6 AND api_key = ?7 AND user_id = ?8 AND
-                     service_tier = ?9 AND dims = ?10 AND metric = ?11",
-                )
-                .ctx("remove vanished usage")?;
-            for (k, old) in existing {
-                delete
-                    .execute(params![
-                        k.provider,
-                        k.account,
-                        k.day.to_string(),
-                        k.source,
-                        k.model,
-                        k.project,
-                        k.api_key,
-                        k.user_id,
-                        k.service_tier,
-                        k.dims,
-                        k.metric
-                    ])
-                    .ctx("remove vanished usage")?;
-                out.revisions.push(Revision {
-                    table: "usage_rows",
-                    day: k.day,
-                    natural_key: format!("{}|{}", k.provider, usage_key_text(&k)),
-                    old_value: Some(old.to_string()),
-                    new_value: None,
-                });
-            }
-        }
-
+        self.replace_days::<Costs>(input, &days, rows.costs.values(), &mut out)?;
+        self.replace_days::<Usage>(input, &days, rows.usage.values(), &mut out)?;
         let mut insert_rev = self
             .tx
             .prepare_cached(
@@ -350,12 +313,71 @@ impl Tx<'_> {
                     r.natural_key,
                     r.old_value,
                     r.new_value,
-                    run_id,
-                    now
+                    input.run_id,
+                    input.collected_at
                 ])
                 .ctx("store revisions")?;
         }
         Ok(out)
+    }
+
+    /// One table's part of [`Tx::replace_billing_days`].
+    fn replace_days<'r, T: DayTable + 'r>(
+        &self,
+        input: &SinkInput<'_>,
+        days: &BTreeSet<NaiveDate>,
+        rows: impl Iterator<Item = &'r T::Row>,
+        out: &mut Replaced,
+    ) -> Result<()> {
+        let what = format!("store {}", T::TABLE);
+        let (Some(first), Some(last)) = (days.first(), days.last()) else { return Ok(()) };
+        let mut existing: HashMap<T::Key, String> = HashMap::new();
+        {
+            let mut stmt = self.tx.prepare_cached(T::SELECT).ctx(&what)?;
+            let mut q = stmt
+                .query(params![input.plugin, first.to_string(), last.to_string()])
+                .ctx(&what)?;
+            while let Some(r) = q.next().ctx(&what)? {
+                if let Some((key, value)) = T::read(r).ctx(&what)? {
+                    if days.contains(&T::day(&key)) {
+                        existing.insert(key, value);
+                    }
+                }
+            }
+        }
+        let stored_days: BTreeSet<NaiveDate> = existing.keys().map(T::day).collect();
+        let mut upsert = self.tx.prepare_cached(T::UPSERT).ctx(&what)?;
+        for row in rows.filter(|r| days.contains(&T::day(T::key(r)))) {
+            let key = T::key(row);
+            let value = T::value(row);
+            let old = existing.remove(key);
+            if old.as_deref() == Some(value.as_str()) {
+                continue;
+            }
+            T::upsert(&mut upsert, row, input).ctx(&what)?;
+            out.written += 1;
+            if old.is_some() || stored_days.contains(&T::day(key)) {
+                out.revisions.push(Revision {
+                    table: T::TABLE,
+                    day: T::day(key),
+                    natural_key: T::describe(key),
+                    old_value: old,
+                    new_value: Some(value),
+                });
+            }
+        }
+        let mut delete = self.tx.prepare_cached(T::DELETE).ctx(&what)?;
+        for (key, old) in existing {
+            T::delete(&mut delete, &key).ctx(&what)?;
+            out.revisions.push(Revision {
+                table: T::TABLE,
+                day: T::day(&key),
+                natural_key: T::describe(&key),
+                old_value: Some(old),
+                new_value: None,
+            });
+        }
+        Ok(())
     }
 
     /// Recomputes `results` (tokens and exact cost per provider and day).

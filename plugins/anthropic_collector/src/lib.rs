@@ -6,10 +6,10 @@
 
 use chrono::{DateTime, NaiveDate};
 use collector_kit::{
-    encode, fetch_all, number_text, parse_page, split_result, CostPayload, DayRange, Query,
-    UsagePayload,
+    admin_key, encode, fetch_all, finish, number_text, parse_page, run_collector, split_result,
+    CostPayload, DayRange, Query, UsagePayload,
 };
-use plugin_api::{Manifest, PluginCtx, PluginResult, RunMetadata, RunRequest};
+use plugin_api::{Manifest, PluginCtx, PluginResult, RunRequest};
 use serde::Deserialize;
 
 /// The production API; `ANTHROPIC_BASE_URL` overrides it.
@@ -34,26 +34,14 @@ fn manifest() -> Manifest {
 }
 
 fn run(ctx: &PluginCtx<'_>, req: RunRequest) -> PluginResult {
-    match collect(ctx, &req) {
-        Ok(result) => result,
-        Err(e) => PluginResult::failed(e),
-    }
+    run_collector(collect(ctx, &req))
 }
 
 plugin_api::export_plugin! { manifest: manifest, run: run }
 
 fn collect(ctx: &PluginCtx<'_>, req: &RunRequest) -> Result<PluginResult, String> {
     let range = DayRange::from_request(req)?;
-    let key = match ctx.secret("ANTHROPIC_ADMIN_KEY") {
-        Some(k) => k,
-        None => {
-            let k = ctx
-                .secret("ANTHROPIC_API_KEY")
-                .ok_or("no key: set ANTHROPIC_ADMIN_KEY (an admin key, sk-ant-admin…)")?;
-            ctx.warn("ANTHROPIC_ADMIN_KEY is not set; using ANTHROPIC_API_KEY, but the usage and cost reports need an admin key");
-            k
-        }
-    };
+    let key = admin_key(ctx, "ANTHROPIC_ADMIN_KEY", "ANTHROPIC_API_KEY", "sk-ant-admin…")?;
     let base =
         req.settings.get("ANTHROPIC_BASE_URL").map(String::as_str).unwrap_or(DEFAULT_BASE_URL);
     let account =
@@ -71,15 +59,7 @@ fn collect(ctx: &PluginCtx<'_>, req: &RunRequest) -> Result<PluginResult, String
             }
         }
     }
-    ctx.info(&format!(
-        "{} records from {requests} requests for {}..{}",
-        records.len(),
-        range.from,
-        range.to
-    ));
-    let mut meta = RunMetadata { requests, ..Default::default() };
-    meta.extra.insert("provider".into(), "anthropic".into());
-    Ok(PluginResult::success(records, &meta))
+    Ok(finish(ctx, "anthropic", records, requests, range))
 }
 
 fn rfc3339(day: NaiveDate) -> String {

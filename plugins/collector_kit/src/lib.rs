@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{Days, NaiveDate};
-use plugin_api::{HttpRequest, PluginCtx, Record};
+use plugin_api::{HttpRequest, PluginCtx, PluginResult, Record, RunMetadata};
 use serde::{Deserialize, Serialize};
 
 /// How often the host retries a 429/5xx/529 answer before giving up.
@@ -222,6 +222,52 @@ pub fn fetch_all(
             };
         }
     }
+}
+
+/// The key to use: `admin` if set, else `plain` with a warning that the
+/// usage and cost endpoints need an admin key.
+pub fn admin_key(
+    ctx: &PluginCtx<'_>,
+    admin: &str,
+    plain: &str,
+    example: &str,
+) -> Result<String, String> {
+    if let Some(k) = ctx.secret(admin) {
+        return Ok(k);
+    }
+    let k = ctx
+        .secret(plain)
+        .ok_or_else(|| format!("no key: set {admin} (an admin key, {example})"))?;
+    ctx.warn(&format!(
+        "{admin} is not set; using {plain}, but the usage and cost endpoints need an admin key"
+    ));
+    Ok(k)
+}
+
+/// A successful result for `provider`: logs what was collected and records
+/// the request count and the provider in the metadata (so the host refreshes
+/// its per-day totals even for days without records).
+pub fn finish(
+    ctx: &PluginCtx<'_>,
+    provider: &str,
+    records: Vec<Record>,
+    requests: u64,
+    range: DayRange,
+) -> PluginResult {
+    ctx.info(&format!(
+        "{} records from {requests} requests for {}..{}",
+        records.len(),
+        range.from,
+        range.to
+    ));
+    let mut meta = RunMetadata { requests, ..Default::default() };
+    meta.extra.insert("provider".into(), provider.into());
+    PluginResult::success(records, &meta)
+}
+
+/// A collector's `run`: its error, if any, becomes a failed result.
+pub fn run_collector(result: Result<PluginResult, String>) -> PluginResult {
+    result.unwrap_or_else(PluginResult::failed)
 }
 
 /// A `cost` record payload (see the host's `billing::records`).

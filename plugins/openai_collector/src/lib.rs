@@ -5,9 +5,10 @@
 
 use chrono::{DateTime, NaiveDate};
 use collector_kit::{
-    fetch_all, number_text, parse_page, split_result, CostPayload, DayRange, Query, UsagePayload,
+    admin_key, fetch_all, finish, number_text, parse_page, run_collector, split_result,
+    CostPayload, DayRange, Query, UsagePayload,
 };
-use plugin_api::{Manifest, PluginCtx, PluginResult, RunMetadata, RunRequest};
+use plugin_api::{Manifest, PluginCtx, PluginResult, RunRequest};
 use serde::Deserialize;
 
 /// The production API; `OPENAI_BASE_URL` overrides it (the simulator in tests).
@@ -47,26 +48,14 @@ fn manifest() -> Manifest {
 }
 
 fn run(ctx: &PluginCtx<'_>, req: RunRequest) -> PluginResult {
-    match collect(ctx, &req) {
-        Ok(result) => result,
-        Err(e) => PluginResult::failed(e),
-    }
+    run_collector(collect(ctx, &req))
 }
 
 plugin_api::export_plugin! { manifest: manifest, run: run }
 
 fn collect(ctx: &PluginCtx<'_>, req: &RunRequest) -> Result<PluginResult, String> {
     let range = DayRange::from_request(req)?;
-    let key = match ctx.secret("OPENAI_ADMIN_KEY") {
-        Some(k) => k,
-        None => {
-            let k = ctx
-                .secret("OPENAI_API_KEY")
-                .ok_or("no key: set OPENAI_ADMIN_KEY (an admin key, sk-admin-…)")?;
-            ctx.warn("OPENAI_ADMIN_KEY is not set; using OPENAI_API_KEY, but the usage and costs endpoints need an admin key");
-            k
-        }
-    };
+    let key = admin_key(ctx, "OPENAI_ADMIN_KEY", "OPENAI_API_KEY", "sk-admin-…")?;
     let base = req.settings.get("OPENAI_BASE_URL").map(String::as_str).unwrap_or(DEFAULT_BASE_URL);
     let account = req.settings.get("OPENAI_ACCOUNT").cloned().unwrap_or_else(|| "default".into());
     let queries = plan(base, &key, range);
@@ -85,15 +74,7 @@ fn collect(ctx: &PluginCtx<'_>, req: &RunRequest) -> Result<PluginResult, String
             }
         }
     }
-    ctx.info(&format!(
-        "{} records from {requests} requests for {}..{}",
-        records.len(),
-        range.from,
-        range.to
-    ));
-    let mut meta = RunMetadata { requests, ..Default::default() };
-    meta.extra.insert("provider".into(), "openai".into());
-    Ok(PluginResult::success(records, &meta))
+    Ok(finish(ctx, "openai", records, requests, range))
 }
 
 fn unix(day: NaiveDate) -> i64 {

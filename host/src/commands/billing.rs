@@ -1,0 +1,205 @@
+//! The billing application's commands: `summary`, `export`, `alerts` and
+//! the nightly `report daily`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+
+use super::collect::{collect_locked, print_reports};
+use super::write_err;
+use crate::app::Context;
+use crate::billing::export::{self, Format};
+use crate::billing::summary::{self, Period};
+use crate::cli::{
+    AlertsArgs, By, DailyArgs, ExecArgs, ExportArgs, ExportFormat, PeriodArgs, SummaryArgs,
+};
+use crate::error::{ExitCode, HostError, Result};
+use crate::kernel::lock::RunLock;
+use crate::kernel::runner::RunReport;
+use crate::store::Store;
+
+/// The period a report command covers (default: the month of yesterday).
+fn period(ctx: &Context, args: &PeriodArgs) -> Result<Period> {
+    if let Some(m) = &args.month {
+        return Period::parse_month(m).map_err(HostError::usage);
+    }
+    match (args.from, args.to) {
+        (Some(from), Some(to)) if from > to => {
+            Err(HostError::usage(format!("--from {from} is after --to {to}")))
+        }
+        (Some(from), Some(to)) => Ok(Period { from, to }),
+        _ => {
+            let today = ctx.today()?;
+            Ok(Period::month_of(today.pred_opt().unwrap_or(today)))
+        }
+    }
+}
+
+/// `agent-host summary`: totals, breakdown, coverage, budget, forecast.
+pub fn summary(ctx: &Context, args: &SummaryArgs) -> Result<u8> {
+    use crate::store::reports::Breakdown;
+    let store = ctx.store()?;
+    let p = period(ctx, &args.period)?;
+    let today = ctx.today()?;
+    let budget = crate::billing::report::alert_settings(&ctx.settings)?.budget;
+    let days = store.day_totals(p.from, p.to)?;
+    let month = Period::month_of(p.to);
+    let month_days = if (month.from, month.to) == (p.from, p.to) {
+        days.clone()
+    } else {
+        store.day_totals(month.from, month.to)?
+    };
+    let breakdown = match args.by {
+        By::Provider => None,
+        By::Model => Some(("model", store.breakdown(p.from, p.to, Breakdown::Model)?)),
+        By::Project => Some(("project", store.breakdown(p.from, p.to, Breakdown::Project)?)),
+    };
+    let s = summary::summarize(p, today, &days, breakdown, &month_days, budget)
+        .map_err(|e| HostError::new(crate::error::ErrorKind::Store, e))?;
+    let text = if args.json {
+        serde_json::to_string_pretty(&s).unwrap_or_default()
+    } else {
+        summary::render(&s)
+    };
+    writeln!(std::io::stdout().lock(), "{}", text.trim_end()).map_err(write_err)?;
+    Ok(ExitCode::OK)
+}
+
+/// Writes through a temporary file renamed into place, so a failed export
+/// never leaves a half-written file behind.
+fn write_atomically(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<usize>,
+) -> Result<usize> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let file = std::fs::File::create(&tmp)
+        .map_err(|e| HostError::output(format!("cannot create {}: {e}", tmp.display())))?;
+    let mut w = std::io::BufWriter::new(file);
+    let result = write(&mut w).and_then(|n| {
+        w.flush()
+            .map_err(|e| HostError::output(format!("cannot write {}: {e}", path.display())))?;
+        Ok(n)
+    });
+    match result {
+        Ok(n) => {
+            std::fs::rename(&tmp, path)
+                .map_err(|e| HostError::output(format!("cannot write {}: {e}", path.display())))?;
+            Ok(n)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn export_err(e: export::ExportError) -> HostError {
+    match e {
+        export::ExportError::Store(s) => s.into(),
+        export::ExportError::Write(w) => HostError::output(w),
+    }
+}
+
+/// Writes one export to `w`; returns the rows written.
+fn write_export(
+    store: &Store,
+    p: Period,
+    format: ExportFormat,
+    detail: bool,
+    w: &mut dyn Write,
+) -> Result<usize> {
+    let fmt = match format {
+        ExportFormat::Csv => Format::Csv,
+        ExportFormat::Json => Format::Json,
+        ExportFormat::Focus => Format::Focus,
+    };
+    match (fmt, detail) {
+        (Format::Focus, _) => export::write_focus(w, store, p),
+        (_, true) => export::write_detail(w, store, p, fmt),
+        (_, false) => export::write_daily(w, &store.day_totals(p.from, p.to)?, fmt),
+    }
+    .map_err(export_err)
+}
+
+fn default_export_name(format: ExportFormat, today: NaiveDate) -> String {
+    let stamp = today.format("%Y%m%d");
+    match format {
+        ExportFormat::Csv => format!("billing_export_{stamp}.csv"),
+        ExportFormat::Json => format!("billing_export_{stamp}.json"),
+        ExportFormat::Focus => format!("focus_export_{stamp}.csv"),
+    }
+}
+
+/// `agent-host export`: daily or detailed CSV/JSON, or FOCUS rows.
+pub fn export(ctx: &Context, args: &ExportArgs) -> Result<u8> {
+    let store = ctx.store()?;
+    let p = period(ctx, &args.period)?;
+    let path = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from(default_export_name(args.format, ctx.today().unwrap_or_default()))
+    });
+    if path.as_os_str() == "-" {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        write_export(&store, p, args.format, args.detail, &mut out)?;
+        out.flush().map_err(write_err)?;
+        return Ok(ExitCode::OK);
+    }
+    let n = write_atomically(&path, |w| write_export(&store, p, args.format, args.detail, w))?;
+    tracing::info!("wrote {n} rows for {}..{} to {}", p.from, p.to, path.display());
+    writeln!(std::io::stdout().lock(), "{}", path.display()).map_err(write_err)?;
+    Ok(ExitCode::OK)
+}
+
+/// `agent-host alerts`: evaluate the rules and send what is due.
+pub fn alerts(ctx: &Context, args: &AlertsArgs) -> Result<u8> {
+    let mut store = ctx.store()?;
+    let today = ctx.today()?;
+    let mut out = std::io::stdout().lock();
+    let outcome = crate::billing::report::check_alerts(
+        &mut store,
+        &ctx.settings,
+        today,
+        args.dry_run,
+        &mut out,
+    )?;
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&outcome).unwrap_or_default())
+            .map_err(write_err)?;
+    } else if !args.dry_run {
+        writeln!(out, "{}", outcome.summary_line()).map_err(write_err)?;
+    }
+    Ok(ExitCode::OK)
+}
+
+/// `agent-host report daily`: collect, alert and export, under the run lock.
+pub fn report_daily(ctx: &Context, args: &DailyArgs) -> Result<u8> {
+    let _lock = RunLock::acquire(&ctx.home.lock_path())?;
+    let exec = ExecArgs { from: None, to: None, in_process: false, timeout: None, json: false };
+    let reports = collect_locked(ctx, None, BTreeMap::new(), &exec)?;
+    print_reports(&reports, false)?;
+    let today = ctx.today()?;
+    let mut store = ctx.store()?;
+    let mut out = std::io::stdout().lock();
+    let outcome = crate::billing::report::check_alerts(
+        &mut store,
+        &ctx.settings,
+        today,
+        args.dry_run,
+        &mut out,
+    )?;
+    writeln!(out, "alerts: {}", outcome.summary_line()).map_err(write_err)?;
+    let month = Period::month_of(today.pred_opt().unwrap_or(today));
+    let dir = ctx.home.exports_dir();
+    let path = dir.join(default_export_name(ExportFormat::Csv, today));
+    if args.dry_run {
+        writeln!(out, "would write {}", path.display()).map_err(write_err)?;
+    } else {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| HostError::output(format!("cannot create {}: {e}", dir.display())))?;
+        let n =
+            write_atomically(&path, |w| write_export(&store, month, ExportFormat::Csv, false, w))?;
+        writeln!(out, "export: {} ({n} rows)", path.display()).map_err(write_err)?;
+    }
+    Ok(if reports.iter().all(RunReport::succeeded) { ExitCode::OK } else { ExitCode::RUN_FAILED })
+}

@@ -1,0 +1,174 @@
+//! `agent-host run` and `run-all`: collection under the run lock, and the
+//! run reports they print.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::write_err;
+use crate::app::Context;
+use crate::billing::BillingSink;
+use crate::cli::ExecArgs;
+use crate::error::{ExitCode, HostError, Result};
+use crate::kernel::loader::{self, Catalog};
+use crate::kernel::lock::RunLock;
+use crate::kernel::protocol::HttpSettings;
+use crate::kernel::runner::{self, Isolation, RunOptions, RunReport};
+
+/// Settings that shape a run, with their defaults.
+fn run_options(
+    ctx: &Context,
+    exec: &ExecArgs,
+    params: BTreeMap<String, String>,
+) -> Result<RunOptions> {
+    if let (Some(f), Some(t)) = (exec.from, exec.to) {
+        if f > t {
+            return Err(HostError::usage(format!("--from {f} is after --to {t}")));
+        }
+    }
+    let today = ctx.today()?;
+    if let Some(t) = exec.to {
+        if t >= today {
+            return Err(HostError::usage(format!(
+                "--to {t} is not a finished UTC day (today is {today})"
+            ))
+            .with_hint("collect up to yesterday at the latest"));
+        }
+    }
+    if let Some(f) = exec.from {
+        if exec.to.is_none() && f >= today {
+            return Err(HostError::usage(format!(
+                "--from {f} is not a finished UTC day (today is {today})"
+            )));
+        }
+    }
+    let s = &ctx.settings;
+    let timeout_secs = match exec.timeout {
+        Some(t) => t,
+        None => s.parsed("AGENT_RUN_TIMEOUT_SECS", 600u64, "a number of seconds")?,
+    };
+    let isolation = if exec.in_process {
+        Isolation::InProcess
+    } else {
+        let exe = std::env::current_exe().map_err(|e| {
+            HostError::config(format!("cannot find the agent-host executable: {e}"))
+        })?;
+        Isolation::Worker { exe, timeout: Duration::from_secs(timeout_secs) }
+    };
+    let http = HttpSettings {
+        timeout_ms: s.parsed("AGENT_HTTP_TIMEOUT_SECS", 60u64, "a number of seconds")? * 1000,
+        backoff_ms: s.parsed("AGENT_HTTP_BACKOFF_MS", 500u64, "a number of milliseconds")?,
+        max_wait_ms: s.parsed("AGENT_HTTP_MAX_WAIT_SECS", 60u64, "a number of seconds")? * 1000,
+        ..HttpSettings::default()
+    };
+    Ok(RunOptions {
+        from: exec.from,
+        to: exec.to,
+        params,
+        isolation,
+        trailing_days: s.parsed("AGENT_TRAILING_DAYS", 3u64, "a number of days")?,
+        today,
+        http,
+        jobs: s.parsed("AGENT_JOBS", 2usize, "a number of parallel runs")?,
+    })
+}
+
+/// `run` and `run-all`: collect under the run lock.
+pub fn collect(
+    ctx: &Context,
+    plugin: Option<&str>,
+    params: BTreeMap<String, String>,
+    exec: &ExecArgs,
+) -> Result<u8> {
+    let reports = collect_reports(ctx, plugin, params, exec)?;
+    print_reports(&reports, exec.json)?;
+    Ok(if reports.iter().all(RunReport::succeeded) { ExitCode::OK } else { ExitCode::RUN_FAILED })
+}
+
+/// Runs the collection and returns the reports (used by `report daily` too).
+pub fn collect_reports(
+    ctx: &Context,
+    plugin: Option<&str>,
+    params: BTreeMap<String, String>,
+    exec: &ExecArgs,
+) -> Result<Vec<RunReport>> {
+    let _lock = RunLock::acquire(&ctx.home.lock_path())?;
+    collect_locked(ctx, plugin, params, exec)
+}
+
+/// Collection, for a caller that holds the run lock.
+pub(crate) fn collect_locked(
+    ctx: &Context,
+    plugin: Option<&str>,
+    params: BTreeMap<String, String>,
+    exec: &ExecArgs,
+) -> Result<Vec<RunReport>> {
+    let opts = run_options(ctx, exec, params)?;
+    let catalog = loader::scan(&ctx.plugins_dir)?;
+    let mut store = ctx.store()?;
+    let now = Utc::now().to_rfc3339();
+    let interrupted = store.mark_interrupted(&now)?;
+    if interrupted > 0 {
+        tracing::warn!("{interrupted} earlier run(s) were interrupted; marked failed (nothing of them was stored)");
+    }
+    let sink = BillingSink;
+    match plugin {
+        Some(name) => {
+            let p = catalog.get(name)?;
+            Ok(vec![runner::run_plugin(&mut store, p, &ctx.settings, &sink, &opts)?])
+        }
+        None => {
+            report_rejected(&catalog);
+            let plugins: Vec<_> = catalog.plugins.iter().collect();
+            if plugins.is_empty() {
+                return Err(HostError::config(format!(
+                    "no plugin could be loaded from {}",
+                    ctx.plugins_dir.display()
+                ))
+                .with_hint("run `agent-host plugins list` to see why, or `scripts/install.sh` to install them"));
+            }
+            runner::run_many(&mut store, &plugins, &ctx.settings, &sink, &opts)
+        }
+    }
+}
+
+fn report_rejected(catalog: &Catalog) {
+    for r in &catalog.rejected {
+        tracing::warn!("skipped {}: {}", r.path.display(), r.reason);
+    }
+}
+
+pub(crate) fn print_reports(reports: &[RunReport], json: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        let doc = serde_json::to_string_pretty(reports).unwrap_or_default();
+        writeln!(out, "{doc}").map_err(write_err)?;
+        return Ok(());
+    }
+    for r in reports {
+        let window = match (r.from, r.to) {
+            (Some(f), Some(t)) => format!("{f}..{t}"),
+            _ => "-".into(),
+        };
+        write!(
+            out,
+            "{:<24} {:<8} {:<22} {} records, {} written, {} changed, {} ms",
+            r.plugin,
+            r.status,
+            window,
+            r.records_received,
+            r.records_written,
+            r.records_changed,
+            r.duration_ms
+        )
+        .map_err(write_err)?;
+        match &r.error {
+            Some(e) => writeln!(out, "\n  error: {e}"),
+            None => writeln!(out),
+        }
+        .map_err(write_err)?;
+    }
+    Ok(())
+}

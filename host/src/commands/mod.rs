@@ -1,0 +1,16 @@
+//! One function per subcommand. Each receives the resolved
+//! [`crate::app::Context`] and returns the process exit code; output goes to
+//! stdout on purpose, logs to tracing.
+
+pub mod billing;
+pub mod collect;
+pub mod plugins;
+pub mod runs;
+pub mod schedule;
+
+use crate::error::HostError;
+
+/// An error writing to stdout or a file.
+pub(crate) fn write_err(e: std::io::Error) -> HostError {
+    HostError::output(format!("cannot write output: {e}"))
+}

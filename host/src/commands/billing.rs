@@ -153,6 +153,8 @@ pub fn export(ctx: &Context, args: &ExportArgs) -> Result<u8> {
 
 /// `agent-host alerts`: evaluate the rules and send what is due.
 pub fn alerts(ctx: &Context, args: &AlertsArgs) -> Result<u8> {
+    // Sending and recording must not interleave with another run's.
+    let _lock = if args.dry_run { None } else { Some(RunLock::acquire(&ctx.home.lock_path())?) };
     let mut store = ctx.store()?;
     let today = ctx.today()?;
     let mut out = std::io::stdout().lock();

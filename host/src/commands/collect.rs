@@ -165,6 +165,7 @@ pub(crate) fn print_reports(reports: &[RunReport], json: bool) -> Result<()> {
         )
         .map_err(write_err)?;
         match &r.error {
+            Some(e) if r.status == "skipped" => writeln!(out, "\n  why: {e}"),
             Some(e) => writeln!(out, "\n  error: {e}"),
             None => writeln!(out),
         }

@@ -68,17 +68,15 @@ fn nix_statvfs(p: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// A home on `disk`, with the plugins on the ordinary disk.
-fn home_on(disk: &TinyDisk, sim: &agent_host_tests::Simulator) -> (Home, tempfile::TempDir) {
+/// A home on `disk`, with the plugins on the ordinary disk (the second
+/// value owns their folder; keep it alive as long as the home).
+fn home_on(disk: &TinyDisk, sim: &agent_host_tests::Simulator) -> (Home, Home) {
     let plugins = Home::with_plugins(&["openai_collector"]);
     let mut home = Home::with_plugins(&[]);
     home.use_simulator(sim)
         .env("AGENT_HOME", disk.path().to_str().unwrap())
         .env("AGENT_PLUGINS_DIR", plugins.plugins().to_str().unwrap());
-    // Keep the plugins' folder alive as long as the home.
-    let keep = tempfile::tempdir().unwrap();
-    std::mem::forget(plugins);
-    (home, keep)
+    (home, plugins)
 }
 
 fn count(disk: &TinyDisk, table: &str) -> i64 {

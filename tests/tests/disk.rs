@@ -45,7 +45,7 @@ impl TinyDisk {
     /// Fills the disk with a file, leaving about `leave` bytes free.
     fn fill(&self, leave: u64) -> PathBuf {
         let filler = self.path().join("filler");
-        let stat = nix_statvfs(self.path());
+        let stat = free_bytes(self.path());
         let size = stat.saturating_sub(leave);
         std::fs::write(&filler, vec![0u8; size as usize]).ok();
         filler
@@ -59,7 +59,7 @@ impl Drop for TinyDisk {
 }
 
 /// Free bytes on the filesystem holding `p`.
-fn nix_statvfs(p: &Path) -> u64 {
+fn free_bytes(p: &Path) -> u64 {
     let out = Command::new("df").args(["-B1", "--output=avail"]).arg(p).output().unwrap();
     String::from_utf8_lossy(&out.stdout)
         .lines()

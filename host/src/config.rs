@@ -16,17 +16,14 @@ pub struct Home {
 }
 
 impl Home {
-    /// Resolves the home folder: `--home`, else `AGENT_HOME`, else the working
-    /// directory. It must exist.
+    /// Resolves the home folder: `--home` (which clap fills from
+    /// `AGENT_HOME`), else the working directory. It must exist.
     pub fn resolve(flag: Option<&Path>) -> Result<Self> {
         let root = match flag {
             Some(p) => p.to_path_buf(),
-            None => match std::env::var_os("AGENT_HOME").filter(|v| !v.is_empty()) {
-                Some(v) => PathBuf::from(v),
-                None => std::env::current_dir().map_err(|e| {
-                    HostError::config(format!("cannot read the working directory: {e}"))
-                })?,
-            },
+            None => std::env::current_dir().map_err(|e| {
+                HostError::config(format!("cannot read the working directory: {e}"))
+            })?,
         };
         if !root.is_dir() {
             return Err(HostError::config(format!(

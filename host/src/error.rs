@@ -55,6 +55,8 @@ pub enum ErrorKind {
     Busy,
     /// An output could not be written.
     Output,
+    /// The reader of our output went away (e.g. `| head`): not an error.
+    OutputClosed,
 }
 
 impl HostError {
@@ -78,6 +80,21 @@ impl HostError {
         Self::new(ErrorKind::Output, message)
     }
 
+    /// A failed write to stdout or a file; a closed pipe is told apart, so
+    /// `agent-host … | head` ends quietly.
+    pub fn write(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            Self::new(ErrorKind::OutputClosed, "the output was closed")
+        } else {
+            Self::output(format!("cannot write output: {e}"))
+        }
+    }
+
+    /// The class of the error.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
     /// Adds a `hint:` line saying how to fix it.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
@@ -97,6 +114,7 @@ impl HostError {
             ErrorKind::Store => ExitCode::STORE,
             ErrorKind::Busy => ExitCode::BUSY,
             ErrorKind::Output => ExitCode::OUTPUT,
+            ErrorKind::OutputClosed => ExitCode::OK,
         }
     }
 }

@@ -16,7 +16,7 @@ fn main() -> std::process::ExitCode {
     match app::run(cli) {
         Ok(code) => std::process::ExitCode::from(code),
         // Output piped into `head` and closed early is not an error.
-        Err(e) if e.to_string().contains("Broken pipe") => std::process::ExitCode::SUCCESS,
+        Err(e) if e.kind() == error::ErrorKind::OutputClosed => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             if let Some(hint) = e.hint() {

@@ -40,10 +40,6 @@ pub struct Alert {
     pub message: String,
 }
 
-fn money(text: &str) -> Money {
-    Money::parse_major(text).unwrap_or_default()
-}
-
 fn median(mut v: Vec<Money>) -> Money {
     if v.is_empty() {
         return Money::ZERO;
@@ -73,7 +69,7 @@ pub fn evaluate(
     // Budget thresholds: only the highest one crossed, so a first run in a
     // month already over budget sends one message, not three.
     if let Ok(view) = budget_view(yesterday, today, days, s.budget) {
-        let mtd = money(&view.month_to_date);
+        let mtd = Money::from_stored(&view.month_to_date);
         let crossed = s
             .thresholds
             .iter()
@@ -94,7 +90,7 @@ pub fn evaluate(
             });
         }
         if let Some(f) = &view.forecast {
-            if money(&f.month_end) > s.budget {
+            if Money::from_stored(&f.month_end) > s.budget {
                 out.push(Alert {
                     key: format!("forecast:{month_key}"),
                     rule: "forecast",
@@ -112,7 +108,7 @@ pub fn evaluate(
     // Per provider: a broken collector, or a spike.
     let mut by_provider: BTreeMap<&str, BTreeMap<NaiveDate, Money>> = BTreeMap::new();
     for d in days {
-        by_provider.entry(&d.provider).or_default().insert(d.date, money(&d.cost));
+        by_provider.entry(&d.provider).or_default().insert(d.date, Money::from_stored(&d.cost));
     }
     for (provider, series) in &by_provider {
         let trailing: Vec<Money> = (1..=7)

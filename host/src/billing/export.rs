@@ -34,23 +34,31 @@ pub enum ExportError {
     /// Writing the output failed.
     #[error("cannot write the export: {0}")]
     Write(String),
-}
-
-impl From<std::io::Error> for ExportError {
-    fn from(e: std::io::Error) -> Self {
-        ExportError::Write(e.to_string())
-    }
+    /// Writing the output failed at the I/O level (a closed pipe included).
+    #[error("cannot write the export: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 impl From<csv::Error> for ExportError {
     fn from(e: csv::Error) -> Self {
-        ExportError::Write(e.to_string())
+        let text = e.to_string();
+        match e.into_kind() {
+            csv::ErrorKind::Io(io) => ExportError::Io(io),
+            _ => ExportError::Write(text),
+        }
+    }
+}
+
+fn json_err(e: serde_json::Error) -> ExportError {
+    match e.io_error_kind() {
+        Some(kind) => ExportError::Io(kind.into()),
+        None => ExportError::Write(e.to_string()),
     }
 }
 
 /// Exact text with at least two decimals, as spreadsheets expect money.
 fn cost_text(stored: &str) -> String {
-    Money::parse_major(stored).map(|m| m.to_string()).unwrap_or_else(|_| stored.to_string())
+    Money::from_stored(stored).to_string()
 }
 
 #[derive(Serialize)]
@@ -79,7 +87,7 @@ pub fn write_daily(w: impl Write, days: &[DayTotal], format: Format) -> Result<u
     match format {
         Format::Json => {
             let all: Vec<_> = rows.collect();
-            serde_json::to_writer_pretty(w, &all).map_err(|e| ExportError::Write(e.to_string()))?;
+            serde_json::to_writer_pretty(w, &all).map_err(json_err)?;
             Ok(all.len())
         }
         _ => {
@@ -139,8 +147,7 @@ pub fn write_detail(
                     w.write_all(b",")?;
                 }
                 w.write_all(b"\n  ")?;
-                serde_json::to_writer(&mut w, &obj)
-                    .map_err(|e| ExportError::Write(e.to_string()))?;
+                serde_json::to_writer(&mut w, &obj).map_err(json_err)?;
                 n += 1;
                 Ok(())
             })??;

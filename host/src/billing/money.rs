@@ -103,6 +103,13 @@ impl Money {
             .map_err(|_| MoneyError::TooLarge(text.to_string()))
     }
 
+    /// An amount read back from the database, where this program wrote it as
+    /// canonical decimal text; text that does not parse (a hand edit) reads
+    /// as zero.
+    pub fn from_stored(text: &str) -> Money {
+        Money::parse_major(text).unwrap_or_default()
+    }
+
     /// The canonical text stored in the database (no trailing zeros).
     pub fn to_stored(self) -> String {
         self.0.normalize().to_string()

@@ -106,11 +106,10 @@ pub fn check_alerts(
             outcome.due.len()
         );
     }
+    // Webhooks answer fast or not at all: a shorter timeout than collection's.
     let client = HttpClient::new(HttpSettings {
         timeout_ms: 15_000,
-        max_wait_ms: settings.parsed("AGENT_HTTP_MAX_WAIT_SECS", 60u64, "a number of seconds")?
-            * 1000,
-        ..HttpSettings::default()
+        ..HttpSettings::from_settings(settings)?
     });
     for alert in &outcome.due {
         for ch in &targets {
@@ -120,8 +119,7 @@ pub fn check_alerts(
             }
             if dry_run {
                 let body = payload(ch, alert);
-                writeln!(out, "would send to {}: {body}", ch.name)
-                    .map_err(|e| HostError::output(e.to_string()))?;
+                writeln!(out, "would send to {}: {body}", ch.name).map_err(HostError::write)?;
                 outcome.sent.push((alert.key.clone(), ch.name.to_string()));
                 continue;
             }
@@ -150,7 +148,7 @@ pub fn check_alerts(
     if dry_run && targets.is_empty() {
         for alert in &outcome.due {
             writeln!(out, "due (no channel configured): {}: {}", alert.key, alert.title)
-                .map_err(|e| HostError::output(e.to_string()))?;
+                .map_err(HostError::write)?;
         }
     }
     Ok(outcome)

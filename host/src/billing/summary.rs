@@ -137,11 +137,6 @@ pub struct Summary {
     pub last_finished_day: Option<NaiveDate>,
 }
 
-fn money(text: &str) -> Money {
-    // Stored amounts are canonical decimal text written by this program.
-    Money::parse_major(text).unwrap_or_default()
-}
-
 fn add(a: Money, b: Money) -> Result<Money, String> {
     a.checked_add(b).ok_or_else(|| "a total overflows 28 digits".to_string())
 }
@@ -162,7 +157,7 @@ pub fn summarize(
     let mut by_day: BTreeMap<NaiveDate, (Money, i64)> = BTreeMap::new();
     let (mut total, mut tokens) = (Money::default(), 0i64);
     for d in days {
-        let cost = money(&d.cost);
+        let cost = Money::from_stored(&d.cost);
         let p = by_provider.entry(d.provider.as_str()).or_default();
         p.0 = add(p.0, cost)?;
         p.1 += d.tokens;
@@ -205,7 +200,7 @@ pub fn summarize(
                 .map(|r| BreakdownLine {
                     provider: provider_display(&r.provider),
                     key: if r.key.is_empty() { "(default)".into() } else { r.key },
-                    cost: money(&r.cost).to_string(),
+                    cost: Money::from_stored(&r.cost).to_string(),
                     tokens: r.tokens,
                 })
                 .collect(),
@@ -235,7 +230,7 @@ pub fn budget_view(
     let month = Period::month_of(day);
     let mut mtd = Money::default();
     for d in month_days.iter().filter(|d| d.date >= month.from && d.date <= month.to) {
-        mtd = add(mtd, money(&d.cost))?;
+        mtd = add(mtd, Money::from_stored(&d.cost))?;
     }
     let percent = if budget.decimal().is_zero() {
         Decimal::ZERO
@@ -326,7 +321,7 @@ pub fn render(s: &Summary) -> String {
     if let Some(f) = &b.forecast {
         let _ = writeln!(out, "  Forecast: ${} at month end ({})", f.month_end, f.method);
     }
-    let costs: Vec<Money> = s.daily.iter().map(|d| money(&d.cost)).collect();
+    let costs: Vec<Money> = s.daily.iter().map(|d| Money::from_stored(&d.cost)).collect();
     // Days not yet finished get no bar.
     let finished = s.daily.iter().take_while(|d| Some(d.date) <= s.last_finished_day).count();
     let _ = writeln!(out);

@@ -99,6 +99,7 @@ fn export_err(e: export::ExportError) -> HostError {
     match e {
         export::ExportError::Store(s) => s.into(),
         export::ExportError::Write(w) => HostError::output(w),
+        export::ExportError::Io(e) => HostError::write(e),
     }
 }
 

@@ -57,12 +57,7 @@ fn run_options(
         })?;
         Isolation::Worker { exe, timeout: Duration::from_secs(timeout_secs) }
     };
-    let http = HttpSettings {
-        timeout_ms: s.parsed("AGENT_HTTP_TIMEOUT_SECS", 60u64, "a number of seconds")? * 1000,
-        backoff_ms: s.parsed("AGENT_HTTP_BACKOFF_MS", 500u64, "a number of milliseconds")?,
-        max_wait_ms: s.parsed("AGENT_HTTP_MAX_WAIT_SECS", 60u64, "a number of seconds")? * 1000,
-        ..HttpSettings::default()
-    };
+    let http = HttpSettings::from_settings(s)?;
     Ok(RunOptions {
         from: exec.from,
         to: exec.to,
@@ -82,20 +77,10 @@ pub fn collect(
     params: BTreeMap<String, String>,
     exec: &ExecArgs,
 ) -> Result<u8> {
-    let reports = collect_reports(ctx, plugin, params, exec)?;
+    let _lock = RunLock::acquire(&ctx.home.lock_path())?;
+    let reports = collect_locked(ctx, plugin, params, exec)?;
     print_reports(&reports, exec.json)?;
     Ok(if reports.iter().all(RunReport::succeeded) { ExitCode::OK } else { ExitCode::RUN_FAILED })
-}
-
-/// Runs the collection and returns the reports (used by `report daily` too).
-pub fn collect_reports(
-    ctx: &Context,
-    plugin: Option<&str>,
-    params: BTreeMap<String, String>,
-    exec: &ExecArgs,
-) -> Result<Vec<RunReport>> {
-    let _lock = RunLock::acquire(&ctx.home.lock_path())?;
-    collect_locked(ctx, plugin, params, exec)
 }
 
 /// Collection, for a caller that holds the run lock.

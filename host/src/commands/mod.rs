@@ -12,5 +12,5 @@ use crate::error::HostError;
 
 /// An error writing to stdout or a file.
 pub(crate) fn write_err(e: std::io::Error) -> HostError {
-    HostError::output(format!("cannot write output: {e}"))
+    HostError::write(e)
 }

@@ -37,16 +37,19 @@ impl PluginHost {
         PluginHost { secrets, secret_values, allowed_hosts, http, log }
     }
 
+    /// `text` with every secret value handed to this plugin redacted.
+    pub fn redact(&self, text: &str) -> String {
+        redact(text, &self.secret_values)
+    }
+
     /// Logs a line with every secret value redacted.
     pub fn emit(&self, level: LogLevel, message: &str) {
-        (self.log)(level, &redact(message, &self.secret_values));
+        (self.log)(level, &self.redact(message));
     }
 
     fn do_http(&self, req: &HttpRequest) -> Result<HttpResponse, String> {
         host_allowed(req.url.as_str(), &self.allowed_hosts)?;
-        self.http
-            .execute(req, &|level, msg| self.emit(level, msg))
-            .map_err(|e| redact(&e, &self.secret_values))
+        self.http.execute(req, &|level, msg| self.emit(level, msg)).map_err(|e| self.redact(&e))
     }
 }
 

@@ -11,6 +11,21 @@ use reqwest::blocking::Client;
 use reqwest::Url;
 
 use super::protocol::HttpSettings;
+use crate::config::Settings;
+
+impl HttpSettings {
+    /// The HTTP settings from the environment or `.env`, with their defaults:
+    /// `AGENT_HTTP_TIMEOUT_SECS` (60), `AGENT_HTTP_BACKOFF_MS` (500),
+    /// `AGENT_HTTP_MAX_WAIT_SECS` (60).
+    pub fn from_settings(s: &Settings) -> crate::error::Result<HttpSettings> {
+        Ok(HttpSettings {
+            timeout_ms: s.parsed("AGENT_HTTP_TIMEOUT_SECS", 60u64, "a number of seconds")? * 1000,
+            backoff_ms: s.parsed("AGENT_HTTP_BACKOFF_MS", 500u64, "a number of milliseconds")?,
+            max_wait_ms: s.parsed("AGENT_HTTP_MAX_WAIT_SECS", 60u64, "a number of seconds")? * 1000,
+            ..HttpSettings::default()
+        })
+    }
+}
 
 /// A reusable HTTP client.
 pub struct HttpClient {

@@ -8,11 +8,9 @@ use plugin_api::{Host_TO, PluginCtx, PluginMod_Ref, RunStatus, TD_Opaque};
 use super::capabilities::{LogFn, PluginHost};
 use super::http::HttpClient;
 use super::protocol::{Job, WireRecord, WireResult};
-use crate::logging::redact;
 
 /// Runs `module` for `job`, logging through `log`.
 pub fn invoke(module: PluginMod_Ref, job: &Job, log: LogFn) -> WireResult {
-    let secret_values: Vec<String> = job.secrets.values().cloned().collect();
     let host = PluginHost::new(
         job.secrets.clone(),
         job.allowed_hosts.clone(),
@@ -27,14 +25,14 @@ pub fn invoke(module: PluginMod_Ref, job: &Job, log: LogFn) -> WireResult {
     let status = result.status;
     let mut wire = WireResult {
         status: status.0,
-        error: result.error.as_ref().map(|e| redact(e.as_str(), &secret_values)).into_option(),
+        error: result.error.as_ref().map(|e| host.redact(e.as_str())).into_option(),
         records: result
             .records
             .iter()
             .map(|r| WireRecord {
                 kind: r.kind.to_string(),
                 key: r.key.to_string(),
-                payload: redact(r.payload_json.as_str(), &secret_values),
+                payload: host.redact(r.payload_json.as_str()),
             })
             .collect(),
         metadata: result.metadata_json.to_string(),

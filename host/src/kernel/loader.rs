@@ -28,6 +28,9 @@ pub struct Plugin {
 pub struct Rejected {
     /// The file.
     pub path: PathBuf,
+    /// The plugin name it declared, when it got that far (duplicates).
+    #[serde(skip)]
+    pub plugin: Option<String>,
     /// One line saying why.
     pub reason: String,
 }
@@ -47,7 +50,7 @@ impl Catalog {
         if let Some(p) = self.plugins.iter().find(|p| p.manifest.name == name) {
             return Ok(p);
         }
-        if let Some(r) = self.rejected.iter().find(|r| r.reason.contains(&format!("'{name}'"))) {
+        if let Some(r) = self.rejected.iter().find(|r| r.plugin.as_deref() == Some(name)) {
             return Err(HostError::usage(format!(
                 "plugin {name} cannot be used: {}: {}",
                 r.path.display(),
@@ -93,7 +96,7 @@ pub fn scan(dir: &Path) -> Result<Catalog> {
     for path in paths {
         match load(&path) {
             Ok(plugin) => catalog.plugins.push(plugin),
-            Err(reason) => catalog.rejected.push(Rejected { path, reason }),
+            Err(reason) => catalog.rejected.push(Rejected { path, plugin: None, reason }),
         }
     }
     reject_duplicates(&mut catalog);
@@ -127,6 +130,7 @@ fn reject_duplicates(catalog: &mut Catalog) {
                 others.join(", ")
             ),
             path: p.path,
+            plugin: Some(p.manifest.name),
         });
     }
     catalog.rejected.sort_by(|a, b| a.path.cmp(&b.path));

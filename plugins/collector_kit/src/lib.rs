@@ -123,15 +123,18 @@ pub struct Envelope<T> {
 
 /// Parses one page.
 pub fn parse_page<T: for<'de> Deserialize<'de>>(body: &str) -> Result<Envelope<T>, String> {
-    serde_json::from_str(body).map_err(|e| {
-        if e.is_eof() {
-            format!("truncated JSON response ({e})")
-        } else if body.trim_start().starts_with('<') {
-            "the response is HTML, not JSON".to_string()
-        } else {
-            format!("unexpected response shape: {e}")
-        }
-    })
+    serde_json::from_str(body).map_err(|e| json_error(&e, body))
+}
+
+/// Why `body` did not parse, in words a log reader can act on.
+fn json_error(e: &serde_json::Error, body: &str) -> String {
+    if e.is_eof() {
+        format!("truncated JSON response ({e})")
+    } else if body.trim_start().starts_with('<') {
+        "the response is HTML, not JSON".to_string()
+    } else {
+        format!("unexpected response shape: {e}")
+    }
 }
 
 /// The provider's own message for an error answer: both APIs put it in
@@ -201,8 +204,7 @@ pub fn fetch_all(
                 return Err(format!("{}: {}", q.name, provider_error(resp.status, &body)));
             }
             let cursor: Cursor = serde_json::from_str(&body)
-                .map_err(|_| parse_page::<serde_json::Value>(&body).err().unwrap_or_default())
-                .map_err(|e| format!("{}: {e}", q.name))?;
+                .map_err(|e| format!("{}: {}", q.name, json_error(&e, &body)))?;
             bodies[i].push(body);
             next[i] = match (cursor.has_more, cursor.next_page.filter(|p| !p.is_empty())) {
                 (true, Some(p)) => {

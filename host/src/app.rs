@@ -35,6 +35,35 @@ impl Context {
         Ok(Store::open(&self.home.db_path())?)
     }
 
+    /// How plugins are found: manifests read by workers, cached in the home.
+    pub fn scan_options(&self) -> Result<crate::kernel::loader::ScanOptions> {
+        let exe = std::env::current_exe().map_err(|e| {
+            HostError::config(format!("cannot find the agent-host executable: {e}"))
+        })?;
+        Ok(crate::kernel::loader::ScanOptions {
+            exe,
+            cache: Some(self.home.path().join("plugin-manifests.json")),
+            timeout: std::time::Duration::from_secs(self.settings.parsed(
+                "AGENT_MANIFEST_TIMEOUT_SECS",
+                10u64,
+                "a number of seconds",
+            )?),
+            memory_bytes: self.worker_memory()?,
+        })
+    }
+
+    /// The plugins folder, scanned.
+    pub fn catalog(&self) -> Result<crate::kernel::loader::Catalog> {
+        crate::kernel::loader::scan(&self.plugins_dir, &self.scan_options()?)
+    }
+
+    /// A worker's address-space limit, `AGENT_WORKER_MEMORY_MB` (2048).
+    pub fn worker_memory(&self) -> Result<u64> {
+        let mb: u64 =
+            self.settings.parsed("AGENT_WORKER_MEMORY_MB", 2048u64, "a number of megabytes")?;
+        Ok(mb.saturating_mul(1 << 20))
+    }
+
     /// Today in UTC; `AGENT_TODAY` pins it (tests, reproducible backfills).
     pub fn today(&self) -> Result<NaiveDate> {
         match self.settings.get("AGENT_TODAY") {
@@ -57,6 +86,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Summary(a) => a.json,
         Command::Alerts(a) => a.json,
         Command::Export(a) => a.out.as_deref() == Some(std::path::Path::new("-")),
+        Command::Doctor(f) => f.json,
         Command::Report(_) | Command::Schedule(_) | Command::Worker => false,
     };
     crate::logging::init(Some(&ctx.home.log_path()), cli.quiet || json)
@@ -79,6 +109,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Alerts(args) => commands::billing::alerts(&ctx, &args),
         Command::Report(ReportCommand::Daily(args)) => commands::billing::report_daily(&ctx, &args),
         Command::Schedule(cmd) => commands::schedule::run(&ctx, cmd),
+        Command::Doctor(f) => commands::doctor::run(&ctx, f.json),
         Command::Worker => Ok(crate::kernel::worker::main()),
     }
 }

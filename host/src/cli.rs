@@ -66,6 +66,9 @@ pub enum Command {
     /// Install, show or remove the nightly `report daily` schedule.
     #[command(subcommand)]
     Schedule(ScheduleCommand),
+    /// Check the database, the plugins (and the sandbox protecting them),
+    /// and the permissions of the home folder and .env.
+    Doctor(JsonFlag),
     /// Internal: the isolated worker process.
     #[command(name = "__worker", hide = true)]
     Worker,
@@ -97,11 +100,6 @@ pub struct ExecArgs {
     /// Last UTC day to collect, inclusive [default: yesterday]
     #[arg(long, value_parser = parse_day, value_name = "YYYY-MM-DD")]
     pub to: Option<NaiveDate>,
-
-    /// Run plugins inside this process (development only: a crashing plugin
-    /// takes the host down, and there is no timeout)
-    #[arg(long)]
-    pub in_process: bool,
 
     /// Kill a plugin run after this many seconds [env: AGENT_RUN_TIMEOUT_SECS;
     /// default: 600]

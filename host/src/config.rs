@@ -121,6 +121,28 @@ impl Settings {
         self.vars.get(name).map(String::as_str).filter(|v| !v.is_empty())
     }
 
+    /// Whether `name` holds a secret: a name any installed plugin declares
+    /// as one (`declared`), or one that looks like a secret (`*_KEY`,
+    /// `*_TOKEN`, `*_SECRET`, `*_PASSWORD`, `*WEBHOOK_URL`). Such a name is
+    /// never handed to a plugin as a plain setting.
+    pub fn is_secret(&self, name: &str, declared: &[String]) -> bool {
+        is_secret_name(name) || declared.iter().any(|d| d == name)
+    }
+
+    /// Every secret value that is set, for redaction everywhere.
+    pub fn secret_values(&self, declared: &[String]) -> Vec<String> {
+        let mut values: Vec<String> = self
+            .vars
+            .iter()
+            .filter(|(k, v)| !v.is_empty() && self.is_secret(k, declared))
+            .map(|(_, v)| v.clone())
+            .collect();
+        // Longest first, so a secret that contains another is redacted whole.
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        values.dedup();
+        values
+    }
+
     /// Warnings found while loading (e.g. `.env` readable by others).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
@@ -140,6 +162,12 @@ impl Settings {
             }),
         }
     }
+}
+
+/// Whether a setting's name says it holds a secret.
+pub fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    ["_KEY", "_TOKEN", "_SECRET", "_PASSWORD", "WEBHOOK_URL"].iter().any(|s| upper.ends_with(s))
 }
 
 /// Parses `.env` text with dotenvy's grammar, into a map.

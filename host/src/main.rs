@@ -5,6 +5,8 @@ use agent_host::{app, cli, error, kernel};
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // Nothing of the same user may read the host's memory (its secrets).
+    kernel::sandbox::harden_host();
     // The worker skips clap and logging set-up: it is on every run's path.
     if std::env::args_os().nth(1).is_some_and(|a| a == "__worker") {
         return std::process::ExitCode::from(kernel::worker::main());

@@ -364,6 +364,16 @@ pub struct Manifest {
     /// which days to ask for and tracks which are complete.
     #[serde(default)]
     pub daily: bool,
+    /// Files or folders the plugin may read (read-only), e.g. local logs.
+    /// Absolute, or starting with `~/` for the user's home. Nothing else of
+    /// the file system is readable inside the sandbox. Since 1.1 (JSON).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub read_paths: Vec<String>,
+    /// The provider ids whose data the plugin may report (for the billing
+    /// application, the `provider` of its cost and usage records). A record
+    /// for any other provider rejects the run. Since 1.1 (JSON).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<String>,
 }
 
 impl Manifest {

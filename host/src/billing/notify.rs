@@ -104,7 +104,7 @@ pub fn deliver(
         redact(&e, &[channel.url.clone(), path])
     };
     for attempt in 1..=RATE_LIMIT_TRIES {
-        let resp = client.execute(&req, &|_: LogLevel, _: &str| {}).map_err(hide)?;
+        let resp = client.execute_direct(&req, &|_: LogLevel, _: &str| {}).map_err(hide)?;
         match resp.status {
             200..=299 => return Ok(()),
             429 if attempt < RATE_LIMIT_TRIES => {

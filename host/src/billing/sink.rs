@@ -21,6 +21,18 @@ pub struct Batch {
     providers: BTreeSet<String>,
 }
 
+/// A plugin writes billing rows only for the providers its manifest claims,
+/// so it can never change another provider's totals.
+fn claimed(input: &SinkInput<'_>, provider: &str) -> Result<(), String> {
+    if input.claims.iter().any(|c| c == provider) {
+        return Ok(());
+    }
+    Err(format!(
+        "provider {provider:?} is not one this plugin's manifest declares ({})",
+        if input.claims.is_empty() { "it declares none".to_string() } else { input.claims.join(", ") }
+    ))
+}
+
 impl RecordSink for BillingSink {
     type Batch = Batch;
 
@@ -32,6 +44,7 @@ impl RecordSink for BillingSink {
         // days with no records at all (zero days).
         if let Ok(serde_json::Value::Object(m)) = serde_json::from_str(input.metadata) {
             if let Some(p) = m.get("provider").and_then(|p| p.as_str()) {
+                claimed(input, p).map_err(|e| format!("metadata: {e}"))?;
                 providers.insert(p.to_string());
             }
         }
@@ -40,11 +53,13 @@ impl RecordSink for BillingSink {
             match r.kind.as_str() {
                 "cost" => {
                     let row = parse_cost(&r.payload, input.window).map_err(at)?;
+                    claimed(input, &row.key.provider).map_err(at)?;
                     providers.insert(row.key.provider.clone());
                     rows.add_cost(row).map_err(at)?;
                 }
                 "usage" => {
                     for row in parse_usage(&r.payload, input.window).map_err(at)? {
+                        claimed(input, &row.key.provider).map_err(at)?;
                         providers.insert(row.key.provider.clone());
                         rows.add_usage(row).map_err(at)?;
                     }

@@ -178,7 +178,7 @@ pub fn alerts(ctx: &Context, args: &AlertsArgs) -> Result<u8> {
 /// `agent-host report daily`: collect, alert and export, under the run lock.
 pub fn report_daily(ctx: &Context, args: &DailyArgs) -> Result<u8> {
     let _lock = RunLock::acquire(&ctx.home.lock_path())?;
-    let exec = ExecArgs { from: None, to: None, in_process: false, timeout: None, json: false };
+    let exec = ExecArgs { from: None, to: None, timeout: None, json: false };
     let reports = collect_locked(ctx, None, BTreeMap::new(), &exec)?;
     print_reports(&reports, false)?;
     let today = ctx.today()?;

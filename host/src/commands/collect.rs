@@ -12,16 +12,18 @@ use crate::app::Context;
 use crate::billing::BillingSink;
 use crate::cli::ExecArgs;
 use crate::error::{ExitCode, HostError, Result};
-use crate::kernel::loader::{self, Catalog};
+use crate::kernel::isolate::OutputLimits;
+use crate::kernel::loader::Catalog;
 use crate::kernel::lock::RunLock;
 use crate::kernel::protocol::HttpSettings;
-use crate::kernel::runner::{self, Isolation, RunOptions, RunReport};
+use crate::kernel::runner::{self, RunOptions, RunReport};
 
 /// Settings that shape a run, with their defaults.
 fn run_options(
     ctx: &Context,
     exec: &ExecArgs,
     params: BTreeMap<String, String>,
+    secret_names: Vec<String>,
 ) -> Result<RunOptions> {
     if let (Some(f), Some(t)) = (exec.from, exec.to) {
         if f > t {
@@ -49,20 +51,28 @@ fn run_options(
         Some(t) => t,
         None => s.parsed("AGENT_RUN_TIMEOUT_SECS", 600u64, "a number of seconds")?,
     };
-    let isolation = if exec.in_process {
-        Isolation::InProcess
-    } else {
-        let exe = std::env::current_exe().map_err(|e| {
-            HostError::config(format!("cannot find the agent-host executable: {e}"))
-        })?;
-        Isolation::Worker { exe, timeout: Duration::from_secs(timeout_secs) }
-    };
+    let exe = std::env::current_exe()
+        .map_err(|e| HostError::config(format!("cannot find the agent-host executable: {e}")))?;
     let http = HttpSettings::from_settings(s)?;
+    let defaults = OutputLimits::default();
+    let limits = OutputLimits {
+        record_bytes: s.parsed("AGENT_MAX_RECORD_BYTES", defaults.record_bytes, "a number of bytes")?,
+        log_lines: s.parsed("AGENT_MAX_LOG_LINES", defaults.log_lines, "a number of lines")?,
+        log_line_bytes: s.parsed(
+            "AGENT_MAX_LOG_LINE_BYTES",
+            defaults.log_line_bytes,
+            "a number of bytes",
+        )?,
+    };
     Ok(RunOptions {
         from: exec.from,
         to: exec.to,
         params,
-        isolation,
+        exe,
+        timeout: Duration::from_secs(timeout_secs),
+        memory_bytes: ctx.worker_memory()?,
+        limits,
+        secret_names,
         trailing_days: s.parsed("AGENT_TRAILING_DAYS", 3u64, "a number of days")?,
         today,
         http,
@@ -90,8 +100,8 @@ pub(crate) fn collect_locked(
     params: BTreeMap<String, String>,
     exec: &ExecArgs,
 ) -> Result<Vec<RunReport>> {
-    let opts = run_options(ctx, exec, params)?;
-    let catalog = loader::scan(&ctx.plugins_dir)?;
+    let catalog = ctx.catalog()?;
+    let opts = run_options(ctx, exec, params, catalog.declared_secrets())?;
     let mut store = ctx.store()?;
     let now = Utc::now().to_rfc3339();
     let interrupted = store.mark_interrupted(&now)?;

@@ -5,11 +5,12 @@ use std::io::Write;
 use super::write_err;
 use crate::app::Context;
 use crate::error::{ExitCode, Result};
-use crate::kernel::loader;
+use crate::kernel::sandbox;
 
-/// Lists loaded plugins and rejected files.
+/// Lists loaded plugins, rejected files, and the sandbox the workers get.
 pub fn list(ctx: &Context, json: bool) -> Result<u8> {
-    let catalog = loader::scan(&ctx.plugins_dir)?;
+    let catalog = ctx.catalog()?;
+    let protections = sandbox::probe();
     let mut out = std::io::stdout().lock();
     if json {
         let plugins: Vec<_> = catalog
@@ -21,15 +22,22 @@ pub fn list(ctx: &Context, json: bool) -> Result<u8> {
                     "version": p.manifest.version,
                     "description": p.manifest.description,
                     "file": p.path,
+                    "sha256": p.sha256,
                     "secrets": p.manifest.secrets,
                     "settings": p.manifest.settings,
                     "hosts": p.manifest.hosts,
+                    "read_paths": p.read_paths,
+                    "providers": p.manifest.providers,
                     "params": p.manifest.params,
                     "daily": p.manifest.daily,
                 })
             })
             .collect();
-        let doc = serde_json::json!({ "plugins": plugins, "rejected": catalog.rejected });
+        let doc = serde_json::json!({
+            "plugins": plugins,
+            "rejected": catalog.rejected,
+            "sandbox": protections,
+        });
         writeln!(out, "{doc:#}").map_err(write_err)?;
         return Ok(ExitCode::OK);
     }
@@ -37,11 +45,20 @@ pub fn list(ctx: &Context, json: bool) -> Result<u8> {
         writeln!(out, "no plugins loaded from {}", ctx.plugins_dir.display()).map_err(write_err)?;
     }
     for p in &catalog.plugins {
-        writeln!(out, "{:<24} {:<10} {}", p.manifest.name, p.manifest.version, p.path.display())
-            .map_err(write_err)?;
+        writeln!(
+            out,
+            "{:<24} {:<10} sha256:{}  {}",
+            p.manifest.name,
+            p.manifest.version,
+            &p.sha256[..12],
+            p.path.display()
+        )
+        .map_err(write_err)?;
     }
     for r in &catalog.rejected {
         writeln!(out, "rejected {}: {}", r.path.display(), r.reason).map_err(write_err)?;
     }
+    let label = if protections.complete { "sandbox" } else { "sandbox (incomplete)" };
+    writeln!(out, "{label}: {}", protections.describe()).map_err(write_err)?;
     Ok(ExitCode::OK)
 }

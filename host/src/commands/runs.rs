@@ -27,13 +27,14 @@ pub fn list(ctx: &Context, args: &RunsArgs) -> Result<u8> {
         };
         writeln!(
             out,
-            "{}  {:<24} {:<8} {:<24} {:>6} rows  {}  {}",
+            "{}  {:<24} {:<8} {:<24} {:>6} rows  {}  sha256:{:<12}  {}",
             &r.started_at[..r.started_at.len().min(19)],
             r.plugin_name,
             r.status,
             window,
             r.records_written,
             &r.id[..8],
+            r.plugin_sha256.as_deref().map_or("-", |h| &h[..h.len().min(12)]),
             r.error.as_deref().unwrap_or("")
         )
         .map_err(write_err)?;

@@ -1,43 +1,43 @@
-//! The `Host` object a plugin receives: logging, its declared secrets only,
-//! HTTP to allowed hosts only, and `call` for later capabilities. Every
-//! method catches panics, because a panic must never cross the ABI.
+//! What the host does on a plugin's behalf, in the host process where plugin
+//! code cannot reach: HTTP to allowed hosts only (every redirect hop checked,
+//! credentials dropped when a hop leaves the origin), and redaction of every
+//! secret value the host knows from whatever the plugin sends back.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use abi_stable::std_types::{
-    RErr, RNone, ROk, ROption, RResult, RSlice, RSome, RStr, RString, RVec,
-};
-use plugin_api::{Host, HttpRequest, HttpResponse, LogLevel};
+use plugin_api::LogLevel;
 
 use super::http::{host_allowed, HttpClient};
+use super::protocol::{WireRequest, WireResponse};
 use crate::logging::redact;
 
-/// Where the capability's log lines go (the worker's pipe, or tracing).
+/// Where the capability's log lines go.
 pub type LogFn = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
 
-/// The capabilities handed to one run of one plugin.
-pub struct PluginHost {
-    secrets: BTreeMap<String, String>,
-    secret_values: Vec<String>,
+/// At most this many requests of one plugin are in flight at once.
+const PARALLEL: usize = 8;
+
+/// The capabilities of one run of one plugin.
+pub struct Broker {
     allowed_hosts: Vec<String>,
+    secret_values: Vec<String>,
     http: HttpClient,
     log: LogFn,
 }
 
-impl PluginHost {
-    /// Capabilities for a run: `secrets` are the declared ones that are set.
+impl Broker {
+    /// Capabilities for a run: HTTP to `allowed_hosts`, and `secret_values`
+    /// (every secret the host knows, not only this plugin's) redacted.
     pub fn new(
-        secrets: BTreeMap<String, String>,
         allowed_hosts: Vec<String>,
+        secret_values: Vec<String>,
         http: HttpClient,
         log: LogFn,
     ) -> Self {
-        let secret_values = secrets.values().cloned().collect();
-        PluginHost { secrets, secret_values, allowed_hosts, http, log }
+        Broker { allowed_hosts, secret_values, http, log }
     }
 
-    /// `text` with every secret value handed to this plugin redacted.
+    /// `text` with every known secret value redacted.
     pub fn redact(&self, text: &str) -> String {
         redact(text, &self.secret_values)
     }
@@ -47,68 +47,30 @@ impl PluginHost {
         (self.log)(level, &self.redact(message));
     }
 
-    fn do_http(&self, req: &HttpRequest) -> Result<HttpResponse, String> {
-        host_allowed(req.url.as_str(), &self.allowed_hosts)?;
-        self.http.execute(req, &|level, msg| self.emit(level, msg)).map_err(|e| self.redact(&e))
-    }
-}
-
-fn guarded<T>(f: impl FnOnce() -> T, on_panic: impl FnOnce(String) -> T) -> T {
-    plugin_api::catch_panic(f).unwrap_or_else(on_panic)
-}
-
-impl Host for PluginHost {
-    fn log(&self, level: LogLevel, message: RStr<'_>) {
-        guarded(|| self.emit(level, message.as_str()), |_| ());
-    }
-
-    fn secret(&self, name: RStr<'_>) -> ROption<RString> {
-        guarded(
-            || match self.secrets.get(name.as_str()) {
-                Some(v) => RSome(RString::from(v.as_str())),
-                None => {
-                    self.emit(
-                        LogLevel::WARN,
-                        &format!(
-                            "refused secret {}: not declared by this plugin's manifest, or not set",
-                            name.as_str()
-                        ),
-                    );
-                    RNone
-                }
-            },
-            |_| RNone,
-        )
-    }
-
-    fn http(&self, request: &HttpRequest) -> RResult<HttpResponse, RString> {
-        guarded(
-            || match self.do_http(request) {
-                Ok(r) => ROk(r),
-                Err(e) => RErr(e.into()),
-            },
-            |p| RErr(format!("host HTTP capability panicked: {p}").into()),
-        )
-    }
-
-    fn http_all(&self, requests: RSlice<'_, HttpRequest>) -> RVec<RResult<HttpResponse, RString>> {
-        // At most this many requests are in flight at once.
-        const PARALLEL: usize = 8;
-        let mut out: Vec<RResult<HttpResponse, RString>> = Vec::with_capacity(requests.len());
-        for chunk in requests.as_slice().chunks(PARALLEL) {
+    /// Performs independent requests, at most [`PARALLEL`] at once, and
+    /// answers in order.
+    pub fn http_all(&self, requests: Vec<WireRequest>) -> Vec<Result<WireResponse, String>> {
+        let mut out = Vec::with_capacity(requests.len());
+        for chunk in requests.chunks(PARALLEL) {
             let answers: Vec<_> = std::thread::scope(|s| {
                 let handles: Vec<_> = chunk.iter().map(|r| s.spawn(move || self.http(r))).collect();
                 handles
                     .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|_| RErr("HTTP worker thread died".into())))
+                    .map(|h| h.join().unwrap_or_else(|_| Err("HTTP worker thread died".into())))
                     .collect()
             });
             out.extend(answers);
         }
-        out.into()
+        out
     }
 
-    fn call(&self, method: RStr<'_>, _json: RStr<'_>) -> RResult<RString, RString> {
-        RErr(format!("unknown host method {:?}", method.as_str()).into())
+    fn http(&self, req: &WireRequest) -> Result<WireResponse, String> {
+        let allowed = |url: &str| host_allowed(url, &self.allowed_hosts);
+        allowed(&req.url).map_err(|e| self.redact(&e))?;
+        let request = req.clone().into_api()?;
+        self.http
+            .execute(&request, &allowed, &self.secret_values, &|level, msg| self.emit(level, msg))
+            .map(WireResponse::from)
+            .map_err(|e| self.redact(&e))
     }
 }

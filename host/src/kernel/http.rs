@@ -51,7 +51,10 @@ impl HttpClient {
         };
         let cell = if loopback { &self.direct } else { &self.proxied };
         cell.get_or_init(|| {
+            // Redirects are followed by `execute`, hop by hop, under our rules.
             let mut b = Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .referer(false)
                 .user_agent(concat!("agent-host/", env!("CARGO_PKG_VERSION")))
                 .connect_timeout(Duration::from_secs(15));
             if loopback {
@@ -63,19 +66,67 @@ impl HttpClient {
         .map_err(Clone::clone)
     }
 
-    /// Performs `req`, retrying 429/5xx/529 up to `req.max_retries` times.
+    /// Performs `req`, retrying 429/5xx/529 up to `req.max_retries` times and
+    /// following up to [`MAX_REDIRECTS`] redirects. Every hop must pass
+    /// `allowed`; a hop to another origin loses every credential header
+    /// (see [`is_credential`]).
     pub fn execute(
+        &self,
+        req: &HttpRequest,
+        allowed: &dyn Fn(&str) -> Result<(), String>,
+        secrets: &[String],
+        log: &dyn Fn(LogLevel, &str),
+    ) -> Result<HttpResponse, String> {
+        let mut url = Url::parse(req.url.as_str())
+            .map_err(|e| format!("invalid URL {:?}: {e}", req.url.as_str()))?;
+        let mut req = req.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            let resp = self.execute_one(&url, &req, log)?;
+            let Some(next) = redirect_target(&url, &resp) else { return Ok(resp) };
+            let next = next?;
+            allowed(next.as_str()).map_err(|e| {
+                format!("{} redirected to a host that is not allowed: {e}", display_url(&url))
+            })?;
+            if next.origin() != url.origin() {
+                let headers: Vec<Header> =
+                    req.headers.iter().filter(|h| !is_credential(h, secrets)).cloned().collect();
+                req.headers = headers.into();
+            }
+            if resp.status == 303
+                || (matches!(resp.status, 301 | 302) && req.method.as_str() != "HEAD")
+            {
+                req.method = "GET".into();
+                req.body = Default::default();
+            }
+            url = next;
+        }
+        Err(format!("{}: more than {MAX_REDIRECTS} redirects", display_url(&url)))
+    }
+
+    /// Performs `req` without following any redirect (a 3xx is the answer),
+    /// for webhooks, whose URL is itself the secret.
+    pub fn execute_direct(
         &self,
         req: &HttpRequest,
         log: &dyn Fn(LogLevel, &str),
     ) -> Result<HttpResponse, String> {
         let url = Url::parse(req.url.as_str())
             .map_err(|e| format!("invalid URL {:?}: {e}", req.url.as_str()))?;
-        let client = self.client_for(&url)?;
-        let shown = display_url(&url);
+        self.execute_one(&url, req, log)
+    }
+
+    /// One URL, with its retries.
+    fn execute_one(
+        &self,
+        url: &Url,
+        req: &HttpRequest,
+        log: &dyn Fn(LogLevel, &str),
+    ) -> Result<HttpResponse, String> {
+        let client = self.client_for(url)?;
+        let shown = display_url(url);
         let mut attempt = 0u32;
         loop {
-            let resp = self.send_once(client, &url, req)?;
+            let resp = self.send_once(client, url, req)?;
             let retryable = resp.status == 429 || (500..=599).contains(&resp.status);
             if !retryable || attempt >= req.max_retries {
                 return Ok(resp);
@@ -155,6 +206,32 @@ impl HttpClient {
         }
         Ok(HttpResponse { status, headers: headers_vec(headers), body: body.into() })
     }
+}
+
+/// The most redirects one request follows.
+pub const MAX_REDIRECTS: usize = 10;
+
+/// Where a 3xx answer points, if it is a redirect with a usable `Location`.
+fn redirect_target(from: &Url, resp: &HttpResponse) -> Option<Result<Url, String>> {
+    if !matches!(resp.status, 301 | 302 | 303 | 307 | 308) {
+        return None;
+    }
+    let location = resp.header("location")?;
+    Some(
+        from.join(location)
+            .map_err(|e| format!("{} redirected to an invalid URL: {e}", display_url(from))),
+    )
+}
+
+/// Whether a header carries a credential: a well-known authentication
+/// header, a name that says key, token, secret or auth, or a value holding
+/// a secret the host knows.
+pub fn is_credential(h: &Header, secrets: &[String]) -> bool {
+    let name = h.name.to_ascii_lowercase();
+    ["authorization", "cookie", "key", "token", "secret", "auth", "password", "session"]
+        .iter()
+        .any(|w| name.contains(w))
+        || secrets.iter().any(|s| s.len() >= 4 && h.value.contains(s.as_str()))
 }
 
 fn headers_vec(h: Vec<Header>) -> abi_stable::std_types::RVec<Header> {

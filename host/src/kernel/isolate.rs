@@ -1,71 +1,236 @@
-//! Runs a plugin in a worker child process with a timeout, so a panic,
-//! segfault, `exit()`, abort or hang in a plugin becomes a failed run with a
-//! reason instead of taking the host down.
+//! Runs a worker process (`agent-host __worker`) for one job and reads what it
+//! sends as a bounded stream. The worker starts with a cleared environment,
+//! in an empty private folder, in its own process group, with the checked
+//! plugin file on descriptor 3. A crash, hang, flood or stray grandchild
+//! becomes a failed job with a reason; the host never waits on a pipe the
+//! worker no longer owns.
 
+use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use plugin_api::{LogLevel, RunStatus};
+use plugin_api::LogLevel;
 
-use super::protocol::{Job, Message, WireResult};
+use super::capabilities::Broker;
+use super::protocol::{Job, Message, Reply, WireRecord, WireResult};
 
 /// Most of a worker's stderr kept for the failure reason.
 const STDERR_KEEP: usize = 16 * 1024;
 
-/// Runs `job` in `exe __worker`, passing log lines to `on_log` as they come.
-pub fn run_isolated(
+/// How long the host keeps reading after the worker exited, for lines still
+/// in the pipe; a grandchild holding the pipe open is not waited for.
+const DRAIN_GRACE: Duration = Duration::from_millis(300);
+
+/// HTTP exchanges of one worker answered at once; more are refused.
+const MAX_HTTP_EXCHANGES: usize = 4;
+
+/// What a run may send back before it is cut off.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputLimits {
+    /// Total bytes of record payloads.
+    pub record_bytes: u64,
+    /// Log lines kept; later ones are counted and dropped.
+    pub log_lines: usize,
+    /// Longest log line kept; longer ones are truncated.
+    pub log_line_bytes: usize,
+}
+
+impl Default for OutputLimits {
+    fn default() -> Self {
+        OutputLimits { record_bytes: 256 << 20, log_lines: 100_000, log_line_bytes: 8 * 1024 }
+    }
+}
+
+/// Everything a worker sent back.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The run's result, with its records (when it got that far).
+    pub result: Option<WireResult>,
+    /// The manifest JSON, for a manifest job.
+    pub manifest: Option<String>,
+    /// Why the job failed, if it did.
+    pub failure: Option<String>,
+}
+
+impl Outcome {
+    /// The run's result, or a failed one saying why there is none.
+    pub fn into_result(self) -> WireResult {
+        match (self.failure, self.result) {
+            (Some(f), _) => WireResult::failed(f),
+            (None, Some(r)) => r,
+            (None, None) => WireResult::failed("the worker ended without a result"),
+        }
+    }
+}
+
+/// One line read from the worker, or why reading stopped.
+enum Event {
+    Line(Vec<u8>),
+    TooLong,
+    End,
+}
+
+/// Runs `job` in a worker and reads its answer. `broker` performs HTTP and
+/// redaction for run jobs; `on_log` receives the (redacted, bounded) log
+/// lines.
+pub fn run_worker(
     exe: &Path,
+    plugin: &File,
     job: &Job,
     timeout: Duration,
+    limits: &OutputLimits,
+    broker: Option<Arc<Broker>>,
     on_log: &mut dyn FnMut(LogLevel, String),
-) -> WireResult {
-    let failed = |error: String| WireResult {
-        status: RunStatus::FAILED.0,
-        error: Some(error),
-        records: Vec::new(),
-        metadata: "{}".into(),
+) -> Outcome {
+    let workdir = match tempfile::Builder::new().prefix("agent-worker-").tempdir() {
+        Ok(d) => d,
+        Err(e) => return failed(format!("cannot create the worker's private folder: {e}")),
     };
-    let mut child = match Command::new(exe)
-        .arg("__worker")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env_remove("AGENT_LOG")
-        .spawn()
-    {
+    let mut child = match spawn(exe, plugin, workdir.path()) {
         Ok(c) => c,
         Err(e) => return failed(format!("cannot start a worker process ({}): {e}", exe.display())),
     };
-    let job_json = serde_json::to_vec(job).unwrap_or_default();
-    if let Some(mut stdin) = child.stdin.take() {
-        // A worker that dies at once closes the pipe; its exit status tells why.
-        let _ = stdin.write_all(&job_json);
+    let stdin = Arc::new(Mutex::new(child.stdin.take()));
+    let mut job_line = serde_json::to_vec(job).unwrap_or_default();
+    job_line.push(b'\n');
+    if let Some(s) = stdin.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        // A worker that dies at once closes the pipe; its exit status says why.
+        let _ = s.write_all(&job_line).and_then(|_| s.flush());
     }
+    let max_line = (super::runner::MAX_PAYLOAD * 6 + (64 << 10)).max(limits.log_line_bytes * 6);
+    let events = read_lines(child.stdout.take(), max_line);
+    let stderr = keep_tail(child.stderr.take());
 
-    let (tx, rx) = mpsc::channel::<Option<String>>();
-    let stdout = child.stdout.take();
-    let reader = std::thread::spawn(move || {
-        if let Some(out) = stdout {
-            for line in BufReader::new(out).lines() {
-                match line {
-                    Ok(l) => {
-                        if tx.send(Some(l)).is_err() {
-                            return;
-                        }
+    let mut reader = Reader {
+        limits: *limits,
+        broker,
+        stdin,
+        on_log,
+        outcome: Outcome::default(),
+        records: Vec::new(),
+        record_bytes: 0,
+        log_lines: 0,
+        dropped_lines: 0,
+        exchanges: Arc::new(AtomicUsize::new(0)),
+    };
+    let deadline = Instant::now() + timeout;
+    let ended = reader.read(&events, &mut child, deadline);
+    kill_group(&child);
+    let status = child.wait();
+    let stderr = stderr.recv_timeout(DRAIN_GRACE).unwrap_or_default();
+    let mut outcome = reader.finish();
+    if outcome.failure.is_none() {
+        outcome.failure = match ended {
+            Ended::TimedOut => {
+                Some(format!("timed out after {}s; the worker was killed", timeout.as_secs()))
+            }
+            Ended::Cut(why) => Some(why),
+            Ended::Done => match status {
+                Ok(s) if s.success() => None,
+                Ok(s) => Some(death_reason(s, &stderr)),
+                Err(e) => Some(format!("lost the worker process: {e}")),
+            },
+        };
+    }
+    // A worker that exited cleanly but sent nothing has no result.
+    if outcome.failure.is_none() && outcome.result.is_none() && outcome.manifest.is_none() {
+        outcome.failure = Some(death_reason_text("ended without a result", &stderr));
+    }
+    drop(workdir);
+    outcome
+}
+
+fn failed(why: String) -> Outcome {
+    Outcome { failure: Some(why), ..Outcome::default() }
+}
+
+/// Starts the worker: cleared environment, private folder, own process
+/// group, the plugin file on descriptor 3 and nothing else inherited.
+fn spawn(exe: &Path, plugin: &File, workdir: &Path) -> std::io::Result<Child> {
+    let mut cmd = Command::new(exe);
+    cmd.arg("__worker")
+        .env_clear()
+        .current_dir(workdir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+        let fd = plugin.as_raw_fd();
+        // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let target = super::worker::PLUGIN_FD;
+                let ok = if fd == target {
+                    libc::fcntl(fd, libc::F_SETFD, 0) == 0
+                } else {
+                    libc::dup2(fd, target) == target
+                };
+                if ok {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    }
+    cmd.spawn()
+}
+
+/// Kills whatever is left of the worker's process group.
+fn kill_group(child: &Child) {
+    #[cfg(unix)]
+    // SAFETY: a signal to the worker's own process group (its pid).
+    unsafe {
+        libc::kill(-(child.id() as i32), libc::SIGKILL);
+    }
+    #[cfg(not(unix))]
+    let _ = child;
+}
+
+/// Reads the worker's stdout as lines of at most `max` bytes, on a thread,
+/// through a small channel: the reader waits while the host catches up.
+fn read_lines(out: Option<std::process::ChildStdout>, max: usize) -> mpsc::Receiver<Event> {
+    let (tx, rx) = mpsc::sync_channel(64);
+    std::thread::spawn(move || {
+        let Some(out) = out else {
+            let _ = tx.send(Event::End);
+            return;
+        };
+        let mut r = BufReader::with_capacity(64 << 10, out);
+        loop {
+            let mut line = Vec::new();
+            match (&mut r).take(max as u64 + 1).read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) if line.len() > max => {
+                    let _ = tx.send(Event::TooLong);
+                    return;
+                }
+                Ok(_) => {
+                    if tx.send(Event::Line(line)).is_err() {
+                        return;
                     }
-                    Err(_) => break,
                 }
             }
         }
-        let _ = tx.send(None);
+        let _ = tx.send(Event::End);
     });
-    let stderr = child.stderr.take();
-    let err_reader = std::thread::spawn(move || {
+    rx
+}
+
+/// Keeps the last [`STDERR_KEEP`] bytes of the worker's stderr.
+fn keep_tail(err: Option<std::process::ChildStderr>) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
         let mut kept = Vec::new();
-        if let Some(mut err) = stderr {
+        if let Some(mut err) = err {
             let mut buf = [0u8; 4096];
             while let Ok(n) = err.read(&mut buf) {
                 if n == 0 {
@@ -77,49 +242,189 @@ pub fn run_isolated(
                 }
             }
         }
-        String::from_utf8_lossy(&kept).into_owned()
+        let _ = tx.send(String::from_utf8_lossy(&kept).into_owned());
     });
+    rx
+}
 
-    let deadline = Instant::now() + timeout;
-    let mut result: Option<WireResult> = None;
-    let mut timed_out = false;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(Some(line)) => match serde_json::from_str::<Message>(&line) {
-                Ok(Message::Log { level, message }) => on_log(LogLevel(level), message),
-                Ok(Message::Result(r)) => result = Some(r),
-                // The pipe is the worker's own (plugin output goes to stderr).
-                Err(_) => tracing::debug!("ignored an unreadable line from the worker"),
-            },
-            Ok(None) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                timed_out = true;
-                break;
+enum Ended {
+    Done,
+    TimedOut,
+    Cut(String),
+}
+
+/// The host's side of one worker's stream.
+struct Reader<'a> {
+    limits: OutputLimits,
+    broker: Option<Arc<Broker>>,
+    stdin: Arc<Mutex<Option<ChildStdin>>>,
+    on_log: &'a mut dyn FnMut(LogLevel, String),
+    outcome: Outcome,
+    records: Vec<WireRecord>,
+    record_bytes: u64,
+    log_lines: usize,
+    dropped_lines: usize,
+    exchanges: Arc<AtomicUsize>,
+}
+
+impl Reader<'_> {
+    /// Reads until the stream ends, the worker exits and its pipe stays
+    /// quiet, a limit is crossed, or the deadline passes.
+    fn read(&mut self, events: &mpsc::Receiver<Event>, child: &mut Child, deadline: Instant) -> Ended {
+        let mut exited_at: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Ended::TimedOut;
+            }
+            if exited_at.is_some_and(|t| now.duration_since(t) > DRAIN_GRACE) {
+                return Ended::Done;
+            }
+            let tick = deadline.saturating_duration_since(now).min(Duration::from_millis(100));
+            match events.recv_timeout(tick) {
+                Ok(Event::Line(line)) => {
+                    if let Some(why) = self.handle(&line) {
+                        return Ended::Cut(why);
+                    }
+                }
+                Ok(Event::TooLong) => {
+                    return Ended::Cut("the worker sent a line longer than the protocol allows; it was killed".into())
+                }
+                Ok(Event::End) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    // The pipe closed: the worker is exiting (or closed it
+                    // itself); give it until the deadline to be gone.
+                    return match wait_until(child, deadline) {
+                        Some(_) => Ended::Done,
+                        None => Ended::TimedOut,
+                    };
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if exited_at.is_none() && matches!(child.try_wait(), Ok(Some(_))) {
+                        exited_at = Some(Instant::now());
+                    }
+                }
             }
         }
     }
-    if timed_out {
-        // Killing an already-exited child fails harmlessly.
-        let _ = child.kill();
+
+    /// Handles one line; `Some` cuts the run off with that reason.
+    fn handle(&mut self, line: &[u8]) -> Option<String> {
+        // The pipe is the worker's own (plugin output goes to stderr), so an
+        // unreadable line is a worker bug, not plugin noise.
+        let Ok(msg) = serde_json::from_slice::<Message>(line) else { return None };
+        match msg {
+            Message::Log { level, message } => self.log(LogLevel(level), message),
+            Message::Record(r) => {
+                self.record_bytes += (r.payload.len() + r.kind.len() + r.key.len()) as u64;
+                if self.record_bytes > self.limits.record_bytes {
+                    return Some(format!(
+                        "the plugin's records exceed {} bytes (AGENT_MAX_RECORD_BYTES); nothing was stored",
+                        self.limits.record_bytes
+                    ));
+                }
+                self.records.push(self.redacted(r));
+            }
+            Message::Http { id, requests } => self.serve_http(id, requests),
+            Message::Result(mut r) => {
+                r.error = r.error.map(|e| self.redact(&e));
+                r.records = std::mem::take(&mut self.records);
+                self.outcome.result = Some(r);
+            }
+            Message::Manifest { json } => self.outcome.manifest = Some(json),
+            Message::Fatal { error } => self.outcome.failure = Some(self.redact(&error)),
+        }
+        None
     }
-    let status = child.wait();
-    let _ = reader.join();
-    let stderr = err_reader.join().unwrap_or_default();
-    if timed_out {
-        return failed(format!("timed out after {}s; the worker was killed", timeout.as_secs()));
+
+    fn redact(&self, text: &str) -> String {
+        match &self.broker {
+            Some(b) => b.redact(text),
+            None => text.to_string(),
+        }
     }
-    match (result, status) {
-        (Some(r), Ok(s)) if s.success() => r,
-        (_, Ok(s)) => failed(death_reason(s, &stderr)),
-        (_, Err(e)) => failed(format!("lost the worker process: {e}")),
+
+    fn redacted(&self, r: WireRecord) -> WireRecord {
+        WireRecord { kind: self.redact(&r.kind), key: self.redact(&r.key), payload: self.redact(&r.payload) }
+    }
+
+    fn log(&mut self, level: LogLevel, message: String) {
+        if self.log_lines >= self.limits.log_lines {
+            self.dropped_lines += 1;
+            return;
+        }
+        self.log_lines += 1;
+        let mut message = self.redact(&message);
+        if message.len() > self.limits.log_line_bytes {
+            let mut end = self.limits.log_line_bytes;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push_str("… [truncated]");
+        }
+        (self.on_log)(level, message);
+    }
+
+    /// Performs the worker's HTTP requests on a thread of their own and
+    /// writes the answers back on its stdin.
+    fn serve_http(&mut self, id: u64, requests: Vec<super::protocol::WireRequest>) {
+        let stdin = self.stdin.clone();
+        let reply = move |results| {
+            let mut line = serde_json::to_vec(&Reply::Http { id, results }).unwrap_or_default();
+            line.push(b'\n');
+            if let Some(s) = stdin.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+                let _ = s.write_all(&line).and_then(|_| s.flush());
+            }
+        };
+        let Some(broker) = self.broker.clone() else {
+            reply(requests.iter().map(|_| Err("HTTP is not available here".into())).collect());
+            return;
+        };
+        if self.exchanges.fetch_add(1, Ordering::SeqCst) >= MAX_HTTP_EXCHANGES {
+            self.exchanges.fetch_sub(1, Ordering::SeqCst);
+            let why = format!("more than {MAX_HTTP_EXCHANGES} HTTP calls at once; refused");
+            reply(requests.iter().map(|_| Err(why.clone())).collect());
+            return;
+        }
+        let exchanges = self.exchanges.clone();
+        std::thread::spawn(move || {
+            reply(broker.http_all(requests));
+            exchanges.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+
+    fn finish(self) -> Outcome {
+        if self.dropped_lines > 0 {
+            let note = format!(
+                "{} more log lines were dropped (AGENT_MAX_LOG_LINES is {})",
+                self.dropped_lines, self.limits.log_lines
+            );
+            (self.on_log)(LogLevel::WARN, note);
+        }
+        self.outcome
+    }
+}
+
+/// Waits for the child to exit, until `deadline`.
+fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
+    loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
 /// Why a worker died, in one line: the signal or exit code, and the last
 /// thing it printed (a panic message, usually).
 fn death_reason(status: ExitStatus, stderr: &str) -> String {
-    let how = describe_status(status);
+    death_reason_text(&describe_status(status), stderr)
+}
+
+fn death_reason_text(how: &str, stderr: &str) -> String {
     let last = stderr
         .lines()
         .map(str::trim)
@@ -144,6 +449,8 @@ fn describe_status(status: ExitStatus) -> String {
             libc::SIGBUS => "SIGBUS, bus error",
             libc::SIGILL => "SIGILL, illegal instruction",
             libc::SIGFPE => "SIGFPE, arithmetic error",
+            libc::SIGXCPU => "SIGXCPU, CPU time limit",
+            libc::SIGSYS => "SIGSYS, forbidden system call",
             _ => "signal",
         };
         format!("killed by signal {sig} ({name})")

@@ -1,26 +1,38 @@
-//! Finds and loads plugins: scans the plugins folder, refuses files others
-//! can write, loads each library with `lib_header_from_path` +
-//! `init_root_module`, and reports every file that is not a usable plugin in
-//! one line, without stopping the others.
+//! Finds plugins: checks every `.so`/`.dylib` in the plugins folder (see
+//! [`pluginfile`](super::pluginfile)), reads each manifest in a sandboxed
+//! worker (never in this process), and reports every file that is not a
+//! usable plugin in one line, without stopping the others. Manifests are
+//! cached by file identity and content hash, so listing stays fast and a
+//! changed file is read again.
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use abi_stable::library::lib_header_from_path;
 use plugin_api::{Manifest, PluginMod_Ref};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use super::isolate::{run_worker, OutputLimits};
+use super::pluginfile::{self, CheckedFile, Identity};
+use super::protocol::{Job, SandboxSpec};
 use crate::error::{HostError, Result};
 
-/// A plugin that loaded and declared a valid manifest.
+/// A plugin whose file passed the checks and declared a valid manifest.
 #[derive(Clone)]
 pub struct Plugin {
     /// What it declared.
     pub manifest: Manifest,
     /// The library file.
     pub path: PathBuf,
-    /// Its root module (the library stays loaded for the life of the process).
-    pub module: PluginMod_Ref,
+    /// The sha256 of the file's content, hex.
+    pub sha256: String,
+    /// The checked file, open: runs load exactly this.
+    pub file: Arc<File>,
+    /// The manifest's `read_paths`, resolved.
+    pub read_paths: Vec<PathBuf>,
 }
 
 /// A file in the plugins folder that was not loaded, and why.
@@ -65,10 +77,33 @@ impl Catalog {
         };
         Err(HostError::usage(format!("unknown plugin {name}")).with_hint(hint))
     }
+
+    /// Every secret name any installed plugin declares.
+    pub fn declared_secrets(&self) -> Vec<String> {
+        let mut names: Vec<String> =
+            self.plugins.iter().flat_map(|p| p.manifest.secrets.iter().cloned()).collect();
+        names.sort();
+        names.dedup();
+        names
+    }
 }
 
-/// Scans `dir` and loads every `.so`/`.dylib` in it (sorted by file name).
-pub fn scan(dir: &Path) -> Result<Catalog> {
+/// How manifests are read.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// The agent-host executable, run as the worker.
+    pub exe: PathBuf,
+    /// Where the manifest cache lives (none: no cache).
+    pub cache: Option<PathBuf>,
+    /// A manifest worker is killed after this long.
+    pub timeout: Duration,
+    /// The worker's memory limit in bytes.
+    pub memory_bytes: u64,
+}
+
+/// Scans `dir`: checks every `.so`/`.dylib` in it (sorted by file name) and
+/// reads its manifest in a worker, or from the cache.
+pub fn scan(dir: &Path, opts: &ScanOptions) -> Result<Catalog> {
     let meta = std::fs::metadata(dir).map_err(|e| {
         HostError::config(format!("cannot read plugins folder {}: {e}", dir.display())).with_hint(
             "build and install the plugins with `scripts/install.sh`, or point --plugins-dir / \
@@ -78,13 +113,9 @@ pub fn scan(dir: &Path) -> Result<Catalog> {
     if !meta.is_dir() {
         return Err(HostError::config(format!("plugins folder {} is not a folder", dir.display())));
     }
-    if let Some(reason) = writable_by_others(&meta) {
-        return Err(HostError::config(format!(
-            "plugins folder {} is {reason}, so anyone could plant code in it; refusing to load",
-            dir.display()
-        ))
-        .with_hint(format!("fix with `chmod go-w {}`", dir.display())));
-    }
+    pluginfile::check_folder(dir).map_err(|e| {
+        HostError::config(format!("refusing to load plugins from {}: {e}", dir.display()))
+    })?;
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| HostError::config(format!("cannot list {}: {e}", dir.display())))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -92,15 +123,108 @@ pub fn scan(dir: &Path) -> Result<Catalog> {
         .collect();
     paths.sort();
 
+    let mut cache = ManifestCache::load(opts.cache.as_deref());
+    let mut checked = Vec::new();
     let mut catalog = Catalog::default();
     for path in paths {
-        match load(&path) {
+        match pluginfile::open_checked(&path) {
+            Ok(file) => checked.push((path, file)),
+            Err(reason) => catalog.rejected.push(Rejected { path, plugin: None, reason }),
+        }
+    }
+    let answers = read_manifests(&checked, &mut cache, opts);
+    for ((path, file), answer) in checked.into_iter().zip(answers) {
+        match answer.and_then(|json| plugin_from(path.clone(), file, &json)) {
             Ok(plugin) => catalog.plugins.push(plugin),
             Err(reason) => catalog.rejected.push(Rejected { path, plugin: None, reason }),
         }
     }
+    cache.save();
     reject_duplicates(&mut catalog);
+    reject_shared_providers(&mut catalog);
+    catalog.rejected.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(catalog)
+}
+
+/// Each file's manifest JSON (or why there is none): from the cache, or
+/// read by workers, several at once.
+fn read_manifests(
+    files: &[(PathBuf, CheckedFile)],
+    cache: &mut ManifestCache,
+    opts: &ScanOptions,
+) -> Vec<std::result::Result<String, String>> {
+    let mut answers: Vec<Option<std::result::Result<String, String>>> =
+        files.iter().map(|(_, f)| cache.get(&f.identity)).collect();
+    let missing: Vec<usize> = (0..files.len()).filter(|i| answers[*i].is_none()).collect();
+    for batch in missing.chunks(4) {
+        let read: Vec<(usize, std::result::Result<String, String>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|&i| s.spawn(move || (i, read_manifest(&files[i].1.file, opts))))
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        for (i, answer) in read {
+            cache.put(files[i].1.identity.clone(), answer.clone());
+            answers[i] = Some(answer);
+        }
+    }
+    answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err("the manifest could not be read".into())))
+        .collect()
+}
+
+/// Reads one manifest in a sandboxed worker.
+fn read_manifest(file: &File, opts: &ScanOptions) -> std::result::Result<String, String> {
+    let job = Job::Manifest {
+        sandbox: SandboxSpec {
+            read_paths: Vec::new(),
+            memory_bytes: opts.memory_bytes,
+            cpu_secs: opts.timeout.as_secs() + 1,
+        },
+    };
+    let outcome = run_worker(
+        &opts.exe,
+        file,
+        &job,
+        opts.timeout,
+        &OutputLimits { log_lines: 0, ..OutputLimits::default() },
+        None,
+        &mut |_, _| {},
+    );
+    match (outcome.manifest, outcome.failure) {
+        (Some(json), None) => Ok(json),
+        (_, Some(why)) => Err(why.replace("the plugin crashed the worker", "reading its manifest crashed the worker")),
+        (None, None) => Err("the worker returned no manifest".into()),
+    }
+}
+
+/// A plugin from its checked file and manifest JSON.
+fn plugin_from(
+    path: PathBuf,
+    file: CheckedFile,
+    json: &str,
+) -> std::result::Result<Plugin, String> {
+    let manifest = Manifest::from_json(json).map_err(|e| format!("invalid manifest: {e}"))?;
+    validate_name(&manifest.name)?;
+    let read_paths = manifest.read_paths.iter().map(|p| resolve_read_path(p)).collect::<std::result::Result<_, _>>()?;
+    Ok(Plugin { manifest, path, sha256: file.identity.sha256, file: Arc::new(file.file), read_paths })
+}
+
+/// A declared read path: absolute, or `~/…` under the user's home.
+fn resolve_read_path(p: &str) -> std::result::Result<PathBuf, String> {
+    let path = match p.strip_prefix("~/") {
+        Some(rest) => match std::env::var_os("HOME") {
+            Some(home) => PathBuf::from(home).join(rest),
+            None => return Err(format!("read path {p:?} needs HOME, which is not set")),
+        },
+        None => PathBuf::from(p),
+    };
+    if !path.is_absolute() || path.components().any(|c| c == std::path::Component::ParentDir) {
+        return Err(format!("read path {p:?} must be absolute (or start with ~/) without '..'"));
+    }
+    Ok(path)
 }
 
 fn is_library_name(path: &Path) -> bool {
@@ -114,52 +238,124 @@ fn reject_duplicates(catalog: &mut Catalog) {
     for p in &catalog.plugins {
         by_name.entry(p.manifest.name.clone()).or_default().push(p.path.clone());
     }
-    let plugins = std::mem::take(&mut catalog.plugins);
-    for p in plugins {
+    reject_where(catalog, |p| {
         let paths = &by_name[&p.manifest.name];
-        if paths.len() == 1 {
-            catalog.plugins.push(p);
-            continue;
-        }
-        let others: Vec<String> =
-            paths.iter().filter(|o| **o != p.path).map(|o| o.display().to_string()).collect();
-        catalog.rejected.push(Rejected {
-            reason: format!(
+        (paths.len() > 1).then(|| {
+            let others: Vec<String> =
+                paths.iter().filter(|o| **o != p.path).map(|o| o.display().to_string()).collect();
+            format!(
                 "plugin '{}' is also provided by {}; remove all but one",
                 p.manifest.name,
                 others.join(", ")
-            ),
-            path: p.path,
-            plugin: Some(p.manifest.name),
-        });
-    }
-    catalog.rejected.sort_by(|a, b| a.path.cmp(&b.path));
+            )
+        })
+    });
 }
 
-/// Loads one library and reads its manifest. The error is one line.
-pub fn load(path: &Path) -> std::result::Result<Plugin, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
-    if !meta.is_file() {
-        return Err("not a regular file".into());
+/// Two plugins reporting for the same provider could overwrite each other's
+/// data: both are refused until the operator removes one.
+fn reject_shared_providers(catalog: &mut Catalog) {
+    let mut by_provider: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for p in &catalog.plugins {
+        for id in &p.manifest.providers {
+            by_provider.entry(id.clone()).or_default().push(p.manifest.name.clone());
+        }
     }
-    if let Some(reason) = writable_by_others(&meta) {
-        return Err(format!(
-            "file is {reason}, so anyone could replace its code; fix with `chmod go-w {}`",
-            path.display()
-        ));
-    }
-    let module = load_module(path)?;
-    let json = (module.manifest())();
-    let manifest =
-        Manifest::from_json(json.as_str()).map_err(|e| format!("invalid manifest: {e}"))?;
-    validate_name(&manifest.name)?;
-    Ok(Plugin { manifest, path: path.to_path_buf(), module })
+    reject_where(catalog, |p| {
+        p.manifest.providers.iter().find_map(|id| {
+            let claims = &by_provider[id];
+            (claims.len() > 1).then(|| {
+                let others: Vec<&str> =
+                    claims.iter().map(String::as_str).filter(|n| *n != p.manifest.name).collect();
+                format!(
+                    "configuration error: provider '{id}' is also claimed by {}; \
+                     remove all but one plugin reporting for it",
+                    others.join(", ")
+                )
+            })
+        })
+    });
 }
 
-/// dlopen + abi_stable's header, version and layout checks.
+/// Moves every plugin for which `why` answers a reason to the rejected.
+fn reject_where(catalog: &mut Catalog, why: impl Fn(&Plugin) -> Option<String>) {
+    let plugins = std::mem::take(&mut catalog.plugins);
+    for p in plugins {
+        match why(&p) {
+            None => catalog.plugins.push(p),
+            Some(reason) => catalog.rejected.push(Rejected {
+                reason,
+                path: p.path,
+                plugin: Some(p.manifest.name),
+            }),
+        }
+    }
+}
+
+/// dlopen + abi_stable's header, version and layout checks. Only ever
+/// called inside a worker.
 pub fn load_module(path: &Path) -> std::result::Result<PluginMod_Ref, String> {
     let header = lib_header_from_path(path).map_err(|e| summarize(&e.to_string()))?;
     header.init_root_module::<PluginMod_Ref>().map_err(|e| summarize(&e.to_string()))
+}
+
+/// Manifests already read, by file identity (a file that changes in any way
+/// is read again). Kept as JSON in the home folder.
+#[derive(Default, Serialize, Deserialize)]
+struct ManifestCache {
+    #[serde(skip)]
+    path: Option<PathBuf>,
+    #[serde(skip)]
+    used: Vec<bool>,
+    #[serde(skip)]
+    changed: bool,
+    entries: Vec<CacheEntry>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct CacheEntry {
+    identity: Identity,
+    answer: std::result::Result<String, String>,
+}
+
+impl ManifestCache {
+    fn load(path: Option<&Path>) -> Self {
+        let mut cache: ManifestCache = path
+            .and_then(|p| std::fs::read(p).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        cache.path = path.map(Path::to_path_buf);
+        cache.used = vec![false; cache.entries.len()];
+        cache
+    }
+
+    fn get(&mut self, id: &Identity) -> Option<std::result::Result<String, String>> {
+        let i = self.entries.iter().position(|e| e.identity == *id)?;
+        self.used[i] = true;
+        Some(self.entries[i].answer.clone())
+    }
+
+    fn put(&mut self, identity: Identity, answer: std::result::Result<String, String>) {
+        self.entries.push(CacheEntry { identity, answer });
+        self.used.push(true);
+        self.changed = true;
+    }
+
+    /// Writes the cache, keeping only the files seen in this scan. A cache
+    /// that cannot be written only costs speed.
+    fn save(mut self) {
+        let Some(path) = self.path.take() else { return };
+        if !self.changed && self.used.iter().all(|u| *u) {
+            return;
+        }
+        let used = std::mem::take(&mut self.used);
+        self.entries = self.entries.into_iter().zip(used).filter(|(_, u)| *u).map(|(e, _)| e).collect();
+        let Ok(json) = serde_json::to_vec(&self) else { return };
+        let tmp = path.with_extension("tmp");
+        if std::fs::write(&tmp, json).and_then(|_| std::fs::rename(&tmp, &path)).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
 }
 
 fn validate_name(name: &str) -> std::result::Result<(), String> {
@@ -171,24 +367,6 @@ fn validate_name(name: &str) -> std::result::Result<(), String> {
     } else {
         Err(format!("invalid plugin name {name:?} (letters, digits, '_' and '-' only)"))
     }
-}
-
-#[cfg(unix)]
-fn writable_by_others(meta: &std::fs::Metadata) -> Option<&'static str> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = meta.permissions().mode();
-    if mode & 0o002 != 0 {
-        Some("writable by every user")
-    } else if mode & 0o020 != 0 {
-        Some("writable by its group")
-    } else {
-        None
-    }
-}
-
-#[cfg(not(unix))]
-fn writable_by_others(_meta: &std::fs::Metadata) -> Option<&'static str> {
-    None
 }
 
 /// Turns abi_stable's load error (a layout dump of up to thousands of lines)

@@ -1,16 +1,18 @@
-//! The kernel: finds and loads plugins, runs each one isolated in a worker
-//! process, hands it its capabilities (HTTP, log, declared secrets), and
-//! persists runs, logs and coverage. It knows nothing about money: what the
+//! The kernel: finds plugins, runs each one in a sandboxed worker process
+//! (plugin code never runs in the host), performs its HTTP under the host's
+//! policy, hands it only its declared secrets, and persists runs, logs and
+//! coverage. It knows nothing about money: what the
 //! records mean is the business of the [`sink::RecordSink`] it is given.
 
 pub mod capabilities;
 pub mod http;
-pub mod invoke;
 pub mod isolate;
 pub mod loader;
 pub mod lock;
 pub mod plan;
+pub mod pluginfile;
 pub mod protocol;
 pub mod runner;
+pub mod sandbox;
 pub mod sink;
 pub mod worker;

@@ -1,16 +1,32 @@
-//! The messages between the host and a worker process: one JSON job on the
-//! worker's stdin, then JSON lines back (log lines, then one result).
+//! The messages between the host and a worker process, as JSON lines.
+//!
+//! The host writes one [`Job`] line on the worker's stdin, then answers the
+//! worker's HTTP requests there ([`Reply`]). The worker writes [`Message`]
+//! lines back: log lines, HTTP requests, records one by one, and a closing
+//! result. Records travel one per line so the host can cap what it keeps
+//! while reading, whatever a plugin sends.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-/// What a worker is asked to do.
+/// What a worker is asked to do with the plugin file on its descriptor 3.
 #[derive(Clone, Serialize, Deserialize)]
-pub struct Job {
-    /// The library to load.
-    pub library: PathBuf,
+#[serde(tag = "job", rename_all = "snake_case")]
+pub enum Job {
+    /// Read the manifest and answer with [`Message::Manifest`].
+    Manifest {
+        /// What the sandbox allows.
+        sandbox: SandboxSpec,
+    },
+    /// Run the plugin.
+    Run(Box<RunJob>),
+}
+
+/// One run of a plugin.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct RunJob {
     /// The plugin name the library must declare.
     pub plugin: String,
     /// The run id.
@@ -19,21 +35,29 @@ pub struct Job {
     pub request_json: String,
     /// The declared secrets that are set (never logged).
     pub secrets: BTreeMap<String, String>,
-    /// Host names the plugin may reach.
-    pub allowed_hosts: Vec<String>,
-    /// HTTP behaviour.
-    pub http: HttpSettings,
+    /// What the sandbox allows.
+    pub sandbox: SandboxSpec,
 }
 
 // The job carries secrets: never print them.
-impl std::fmt::Debug for Job {
+impl std::fmt::Debug for RunJob {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job")
-            .field("library", &self.library)
+        f.debug_struct("RunJob")
             .field("plugin", &self.plugin)
             .field("run_id", &self.run_id)
             .finish_non_exhaustive()
     }
+}
+
+/// What the worker's sandbox lets the plugin do beyond loading itself.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SandboxSpec {
+    /// Extra read-only paths the manifest declares.
+    pub read_paths: Vec<String>,
+    /// Address-space limit in bytes.
+    pub memory_bytes: u64,
+    /// CPU-time limit in seconds (a back-stop behind the wall-clock timeout).
+    pub cpu_secs: u64,
 }
 
 /// HTTP settings for the host capability.
@@ -71,7 +95,7 @@ pub struct WireRecord {
     pub payload: String,
 }
 
-/// The plugin's answer, as it crosses the process boundary.
+/// The plugin's answer, once every record has been read.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WireResult {
     /// The raw status value.
@@ -79,22 +103,181 @@ pub struct WireResult {
     /// Why it failed.
     pub error: Option<String>,
     /// Records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub records: Vec<WireRecord>,
     /// Metadata JSON text.
     pub metadata: String,
+}
+
+impl WireResult {
+    /// A failed result with a reason and nothing else.
+    pub fn failed(error: impl Into<String>) -> Self {
+        WireResult {
+            status: plugin_api::RunStatus::FAILED.0,
+            error: Some(error.into()),
+            records: Vec::new(),
+            metadata: "{}".into(),
+        }
+    }
+}
+
+/// An HTTP request as it crosses the process boundary.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireRequest {
+    /// Method.
+    pub method: String,
+    /// Absolute URL.
+    pub url: String,
+    /// Headers.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Body,
+    /// Timeout in milliseconds, 0 for the host's default.
+    pub timeout_ms: u32,
+    /// Retries allowed for 429/5xx/529.
+    pub max_retries: u32,
+}
+
+/// An HTTP answer as it crosses the process boundary.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireResponse {
+    /// Status.
+    pub status: u16,
+    /// Headers.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Body,
+}
+
+/// Bytes on the wire: text when they are UTF-8 (the usual case, and cheap),
+/// base64 otherwise.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Body {
+    /// No bytes.
+    #[default]
+    Empty,
+    /// UTF-8 text.
+    Text(String),
+    /// Anything else.
+    Base64(String),
+}
+
+impl Body {
+    /// Wraps bytes.
+    pub fn from_bytes(bytes: Vec<u8>) -> Body {
+        if bytes.is_empty() {
+            return Body::Empty;
+        }
+        match String::from_utf8(bytes) {
+            Ok(t) => Body::Text(t),
+            Err(e) => Body::Base64(base64::engine::general_purpose::STANDARD.encode(e.as_bytes())),
+        }
+    }
+
+    /// The bytes again; invalid base64 reads as an error.
+    pub fn into_bytes(self) -> Result<Vec<u8>, String> {
+        match self {
+            Body::Empty => Ok(Vec::new()),
+            Body::Text(t) => Ok(t.into_bytes()),
+            Body::Base64(b) => base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .map_err(|e| format!("invalid body encoding: {e}")),
+        }
+    }
+}
+
+impl From<&plugin_api::HttpRequest> for WireRequest {
+    fn from(r: &plugin_api::HttpRequest) -> Self {
+        WireRequest {
+            method: r.method.to_string(),
+            url: r.url.to_string(),
+            headers: r.headers.iter().map(|h| (h.name.to_string(), h.value.to_string())).collect(),
+            body: Body::from_bytes(r.body.to_vec()),
+            timeout_ms: r.timeout_ms,
+            max_retries: r.max_retries,
+        }
+    }
+}
+
+impl WireRequest {
+    /// The request in the plugin API's form.
+    pub fn into_api(self) -> Result<plugin_api::HttpRequest, String> {
+        Ok(plugin_api::HttpRequest {
+            method: self.method.into(),
+            url: self.url.into(),
+            headers: self.headers.iter().map(|(n, v)| plugin_api::Header::new(n, v)).collect(),
+            body: self.body.into_bytes()?.into(),
+            timeout_ms: self.timeout_ms,
+            max_retries: self.max_retries,
+        })
+    }
+}
+
+impl From<plugin_api::HttpResponse> for WireResponse {
+    fn from(r: plugin_api::HttpResponse) -> Self {
+        WireResponse {
+            status: r.status,
+            headers: r.headers.iter().map(|h| (h.name.to_string(), h.value.to_string())).collect(),
+            body: Body::from_bytes(r.body.into_vec()),
+        }
+    }
+}
+
+impl WireResponse {
+    /// The answer in the plugin API's form.
+    pub fn into_api(self) -> Result<plugin_api::HttpResponse, String> {
+        Ok(plugin_api::HttpResponse {
+            status: self.status,
+            headers: self.headers.iter().map(|(n, v)| plugin_api::Header::new(n, v)).collect(),
+            body: self.body.into_bytes()?.into(),
+        })
+    }
 }
 
 /// One line from a worker.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum Message {
-    /// A log line from the plugin or the host capability.
+    /// A log line from the plugin.
     Log {
         /// [`plugin_api::LogLevel`] value.
         level: u8,
-        /// The line (already redacted).
+        /// The line.
         message: String,
     },
-    /// The result; the last line.
+    /// HTTP requests the host should perform (answered by [`Reply::Http`]).
+    Http {
+        /// Matches the reply.
+        id: u64,
+        /// The requests, answered in order.
+        requests: Vec<WireRequest>,
+    },
+    /// One record of the result.
+    Record(WireRecord),
+    /// The result, after its records; the last line.
     Result(WireResult),
+    /// The manifest JSON, for a [`Job::Manifest`].
+    Manifest {
+        /// What `manifest()` returned.
+        json: String,
+    },
+    /// The worker could not do its job (the plugin did not load).
+    Fatal {
+        /// Why.
+        error: String,
+    },
+}
+
+/// One line from the host to a worker, after the job.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum Reply {
+    /// The answers to [`Message::Http`], in order.
+    Http {
+        /// Matches the request.
+        id: u64,
+        /// One answer per request.
+        results: Vec<Result<WireResponse, String>>,
+    },
 }

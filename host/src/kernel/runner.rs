@@ -1,6 +1,8 @@
-//! The life of a run: plan its days, record its start, execute it (in a
-//! worker or in-process), check its records through the application's sink,
-//! and commit records, status, logs and coverage in one transaction.
+//! The life of a run: plan its days, record its start, execute it in a
+//! sandboxed worker (HTTP and redaction done here, by the [`Broker`]), check
+//! its records through the application's sink, and commit records, status,
+//! logs and coverage in one transaction. A run whose commit fails is
+//! recorded as failed on its own; the others go on.
 //!
 //! The database is touched only on the calling thread; executions may overlap.
 
@@ -13,13 +15,12 @@ use chrono::{NaiveDate, SecondsFormat, Utc};
 use plugin_api::{LogLevel, RunMetadata, RunRequest, RunStatus};
 use serde::Serialize;
 
-use super::capabilities::LogFn;
-use super::http::url_host;
-use super::invoke::invoke;
-use super::isolate::run_isolated;
+use super::capabilities::{Broker, LogFn};
+use super::http::{url_host, HttpClient};
+use super::isolate::{run_worker, OutputLimits};
 use super::loader::Plugin;
 use super::plan::{days, plan};
-use super::protocol::{HttpSettings, Job, WireResult};
+use super::protocol::{HttpSettings, Job, RunJob, SandboxSpec, WireResult};
 use super::sink::{RecordSink, SinkInput};
 use crate::config::Settings;
 use crate::error::{HostError, Result};
@@ -28,20 +29,6 @@ use crate::store::Store;
 
 /// Largest payload a record may carry.
 pub const MAX_PAYLOAD: usize = 1 << 20;
-
-/// Where a plugin runs.
-#[derive(Debug, Clone)]
-pub enum Isolation {
-    /// In a worker child process (`exe __worker`), killed after `timeout`.
-    Worker {
-        /// The agent-host executable.
-        exe: PathBuf,
-        /// Kill the worker after this long.
-        timeout: Duration,
-    },
-    /// In this process (development only: a crash takes the host down).
-    InProcess,
-}
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -52,8 +39,14 @@ pub struct RunOptions {
     pub to: Option<NaiveDate>,
     /// `--param` values.
     pub params: BTreeMap<String, String>,
-    /// Worker or in-process.
-    pub isolation: Isolation,
+    /// The agent-host executable, run as the worker.
+    pub exe: PathBuf,
+    /// Kill the worker after this long.
+    pub timeout: Duration,
+    /// The worker's address-space limit in bytes.
+    pub memory_bytes: u64,
+    /// What a run may send back.
+    pub limits: OutputLimits,
     /// Days re-pulled at the end of the plan.
     pub trailing_days: u64,
     /// Today, UTC.
@@ -62,6 +55,9 @@ pub struct RunOptions {
     pub http: HttpSettings,
     /// Plugin executions allowed at once in `run_many`.
     pub jobs: usize,
+    /// Every secret name any installed plugin declares: never a setting,
+    /// always redacted.
+    pub secret_names: Vec<String>,
 }
 
 /// What happened in a run, for the console and `--json`.
@@ -110,7 +106,9 @@ pub fn missing_secret(plugin: &Plugin, settings: &Settings) -> Option<String> {
 /// A run that has been planned and recorded as started.
 struct Prepared {
     plugin: Plugin,
-    job: Job,
+    job: RunJob,
+    allowed_hosts: Vec<String>,
+    secret_values: Vec<String>,
     window: Option<(NaiveDate, NaiveDate)>,
     started: Instant,
 }
@@ -155,6 +153,40 @@ fn now_rfc3339() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// Plans the run's days: the plan for daily plugins without `--from`/`--to`.
+fn window(
+    store: &Store,
+    plugin: &Plugin,
+    opts: &RunOptions,
+) -> Result<Option<(NaiveDate, NaiveDate)>> {
+    let m = &plugin.manifest;
+    if !m.daily {
+        if opts.from.is_some() || opts.to.is_some() {
+            tracing::warn!(plugin = %m.name, "does not collect days; --from/--to ignored");
+        }
+        return Ok(None);
+    }
+    Ok(Some(match (opts.from, opts.to) {
+        (None, None) => {
+            let complete = store.complete_days(&m.name)?;
+            let p = plan(opts.today, &complete, opts.trailing_days);
+            if let Some((a, b)) = p.skipped {
+                tracing::info!(
+                    plugin = %m.name,
+                    "{a}..{b} already complete; skipped (outside the {}-day re-pull window)",
+                    opts.trailing_days
+                );
+            }
+            (p.from, p.to)
+        }
+        (from, to) => {
+            let yesterday = opts.today.pred_opt().unwrap_or(opts.today);
+            let to = to.unwrap_or(yesterday);
+            (from.unwrap_or(to), to)
+        }
+    }))
+}
+
 /// Plans the run and records its start.
 fn prepare(
     store: &mut Store,
@@ -164,37 +196,18 @@ fn prepare(
     params: BTreeMap<String, String>,
 ) -> Result<Prepared> {
     let m = &plugin.manifest;
-    let window = if m.daily {
-        Some(match (opts.from, opts.to) {
-            (None, None) => {
-                let complete = store.complete_days(&m.name)?;
-                let p = plan(opts.today, &complete, opts.trailing_days);
-                if let Some((a, b)) = p.skipped {
-                    tracing::info!(
-                        plugin = %m.name,
-                        "{a}..{b} already complete; skipped (outside the {}-day re-pull window)",
-                        opts.trailing_days
-                    );
-                }
-                (p.from, p.to)
-            }
-            (from, to) => {
-                let yesterday = opts.today.pred_opt().unwrap_or(opts.today);
-                let to = to.unwrap_or(yesterday);
-                (from.unwrap_or(to), to)
-            }
-        })
-    } else {
-        if opts.from.is_some() || opts.to.is_some() {
-            tracing::warn!(plugin = %m.name, "does not collect days; --from/--to ignored");
+    let window = window(store, plugin, opts)?;
+    let mut settings_given = BTreeMap::new();
+    for name in &m.settings {
+        if settings.is_secret(name, &opts.secret_names) {
+            tracing::warn!(
+                plugin = %m.name,
+                "setting {name} names a secret; it is never handed over as a plain setting"
+            );
+        } else if let Some(v) = settings.get(name) {
+            settings_given.insert(name.clone(), v.to_string());
         }
-        None
-    };
-    let settings_given: BTreeMap<String, String> = m
-        .settings
-        .iter()
-        .filter_map(|k| settings.get(k).map(|v| (k.clone(), v.to_string())))
-        .collect();
+    }
     let secrets: BTreeMap<String, String> = m
         .secrets
         .iter()
@@ -209,26 +222,34 @@ fn prepare(
         settings: settings_given,
     };
     let run_id = uuid::Uuid::new_v4().to_string();
-    let isolated = matches!(opts.isolation, Isolation::Worker { .. });
-    store.begin_run(&run_id, &m.name, &now_rfc3339(), window, isolated)?;
+    store.begin_run(&run_id, &m.name, &now_rfc3339(), window, Some(&plugin.sha256))?;
     match window {
         Some((f, t)) => tracing::info!(plugin = %m.name, run_id = %run_id, "collecting {f}..{t}"),
         None => tracing::info!(plugin = %m.name, run_id = %run_id, "running"),
     }
-    let job = Job {
-        library: plugin.path.clone(),
+    let job = RunJob {
         plugin: m.name.clone(),
         run_id,
         request_json: serde_json::to_string(&request).unwrap_or_default(),
         secrets,
-        allowed_hosts,
-        http: opts.http.clone(),
+        sandbox: SandboxSpec {
+            read_paths: plugin.read_paths.iter().map(|p| p.display().to_string()).collect(),
+            memory_bytes: opts.memory_bytes,
+            cpu_secs: opts.timeout.as_secs() + 5,
+        },
     };
-    Ok(Prepared { plugin: plugin.clone(), job, window, started: Instant::now() })
+    Ok(Prepared {
+        plugin: plugin.clone(),
+        job,
+        allowed_hosts,
+        secret_values: settings.secret_values(&opts.secret_names),
+        window,
+        started: Instant::now(),
+    })
 }
 
-/// Runs the plugin; never touches the store.
-fn execute(prepared: Prepared, isolation: &Isolation) -> Executed {
+/// Runs the plugin in a worker; never touches the store.
+fn execute(prepared: Prepared, opts: &RunOptions) -> Executed {
     let logs = Arc::new(Mutex::new(Vec::<RunLog>::new()));
     let sink = logs.clone();
     let plugin = prepared.job.plugin.clone();
@@ -239,27 +260,25 @@ fn execute(prepared: Prepared, isolation: &Isolation) -> Executed {
             RunLog { at: now_rfc3339(), level: level_name(level), message: message.to_string() };
         sink.lock().unwrap_or_else(|p| p.into_inner()).push(entry);
     });
-    let result = match isolation {
-        Isolation::Worker { exe, timeout } => {
-            let log = log.clone();
-            run_isolated(exe, &prepared.job, *timeout, &mut |level, msg| log(level, &msg))
-        }
-        Isolation::InProcess => {
-            let module = prepared.plugin.module;
-            match plugin_api::catch_panic(|| invoke(module, &prepared.job, log.clone())) {
-                Ok(r) => r,
-                Err(p) => WireResult {
-                    status: RunStatus::FAILED.0,
-                    error: Some(format!("plugin panicked: {p}")),
-                    records: Vec::new(),
-                    metadata: "{}".into(),
-                },
-            }
-        }
-    };
+    let broker = Arc::new(Broker::new(
+        prepared.allowed_hosts.clone(),
+        prepared.secret_values.clone(),
+        HttpClient::new(opts.http.clone()),
+        log.clone(),
+    ));
+    let job = Job::Run(Box::new(prepared.job.clone()));
+    let outcome = run_worker(
+        &opts.exe,
+        &prepared.plugin.file,
+        &job,
+        opts.timeout,
+        &opts.limits,
+        Some(broker),
+        &mut |level, msg| log(level, &msg),
+    );
     drop(log);
     let logs = std::mem::take(&mut *logs.lock().unwrap_or_else(|p| p.into_inner()));
-    Executed { prepared, result, logs }
+    Executed { prepared, result: outcome.into_result(), logs }
 }
 
 fn level_name(level: LogLevel) -> &'static str {
@@ -281,23 +300,17 @@ fn emit(plugin: &str, run_id: &str, level: LogLevel, message: &str) {
     }
 }
 
-/// Checks the records and commits everything about the run at once.
-fn commit<S: RecordSink>(
-    store: &mut Store,
-    sink: &S,
-    today: NaiveDate,
-    ex: Executed,
-) -> Result<RunReport> {
-    let Executed { prepared, result, logs } = ex;
-    let name = prepared.job.plugin.clone();
-    let run_id = prepared.job.run_id.clone();
-    let received = result.records.len();
-    let mut status = RunStatus(result.status).name().unwrap_or("failed");
+/// The run's status and error as the plugin reported them, checked: an
+/// unknown status, invalid metadata or an oversized record fails the run.
+fn judge(result: &WireResult) -> (&'static str, Option<String>, RunMetadata) {
+    let Some(mut status) = RunStatus(result.status).name() else {
+        let why = format!("plugin returned an unknown status value {}", result.status);
+        return ("failed", Some(why), RunMetadata::default());
+    };
     let mut error = result.error.clone();
     if status == "failed" && error.is_none() {
         error = Some("the plugin reported failure without a reason".into());
     }
-
     let metadata: RunMetadata = match serde_json::from_str(&result.metadata) {
         Ok(m) => m,
         Err(e) if status != "failed" => {
@@ -307,29 +320,10 @@ fn commit<S: RecordSink>(
         }
         Err(_) => RunMetadata::default(),
     };
-    let complete_days: Vec<NaiveDate> = match (status, prepared.window) {
-        ("success", Some((f, t))) => days(f, t).filter(|d| *d < today).collect(),
-        ("partial", Some((f, t))) => metadata
-            .complete_days
-            .iter()
-            .filter_map(|d| d.parse::<NaiveDate>().ok())
-            .filter(|d| *d >= f && *d <= t && *d < today)
-            .collect(),
-        _ => Vec::new(),
-    };
-    let collected_at = now_rfc3339();
-    let input = SinkInput {
-        plugin: &name,
-        run_id: &run_id,
-        window: prepared.window,
-        complete_days: &complete_days,
-        metadata: &result.metadata,
-        collected_at: &collected_at,
-    };
-    if let Some((i, r)) =
-        result.records.iter().enumerate().find(|(_, r)| r.payload.len() > MAX_PAYLOAD)
-    {
-        if status != "failed" {
+    if status != "failed" {
+        if let Some((i, r)) =
+            result.records.iter().enumerate().find(|(_, r)| r.payload.len() > MAX_PAYLOAD)
+        {
             status = "failed";
             error = Some(format!(
                 "rejected the plugin's records, nothing was stored: record {i} ({}) is {} bytes, over the {} byte limit",
@@ -339,10 +333,56 @@ fn commit<S: RecordSink>(
             ));
         }
     }
+    (status, error, metadata)
+}
+
+/// The days a run completed: the whole window for a success, the days the
+/// metadata names for a partial run; never today or later.
+fn completed_days(
+    status: &str,
+    window: Option<(NaiveDate, NaiveDate)>,
+    metadata: &RunMetadata,
+    today: NaiveDate,
+) -> Vec<NaiveDate> {
+    match (status, window) {
+        ("success", Some((f, t))) => days(f, t).filter(|d| *d < today).collect(),
+        ("partial", Some((f, t))) => metadata
+            .complete_days
+            .iter()
+            .filter_map(|d| d.parse::<NaiveDate>().ok())
+            .filter(|d| *d >= f && *d <= t && *d < today)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Checks the records and commits everything about the run at once. A
+/// commit that fails (an overflowing sum, a full disk) fails this run only.
+fn commit<S: RecordSink>(
+    store: &mut Store,
+    sink: &S,
+    today: NaiveDate,
+    ex: Executed,
+) -> RunReport {
+    let Executed { prepared, mut result, logs } = ex;
+    let received = result.records.len();
+    let (mut status, mut error, metadata) = judge(&result);
+    let complete_days = completed_days(status, prepared.window, &metadata, today);
+    let collected_at = now_rfc3339();
+    let input = SinkInput {
+        plugin: &prepared.job.plugin,
+        run_id: &prepared.job.run_id,
+        window: prepared.window,
+        complete_days: &complete_days,
+        metadata: &result.metadata,
+        collected_at: &collected_at,
+        claims: &prepared.plugin.manifest.providers,
+    };
+    let records = std::mem::take(&mut result.records);
     let batch = if status == "failed" {
         None
     } else {
-        match sink.prepare(&input, result.records) {
+        match sink.prepare(&input, records) {
             Ok(b) => Some(b),
             Err(e) => {
                 status = "failed";
@@ -351,49 +391,91 @@ fn commit<S: RecordSink>(
             }
         }
     };
-    let marked: &[NaiveDate] = if status == "failed" { &[] } else { &complete_days };
-
-    let duration_ms = prepared.started.elapsed().as_millis() as u64;
-    let tx = store.transaction()?;
-    let stats = match batch {
-        Some(b) => sink.write(&tx, &input, b)?,
-        None => Default::default(),
-    };
-    let end = RunEnd {
-        status,
-        error: error.as_deref(),
-        records_received: received,
-        records_written: stats.written,
-        records_changed: stats.changed,
-        duration_ms,
-    };
-    tx.finish_run(&run_id, &now_rfc3339(), &end)?;
-    tx.insert_run_logs(&run_id, &logs)?;
-    tx.mark_complete(&name, marked.iter().copied(), &run_id, &collected_at)?;
-    tx.commit()?;
-
-    match &error {
-        Some(e) => tracing::error!(plugin = %name, run_id = %run_id, "{status}: {e}"),
-        None => tracing::info!(
-            plugin = %name,
-            run_id = %run_id,
-            "{status}: {received} records, {} rows written, {} changed, {duration_ms} ms",
-            stats.written,
-            stats.changed
-        ),
-    }
-    Ok(RunReport {
-        run_id,
-        plugin: name,
+    let mut report = RunReport {
+        run_id: prepared.job.run_id.clone(),
+        plugin: prepared.job.plugin.clone(),
         status: status.to_string(),
         error,
         from: prepared.window.map(|w| w.0),
         to: prepared.window.map(|w| w.1),
         records_received: received,
+        records_written: 0,
+        records_changed: 0,
+        duration_ms: prepared.started.elapsed().as_millis() as u64,
+    };
+    let written = write_run(store, sink, &input, batch, &report, &logs);
+    match written {
+        Ok(stats) => {
+            report.records_written = stats.written;
+            report.records_changed = stats.changed;
+        }
+        Err(e) => {
+            // Nothing of the run's data was kept; say so in the run itself.
+            report.status = "failed".into();
+            report.error = Some(format!("could not store the run's results: {e}"));
+            let end = run_end(&report);
+            if let Err(e) = store.fail_run(&report.run_id, &now_rfc3339(), &end, &logs) {
+                // The next run marks it interrupted; this one is reported failed.
+                tracing::error!(plugin = %report.plugin, "cannot record the failure either: {e}");
+            }
+        }
+    }
+    log_outcome(&report);
+    report
+}
+
+/// Writes the run's rows, end, logs and coverage in one transaction.
+fn write_run<S: RecordSink>(
+    store: &mut Store,
+    sink: &S,
+    input: &SinkInput<'_>,
+    batch: Option<S::Batch>,
+    report: &RunReport,
+    logs: &[RunLog],
+) -> crate::store::Result<super::sink::WriteStats> {
+    let tx = store.transaction()?;
+    let stats = match batch {
+        Some(b) => sink.write(&tx, input, b)?,
+        None => Default::default(),
+    };
+    let end = RunEnd {
         records_written: stats.written,
         records_changed: stats.changed,
-        duration_ms,
-    })
+        ..run_end(report)
+    };
+    tx.finish_run(input.run_id, &now_rfc3339(), &end)?;
+    tx.insert_run_logs(input.run_id, logs)?;
+    let marked: &[NaiveDate] = if report.status == "failed" { &[] } else { input.complete_days };
+    tx.mark_complete(input.plugin, marked.iter().copied(), input.run_id, input.collected_at)?;
+    tx.commit()?;
+    Ok(stats)
+}
+
+fn run_end(r: &RunReport) -> RunEnd<'_> {
+    RunEnd {
+        status: &r.status,
+        error: r.error.as_deref(),
+        records_received: r.records_received,
+        records_written: r.records_written,
+        records_changed: r.records_changed,
+        duration_ms: r.duration_ms,
+    }
+}
+
+fn log_outcome(r: &RunReport) {
+    match &r.error {
+        Some(e) => tracing::error!(plugin = %r.plugin, run_id = %r.run_id, "{}: {e}", r.status),
+        None => tracing::info!(
+            plugin = %r.plugin,
+            run_id = %r.run_id,
+            "{}: {} records, {} rows written, {} changed, {} ms",
+            r.status,
+            r.records_received,
+            r.records_written,
+            r.records_changed,
+            r.duration_ms
+        ),
+    }
 }
 
 /// Records a plugin that was not run, with the reason, and warns.
@@ -401,7 +483,7 @@ fn skip(store: &mut Store, plugin: &Plugin, why: &str) -> Result<RunReport> {
     let name = &plugin.manifest.name;
     tracing::warn!(plugin = %name, "skipped: {why}");
     let run_id = uuid::Uuid::new_v4().to_string();
-    store.begin_run(&run_id, name, &now_rfc3339(), None, false)?;
+    store.begin_run(&run_id, name, &now_rfc3339(), None, Some(&plugin.sha256))?;
     let tx = store.transaction()?;
     let end = RunEnd {
         status: "skipped",
@@ -440,8 +522,8 @@ pub fn run_plugin<S: RecordSink>(
         return Err(HostError::config(format!("{} cannot run: {why}", plugin.manifest.name)));
     }
     let prepared = prepare(store, plugin, settings, opts, params)?;
-    let executed = execute(prepared, &opts.isolation);
-    commit(store, sink, opts.today, executed)
+    let executed = execute(prepared, opts);
+    Ok(commit(store, sink, opts.today, executed))
 }
 
 /// Runs several plugins: executions overlap (up to `opts.jobs` at once when
@@ -463,43 +545,28 @@ pub fn run_many<S: RecordSink>(
         let params = resolve_params(plugin, &BTreeMap::new())?;
         prepared.push(prepare(store, plugin, settings, opts, params)?);
     }
-    let jobs = match opts.isolation {
-        Isolation::Worker { .. } => opts.jobs.max(1),
-        Isolation::InProcess => 1,
-    };
+    let jobs = opts.jobs.max(1);
     let queue =
         Arc::new(Mutex::new(prepared.into_iter().collect::<std::collections::VecDeque<_>>()));
     let (tx, rx) = mpsc::channel::<Executed>();
     let mut reports = skipped;
-    let mut first_error = None;
     std::thread::scope(|s| {
         for _ in 0..jobs.min(plugins.len()) {
             let queue = queue.clone();
             let tx = tx.clone();
-            let isolation = &opts.isolation;
             s.spawn(move || loop {
                 let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
                 let Some(p) = next else { break };
-                if tx.send(execute(p, isolation)).is_err() {
+                if tx.send(execute(p, opts)).is_err() {
                     break;
                 }
             });
         }
         drop(tx);
         for executed in rx {
-            match commit(store, sink, opts.today, executed) {
-                Ok(r) => reports.push(r),
-                Err(e) => {
-                    if first_error.is_none() {
-                        first_error = Some(e);
-                    }
-                }
-            }
+            reports.push(commit(store, sink, opts.today, executed));
         }
     });
-    if let Some(e) = first_error {
-        return Err(e);
-    }
     let order: Vec<&str> = plugins.iter().map(|p| p.manifest.name.as_str()).collect();
     reports.sort_by_key(|r| order.iter().position(|n| *n == r.plugin));
     Ok(reports)

@@ -24,6 +24,9 @@ pub struct SinkInput<'a> {
     pub metadata: &'a str,
     /// When the data was collected (RFC 3339, UTC).
     pub collected_at: &'a str,
+    /// The data the plugin's manifest claims (its `providers`): an
+    /// application refuses records for anything else.
+    pub claims: &'a [String],
 }
 
 /// Counts of what a sink wrote.

@@ -136,27 +136,69 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (rule_key, channel)
     ) WITHOUT ROWID;
     "#,
+    // 3: every run names the exact plugin file (its sha256) that produced it.
+    r#"
+    ALTER TABLE runs ADD COLUMN plugin_sha256 TEXT;
+    "#,
 ];
+
+/// `PRAGMA application_id` of an agent-host database ("AgHo"): a file
+/// without it is not ours to change.
+pub const APPLICATION_ID: i64 = 0x4167_486f;
 
 /// The schema version this build writes.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
 
-/// Refuses a database that agent-host did not create, or a newer one.
+/// Refuses a database that agent-host did not create, or a newer one,
+/// before anything writes to it. Ours carries [`APPLICATION_ID`]; a file
+/// from before the stamp existed is ours only when its schema is exactly
+/// what our migrations built at its version.
 pub fn check(conn: &Connection, path: &Path) -> Result<()> {
-    let version: i64 =
-        conn.query_row("PRAGMA user_version", [], |r| r.get(0)).ctx("read the schema version")?;
-    if version == 0 {
+    let pragma = |name: &str| -> Result<i64> {
+        conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0)).ctx("read the database header")
+    };
+    let (app_id, version) = (pragma("application_id")?, pragma("user_version")?);
+    let foreign = || StoreError::Foreign { path: path.to_path_buf() };
+    if app_id != APPLICATION_ID {
+        if app_id != 0 {
+            return Err(foreign());
+        }
         let tables: i64 = conn
             .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
             .ctx("read the schema")?;
-        if tables > 0 {
-            return Err(StoreError::Foreign { path: path.to_path_buf() });
+        let fresh = version == 0 && tables == 0;
+        let ours_unstamped =
+            (1..=LATEST).contains(&version) && schema(conn)? == schema_at(version)?;
+        if !fresh && !ours_unstamped {
+            return Err(foreign());
         }
     }
     if version > LATEST {
         return Err(StoreError::TooNew { path: path.to_path_buf(), found: version, known: LATEST });
     }
     Ok(())
+}
+
+/// The schema's objects, as SQLite stores them.
+fn schema(conn: &Connection) -> Result<Vec<(String, String, Option<String>)>> {
+    let mut stmt = conn
+        .prepare("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
+        .ctx("read the schema")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .ctx("read the schema")?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .ctx("read the schema")?;
+    Ok(rows)
+}
+
+/// The schema our first `version` migrations build.
+fn schema_at(version: i64) -> Result<Vec<(String, String, Option<String>)>> {
+    let conn = Connection::open_in_memory().ctx("open an in-memory database")?;
+    for sql in MIGRATIONS.iter().take(version as usize) {
+        conn.execute_batch(sql).ctx("build the reference schema")?;
+    }
+    schema(&conn)
 }
 
 /// Applies every migration the database lacks, each in its own transaction.
@@ -177,6 +219,12 @@ pub fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
         tx.execute_batch(sql).ctx(&format!("apply migration {}", i + 1))?;
         tx.pragma_update(None, "user_version", i as i64 + 1).ctx("record the schema version")?;
         tx.commit().ctx("commit a migration")?;
+    }
+    let app_id: i64 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .ctx("read the database header")?;
+    if app_id != APPLICATION_ID {
+        conn.pragma_update(None, "application_id", APPLICATION_ID).ctx("stamp the database")?;
     }
     Ok(())
 }

@@ -165,6 +165,26 @@ impl Store {
         Ok(store)
     }
 
+    /// Checks a database without changing it: ours (see
+    /// [`migrations::check`]), and intact (`PRAGMA integrity_check`).
+    pub fn check_file(path: &Path) -> Result<String> {
+        check_header(path)?;
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .ctx("open the database")?;
+        migrations::check(&conn, path)?;
+        let version: i64 =
+            conn.query_row("PRAGMA user_version", [], |r| r.get(0)).ctx("read the schema version")?;
+        let problems: Vec<String> = conn
+            .prepare("PRAGMA integrity_check")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .ctx("check the database")?;
+        if problems.len() == 1 && problems[0] == "ok" {
+            Ok(format!("agent-host database, schema version {version}, integrity ok"))
+        } else {
+            Err(StoreError::Corrupt(problems.join("; ")))
+        }
+    }
+
     /// A fresh in-memory database (tests and benchmarks).
     pub fn open_in_memory() -> Result<Store> {
         let conn = Connection::open_in_memory().ctx("open an in-memory database")?;

@@ -34,8 +34,9 @@ pub struct RunRow {
     pub window_from: Option<String>,
     /// Last day asked for.
     pub window_to: Option<String>,
-    /// Whether it ran in a worker process.
-    pub isolated: bool,
+    /// The sha256 of the plugin file that ran (none for a skipped run, or
+    /// runs stored before it was recorded).
+    pub plugin_sha256: Option<String>,
     /// Wall time.
     pub duration_ms: Option<i64>,
 }
@@ -80,7 +81,7 @@ pub struct GenericRecord {
 }
 
 const RUN_COLUMNS: &str = "id, plugin_name, status, started_at, finished_at, error, \
-     records_received, records_written, records_changed, window_from, window_to, isolated, \
+     records_received, records_written, records_changed, window_from, window_to, plugin_sha256, \
      duration_ms";
 
 fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
@@ -96,7 +97,7 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
         records_changed: r.get(8)?,
         window_from: r.get(9)?,
         window_to: r.get(10)?,
-        isolated: r.get(11)?,
+        plugin_sha256: r.get(11)?,
         duration_ms: r.get(12)?,
     })
 }
@@ -110,7 +111,7 @@ impl Store {
         plugin: &str,
         started_at: &str,
         window: Option<(NaiveDate, NaiveDate)>,
-        isolated: bool,
+        plugin_sha256: Option<&str>,
     ) -> Result<()> {
         let (from, to) = match window {
             Some((f, t)) => (Some(f.to_string()), Some(t.to_string())),
@@ -118,12 +119,27 @@ impl Store {
         };
         self.conn
             .execute(
-                "INSERT INTO runs (id, plugin_name, status, started_at, window_from, window_to, isolated)
+                "INSERT INTO runs (id, plugin_name, status, started_at, window_from, window_to, plugin_sha256)
                  VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6)",
-                params![id, plugin, started_at, from, to, isolated],
+                params![id, plugin, started_at, from, to, plugin_sha256],
             )
             .ctx("record the start of a run")?;
         Ok(())
+    }
+
+    /// Ends a run as failed, with its logs, when its own commit could not be
+    /// made: its data is gone, its reason and logs are kept.
+    pub fn fail_run(
+        &mut self,
+        id: &str,
+        finished_at: &str,
+        end: &RunEnd<'_>,
+        logs: &[RunLog],
+    ) -> Result<()> {
+        let tx = self.transaction()?;
+        tx.finish_run(id, finished_at, end)?;
+        tx.insert_run_logs(id, logs)?;
+        tx.commit()
     }
 
     /// Marks every `running` row as failed. Called while holding the run lock,
@@ -284,7 +300,7 @@ mod tests {
                 "p",
                 "2025-01-01T00:00:00Z",
                 Some((day("2025-01-01"), day("2025-01-02"))),
-                true,
+                Some("abc"),
             )
             .unwrap();
         let tx = store.transaction().unwrap();
@@ -307,7 +323,7 @@ mod tests {
     #[test]
     fn uncommitted_run_leaves_nothing_and_is_marked_interrupted() {
         let mut store = Store::open_in_memory().unwrap();
-        store.begin_run("r1", "p", "2025-01-01T00:00:00Z", None, true).unwrap();
+        store.begin_run("r1", "p", "2025-01-01T00:00:00Z", None, None).unwrap();
         {
             let tx = store.transaction().unwrap();
             tx.mark_complete("p", [day("2025-01-01")], "r1", "now").unwrap();

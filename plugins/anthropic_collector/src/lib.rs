@@ -30,6 +30,8 @@ fn manifest() -> Manifest {
         hosts: vec!["api.anthropic.com".into()],
         params: vec![],
         daily: true,
+        read_paths: vec![],
+        providers: vec!["anthropic".into()],
     }
 }
 

@@ -24,6 +24,8 @@ fn manifest() -> Manifest {
             default: None,
         }],
         daily: false,
+        read_paths: vec![],
+        providers: vec![],
     }
 }
 

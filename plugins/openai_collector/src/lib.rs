@@ -44,6 +44,8 @@ fn manifest() -> Manifest {
         hosts: vec!["api.openai.com".into()],
         params: vec![],
         daily: true,
+        read_paths: vec![],
+        providers: vec!["openai".into()],
     }
 }
 

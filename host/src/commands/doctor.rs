@@ -1,0 +1,119 @@
+//! `agent-host doctor`: checks what agent-host depends on and says what is
+//! wrong, one line each: the home folder and `.env` permissions, the
+//! database (ours, intact), the plugins, and the sandbox protections.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::write_err;
+use crate::app::Context;
+use crate::error::{ExitCode, Result};
+use crate::kernel::sandbox;
+use crate::store::Store;
+
+/// One finding.
+#[derive(Debug, Serialize)]
+struct Check {
+    /// `ok`, `warn` or `fail`.
+    status: &'static str,
+    /// What was checked.
+    what: String,
+    /// What was found.
+    detail: String,
+}
+
+fn check(ok: bool, what: impl Into<String>, detail: impl Into<String>) -> Check {
+    Check { status: if ok { "ok" } else { "fail" }, what: what.into(), detail: detail.into() }
+}
+
+/// Runs every check; exit 0 when nothing failed, 4 when the database
+/// failed, else 3.
+pub fn run(ctx: &Context, json: bool) -> Result<u8> {
+    let mut checks = vec![home_check(ctx.home.path()), env_check(&ctx.home.env_path())];
+    let db = db_check(&ctx.home.db_path());
+    let db_failed = db.status == "fail";
+    checks.push(db);
+    match ctx.catalog() {
+        Ok(catalog) => {
+            for p in &catalog.plugins {
+                let detail = format!("{} sha256:{}", p.path.display(), p.sha256);
+                checks.push(check(true, format!("plugin {}", p.manifest.name), detail));
+            }
+            for r in &catalog.rejected {
+                let what = format!("plugin file {}", r.path.display());
+                checks.push(Check { status: "warn", what, detail: r.reason.clone() });
+            }
+        }
+        Err(e) => checks.push(check(false, "plugins folder", e.to_string())),
+    }
+    let p = sandbox::probe();
+    let status = if p.complete { "ok" } else { "warn" };
+    checks.push(Check { status, what: "sandbox".into(), detail: p.describe() });
+
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&checks).unwrap_or_default())
+            .map_err(write_err)?;
+    } else {
+        for c in &checks {
+            writeln!(out, "{:<5} {}: {}", c.status, c.what, c.detail).map_err(write_err)?;
+        }
+    }
+    Ok(if db_failed {
+        ExitCode::STORE
+    } else if checks.iter().any(|c| c.status == "fail") {
+        ExitCode::CONFIG
+    } else {
+        ExitCode::OK
+    })
+}
+
+#[cfg(unix)]
+fn mode_of(path: &Path) -> Option<(u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.mode() & 0o7777, m.uid()))
+}
+
+#[cfg(not(unix))]
+fn mode_of(_path: &Path) -> Option<(u32, u32)> {
+    None
+}
+
+fn home_check(home: &Path) -> Check {
+    let what = format!("home folder {}", home.display());
+    match mode_of(home) {
+        None => check(false, what, "cannot be read"),
+        Some((mode, _)) if mode & 0o022 != 0 => check(
+            false,
+            what,
+            format!("mode {mode:o}: others can write to it; fix with `chmod go-w {}`", home.display()),
+        ),
+        Some((mode, _)) => check(true, what, format!("mode {mode:o}")),
+    }
+}
+
+fn env_check(env: &Path) -> Check {
+    let what = format!(".env {}", env.display());
+    match mode_of(env) {
+        None => Check { status: "ok", what, detail: "absent (settings come from the environment)".into() },
+        Some((mode, _)) if mode & 0o077 != 0 => check(
+            false,
+            what,
+            format!("mode {mode:o}: others can read your keys; fix with `chmod 600 {}`", env.display()),
+        ),
+        Some((mode, _)) => check(true, what, format!("mode {mode:o}")),
+    }
+}
+
+fn db_check(db: &Path) -> Check {
+    let what = format!("database {}", db.display());
+    if !db.exists() {
+        return Check { status: "ok", what, detail: "not created yet".into() };
+    }
+    match Store::check_file(db) {
+        Ok(detail) => check(true, what, detail),
+        Err(e) => check(false, what, e.to_string()),
+    }
+}

@@ -61,6 +61,7 @@ fn store_pass(store: &mut Store, rows: &Rows, days: &[NaiveDate]) -> (f64, usize
         complete_days: days,
         metadata: "{}",
         collected_at: "2026-01-01T00:00:00Z",
+        claims: &[],
     };
     let t0 = Instant::now();
     let tx = store.transaction().expect("a transaction");

@@ -115,12 +115,15 @@ fn a_crashing_plugin_does_not_stop_the_others() {
 }
 
 #[test]
-fn in_process_mode_runs_plugins_in_the_host() {
+fn every_run_records_the_sha256_of_the_plugin_file_that_ran() {
     let home = Home::with_plugins(&["misbehaving"]);
-    home.run(&["run", "--plugin", "misbehaving", "--in-process"]).expect_code(0);
-    home.run(&["run", "--plugin", "misbehaving", "--in-process", "--param", "mode=panic"])
-        .expect_code(1);
-    assert_eq!(home.text("SELECT group_concat(isolated) FROM runs"), "0,0");
+    home.run(&["run", "--plugin", "misbehaving"]).expect_code(0);
+    let listed = home.run(&["plugins", "list", "--json"]).json();
+    let sha = listed["plugins"][0]["sha256"].as_str().unwrap().to_string();
+    assert_eq!(sha.len(), 64);
+    assert_eq!(home.text("SELECT plugin_sha256 FROM runs"), sha);
+    let runs = home.run(&["runs"]);
+    assert!(runs.stdout().contains(&format!("sha256:{}", &sha[..12])), "{}", runs.stdout());
 }
 
 #[test]
@@ -132,7 +135,7 @@ fn a_plugin_gets_only_its_declared_secrets_and_they_never_leak() {
     run.expect_code(0);
     assert!(home.text("SELECT payload FROM records").contains("undeclared secret given: false"));
     let log = home.log();
-    assert!(log.contains("refused secret OPENAI_ADMIN_KEY"), "{log}");
+    assert!(log.contains("secret OPENAI_ADMIN_KEY was not handed over"), "{log}");
     assert!(log.contains("my token is [redacted]"), "{log}");
     let logs = home.text("SELECT group_concat(message, ' | ') FROM run_logs");
     for secret in ["tok-VERY-SECRET-4567", "sk-admin-NOT-FOR-THIS-PLUGIN-123"] {

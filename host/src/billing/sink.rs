@@ -29,7 +29,11 @@ fn claimed(input: &SinkInput<'_>, provider: &str) -> Result<(), String> {
     }
     Err(format!(
         "provider {provider:?} is not one this plugin's manifest declares ({})",
-        if input.claims.is_empty() { "it declares none".to_string() } else { input.claims.join(", ") }
+        if input.claims.is_empty() {
+            "it declares none".to_string()
+        } else {
+            input.claims.join(", ")
+        }
     ))
 }
 

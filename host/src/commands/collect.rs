@@ -56,7 +56,11 @@ fn run_options(
     let http = HttpSettings::from_settings(s)?;
     let defaults = OutputLimits::default();
     let limits = OutputLimits {
-        record_bytes: s.parsed("AGENT_MAX_RECORD_BYTES", defaults.record_bytes, "a number of bytes")?,
+        record_bytes: s.parsed(
+            "AGENT_MAX_RECORD_BYTES",
+            defaults.record_bytes,
+            "a number of bytes",
+        )?,
         log_lines: s.parsed("AGENT_MAX_LOG_LINES", defaults.log_lines, "a number of lines")?,
         log_line_bytes: s.parsed(
             "AGENT_MAX_LOG_LINE_BYTES",

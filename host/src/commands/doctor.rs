@@ -88,7 +88,10 @@ fn home_check(home: &Path) -> Check {
         Some((mode, _)) if mode & 0o022 != 0 => check(
             false,
             what,
-            format!("mode {mode:o}: others can write to it; fix with `chmod go-w {}`", home.display()),
+            format!(
+                "mode {mode:o}: others can write to it; fix with `chmod go-w {}`",
+                home.display()
+            ),
         ),
         Some((mode, _)) => check(true, what, format!("mode {mode:o}")),
     }
@@ -97,11 +100,18 @@ fn home_check(home: &Path) -> Check {
 fn env_check(env: &Path) -> Check {
     let what = format!(".env {}", env.display());
     match mode_of(env) {
-        None => Check { status: "ok", what, detail: "absent (settings come from the environment)".into() },
+        None => Check {
+            status: "ok",
+            what,
+            detail: "absent (settings come from the environment)".into(),
+        },
         Some((mode, _)) if mode & 0o077 != 0 => check(
             false,
             what,
-            format!("mode {mode:o}: others can read your keys; fix with `chmod 600 {}`", env.display()),
+            format!(
+                "mode {mode:o}: others can read your keys; fix with `chmod 600 {}`",
+                env.display()
+            ),
         ),
         Some((mode, _)) => check(true, what, format!("mode {mode:o}")),
     }

@@ -47,7 +47,7 @@ impl Broker {
         (self.log)(level, &self.redact(message));
     }
 
-    /// Performs independent requests, at most [`PARALLEL`] at once, and
+    /// Performs independent requests, at most `PARALLEL` at once, and
     /// answers in order.
     pub fn http_all(&self, requests: Vec<WireRequest>) -> Vec<Result<WireResponse, String>> {
         let mut out = Vec::with_capacity(requests.len());

@@ -270,7 +270,12 @@ struct Reader<'a> {
 impl Reader<'_> {
     /// Reads until the stream ends, the worker exits and its pipe stays
     /// quiet, a limit is crossed, or the deadline passes.
-    fn read(&mut self, events: &mpsc::Receiver<Event>, child: &mut Child, deadline: Instant) -> Ended {
+    fn read(
+        &mut self,
+        events: &mpsc::Receiver<Event>,
+        child: &mut Child,
+        deadline: Instant,
+    ) -> Ended {
         let mut exited_at: Option<Instant> = None;
         loop {
             let now = Instant::now();
@@ -288,7 +293,10 @@ impl Reader<'_> {
                     }
                 }
                 Ok(Event::TooLong) => {
-                    return Ended::Cut("the worker sent a line longer than the protocol allows; it was killed".into())
+                    return Ended::Cut(
+                        "the worker sent a line longer than the protocol allows; it was killed"
+                            .into(),
+                    )
                 }
                 Ok(Event::End) | Err(mpsc::RecvTimeoutError::Disconnected) => {
                     // The pipe closed: the worker is exiting (or closed it
@@ -344,7 +352,11 @@ impl Reader<'_> {
     }
 
     fn redacted(&self, r: WireRecord) -> WireRecord {
-        WireRecord { kind: self.redact(&r.kind), key: self.redact(&r.key), payload: self.redact(&r.payload) }
+        WireRecord {
+            kind: self.redact(&r.kind),
+            key: self.redact(&r.key),
+            payload: self.redact(&r.payload),
+        }
     }
 
     fn log(&mut self, level: LogLevel, message: String) {

@@ -1,5 +1,5 @@
 //! Finds plugins: checks every `.so`/`.dylib` in the plugins folder (see
-//! [`pluginfile`](super::pluginfile)), reads each manifest in a sandboxed
+//! [`pluginfile`]), reads each manifest in a sandboxed
 //! worker (never in this process), and reports every file that is not a
 //! usable plugin in one line, without stopping the others. Manifests are
 //! cached by file identity and content hash, so listing stays fast and a
@@ -113,8 +113,16 @@ pub fn scan(dir: &Path, opts: &ScanOptions) -> Result<Catalog> {
     if !meta.is_dir() {
         return Err(HostError::config(format!("plugins folder {} is not a folder", dir.display())));
     }
-    pluginfile::check_folder(dir).map_err(|e| {
-        HostError::config(format!("refusing to load plugins from {}: {e}", dir.display()))
+    pluginfile::check_folder(dir).map_err(|p| {
+        let e = HostError::config(format!(
+            "refusing to load plugins from {}: {}",
+            dir.display(),
+            p.message
+        ));
+        match p.fix {
+            Some(fix) => e.with_hint(fix),
+            None => e,
+        }
     })?;
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| HostError::config(format!("cannot list {}: {e}", dir.display())))?
@@ -195,7 +203,9 @@ fn read_manifest(file: &File, opts: &ScanOptions) -> std::result::Result<String,
     );
     match (outcome.manifest, outcome.failure) {
         (Some(json), None) => Ok(json),
-        (_, Some(why)) => Err(why.replace("the plugin crashed the worker", "reading its manifest crashed the worker")),
+        (_, Some(why)) => Err(
+            why.replace("the plugin crashed the worker", "reading its manifest crashed the worker")
+        ),
         (None, None) => Err("the worker returned no manifest".into()),
     }
 }
@@ -208,8 +218,18 @@ fn plugin_from(
 ) -> std::result::Result<Plugin, String> {
     let manifest = Manifest::from_json(json).map_err(|e| format!("invalid manifest: {e}"))?;
     validate_name(&manifest.name)?;
-    let read_paths = manifest.read_paths.iter().map(|p| resolve_read_path(p)).collect::<std::result::Result<_, _>>()?;
-    Ok(Plugin { manifest, path, sha256: file.identity.sha256, file: Arc::new(file.file), read_paths })
+    let read_paths = manifest
+        .read_paths
+        .iter()
+        .map(|p| resolve_read_path(p))
+        .collect::<std::result::Result<_, _>>()?;
+    Ok(Plugin {
+        manifest,
+        path,
+        sha256: file.identity.sha256,
+        file: Arc::new(file.file),
+        read_paths,
+    })
 }
 
 /// A declared read path: absolute, or `~/…` under the user's home.
@@ -349,7 +369,8 @@ impl ManifestCache {
             return;
         }
         let used = std::mem::take(&mut self.used);
-        self.entries = self.entries.into_iter().zip(used).filter(|(_, u)| *u).map(|(e, _)| e).collect();
+        self.entries =
+            self.entries.into_iter().zip(used).filter(|(_, u)| *u).map(|(e, _)| e).collect();
         let Ok(json) = serde_json::to_vec(&self) else { return };
         let tmp = path.with_extension("tmp");
         if std::fs::write(&tmp, json).and_then(|_| std::fs::rename(&tmp, &path)).is_err() {

@@ -41,8 +41,17 @@ pub fn open_checked(path: &Path) -> Result<CheckedFile, String> {
     imp::open_checked(path)
 }
 
+/// Why a folder cannot be trusted, and the command that fixes it if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderProblem {
+    /// One line.
+    pub message: String,
+    /// The fix, e.g. `chmod go-w DIR`.
+    pub fix: Option<String>,
+}
+
 /// Checks that a folder (the plugins folder) and its ancestors are safe.
-pub fn check_folder(dir: &Path) -> Result<(), String> {
+pub fn check_folder(dir: &Path) -> Result<(), FolderProblem> {
     imp::check_folder(dir)
 }
 
@@ -65,7 +74,7 @@ mod imp {
     use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     use std::path::Path;
 
-    use super::{sha256_of, CheckedFile, Identity};
+    use super::{sha256_of, CheckedFile, FolderProblem, Identity};
 
     fn owner_ok(meta: &Metadata) -> bool {
         // SAFETY: no arguments.
@@ -86,26 +95,32 @@ mod imp {
 
     /// The folder and every ancestor: owned by us or root, and not writable
     /// by others unless root-owned with the sticky bit.
-    pub fn check_folder(dir: &Path) -> Result<(), String> {
+    pub fn check_folder(dir: &Path) -> Result<(), FolderProblem> {
+        let problem = |message: String, fix: Option<String>| FolderProblem { message, fix };
         let abs = std::fs::canonicalize(dir)
-            .map_err(|e| format!("cannot resolve {}: {e}", dir.display()))?;
+            .map_err(|e| problem(format!("cannot resolve {}: {e}", dir.display()), None))?;
         for folder in abs.ancestors() {
             let meta = std::fs::metadata(folder)
-                .map_err(|e| format!("cannot read {}: {e}", folder.display()))?;
+                .map_err(|e| problem(format!("cannot read {}: {e}", folder.display()), None))?;
             if !owner_ok(&meta) {
-                return Err(format!(
-                    "folder {} belongs to another user (uid {}), who could replace the plugins in it",
-                    folder.display(),
-                    meta.uid()
+                return Err(problem(
+                    format!(
+                        "folder {} belongs to another user (uid {}), who could replace the plugins in it",
+                        folder.display(),
+                        meta.uid()
+                    ),
+                    None,
                 ));
             }
             let sticky_root = meta.uid() == 0 && meta.mode() & 0o1000 != 0;
             if let Some(who) = who_can_write(&meta) {
                 if !sticky_root {
-                    return Err(format!(
-                        "folder {} is {who}, so anyone could plant code in it; fix with `chmod go-w {}`",
-                        folder.display(),
-                        folder.display()
+                    return Err(problem(
+                        format!(
+                            "folder {} is {who}, so anyone could plant code in it",
+                            folder.display()
+                        ),
+                        Some(format!("fix with `chmod go-w {}`", folder.display())),
                     ));
                 }
             }
@@ -158,9 +173,9 @@ mod imp {
 mod imp {
     use std::path::Path;
 
-    use super::CheckedFile;
+    use super::{CheckedFile, FolderProblem};
 
-    pub fn check_folder(_: &Path) -> Result<(), String> {
+    pub fn check_folder(_: &Path) -> Result<(), FolderProblem> {
         Ok(())
     }
 

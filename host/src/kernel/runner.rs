@@ -358,12 +358,7 @@ fn completed_days(
 
 /// Checks the records and commits everything about the run at once. A
 /// commit that fails (an overflowing sum, a full disk) fails this run only.
-fn commit<S: RecordSink>(
-    store: &mut Store,
-    sink: &S,
-    today: NaiveDate,
-    ex: Executed,
-) -> RunReport {
+fn commit<S: RecordSink>(store: &mut Store, sink: &S, today: NaiveDate, ex: Executed) -> RunReport {
     let Executed { prepared, mut result, logs } = ex;
     let received = result.records.len();
     let (mut status, mut error, metadata) = judge(&result);

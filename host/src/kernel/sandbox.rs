@@ -55,11 +55,7 @@ pub fn probe() -> Protections {
 /// Applies the sandbox to the calling process. `plugin` is the plugin file's
 /// descriptor, the only file of the plugins folder it may read; `workdir` is
 /// its private working folder. Must run before any thread is started.
-pub fn apply(
-    spec: &SandboxSpec,
-    plugin: &std::fs::File,
-    workdir: Option<&Path>,
-) -> Protections {
+pub fn apply(spec: &SandboxSpec, plugin: &std::fs::File, workdir: Option<&Path>) -> Protections {
     imp::apply(spec, plugin, workdir)
 }
 
@@ -69,12 +65,11 @@ mod imp {
     use std::path::Path;
 
     use landlock::{
-        Access, AccessFs, AccessNet, PathBeneath, PathFd, Ruleset, RulesetAttr,
-        RulesetCreatedAttr, RulesetStatus, Scope, ABI,
+        Access, AccessFs, AccessNet, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr,
+        RulesetStatus, Scope, ABI,
     };
     use seccompiler::{
-        SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-        SeccompRule,
+        SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
     };
 
     use super::{Protections, SandboxSpec};
@@ -112,7 +107,11 @@ mod imp {
         Protections { complete: abi >= 6 && seccomp, landlock, seccomp, limits: true }
     }
 
-    pub fn apply(spec: &SandboxSpec, plugin: &std::fs::File, workdir: Option<&Path>) -> Protections {
+    pub fn apply(
+        spec: &SandboxSpec,
+        plugin: &std::fs::File,
+        workdir: Option<&Path>,
+    ) -> Protections {
         let limits = set_limits(spec);
         let landlock = match landlock_rules(spec, plugin, workdir) {
             Ok(RulesetStatus::FullyEnforced) => format!("ABI {}, fully enforced", kernel_abi()),
@@ -187,14 +186,15 @@ mod imp {
             .add_rule(PathBeneath::new(plugin, file_read))?;
         let open = |p: &str| PathFd::new(p).ok().map(|fd| (fd, Path::new(p).is_dir()));
         for (fd, is_dir) in LIBRARY_DIRS.iter().filter_map(|p| open(p)) {
-            ruleset =
-                ruleset.add_rule(PathBeneath::new(fd, if is_dir { read_exec } else { file_read }))?;
+            ruleset = ruleset
+                .add_rule(PathBeneath::new(fd, if is_dir { read_exec } else { file_read }))?;
         }
         for (fd, _) in DEVICES.iter().filter_map(|p| open(p)) {
             ruleset = ruleset.add_rule(PathBeneath::new(fd, AccessFs::ReadFile))?;
         }
         for (fd, is_dir) in spec.read_paths.iter().filter_map(|p| open(p)) {
-            let access = if is_dir { AccessFs::from_read(TARGET) } else { AccessFs::ReadFile.into() };
+            let access =
+                if is_dir { AccessFs::from_read(TARGET) } else { AccessFs::ReadFile.into() };
             ruleset = ruleset.add_rule(PathBeneath::new(fd, access))?;
         }
         if let Some(fd) = workdir.and_then(|w| PathFd::new(w).ok()) {

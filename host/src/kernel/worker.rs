@@ -62,7 +62,10 @@ pub fn main() -> u8 {
     } else {
         (LogLevel::WARN, "sandbox incomplete")
     };
-    send(&proto, &Message::Log { level: level.0, message: format!("{note}: {}", protections.describe()) });
+    send(
+        &proto,
+        &Message::Log { level: level.0, message: format!("{note}: {}", protections.describe()) },
+    );
 
     let module = match loader::load_module(std::path::Path::new(PLUGIN_PATH)) {
         Ok(m) => m,

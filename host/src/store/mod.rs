@@ -166,14 +166,15 @@ impl Store {
     }
 
     /// Checks a database without changing it: ours (see
-    /// [`migrations::check`]), and intact (`PRAGMA integrity_check`).
+    /// `migrations::check`), and intact (`PRAGMA integrity_check`).
     pub fn check_file(path: &Path) -> Result<String> {
         check_header(path)?;
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .ctx("open the database")?;
         migrations::check(&conn, path)?;
-        let version: i64 =
-            conn.query_row("PRAGMA user_version", [], |r| r.get(0)).ctx("read the schema version")?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .ctx("read the schema version")?;
         let problems: Vec<String> = conn
             .prepare("PRAGMA integrity_check")
             .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())

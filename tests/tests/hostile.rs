@@ -1,0 +1,385 @@
+//! The trust boundary, tried as an attacker would: the `hostile` plugin,
+//! built against plugin-api 1.0 and dropped into the folder, attempts every
+//! attack the kernel must contain, against real worker processes, real local
+//! listeners and real files. Each test asserts it got nothing it was not
+//! given.
+
+mod util;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use util::{plugin_lib, Home};
+
+/// A home with the hostile plugin and these secrets set.
+fn hostile_home() -> Home {
+    let mut home = Home::with_plugins(&["hostile"]);
+    home.env("OPENAI_ADMIN_KEY", "sk-admin-HOST-ONLY-0123456789")
+        .env("DISCORD_WEBHOOK_URL", "https://discord.example/api/webhooks/1/WEBHOOK-TOKEN-XYZ")
+        .env("HOSTILE_KEY", "hk-HOSTILE-OWN-KEY-42");
+    std::fs::write(home.path().join(".env"), "ANTHROPIC_ADMIN_KEY=sk-ant-admin-IN-DOTENV-987\n")
+        .unwrap();
+    set_mode(&home.path().join(".env"), 0o600);
+    home
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Runs one attack and returns what the plugin says it achieved.
+fn attack(home: &Home, name: &str, extra: &[&str]) -> String {
+    let mut args = vec!["run", "--plugin", "hostile", "--param"];
+    let attack = format!("attack={name}");
+    args.push(&attack);
+    args.extend_from_slice(extra);
+    home.run(&args).expect_code(0);
+    let payload =
+        home.text(&format!("SELECT payload FROM records WHERE kind = 'probe' AND key = '{name}'"));
+    let v: serde_json::Value = serde_json::from_str(&payload).expect("a probe record");
+    v["outcome"].as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn the_environment_the_home_folder_and_the_host_are_out_of_reach() {
+    let home = hostile_home();
+    let env = attack(&home, "env", &[]);
+    assert!(env.starts_with("vars=[] "), "the worker saw an environment: {env}");
+    assert!(env.ends_with("files=[]"), "the working folder is not empty and private: {env}");
+    assert!(!env.contains(home.path().to_str().unwrap()), "{env}");
+
+    let proc = attack(&home, "proc", &[]);
+    assert!(!proc.contains("READ") && !proc.contains("ATTACHED"), "{proc}");
+    let parts: Vec<&str> = proc.split("; ").collect();
+    assert_eq!(parts.len(), 5, "{proc}");
+    assert!(
+        parts.iter().all(|p| p.starts_with("denied") || p.starts_with("ptrace denied")),
+        "{proc}"
+    );
+
+    for target in [".env", "agent_os.db", "agent.log"] {
+        let path = home.path().join(target);
+        let outcome = attack(&home, "read", &["--param", &format!("target={}", path.display())]);
+        assert!(outcome.starts_with("denied"), "{target}: {outcome}");
+    }
+    let planted = home.path().join("planted.so");
+    let outcome = attack(&home, "write", &["--param", &format!("target={}", planted.display())]);
+    assert!(outcome.starts_with("denied"), "{outcome}");
+    assert!(!planted.exists());
+}
+
+#[test]
+fn no_socket_reaches_a_local_listener() {
+    let home = hostile_home();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let outcome = attack(&home, "socket", &["--param", &format!("port={port}")]);
+    assert!(outcome.starts_with("denied"), "{outcome}");
+    assert!(listener.accept().is_err(), "the plugin connected to the listener");
+}
+
+#[test]
+fn no_process_is_started_so_no_grandchild_can_hold_the_host() {
+    let home = hostile_home();
+    let forked = attack(&home, "grandchild", &[]);
+    assert!(forked.starts_with("denied fork"), "{forked}");
+    let exec = attack(&home, "exec", &[]);
+    assert!(exec.starts_with("denied exec"), "{exec}");
+}
+
+#[test]
+fn secrets_are_never_settings_and_every_known_secret_is_redacted() {
+    let mut home = hostile_home();
+    home.env("HOSTILE_NOTE", "note-mentions-sk-admin-HOST-ONLY-0123456789");
+    let settings = attack(&home, "settings", &[]);
+    assert!(!settings.contains("OPENAI_ADMIN_KEY"), "{settings}");
+    assert!(!settings.contains("DISCORD_WEBHOOK_URL"), "{settings}");
+    assert!(home.log().contains("setting OPENAI_ADMIN_KEY names a secret"), "{}", home.log());
+
+    let leak = attack(&home, "leak", &[]);
+    assert_eq!(leak, "key=[redacted] note=note-mentions-[redacted]");
+    let stored = [
+        home.text("SELECT group_concat(payload) FROM records"),
+        home.text("SELECT group_concat(message) FROM run_logs"),
+        home.log(),
+    ];
+    for secret in [
+        "hk-HOSTILE-OWN-KEY-42",
+        "sk-admin-HOST-ONLY-0123456789",
+        "WEBHOOK-TOKEN-XYZ",
+        "sk-ant-admin-IN-DOTENV-987",
+    ] {
+        assert!(stored.iter().all(|s| !s.contains(secret)), "{secret} leaked");
+    }
+}
+
+/// A one-shot HTTP server: answers every request with `answer(path)` and
+/// keeps the request heads it saw.
+fn http_server(answer: fn(&str, u16) -> String) -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(8).flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+            log.lock().unwrap().push(head);
+            let mut s = stream;
+            let _ = s.write_all(answer(&path, port).as_bytes());
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn redirects_are_checked_hop_by_hop_and_lose_credentials_across_origins() {
+    let (landing, landed) = http_server(|_, _| {
+        "HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\nlanded".into()
+    });
+    // The first server redirects /start to the landing server (same host,
+    // another port: another origin) and /away to a host nobody allowed.
+    static LANDING: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    LANDING.set(landing).unwrap();
+    let (start, _) = http_server(|path, _| {
+        let to = if path == "/away" {
+            "http://evil.invalid/steal".to_string()
+        } else {
+            format!("http://127.0.0.1:{}/landing", LANDING.get().unwrap())
+        };
+        format!("HTTP/1.1 302 Found\r\nlocation: {to}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+    });
+    let mut home = hostile_home();
+    home.env("HOSTILE_BASE_URL", &format!("http://127.0.0.1:{start}"));
+    let outcome = attack(&home, "redirect", &["--param", "target=/start"]);
+    assert_eq!(outcome, "HTTP 200: landed");
+    let heads = landed.lock().unwrap().join("\n").to_lowercase();
+    assert!(heads.contains("get /landing"), "{heads}");
+    assert!(!heads.contains("hk-hostile-own-key-42"), "the key crossed origins: {heads}");
+    assert!(!heads.contains("authorization") && !heads.contains("x-api-key"), "{heads}");
+    assert!(!heads.contains("referer"), "{heads}");
+
+    let away = attack(&home, "redirect", &["--param", "target=/away"]);
+    assert!(away.contains("redirected to a host that is not allowed"), "{away}");
+    assert!(away.contains("host evil.invalid is not allowed"), "{away}");
+}
+
+#[test]
+fn a_plugin_writes_no_rows_for_a_provider_it_does_not_declare() {
+    let home = hostile_home();
+    let run = home.run(&[
+        "run",
+        "--plugin",
+        "hostile",
+        "--param",
+        "attack=foreign-rows",
+        "--from",
+        "2025-08-01",
+        "--to",
+        "2025-08-01",
+    ]);
+    run.expect_code(1);
+    assert!(
+        run.stdout().contains("provider \"openai\" is not one this plugin's manifest declares"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(home.count("cost_rows"), 0);
+    assert_eq!(home.count("results"), 0);
+}
+
+#[test]
+fn one_plugins_failed_commit_fails_that_run_only() {
+    let mut home = Home::with_plugins(&["hostile", "misbehaving"]);
+    home.env("HOSTILE_ATTACK", "overflow");
+    let run = home.run(&["run-all", "--from", "2025-08-01", "--to", "2025-08-01"]);
+    run.expect_code(1);
+    let status = |p: &str| home.text(&format!("SELECT status FROM runs WHERE plugin_name = '{p}'"));
+    assert_eq!(status("misbehaving"), "success");
+    assert_eq!(status("hostile"), "failed");
+    assert!(home
+        .text("SELECT error FROM runs WHERE plugin_name = 'hostile'")
+        .contains("overflows"));
+    assert_eq!(home.number("SELECT count(*) FROM runs WHERE status = 'running'"), 0);
+    assert_eq!(home.count("cost_rows"), 0);
+    assert!(run.stdout().contains("misbehaving"), "{}", run.stdout());
+}
+
+#[test]
+fn floods_and_huge_results_are_bounded() {
+    let mut home = hostile_home();
+    home.env("AGENT_MAX_LOG_LINES", "500");
+    attack(&home, "flood", &["--param", "count=5000"]);
+    let kept = home.number("SELECT count(*) FROM run_logs");
+    assert!(kept <= 502, "{kept} log lines kept");
+    assert!(home
+        .text("SELECT group_concat(message) FROM run_logs")
+        .contains("more log lines were dropped (AGENT_MAX_LOG_LINES is 500)"));
+
+    home.env("AGENT_MAX_LOG_LINES", "100000");
+    attack(&home, "flood", &["--param", "count=1"]);
+    let longest = home.number("SELECT max(length(message)) FROM run_logs");
+    assert!(longest <= 8 * 1024 + 20, "a {longest}-byte log line was kept");
+
+    home.env("AGENT_MAX_RECORD_BYTES", "1000000");
+    let run =
+        home.run(&["run", "--plugin", "hostile", "--param", "attack=huge", "--param", "count=64"]);
+    run.expect_code(1);
+    assert!(run.stdout().contains("AGENT_MAX_RECORD_BYTES"), "{}", run.stdout());
+    assert_eq!(home.number("SELECT count(*) FROM records WHERE kind = 'blob'"), 0);
+}
+
+#[test]
+fn memory_is_limited() {
+    let mut home = hostile_home();
+    home.env("AGENT_WORKER_MEMORY_MB", "256");
+    let run = home.run(&["run", "--plugin", "hostile", "--param", "attack=memory"]);
+    run.expect_code(1);
+    assert!(run.stdout().contains("memory allocation"), "{}", run.stdout());
+}
+
+/// A copy of the hostile plugin whose `manifest()` misbehaves in `mode`.
+fn patched_hostile(dest: &Path, mode: &str) {
+    let mut bytes = std::fs::read(plugin_lib("hostile")).unwrap();
+    let marker = b"HOSTILE-MANIFEST-MODE:normal____";
+    let at = bytes.windows(marker.len()).position(|w| w == marker).expect("the marker");
+    let patched = format!("HOSTILE-MANIFEST-MODE:{mode:_<10}");
+    bytes[at..at + marker.len()].copy_from_slice(patched.as_bytes());
+    std::fs::write(dest, bytes).unwrap();
+    set_mode(dest, 0o755);
+}
+
+#[test]
+fn a_manifest_that_crashes_or_hangs_rejects_that_file_only() {
+    let mut home = Home::with_plugins(&["misbehaving"]);
+    home.env("AGENT_MANIFEST_TIMEOUT_SECS", "2");
+    for mode in ["segv", "abort", "panic", "hang"] {
+        patched_hostile(&home.plugins().join(format!("libhostile_{mode}.so")), mode);
+    }
+    let doc = home.run(&["plugins", "list", "--json"]).expect_code(0).json();
+    assert_eq!(doc["plugins"].as_array().unwrap().len(), 1);
+    assert_eq!(doc["plugins"][0]["name"], "misbehaving");
+    let reason = |mode: &str| {
+        doc["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["path"].as_str().unwrap().ends_with(&format!("libhostile_{mode}.so")))
+            .map(|r| r["reason"].as_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    assert!(reason("segv").contains("SIGSEGV"), "{}", reason("segv"));
+    assert!(reason("abort").contains("SIGABRT"), "{}", reason("abort"));
+    assert!(reason("panic").contains("invalid manifest"), "{}", reason("panic"));
+    assert!(reason("hang").contains("timed out"), "{}", reason("hang"));
+    // The rest still runs, and a second listing answers from the cache.
+    home.run(&["run-all"]).expect_code(0);
+    let again = home.run(&["plugins", "list", "--json"]).expect_code(0).json();
+    assert_eq!(again["rejected"], doc["rejected"]);
+}
+
+#[test]
+fn a_constructor_never_runs_in_the_host() {
+    let mut home = hostile_home();
+    let marker = home.path().join("constructor-ran");
+    home.env("HOSTILE_CTOR_MARKER", marker.to_str().unwrap());
+    home.run(&["plugins", "list"]).expect_code(0);
+    attack(&home, "env", &[]);
+    assert!(!marker.exists(), "the plugin's constructor ran with the host's environment");
+}
+
+#[test]
+fn symlinked_foreign_owned_and_swapped_plugin_files_are_handled() {
+    let mut home = Home::with_plugins(&["misbehaving", "openai_collector"]);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let target = elsewhere.path().join("libhostile.so");
+    std::fs::copy(plugin_lib("hostile"), &target).unwrap();
+    std::os::unix::fs::symlink(&target, home.plugins().join("libhostile.so")).unwrap();
+    let listed = home.run(&["plugins", "list"]).expect_code(0).stdout();
+    assert!(listed.contains("libhostile.so: is a symbolic link"), "{listed}");
+
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let lib = home.plugins().join("libmisbehaving.so");
+        std::os::unix::fs::chown(&lib, Some(65534), Some(65534)).unwrap();
+        let listed = home.run(&["plugins", "list"]).expect_code(0).stdout();
+        assert!(listed.contains("belongs to another user (uid 65534)"), "{listed}");
+    }
+
+    // Swap the collector's file for the hostile plugin after a listing: the
+    // new content is read again, and the admin key goes to nobody.
+    home.env("OPENAI_ADMIN_KEY", "sk-admin-SWAP-TARGET-55555");
+    let collector = home.plugins().join("libopenai_collector.so");
+    let swap = home.plugins().join("swap.tmp");
+    std::fs::copy(plugin_lib("hostile"), &swap).unwrap();
+    set_mode(&swap, 0o755);
+    std::fs::rename(&swap, &collector).unwrap();
+    let run = home.run(&["run", "--plugin", "openai_collector"]);
+    run.expect_code(2);
+    assert!(run.stderr().contains("unknown plugin openai_collector"), "{}", run.stderr());
+    let leak = home.run(&["run", "--plugin", "hostile", "--param", "attack=leak"]);
+    leak.expect_code(0);
+    let all = format!(
+        "{}{}{}",
+        leak.stdout(),
+        leak.stderr(),
+        home.text("SELECT group_concat(payload) FROM records")
+    );
+    assert!(!all.contains("sk-admin-SWAP-TARGET-55555"));
+}
+
+#[test]
+fn another_applications_database_is_never_modified() {
+    for version in [1, 2] {
+        let home = Home::with_plugins(&["misbehaving"]);
+        let db = home.path().join("agent_os.db");
+        {
+            let conn = rusqlite::Connection::open(&db).unwrap();
+            conn.execute_batch(&format!(
+                "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
+                 INSERT INTO notes (body) VALUES ('mine');
+                 PRAGMA user_version = {version};"
+            ))
+            .unwrap();
+        }
+        let before = std::fs::read(&db).unwrap();
+        for args in [&["runs"][..], &["run", "--plugin", "misbehaving"], &["doctor"]] {
+            let run = home.run(args);
+            run.expect_code(4);
+            assert!(
+                run.stderr().contains("did not create") || run.stdout().contains("did not create")
+            );
+        }
+        assert_eq!(std::fs::read(&db).unwrap(), before, "the file was changed");
+        assert!(!home.path().join("agent_os.db-wal").exists());
+    }
+}
+
+#[test]
+fn doctor_checks_the_database_the_plugins_and_permissions() {
+    let home = Home::with_plugins(&["misbehaving"]);
+    home.run(&["run", "--plugin", "misbehaving"]).expect_code(0);
+    std::fs::write(home.path().join(".env"), "X=1\n").unwrap();
+    set_mode(&home.path().join(".env"), 0o644);
+    let run = home.run(&["doctor"]);
+    run.expect_code(3);
+    let out = run.stdout();
+    assert!(out.contains("integrity ok"), "{out}");
+    assert!(out.contains("plugin misbehaving"), "{out}");
+    assert!(out.contains("sandbox: landlock"), "{out}");
+    assert!(out.contains("fix with `chmod 600"), "{out}");
+    set_mode(&home.path().join(".env"), 0o600);
+    home.run(&["doctor"]).expect_code(0);
+}

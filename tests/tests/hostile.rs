@@ -119,7 +119,7 @@ fn secrets_are_never_settings_and_every_known_secret_is_redacted() {
 
 /// A one-shot HTTP server: answers every request with `answer(path)` and
 /// keeps the request heads it saw.
-fn http_server(answer: fn(&str, u16) -> String) -> (u16, Arc<Mutex<Vec<String>>>) {
+fn http_server(answer: impl Fn(&str) -> String + Send + 'static) -> (u16, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -138,7 +138,7 @@ fn http_server(answer: fn(&str, u16) -> String) -> (u16, Arc<Mutex<Vec<String>>>
             let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
             log.lock().unwrap().push(head);
             let mut s = stream;
-            let _ = s.write_all(answer(&path, port).as_bytes());
+            let _ = s.write_all(answer(&path).as_bytes());
         }
     });
     (port, seen)
@@ -146,18 +146,16 @@ fn http_server(answer: fn(&str, u16) -> String) -> (u16, Arc<Mutex<Vec<String>>>
 
 #[test]
 fn redirects_are_checked_hop_by_hop_and_lose_credentials_across_origins() {
-    let (landing, landed) = http_server(|_, _| {
+    let (landing, landed) = http_server(|_| {
         "HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\nlanded".into()
     });
     // The first server redirects /start to the landing server (same host,
     // another port: another origin) and /away to a host nobody allowed.
-    static LANDING: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
-    LANDING.set(landing).unwrap();
-    let (start, _) = http_server(|path, _| {
+    let (start, _) = http_server(move |path| {
         let to = if path == "/away" {
             "http://evil.invalid/steal".to_string()
         } else {
-            format!("http://127.0.0.1:{}/landing", LANDING.get().unwrap())
+            format!("http://127.0.0.1:{landing}/landing")
         };
         format!("HTTP/1.1 302 Found\r\nlocation: {to}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
     });
@@ -382,4 +380,30 @@ fn doctor_checks_the_database_the_plugins_and_permissions() {
     assert!(out.contains("fix with `chmod 600"), "{out}");
     set_mode(&home.path().join(".env"), 0o600);
     home.run(&["doctor"]).expect_code(0);
+}
+
+#[test]
+fn webhooks_follow_no_redirect_and_send_no_referer() {
+    let (elsewhere, seen_elsewhere) =
+        http_server(|_| "HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n".into());
+    let (hook, seen_hook) = http_server(move |_| {
+        format!(
+            "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://127.0.0.1:{elsewhere}/caught\r\n\
+             content-length: 0\r\nconnection: close\r\n\r\n"
+        )
+    });
+    let mut home = hostile_home();
+    home.env("ALERT_WEBHOOK_URL", &format!("http://127.0.0.1:{hook}/hook/WEBHOOK-SECRET-PATH"));
+    // A failed run is what the collector alert reports.
+    home.run(&["run", "--plugin", "hostile", "--param", "attack=none"]).expect_code(1);
+    let run = home.run(&["alerts"]);
+    assert!(
+        run.stderr().contains("HTTP 307") || home.log().contains("HTTP 307"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(seen_hook.lock().unwrap().len(), 1, "the webhook was not called");
+    assert!(!seen_hook.lock().unwrap()[0].to_lowercase().contains("referer"));
+    assert!(seen_elsewhere.lock().unwrap().is_empty(), "the redirect was followed");
+    assert!(!home.log().contains("WEBHOOK-SECRET-PATH"));
 }

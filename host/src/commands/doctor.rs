@@ -71,50 +71,41 @@ pub fn run(ctx: &Context, json: bool) -> Result<u8> {
 }
 
 #[cfg(unix)]
-fn mode_of(path: &Path) -> Option<(u32, u32)> {
+fn mode_of(path: &Path) -> Option<u32> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| (m.mode() & 0o7777, m.uid()))
+    std::fs::metadata(path).ok().map(|m| m.mode() & 0o7777)
 }
 
 #[cfg(not(unix))]
-fn mode_of(_path: &Path) -> Option<(u32, u32)> {
+fn mode_of(_path: &Path) -> Option<u32> {
     None
 }
 
 fn home_check(home: &Path) -> Check {
     let what = format!("home folder {}", home.display());
-    match mode_of(home) {
-        None => check(false, what, "cannot be read"),
-        Some((mode, _)) if mode & 0o022 != 0 => check(
-            false,
-            what,
-            format!(
-                "mode {mode:o}: others can write to it; fix with `chmod go-w {}`",
-                home.display()
-            ),
-        ),
-        Some((mode, _)) => check(true, what, format!("mode {mode:o}")),
-    }
+    let fix = format!("others can write to it; fix with `chmod go-w {}`", home.display());
+    mode_check(home, what, 0o022, &fix).unwrap_or_else(|what| check(false, what, "cannot be read"))
 }
 
 fn env_check(env: &Path) -> Check {
     let what = format!(".env {}", env.display());
-    match mode_of(env) {
-        None => Check {
-            status: "ok",
-            what,
-            detail: "absent (settings come from the environment)".into(),
-        },
-        Some((mode, _)) if mode & 0o077 != 0 => check(
-            false,
-            what,
-            format!(
-                "mode {mode:o}: others can read your keys; fix with `chmod 600 {}`",
-                env.display()
-            ),
-        ),
-        Some((mode, _)) => check(true, what, format!("mode {mode:o}")),
-    }
+    let fix = format!("others can read your keys; fix with `chmod 600 {}`", env.display());
+    mode_check(env, what, 0o077, &fix).unwrap_or_else(|what| Check {
+        status: "ok",
+        what,
+        detail: "absent (settings come from the environment)".into(),
+    })
+}
+
+/// Fails when any bit of `forbidden` is set in the file's mode; `Err(what)`
+/// when the file cannot be read.
+fn mode_check(path: &Path, what: String, forbidden: u32, fix: &str) -> Result<Check, String> {
+    let Some(mode) = mode_of(path) else { return Err(what) };
+    Ok(if mode & forbidden != 0 {
+        check(false, what, format!("mode {mode:o}: {fix}"))
+    } else {
+        check(true, what, format!("mode {mode:o}"))
+    })
 }
 
 fn db_check(db: &Path) -> Check {

@@ -70,7 +70,7 @@ pub fn main() -> u8 {
     let module = match loader::load_module(std::path::Path::new(PLUGIN_PATH)) {
         Ok(m) => m,
         Err(e) => {
-            send(&proto, &Message::Fatal { error: e });
+            send(&proto, &Message::Fatal { error: e.replace(PLUGIN_PATH, "the plugin file") });
             return 0;
         }
     };

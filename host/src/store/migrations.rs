@@ -228,3 +228,42 @@ pub fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at_version(version: i64, extra: &str) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        for sql in MIGRATIONS.iter().take(version as usize) {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(extra).unwrap();
+        conn.pragma_update(None, "user_version", version).unwrap();
+        conn
+    }
+
+    #[test]
+    fn an_unstamped_database_is_ours_only_with_exactly_our_schema() {
+        let path = Path::new("test.db");
+        for version in 1..=LATEST {
+            assert!(check(&at_version(version, ""), path).is_ok(), "version {version}");
+            let other = at_version(version, "CREATE TABLE notes (body TEXT);");
+            assert!(matches!(check(&other, path), Err(StoreError::Foreign { .. })));
+        }
+        let lookalike = Connection::open_in_memory().unwrap();
+        lookalike.execute_batch("CREATE TABLE runs (id TEXT); PRAGMA user_version = 1;").unwrap();
+        assert!(matches!(check(&lookalike, path), Err(StoreError::Foreign { .. })));
+    }
+
+    #[test]
+    fn another_application_id_is_foreign_and_ours_is_stamped() {
+        let path = Path::new("test.db");
+        let mut conn = Connection::open_in_memory().unwrap();
+        apply(&mut conn, path).unwrap();
+        let id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0)).unwrap();
+        assert_eq!(id, APPLICATION_ID);
+        conn.pragma_update(None, "application_id", 7).unwrap();
+        assert!(matches!(check(&conn, path), Err(StoreError::Foreign { .. })));
+    }
+}

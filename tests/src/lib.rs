@@ -46,8 +46,11 @@ pub struct Faults {
     pub stall_next: u32,
     /// Never end pagination.
     pub endless_cursor: bool,
-    /// Only affect requests whose path contains this (e.g. `organizations`).
+    /// Only affect requests whose path and query contain this (e.g.
+    /// `organizations`, or `starting_at=2025-03-04` for one request).
     pub only_path: Option<String>,
+    /// The `Retry-After` value sent with a 429 (default `1`, seconds).
+    pub retry_after: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -333,6 +336,7 @@ fn control_answer(what: &str, params: &[(String, String)], state: &Mutex<State>)
                 stall_next: num("stall_next"),
                 endless_cursor: get("endless_cursor") == Some("true"),
                 only_path: get("only_path").map(str::to_string),
+                retry_after: get("retry_after").map(str::to_string),
             };
             Answer::json(200, "{}".into())
         }
@@ -370,11 +374,11 @@ fn data_answer(
             r#"{"error":{"message":"not found","type":"not_found_error"}}"#.into(),
         );
     };
-    let (latency, fault, endless, revisions) = {
+    let (latency, fault, endless, revisions, retry_after) = {
         let mut st = lock(state);
         st.requests += 1;
         *st.by_path.entry(path.to_string()).or_insert(0) += 1;
-        let applies = st.faults.only_path.as_deref().is_none_or(|p| path.contains(p));
+        let applies = st.faults.only_path.as_deref().is_none_or(|p| req.target.contains(p));
         let f = &mut st.faults;
         let fault = if !applies {
             None
@@ -393,7 +397,8 @@ fn data_answer(
         } else {
             None
         };
-        (f.latency_ms, fault, applies && f.endless_cursor, st.revisions.clone())
+        let retry_after = f.retry_after.clone().unwrap_or_else(|| "1".into());
+        (f.latency_ms, fault, applies && f.endless_cursor, st.revisions.clone(), retry_after)
     };
     if latency > 0 {
         std::thread::sleep(Duration::from_millis(latency));
@@ -404,7 +409,7 @@ fn data_answer(
     match fault {
         Some("429") => {
             let mut a = error(provider, 429, "rate_limit_error", "Rate limited");
-            a.headers.push(("Retry-After".into(), "1".into()));
+            a.headers.push(("Retry-After".into(), retry_after));
             return a;
         }
         Some("5xx") => {

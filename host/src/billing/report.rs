@@ -16,7 +16,7 @@ use super::summary::Period;
 use crate::config::Settings;
 use crate::error::{HostError, Result};
 use crate::kernel::http::HttpClient;
-use crate::kernel::protocol::HttpSettings;
+use crate::kernel::http::HttpSettings;
 use crate::store::Store;
 
 /// Reads the rule settings; a value that does not parse is a config error.

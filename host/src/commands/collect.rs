@@ -12,10 +12,10 @@ use crate::app::Context;
 use crate::billing::BillingSink;
 use crate::cli::ExecArgs;
 use crate::error::{ExitCode, HostError, Result};
+use crate::kernel::http::HttpSettings;
 use crate::kernel::isolate::OutputLimits;
 use crate::kernel::loader::Catalog;
 use crate::kernel::lock::RunLock;
-use crate::kernel::protocol::HttpSettings;
 use crate::kernel::runner::{self, RunOptions, RunReport};
 
 /// Settings that shape a run, with their defaults.
@@ -116,7 +116,7 @@ pub(crate) fn collect_locked(
     match plugin {
         Some(name) => {
             let p = catalog.get(name)?;
-            Ok(vec![runner::run_plugin(&mut store, p, &ctx.settings, &sink, &opts)?])
+            runner::run_plugin(&mut store, p, &ctx.settings, &sink, &opts)
         }
         None => {
             report_rejected(&catalog);

@@ -3,7 +3,8 @@
 //! credentials dropped when a hop leaves the origin), and redaction of every
 //! secret value the host knows from whatever the plugin sends back.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use plugin_api::LogLevel;
 
@@ -13,9 +14,6 @@ use crate::logging::redact;
 
 /// Where the capability's log lines go.
 pub type LogFn = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
-
-/// At most this many requests of one plugin are in flight at once.
-const PARALLEL: usize = 8;
 
 /// The capabilities of one run of one plugin.
 pub struct Broker {
@@ -47,21 +45,33 @@ impl Broker {
         (self.log)(level, &self.redact(message));
     }
 
-    /// Performs independent requests, at most `PARALLEL` at once, and
-    /// answers in order.
+    /// Performs independent requests as a pipeline: `AGENT_HTTP_PARALLEL`
+    /// in flight, the next one starting as soon as any finishes; answers in
+    /// order.
     pub fn http_all(&self, requests: Vec<WireRequest>) -> Vec<Result<WireResponse, String>> {
-        let mut out = Vec::with_capacity(requests.len());
-        for chunk in requests.chunks(PARALLEL) {
-            let answers: Vec<_> = std::thread::scope(|s| {
-                let handles: Vec<_> = chunk.iter().map(|r| s.spawn(move || self.http(r))).collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|_| Err("HTTP worker thread died".into())))
-                    .collect()
-            });
-            out.extend(answers);
-        }
-        out
+        let next = AtomicUsize::new(0);
+        let answers: Vec<Mutex<Option<Result<WireResponse, String>>>> =
+            requests.iter().map(|_| Mutex::new(None)).collect();
+        let lanes = self.http.settings().parallel.min(requests.len());
+        std::thread::scope(|s| {
+            for _ in 0..lanes {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(req) = requests.get(i) else { break };
+                    let answer = plugin_api::catch_panic(|| self.http(req))
+                        .unwrap_or_else(|p| Err(format!("the HTTP capability panicked: {p}")));
+                    *answers[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(answer);
+                });
+            }
+        });
+        answers
+            .into_iter()
+            .map(|a| {
+                a.into_inner()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .unwrap_or_else(|| Err("the request was not performed".into()))
+            })
+            .collect()
     }
 
     fn http(&self, req: &WireRequest) -> Result<WireResponse, String> {

@@ -10,18 +10,58 @@ use plugin_api::{Header, HttpRequest, HttpResponse, LogLevel};
 use reqwest::blocking::Client;
 use reqwest::Url;
 
-use super::protocol::HttpSettings;
+use super::pacer::Pacer;
 use crate::config::Settings;
+
+/// How the host performs HTTP for plugins and webhooks.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Default whole-request timeout.
+    pub timeout_ms: u64,
+    /// First retry delay when no `Retry-After` is sent; doubles each retry.
+    pub backoff_ms: u64,
+    /// Longest single wait before a retry, `Retry-After` included.
+    pub max_wait_ms: u64,
+    /// Largest response body accepted.
+    pub max_body_bytes: u64,
+    /// Most request starts per second to one host (0: no ceiling).
+    pub max_rps: f64,
+    /// Requests of one batch kept in flight at once.
+    pub parallel: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            timeout_ms: 60_000,
+            backoff_ms: 500,
+            max_wait_ms: 60_000,
+            max_body_bytes: 64 << 20,
+            max_rps: 0.0,
+            parallel: 8,
+        }
+    }
+}
 
 impl HttpSettings {
     /// The HTTP settings from the environment or `.env`, with their defaults:
     /// `AGENT_HTTP_TIMEOUT_SECS` (60), `AGENT_HTTP_BACKOFF_MS` (500),
-    /// `AGENT_HTTP_MAX_WAIT_SECS` (60).
+    /// `AGENT_HTTP_MAX_WAIT_SECS` (60), `AGENT_HTTP_MAX_RPS` (0, none) and
+    /// `AGENT_HTTP_PARALLEL` (8).
     pub fn from_settings(s: &Settings) -> crate::error::Result<HttpSettings> {
+        let max_rps: f64 =
+            s.parsed("AGENT_HTTP_MAX_RPS", 0.0, "a number of requests per second")?;
+        if !max_rps.is_finite() || max_rps < 0.0 {
+            return Err(crate::error::HostError::config(format!(
+                "AGENT_HTTP_MAX_RPS={max_rps} is not a number of requests per second"
+            )));
+        }
         Ok(HttpSettings {
             timeout_ms: s.parsed("AGENT_HTTP_TIMEOUT_SECS", 60u64, "a number of seconds")? * 1000,
             backoff_ms: s.parsed("AGENT_HTTP_BACKOFF_MS", 500u64, "a number of milliseconds")?,
             max_wait_ms: s.parsed("AGENT_HTTP_MAX_WAIT_SECS", 60u64, "a number of seconds")? * 1000,
+            max_rps,
+            parallel: s.parsed("AGENT_HTTP_PARALLEL", 8usize, "a number of requests")?.max(1),
             ..HttpSettings::default()
         })
     }
@@ -115,7 +155,13 @@ impl HttpClient {
         self.execute_one(&url, req, log)
     }
 
-    /// One URL, with its retries.
+    /// The request settings.
+    pub fn settings(&self) -> &HttpSettings {
+        &self.settings
+    }
+
+    /// One URL, with its retries, paced with every other request to its
+    /// host: a 429 or 529 holds them all for its `Retry-After`.
     fn execute_one(
         &self,
         url: &Url,
@@ -124,14 +170,29 @@ impl HttpClient {
     ) -> Result<HttpResponse, String> {
         let client = self.client_for(url)?;
         let shown = display_url(url);
+        let pacer = Pacer::for_host(
+            &format!(
+                "{}:{}",
+                url.host_str().unwrap_or_default(),
+                url.port_or_known_default().unwrap_or(0)
+            ),
+            self.settings.max_rps,
+        );
         let mut attempt = 0u32;
         loop {
+            pacer.wait_turn();
             let resp = self.send_once(client, url, req)?;
-            let retryable = resp.status == 429 || (500..=599).contains(&resp.status);
+            let throttled = matches!(resp.status, 429 | 529);
+            let retryable = throttled || (500..=599).contains(&resp.status);
+            let wait = self.retry_wait(&resp, attempt);
+            if throttled {
+                pacer.back_off(wait);
+            } else if resp.status < 400 {
+                pacer.succeeded();
+            }
             if !retryable || attempt >= req.max_retries {
                 return Ok(resp);
             }
-            let wait = self.retry_wait(&resp, attempt);
             attempt += 1;
             log(
                 LogLevel::WARN,
@@ -142,7 +203,10 @@ impl HttpClient {
                     wait.as_secs_f32()
                 ),
             );
-            std::thread::sleep(wait);
+            // A back-off answer's wait is the pacer's, shared by everyone.
+            if !throttled {
+                std::thread::sleep(wait);
+            }
         }
     }
 

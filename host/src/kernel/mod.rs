@@ -9,6 +9,7 @@ pub mod http;
 pub mod isolate;
 pub mod loader;
 pub mod lock;
+pub mod pacer;
 pub mod plan;
 pub mod pluginfile;
 pub mod protocol;

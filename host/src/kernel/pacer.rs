@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 /// Longest gap the slow-down reaches between two requests to one host.
 const MAX_GAP: Duration = Duration::from_secs(5);
 
-/// First gap after a back-off answer without a longer `Retry-After`.
-const FIRST_GAP: Duration = Duration::from_millis(50);
+/// First gap after a back-off answer.
+const FIRST_GAP: Duration = Duration::from_millis(10);
 
 /// The pace of one host.
 #[derive(Debug)]
@@ -32,18 +32,16 @@ struct State {
 
 impl Pacer {
     fn new(max_rps: f64) -> Self {
-        let floor = if max_rps > 0.0 {
-            Duration::from_secs_f64(1.0 / max_rps)
-        } else {
-            Duration::ZERO
-        };
+        let floor =
+            if max_rps > 0.0 { Duration::from_secs_f64(1.0 / max_rps) } else { Duration::ZERO };
         Pacer { state: Mutex::new(State { next: Instant::now(), floor, gap: Duration::ZERO }) }
     }
 
     /// The pacer of `host` (host and port), created on first use.
     pub fn for_host(host: &str, max_rps: f64) -> Arc<Pacer> {
         static PACERS: OnceLock<Mutex<HashMap<String, Arc<Pacer>>>> = OnceLock::new();
-        let mut map = PACERS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+        let mut map =
+            PACERS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
         map.entry(host.to_string()).or_insert_with(|| Arc::new(Pacer::new(max_rps))).clone()
     }
 
@@ -62,10 +60,12 @@ impl Pacer {
     }
 
     /// The host said to back off: nobody starts before `retry_after` has
-    /// passed, and requests are spread further apart from then on.
+    /// passed, and requests are spread further apart from then on (twice as
+    /// far each time, but never further than the host itself asked to wait).
     pub fn back_off(&self, retry_after: Duration) {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        s.gap = (s.gap * 2).max(FIRST_GAP).min(MAX_GAP);
+        let cap = retry_after.max(FIRST_GAP).min(MAX_GAP);
+        s.gap = (s.gap * 2).max(FIRST_GAP).min(cap);
         s.next = s.next.max(Instant::now() + retry_after);
     }
 

@@ -60,30 +60,6 @@ pub struct SandboxSpec {
     pub cpu_secs: u64,
 }
 
-/// HTTP settings for the host capability.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HttpSettings {
-    /// Default whole-request timeout.
-    pub timeout_ms: u64,
-    /// First retry delay when no `Retry-After` is sent; doubles each retry.
-    pub backoff_ms: u64,
-    /// Longest single wait before a retry, `Retry-After` included.
-    pub max_wait_ms: u64,
-    /// Largest response body accepted.
-    pub max_body_bytes: u64,
-}
-
-impl Default for HttpSettings {
-    fn default() -> Self {
-        HttpSettings {
-            timeout_ms: 60_000,
-            backoff_ms: 500,
-            max_wait_ms: 60_000,
-            max_body_bytes: 64 << 20,
-        }
-    }
-}
-
 /// A record as it crosses the process boundary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WireRecord {

@@ -16,11 +16,11 @@ use plugin_api::{LogLevel, RunMetadata, RunRequest, RunStatus};
 use serde::Serialize;
 
 use super::capabilities::{Broker, LogFn};
-use super::http::{url_host, HttpClient};
+use super::http::{url_host, HttpClient, HttpSettings};
 use super::isolate::{run_worker, OutputLimits};
 use super::loader::Plugin;
 use super::plan::{days, plan};
-use super::protocol::{HttpSettings, Job, RunJob, SandboxSpec, WireResult};
+use super::protocol::{Job, RunJob, SandboxSpec, WireResult};
 use super::sink::{RecordSink, SinkInput};
 use crate::config::Settings;
 use crate::error::{HostError, Result};
@@ -153,23 +153,26 @@ fn now_rfc3339() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// Plans the run's days: the plan for daily plugins without `--from`/`--to`.
-fn window(
+/// The windows of days to run: the plan for daily plugins without
+/// `--from`/`--to` (each hole a partial run left, then the recent days), the
+/// range asked for otherwise; one window without days for other plugins.
+fn windows(
     store: &Store,
     plugin: &Plugin,
     opts: &RunOptions,
-) -> Result<Option<(NaiveDate, NaiveDate)>> {
+) -> Result<Vec<Option<(NaiveDate, NaiveDate)>>> {
     let m = &plugin.manifest;
     if !m.daily {
         if opts.from.is_some() || opts.to.is_some() {
             tracing::warn!(plugin = %m.name, "does not collect days; --from/--to ignored");
         }
-        return Ok(None);
+        return Ok(vec![None]);
     }
-    Ok(Some(match (opts.from, opts.to) {
+    Ok(match (opts.from, opts.to) {
         (None, None) => {
             let complete = store.complete_days(&m.name)?;
-            let p = plan(opts.today, &complete, opts.trailing_days);
+            let missing = store.missing_days(&m.name)?;
+            let p = plan(opts.today, &complete, &missing, opts.trailing_days);
             if let Some((a, b)) = p.skipped {
                 tracing::info!(
                     plugin = %m.name,
@@ -177,26 +180,43 @@ fn window(
                     opts.trailing_days
                 );
             }
-            (p.from, p.to)
+            for (a, b) in &p.holes {
+                tracing::info!(plugin = %m.name, "{a}..{b} missing (an earlier run was partial)");
+            }
+            p.windows().into_iter().map(Some).collect()
         }
         (from, to) => {
             let yesterday = opts.today.pred_opt().unwrap_or(opts.today);
             let to = to.unwrap_or(yesterday);
-            (from.unwrap_or(to), to)
+            vec![Some((from.unwrap_or(to), to))]
         }
-    }))
+    })
 }
 
-/// Plans the run and records its start.
+/// Plans a plugin's runs (one per window) and records their start.
+fn prepare_all(
+    store: &mut Store,
+    plugin: &Plugin,
+    settings: &Settings,
+    opts: &RunOptions,
+    params: &BTreeMap<String, String>,
+) -> Result<Vec<Prepared>> {
+    windows(store, plugin, opts)?
+        .into_iter()
+        .map(|w| prepare(store, plugin, settings, opts, params.clone(), w))
+        .collect()
+}
+
+/// Records the start of one run over `window`.
 fn prepare(
     store: &mut Store,
     plugin: &Plugin,
     settings: &Settings,
     opts: &RunOptions,
     params: BTreeMap<String, String>,
+    window: Option<(NaiveDate, NaiveDate)>,
 ) -> Result<Prepared> {
     let m = &plugin.manifest;
-    let window = window(store, plugin, opts)?;
     let mut settings_given = BTreeMap::new();
     for name in &m.settings {
         if settings.is_secret(name, &opts.secret_names) {
@@ -442,6 +462,10 @@ fn write_run<S: RecordSink>(
     tx.insert_run_logs(input.run_id, logs)?;
     let marked: &[NaiveDate] = if report.status == "failed" { &[] } else { input.complete_days };
     tx.mark_complete(input.plugin, marked.iter().copied(), input.run_id, input.collected_at)?;
+    if let Some((from, to)) = input.window {
+        let lost = days(from, to).filter(|d| !marked.contains(d));
+        tx.mark_missing(input.plugin, lost, input.run_id)?;
+    }
     tx.commit()?;
     Ok(stats)
 }
@@ -504,21 +528,24 @@ fn skip(store: &mut Store, plugin: &Plugin, why: &str) -> Result<RunReport> {
     })
 }
 
-/// Runs one plugin from start to commit.
+/// Runs one plugin from start to commit: one run per window of days.
 pub fn run_plugin<S: RecordSink>(
     store: &mut Store,
     plugin: &Plugin,
     settings: &Settings,
     sink: &S,
     opts: &RunOptions,
-) -> Result<RunReport> {
+) -> Result<Vec<RunReport>> {
     let params = resolve_params(plugin, &opts.params)?;
     if let Some(why) = missing_secret(plugin, settings) {
         return Err(HostError::config(format!("{} cannot run: {why}", plugin.manifest.name)));
     }
-    let prepared = prepare(store, plugin, settings, opts, params)?;
-    let executed = execute(prepared, opts);
-    Ok(commit(store, sink, opts.today, executed))
+    let mut reports = Vec::new();
+    for prepared in prepare_all(store, plugin, settings, opts, &params)? {
+        let executed = execute(prepared, opts);
+        reports.push(commit(store, sink, opts.today, executed));
+    }
+    Ok(reports)
 }
 
 /// Runs several plugins: executions overlap (up to `opts.jobs` at once when
@@ -538,7 +565,7 @@ pub fn run_many<S: RecordSink>(
             continue;
         }
         let params = resolve_params(plugin, &BTreeMap::new())?;
-        prepared.push(prepare(store, plugin, settings, opts, params)?);
+        prepared.extend(prepare_all(store, plugin, settings, opts, &params)?);
     }
     let jobs = opts.jobs.max(1);
     let queue =
@@ -563,6 +590,7 @@ pub fn run_many<S: RecordSink>(
         }
     });
     let order: Vec<&str> = plugins.iter().map(|p| p.manifest.name.as_str()).collect();
-    reports.sort_by_key(|r| order.iter().position(|n| *n == r.plugin));
+    // By plugin, then by window (the sort is stable; windows ran oldest first).
+    reports.sort_by_key(|r| (order.iter().position(|n| *n == r.plugin), r.from));
     Ok(reports)
 }

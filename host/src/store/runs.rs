@@ -166,10 +166,11 @@ impl Store {
 
     /// The newest finished run of each plugin, by plugin name.
     pub fn last_runs(&self) -> Result<Vec<RunRow>> {
+        // One grouped pass over the (plugin, status) index, not a subquery
+        // per run: flat in the number of stored runs.
         let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM runs r WHERE rowid = (
-                SELECT max(rowid) FROM runs r2
-                WHERE r2.plugin_name = r.plugin_name AND r2.status != 'running')
+            "SELECT {RUN_COLUMNS} FROM runs WHERE rowid IN (
+                SELECT max(rowid) FROM runs WHERE status != 'running' GROUP BY plugin_name)
              ORDER BY plugin_name"
         );
         let mut stmt = self.conn.prepare(&sql).ctx("read the last runs")?;
@@ -179,10 +180,17 @@ impl Store {
 
     /// The days of `plugin` whose data is complete.
     pub fn complete_days(&self, plugin: &str) -> Result<BTreeSet<NaiveDate>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT day FROM coverage WHERE plugin_name = ?1")
-            .ctx("read coverage")?;
+        self.days_of("SELECT day FROM coverage WHERE plugin_name = ?1", plugin)
+    }
+
+    /// The days a run of `plugin` asked for and did not complete (and no
+    /// later run has completed): the next plan collects them again.
+    pub fn missing_days(&self, plugin: &str) -> Result<BTreeSet<NaiveDate>> {
+        self.days_of("SELECT day FROM missing_days WHERE plugin_name = ?1", plugin)
+    }
+
+    fn days_of(&self, sql: &str, plugin: &str) -> Result<BTreeSet<NaiveDate>> {
+        let mut stmt = self.conn.prepare_cached(sql).ctx("read coverage")?;
         let days = stmt.query_map([plugin], |r| r.get::<_, String>(0)).ctx("read coverage")?;
         let mut out = BTreeSet::new();
         for day in days {
@@ -252,8 +260,36 @@ impl Tx<'_> {
                  ON CONFLICT (plugin_name, day) DO UPDATE SET run_id = ?3, completed_at = ?4",
             )
             .ctx("record coverage")?;
+        let mut found = self
+            .tx
+            .prepare_cached("DELETE FROM missing_days WHERE plugin_name = ?1 AND day = ?2")
+            .ctx("record coverage")?;
         for day in days {
             stmt.execute(params![plugin, day.to_string(), run_id, now]).ctx("record coverage")?;
+            found.execute(params![plugin, day.to_string()]).ctx("record coverage")?;
+        }
+        Ok(())
+    }
+
+    /// Records days a run asked for but did not complete, unless an earlier
+    /// run completed them.
+    pub fn mark_missing(
+        &self,
+        plugin: &str,
+        days: impl IntoIterator<Item = NaiveDate>,
+        run_id: &str,
+    ) -> Result<()> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO missing_days (plugin_name, day, run_id)
+                 SELECT ?1, ?2, ?3 WHERE NOT EXISTS
+                   (SELECT 1 FROM coverage WHERE plugin_name = ?1 AND day = ?2)
+                 ON CONFLICT (plugin_name, day) DO UPDATE SET run_id = ?3",
+            )
+            .ctx("record missing days")?;
+        for day in days {
+            stmt.execute(params![plugin, day.to_string(), run_id]).ctx("record missing days")?;
         }
         Ok(())
     }

@@ -49,10 +49,13 @@ fn collect(ctx: &PluginCtx<'_>, req: &RunRequest) -> Result<PluginResult, String
     let account =
         req.settings.get("ANTHROPIC_ACCOUNT").cloned().unwrap_or_else(|| "default".into());
     let queries = plan(base, &key, range);
-    let (bodies, requests) = fetch_all(ctx, &queries)?;
+    let fetched = fetch_all(ctx, &queries);
+    if let Some(first) = fetched.nothing() {
+        return Err(first.to_string());
+    }
     let mut records = Vec::new();
-    for (query, pages) in queries.iter().zip(&bodies) {
-        for body in pages {
+    for (query, pages) in queries.iter().zip(&fetched.pages) {
+        for body in pages.iter().flatten() {
             if query.name.starts_with("cost_report") {
                 records.extend(parse_costs(body, &account, range)?.iter().map(CostPayload::record));
             } else {
@@ -61,7 +64,7 @@ fn collect(ctx: &PluginCtx<'_>, req: &RunRequest) -> Result<PluginResult, String
             }
         }
     }
-    Ok(finish(ctx, "anthropic", records, requests, range))
+    Ok(finish(ctx, "anthropic", records, &fetched, range))
 }
 
 fn rfc3339(day: NaiveDate) -> String {
@@ -97,6 +100,7 @@ pub fn plan(base: &str, key: &str, range: DayRange) -> Vec<Query> {
                 ),
                 headers: headers.clone(),
                 max_pages: c.len() as usize + 2,
+                days: c,
             });
         }
     }

@@ -65,6 +65,12 @@ impl DayRange {
     pub fn contains(&self, day: NaiveDate) -> bool {
         day >= self.from && day <= self.to
     }
+
+    /// Every day, in order.
+    pub fn days(&self) -> impl Iterator<Item = NaiveDate> {
+        let to = self.to;
+        self.from.iter_days().take_while(move |d| *d <= to)
+    }
 }
 
 /// Percent-encodes a query component (RFC 3986 unreserved characters kept).
@@ -92,6 +98,8 @@ pub struct Query {
     pub headers: Vec<(String, String)>,
     /// Pages expected at most; more means the cursor never ends.
     pub max_pages: usize,
+    /// The days its answer covers: lost if it fails.
+    pub days: DayRange,
 }
 
 impl Query {
@@ -167,14 +175,67 @@ pub fn provider_error(status: u16, body: &str) -> String {
     }
 }
 
+/// What [`fetch_all`] brought back.
+#[derive(Debug, Default)]
+pub struct Fetched {
+    /// Each query's page bodies, in order; `None` for a query that failed.
+    pub pages: Vec<Option<Vec<String>>>,
+    /// Why each failed query failed, one line each.
+    pub failures: Vec<String>,
+    /// The days the failed queries cover: not complete in this run.
+    pub lost: Vec<DayRange>,
+    /// Requests made.
+    pub requests: u64,
+}
+
+impl Fetched {
+    /// The first failure when nothing at all was fetched.
+    pub fn nothing(&self) -> Option<&str> {
+        self.pages.iter().all(Option::is_none).then(|| self.failures.first().map(String::as_str))?
+    }
+}
+
 /// Fetches every page of every query, overlapping independent requests
-/// through `http_all`. Returns each query's page bodies, in order, and the
-/// number of requests made. Any failure fails the whole fetch: a run stores
-/// all of its days or none.
-pub fn fetch_all(
-    ctx: &PluginCtx<'_>,
-    queries: &[Query],
-) -> Result<(Vec<Vec<String>>, u64), String> {
+/// through `http_all`. A query that fails costs only its own days: the
+/// others are still fetched, and the run can keep every day it got.
+pub fn fetch_all(ctx: &PluginCtx<'_>, queries: &[Query]) -> Fetched {
+    let mut out = Fetched { pages: vec![Some(Vec::new()); queries.len()], ..Fetched::default() };
+    let mut next: Vec<Option<Option<String>>> = vec![Some(None); queries.len()];
+    loop {
+        let pending: Vec<usize> = (0..queries.len()).filter(|i| next[*i].is_some()).collect();
+        if pending.is_empty() {
+            return out;
+        }
+        let reqs: Vec<HttpRequest> = pending
+            .iter()
+            .map(|&i| queries[i].request(next[i].as_ref().and_then(|p| p.as_deref())))
+            .collect();
+        out.requests += reqs.len() as u64;
+        let answers = ctx.http_all(&reqs);
+        for (&i, answer) in pending.iter().zip(answers) {
+            let q = &queries[i];
+            let previous = next[i].take().flatten();
+            let pages = out.pages[i].get_or_insert_with(Vec::new);
+            match next_page(q, answer, previous.as_deref(), pages) {
+                Ok(cursor) => next[i] = cursor.map(Some),
+                Err(e) => {
+                    out.failures.push(format!("{}: {e}", q.name));
+                    out.lost.push(q.days);
+                    out.pages[i] = None;
+                }
+            }
+        }
+    }
+}
+
+/// Keeps one answer's body in `pages` and returns the cursor of the page
+/// after it, if any.
+fn next_page(
+    q: &Query,
+    answer: Result<plugin_api::HttpResponse, String>,
+    previous: Option<&str>,
+    pages: &mut Vec<String>,
+) -> Result<Option<String>, String> {
     #[derive(Deserialize)]
     struct Cursor {
         #[serde(default)]
@@ -182,47 +243,27 @@ pub fn fetch_all(
         #[serde(default)]
         next_page: Option<String>,
     }
-    let mut bodies: Vec<Vec<String>> = vec![Vec::new(); queries.len()];
-    let mut next: Vec<Option<Option<String>>> = vec![Some(None); queries.len()];
-    let mut requests = 0u64;
-    loop {
-        let pending: Vec<usize> = (0..queries.len()).filter(|i| next[*i].is_some()).collect();
-        if pending.is_empty() {
-            return Ok((bodies, requests));
-        }
-        let reqs: Vec<HttpRequest> = pending
-            .iter()
-            .map(|&i| queries[i].request(next[i].as_ref().and_then(|p| p.as_deref())))
-            .collect();
-        requests += reqs.len() as u64;
-        let answers = ctx.http_all(&reqs);
-        for (&i, answer) in pending.iter().zip(answers) {
-            let q = &queries[i];
-            let resp = answer.map_err(|e| format!("{}: {e}", q.name))?;
-            let body = resp.text().into_owned();
-            if !(200..300).contains(&resp.status) {
-                return Err(format!("{}: {}", q.name, provider_error(resp.status, &body)));
+    let resp = answer?;
+    let body = resp.text().into_owned();
+    if !(200..300).contains(&resp.status) {
+        return Err(provider_error(resp.status, &body));
+    }
+    let cursor: Cursor = serde_json::from_str(&body).map_err(|e| json_error(&e, &body))?;
+    pages.push(body);
+    match (cursor.has_more, cursor.next_page.filter(|p| !p.is_empty())) {
+        (true, Some(p)) => {
+            if previous == Some(p.as_str()) {
+                return Err("the API returned the same cursor twice".into());
             }
-            let cursor: Cursor = serde_json::from_str(&body)
-                .map_err(|e| format!("{}: {}", q.name, json_error(&e, &body)))?;
-            bodies[i].push(body);
-            next[i] = match (cursor.has_more, cursor.next_page.filter(|p| !p.is_empty())) {
-                (true, Some(p)) => {
-                    if next[i].as_ref().and_then(|c| c.as_deref()) == Some(p.as_str()) {
-                        return Err(format!("{}: the API returned the same cursor twice", q.name));
-                    }
-                    if bodies[i].len() >= q.max_pages {
-                        return Err(format!(
-                            "{}: pagination did not end after {} pages; giving up",
-                            q.name,
-                            bodies[i].len()
-                        ));
-                    }
-                    Some(Some(p))
-                }
-                _ => None,
-            };
+            if pages.len() >= q.max_pages {
+                return Err(format!(
+                    "pagination did not end after {} pages; giving up",
+                    pages.len()
+                ));
+            }
+            Ok(Some(p))
         }
+        _ => Ok(None),
     }
 }
 
@@ -246,25 +287,45 @@ pub fn admin_key(
     Ok(k)
 }
 
-/// A successful result for `provider`: logs what was collected and records
-/// the request count and the provider in the metadata (so the host refreshes
-/// its per-day totals even for days without records).
+/// The run's result for `provider`: a success, or a partial result whose
+/// complete days leave out the days of the queries that failed (the host
+/// stores only complete days, and the next run asks for the rest again).
+/// The metadata carries the request count and the provider, so the host
+/// refreshes its per-day totals even for days without records.
 pub fn finish(
     ctx: &PluginCtx<'_>,
     provider: &str,
     records: Vec<Record>,
-    requests: u64,
+    fetched: &Fetched,
     range: DayRange,
 ) -> PluginResult {
     ctx.info(&format!(
-        "{} records from {requests} requests for {}..{}",
+        "{} records from {} requests for {}..{}",
         records.len(),
+        fetched.requests,
         range.from,
         range.to
     ));
-    let mut meta = RunMetadata { requests, ..Default::default() };
+    let mut meta = RunMetadata { requests: fetched.requests, ..Default::default() };
     meta.extra.insert("provider".into(), provider.into());
-    PluginResult::success(records, &meta)
+    if fetched.failures.is_empty() {
+        return PluginResult::success(records, &meta);
+    }
+    let lost = |d: NaiveDate| fetched.lost.iter().any(|l| l.contains(d));
+    meta.complete_days = range.days().filter(|d| !lost(*d)).map(|d| d.to_string()).collect();
+    let mut result = PluginResult::success(records, &meta);
+    result.status = plugin_api::RunStatus::PARTIAL;
+    let kept = meta.complete_days.len();
+    result.error = plugin_api::abi_stable::std_types::RSome(
+        format!(
+            "{} of the run's queries failed; kept {kept} of {} days, the rest is fetched again next run. First: {}",
+            fetched.failures.len(),
+            range.len(),
+            fetched.failures[0]
+        )
+        .into(),
+    );
+    result
 }
 
 /// A collector's `run`: its error, if any, becomes a failed result.

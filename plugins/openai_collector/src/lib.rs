@@ -61,11 +61,14 @@ fn collect(ctx: &PluginCtx<'_>, req: &RunRequest) -> Result<PluginResult, String
     let base = req.settings.get("OPENAI_BASE_URL").map(String::as_str).unwrap_or(DEFAULT_BASE_URL);
     let account = req.settings.get("OPENAI_ACCOUNT").cloned().unwrap_or_else(|| "default".into());
     let queries = plan(base, &key, range);
-    let (bodies, requests) = fetch_all(ctx, &queries)?;
+    let fetched = fetch_all(ctx, &queries);
+    if let Some(first) = fetched.nothing() {
+        return Err(first.to_string());
+    }
 
     let mut records = Vec::new();
-    for (query, pages) in queries.iter().zip(&bodies) {
-        for body in pages {
+    for (query, pages) in queries.iter().zip(&fetched.pages) {
+        for body in pages.iter().flatten() {
             let source = query.name.split(' ').next().unwrap_or_default();
             if source == "costs" {
                 records.extend(parse_costs(body, &account, range)?.iter().map(CostPayload::record));
@@ -76,7 +79,7 @@ fn collect(ctx: &PluginCtx<'_>, req: &RunRequest) -> Result<PluginResult, String
             }
         }
     }
-    Ok(finish(ctx, "openai", records, requests, range))
+    Ok(finish(ctx, "openai", records, &fetched, range))
 }
 
 fn unix(day: NaiveDate) -> i64 {
@@ -101,6 +104,7 @@ pub fn plan(base: &str, key: &str, range: DayRange) -> Vec<Query> {
             ),
             headers: headers.clone(),
             max_pages: c.len() as usize + 2,
+            days: c,
         });
     }
     for (endpoint, group_by) in USAGE_ENDPOINTS {
@@ -114,6 +118,7 @@ pub fn plan(base: &str, key: &str, range: DayRange) -> Vec<Query> {
                 ),
                 headers: headers.clone(),
                 max_pages: c.len() as usize + 2,
+                days: c,
             });
         }
     }

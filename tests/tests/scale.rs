@@ -1,0 +1,113 @@
+//! Backfills under rate limits and lasting failures: every day fetched is
+//! kept, nothing is stored twice, and the next run asks for exactly what is
+//! missing.
+
+mod util;
+
+use agent_host_tests::Faults;
+use chrono::NaiveDate;
+use util::{simulator, Home};
+
+fn day(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+/// Asserts every day of `from..=to` is covered for both collectors and
+/// equals the simulator's totals to the last digit.
+fn assert_every_day_exact(home: &Home, sim: &agent_host_tests::Simulator, from: &str, to: &str) {
+    let days: Vec<NaiveDate> = day(from).iter_days().take_while(|d| *d <= day(to)).collect();
+    for plugin in ["openai_collector", "anthropic_collector"] {
+        let covered = home.number(&format!(
+            "SELECT count(*) FROM coverage WHERE plugin_name = '{plugin}' AND day BETWEEN '{from}' AND '{to}'"
+        ));
+        assert_eq!(covered as usize, days.len(), "{plugin} coverage");
+    }
+    for d in &days {
+        for (provider, display) in [("openai", "OpenAI"), ("anthropic", "Anthropic")] {
+            let stored: (i64, String) = home
+                .db()
+                .query_row(
+                    "SELECT tokens, cost FROM results WHERE provider = ?1 AND date = ?2",
+                    [display, &d.to_string()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap_or_else(|e| panic!("{provider} {d}: {e}"));
+            let (tokens, cost) = sim.expected_day(provider, *d);
+            assert_eq!((stored.0 as u64, stored.1), (tokens, cost), "{provider} {d}");
+        }
+    }
+}
+
+/// A two-year backfill while the simulator answers the next `k` requests
+/// with 429; returns the first run's exit code and whether a second run was
+/// needed.
+fn backfill_through_a_burst(k: u32) -> (i32, bool) {
+    let sim = simulator();
+    let mut home = Home::with_plugins(&["openai_collector", "anthropic_collector"]);
+    home.use_simulator(&sim);
+    sim.set_faults(Faults {
+        rate_limit_next: k,
+        retry_after: Some("0.02".into()),
+        ..Default::default()
+    });
+    let first = home.run(&["run-all", "--from", "2023-09-01", "--to", "2025-08-31"]);
+    let code = first.code();
+    assert!(code == 0 || code == 1, "{}", first.stderr());
+    let partial = home.number("SELECT count(*) FROM runs WHERE status = 'partial'") > 0;
+    assert_eq!(code == 1, partial, "a failed run is partial, never all-or-nothing");
+    if partial {
+        // The next nightly run fetches what the burst cost, and no more.
+        home.run(&["run-all"]).expect_code(0);
+    }
+    assert_every_day_exact(&home, &sim, "2023-09-01", "2025-08-31");
+    (code, partial)
+}
+
+#[test]
+fn a_burst_of_80_rate_limits_keeps_every_day() {
+    let (code, second_run) = backfill_through_a_burst(80);
+    eprintln!("K=80: first run exit {code}, second run needed: {second_run}");
+}
+
+#[test]
+fn a_burst_of_400_rate_limits_keeps_every_day_fetched_and_the_next_run_finishes() {
+    let (code, second_run) = backfill_through_a_burst(400);
+    eprintln!("K=400: first run exit {code}, second run needed: {second_run}");
+}
+
+#[test]
+fn a_request_that_fails_for_good_costs_only_its_days() {
+    let sim = simulator();
+    let mut home = Home::with_plugins(&["openai_collector", "anthropic_collector"]);
+    home.use_simulator(&sim);
+    // Anthropic's 31-day chunks of 2025-01-01..2025-06-30: the third starts
+    // on 2025-03-04. Both of its reports fail on every try.
+    sim.set_faults(Faults {
+        server_error_next: 10_000,
+        only_path: Some("starting_at=2025-03-04".into()),
+        ..Default::default()
+    });
+    let run = home.run(&["run-all", "--from", "2025-01-01", "--to", "2025-06-30"]);
+    run.expect_code(1);
+    assert!(run.stdout().contains("anthropic_collector      partial"), "{}", run.stdout());
+    assert!(run.stdout().contains("kept 150 of 181 days"), "{}", run.stdout());
+    let anthropic_days =
+        home.number("SELECT count(*) FROM coverage WHERE plugin_name = 'anthropic_collector'");
+    assert_eq!(anthropic_days, 150);
+    let hole = home.number(
+        "SELECT count(*) FROM results WHERE provider = 'Anthropic' AND date BETWEEN '2025-03-04' AND '2025-04-03'",
+    );
+    assert_eq!(hole, 0, "no day of the failed request is stored");
+
+    // The next run asks for exactly the lost days (and the recent window).
+    sim.set_faults(Faults::default());
+    home.env("AGENT_TODAY", "2025-07-01");
+    home.run(&["run-all"]).expect_code(0);
+    let windows = home.text(
+        "SELECT group_concat(window_from || '..' || window_to, ' ') FROM (
+           SELECT window_from, window_to FROM runs
+           WHERE plugin_name = 'anthropic_collector' ORDER BY started_at, window_from LIMIT -1 OFFSET 1)",
+    );
+    assert_eq!(windows, "2025-03-04..2025-04-03 2025-06-28..2025-06-30");
+    assert_every_day_exact(&home, &sim, "2025-01-01", "2025-06-30");
+}

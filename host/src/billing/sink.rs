@@ -98,3 +98,97 @@ impl RecordSink for BillingSink {
         Ok(stats)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::reports::Breakdown;
+    use crate::store::Store;
+    use chrono::NaiveDate;
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn cost(d: &str, model: &str, project: &str, amount: &str) -> WireRecord {
+        let payload = serde_json::json!({
+            "provider": "anthropic", "account": "default", "day": d, "model": model,
+            "project": project, "line_item": format!("{model} tokens"), "amount": amount,
+            "unit": "major", "currency": "usd",
+        });
+        WireRecord { kind: "cost".into(), key: String::new(), payload: payload.to_string() }
+    }
+
+    fn usage(d: &str, model: &str, project: &str, tokens: u64) -> WireRecord {
+        let payload = serde_json::json!({
+            "provider": "anthropic", "account": "default", "day": d, "source": "messages",
+            "model": model, "project": project, "metrics": { "output_tokens": tokens },
+        });
+        WireRecord { kind: "usage".into(), key: String::new(), payload: payload.to_string() }
+    }
+
+    /// One run of the sink over `days`, committed.
+    fn store_run(store: &mut Store, days: &[NaiveDate], records: Vec<WireRecord>) {
+        let claims = vec!["anthropic".to_string()];
+        let input = SinkInput {
+            plugin: "p",
+            run_id: "r",
+            window: Some((days[0], days[days.len() - 1])),
+            complete_days: days,
+            metadata: r#"{"provider":"anthropic"}"#,
+            collected_at: "2025-01-01T00:00:00Z",
+            claims: &claims,
+        };
+        let batch = BillingSink.prepare(&input, records).unwrap();
+        let tx = store.transaction().unwrap();
+        BillingSink.write(&tx, &input, batch).unwrap();
+        tx.commit().unwrap();
+    }
+
+    fn assert_totals_match_rows(store: &Store) {
+        let (from, to) = (day("2025-01-01"), day("2025-01-31"));
+        for by in [Breakdown::Model, Breakdown::Project] {
+            let kept = store.breakdown(from, to, by).unwrap();
+            assert!(!kept.is_empty());
+            assert_eq!(kept, store.breakdown_from_rows(from, to, by).unwrap(), "{by:?}");
+        }
+    }
+
+    #[test]
+    fn daily_totals_equal_the_detailed_rows_through_revisions_and_replacements() {
+        let mut store = Store::open_in_memory().unwrap();
+        let days = [day("2025-01-01"), day("2025-01-02")];
+        store_run(
+            &mut store,
+            &days,
+            vec![
+                cost("2025-01-01", "opus", "a", "1.10"),
+                cost("2025-01-01", "haiku", "b", "0.000001"),
+                cost("2025-01-02", "opus", "b", "2.5"),
+                usage("2025-01-01", "opus", "a", 1000),
+                usage("2025-01-02", "haiku", "a", 7),
+            ],
+        );
+        assert_totals_match_rows(&store);
+        // A re-pull revises one amount, drops a row and adds a model.
+        store_run(
+            &mut store,
+            &days,
+            vec![
+                cost("2025-01-01", "opus", "a", "1.15"),
+                cost("2025-01-02", "opus", "b", "2.5"),
+                cost("2025-01-02", "sonnet", "", "3"),
+                usage("2025-01-01", "opus", "a", 1200),
+            ],
+        );
+        assert_totals_match_rows(&store);
+        // A later day alone leaves the others' totals as they were.
+        store_run(&mut store, &[day("2025-01-03")], vec![cost("2025-01-03", "opus", "a", "9")]);
+        assert_totals_match_rows(&store);
+        let models =
+            store.breakdown(day("2025-01-01"), day("2025-01-31"), Breakdown::Model).unwrap();
+        let opus = models.iter().find(|r| r.key == "opus").unwrap();
+        assert_eq!((opus.cost.as_str(), opus.tokens), ("12.65", 1200));
+        assert!(models.iter().all(|r| r.key != "haiku" || r.tokens == 0));
+    }
+}

@@ -406,6 +406,45 @@ impl Tx<'_> {
                 stmt.execute(params![display, p, d.to_string(), now]).ctx("refresh results")?;
             }
         }
+        self.refresh_daily_totals(providers, days)
+    }
+
+    /// Recomputes `daily_totals` (cost and tokens per model and per project)
+    /// for these providers and days, from their detailed rows.
+    fn refresh_daily_totals(&self, providers: &BTreeSet<String>, days: &[NaiveDate]) -> Result<()> {
+        const WHAT: &str = "refresh daily totals";
+        let mut clear = self
+            .tx
+            .prepare_cached("DELETE FROM daily_totals WHERE provider = ?1 AND day = ?2")
+            .ctx(WHAT)?;
+        let mut fill: Vec<_> = [
+            ("model", "CASE WHEN model != '' THEN model ELSE line_item END", "model"),
+            ("project", "project", "project"),
+        ]
+        .iter()
+        .map(|(dim, cost_key, usage_key)| {
+            self.tx.prepare_cached(&format!(
+                "INSERT INTO daily_totals (provider, day, dim, key, cost, tokens)
+                 SELECT ?1, ?2, '{dim}', k, dec_sum(cost), SUM(tokens) FROM (
+                   SELECT {cost_key} AS k, amount AS cost, 0 AS tokens FROM cost_rows
+                    WHERE provider = ?1 AND day = ?2
+                   UNION ALL
+                   SELECT {usage_key}, NULL, quantity FROM usage_rows
+                    WHERE provider = ?1 AND day = ?2 AND counts_as_tokens = 1
+                 ) GROUP BY k"
+            ))
+        })
+        .collect::<rusqlite::Result<_>>()
+        .ctx(WHAT)?;
+        for p in providers {
+            for d in days {
+                let day = d.to_string();
+                clear.execute(params![p, day]).ctx(WHAT)?;
+                for stmt in &mut fill {
+                    stmt.execute(params![p, day]).ctx(WHAT)?;
+                }
+            }
+        }
         Ok(())
     }
 }

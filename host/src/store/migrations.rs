@@ -151,6 +151,32 @@ const MIGRATIONS: &[&str] = &[
         run_id      TEXT NOT NULL,
         PRIMARY KEY (plugin_name, day)
     ) WITHOUT ROWID;
+
+    -- Cost and tokens per provider, day and model or project, kept with the
+    -- rows in the same transaction, so a breakdown over any range reads a
+    -- few rows per day instead of every detailed row.
+    CREATE TABLE daily_totals (
+        provider TEXT NOT NULL,
+        day      TEXT NOT NULL,
+        dim      TEXT NOT NULL,
+        key      TEXT NOT NULL,
+        cost     TEXT NOT NULL,
+        tokens   INTEGER NOT NULL,
+        PRIMARY KEY (dim, day, provider, key)
+    ) WITHOUT ROWID;
+    INSERT INTO daily_totals (provider, day, dim, key, cost, tokens)
+    SELECT provider, day, 'model', k, dec_sum(cost), SUM(tokens) FROM (
+        SELECT provider, day, CASE WHEN model != '' THEN model ELSE line_item END AS k,
+               amount AS cost, 0 AS tokens FROM cost_rows
+        UNION ALL
+        SELECT provider, day, model, NULL, quantity FROM usage_rows WHERE counts_as_tokens = 1
+    ) GROUP BY provider, day, k;
+    INSERT INTO daily_totals (provider, day, dim, key, cost, tokens)
+    SELECT provider, day, 'project', k, dec_sum(cost), SUM(tokens) FROM (
+        SELECT provider, day, project AS k, amount AS cost, 0 AS tokens FROM cost_rows
+        UNION ALL
+        SELECT provider, day, project, NULL, quantity FROM usage_rows WHERE counts_as_tokens = 1
+    ) GROUP BY provider, day, k;
     "#,
 ];
 
@@ -276,6 +302,7 @@ mod tests {
     fn another_application_id_is_foreign_and_ours_is_stamped() {
         let path = Path::new("test.db");
         let mut conn = Connection::open_in_memory().unwrap();
+        super::super::decimal_sum::register(&conn).unwrap();
         apply(&mut conn, path).unwrap();
         let id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0)).unwrap();
         assert_eq!(id, APPLICATION_ID);

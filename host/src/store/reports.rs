@@ -114,8 +114,31 @@ impl Store {
         Ok(out)
     }
 
-    /// Cost and tokens between two days, grouped by provider and `by`.
+    /// Cost and tokens between two days, grouped by provider and `by`, from
+    /// the daily totals (a few rows per day, whatever the detail).
     pub fn breakdown(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        by: Breakdown,
+    ) -> Result<Vec<BreakdownRow>> {
+        let dim = match by {
+            Breakdown::Model => "model",
+            Breakdown::Project => "project",
+        };
+        self.read_breakdown(
+            "SELECT provider, key, dec_sum(cost), SUM(tokens) FROM daily_totals
+             WHERE dim = ?3 AND day BETWEEN ?1 AND ?2
+             GROUP BY provider, key ORDER BY provider, key",
+            from,
+            to,
+            dim,
+        )
+    }
+
+    /// The same breakdown computed from every detailed row (what the daily
+    /// totals must always equal; for tests and checks).
+    pub fn breakdown_from_rows(
         &self,
         from: NaiveDate,
         to: NaiveDate,
@@ -134,9 +157,24 @@ impl Store {
                  WHERE day BETWEEN ?1 AND ?2 AND counts_as_tokens = 1
              ) GROUP BY provider, k ORDER BY provider, k"
         );
-        let mut stmt = self.conn.prepare(&sql).ctx("read a breakdown")?;
+        self.read_breakdown(&sql, from, to, "")
+    }
+
+    /// Runs a breakdown query over `?1..?2` (and `?3`, the dimension, where
+    /// the query names it).
+    fn read_breakdown(
+        &self,
+        sql: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+        dim: &str,
+    ) -> Result<Vec<BreakdownRow>> {
+        let mut stmt = self.conn.prepare_cached(sql).ctx("read a breakdown")?;
+        let (from, to) = (from.to_string(), to.to_string());
+        let args: Vec<&dyn rusqlite::ToSql> =
+            if dim.is_empty() { vec![&from, &to] } else { vec![&from, &to, &dim] };
         let rows = stmt
-            .query_map(params![from.to_string(), to.to_string()], |r| {
+            .query_map(args.as_slice(), |r| {
                 Ok(BreakdownRow {
                     provider: r.get(0)?,
                     key: r.get(1)?,

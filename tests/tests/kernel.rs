@@ -357,3 +357,16 @@ fn a_malformed_dot_env_is_one_line_with_a_hint() {
     assert!(err.contains("hint: each line must be NAME=value"), "{err}");
     assert_eq!(err.lines().count(), 2, "{err}");
 }
+
+#[test]
+fn hand_edited_runs_print_without_panicking() {
+    let home = Home::with_plugins(&["misbehaving"]);
+    home.run(&["run", "--plugin", "misbehaving"]).expect_code(0);
+    let conn = rusqlite::Connection::open(home.path().join("agent_os.db")).unwrap();
+    conn.execute("UPDATE runs SET id = 'é', started_at = 'ü-2025', plugin_sha256 = 'x'", [])
+        .unwrap();
+    drop(conn);
+    let run = home.run(&["runs"]);
+    run.expect_code(0);
+    assert!(run.stdout().contains("ü-2025") && run.stdout().contains(" é "), "{}", run.stdout());
+}

@@ -160,7 +160,7 @@ pub fn evaluate(
             title: format!("{}: the last run {}", r.plugin_name, r.status),
             message: format!(
                 "Run {} of {} at {}: {}",
-                &r.id[..r.id.len().min(8)],
+                r.id.get(..8).unwrap_or(&r.id),
                 r.plugin_name,
                 r.started_at,
                 r.error.as_deref().unwrap_or("no reason given")

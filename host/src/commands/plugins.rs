@@ -50,7 +50,7 @@ pub fn list(ctx: &Context, json: bool) -> Result<u8> {
             "{:<24} {:<10} sha256:{}  {}",
             p.manifest.name,
             p.manifest.version,
-            &p.sha256[..12],
+            p.sha256.get(..12).unwrap_or(&p.sha256),
             p.path.display()
         )
         .map_err(write_err)?;

@@ -28,13 +28,13 @@ pub fn list(ctx: &Context, args: &RunsArgs) -> Result<u8> {
         writeln!(
             out,
             "{}  {:<24} {:<8} {:<24} {:>6} rows  {}  sha256:{:<12}  {}",
-            &r.started_at[..r.started_at.len().min(19)],
+            r.started_at.get(..19).unwrap_or(&r.started_at),
             r.plugin_name,
             r.status,
             window,
             r.records_written,
-            &r.id[..8],
-            r.plugin_sha256.as_deref().map_or("-", |h| &h[..h.len().min(12)]),
+            r.id.get(..8).unwrap_or(&r.id),
+            r.plugin_sha256.as_deref().map_or("-", |h| h.get(..12).unwrap_or(h)),
             r.error.as_deref().unwrap_or("")
         )
         .map_err(write_err)?;

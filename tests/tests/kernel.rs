@@ -363,8 +363,11 @@ fn hand_edited_runs_print_without_panicking() {
     let home = Home::with_plugins(&["misbehaving"]);
     home.run(&["run", "--plugin", "misbehaving"]).expect_code(0);
     let conn = rusqlite::Connection::open(home.path().join("agent_os.db")).unwrap();
-    conn.execute("UPDATE runs SET id = 'é', started_at = 'ü-2025', plugin_sha256 = 'x'", [])
-        .unwrap();
+    conn.execute_batch(
+        "PRAGMA foreign_keys = OFF;
+         UPDATE runs SET id = 'é', started_at = 'ü-2025', plugin_sha256 = 'x';",
+    )
+    .unwrap();
     drop(conn);
     let run = home.run(&["runs"]);
     run.expect_code(0);

@@ -22,7 +22,13 @@ agent_os.db (SQLite), agent.log, plugins/ (*.so / *.dylib).";
 /// agent-host: runs data-collecting plugins in isolated workers and keeps an
 /// exact history of what OpenAI and Anthropic billed you.
 #[derive(Debug, Parser)]
-#[command(name = "agent-host", version, after_help = AFTER_HELP, propagate_version = true)]
+#[command(
+    name = "agent-host",
+    version,
+    after_help = AFTER_HELP,
+    propagate_version = true,
+    arg_required_else_help = true
+)]
 pub struct Cli {
     /// Home folder holding .env, agent_os.db, agent.log and plugins/
     /// [default: the working directory]

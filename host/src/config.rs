@@ -175,14 +175,29 @@ pub fn parse_env_file(text: &str) -> std::result::Result<BTreeMap<String, String
     let mut vars = BTreeMap::new();
     for item in dotenvy::from_read_iter(text.as_bytes()) {
         let (k, v) = item.map_err(|e| match e {
-            dotenvy::Error::LineParse(line, idx) => {
-                format!("malformed line {:?} (at character {idx})", line.trim_end())
-            }
+            dotenvy::Error::LineParse(line, _) => malformed(text, &line),
             other => other.to_string(),
         })?;
         vars.insert(k, v);
     }
     Ok(vars)
+}
+
+/// Where a malformed `.env` line is and which setting it meant, never its
+/// value (it may be a secret).
+fn malformed(text: &str, line: &str) -> String {
+    let start = text.find(line.trim_end()).unwrap_or(0);
+    let number = text[..start].matches('\n').count() + 1;
+    let name = line
+        .trim_start()
+        .trim_start_matches("export ")
+        .split_once('=')
+        .map(|(k, _)| k.trim())
+        .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    match name {
+        Some(k) => format!("line {number}: the value of {k} cannot be read (an unclosed quote?)"),
+        None => format!("line {number}: not a NAME=value setting"),
+    }
 }
 
 #[cfg(unix)]
@@ -218,8 +233,12 @@ mod tests {
     #[test]
     fn malformed_env_line_is_one_line_error() {
         let err = parse_env_file("GOOD=1\nthis is not a setting\n").unwrap_err();
-        assert!(err.contains("malformed line"), "{err}");
-        assert!(!err.contains('\n'));
+        assert_eq!(err, "line 2: not a NAME=value setting");
+        let err = parse_env_file("A=1\nOPENAI_ADMIN_KEY=\"sk-admin-secret\nB=2\n").unwrap_err();
+        assert_eq!(
+            err,
+            "line 2: the value of OPENAI_ADMIN_KEY cannot be read (an unclosed quote?)"
+        );
     }
 
     #[test]

@@ -29,7 +29,9 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// Help and version print as clap renders them; usage errors as one line.
+/// Help and version print as clap renders them. A usage error prints
+/// clap's whole message (what is missing, the valid values, a suggestion),
+/// then a hint, and exits 2; `agent-host` alone prints the help and exits 2.
 fn clap_exit(e: clap::Error) -> std::process::ExitCode {
     use clap::error::ErrorKind;
     match e.kind() {
@@ -38,12 +40,20 @@ fn clap_exit(e: clap::Error) -> std::process::ExitCode {
             let _ = e.print();
             std::process::ExitCode::SUCCESS
         }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            std::process::ExitCode::from(error::ExitCode::USAGE)
+        }
         _ => {
-            let text = e.to_string();
-            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("error: {first}");
-            eprintln!("hint: see `agent-host --help`");
+            let text = e.render().to_string();
+            // clap closes with its own pointer to --help; ours follows.
+            let body: Vec<&str> = text
+                .trim_end()
+                .lines()
+                .filter(|l| !l.starts_with("For more information, try"))
+                .collect();
+            eprintln!("{}", body.join("\n").trim_end());
+            eprintln!("hint: see `agent-host --help`, or `agent-host COMMAND --help`");
             std::process::ExitCode::from(error::ExitCode::USAGE)
         }
     }

@@ -159,6 +159,11 @@ fn an_alert_fires_once_and_only_once_per_period() {
         .env("DISCORD_WEBHOOK_URL", &sink.url("/api/webhooks/42/discord-SECRET-token"))
         .env("SLACK_WEBHOOK_URL", &sink.url("/services/T0/B0/slack-SECRET-token"))
         .env("ALERT_WEBHOOK_URL", &sink.url("/hook/generic-SECRET-token"));
+    // A dry run with --json prints JSON alone on stdout, and sends nothing.
+    let dry = home.run(&["alerts", "--dry-run", "--json"]);
+    dry.expect_code(0);
+    assert_eq!(dry.json()["due"].as_array().map(Vec::len), Some(1), "{}", dry.stdout());
+    assert!(sink.received().is_empty());
     home.run(&["alerts"]).expect_code(0);
     let got = sink.received();
     // August is over budget: the 100 % threshold only (not 50 and 80 as well),

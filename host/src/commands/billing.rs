@@ -159,12 +159,16 @@ pub fn alerts(ctx: &Context, args: &AlertsArgs) -> Result<u8> {
     let mut store = ctx.store()?;
     let today = ctx.today()?;
     let mut out = std::io::stdout().lock();
+    // With --json, stdout carries the JSON alone; what a dry run would send
+    // is shown on stderr.
+    let mut human = std::io::stderr();
+    let lines: &mut dyn Write = if args.json { &mut human } else { &mut out };
     let outcome = crate::billing::report::check_alerts(
         &mut store,
         &ctx.settings,
         today,
         args.dry_run,
-        &mut out,
+        lines,
     )?;
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&outcome).unwrap_or_default())

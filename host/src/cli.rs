@@ -222,8 +222,9 @@ pub struct ExportArgs {
     #[arg(long)]
     pub detail: bool,
 
-    /// File to write (`-` for stdout) [default: billing_export_YYYYMMDD.csv,
-    /// .json, or focus_export_YYYYMMDD.csv in the working directory]
+    /// File to write (`-` for stdout) [default: billing_export_PERIOD.csv or
+    /// .json (billing_detail_… with --detail), or focus_export_PERIOD.csv, in
+    /// the working directory; PERIOD is YYYY-MM for a month, else FROM_TO]
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 }

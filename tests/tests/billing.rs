@@ -67,7 +67,7 @@ fn summary_and_exports_equal_the_stored_records_exactly() {
     let run =
         home.command(&["export", "--month", "2025-08"]).current_dir(home.path()).output().unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let file = home.path().join("billing_export_20250901.csv");
+    let file = home.path().join("billing_export_2025-08.csv");
     let csv = std::fs::read_to_string(&file).unwrap();
     let mut lines = csv.lines();
     assert_eq!(lines.next(), Some("Provider,Date,Tokens,Cost,Collected At"));
@@ -202,7 +202,7 @@ fn a_failed_delivery_does_not_fail_the_report_and_is_retried_next_run() {
     assert!(run.stdout().contains("1 failed"), "{}", run.stdout());
     assert!(home.log().contains("not delivered to slack"), "{}", home.log());
     assert!(!home.log().contains("slack-SECRET-path"));
-    assert!(home.path().join("exports/billing_export_20250901.csv").exists());
+    assert!(home.path().join("exports/billing_export_2025-08.csv").exists());
     assert_eq!(sink.received().len(), 0);
 
     home.run(&["report", "daily"]).expect_code(0);
@@ -300,4 +300,34 @@ fn schedule_install_twice_leaves_one_entry() {
     assert!(!std::fs::read_to_string(&store).unwrap().contains("agent-host"));
     let bad = home.run(&["schedule", "install", "--at", "25:00"]);
     bad.expect_code(2);
+}
+
+#[test]
+fn exports_are_named_for_their_period_and_errors_name_the_path_asked_for() {
+    let home = Home::with_plugins(&[]);
+    for args in [
+        &["--month", "2025-07"][..],
+        &["--month", "2025-08"],
+        &["--from", "2025-08-03", "--to", "2025-09-02"],
+    ] {
+        let mut cmd = vec!["export"];
+        cmd.extend_from_slice(args);
+        let run = home.command(&cmd).current_dir(home.path()).output().unwrap();
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    }
+    for name in [
+        "billing_export_2025-07.csv",
+        "billing_export_2025-08.csv",
+        "billing_export_2025-08-03_2025-09-02.csv",
+    ] {
+        assert!(home.path().join(name).exists(), "{name} missing");
+    }
+    let run = home.run(&["export", "--month", "2025-08", "--out", "/nonexistent-folder/costs.csv"]);
+    run.expect_code(6);
+    assert!(
+        run.stderr().contains("cannot write /nonexistent-folder/costs.csv"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!run.stderr().contains("tmp-"), "{}", run.stderr());
 }

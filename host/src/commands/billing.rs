@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
-use chrono::NaiveDate;
-
 use super::collect::{collect_locked, print_reports};
 use super::write_err;
 use crate::app::Context;
@@ -74,8 +72,9 @@ fn write_atomically(
     write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<usize>,
 ) -> Result<usize> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    // The error names the file the user asked for, not our temporary one.
     let file = std::fs::File::create(&tmp)
-        .map_err(|e| HostError::output(format!("cannot create {}: {e}", tmp.display())))?;
+        .map_err(|e| HostError::output(format!("cannot write {}: {e}", path.display())))?;
     let mut w = std::io::BufWriter::new(file);
     let result = write(&mut w).and_then(|n| {
         w.flush()
@@ -124,12 +123,19 @@ fn write_export(
     .map_err(export_err)
 }
 
-fn default_export_name(format: ExportFormat, today: NaiveDate) -> String {
-    let stamp = today.format("%Y%m%d");
+/// The default file name says which period it holds (`2025-08`, or
+/// `2025-08-03_2025-09-02`), so exporting another period never replaces it.
+fn default_export_name(format: ExportFormat, detail: bool, p: Period) -> String {
+    let span = if Period::month_of(p.from) == p {
+        p.from.format("%Y-%m").to_string()
+    } else {
+        format!("{}_{}", p.from, p.to)
+    };
+    let kind = if detail { "billing_detail" } else { "billing_export" };
     match format {
-        ExportFormat::Csv => format!("billing_export_{stamp}.csv"),
-        ExportFormat::Json => format!("billing_export_{stamp}.json"),
-        ExportFormat::Focus => format!("focus_export_{stamp}.csv"),
+        ExportFormat::Csv => format!("{kind}_{span}.csv"),
+        ExportFormat::Json => format!("{kind}_{span}.json"),
+        ExportFormat::Focus => format!("focus_export_{span}.csv"),
     }
 }
 
@@ -137,9 +143,10 @@ fn default_export_name(format: ExportFormat, today: NaiveDate) -> String {
 pub fn export(ctx: &Context, args: &ExportArgs) -> Result<u8> {
     let store = ctx.store()?;
     let p = period(ctx, &args.period)?;
-    let path = args.out.clone().unwrap_or_else(|| {
-        PathBuf::from(default_export_name(args.format, ctx.today().unwrap_or_default()))
-    });
+    let path = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(default_export_name(args.format, args.detail, p)));
     if path.as_os_str() == "-" {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         write_export(&store, p, args.format, args.detail, &mut out)?;
@@ -198,7 +205,7 @@ pub fn report_daily(ctx: &Context, args: &DailyArgs) -> Result<u8> {
     writeln!(out, "alerts: {}", outcome.summary_line()).map_err(write_err)?;
     let month = Period::month_of(today.pred_opt().unwrap_or(today));
     let dir = ctx.home.exports_dir();
-    let path = dir.join(default_export_name(ExportFormat::Csv, today));
+    let path = dir.join(default_export_name(ExportFormat::Csv, false, month));
     if args.dry_run {
         writeln!(out, "would write {}", path.display()).map_err(write_err)?;
     } else {

@@ -25,7 +25,35 @@ pub enum Backend {
     Launchd,
 }
 
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Cron => "cron",
+            Backend::Systemd => "systemd",
+            Backend::Launchd => "launchd",
+        })
+    }
+}
+
 impl Backend {
+    /// Refuses, before anything is written, a backend this system lacks.
+    pub fn check_available(self) -> Result<()> {
+        let missing = match self {
+            Backend::Launchd if !cfg!(target_os = "macos") => Some("launchd exists only on macOS"),
+            Backend::Systemd if !cfg!(target_os = "linux") => Some("systemd exists only on Linux"),
+            Backend::Cron if !which("crontab") => Some("no `crontab` program is on PATH"),
+            _ => None,
+        };
+        match missing {
+            Some(why) => Err(HostError::config(format!("cannot use the {self} backend: {why}"))
+                .with_hint(format!(
+                    "leave out --backend to use this system's own ({})",
+                    Backend::default_for_platform()
+                ))),
+            None => Ok(()),
+        }
+    }
+
     /// The platform's own: launchd on macOS, cron where `crontab` exists,
     /// else systemd.
     pub fn default_for_platform() -> Backend {
@@ -162,6 +190,9 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
 
 /// Installs (or, with `dry_run`, prints) the job. Returns what was done.
 pub fn install(backend: Backend, job: &Job, dry_run: bool) -> Result<String> {
+    if !dry_run {
+        backend.check_available()?;
+    }
     match backend {
         Backend::Cron => {
             let line = job.fill(CRON_LINE);

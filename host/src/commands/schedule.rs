@@ -36,7 +36,7 @@ pub fn run(ctx: &Context, cmd: ScheduleCommand) -> Result<u8> {
             let backend = b.backend.unwrap_or_else(Backend::default_for_platform);
             match sched::status(backend, &home)? {
                 Some(entry) => writeln!(out, "installed: {entry}"),
-                None => writeln!(out, "not installed ({backend:?})"),
+                None => writeln!(out, "not installed ({backend})"),
             }
             .map_err(write_err)?;
         }

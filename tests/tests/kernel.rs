@@ -135,7 +135,7 @@ fn a_plugin_gets_only_its_declared_secrets_and_they_never_leak() {
     run.expect_code(0);
     assert!(home.text("SELECT payload FROM records").contains("undeclared secret given: false"));
     let log = home.log();
-    assert!(log.contains("secret OPENAI_ADMIN_KEY was not handed over"), "{log}");
+    assert!(log.contains("refused secret OPENAI_ADMIN_KEY: not declared"), "{log}");
     assert!(log.contains("my token is [redacted]"), "{log}");
     let logs = home.text("SELECT group_concat(message, ' | ') FROM run_logs");
     for secret in ["tok-VERY-SECRET-4567", "sk-admin-NOT-FOR-THIS-PLUGIN-123"] {

@@ -35,6 +35,9 @@ pub struct RunJob {
     pub request_json: String,
     /// The declared secrets that are set (never logged).
     pub secrets: BTreeMap<String, String>,
+    /// Every secret name the manifest declares, set or not.
+    #[serde(default)]
+    pub declared: Vec<String>,
     /// What the sandbox allows.
     pub sandbox: SandboxSpec,
 }

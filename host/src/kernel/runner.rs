@@ -252,6 +252,7 @@ fn prepare(
         run_id,
         request_json: serde_json::to_string(&request).unwrap_or_default(),
         secrets,
+        declared: m.secrets.clone(),
         sandbox: SandboxSpec {
             read_paths: plugin.read_paths.iter().map(|p| p.display().to_string()).collect(),
             memory_bytes: opts.memory_bytes,

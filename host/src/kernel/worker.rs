@@ -94,7 +94,7 @@ fn run_plugin(module: PluginMod_Ref, job: &RunJob, proto: Proto, input: BufReade
         send(&proto, &Message::Fatal { error });
         return;
     }
-    let host = RemoteHost::start(proto.clone(), input, job.secrets.clone());
+    let host = RemoteHost::start(proto.clone(), input, job.secrets.clone(), job.declared.clone());
     let ctx = PluginCtx {
         host: plugin_api::Host_TO::from_ptr(&host, TD_Opaque),
         run_id: RStr::from(job.run_id.as_str()),
@@ -134,13 +134,19 @@ type Answers = Vec<Result<super::protocol::WireResponse, String>>;
 struct RemoteHost {
     proto: Proto,
     secrets: BTreeMap<String, String>,
+    declared: Vec<String>,
     next_id: AtomicU64,
     waiting: Arc<Mutex<HashMap<u64, mpsc::Sender<Answers>>>>,
 }
 
 impl RemoteHost {
     /// Starts the thread that routes the host's replies to waiting calls.
-    fn start(proto: Proto, input: BufReader<File>, secrets: BTreeMap<String, String>) -> Self {
+    fn start(
+        proto: Proto,
+        input: BufReader<File>,
+        secrets: BTreeMap<String, String>,
+        declared: Vec<String>,
+    ) -> Self {
         let waiting: Arc<Mutex<HashMap<u64, mpsc::Sender<Answers>>>> = Arc::default();
         let routes = waiting.clone();
         std::thread::spawn(move || {
@@ -155,7 +161,7 @@ impl RemoteHost {
             // The host is gone: wake every waiting call with nothing.
             routes.lock().unwrap_or_else(|p| p.into_inner()).clear();
         });
-        RemoteHost { proto, secrets, next_id: AtomicU64::new(1), waiting }
+        RemoteHost { proto, secrets, declared, next_id: AtomicU64::new(1), waiting }
     }
 
     fn exchange(&self, requests: &[HttpRequest]) -> Vec<Result<HttpResponse, String>> {
@@ -191,11 +197,16 @@ impl Host for RemoteHost {
             || match self.secrets.get(name.as_str()) {
                 Some(v) => RSome(RString::from(v.as_str())),
                 None => {
-                    let message = format!(
-                        "secret {} was not handed over: not declared by this plugin's manifest, or not set",
-                        name.as_str()
-                    );
-                    send(&self.proto, &Message::Log { level: LogLevel::WARN.0, message });
+                    // A declared secret that is unset is the plugin's to
+                    // handle (it may have a fallback); an undeclared one is a
+                    // refusal worth a warning.
+                    if !self.declared.iter().any(|d| d == name.as_str()) {
+                        let message = format!(
+                            "refused secret {}: not declared by this plugin's manifest",
+                            name.as_str()
+                        );
+                        send(&self.proto, &Message::Log { level: LogLevel::WARN.0, message });
+                    }
                     RNone
                 }
             },

@@ -90,6 +90,7 @@ pub struct Job {
 impl Job {
     fn fill(&self, template: &str) -> String {
         template
+            .replace("{{LABEL}}", &launchd_label(&self.home))
             .replace("{{BIN}}", &self.bin.display().to_string())
             .replace("{{HOME}}", &self.home.display().to_string())
             .replace("{{LOG}}", &self.log.display().to_string())
@@ -165,6 +166,24 @@ fn without_entry(crontab: &str, marker: &str) -> String {
     crontab.lines().filter(|l| !l.contains(marker)).map(|l| format!("{l}\n")).collect()
 }
 
+/// A short name for a home folder, so two homes get two schedules: the
+/// first 8 hex digits of the sha256 of its absolute path.
+fn home_id(home: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(home.as_os_str().as_encoded_bytes());
+    digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The systemd unit base name for `home` (`.service` and `.timer`).
+fn systemd_unit(home: &Path) -> String {
+    format!("agent-host-report-{}", home_id(home))
+}
+
+/// The launchd label for `home`.
+fn launchd_label(home: &Path) -> String {
+    format!("com.agent-host.report.{}", home_id(home))
+}
+
 fn systemd_dir() -> Result<PathBuf> {
     let base = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
         Some(d) => PathBuf::from(d),
@@ -176,9 +195,11 @@ fn systemd_dir() -> Result<PathBuf> {
     Ok(base.join("systemd/user"))
 }
 
-fn launchd_path() -> Result<PathBuf> {
+fn launchd_path(agent_home: &Path) -> Result<PathBuf> {
     let home = std::env::var_os("HOME").ok_or_else(|| HostError::config("HOME is not set"))?;
-    Ok(PathBuf::from(home).join("Library/LaunchAgents/com.agent-host.report.plist"))
+    Ok(PathBuf::from(home)
+        .join("Library/LaunchAgents")
+        .join(format!("{}.plist", launchd_label(agent_home))))
 }
 
 fn write_file(path: &Path, text: &str) -> Result<()> {
@@ -208,8 +229,9 @@ pub fn install(backend: Backend, job: &Job, dry_run: bool) -> Result<String> {
         Backend::Systemd => {
             let dir = systemd_dir()?;
             let (service, timer) = (job.fill(SYSTEMD_SERVICE), job.fill(SYSTEMD_TIMER));
-            let (sp, tp) =
-                (dir.join("agent-host-report.service"), dir.join("agent-host-report.timer"));
+            let unit = systemd_unit(&job.home);
+            let (sp, tp) = (dir.join(format!("{unit}.service")), dir.join(format!("{unit}.timer")));
+            let timer_name = format!("{unit}.timer");
             if dry_run {
                 return Ok(format!(
                     "would write {}:\n{service}\nwould write {}:\n{timer}",
@@ -221,22 +243,22 @@ pub fn install(backend: Backend, job: &Job, dry_run: bool) -> Result<String> {
             write_file(&tp, &timer)?;
             for args in [
                 &["--user", "daemon-reload"][..],
-                &["--user", "enable", "--now", "agent-host-report.timer"],
+                &["--user", "enable", "--now", timer_name.as_str()],
             ] {
                 match run("systemctl", args, None) {
                     Ok((true, ..)) => {}
                     Ok((false, _, err)) | Err(err) => {
-                        return Err(fail("activate the timer", err).with_hint(
+                        return Err(fail("activate the timer", err).with_hint(format!(
                             "the unit files are written; in a login session run \
-                             `systemctl --user enable --now agent-host-report.timer`",
-                        ))
+                             `systemctl --user enable --now {timer_name}`"
+                        )))
                     }
                 }
             }
             Ok(format!("systemd: {} and {} (enabled)", sp.display(), tp.display()))
         }
         Backend::Launchd => {
-            let path = launchd_path()?;
+            let path = launchd_path(&job.home)?;
             let plist = job.fill(LAUNCHD_PLIST);
             if dry_run {
                 return Ok(format!("would write {}:\n{plist}", path.display()));
@@ -260,7 +282,7 @@ pub fn status(backend: Backend, home: &Path) -> Result<Option<String>> {
             Ok(read_crontab()?.lines().find(|l| l.contains(&marker)).map(str::to_string))
         }
         Backend::Systemd => {
-            let t = systemd_dir()?.join("agent-host-report.timer");
+            let t = systemd_dir()?.join(format!("{}.timer", systemd_unit(home)));
             Ok(std::fs::read_to_string(&t).ok().and_then(|text| {
                 text.lines()
                     .find(|l| l.starts_with("OnCalendar="))
@@ -268,7 +290,7 @@ pub fn status(backend: Backend, home: &Path) -> Result<Option<String>> {
             }))
         }
         Backend::Launchd => {
-            let p = launchd_path()?;
+            let p = launchd_path(home)?;
             Ok(p.exists().then(|| p.display().to_string()))
         }
     }
@@ -289,16 +311,17 @@ pub fn remove(backend: Backend, home: &Path) -> Result<bool> {
         }
         Backend::Systemd => {
             let dir = systemd_dir()?;
-            let _ =
-                run("systemctl", &["--user", "disable", "--now", "agent-host-report.timer"], None);
+            let unit = systemd_unit(home);
+            let timer = format!("{unit}.timer");
+            let _ = run("systemctl", &["--user", "disable", "--now", &timer], None);
             let mut any = false;
-            for f in ["agent-host-report.timer", "agent-host-report.service"] {
+            for f in [timer, format!("{unit}.service")] {
                 any |= std::fs::remove_file(dir.join(f)).is_ok();
             }
             Ok(any)
         }
         Backend::Launchd => {
-            let p = launchd_path()?;
+            let p = launchd_path(home)?;
             let _ = run("launchctl", &["unload", &p.display().to_string()], None);
             Ok(std::fs::remove_file(&p).is_ok())
         }

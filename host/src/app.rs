@@ -77,6 +77,12 @@ impl Context {
 
 /// Runs the parsed command line and returns the exit code.
 pub fn run(cli: Cli) -> Result<u8> {
+    // Generated documents need no home, settings or logging.
+    match cli.command {
+        Command::Completions { shell } => return commands::docs::completions(shell),
+        Command::Man => return commands::docs::man(),
+        _ => {}
+    }
     let ctx = Context::load(&cli)?;
     let json = match &cli.command {
         Command::Plugins(PluginsCommand::List(f)) => f.json,
@@ -87,7 +93,11 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Alerts(a) => a.json,
         Command::Export(a) => a.out.as_deref() == Some(std::path::Path::new("-")),
         Command::Doctor(f) => f.json,
-        Command::Report(_) | Command::Schedule(_) | Command::Worker => false,
+        Command::Report(_)
+        | Command::Schedule(_)
+        | Command::Worker
+        | Command::Completions { .. }
+        | Command::Man => false,
     };
     crate::logging::init(Some(&ctx.home.log_path()), cli.quiet || json)
         .map_err(HostError::config)?;
@@ -110,6 +120,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Report(ReportCommand::Daily(args)) => commands::billing::report_daily(&ctx, &args),
         Command::Schedule(cmd) => commands::schedule::run(&ctx, cmd),
         Command::Doctor(f) => commands::doctor::run(&ctx, f.json),
+        // Answered before the context was loaded.
+        Command::Completions { .. } | Command::Man => Ok(crate::error::ExitCode::OK),
         Command::Worker => Ok(crate::kernel::worker::main()),
     }
 }

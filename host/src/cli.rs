@@ -72,6 +72,14 @@ pub enum Command {
     /// Install, show or remove the nightly `report daily` schedule.
     #[command(subcommand)]
     Schedule(ScheduleCommand),
+    /// Print a shell completion script (e.g. `agent-host completions bash >
+    /// ~/.local/share/bash-completion/completions/agent-host`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff; e.g. `agent-host man | man -l -`).
+    Man,
     /// Check the database, the plugins (and the sandbox protecting them),
     /// and the permissions of the home folder and .env.
     Doctor(JsonFlag),

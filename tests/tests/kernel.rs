@@ -373,3 +373,17 @@ fn hand_edited_runs_print_without_panicking() {
     run.expect_code(0);
     assert!(run.stdout().contains("ü-2025") && run.stdout().contains(" é "), "{}", run.stdout());
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_parser() {
+    let home = Home::with_plugins(&[]);
+    for shell in ["bash", "zsh", "fish"] {
+        let run = home.run(&["completions", shell]);
+        run.expect_code(0);
+        assert!(run.stdout().contains("run-all") && run.stdout().contains("doctor"), "{shell}");
+    }
+    let man = home.run(&["man"]);
+    man.expect_code(0);
+    assert!(man.stdout().starts_with(".ie") || man.stdout().contains(".TH agent-host 1"));
+    home.run(&["completions", "tcsh"]).expect_code(2);
+}

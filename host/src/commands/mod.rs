@@ -4,6 +4,7 @@
 
 pub mod billing;
 pub mod collect;
+pub mod docs;
 pub mod doctor;
 pub mod plugins;
 pub mod runs;

@@ -79,6 +79,7 @@ impl Home {
 pub struct Settings {
     vars: BTreeMap<String, String>,
     warnings: Vec<String>,
+    env_file: PathBuf,
 }
 
 // Values are secrets: never print them.
@@ -91,7 +92,7 @@ impl std::fmt::Debug for Settings {
 impl Settings {
     /// Reads `.env` (if present) and the process environment.
     pub fn load(env_file: &Path) -> Result<Self> {
-        let mut settings = Settings::default();
+        let mut settings = Settings { env_file: env_file.to_path_buf(), ..Settings::default() };
         if env_file.exists() {
             settings.warnings.extend(permission_warning(env_file));
             let text = std::fs::read_to_string(env_file).map_err(|e| {
@@ -113,7 +114,7 @@ impl Settings {
     /// Settings from a fixed map (tests).
     #[cfg(test)]
     pub fn from_map(vars: BTreeMap<String, String>) -> Self {
-        Settings { vars, warnings: Vec::new() }
+        Settings { vars, ..Settings::default() }
     }
 
     /// A setting's value; empty values count as unset.
@@ -141,6 +142,11 @@ impl Settings {
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));
         values.dedup();
         values
+    }
+
+    /// The `.env` file settings are read from (whether or not it exists).
+    pub fn env_file(&self) -> &Path {
+        &self.env_file
     }
 
     /// Warnings found while loading (e.g. `.env` readable by others).

@@ -369,6 +369,10 @@ pub struct Manifest {
     /// the file system is readable inside the sandbox. Since 1.1 (JSON).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub read_paths: Vec<String>,
+    /// How an operator gets the first secret of `requires_one_of` (where to
+    /// create the key), shown when none is set. Since 1.1 (JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<String>,
     /// The provider ids whose data the plugin may report (for the billing
     /// application, the `provider` of its cost and usage records). A record
     /// for any other provider rejects the run. Since 1.1 (JSON).

@@ -260,11 +260,11 @@ fn a_provider_without_a_key_is_skipped_with_a_warning() {
     home.use_simulator(&sim).unset("ANTHROPIC_ADMIN_KEY");
     let run = home.run(&["run-all"]);
     run.expect_code(0);
-    assert!(
-        run.stderr().contains("set ANTHROPIC_ADMIN_KEY or ANTHROPIC_API_KEY"),
-        "{}",
-        run.stderr()
-    );
+    let env_file = home.path().join(".env");
+    let expected = format!("set ANTHROPIC_ADMIN_KEY in {} or the environment", env_file.display());
+    assert!(run.stderr().contains(&expected), "{}", run.stderr());
+    assert!(run.stderr().contains("console.anthropic.com"), "{}", run.stderr());
+    assert!(run.stderr().contains("ANTHROPIC_API_KEY also works"), "{}", run.stderr());
     assert_eq!(
         home.text("SELECT status FROM runs WHERE plugin_name = 'anthropic_collector'"),
         "skipped"
@@ -291,6 +291,8 @@ fn a_plain_api_key_is_used_with_a_warning() {
     ])
     .expect_code(0);
     assert!(home.log().contains("the usage and cost endpoints need an admin key"));
+    // Asking for the unset admin key first is not a refusal.
+    assert!(!home.log().contains("refused secret"), "{}", home.log());
 }
 
 #[test]

@@ -94,6 +94,13 @@ pub fn collect(
     let _lock = RunLock::acquire(&ctx.home.lock_path())?;
     let reports = collect_locked(ctx, plugin, params, exec)?;
     print_reports(&reports, exec.json)?;
+    if !reports.is_empty() && reports.iter().all(|r| r.status == "skipped") {
+        eprintln!(
+            "hint: nothing was collected: no provider key is set. Put the keys named above in {} \
+             (then `chmod 600` it), or try `scripts/demo.sh` to see agent-host on simulated data",
+            ctx.settings.env_file().display()
+        );
+    }
     Ok(if reports.iter().all(RunReport::succeeded) { ExitCode::OK } else { ExitCode::RUN_FAILED })
 }
 

@@ -100,7 +100,21 @@ pub fn missing_secret(plugin: &Plugin, settings: &Settings) -> Option<String> {
     if needed.is_empty() || needed.iter().any(|k| settings.get(k).is_some()) {
         return None;
     }
-    Some(format!("no key configured: set {} in the environment or .env", needed.join(" or ")))
+    let mut why = format!(
+        "no key configured: set {} in {} or the environment",
+        needed[0],
+        settings.env_file().display()
+    );
+    if let Some(setup) = &plugin.manifest.setup {
+        why.push_str(&format!(" ({setup})"));
+    }
+    if needed.len() > 1 {
+        why.push_str(&format!(
+            "; {} also works, with the limits the plugin warns about",
+            needed[1..].join(" or ")
+        ));
+    }
+    Some(why)
 }
 
 /// A run that has been planned and recorded as started.

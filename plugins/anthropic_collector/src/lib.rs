@@ -31,6 +31,7 @@ fn manifest() -> Manifest {
         params: vec![],
         daily: true,
         read_paths: vec![],
+        setup: Some("an organization admin creates an admin key at console.anthropic.com, Settings > Admin keys".into()),
         providers: vec!["anthropic".into()],
     }
 }

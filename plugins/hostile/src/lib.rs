@@ -75,6 +75,7 @@ fn manifest() -> Manifest {
         params: vec![param("attack"), param("target"), param("port"), param("count")],
         daily: true,
         read_paths: vec![],
+        setup: None,
         providers: vec!["hostile".into()],
     }
 }

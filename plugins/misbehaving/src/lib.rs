@@ -25,6 +25,7 @@ fn manifest() -> Manifest {
         }],
         daily: false,
         read_paths: vec![],
+        setup: None,
         providers: vec![],
     }
 }

@@ -45,6 +45,7 @@ fn manifest() -> Manifest {
         params: vec![],
         daily: true,
         read_paths: vec![],
+        setup: Some("an organization owner creates an admin key at platform.openai.com, Settings > Organization > Admin keys".into()),
         providers: vec!["openai".into()],
     }
 }

@@ -89,6 +89,8 @@ fn no_process_is_started_so_no_grandchild_can_hold_the_host() {
     assert!(forked.starts_with("denied fork"), "{forked}");
     let exec = attack(&home, "exec", &[]);
     assert!(exec.starts_with("denied exec"), "{exec}");
+    let signal = attack(&home, "signal", &[]);
+    assert_eq!(signal.matches("denied").count(), 3, "{signal}");
 }
 
 #[test]
@@ -263,7 +265,7 @@ fn patched_hostile(dest: &Path, mode: &str) {
 fn a_manifest_that_crashes_or_hangs_rejects_that_file_only() {
     let mut home = Home::with_plugins(&["misbehaving"]);
     home.env("AGENT_MANIFEST_TIMEOUT_SECS", "2");
-    for mode in ["segv", "abort", "panic", "hang"] {
+    for mode in ["segv", "abort", "panic", "hang", "noread"] {
         patched_hostile(&home.plugins().join(format!("libhostile_{mode}.so")), mode);
     }
     let doc = home.run(&["plugins", "list", "--json"]).expect_code(0).json();
@@ -282,6 +284,8 @@ fn a_manifest_that_crashes_or_hangs_rejects_that_file_only() {
     assert!(reason("abort").contains("SIGABRT"), "{}", reason("abort"));
     assert!(reason("panic").contains("invalid manifest"), "{}", reason("panic"));
     assert!(reason("hang").contains("timed out"), "{}", reason("hang"));
+    let noread = reason("noread");
+    assert!(noread.contains("does not read") || noread.contains("timed out"), "{noread}");
     // The rest still runs, and a second listing answers from the cache.
     home.run(&["run-all"]).expect_code(0);
     let again = home.run(&["plugins", "list", "--json"]).expect_code(0).json();

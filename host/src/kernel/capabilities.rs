@@ -3,7 +3,7 @@
 //! credentials dropped when a hop leaves the origin), and redaction of every
 //! secret value the host knows from whatever the plugin sends back.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use plugin_api::LogLevel;
@@ -14,6 +14,16 @@ use crate::logging::redact;
 
 /// Where the capability's log lines go.
 pub type LogFn = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
+
+/// Answer bytes one `http_all` call may hold; later requests of the call
+/// are answered with an error instead of being sent.
+const MAX_HELD_BYTES: u64 = 256 << 20;
+
+/// Retries a plugin may ask for per request.
+const MAX_RETRIES: u32 = 8;
+
+/// The longest timeout a plugin may ask for per request.
+const MAX_TIMEOUT_MS: u32 = 10 * 60 * 1000;
 
 /// The capabilities of one run of one plugin.
 pub struct Broker {
@@ -50,6 +60,8 @@ impl Broker {
     /// order.
     pub fn http_all(&self, requests: Vec<WireRequest>) -> Vec<Result<WireResponse, String>> {
         let next = AtomicUsize::new(0);
+        // What one call may hold in answers at once.
+        let held = AtomicU64::new(0);
         let answers: Vec<Mutex<Option<Result<WireResponse, String>>>> =
             requests.iter().map(|_| Mutex::new(None)).collect();
         let lanes = self.http.settings().parallel.min(requests.len());
@@ -58,8 +70,17 @@ impl Broker {
                 s.spawn(|| loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(req) = requests.get(i) else { break };
-                    let answer = plugin_api::catch_panic(|| self.http(req))
-                        .unwrap_or_else(|p| Err(format!("the HTTP capability panicked: {p}")));
+                    let answer = if held.load(Ordering::Relaxed) > MAX_HELD_BYTES {
+                        Err(format!(
+                            "the answers of this call passed {MAX_HELD_BYTES} bytes; not sent"
+                        ))
+                    } else {
+                        plugin_api::catch_panic(|| self.http(req))
+                            .unwrap_or_else(|p| Err(format!("the HTTP capability panicked: {p}")))
+                    };
+                    if let Ok(r) = &answer {
+                        held.fetch_add(r.body.len() as u64, Ordering::Relaxed);
+                    }
                     *answers[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(answer);
                 });
             }
@@ -77,7 +98,9 @@ impl Broker {
     fn http(&self, req: &WireRequest) -> Result<WireResponse, String> {
         let allowed = |url: &str| host_allowed(url, &self.allowed_hosts);
         allowed(&req.url).map_err(|e| self.redact(&e))?;
-        let request = req.clone().into_api()?;
+        let mut request = req.clone().into_api()?;
+        request.max_retries = request.max_retries.min(MAX_RETRIES);
+        request.timeout_ms = request.timeout_ms.min(MAX_TIMEOUT_MS);
         self.http
             .execute(&request, &allowed, &self.secret_values, &|level, msg| self.emit(level, msg))
             .map(WireResponse::from)

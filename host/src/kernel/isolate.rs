@@ -10,13 +10,13 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use plugin_api::LogLevel;
 
 use super::capabilities::Broker;
-use super::protocol::{Job, Message, Reply, WireRecord, WireResult};
+use super::protocol::{Job, Message, Reply, WireRecord, WireRequest, WireResponse, WireResult};
 
 /// Most of a worker's stderr kept for the failure reason.
 const STDERR_KEEP: usize = 16 * 1024;
@@ -27,6 +27,17 @@ const DRAIN_GRACE: Duration = Duration::from_millis(300);
 
 /// HTTP exchanges of one worker answered at once; more are refused.
 const MAX_HTTP_EXCHANGES: usize = 4;
+
+/// Requests one HTTP exchange may carry.
+const MAX_EXCHANGE_REQUESTS: usize = 2_000;
+
+/// Answers waiting to be written to a worker before it counts as not
+/// reading them.
+const REPLY_QUEUE: usize = 16;
+
+/// What a record costs against the byte cap beyond its text (so a flood of
+/// empty records is bounded too).
+const RECORD_OVERHEAD: u64 = 128;
 
 /// What a run may send back before it is cut off.
 #[derive(Debug, Clone, Copy)]
@@ -94,13 +105,11 @@ pub fn run_worker(
         Ok(c) => c,
         Err(e) => return failed(format!("cannot start a worker process ({}): {e}", exe.display())),
     };
-    let stdin = Arc::new(Mutex::new(child.stdin.take()));
+    let replies = start_writer(child.stdin.take());
     let mut job_line = serde_json::to_vec(job).unwrap_or_default();
     job_line.push(b'\n');
-    if let Some(s) = stdin.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-        // A worker that dies at once closes the pipe; its exit status says why.
-        let _ = s.write_all(&job_line).and_then(|_| s.flush());
-    }
+    // A worker that dies at once closes the pipe; its exit status says why.
+    let _ = replies.try_send(job_line);
     let max_line = (super::runner::MAX_PAYLOAD * 6 + (64 << 10)).max(limits.log_line_bytes * 6);
     let events = read_lines(child.stdout.take(), max_line);
     let stderr = keep_tail(child.stderr.take());
@@ -108,7 +117,7 @@ pub fn run_worker(
     let mut reader = Reader {
         limits: *limits,
         broker,
-        stdin,
+        replies,
         on_log,
         outcome: Outcome::default(),
         records: Vec::new(),
@@ -184,6 +193,23 @@ fn spawn(exe: &Path, plugin: &File, workdir: &Path) -> std::io::Result<Child> {
     cmd.spawn()
 }
 
+/// Lines for the worker's stdin go through this thread alone, so nothing
+/// that reads the worker's output ever blocks on a worker that stopped
+/// reading: the queue is small, and a full queue cuts the worker off.
+fn start_writer(stdin: Option<ChildStdin>) -> mpsc::SyncSender<Vec<u8>> {
+    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(REPLY_QUEUE);
+    std::thread::spawn(move || {
+        let Some(mut stdin) = stdin else { return };
+        for line in rx {
+            // The worker is gone or closed its input: nobody to answer.
+            if stdin.write_all(&line).and_then(|_| stdin.flush()).is_err() {
+                return;
+            }
+        }
+    });
+    tx
+}
+
 /// Kills whatever is left of the worker's process group.
 fn kill_group(child: &Child) {
     #[cfg(unix)]
@@ -198,7 +224,9 @@ fn kill_group(child: &Child) {
 /// Reads the worker's stdout as lines of at most `max` bytes, on a thread,
 /// through a small channel: the reader waits while the host catches up.
 fn read_lines(out: Option<std::process::ChildStdout>, max: usize) -> mpsc::Receiver<Event> {
-    let (tx, rx) = mpsc::sync_channel(64);
+    // A few lines of up to `max` bytes each: the reader waits while the
+    // host catches up, so the host's memory stays bounded.
+    let (tx, rx) = mpsc::sync_channel(4);
     std::thread::spawn(move || {
         let Some(out) = out else {
             let _ = tx.send(Event::End);
@@ -257,7 +285,7 @@ enum Ended {
 struct Reader<'a> {
     limits: OutputLimits,
     broker: Option<Arc<Broker>>,
-    stdin: Arc<Mutex<Option<ChildStdin>>>,
+    replies: mpsc::SyncSender<Vec<u8>>,
     on_log: &'a mut dyn FnMut(LogLevel, String),
     outcome: Outcome,
     records: Vec<WireRecord>,
@@ -323,7 +351,8 @@ impl Reader<'_> {
         match msg {
             Message::Log { level, message } => self.log(LogLevel(level), message),
             Message::Record(r) => {
-                self.record_bytes += (r.payload.len() + r.kind.len() + r.key.len()) as u64;
+                self.record_bytes +=
+                    (r.payload.len() + r.kind.len() + r.key.len()) as u64 + RECORD_OVERHEAD;
                 if self.record_bytes > self.limits.record_bytes {
                     return Some(format!(
                         "the plugin's records exceed {} bytes (AGENT_MAX_RECORD_BYTES); nothing was stored",
@@ -332,7 +361,7 @@ impl Reader<'_> {
                 }
                 self.records.push(self.redacted(r));
             }
-            Message::Http { id, requests } => self.serve_http(id, requests),
+            Message::Http { id, requests } => return self.serve_http(id, requests),
             Message::Result(mut r) => {
                 r.error = r.error.map(|e| self.redact(&e));
                 r.records = std::mem::take(&mut self.records);
@@ -378,31 +407,44 @@ impl Reader<'_> {
     }
 
     /// Performs the worker's HTTP requests on a thread of their own and
-    /// writes the answers back on its stdin.
-    fn serve_http(&mut self, id: u64, requests: Vec<super::protocol::WireRequest>) {
-        let stdin = self.stdin.clone();
-        let reply = move |results| {
+    /// writes the answers back on its stdin. `Some` cuts the worker off: it
+    /// asks without reading the answers.
+    fn serve_http(&mut self, id: u64, requests: Vec<WireRequest>) -> Option<String> {
+        let reply_line = move |results: Vec<Result<WireResponse, String>>| {
             let mut line = serde_json::to_vec(&Reply::Http { id, results }).unwrap_or_default();
             line.push(b'\n');
-            if let Some(s) = stdin.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-                let _ = s.write_all(&line).and_then(|_| s.flush());
+            line
+        };
+        let refuse =
+            |why: &str| reply_line(requests.iter().map(|_| Err(why.to_string())).collect());
+        let refusal = match &self.broker {
+            None => Some(refuse("HTTP is not available here")),
+            Some(_) if requests.len() > MAX_EXCHANGE_REQUESTS => Some(refuse(&format!(
+                "more than {MAX_EXCHANGE_REQUESTS} requests in one call; refused"
+            ))),
+            Some(_) if self.exchanges.load(Ordering::SeqCst) >= MAX_HTTP_EXCHANGES => {
+                Some(refuse(&format!("more than {MAX_HTTP_EXCHANGES} HTTP calls at once; refused")))
             }
+            Some(_) => None,
         };
-        let Some(broker) = self.broker.clone() else {
-            reply(requests.iter().map(|_| Err("HTTP is not available here".into())).collect());
-            return;
-        };
-        if self.exchanges.fetch_add(1, Ordering::SeqCst) >= MAX_HTTP_EXCHANGES {
-            self.exchanges.fetch_sub(1, Ordering::SeqCst);
-            let why = format!("more than {MAX_HTTP_EXCHANGES} HTTP calls at once; refused");
-            reply(requests.iter().map(|_| Err(why.clone())).collect());
-            return;
+        if let Some(line) = refusal {
+            return self
+                .replies
+                .try_send(line)
+                .err()
+                .map(|_| "the worker does not read the host's answers; it was killed".to_string());
         }
+        let broker = self.broker.clone()?;
+        let replies = self.replies.clone();
         let exchanges = self.exchanges.clone();
+        exchanges.fetch_add(1, Ordering::SeqCst);
         std::thread::spawn(move || {
-            reply(broker.http_all(requests));
+            let line = reply_line(broker.http_all(requests));
+            // Blocks only this thread; the worker's end closes the queue.
+            let _ = replies.send(line);
             exchanges.fetch_sub(1, Ordering::SeqCst);
         });
+        None
     }
 
     fn finish(self) -> Outcome {

@@ -154,6 +154,19 @@ impl Body {
         }
     }
 
+    /// Its size on the wire.
+    pub fn len(&self) -> usize {
+        match self {
+            Body::Empty => 0,
+            Body::Text(t) | Body::Base64(t) => t.len(),
+        }
+    }
+
+    /// Whether it holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The bytes again; invalid base64 reads as an error.
     pub fn into_bytes(self) -> Result<Vec<u8>, String> {
         match self {

@@ -248,6 +248,12 @@ mod imp {
         .into_iter()
         .map(|nr| (nr, Vec::new()))
         .collect();
+        let cond = |arg: u8, op: SeccompCmpOp, value: u64| {
+            SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, value)
+                .map_err(|e| e.to_string())
+        };
+        let rule =
+            |conds: Vec<SeccompCondition>| SeccompRule::new(conds).map_err(|e| e.to_string());
         // clone() is how threads start too: only a clone without CLONE_THREAD
         // (a new process) is denied.
         let new_process = SeccompCondition::new(
@@ -257,10 +263,34 @@ mod imp {
             0,
         )
         .map_err(|e| e.to_string())?;
-        denied.insert(
-            libc::SYS_clone,
-            vec![SeccompRule::new(vec![new_process]).map_err(|e| e.to_string())?],
-        );
+        denied.insert(libc::SYS_clone, vec![rule(vec![new_process])?]);
+        // Signals, resource limits and scheduling reach only the worker
+        // itself (argument 0 or its own pid), never the host or another
+        // process of the user.
+        // SAFETY: no arguments.
+        let me = u64::from(unsafe { libc::getpid() } as u32);
+        let not_self = |arg: u8| -> Result<Vec<SeccompRule>, String> {
+            Ok(vec![rule(vec![cond(arg, SeccompCmpOp::Ne, 0)?, cond(arg, SeccompCmpOp::Ne, me)?])?])
+        };
+        for nr in [
+            libc::SYS_kill,
+            libc::SYS_prlimit64,
+            libc::SYS_sched_setaffinity,
+            libc::SYS_sched_setattr,
+            libc::SYS_sched_setscheduler,
+            libc::SYS_sched_setparam,
+        ] {
+            denied.insert(nr, not_self(0)?);
+        }
+        for nr in [libc::SYS_tgkill, libc::SYS_rt_sigqueueinfo, libc::SYS_rt_tgsigqueueinfo] {
+            denied.insert(nr, vec![rule(vec![cond(0, SeccompCmpOp::Ne, me)?])?]);
+        }
+        for nr in [libc::SYS_setpriority, libc::SYS_ioprio_set] {
+            denied.insert(nr, vec![rule(vec![cond(1, SeccompCmpOp::Ne, 0)?])?]);
+        }
+        for nr in [libc::SYS_tkill, libc::SYS_pidfd_send_signal] {
+            denied.insert(nr, Vec::new());
+        }
         let deny = SeccompFilter::new(
             denied,
             SeccompAction::Allow,
@@ -277,11 +307,39 @@ mod imp {
             arch,
         )
         .map_err(|e| e.to_string())?;
+        #[cfg(target_arch = "x86_64")]
+        seccompiler::apply_filter(&no_x32()).map_err(|e| e.to_string())?;
         for filter in [deny, clone3] {
             let program: seccompiler::BpfProgram = filter.try_into().map_err(|e| format!("{e}"))?;
             seccompiler::apply_filter(&program).map_err(|e| e.to_string())?;
         }
         Ok(())
+    }
+
+    /// x32 system calls (numbers with bit 30 set) pass an x86-64 filter's
+    /// architecture check with numbers it does not list: deny them all.
+    #[cfg(target_arch = "x86_64")]
+    fn no_x32() -> seccompiler::BpfProgram {
+        use seccompiler::sock_filter;
+        const LD_W_ABS: u16 = 0x20;
+        const JEQ_K: u16 = 0x15;
+        const JGE_K: u16 = 0x35;
+        const RET_K: u16 = 0x06;
+        const ARCH_OFFSET: u32 = 4;
+        const NR_OFFSET: u32 = 0;
+        const AUDIT_ARCH_X86_64: u32 = 62 | 0x8000_0000 | 0x4000_0000;
+        const X32_BIT: u32 = 0x4000_0000;
+        const RET_ERRNO: u32 = 0x0005_0000;
+        const RET_ALLOW: u32 = 0x7fff_0000;
+        let op = |code, jt, jf, k| sock_filter { code, jt, jf, k };
+        vec![
+            op(LD_W_ABS, 0, 0, ARCH_OFFSET),
+            op(JEQ_K, 0, 3, AUDIT_ARCH_X86_64),
+            op(LD_W_ABS, 0, 0, NR_OFFSET),
+            op(JGE_K, 0, 1, X32_BIT),
+            op(RET_K, 0, 0, RET_ERRNO | libc::EPERM as u32),
+            op(RET_K, 0, 0, RET_ALLOW),
+        ]
     }
 }
 

@@ -13,7 +13,7 @@
 //!
 //! Its manifest function misbehaves when the bytes after
 //! `HOSTILE-MANIFEST-MODE:` in the file are patched to `segv`, `abort`,
-//! `hang` or `panic`; its ELF constructor creates the file named by
+//! `hang`, `panic` or `noread` (floods requests, never reads answers); its ELF constructor creates the file named by
 //! `HOSTILE_CTOR_MARKER` if that variable is visible to it.
 
 use std::io::{Read, Write};
@@ -53,6 +53,24 @@ fn manifest() -> Manifest {
             std::thread::sleep(std::time::Duration::from_secs(1));
         },
         "panic" => panic!("manifest panicked on purpose"),
+        "noread" => {
+            // Floods the host with requests on the worker's protocol
+            // descriptor (11, by the worker's layout) and never reads the
+            // answers, hoping the host blocks writing them.
+            use std::io::Write;
+            use std::os::fd::FromRawFd;
+            // SAFETY: a descriptor the worker owns; leaked on purpose.
+            let mut out = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(11) });
+            for id in 0..200_000u64 {
+                let line = format!("{{\"t\":\"http\",\"id\":{id},\"requests\":[]}}\n");
+                if out.write_all(line.as_bytes()).is_err() {
+                    break;
+                }
+            }
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+        }
         _ => {}
     }
     let param =
@@ -157,6 +175,36 @@ fn run(ctx: &PluginCtx<'_>, req: RunRequest) -> PluginResult {
                 Err(e) => format!("denied {addr}: {e}"),
             };
             probe(&attack, outcome)
+        }
+        "signal" => {
+            // Harmless probes (signal 0, reading a limit): allowed means the
+            // plugin could stop or starve the host.
+            let parent = std::os::unix::process::parent_id() as i32;
+            let mut outcomes = Vec::new();
+            // SAFETY: plain syscalls; signal 0 and a read-only prlimit change nothing.
+            let sent = unsafe { libc::kill(parent, 0) };
+            outcomes.push(if sent == 0 {
+                "SIGNALLED the host".to_string()
+            } else {
+                format!("kill denied: {}", std::io::Error::last_os_error())
+            });
+            let mut old = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            // SAFETY: as above; `old` is a valid out-pointer.
+            let got =
+                unsafe { libc::prlimit(parent, libc::RLIMIT_FSIZE, std::ptr::null(), &mut old) };
+            outcomes.push(if got == 0 {
+                "PRLIMIT reached the host".to_string()
+            } else {
+                format!("prlimit denied: {}", std::io::Error::last_os_error())
+            });
+            // SAFETY: as above.
+            let all = unsafe { libc::kill(-1, 0) };
+            outcomes.push(if all == 0 {
+                "SIGNALLED every process".to_string()
+            } else {
+                format!("kill -1 denied: {}", std::io::Error::last_os_error())
+            });
+            probe(&attack, outcomes.join("; "))
         }
         "exec" => {
             let outcome = match std::process::Command::new("/bin/sh").arg("-c").arg("true").status()

@@ -43,9 +43,10 @@ impl Context {
         Ok(crate::kernel::loader::ScanOptions {
             exe,
             cache: Some(self.home.path().join("plugin-manifests.json")),
-            timeout: std::time::Duration::from_secs(self.settings.parsed(
+            timeout: std::time::Duration::from_secs(self.settings.bounded(
                 "AGENT_MANIFEST_TIMEOUT_SECS",
-                10u64,
+                10,
+                3600,
                 "a number of seconds",
             )?),
             memory_bytes: self.worker_memory()?,
@@ -59,8 +60,12 @@ impl Context {
 
     /// A worker's address-space limit, `AGENT_WORKER_MEMORY_MB` (2048).
     pub fn worker_memory(&self) -> Result<u64> {
-        let mb: u64 =
-            self.settings.parsed("AGENT_WORKER_MEMORY_MB", 2048u64, "a number of megabytes")?;
+        let mb = self.settings.bounded(
+            "AGENT_WORKER_MEMORY_MB",
+            2048,
+            1 << 20,
+            "a number of megabytes",
+        )?;
         Ok(mb.saturating_mul(1 << 20))
     }
 

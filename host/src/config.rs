@@ -170,6 +170,19 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// A whole-number setting, `default` when unset, refused above `max` (a
+    /// value that large is a typo, and would overflow a clock or a date).
+    pub fn bounded(&self, name: &str, default: u64, max: u64, what: &str) -> Result<u64> {
+        let v: u64 = self.parsed(name, default, what)?;
+        if v > max {
+            return Err(HostError::config(format!("{name}={v} is more than {max} ({what})"))
+                .with_hint(format!("set {name} to at most {max}")));
+        }
+        Ok(v)
+    }
+}
+
 /// Whether a setting's name says it holds a secret.
 pub fn is_secret_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();

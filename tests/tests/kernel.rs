@@ -387,3 +387,20 @@ fn completions_and_the_man_page_come_from_the_parser() {
     assert!(man.stdout().starts_with(".ie") || man.stdout().contains(".TH agent-host 1"));
     home.run(&["completions", "tcsh"]).expect_code(2);
 }
+
+#[test]
+fn absurd_numeric_settings_are_refused_not_panicked_on() {
+    for (name, value) in [
+        ("AGENT_TRAILING_DAYS", "99999999999"),
+        ("AGENT_RUN_TIMEOUT_SECS", "18446744073709551615"),
+        ("AGENT_HTTP_TIMEOUT_SECS", "18446744073709551615"),
+        ("AGENT_HTTP_MAX_RPS", "1e-30"),
+        ("AGENT_WORKER_MEMORY_MB", "18446744073709551615"),
+    ] {
+        let mut home = Home::with_plugins(&["misbehaving"]);
+        home.env(name, value);
+        let run = home.run(&["run-all"]);
+        run.expect_code(3);
+        assert!(run.stderr().starts_with(&format!("error: {name}=")), "{}", run.stderr());
+    }
+}

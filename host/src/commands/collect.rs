@@ -18,6 +18,9 @@ use crate::kernel::loader::Catalog;
 use crate::kernel::lock::RunLock;
 use crate::kernel::runner::{self, RunOptions, RunReport};
 
+/// The longest a run may be allowed to take (a week).
+const MAX_TIMEOUT_SECS: u64 = 7 * 86_400;
+
 /// Settings that shape a run, with their defaults.
 fn run_options(
     ctx: &Context,
@@ -49,7 +52,9 @@ fn run_options(
     let s = &ctx.settings;
     let timeout_secs = match exec.timeout {
         Some(t) => t,
-        None => s.parsed("AGENT_RUN_TIMEOUT_SECS", 600u64, "a number of seconds")?,
+        None => {
+            s.bounded("AGENT_RUN_TIMEOUT_SECS", 600, MAX_TIMEOUT_SECS, "a number of seconds")?
+        }
     };
     let exe = std::env::current_exe()
         .map_err(|e| HostError::config(format!("cannot find the agent-host executable: {e}")))?;
@@ -77,10 +82,10 @@ fn run_options(
         memory_bytes: ctx.worker_memory()?,
         limits,
         secret_names,
-        trailing_days: s.parsed("AGENT_TRAILING_DAYS", 3u64, "a number of days")?,
+        trailing_days: s.bounded("AGENT_TRAILING_DAYS", 3, 3650, "a number of days")?,
         today,
         http,
-        jobs: s.parsed("AGENT_JOBS", 2usize, "a number of parallel runs")?,
+        jobs: s.bounded("AGENT_JOBS", 2, 64, "a number of parallel runs")? as usize,
     })
 }
 

@@ -51,17 +51,29 @@ impl HttpSettings {
     pub fn from_settings(s: &Settings) -> crate::error::Result<HttpSettings> {
         let max_rps: f64 =
             s.parsed("AGENT_HTTP_MAX_RPS", 0.0, "a number of requests per second")?;
-        if !max_rps.is_finite() || max_rps < 0.0 {
+        if !max_rps.is_finite() || max_rps < 0.0 || (max_rps > 0.0 && max_rps < 0.01) {
             return Err(crate::error::HostError::config(format!(
-                "AGENT_HTTP_MAX_RPS={max_rps} is not a number of requests per second"
+                "AGENT_HTTP_MAX_RPS={max_rps} is not 0 (no ceiling) or a number of requests per second from 0.01"
             )));
         }
         Ok(HttpSettings {
-            timeout_ms: s.parsed("AGENT_HTTP_TIMEOUT_SECS", 60u64, "a number of seconds")? * 1000,
-            backoff_ms: s.parsed("AGENT_HTTP_BACKOFF_MS", 500u64, "a number of milliseconds")?,
-            max_wait_ms: s.parsed("AGENT_HTTP_MAX_WAIT_SECS", 60u64, "a number of seconds")? * 1000,
+            timeout_ms: s.bounded("AGENT_HTTP_TIMEOUT_SECS", 60, 86_400, "a number of seconds")?
+                * 1000,
+            backoff_ms: s.bounded(
+                "AGENT_HTTP_BACKOFF_MS",
+                500,
+                3_600_000,
+                "a number of milliseconds",
+            )?,
+            max_wait_ms: s.bounded(
+                "AGENT_HTTP_MAX_WAIT_SECS",
+                60,
+                86_400,
+                "a number of seconds",
+            )? * 1000,
             max_rps,
-            parallel: s.parsed("AGENT_HTTP_PARALLEL", 8usize, "a number of requests")?.max(1),
+            parallel: s.bounded("AGENT_HTTP_PARALLEL", 8, 256, "a number of requests")?.max(1)
+                as usize,
             ..HttpSettings::default()
         })
     }

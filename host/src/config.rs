@@ -123,11 +123,13 @@ impl Settings {
     }
 
     /// Whether `name` holds a secret: a name any installed plugin declares
-    /// as one (`declared`), or one that looks like a secret (`*_KEY`,
-    /// `*_TOKEN`, `*_SECRET`, `*_PASSWORD`, `*WEBHOOK_URL`). Such a name is
+    /// as one (`declared`), a name that says it is one (see
+    /// [`is_secret_name`]), or a URL carrying a password. Such a setting is
     /// never handed to a plugin as a plain setting.
     pub fn is_secret(&self, name: &str, declared: &[String]) -> bool {
-        is_secret_name(name) || declared.iter().any(|d| d == name)
+        is_secret_name(name)
+            || declared.iter().any(|d| d == name)
+            || self.get(name).is_some_and(url_has_password)
     }
 
     /// Every secret value that is set, for redaction everywhere.
@@ -183,10 +185,32 @@ impl Settings {
     }
 }
 
-/// Whether a setting's name says it holds a secret.
+/// Whether a setting's name says it holds a secret: it mentions a key, a
+/// token, a secret, a password, credentials, a DSN, a webhook, a cookie, a
+/// session or auth (`OPENAI_ADMIN_KEY`, `AWS_ACCESS_KEY_ID`, `PGPASSWORD`,
+/// `SENTRY_DSN`, `SLACK_WEBHOOK_URL`, ...).
 pub fn is_secret_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
-    ["_KEY", "_TOKEN", "_SECRET", "_PASSWORD", "WEBHOOK_URL"].iter().any(|s| upper.ends_with(s))
+    [
+        "KEY",
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "CREDENTIAL",
+        "DSN",
+        "WEBHOOK",
+        "COOKIE",
+        "SESSION",
+        "AUTH",
+    ]
+    .iter()
+    .any(|s| upper.contains(s))
+}
+
+/// Whether a value is a URL with a password in it (`postgres://u:pw@h/db`).
+fn url_has_password(value: &str) -> bool {
+    url::Url::parse(value).is_ok_and(|u| u.password().is_some_and(|p| !p.is_empty()))
 }
 
 /// Parses `.env` text with dotenvy's grammar, into a map.
@@ -258,6 +282,23 @@ mod tests {
             err,
             "line 2: the value of OPENAI_ADMIN_KEY cannot be read (an unclosed quote?)"
         );
+    }
+
+    #[test]
+    fn secret_names_and_urls_with_passwords_are_secrets() {
+        for name in
+            ["OPENAI_ADMIN_KEY", "AWS_ACCESS_KEY_ID", "PGPASSWORD", "SENTRY_DSN", "GH_TOKEN"]
+        {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in ["OPENAI_BASE_URL", "OPENAI_ACCOUNT", "MONTHLY_BUDGET_USD", "AGENT_HOME"] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+        let s = Settings::from_map(
+            [("DATABASE_URL".into(), "postgres://u:hunter22@db/x".into())].into(),
+        );
+        assert!(s.is_secret("DATABASE_URL", &[]));
+        assert_eq!(s.secret_values(&[]), vec!["postgres://u:hunter22@db/x".to_string()]);
     }
 
     #[test]

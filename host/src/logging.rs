@@ -60,16 +60,32 @@ pub fn init(log_file: Option<&Path>, quiet: bool) -> Result<(), String> {
 
 /// Replaces every secret value in `text` with `[redacted]`.
 ///
-/// Values shorter than 4 characters are left alone: replacing them would mangle
-/// ordinary text and they are not secrets anyone could use.
+/// Values shorter than 8 characters are left alone: replacing them would
+/// mangle ordinary text (a setting named `SORT_KEY=model` is no secret
+/// anyone could use), and real keys are far longer.
 pub fn redact(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_string();
-    for s in secrets.iter().filter(|s| s.len() >= 4) {
+    for s in secrets.iter().filter(|s| s.len() >= 8) {
         if out.contains(s.as_str()) {
             out = out.replace(s.as_str(), "[redacted]");
         }
     }
     out
+}
+
+/// Text from a plugin made safe to print: control characters (terminal
+/// escape sequences among them) become `?`; tabs stay, and newlines stay
+/// only where `multiline` allows them.
+pub fn printable(text: &str, multiline: bool) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\t' => c,
+            '\n' if multiline => c,
+            '\n' | '\r' => ' ',
+            c if c.is_control() => '?',
+            c => c,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -78,10 +94,16 @@ mod tests {
 
     #[test]
     fn redact_replaces_every_occurrence() {
-        let secrets = vec!["sk-admin-123456".to_string(), "ab".to_string()];
+        let secrets = vec!["sk-admin-123456".to_string(), "abcdefg".to_string()];
         assert_eq!(
-            redact("key sk-admin-123456 and sk-admin-123456 ab", &secrets),
-            "key [redacted] and [redacted] ab"
+            redact("key sk-admin-123456 and sk-admin-123456 abcdefg", &secrets),
+            "key [redacted] and [redacted] abcdefg"
         );
+    }
+
+    #[test]
+    fn printable_drops_escapes() {
+        assert_eq!(printable("a\x1b[31mred\x07\nb\tc", false), "a?[31mred? b\tc");
+        assert_eq!(printable("a\nb", true), "a\nb");
     }
 }

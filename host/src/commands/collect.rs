@@ -72,6 +72,7 @@ fn run_options(
             defaults.log_line_bytes,
             "a number of bytes",
         )?,
+        log_bytes: s.parsed("AGENT_MAX_LOG_BYTES", defaults.log_bytes, "a number of bytes")?,
     };
     Ok(RunOptions {
         from: exec.from,

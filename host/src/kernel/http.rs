@@ -139,10 +139,19 @@ impl HttpClient {
             allowed(next.as_str()).map_err(|e| {
                 format!("{} redirected to a host that is not allowed: {e}", display_url(&url))
             })?;
+            if url.scheme() == "https" && next.scheme() != "https" {
+                return Err(format!(
+                    "{} redirected from https to plain {}; refused",
+                    display_url(&url),
+                    next.scheme()
+                ));
+            }
             if next.origin() != url.origin() {
                 let headers: Vec<Header> =
                     req.headers.iter().filter(|h| !is_credential(h, secrets)).cloned().collect();
                 req.headers = headers.into();
+                // A body is for the origin it was written for.
+                req.body = Default::default();
             }
             if resp.status == 303
                 || (matches!(resp.status, 301 | 302) && req.method.as_str() != "HEAD")
@@ -371,6 +380,27 @@ pub fn host_allowed(url: &str, allowed: &[String]) -> Result<(), String> {
              manifest's hosts or configure it as the plugin's base URL",
             if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") }
         ))
+    }
+}
+
+/// Whether a host name is this machine or a private network: a plugin's
+/// manifest may not name one (an operator's base URL setting may).
+pub fn is_local_host(host: &str) -> bool {
+    let host = host.trim_matches(['[', ']']).to_ascii_lowercase();
+    if host == "localhost" || host.ends_with(".localhost") {
+        return true;
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => {
+            ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
+        }
+        Ok(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (ip.segments()[0] & 0xfe00) == 0xfc00
+                || (ip.segments()[0] & 0xffc0) == 0xfe80
+        }
+        Err(_) => false,
     }
 }
 

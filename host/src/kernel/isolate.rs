@@ -17,6 +17,7 @@ use plugin_api::LogLevel;
 
 use super::capabilities::Broker;
 use super::protocol::{Job, Message, Reply, WireRecord, WireRequest, WireResponse, WireResult};
+use crate::logging::printable;
 
 /// Most of a worker's stderr kept for the failure reason.
 const STDERR_KEEP: usize = 16 * 1024;
@@ -48,11 +49,18 @@ pub struct OutputLimits {
     pub log_lines: usize,
     /// Longest log line kept; longer ones are truncated.
     pub log_line_bytes: usize,
+    /// Total bytes of log lines kept; later lines are counted and dropped.
+    pub log_bytes: usize,
 }
 
 impl Default for OutputLimits {
     fn default() -> Self {
-        OutputLimits { record_bytes: 256 << 20, log_lines: 100_000, log_line_bytes: 8 * 1024 }
+        OutputLimits {
+            record_bytes: 256 << 20,
+            log_lines: 100_000,
+            log_line_bytes: 8 * 1024,
+            log_bytes: 16 << 20,
+        }
     }
 }
 
@@ -65,6 +73,9 @@ pub struct Outcome {
     pub manifest: Option<String>,
     /// Why the job failed, if it did.
     pub failure: Option<String>,
+    /// Whether the failure is the plugin file's own (it did not load): the
+    /// same file fails the same way again, unlike a crash or a timeout.
+    pub refused: bool,
 }
 
 impl Outcome {
@@ -123,6 +134,7 @@ pub fn run_worker(
         records: Vec::new(),
         record_bytes: 0,
         log_lines: 0,
+        log_bytes: 0,
         dropped_lines: 0,
         exchanges: Arc::new(AtomicUsize::new(0)),
     };
@@ -131,6 +143,10 @@ pub fn run_worker(
     kill_group(&child);
     let status = child.wait();
     let stderr = stderr.recv_timeout(DRAIN_GRACE).unwrap_or_default();
+    let redactor = {
+        let broker = reader.broker.clone();
+        move |t: &str| broker.as_ref().map_or_else(|| t.to_string(), |b| b.redact(t))
+    };
     let mut outcome = reader.finish();
     if outcome.failure.is_none() {
         outcome.failure = match ended {
@@ -149,6 +165,8 @@ pub fn run_worker(
     if outcome.failure.is_none() && outcome.result.is_none() && outcome.manifest.is_none() {
         outcome.failure = Some(death_reason_text("ended without a result", &stderr));
     }
+    // The reason may quote what the plugin printed: no secret, no escape.
+    outcome.failure = outcome.failure.map(|f| printable(&redactor(&f), false));
     drop(workdir);
     outcome
 }
@@ -291,6 +309,7 @@ struct Reader<'a> {
     records: Vec<WireRecord>,
     record_bytes: u64,
     log_lines: usize,
+    log_bytes: usize,
     dropped_lines: usize,
     exchanges: Arc<AtomicUsize>,
 }
@@ -363,12 +382,15 @@ impl Reader<'_> {
             }
             Message::Http { id, requests } => return self.serve_http(id, requests),
             Message::Result(mut r) => {
-                r.error = r.error.map(|e| self.redact(&e));
+                r.error = r.error.map(|e| printable(&self.redact(&e), false));
                 r.records = std::mem::take(&mut self.records);
                 self.outcome.result = Some(r);
             }
             Message::Manifest { json } => self.outcome.manifest = Some(json),
-            Message::Fatal { error } => self.outcome.failure = Some(self.redact(&error)),
+            Message::Fatal { error } => {
+                self.outcome.failure = Some(self.redact(&error));
+                self.outcome.refused = true;
+            }
         }
         None
     }
@@ -389,12 +411,13 @@ impl Reader<'_> {
     }
 
     fn log(&mut self, level: LogLevel, message: String) {
-        if self.log_lines >= self.limits.log_lines {
+        if self.log_lines >= self.limits.log_lines || self.log_bytes >= self.limits.log_bytes {
             self.dropped_lines += 1;
             return;
         }
         self.log_lines += 1;
-        let mut message = self.redact(&message);
+        self.log_bytes += message.len().min(self.limits.log_line_bytes);
+        let mut message = printable(&self.redact(&message), false);
         if message.len() > self.limits.log_line_bytes {
             let mut end = self.limits.log_line_bytes;
             while !message.is_char_boundary(end) {
@@ -450,8 +473,8 @@ impl Reader<'_> {
     fn finish(self) -> Outcome {
         if self.dropped_lines > 0 {
             let note = format!(
-                "{} more log lines were dropped (AGENT_MAX_LOG_LINES is {})",
-                self.dropped_lines, self.limits.log_lines
+                "{} more log lines were dropped (AGENT_MAX_LOG_LINES is {}, AGENT_MAX_LOG_BYTES {})",
+                self.dropped_lines, self.limits.log_lines, self.limits.log_bytes
             );
             (self.on_log)(LogLevel::WARN, note);
         }

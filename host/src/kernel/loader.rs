@@ -149,7 +149,8 @@ pub fn scan(dir: &Path, opts: &ScanOptions) -> Result<Catalog> {
     }
     cache.save();
     reject_duplicates(&mut catalog);
-    reject_shared_providers(&mut catalog);
+    reject_shared_claims(&mut catalog, "provider", |m| &m.providers);
+    reject_shared_claims(&mut catalog, "secret", |m| &m.secrets);
     catalog.rejected.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(catalog)
 }
@@ -165,15 +166,19 @@ fn read_manifests(
         files.iter().map(|(_, f)| cache.get(&f.identity)).collect();
     let missing: Vec<usize> = (0..files.len()).filter(|i| answers[*i].is_none()).collect();
     for batch in missing.chunks(4) {
-        let read: Vec<(usize, std::result::Result<String, String>)> = std::thread::scope(|s| {
+        let read: Vec<(usize, (Answer, bool))> = std::thread::scope(|s| {
             let handles: Vec<_> = batch
                 .iter()
                 .map(|&i| s.spawn(move || (i, read_manifest(&files[i].1.file, opts))))
                 .collect();
             handles.into_iter().filter_map(|h| h.join().ok()).collect()
         });
-        for (i, answer) in read {
-            cache.put(files[i].1.identity.clone(), answer.clone());
+        for (i, (answer, lasting)) in read {
+            // A crash or a timeout may not happen again; only what the file
+            // itself answers is remembered.
+            if lasting {
+                cache.put(files[i].1.identity.clone(), answer.clone());
+            }
             answers[i] = Some(answer);
         }
     }
@@ -183,10 +188,15 @@ fn read_manifests(
         .collect()
 }
 
-/// Reads one manifest in a sandboxed worker.
-fn read_manifest(file: &File, opts: &ScanOptions) -> std::result::Result<String, String> {
+/// A manifest's JSON, or why there is none.
+type Answer = std::result::Result<String, String>;
+
+/// Reads one manifest in a sandboxed worker; the flag says whether the
+/// answer is the file's own (worth caching).
+fn read_manifest(file: &File, opts: &ScanOptions) -> (std::result::Result<String, String>, bool) {
     let job = Job::Manifest {
         sandbox: SandboxSpec {
+            host_pid: std::process::id(),
             read_paths: Vec::new(),
             memory_bytes: opts.memory_bytes,
             cpu_secs: opts.timeout.as_secs() + 1,
@@ -202,11 +212,15 @@ fn read_manifest(file: &File, opts: &ScanOptions) -> std::result::Result<String,
         &mut |_, _| {},
     );
     match (outcome.manifest, outcome.failure) {
-        (Some(json), None) => Ok(json),
-        (_, Some(why)) => Err(
-            why.replace("the plugin crashed the worker", "reading its manifest crashed the worker")
+        (Some(json), None) => (Ok(json), true),
+        (_, Some(why)) => (
+            Err(why.replace(
+                "the plugin crashed the worker",
+                "reading its manifest crashed the worker",
+            )),
+            outcome.refused,
         ),
-        (None, None) => Err("the worker returned no manifest".into()),
+        (None, None) => (Err("the worker returned no manifest".into()), false),
     }
 }
 
@@ -216,8 +230,17 @@ fn plugin_from(
     file: CheckedFile,
     json: &str,
 ) -> std::result::Result<Plugin, String> {
-    let manifest = Manifest::from_json(json).map_err(|e| format!("invalid manifest: {e}"))?;
+    let mut manifest = Manifest::from_json(json).map_err(|e| format!("invalid manifest: {e}"))?;
     validate_name(&manifest.name)?;
+    if let Some(h) = manifest.hosts.iter().find(|h| super::http::is_local_host(h)) {
+        return Err(format!(
+            "manifest host {h:?} is this machine or a private network; a plugin may name only \
+             public hosts (an operator reaches a local one through the plugin's base URL setting)"
+        ));
+    }
+    // Shown on terminals: no escape sequences.
+    manifest.version = crate::logging::printable(&manifest.version, false);
+    manifest.description = crate::logging::printable(&manifest.description, false);
     let read_paths = manifest
         .read_paths
         .iter()
@@ -273,23 +296,31 @@ fn reject_duplicates(catalog: &mut Catalog) {
 }
 
 /// Two plugins reporting for the same provider could overwrite each other's
-/// data: both are refused until the operator removes one.
-fn reject_shared_providers(catalog: &mut Catalog) {
-    let mut by_provider: BTreeMap<String, Vec<String>> = BTreeMap::new();
+/// data, and a second plugin declaring another's secret would be handed its
+/// key: both are refused until the operator removes one.
+fn reject_shared_claims(
+    catalog: &mut Catalog,
+    what: &str,
+    claims: impl Fn(&Manifest) -> &Vec<String>,
+) {
+    let mut by_claim: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for p in &catalog.plugins {
-        for id in &p.manifest.providers {
-            by_provider.entry(id.clone()).or_default().push(p.manifest.name.clone());
+        for id in claims(&p.manifest) {
+            by_claim.entry(id.clone()).or_default().push(p.manifest.name.clone());
         }
     }
     reject_where(catalog, |p| {
-        p.manifest.providers.iter().find_map(|id| {
-            let claims = &by_provider[id];
-            (claims.len() > 1).then(|| {
-                let others: Vec<&str> =
-                    claims.iter().map(String::as_str).filter(|n| *n != p.manifest.name).collect();
+        claims(&p.manifest).iter().find_map(|id| {
+            let claimants = &by_claim[id];
+            (claimants.len() > 1).then(|| {
+                let others: Vec<&str> = claimants
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|n| *n != p.manifest.name)
+                    .collect();
                 format!(
-                    "configuration error: provider '{id}' is also claimed by {}; \
-                     remove all but one plugin reporting for it",
+                    "configuration error: {what} '{id}' is also claimed by {}; \
+                     remove all but one plugin claiming it",
                     others.join(", ")
                 )
             })
@@ -372,9 +403,12 @@ impl ManifestCache {
         self.entries =
             self.entries.into_iter().zip(used).filter(|(_, u)| *u).map(|(e, _)| e).collect();
         let Ok(json) = serde_json::to_vec(&self) else { return };
-        let tmp = path.with_extension("tmp");
-        if std::fs::write(&tmp, json).and_then(|_| std::fs::rename(&tmp, &path)).is_err() {
-            let _ = std::fs::remove_file(&tmp);
+        // A fresh temporary file (never one a link points to), renamed into place.
+        let dir = path.parent().unwrap_or(Path::new("."));
+        if let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) {
+            if std::io::Write::write_all(&mut tmp, &json).is_ok() {
+                let _ = tmp.persist(&path);
+            }
         }
     }
 }

@@ -61,6 +61,9 @@ pub struct SandboxSpec {
     pub memory_bytes: u64,
     /// CPU-time limit in seconds (a back-stop behind the wall-clock timeout).
     pub cpu_secs: u64,
+    /// The host's pid: a worker whose parent is no longer it exits.
+    #[serde(default)]
+    pub host_pid: u32,
 }
 
 /// A record as it crosses the process boundary.

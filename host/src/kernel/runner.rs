@@ -268,6 +268,7 @@ fn prepare(
         secrets,
         declared: m.secrets.clone(),
         sandbox: SandboxSpec {
+            host_pid: std::process::id(),
             read_paths: plugin.read_paths.iter().map(|p| p.display().to_string()).collect(),
             memory_bytes: opts.memory_bytes,
             cpu_secs: opts.timeout.as_secs() + 5,

@@ -154,9 +154,10 @@ mod imp {
                 && libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
                 && libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) == 0
         };
-        // The parent may have died before PDEATHSIG was armed.
+        // The host may have died before PDEATHSIG was armed.
         // SAFETY: no arguments.
-        if unsafe { libc::getppid() } == 1 {
+        let parent = unsafe { libc::getppid() } as u32;
+        if spec.host_pid != 0 && parent != spec.host_pid {
             std::process::exit(70);
         }
         let mut ok = prctls;

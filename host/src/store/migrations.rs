@@ -180,10 +180,6 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
-/// The newest schema version written without [`APPLICATION_ID`]: a file at a
-/// later version without the stamp is not ours.
-const LAST_UNSTAMPED: i64 = 2;
-
 /// `PRAGMA application_id` of an agent-host database ("AgHo"): a file
 /// without it is not ours to change.
 pub const APPLICATION_ID: i64 = 0x4167_486f;
@@ -193,8 +189,8 @@ pub const LATEST: i64 = MIGRATIONS.len() as i64;
 
 /// Refuses a database that agent-host did not create, or a newer one,
 /// before anything writes to it. Ours carries [`APPLICATION_ID`]; a file
-/// from before the stamp existed is ours only when its schema is exactly
-/// what our migrations built at its version.
+/// without it (from before the stamp existed) is ours only when its schema
+/// is exactly what our migrations built at its version.
 pub fn check(conn: &Connection, path: &Path) -> Result<()> {
     let pragma = |name: &str| -> Result<i64> {
         conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0)).ctx("read the database header")
@@ -210,7 +206,7 @@ pub fn check(conn: &Connection, path: &Path) -> Result<()> {
             .ctx("read the schema")?;
         let fresh = version == 0 && tables == 0;
         let ours_unstamped =
-            (1..=LAST_UNSTAMPED).contains(&version) && schema(conn)? == schema_at(version)?;
+            (1..=LATEST).contains(&version) && schema(conn)? == schema_at(version)?;
         if !fresh && !ours_unstamped {
             return Err(foreign());
         }
@@ -237,6 +233,7 @@ fn schema(conn: &Connection) -> Result<Vec<(String, String, Option<String>)>> {
 /// The schema our first `version` migrations build.
 fn schema_at(version: i64) -> Result<Vec<(String, String, Option<String>)>> {
     let conn = Connection::open_in_memory().ctx("open an in-memory database")?;
+    super::decimal_sum::register(&conn).ctx("register dec_sum")?;
     for sql in MIGRATIONS.iter().take(version as usize) {
         conn.execute_batch(sql).ctx("build the reference schema")?;
     }
@@ -259,6 +256,9 @@ pub fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
             continue;
         }
         tx.execute_batch(sql).ctx(&format!("apply migration {}", i + 1))?;
+        // Stamped in the same transaction: an interrupted upgrade never
+        // leaves a database this build would call foreign.
+        tx.pragma_update(None, "application_id", APPLICATION_ID).ctx("stamp the database")?;
         tx.pragma_update(None, "user_version", i as i64 + 1).ctx("record the schema version")?;
         tx.commit().ctx("commit a migration")?;
     }
@@ -277,6 +277,7 @@ mod tests {
 
     fn at_version(version: i64, extra: &str) -> Connection {
         let conn = Connection::open_in_memory().unwrap();
+        super::super::decimal_sum::register(&conn).unwrap();
         for sql in MIGRATIONS.iter().take(version as usize) {
             conn.execute_batch(sql).unwrap();
         }
@@ -288,7 +289,7 @@ mod tests {
     #[test]
     fn an_unstamped_database_is_ours_only_with_exactly_our_schema() {
         let path = Path::new("test.db");
-        for version in 1..=LAST_UNSTAMPED {
+        for version in 1..=LATEST {
             assert!(check(&at_version(version, ""), path).is_ok(), "version {version}");
             let other = at_version(version, "CREATE TABLE notes (body TEXT);");
             assert!(matches!(check(&other, path), Err(StoreError::Foreign { .. })));

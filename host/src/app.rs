@@ -104,8 +104,14 @@ pub fn run(cli: Cli) -> Result<u8> {
         | Command::Completions { .. }
         | Command::Man => false,
     };
-    crate::logging::init(Some(&ctx.home.log_path()), cli.quiet || json)
-        .map_err(HostError::config)?;
+    let console = if cli.quiet {
+        "error"
+    } else if cli.verbose && !json {
+        "info"
+    } else {
+        "warn"
+    };
+    crate::logging::init(Some(&ctx.home.log_path()), console).map_err(HostError::config)?;
     for w in ctx.settings.warnings() {
         tracing::warn!("{w}");
     }

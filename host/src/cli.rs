@@ -39,9 +39,14 @@ pub struct Cli {
     #[arg(long, global = true, env = "AGENT_PLUGINS_DIR", value_name = "DIR")]
     pub plugins_dir: Option<PathBuf>,
 
-    /// Only print warnings and errors on the console
-    #[arg(long, short, global = true)]
+    /// Only print errors on the console (warnings still go to agent.log)
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+
+    /// Also print progress (INFO lines) on the console; by default only
+    /// warnings and errors are printed there, and everything goes to agent.log
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
 
     /// What to do.
     #[command(subcommand)]

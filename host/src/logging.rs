@@ -7,14 +7,14 @@ use std::sync::Mutex;
 
 use tracing_subscriber::{fmt, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter, Layer};
 
-/// Starts logging to stderr and, when `log_file` is given, appending to it.
-/// `quiet` lowers the console to warnings (for `--json` output). A log file
-/// that cannot be opened (a read-only or full disk) is warned about and
-/// skipped: the command itself reports what it cannot do.
-pub fn init(log_file: Option<&Path>, quiet: bool) -> Result<(), String> {
-    let default = if quiet { "warn" } else { "info" };
+/// Starts logging to stderr at `console` level (`error`, `warn` or `info`;
+/// `AGENT_LOG` overrides it) and, when `log_file` is given, appending
+/// everything from `info` up to it. A log file that cannot be opened (a
+/// read-only or full disk) is warned about and skipped: the command itself
+/// reports what it cannot do.
+pub fn init(log_file: Option<&Path>, console: &str) -> Result<(), String> {
     let console_filter =
-        EnvFilter::try_from_env("AGENT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+        EnvFilter::try_from_env("AGENT_LOG").unwrap_or_else(|_| EnvFilter::new(console));
     let console = fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

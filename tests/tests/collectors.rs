@@ -262,9 +262,9 @@ fn a_provider_without_a_key_is_skipped_with_a_warning() {
     run.expect_code(0);
     let env_file = home.path().join(".env");
     let expected = format!("set ANTHROPIC_ADMIN_KEY in {} or the environment", env_file.display());
-    assert!(run.stderr().contains(&expected), "{}", run.stderr());
-    assert!(run.stderr().contains("console.anthropic.com"), "{}", run.stderr());
-    assert!(run.stderr().contains("ANTHROPIC_API_KEY also works"), "{}", run.stderr());
+    assert!(run.stdout().contains(&expected), "{}", run.stdout());
+    assert!(run.stdout().contains("console.anthropic.com"), "{}", run.stdout());
+    assert!(run.stdout().contains("ANTHROPIC_API_KEY also works"), "{}", run.stdout());
     assert_eq!(
         home.text("SELECT status FROM runs WHERE plugin_name = 'anthropic_collector'"),
         "skipped"

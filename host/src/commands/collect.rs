@@ -98,8 +98,22 @@ pub fn collect(
     exec: &ExecArgs,
 ) -> Result<u8> {
     let _lock = RunLock::acquire(&ctx.home.lock_path())?;
-    let reports = collect_locked(ctx, plugin, params, exec)?;
-    print_reports(&reports, exec.json)?;
+    // Each run's line prints as it finishes; --json prints them all at the end.
+    let mut out = std::io::stdout().lock();
+    let mut failed_print = None;
+    let mut on_done = |r: &RunReport| {
+        if !exec.json && failed_print.is_none() {
+            failed_print = print_report(&mut out, r).err();
+        }
+    };
+    let reports = collect_locked(ctx, plugin, params, exec, &mut on_done)?;
+    if let Some(e) = failed_print {
+        return Err(e);
+    }
+    drop(out);
+    if exec.json {
+        print_reports(&reports, true)?;
+    }
     if !reports.is_empty() && reports.iter().all(|r| r.status == "skipped") {
         eprintln!(
             "hint: nothing was collected: no provider key is set. Put the keys named above in {} \
@@ -116,6 +130,7 @@ pub(crate) fn collect_locked(
     plugin: Option<&str>,
     params: BTreeMap<String, String>,
     exec: &ExecArgs,
+    on_done: &mut dyn FnMut(&RunReport),
 ) -> Result<Vec<RunReport>> {
     let catalog = ctx.catalog()?;
     let opts = run_options(ctx, exec, params, catalog.declared_secrets())?;
@@ -129,7 +144,7 @@ pub(crate) fn collect_locked(
     match plugin {
         Some(name) => {
             let p = catalog.get(name)?;
-            runner::run_plugin(&mut store, p, &ctx.settings, &sink, &opts)
+            runner::run_plugin(&mut store, p, &ctx.settings, &sink, &opts, on_done)
         }
         None => {
             report_rejected(&catalog);
@@ -141,7 +156,7 @@ pub(crate) fn collect_locked(
                 ))
                 .with_hint("run `agent-host plugins list` to see why, or `scripts/install.sh` to install them"));
             }
-            runner::run_many(&mut store, &plugins, &ctx.settings, &sink, &opts)
+            runner::run_many(&mut store, &plugins, &ctx.settings, &sink, &opts, on_done)
         }
     }
 }
@@ -160,28 +175,34 @@ pub(crate) fn print_reports(reports: &[RunReport], json: bool) -> Result<()> {
         return Ok(());
     }
     for r in reports {
-        let window = match (r.from, r.to) {
-            (Some(f), Some(t)) => format!("{f}..{t}"),
-            _ => "-".into(),
-        };
-        write!(
-            out,
-            "{:<24} {:<8} {:<22} {} records, {} written, {} changed, {} ms",
-            r.plugin,
-            r.status,
-            window,
-            r.records_received,
-            r.records_written,
-            r.records_changed,
-            r.duration_ms
-        )
-        .map_err(write_err)?;
-        match &r.error {
-            Some(e) if r.status == "skipped" => writeln!(out, "\n  why: {e}"),
-            Some(e) => writeln!(out, "\n  error: {e}"),
-            None => writeln!(out),
-        }
-        .map_err(write_err)?;
+        print_report(&mut out, r)?;
     }
     Ok(())
+}
+
+/// One run's result line (and its reason, if any).
+pub(crate) fn print_report(out: &mut dyn Write, r: &RunReport) -> Result<()> {
+    let window = match (r.from, r.to) {
+        (Some(f), Some(t)) => format!("{f}..{t}"),
+        _ => "-".into(),
+    };
+    write!(
+        out,
+        "{:<24} {:<8} {:<22} {} records, {} written, {} changed, {} ms",
+        r.plugin,
+        r.status,
+        window,
+        r.records_received,
+        r.records_written,
+        r.records_changed,
+        r.duration_ms
+    )
+    .map_err(write_err)?;
+    match &r.error {
+        Some(e) if r.status == "skipped" => writeln!(out, "\n  why: {e}"),
+        Some(e) => writeln!(out, "\n  error: {e}"),
+        None => writeln!(out),
+    }
+    .map_err(write_err)?;
+    out.flush().map_err(write_err)
 }

@@ -91,7 +91,7 @@ impl Outcome {
 
 /// One line read from the worker, or why reading stopped.
 enum Event {
-    Line(Vec<u8>),
+    Message(Message, usize),
     TooLong,
     End,
 }
@@ -122,7 +122,8 @@ pub fn run_worker(
     // A worker that dies at once closes the pipe; its exit status says why.
     let _ = replies.try_send(job_line);
     let max_line = (super::runner::MAX_PAYLOAD * 6 + (64 << 10)).max(limits.log_line_bytes * 6);
-    let events = read_lines(child.stdout.take(), max_line);
+    let backlog = Arc::new(Backlog::default());
+    let events = read_messages(child.stdout.take(), max_line, backlog.clone());
     let stderr = keep_tail(child.stderr.take());
 
     let mut reader = Reader {
@@ -139,7 +140,9 @@ pub fn run_worker(
         exchanges: Arc::new(AtomicUsize::new(0)),
     };
     let deadline = Instant::now() + timeout;
-    let ended = reader.read(&events, &mut child, deadline);
+    let ended = reader.read(&events, &backlog, &mut child, deadline);
+    // Wake a reading thread that waits for room, so it sees the end.
+    backlog.close();
     kill_group(&child);
     let status = child.wait();
     let stderr = stderr.recv_timeout(DRAIN_GRACE).unwrap_or_default();
@@ -239,28 +242,72 @@ fn kill_group(child: &Child) {
     let _ = child;
 }
 
-/// Reads the worker's stdout as lines of at most `max` bytes, on a thread,
-/// through a small channel: the reader waits while the host catches up.
-fn read_lines(out: Option<std::process::ChildStdout>, max: usize) -> mpsc::Receiver<Event> {
-    // A few lines of up to `max` bytes each: the reader waits while the
-    // host catches up, so the host's memory stays bounded.
-    let (tx, rx) = mpsc::sync_channel(4);
+/// Bytes of parsed lines that may wait between the reading thread and the
+/// host: the reader stops reading past this, so memory stays bounded.
+const QUEUED_BYTES: usize = 32 << 20;
+
+/// How many bytes of read lines wait to be handled; the reading thread
+/// waits while it is over [`QUEUED_BYTES`], until the host stops reading.
+#[derive(Default)]
+struct Backlog {
+    /// Bytes waiting, and whether the host has stopped reading.
+    state: std::sync::Mutex<(usize, bool)>,
+    drained: std::sync::Condvar,
+}
+
+impl Backlog {
+    fn add(&self, n: usize) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        while s.0 > QUEUED_BYTES && !s.1 {
+            s = self.drained.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+        s.0 += n;
+    }
+
+    fn done(&self, n: usize) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.0 = s.0.saturating_sub(n);
+        self.drained.notify_all();
+    }
+
+    /// The host reads no more: the reading thread never waits again.
+    fn close(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
+        self.drained.notify_all();
+    }
+}
+
+/// Reads the worker's stdout as lines of at most `max` bytes and parses
+/// them, on a thread; each message travels with its size, which the host
+/// hands back to `backlog` once handled.
+fn read_messages(
+    out: Option<std::process::ChildStdout>,
+    max: usize,
+    backlog: Arc<Backlog>,
+) -> mpsc::Receiver<Event> {
+    let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let Some(out) = out else {
             let _ = tx.send(Event::End);
             return;
         };
         let mut r = BufReader::with_capacity(64 << 10, out);
+        let mut line = Vec::new();
         loop {
-            let mut line = Vec::new();
+            line.clear();
             match (&mut r).take(max as u64 + 1).read_until(b'\n', &mut line) {
                 Ok(0) | Err(_) => break,
                 Ok(_) if line.len() > max => {
                     let _ = tx.send(Event::TooLong);
                     return;
                 }
-                Ok(_) => {
-                    if tx.send(Event::Line(line)).is_err() {
+                Ok(n) => {
+                    // The pipe is the worker's own (plugin output goes to
+                    // stderr), so an unreadable line is a worker bug, not
+                    // plugin noise.
+                    let Ok(msg) = serde_json::from_slice::<Message>(&line) else { continue };
+                    backlog.add(n);
+                    if tx.send(Event::Message(msg, n)).is_err() {
                         return;
                     }
                 }
@@ -320,6 +367,7 @@ impl Reader<'_> {
     fn read(
         &mut self,
         events: &mpsc::Receiver<Event>,
+        backlog: &Backlog,
         child: &mut Child,
         deadline: Instant,
     ) -> Ended {
@@ -334,8 +382,10 @@ impl Reader<'_> {
             }
             let tick = deadline.saturating_duration_since(now).min(Duration::from_millis(100));
             match events.recv_timeout(tick) {
-                Ok(Event::Line(line)) => {
-                    if let Some(why) = self.handle(&line) {
+                Ok(Event::Message(msg, size)) => {
+                    let cut = self.handle(msg);
+                    backlog.done(size);
+                    if let Some(why) = cut {
                         return Ended::Cut(why);
                     }
                 }
@@ -362,11 +412,8 @@ impl Reader<'_> {
         }
     }
 
-    /// Handles one line; `Some` cuts the run off with that reason.
-    fn handle(&mut self, line: &[u8]) -> Option<String> {
-        // The pipe is the worker's own (plugin output goes to stderr), so an
-        // unreadable line is a worker bug, not plugin noise.
-        let Ok(msg) = serde_json::from_slice::<Message>(line) else { return None };
+    /// Handles one message; `Some` cuts the run off with that reason.
+    fn handle(&mut self, msg: Message) -> Option<String> {
         match msg {
             Message::Log { level, message } => self.log(LogLevel(level), message),
             Message::Record(r) => {
@@ -417,6 +464,7 @@ impl Reader<'_> {
         }
         self.log_lines += 1;
         self.log_bytes += message.len().min(self.limits.log_line_bytes);
+        // Redacted whole, then cut: a cut never leaves part of a secret.
         let mut message = printable(&self.redact(&message), false);
         if message.len() > self.limits.log_line_bytes {
             let mut end = self.limits.log_line_bytes;

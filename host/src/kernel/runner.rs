@@ -516,7 +516,8 @@ fn log_outcome(r: &RunReport) {
 /// Records a plugin that was not run, with the reason, and warns.
 fn skip(store: &mut Store, plugin: &Plugin, why: &str) -> Result<RunReport> {
     let name = &plugin.manifest.name;
-    tracing::warn!(plugin = %name, "skipped: {why}");
+    // The result line says why; the log keeps it too.
+    tracing::info!(plugin = %name, "skipped: {why}");
     let run_id = uuid::Uuid::new_v4().to_string();
     store.begin_run(&run_id, name, &now_rfc3339(), None, Some(&plugin.sha256))?;
     let tx = store.transaction()?;
@@ -551,6 +552,7 @@ pub fn run_plugin<S: RecordSink>(
     settings: &Settings,
     sink: &S,
     opts: &RunOptions,
+    on_done: &mut dyn FnMut(&RunReport),
 ) -> Result<Vec<RunReport>> {
     let params = resolve_params(plugin, &opts.params)?;
     if let Some(why) = missing_secret(plugin, settings) {
@@ -559,25 +561,31 @@ pub fn run_plugin<S: RecordSink>(
     let mut reports = Vec::new();
     for prepared in prepare_all(store, plugin, settings, opts, &params)? {
         let executed = execute(prepared, opts);
-        reports.push(commit(store, sink, opts.today, executed));
+        let report = commit(store, sink, opts.today, executed);
+        on_done(&report);
+        reports.push(report);
     }
     Ok(reports)
 }
 
-/// Runs several plugins: executions overlap (up to `opts.jobs` at once when
-/// isolated), commits happen one by one on this thread as runs finish.
+/// Runs several plugins: executions overlap (up to `opts.jobs` at once),
+/// commits happen one by one on this thread as runs finish, and `on_done`
+/// hears of each run as it is committed.
 pub fn run_many<S: RecordSink>(
     store: &mut Store,
     plugins: &[&Plugin],
     settings: &Settings,
     sink: &S,
     opts: &RunOptions,
+    on_done: &mut dyn FnMut(&RunReport),
 ) -> Result<Vec<RunReport>> {
     let mut prepared = Vec::new();
     let mut skipped = Vec::new();
     for plugin in plugins {
         if let Some(why) = missing_secret(plugin, settings) {
-            skipped.push(skip(store, plugin, &why)?);
+            let report = skip(store, plugin, &why)?;
+            on_done(&report);
+            skipped.push(report);
             continue;
         }
         let params = resolve_params(plugin, &BTreeMap::new())?;
@@ -602,7 +610,9 @@ pub fn run_many<S: RecordSink>(
         }
         drop(tx);
         for executed in rx {
-            reports.push(commit(store, sink, opts.today, executed));
+            let report = commit(store, sink, opts.today, executed);
+            on_done(&report);
+            reports.push(report);
         }
     });
     let order: Vec<&str> = plugins.iter().map(|p| p.manifest.name.as_str()).collect();

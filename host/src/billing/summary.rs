@@ -79,10 +79,13 @@ pub struct BreakdownLine {
 pub struct DayLine {
     /// The day.
     pub date: NaiveDate,
+    /// Whether any provider's data for the day is stored; a day that is not
+    /// has no cost and no tokens (never a made-up zero).
+    pub collected: bool,
     /// Exact cost, all providers.
-    pub cost: String,
+    pub cost: Option<String>,
     /// Tokens, all providers.
-    pub tokens: i64,
+    pub tokens: Option<i64>,
 }
 
 /// The budget view of the month holding the period's end.
@@ -105,8 +108,11 @@ pub struct Budget {
 pub struct Forecast {
     /// Forecast month-end spend, rounded to cents (an estimate, not a bill).
     pub month_end: String,
-    /// Complete days the rate is based on.
+    /// Collected days the rate is based on.
     pub days_so_far: i64,
+    /// Finished days of the month without data: left out of the rate, not
+    /// counted as $0.
+    pub days_missing: i64,
     /// Days in the month.
     pub days_in_month: i64,
     /// How it was computed, in words.
@@ -188,9 +194,14 @@ pub fn summarize(
         .from
         .iter_days()
         .take_while(|d| *d <= period.to)
-        .map(|d| {
-            let (cost, tokens) = by_day.get(&d).copied().unwrap_or_default();
-            DayLine { date: d, cost: cost.to_string(), tokens }
+        .map(|d| match by_day.get(&d) {
+            Some((cost, tokens)) => DayLine {
+                date: d,
+                collected: true,
+                cost: Some(cost.to_string()),
+                tokens: Some(*tokens),
+            },
+            None => DayLine { date: d, collected: false, cost: None, tokens: None },
         })
         .collect();
     let (breakdown_by, breakdown) = match breakdown {
@@ -237,16 +248,27 @@ pub fn budget_view(
     } else {
         (mtd.decimal() * Decimal::from(100) / budget.decimal()).round_dp(1)
     };
-    let days_so_far = (today - month.from).num_days().clamp(0, month.days());
-    let forecast = (today > month.from && today <= month.to).then(|| {
+    let finished = (today - month.from).num_days().clamp(0, month.days());
+    // The rate comes from the days whose data is stored: a missing day is
+    // left out, never counted as a day that cost nothing.
+    let collected: std::collections::BTreeSet<NaiveDate> =
+        month_days.iter().map(|d| d.date).filter(|d| *d >= month.from && *d < today).collect();
+    let days_so_far = collected.len() as i64;
+    let days_missing = finished - days_so_far;
+    let forecast = (today > month.from && today <= month.to && days_so_far > 0).then(|| {
         let rate = mtd.decimal() / Decimal::from(days_so_far);
         let end = (rate * Decimal::from(month.days())).round_dp(2);
+        let missing = match days_missing {
+            0 => String::new(),
+            n => format!(" ({n} finished day(s) without data left out, not counted as $0)"),
+        };
         Forecast {
             month_end: Money::from_decimal(end).to_string(),
             days_so_far,
+            days_missing,
             days_in_month: month.days(),
             method: format!(
-                "run rate: ${mtd} over the {days_so_far} finished day(s) of {} = ${}/day, times {} days",
+                "run rate: ${mtd} over the {days_so_far} collected day(s) of {} = ${}/day, times {} days{missing}",
                 month.from.format("%Y-%m"),
                 Money::from_decimal(rate.round_dp(2)),
                 month.days()
@@ -262,16 +284,17 @@ pub fn budget_view(
     })
 }
 
-/// One character per day: ▁ (lowest) to █ (highest); a space for no data.
-pub fn sparkline(values: &[Money]) -> String {
+/// One character per day: ▁ (lowest) to █ (highest); `·` for a day
+/// without data, which is not a zero day.
+pub fn sparkline(values: &[Option<Money>]) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    let max = values.iter().copied().max().unwrap_or_default();
+    let max = values.iter().flatten().copied().max().unwrap_or_default();
     values
         .iter()
-        .map(|v| {
-            if max.decimal().is_zero() {
-                BARS[0]
-            } else {
+        .map(|v| match v {
+            None => '·',
+            Some(_) if max.decimal().is_zero() => BARS[0],
+            Some(v) => {
                 let idx = (v.decimal() * Decimal::from(7) / max.decimal()).round();
                 BARS[idx.to_string().parse::<usize>().unwrap_or(0).min(7)]
             }
@@ -321,17 +344,24 @@ pub fn render(s: &Summary) -> String {
     if let Some(f) = &b.forecast {
         let _ = writeln!(out, "  Forecast: ${} at month end ({})", f.month_end, f.method);
     }
-    let costs: Vec<Money> = s.daily.iter().map(|d| Money::from_stored(&d.cost)).collect();
-    // Days not yet finished get no bar.
-    let finished = s.daily.iter().take_while(|d| Some(d.date) <= s.last_finished_day).count();
-    let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "  Daily cost {} .. {}",
-        s.period.from.format("%m-%d"),
-        s.period.to.format("%m-%d")
-    );
-    let _ = writeln!(out, "  {}", sparkline(&costs[..finished]));
+    // Days not yet finished get no bar, and the label says which days the
+    // bars cover.
+    let shown: Vec<&DayLine> =
+        s.daily.iter().take_while(|d| Some(d.date) <= s.last_finished_day).collect();
+    if let (Some(first), Some(last)) = (shown.first(), shown.last()) {
+        let costs: Vec<Option<Money>> =
+            shown.iter().map(|d| d.cost.as_deref().map(Money::from_stored)).collect();
+        let missing = shown.iter().filter(|d| !d.collected).count();
+        let legend = if missing > 0 { "  (· = no data)" } else { "" };
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "  Daily cost {} .. {}{legend}",
+            first.date.format("%m-%d"),
+            last.date.format("%m-%d")
+        );
+        let _ = writeln!(out, "  {}", sparkline(&costs));
+    }
     out
 }
 
@@ -378,7 +408,7 @@ mod tests {
         let f = s.budget.forecast.as_ref().unwrap();
         // 1.5378912 over 2 days × 31 = 23.8373136 → 23.84
         assert_eq!(f.month_end, "23.84");
-        assert!(f.method.contains("over the 2 finished day(s)"), "{}", f.method);
+        assert!(f.method.contains("over the 2 collected day(s)"), "{}", f.method);
         assert_eq!(s.budget.percent_used, "3.1");
         let text = render(&s);
         assert!(text.contains("1.5378912") && text.contains("Forecast: $23.84"), "{text}");
@@ -393,8 +423,36 @@ mod tests {
 
     #[test]
     fn sparkline_scales_to_the_maximum() {
-        let v: Vec<Money> =
-            ["0", "1", "2"].iter().map(|s| Money::parse_major(s).unwrap()).collect();
+        let v: Vec<Option<Money>> =
+            ["0", "1", "2"].iter().map(|s| Some(Money::parse_major(s).unwrap())).collect();
         assert_eq!(sparkline(&v), "▁▅█");
+        assert_eq!(sparkline(&[v[2], None, v[1]]), "█·▅");
+    }
+
+    #[test]
+    fn missing_days_are_left_out_of_the_forecast_and_marked() {
+        // Two collected days of five finished ones: the rate is theirs.
+        let days =
+            vec![total("OpenAI", "2025-08-01", 1, "3"), total("OpenAI", "2025-08-04", 1, "1")];
+        let budget = Money::parse_major("50").unwrap();
+        let s = summarize(
+            Period::month_of(d("2025-08-01")),
+            d("2025-08-06"),
+            &days,
+            None,
+            &days,
+            budget,
+        )
+        .unwrap();
+        let f = s.budget.forecast.as_ref().unwrap();
+        assert_eq!((f.days_so_far, f.days_missing), (2, 3));
+        // 4 / 2 × 31 = 62
+        assert_eq!(f.month_end, "62.00");
+        assert!(f.method.contains("3 finished day(s) without data left out"), "{}", f.method);
+        assert!(!s.daily[1].collected && s.daily[1].cost.is_none());
+        assert!(s.daily[0].collected && s.daily[0].cost.as_deref() == Some("3.00"));
+        let text = render(&s);
+        assert!(text.contains("Daily cost 08-01 .. 08-05  (· = no data)"), "{text}");
+        assert!(text.contains("█··▃·"), "{text}");
     }
 }

@@ -97,7 +97,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Summary(a) => a.json,
         Command::Alerts(a) => a.json,
         Command::Export(a) => a.out.as_deref() == Some(std::path::Path::new("-")),
-        Command::Doctor(f) => f.json,
+        Command::Doctor(f) | Command::Home(f) => f.json,
         Command::Report(_)
         | Command::Schedule(_)
         | Command::Worker
@@ -115,6 +115,13 @@ pub fn run(cli: Cli) -> Result<u8> {
     for w in ctx.settings.warnings() {
         tracing::warn!("{w}");
     }
+    if let Some(db) = ctx.home.stray_database() {
+        tracing::warn!(
+            "{} is not this home's database (the home is {}); use --home . to use it",
+            db.display(),
+            ctx.home.path().display()
+        );
+    }
     match cli.command {
         Command::Plugins(PluginsCommand::List(f)) => commands::plugins::list(&ctx, f.json),
         Command::Run(args) => {
@@ -131,6 +138,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Report(ReportCommand::Daily(args)) => commands::billing::report_daily(&ctx, &args),
         Command::Schedule(cmd) => commands::schedule::run(&ctx, cmd),
         Command::Doctor(f) => commands::doctor::run(&ctx, f.json),
+        Command::Home(f) => commands::doctor::paths(&ctx, f.json),
         // Answered before the context was loaded.
         Command::Completions { .. } | Command::Man => Ok(crate::error::ExitCode::OK),
         Command::Worker => Ok(crate::kernel::worker::main()),

@@ -31,7 +31,7 @@ agent_os.db (SQLite), agent.log, plugins/ (*.so / *.dylib).";
 )]
 pub struct Cli {
     /// Home folder holding .env, agent_os.db, agent.log and plugins/
-    /// [default: the working directory]
+    /// [default: the platform's data folder, e.g. ~/.local/share/agent-host]
     #[arg(long, global = true, env = "AGENT_HOME", value_name = "DIR")]
     pub home: Option<PathBuf>,
 
@@ -77,6 +77,8 @@ pub enum Command {
     /// Install, show or remove the nightly `report daily` schedule.
     #[command(subcommand)]
     Schedule(ScheduleCommand),
+    /// Print the home folder and every file agent-host keeps in it.
+    Home(JsonFlag),
     /// Print a shell completion script (e.g. `agent-host completions bash >
     /// ~/.local/share/bash-completion/completions/agent-host`).
     Completions {

@@ -17,14 +17,11 @@ pub struct Home {
 
 impl Home {
     /// Resolves the home folder: `--home` (which clap fills from
-    /// `AGENT_HOME`), else the working directory. It must exist.
+    /// `AGENT_HOME`), which must exist; else the platform's data folder
+    /// (`~/.local/share/agent-host` on Linux, `~/Library/Application
+    /// Support/agent-host` on macOS), created on first use.
     pub fn resolve(flag: Option<&Path>) -> Result<Self> {
-        let root = match flag {
-            Some(p) => p.to_path_buf(),
-            None => std::env::current_dir().map_err(|e| {
-                HostError::config(format!("cannot read the working directory: {e}"))
-            })?,
-        };
+        let Some(root) = flag.map(Path::to_path_buf) else { return Self::default_home() };
         if !root.is_dir() {
             return Err(HostError::config(format!(
                 "home folder {} does not exist",
@@ -36,6 +33,37 @@ impl Home {
             )));
         }
         Ok(Home { root })
+    }
+
+    fn default_home() -> Result<Self> {
+        let base = dirs::data_dir().ok_or_else(|| {
+            HostError::config("cannot find this user's data folder (is HOME set?)")
+                .with_hint("point --home or AGENT_HOME at a folder")
+        })?;
+        let root = base.join("agent-host");
+        if !root.is_dir() {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder.create(&root).map_err(|e| {
+                HostError::config(format!("cannot create the home folder {}: {e}", root.display()))
+                    .with_hint("point --home or AGENT_HOME at a folder you can write")
+            })?;
+        }
+        Ok(Home { root })
+    }
+
+    /// A database in the working folder that is not the home's: the sign of
+    /// a home that used to be the working folder.
+    pub fn stray_database(&self) -> Option<PathBuf> {
+        let here = std::env::current_dir().ok()?.join("agent_os.db");
+        let ours = self.db_path();
+        let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        (here.is_file() && !same(&here, &ours)).then_some(here)
     }
 
     /// The home folder itself.

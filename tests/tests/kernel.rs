@@ -404,3 +404,30 @@ fn absurd_numeric_settings_are_refused_not_panicked_on() {
         assert!(run.stderr().starts_with(&format!("error: {name}=")), "{}", run.stderr());
     }
 }
+
+#[test]
+fn without_a_home_the_data_folder_is_used_and_a_stray_database_is_named() {
+    let user = tempfile::tempdir().unwrap();
+    let here = tempfile::tempdir().unwrap();
+    std::fs::write(here.path().join("agent_os.db"), b"").unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(util::agent_host())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", user.path())
+            .current_dir(here.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["home", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let home = user.path().join(".local/share/agent-host");
+    assert_eq!(doc["home"], home.display().to_string());
+    assert!(home.is_dir());
+    let runs = run(&["runs"]);
+    assert!(runs.status.success());
+    assert!(String::from_utf8_lossy(&runs.stderr).contains("is not this home's database"));
+    assert_eq!(std::fs::read(here.path().join("agent_os.db")).unwrap(), b"", "left untouched");
+}

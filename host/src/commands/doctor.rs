@@ -1,6 +1,7 @@
 //! `agent-host doctor`: checks what agent-host depends on and says what is
 //! wrong, one line each: the home folder and `.env` permissions, the
-//! database (ours, intact), the plugins, and the sandbox protections.
+//! database (ours, intact), the plugins, and the sandbox protections. And
+//! `agent-host home`, which says where all of it is.
 
 use std::io::Write;
 use std::path::Path;
@@ -68,6 +69,32 @@ pub fn run(ctx: &Context, json: bool) -> Result<u8> {
     } else {
         ExitCode::OK
     })
+}
+
+/// `agent-host home`: where everything is.
+pub fn paths(ctx: &Context, json: bool) -> Result<u8> {
+    let h = &ctx.home;
+    let rows = [
+        ("home", h.path().to_path_buf()),
+        ("settings (.env)", h.env_path()),
+        ("database", h.db_path()),
+        ("log", h.log_path()),
+        ("plugins", ctx.plugins_dir.clone()),
+        ("exports", h.exports_dir()),
+        ("manifest cache", h.path().join("plugin-manifests.json")),
+    ];
+    let mut out = std::io::stdout().lock();
+    if json {
+        let doc: serde_json::Map<String, serde_json::Value> =
+            rows.iter().map(|(k, p)| (k.to_string(), serde_json::json!(p))).collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default())
+            .map_err(write_err)?;
+    } else {
+        for (what, p) in rows {
+            writeln!(out, "{what:<16} {}", p.display()).map_err(write_err)?;
+        }
+    }
+    Ok(ExitCode::OK)
 }
 
 #[cfg(unix)]

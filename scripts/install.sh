@@ -20,9 +20,10 @@ esac
 mkdir -p "$home/plugins"
 # The host refuses plugin files or folders others can write.
 chmod go-w "$home" "$home/plugins"
-for p in "${plugins[@]}"; do
-  install -m 0755 "target/release/lib$p.$ext" "$home/plugins/lib$p.$ext"
-done
+# Each file's manifest is read in a sandboxed worker before it is copied in.
+files=()
+for p in "${plugins[@]}"; do files+=("target/release/lib$p.$ext"); done
+target/release/agent-host --home "$home" plugins install "${files[@]}"
 echo "agent-host: $(pwd)/target/release/agent-host"
 echo "home:       $(cd "$home" && pwd)"
 echo "plugins:    ${plugins[*]}"

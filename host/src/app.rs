@@ -91,6 +91,7 @@ pub fn run(cli: Cli) -> Result<u8> {
     let ctx = Context::load(&cli)?;
     let json = match &cli.command {
         Command::Plugins(PluginsCommand::List(f)) => f.json,
+        Command::Plugins(PluginsCommand::Install { .. }) => false,
         Command::Run(a) => a.exec.json,
         Command::RunAll(a) => a.exec.json,
         Command::Runs(a) => a.json,
@@ -124,6 +125,9 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
     match cli.command {
         Command::Plugins(PluginsCommand::List(f)) => commands::plugins::list(&ctx, f.json),
+        Command::Plugins(PluginsCommand::Install { files }) => {
+            commands::plugins::install(&ctx, &files)
+        }
         Command::Run(args) => {
             let params: BTreeMap<String, String> = args.params.into_iter().collect();
             commands::collect::collect(&ctx, Some(&args.plugin), params, &args.exec)

@@ -100,6 +100,13 @@ pub enum Command {
 pub enum PluginsCommand {
     /// List loaded plugins, and every file that was rejected with the reason.
     List(JsonFlag),
+    /// Copy built plugin files into the plugins folder (as lib<name>.so,
+    /// mode 0755), after reading each one's manifest in a sandboxed worker.
+    Install {
+        /// The plugin files (.so / .dylib).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// A `--json` switch.

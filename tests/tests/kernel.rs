@@ -431,3 +431,20 @@ fn without_a_home_the_data_folder_is_used_and_a_stray_database_is_named() {
     assert!(String::from_utf8_lossy(&runs.stderr).contains("is not this home's database"));
     assert_eq!(std::fs::read(here.path().join("agent_os.db")).unwrap(), b"", "left untouched");
 }
+
+#[test]
+fn plugins_install_checks_then_copies_with_safe_modes() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = Home::with_plugins(&[]);
+    let lib = util::plugin_lib("misbehaving");
+    home.run(&["plugins", "install", lib.to_str().unwrap()]).expect_code(0);
+    let installed = home.plugins().join("libmisbehaving.so");
+    assert_eq!(std::fs::metadata(&installed).unwrap().permissions().mode() & 0o777, 0o755);
+    home.run(&["run", "--plugin", "misbehaving"]).expect_code(0);
+    let junk = home.path().join("junk.so");
+    std::fs::write(&junk, b"not a library").unwrap();
+    let run = home.run(&["plugins", "install", junk.to_str().unwrap()]);
+    run.expect_code(2);
+    assert!(run.stderr().contains("junk.so: "), "{}", run.stderr());
+    assert!(!home.plugins().join("libjunk.so").exists());
+}

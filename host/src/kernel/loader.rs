@@ -224,6 +224,15 @@ fn read_manifest(file: &File, opts: &ScanOptions) -> (std::result::Result<String
     }
 }
 
+/// Reads and checks the manifest of a plugin file that is not installed yet
+/// (for `plugins install`), in a sandboxed worker like any other.
+pub fn inspect(file: &File, opts: &ScanOptions) -> std::result::Result<Manifest, String> {
+    let json = read_manifest(file, opts).0?;
+    let manifest = Manifest::from_json(&json).map_err(|e| format!("invalid manifest: {e}"))?;
+    validate_name(&manifest.name)?;
+    Ok(manifest)
+}
+
 /// A plugin from its checked file and manifest JSON.
 fn plugin_from(
     path: PathBuf,

@@ -100,7 +100,7 @@ pub enum Command {
 pub enum PluginsCommand {
     /// List loaded plugins, and every file that was rejected with the reason.
     List(JsonFlag),
-    /// Copy built plugin files into the plugins folder (as lib<name>.so,
+    /// Copy built plugin files into the plugins folder (as `lib<name>.so`,
     /// mode 0755), after reading each one's manifest in a sandboxed worker.
     Install {
         /// The plugin files (.so / .dylib).
@@ -183,11 +183,23 @@ pub struct PeriodArgs {
     pub month: Option<String>,
 
     /// First UTC day (YYYY-MM-DD)
-    #[arg(long, value_parser = parse_day, value_name = "YYYY-MM-DD", requires = "to")]
+    #[arg(
+        long,
+        visible_alias = "since",
+        value_parser = parse_day,
+        value_name = "YYYY-MM-DD",
+        requires = "to"
+    )]
     pub from: Option<NaiveDate>,
 
     /// Last UTC day, inclusive (YYYY-MM-DD)
-    #[arg(long, value_parser = parse_day, value_name = "YYYY-MM-DD", requires = "from")]
+    #[arg(
+        long,
+        visible_alias = "until",
+        value_parser = parse_day,
+        value_name = "YYYY-MM-DD",
+        requires = "from"
+    )]
     pub to: Option<NaiveDate>,
 }
 
@@ -213,7 +225,19 @@ pub struct SummaryArgs {
     #[arg(long, value_enum, default_value_t = By::Provider)]
     pub by: By,
 
-    /// Print JSON for scripts
+    /// Also show a table with one row per day (days without data marked)
+    #[arg(long, conflicts_with = "monthly")]
+    pub daily: bool,
+
+    /// Also show a table with one row per calendar month
+    #[arg(long)]
+    pub monthly: bool,
+
+    /// With --daily or --monthly: the models inside each row
+    #[arg(long)]
+    pub breakdown: bool,
+
+    /// Print JSON for scripts (money exact, not rounded)
     #[arg(long)]
     pub json: bool,
 }

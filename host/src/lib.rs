@@ -22,3 +22,4 @@ pub mod kernel;
 pub mod logging;
 pub mod schedule;
 pub mod store;
+pub mod table;

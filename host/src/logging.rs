@@ -17,7 +17,10 @@ pub fn init(log_file: Option<&Path>, console: &str) -> Result<(), String> {
         EnvFilter::try_from_env("AGENT_LOG").unwrap_or_else(|_| EnvFilter::new(console));
     let console = fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        )
         .with_target(false)
         .compact()
         .with_filter(console_filter);

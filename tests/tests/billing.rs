@@ -60,7 +60,15 @@ fn summary_and_exports_equal_the_stored_records_exactly() {
 
     let text = home.run(&["summary", "--month", "2025-08"]);
     text.expect_code(0);
-    assert!(text.stdout().contains(&expected.normalize().to_string()), "{}", text.stdout());
+    // The screen shows cents (the exact figure is in --json and exports).
+    let cents =
+        expected.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    let plain = format!("{cents:.2}");
+    let (int, frac) = plain.split_once('.').unwrap();
+    let grouped: Vec<String> =
+        int.as_bytes().rchunks(3).rev().map(|c| String::from_utf8(c.to_vec()).unwrap()).collect();
+    let shown = format!("{}.{frac}", grouped.join(","));
+    assert!(text.stdout().contains(&shown), "{shown} not in {}", text.stdout());
     assert!(!text.stdout().contains("0000000000"), "no float noise: {}", text.stdout());
 
     // The daily CSV of the original plan, in the working directory by default.

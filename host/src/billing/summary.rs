@@ -268,9 +268,10 @@ pub fn budget_view(
             days_missing,
             days_in_month: month.days(),
             method: format!(
-                "run rate: ${mtd} over the {days_so_far} collected day(s) of {} = ${}/day, times {} days{missing}",
+                "run rate: ${} over the {days_so_far} collected day(s) of {} = ${}/day, times {} days{missing}",
+                crate::table::money(&mtd.to_string()),
                 month.from.format("%Y-%m"),
-                Money::from_decimal(rate.round_dp(2)),
+                crate::table::money(&rate.to_string()),
                 month.days()
             ),
         }
@@ -282,6 +283,83 @@ pub fn budget_view(
         percent_used: format!("{percent:.1}"),
         forecast,
     })
+}
+
+/// One row per day (`by_month == false`) or per calendar month of the
+/// summary's period, money rounded to cents; with `detail`, the models (or
+/// projects) inside each row under it. Days without data say so.
+pub fn render_periods(
+    s: &Summary,
+    by_month: bool,
+    detail: Option<&[crate::store::reports::DayBreakdownRow]>,
+) -> Result<String, String> {
+    use crate::table::{count, money, render as table, Align};
+    let key = |d: NaiveDate| {
+        if by_month {
+            d.format("%Y-%m").to_string()
+        } else {
+            d.to_string()
+        }
+    };
+    // Period key → (cost, tokens, collected days, days).
+    let mut periods: BTreeMap<String, (Money, i64, usize, usize)> = BTreeMap::new();
+    for d in &s.daily {
+        let e = periods.entry(key(d.date)).or_default();
+        e.3 += 1;
+        if let (true, Some(cost)) = (d.collected, &d.cost) {
+            e.0 = add(e.0, Money::from_stored(cost))?;
+            e.1 += d.tokens.unwrap_or(0);
+            e.2 += 1;
+        }
+    }
+    // Period key → (provider, model or project) → (cost, tokens).
+    type Inner = BTreeMap<(String, String), (Money, i64)>;
+    let mut inner: BTreeMap<String, Inner> = BTreeMap::new();
+    for r in detail.unwrap_or_default() {
+        let e = inner
+            .entry(key(r.day))
+            .or_default()
+            .entry((provider_display(&r.row.provider), r.row.key.clone()))
+            .or_default();
+        e.0 = add(e.0, Money::from_stored(&r.row.cost))?;
+        e.1 += r.row.tokens;
+    }
+    let mut rows = Vec::new();
+    for (k, (cost, tokens, collected, days)) in &periods {
+        let (cost, tokens) = if *collected == 0 {
+            ("no data".to_string(), String::new())
+        } else {
+            (money(&cost.to_string()), count(*tokens))
+        };
+        let note = match (by_month, days - collected) {
+            (_, 0) => String::new(),
+            (false, _) => String::new(),
+            (true, n) => format!("{n} day(s) without data"),
+        };
+        rows.push(vec![k.clone(), String::new(), cost, tokens, note]);
+        for ((provider, name), (c, t)) in inner.get(k).into_iter().flatten() {
+            let name = if name.is_empty() { "(default)" } else { name };
+            rows.push(vec![
+                String::new(),
+                format!("{provider} {name}").chars().take(48).collect(),
+                money(&c.to_string()),
+                count(*t),
+                String::new(),
+            ]);
+        }
+    }
+    let first = if by_month { "Month" } else { "Day" };
+    Ok(table(
+        2,
+        &[
+            (first, Align::Left),
+            ("", Align::Left),
+            ("Cost (USD)", Align::Right),
+            ("Tokens", Align::Right),
+            ("", Align::Left),
+        ],
+        &rows,
+    ))
 }
 
 /// One character per day: ▁ (lowest) to █ (highest); `·` for a day
@@ -302,47 +380,90 @@ pub fn sparkline(values: &[Option<Money>]) -> String {
         .collect()
 }
 
-/// The summary as a terminal table.
+/// The summary for a person: tables with headers, money rounded to cents
+/// (the exact values are in `--json` and the exports), counts with
+/// thousands separators.
 pub fn render(s: &Summary) -> String {
+    use crate::table::{count, money, render as table, Align};
     let mut out = String::new();
-    let _ = writeln!(out, "Spend {}..{} (UTC days)", s.period.from, s.period.to);
+    let _ = writeln!(
+        out,
+        "Spend {}..{} (UTC days; money rounded to cents, exact in --json and exports)",
+        s.period.from, s.period.to
+    );
     let _ = writeln!(out);
-    let _ = writeln!(out, "  {:<28} {:>18} {:>16}", "", "cost (USD)", "tokens");
-    let _ = writeln!(out, "  {:<28} {:>18} {:>16}", "Total", s.total_cost, s.total_tokens);
-    for p in &s.providers {
-        let _ = writeln!(out, "  {:<28} {:>18} {:>16}", p.provider, p.cost, p.tokens);
+    if s.providers.is_empty() {
+        let _ = writeln!(out, "  No data in this period: run `agent-host run-all` first.");
+    } else {
+        let finished = s.daily.iter().filter(|d| Some(d.date) <= s.last_finished_day).count();
+        let mut rows: Vec<Vec<String>> = s
+            .providers
+            .iter()
+            .map(|p| {
+                let missing = p.days_missing.len();
+                let days = match missing {
+                    0 => format!("{} of {finished}", p.days_covered),
+                    n => format!("{} of {finished} ({n} missing)", p.days_covered),
+                };
+                vec![p.provider.clone(), money(&p.cost), count(p.tokens), days]
+            })
+            .collect();
+        rows.push(vec!["Total".into(), money(&s.total_cost), count(s.total_tokens), String::new()]);
+        out.push_str(&table(
+            2,
+            &[
+                ("Provider", Align::Left),
+                ("Cost (USD)", Align::Right),
+                ("Tokens", Align::Right),
+                ("Days collected", Align::Left),
+            ],
+            &rows,
+        ));
     }
     if let Some(by) = &s.breakdown_by {
         let _ = writeln!(out);
-        let _ = writeln!(out, "  By {by}:");
-        for b in &s.breakdown {
-            let name: String = format!("{} {}", b.provider, b.key).chars().take(44).collect();
-            let _ = writeln!(out, "    {:<44} {:>18} {:>16}", name, b.cost, b.tokens);
-        }
+        let rows: Vec<Vec<String>> = s
+            .breakdown
+            .iter()
+            .map(|b| {
+                let key: String = b.key.chars().take(48).collect();
+                vec![b.provider.clone(), key, money(&b.cost), count(b.tokens)]
+            })
+            .collect();
+        let title = if by == "model" { "Model (or line item)" } else { "Project" };
+        out.push_str(&table(
+            2,
+            &[
+                ("Provider", Align::Left),
+                (title, Align::Left),
+                ("Cost (USD)", Align::Right),
+                ("Tokens", Align::Right),
+            ],
+            &rows,
+        ));
     }
-    let _ = writeln!(out);
-    for p in &s.providers {
-        let missing = match p.days_missing.len() {
-            0 => "none missing".to_string(),
-            n if n <= 5 => format!(
-                "missing {}",
-                p.days_missing.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
-            ),
-            n => format!("{n} missing, from {}", p.days_missing[0]),
+    for p in s.providers.iter().filter(|p| !p.days_missing.is_empty()) {
+        let days = &p.days_missing;
+        let list = if days.len() <= 5 {
+            days.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+        } else {
+            format!("{} days from {} to {}", days.len(), days[0], days[days.len() - 1])
         };
-        let _ = writeln!(out, "  {}: {} day(s) covered, {missing}", p.provider, p.days_covered);
-    }
-    if s.providers.is_empty() {
-        let _ = writeln!(out, "  No data in this period: run `agent-host run-all` first.");
+        let _ = writeln!(out);
+        let _ = writeln!(out, "  {} has no data for {list}", p.provider);
     }
     let b = &s.budget;
+    let _ = writeln!(out);
     let _ = writeln!(
         out,
         "  Budget {}: ${} spent of ${} ({} %)",
-        b.month, b.month_to_date, b.monthly_budget, b.percent_used
+        b.month,
+        money(&b.month_to_date),
+        money(&b.monthly_budget),
+        b.percent_used
     );
     if let Some(f) = &b.forecast {
-        let _ = writeln!(out, "  Forecast: ${} at month end ({})", f.month_end, f.method);
+        let _ = writeln!(out, "  Forecast: ${} at month end ({})", money(&f.month_end), f.method);
     }
     // Days not yet finished get no bar, and the label says which days the
     // bars cover.
@@ -411,7 +532,75 @@ mod tests {
         assert!(f.method.contains("over the 2 collected day(s)"), "{}", f.method);
         assert_eq!(s.budget.percent_used, "3.1");
         let text = render(&s);
-        assert!(text.contains("1.5378912") && text.contains("Forecast: $23.84"), "{text}");
+        assert!(text.contains("1.54") && text.contains("Forecast: $23.84"), "{text}");
+        assert!(!text.contains("1.5378912"), "the screen rounds: {text}");
+        assert!(text.lines().all(|l| l == l.trim_end()), "trailing spaces: {text}");
+    }
+
+    /// The human summary, as a reviewer sees it change.
+    #[test]
+    fn the_summary_screen() {
+        let days = vec![
+            total("OpenAI", "2025-08-01", 1_234_567, "1234.5678"),
+            total("OpenAI", "2025-08-02", 20, "0.2"),
+            total("Anthropic", "2025-08-01", 213_955_403, "98.765"),
+        ];
+        let breakdown = vec![
+            BreakdownRow {
+                provider: "anthropic".into(),
+                key: "claude-opus-4".into(),
+                cost: "98.765".into(),
+                tokens: 213_955_403,
+            },
+            BreakdownRow {
+                provider: "openai".into(),
+                key: "gpt-4o".into(),
+                cost: "1234.7678".into(),
+                tokens: 1_234_587,
+            },
+        ];
+        let budget = Money::parse_major("1000").unwrap();
+        let s = summarize(
+            Period::month_of(d("2025-08-01")),
+            d("2025-08-04"),
+            &days,
+            Some(("model", breakdown)),
+            &days,
+            budget,
+        )
+        .unwrap();
+        insta::assert_snapshot!(render(&s));
+    }
+
+    #[test]
+    fn the_daily_and_monthly_tables() {
+        let days = vec![
+            total("OpenAI", "2025-08-01", 1_000, "1.005"),
+            total("Anthropic", "2025-08-01", 2_000, "2"),
+            total("OpenAI", "2025-08-03", 10, "0.1"),
+        ];
+        let budget = Money::parse_major("50").unwrap();
+        let s = summarize(
+            Period { from: d("2025-07-31"), to: d("2025-08-03") },
+            d("2025-08-04"),
+            &days,
+            None,
+            &days,
+            budget,
+        )
+        .unwrap();
+        let detail = vec![crate::store::reports::DayBreakdownRow {
+            day: d("2025-08-01"),
+            row: BreakdownRow {
+                provider: "openai".into(),
+                key: "gpt-4o".into(),
+                cost: "1.005".into(),
+                tokens: 1_000,
+            },
+        }];
+        let daily = render_periods(&s, false, Some(&detail)).unwrap();
+        let monthly = render_periods(&s, true, None).unwrap();
+        insta::assert_snapshot!(format!("{daily}\n{monthly}"));
     }
 
     #[test]

@@ -58,6 +58,13 @@ pub fn summary(ctx: &Context, args: &SummaryArgs) -> Result<u8> {
         .map_err(|e| HostError::new(crate::error::ErrorKind::Store, e))?;
     let text = if args.json {
         serde_json::to_string_pretty(&s).unwrap_or_default()
+    } else if args.daily || args.monthly {
+        let by = if args.by == By::Project { Breakdown::Project } else { Breakdown::Model };
+        let detail =
+            if args.breakdown { Some(store.breakdown_by_day(p.from, p.to, by)?) } else { None };
+        let periods = summary::render_periods(&s, args.monthly, detail.as_deref())
+            .map_err(|e| HostError::new(crate::error::ErrorKind::Store, e))?;
+        format!("{}\n{periods}", summary::render(&s))
     } else {
         summary::render(&s)
     };
@@ -197,7 +204,7 @@ pub fn report_daily(ctx: &Context, args: &DailyArgs) -> Result<u8> {
             failed_print = print_report(&mut out, r).err();
         }
     };
-    let reports = collect_locked(ctx, None, BTreeMap::new(), &exec, &mut on_done)?;
+    let reports = collect_locked(ctx, None, BTreeMap::new(), &exec, None, &mut on_done)?;
     if let Some(e) = failed_print {
         return Err(e);
     }

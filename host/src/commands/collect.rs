@@ -27,6 +27,7 @@ fn run_options(
     exec: &ExecArgs,
     params: BTreeMap<String, String>,
     secret_names: Vec<String>,
+    progress: Option<indicatif::MultiProgress>,
 ) -> Result<RunOptions> {
     if let (Some(f), Some(t)) = (exec.from, exec.to) {
         if f > t {
@@ -87,6 +88,7 @@ fn run_options(
         today,
         http,
         jobs: s.bounded("AGENT_JOBS", 2, 64, "a number of parallel runs")? as usize,
+        progress,
     })
 }
 
@@ -98,15 +100,21 @@ pub fn collect(
     exec: &ExecArgs,
 ) -> Result<u8> {
     let _lock = RunLock::acquire(&ctx.home.lock_path())?;
-    // Each run's line prints as it finishes; --json prints them all at the end.
+    // Each run's line prints as it finishes (above the progress bars, on a
+    // terminal); --json prints them all at the end.
+    let progress = progress_bars(exec.json);
     let mut out = std::io::stdout().lock();
     let mut failed_print = None;
     let mut on_done = |r: &RunReport| {
         if !exec.json && failed_print.is_none() {
-            failed_print = print_report(&mut out, r).err();
+            let mut print = || print_report(&mut out, r).err();
+            failed_print = match &progress {
+                Some(mp) => mp.suspend(print),
+                None => print(),
+            };
         }
     };
-    let reports = collect_locked(ctx, plugin, params, exec, &mut on_done)?;
+    let reports = collect_locked(ctx, plugin, params, exec, progress.clone(), &mut on_done)?;
     if let Some(e) = failed_print {
         return Err(e);
     }
@@ -124,16 +132,23 @@ pub fn collect(
     Ok(if reports.iter().all(RunReport::succeeded) { ExitCode::OK } else { ExitCode::RUN_FAILED })
 }
 
+/// Progress bars, on a terminal only (never in --json output or a log).
+pub(crate) fn progress_bars(json: bool) -> Option<indicatif::MultiProgress> {
+    use std::io::IsTerminal;
+    (!json && std::io::stderr().is_terminal()).then(indicatif::MultiProgress::new)
+}
+
 /// Collection, for a caller that holds the run lock.
 pub(crate) fn collect_locked(
     ctx: &Context,
     plugin: Option<&str>,
     params: BTreeMap<String, String>,
     exec: &ExecArgs,
+    progress: Option<indicatif::MultiProgress>,
     on_done: &mut dyn FnMut(&RunReport),
 ) -> Result<Vec<RunReport>> {
     let catalog = ctx.catalog()?;
-    let opts = run_options(ctx, exec, params, catalog.declared_secrets())?;
+    let opts = run_options(ctx, exec, params, catalog.declared_secrets(), progress)?;
     let mut store = ctx.store()?;
     let now = Utc::now().to_rfc3339();
     let interrupted = store.mark_interrupted(&now)?;

@@ -6,6 +6,7 @@ use super::write_err;
 use crate::app::Context;
 use crate::error::{ExitCode, HostError, Result};
 use crate::kernel::{loader, sandbox};
+use crate::table::{render, Align};
 
 /// Lists loaded plugins, rejected files, and the sandbox the workers get.
 pub fn list(ctx: &Context, json: bool) -> Result<u8> {
@@ -43,17 +44,26 @@ pub fn list(ctx: &Context, json: bool) -> Result<u8> {
     }
     if catalog.plugins.is_empty() {
         writeln!(out, "no plugins loaded from {}", ctx.plugins_dir.display()).map_err(write_err)?;
-    }
-    for p in &catalog.plugins {
-        writeln!(
-            out,
-            "{:<24} {:<10} sha256:{}  {}",
-            p.manifest.name,
-            p.manifest.version,
-            p.sha256.get(..12).unwrap_or(&p.sha256),
-            p.path.display()
-        )
-        .map_err(write_err)?;
+    } else {
+        let rows: Vec<Vec<String>> = catalog
+            .plugins
+            .iter()
+            .map(|p| {
+                vec![
+                    p.manifest.name.clone(),
+                    p.manifest.version.clone(),
+                    format!("sha256:{}", p.sha256.get(..12).unwrap_or(&p.sha256)),
+                    p.path.display().to_string(),
+                ]
+            })
+            .collect();
+        let header = [
+            ("Plugin", Align::Left),
+            ("Version", Align::Left),
+            ("File hash", Align::Left),
+            ("File", Align::Left),
+        ];
+        write!(out, "{}", render(0, &header, &rows)).map_err(write_err)?;
     }
     for r in &catalog.rejected {
         writeln!(out, "rejected {}: {}", r.path.display(), r.reason).map_err(write_err)?;

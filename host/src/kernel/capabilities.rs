@@ -31,18 +31,21 @@ pub struct Broker {
     secret_values: Vec<String>,
     http: HttpClient,
     log: LogFn,
+    progress: Option<indicatif::ProgressBar>,
 }
 
 impl Broker {
     /// Capabilities for a run: HTTP to `allowed_hosts`, and `secret_values`
-    /// (every secret the host knows, not only this plugin's) redacted.
+    /// (every secret the host knows, not only this plugin's) redacted;
+    /// `progress` counts requests asked and done.
     pub fn new(
         allowed_hosts: Vec<String>,
         secret_values: Vec<String>,
         http: HttpClient,
         log: LogFn,
+        progress: Option<indicatif::ProgressBar>,
     ) -> Self {
-        Broker { allowed_hosts, secret_values, http, log }
+        Broker { allowed_hosts, secret_values, http, log, progress }
     }
 
     /// `text` with every known secret value redacted.
@@ -65,6 +68,9 @@ impl Broker {
         let answers: Vec<Mutex<Option<Result<WireResponse, String>>>> =
             requests.iter().map(|_| Mutex::new(None)).collect();
         let lanes = self.http.settings().parallel.min(requests.len());
+        if let Some(p) = &self.progress {
+            p.inc_length(requests.len() as u64);
+        }
         std::thread::scope(|s| {
             for _ in 0..lanes {
                 s.spawn(|| loop {
@@ -80,6 +86,9 @@ impl Broker {
                     };
                     if let Ok(r) = &answer {
                         held.fetch_add(r.body.len() as u64, Ordering::Relaxed);
+                    }
+                    if let Some(p) = &self.progress {
+                        p.inc(1);
                     }
                     *answers[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(answer);
                 });

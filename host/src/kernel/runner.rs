@@ -58,6 +58,8 @@ pub struct RunOptions {
     /// Every secret name any installed plugin declares: never a setting,
     /// always redacted.
     pub secret_names: Vec<String>,
+    /// Progress bars (requests done of requests asked) on a terminal.
+    pub progress: Option<indicatif::MultiProgress>,
 }
 
 /// What happened in a run, for the console and `--json`.
@@ -296,11 +298,23 @@ fn execute(prepared: Prepared, opts: &RunOptions) -> Executed {
             RunLog { at: now_rfc3339(), level: level_name(level), message: message.to_string() };
         sink.lock().unwrap_or_else(|p| p.into_inner()).push(entry);
     });
+    let bar = opts.progress.as_ref().map(|mp| {
+        let style = indicatif::ProgressStyle::with_template(
+            "{prefix:24} {bar:30} {pos}/{len} requests {elapsed}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        mp.add(
+            indicatif::ProgressBar::new(0)
+                .with_style(style)
+                .with_prefix(prepared.job.plugin.clone()),
+        )
+    });
     let broker = Arc::new(Broker::new(
         prepared.allowed_hosts.clone(),
         prepared.secret_values.clone(),
         HttpClient::new(opts.http.clone()),
         log.clone(),
+        bar.clone(),
     ));
     let job = Job::Run(Box::new(prepared.job.clone()));
     let outcome = run_worker(
@@ -313,6 +327,9 @@ fn execute(prepared: Prepared, opts: &RunOptions) -> Executed {
         &mut |level, msg| log(level, &msg),
     );
     drop(log);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     let logs = std::mem::take(&mut *logs.lock().unwrap_or_else(|p| p.into_inner()));
     Executed { prepared, result: outcome.into_result(), logs }
 }

@@ -44,6 +44,15 @@ pub struct BreakdownRow {
     pub tokens: i64,
 }
 
+/// One day's cost and tokens for one provider and model or project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayBreakdownRow {
+    /// UTC day.
+    pub day: NaiveDate,
+    /// The breakdown row.
+    pub row: BreakdownRow,
+}
+
 /// A cost row as exported, borrowed from the database row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CostLine<'a> {
@@ -134,6 +143,45 @@ impl Store {
             to,
             dim,
         )
+    }
+
+    /// The breakdown per day, from the daily totals, by day, provider, key.
+    pub fn breakdown_by_day(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        by: Breakdown,
+    ) -> Result<Vec<DayBreakdownRow>> {
+        let dim = match by {
+            Breakdown::Model => "model",
+            Breakdown::Project => "project",
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT day, provider, key, cost, tokens FROM daily_totals
+                 WHERE dim = ?3 AND day BETWEEN ?1 AND ?2 ORDER BY day, provider, key",
+            )
+            .ctx("read a breakdown")?;
+        let rows = stmt
+            .query_map(params![from.to_string(), to.to_string(), dim], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    BreakdownRow {
+                        provider: r.get(1)?,
+                        key: r.get(2)?,
+                        cost: r.get(3)?,
+                        tokens: r.get(4)?,
+                    },
+                ))
+            })
+            .ctx("read a breakdown")?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (day, row) = row.ctx("read a breakdown")?;
+            out.push(DayBreakdownRow { day: parse_date(&day)?, row });
+        }
+        Ok(out)
     }
 
     /// The same breakdown computed from every detailed row (what the daily

@@ -178,6 +178,7 @@ pub fn parse_costs(body: &str, account: &str, range: DayRange) -> Result<Vec<Cos
                 Some(q) if q.get() != "null" => Some(number_text(q, "quantity")?),
                 _ => None,
             };
+            let (model, token_type) = line_item_parts(r.line_item.as_deref());
             out.push(CostPayload {
                 provider: "openai".into(),
                 account: account.into(),
@@ -185,6 +186,8 @@ pub fn parse_costs(body: &str, account: &str, range: DayRange) -> Result<Vec<Cos
                 project: r.project_id,
                 api_key: r.api_key_id,
                 line_item: r.line_item,
+                model,
+                token_type,
                 amount: number_text(&amount.value, "amount.value")?,
                 unit: "major".into(),
                 currency: amount.currency.unwrap_or_else(|| "usd".into()),
@@ -195,6 +198,19 @@ pub fn parse_costs(body: &str, account: &str, range: DayRange) -> Result<Vec<Cos
         }
     }
     Ok(out)
+}
+
+/// OpenAI's cost line items read `<model>, <token type>` (e.g.
+/// `gpt-4o-2024-08-06, cached input`); the costs carry no model field, so
+/// the model is taken from there, and a summary by model puts the cost and
+/// the tokens of a model on one row. Anything else keeps its line item only.
+fn line_item_parts(line_item: Option<&str>) -> (Option<String>, Option<String>) {
+    match line_item.and_then(|l| l.split_once(", ")) {
+        Some((model, kind)) if !model.is_empty() && !model.contains(' ') => {
+            (Some(model.to_string()), Some(kind.to_string()))
+        }
+        _ => (None, None),
+    }
 }
 
 /// Parses a `/organization/usage/{source}` page: every whole-number field is

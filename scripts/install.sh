@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds agent-host and the plugins (release), installs the plugins into the
-# plugins folder of the home folder, and prints where everything went.
+# Builds agent-host and the plugins (release), puts agent-host on PATH
+# (cargo install, into ~/.cargo/bin), installs the plugins into the plugins
+# folder of the home folder with `agent-host plugins install`, and prints
+# where everything went.
 #
 #   scripts/install.sh [HOME_DIR]     default: $AGENT_HOME, else ./agent-home
 #
@@ -12,6 +14,8 @@ home="${1:-${AGENT_HOME:-agent-home}}"
 plugins=(openai_collector anthropic_collector)
 
 cargo build --release -p agent-host $(printf -- '-p %s ' "${plugins[@]}")
+# agent-host on PATH (~/.cargo/bin), from the build just made.
+cargo install --path host --locked --target-dir target --quiet
 
 case "$(uname -s)" in
   Darwin) ext=dylib ;;
@@ -24,6 +28,6 @@ chmod go-w "$home" "$home/plugins"
 files=()
 for p in "${plugins[@]}"; do files+=("target/release/lib$p.$ext"); done
 target/release/agent-host --home "$home" plugins install "${files[@]}"
-echo "agent-host: $(pwd)/target/release/agent-host"
+echo "agent-host: $(command -v agent-host || echo "$(pwd)/target/release/agent-host")"
 echo "home:       $(cd "$home" && pwd)"
 echo "plugins:    ${plugins[*]}"

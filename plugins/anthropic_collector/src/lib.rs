@@ -54,16 +54,22 @@ fn collect(ctx: &PluginCtx<'_>, req: &RunRequest) -> Result<PluginResult, String
     if let Some(first) = fetched.nothing() {
         return Err(first.to_string());
     }
-    let mut records = Vec::new();
-    for (query, pages) in queries.iter().zip(&fetched.pages) {
-        for body in pages.iter().flatten() {
-            if query.name.starts_with("cost_report") {
-                records.extend(parse_costs(body, &account, range)?.iter().map(CostPayload::record));
-            } else {
-                records
-                    .extend(parse_usage(body, &account, range)?.iter().map(UsagePayload::record));
-            }
-        }
+    let mut fetched = fetched;
+    let records = fetched.parse(&queries, |query, body| {
+        Ok(if query.name.starts_with("cost_report") {
+            parse_costs(body, &account, query.days)?
+                .iter()
+                .map(|p| (p.day.clone(), p.record()))
+                .collect()
+        } else {
+            parse_usage(body, &account, query.days)?
+                .iter()
+                .map(|p| (p.day.clone(), p.record()))
+                .collect()
+        })
+    });
+    if let Some(first) = fetched.nothing() {
+        return Err(first.to_string());
     }
     Ok(finish(ctx, "anthropic", records, &fetched, range))
 }

@@ -189,10 +189,57 @@ pub struct Fetched {
 }
 
 impl Fetched {
+    /// Parses every fetched page with `parse` (one query's page into
+    /// `(day, record)` pairs, keeping only days inside the query's own
+    /// window) and returns the records. A query costs only its own days
+    /// when one of its pages does not parse, or when a day comes back in
+    /// two of its pages (a page returned twice would be counted twice):
+    /// its records are dropped, its days lost, the reason kept.
+    pub fn parse(
+        &mut self,
+        queries: &[Query],
+        parse: impl Fn(&Query, &str) -> Result<Vec<(String, Record)>, String>,
+    ) -> Vec<Record> {
+        let mut records = Vec::new();
+        for (i, query) in queries.iter().enumerate() {
+            let Some(pages) = &self.pages[i] else { continue };
+            match parse_query(query, pages, &parse) {
+                Ok(r) => records.extend(r),
+                Err(e) => {
+                    self.failures.push(format!("{}: {e}", query.name));
+                    self.lost.push(query.days);
+                    self.pages[i] = None;
+                }
+            }
+        }
+        records
+    }
+
     /// The first failure when nothing at all was fetched.
     pub fn nothing(&self) -> Option<&str> {
         self.pages.iter().all(Option::is_none).then(|| self.failures.first().map(String::as_str))?
     }
+}
+
+/// One query's pages parsed, or why they cannot be trusted.
+fn parse_query(
+    query: &Query,
+    pages: &[String],
+    parse: &impl Fn(&Query, &str) -> Result<Vec<(String, Record)>, String>,
+) -> Result<Vec<Record>, String> {
+    let mut seen: std::collections::BTreeSet<String> = Default::default();
+    let mut out = Vec::new();
+    for body in pages {
+        let rows = parse(query, body)?;
+        let days: std::collections::BTreeSet<String> =
+            rows.iter().map(|(d, _)| d.clone()).collect();
+        if let Some(d) = days.iter().find(|d| seen.contains(*d)) {
+            return Err(format!("the day {d} came back in two pages; not counted twice"));
+        }
+        seen.extend(days);
+        out.extend(rows.into_iter().map(|(_, r)| r));
+    }
+    Ok(out)
 }
 
 /// Fetches every page of every query, overlapping independent requests
@@ -251,6 +298,7 @@ fn next_page(
     let cursor: Cursor = serde_json::from_str(&body).map_err(|e| json_error(&e, &body))?;
     pages.push(body);
     match (cursor.has_more, cursor.next_page.filter(|p| !p.is_empty())) {
+        (true, None) => Err("the API said more pages follow but sent no cursor".into()),
         (true, Some(p)) => {
             if previous == Some(p.as_str()) {
                 return Err("the API returned the same cursor twice".into());
@@ -477,6 +525,44 @@ pub fn number_text(raw: &serde_json::value::RawValue, field: &str) -> Result<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn query() -> Query {
+        let range = DayRange { from: d("2025-08-01"), to: d("2025-08-03") };
+        Query {
+            name: "q".into(),
+            url: "http://x/".into(),
+            headers: vec![],
+            max_pages: 5,
+            days: range,
+        }
+    }
+
+    #[test]
+    fn more_pages_without_a_cursor_is_an_error_not_a_stop() {
+        let resp = plugin_api::HttpResponse {
+            status: 200,
+            headers: Default::default(),
+            body: br#"{"data":[],"has_more":true,"next_page":""}"#.to_vec().into(),
+        };
+        let err = next_page(&query(), Ok(resp), None, &mut Vec::new()).unwrap_err();
+        assert!(err.contains("sent no cursor"), "{err}");
+    }
+
+    #[test]
+    fn a_day_in_two_pages_loses_the_query_instead_of_counting_twice() {
+        let q = query();
+        let mut fetched = Fetched {
+            pages: vec![Some(vec!["2025-08-01".into(), "2025-08-01".into()])],
+            ..Fetched::default()
+        };
+        let records = fetched.parse(std::slice::from_ref(&q), |_, day| {
+            Ok(vec![(day.to_string(), Record::new("cost", "", "{}".into()))])
+        });
+        assert!(records.is_empty());
+        assert_eq!(fetched.lost, vec![q.days]);
+        assert!(fetched.failures[0].contains("came back in two pages"), "{:?}", fetched.failures);
+        assert_eq!(fetched.nothing(), Some(fetched.failures[0].as_str()));
+    }
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()

@@ -67,18 +67,23 @@ fn collect(ctx: &PluginCtx<'_>, req: &RunRequest) -> Result<PluginResult, String
         return Err(first.to_string());
     }
 
-    let mut records = Vec::new();
-    for (query, pages) in queries.iter().zip(&fetched.pages) {
-        for body in pages.iter().flatten() {
-            let source = query.name.split(' ').next().unwrap_or_default();
-            if source == "costs" {
-                records.extend(parse_costs(body, &account, range)?.iter().map(CostPayload::record));
-            } else {
-                records.extend(
-                    parse_usage(source, body, &account, range)?.iter().map(UsagePayload::record),
-                );
-            }
-        }
+    let mut fetched = fetched;
+    let records = fetched.parse(&queries, |query, body| {
+        let source = query.name.split(' ').next().unwrap_or_default();
+        Ok(if source == "costs" {
+            parse_costs(body, &account, query.days)?
+                .iter()
+                .map(|p| (p.day.clone(), p.record()))
+                .collect()
+        } else {
+            parse_usage(source, body, &account, query.days)?
+                .iter()
+                .map(|p| (p.day.clone(), p.record()))
+                .collect()
+        })
+    });
+    if let Some(first) = fetched.nothing() {
+        return Err(first.to_string());
     }
     Ok(finish(ctx, "openai", records, &fetched, range))
 }

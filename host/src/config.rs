@@ -213,27 +213,18 @@ impl Settings {
     }
 }
 
-/// Whether a setting's name says it holds a secret: it mentions a key, a
-/// token, a secret, a password, credentials, a DSN, a webhook, a cookie, a
-/// session or auth (`OPENAI_ADMIN_KEY`, `AWS_ACCESS_KEY_ID`, `PGPASSWORD`,
-/// `SENTRY_DSN`, `SLACK_WEBHOOK_URL`, ...).
+/// Whether a setting's name says it holds a secret: one of its
+/// `_`-separated words is, or ends with, a key, a token, a secret or a
+/// password (`OPENAI_ADMIN_KEY`, `PGPASSWORD`, `GH_TOKEN`), or is
+/// credentials, a DSN, a webhook, a cookie, a session or auth
+/// (`SENTRY_DSN`, `SLACK_WEBHOOK_URL`). `MAX_TOKENS` or `GIT_AUTHOR` are not.
 pub fn is_secret_name(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    [
-        "KEY",
-        "TOKEN",
-        "SECRET",
-        "PASSWORD",
-        "PASSWD",
-        "CREDENTIAL",
-        "DSN",
-        "WEBHOOK",
-        "COOKIE",
-        "SESSION",
-        "AUTH",
-    ]
-    .iter()
-    .any(|s| upper.contains(s))
+    const ENDINGS: [&str; 5] = ["KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD"];
+    const WORDS: [&str; 7] =
+        ["CREDENTIAL", "CREDENTIALS", "DSN", "WEBHOOK", "COOKIE", "SESSION", "AUTH"];
+    name.to_ascii_uppercase()
+        .split('_')
+        .any(|w| ENDINGS.iter().any(|e| w.ends_with(e)) || WORDS.contains(&w))
 }
 
 /// Whether a value is a URL with a password in it (`postgres://u:pw@h/db`).
@@ -319,7 +310,15 @@ mod tests {
         {
             assert!(is_secret_name(name), "{name}");
         }
-        for name in ["OPENAI_BASE_URL", "OPENAI_ACCOUNT", "MONTHLY_BUDGET_USD", "AGENT_HOME"] {
+        for name in [
+            "OPENAI_BASE_URL",
+            "OPENAI_ACCOUNT",
+            "MONTHLY_BUDGET_USD",
+            "AGENT_HOME",
+            "ANTHROPIC_MAX_TOKENS",
+            "GIT_AUTHOR",
+            "MAX_SESSIONS",
+        ] {
             assert!(!is_secret_name(name), "{name}");
         }
         let s = Settings::from_map(

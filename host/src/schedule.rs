@@ -162,8 +162,48 @@ fn write_crontab(text: &str) -> Result<()> {
     }
 }
 
+/// Whether a crontab line is the entry `marker` names: the marker ends the
+/// line (so the entry of `/home/u/a` is not the one of `/home/u/ab`).
+fn is_entry(line: &str, marker: &str) -> bool {
+    line.trim_end().ends_with(marker)
+}
+
 fn without_entry(crontab: &str, marker: &str) -> String {
-    crontab.lines().filter(|l| !l.contains(marker)).map(|l| format!("{l}\n")).collect()
+    crontab.lines().filter(|l| !is_entry(l, marker)).map(|l| format!("{l}\n")).collect()
+}
+
+/// Units and agents from before names carried the home's hash, when they
+/// run this home: replaced by the new ones, so the job never runs twice.
+fn remove_legacy(backend: Backend, home: &Path) {
+    let mentions_home = |p: &Path| {
+        std::fs::read_to_string(p).is_ok_and(|t| t.contains(&format!("--home {}", home.display())))
+            || std::fs::read_to_string(p)
+                .is_ok_and(|t| t.contains(&format!("<string>{}</string>", home.display())))
+    };
+    match backend {
+        Backend::Systemd => {
+            let Ok(dir) = systemd_dir() else { return };
+            if mentions_home(&dir.join("agent-host-report.service")) {
+                let _ = run(
+                    "systemctl",
+                    &["--user", "disable", "--now", "agent-host-report.timer"],
+                    None,
+                );
+                for f in ["agent-host-report.timer", "agent-host-report.service"] {
+                    let _ = std::fs::remove_file(dir.join(f));
+                }
+            }
+        }
+        Backend::Launchd => {
+            let Some(user) = std::env::var_os("HOME") else { return };
+            let p = PathBuf::from(user).join("Library/LaunchAgents/com.agent-host.report.plist");
+            if mentions_home(&p) {
+                let _ = run("launchctl", &["unload", &p.display().to_string()], None);
+                let _ = std::fs::remove_file(&p);
+            }
+        }
+        Backend::Cron => {}
+    }
 }
 
 /// A short name for a home folder, so two homes get two schedules: the
@@ -213,6 +253,7 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
 pub fn install(backend: Backend, job: &Job, dry_run: bool) -> Result<String> {
     if !dry_run {
         backend.check_available()?;
+        remove_legacy(backend, &job.home);
     }
     match backend {
         Backend::Cron => {
@@ -279,7 +320,7 @@ pub fn status(backend: Backend, home: &Path) -> Result<Option<String>> {
     match backend {
         Backend::Cron => {
             let marker = format!("# agent-host report daily: {}", home.display());
-            Ok(read_crontab()?.lines().find(|l| l.contains(&marker)).map(str::to_string))
+            Ok(read_crontab()?.lines().find(|l| is_entry(l, &marker)).map(str::to_string))
         }
         Backend::Systemd => {
             let t = systemd_dir()?.join(format!("{}.timer", systemd_unit(home)));
@@ -298,6 +339,7 @@ pub fn status(backend: Backend, home: &Path) -> Result<Option<String>> {
 
 /// Removes the job for `home`; returns whether there was one.
 pub fn remove(backend: Backend, home: &Path) -> Result<bool> {
+    remove_legacy(backend, home);
     match backend {
         Backend::Cron => {
             let marker = format!("# agent-host report daily: {}", home.display());
@@ -358,6 +400,13 @@ mod tests {
         let j = job();
         let crontab = format!("MAILTO=me\n{}0 1 * * * other\n", j.fill(CRON_LINE));
         assert_eq!(without_entry(&crontab, &j.cron_marker()), "MAILTO=me\n0 1 * * * other\n");
+    }
+
+    #[test]
+    fn an_entry_is_its_own_home_only() {
+        let marker = "# agent-host report daily: /home/u/a";
+        assert!(is_entry("0 1 * * * x # agent-host report daily: /home/u/a", marker));
+        assert!(!is_entry("0 1 * * * x # agent-host report daily: /home/u/ab", marker));
     }
 
     #[test]

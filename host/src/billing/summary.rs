@@ -249,28 +249,39 @@ pub fn budget_view(
         (mtd.decimal() * Decimal::from(100) / budget.decimal()).round_dp(1)
     };
     let finished = (today - month.from).num_days().clamp(0, month.days());
-    // The rate comes from the days whose data is stored: a missing day is
-    // left out, never counted as a day that cost nothing.
-    let collected: std::collections::BTreeSet<NaiveDate> =
-        month_days.iter().map(|d| d.date).filter(|d| *d >= month.from && *d < today).collect();
-    let days_so_far = collected.len() as i64;
-    let days_missing = finished - days_so_far;
+    // Each provider's rate comes from the days its data is stored: a missing
+    // day is left out, never counted as a day that cost nothing, and one
+    // provider's gaps do not dilute another's rate.
+    let mut per_provider: BTreeMap<&str, (Decimal, i64)> = BTreeMap::new();
+    for d in month_days.iter().filter(|d| d.date >= month.from && d.date < today) {
+        let e = per_provider.entry(d.provider.as_str()).or_default();
+        e.0 += Money::from_stored(&d.cost).decimal();
+        e.1 += 1;
+    }
+    let days_so_far = per_provider.values().map(|(_, n)| *n).max().unwrap_or(0);
+    let days_missing: i64 = per_provider.values().map(|(_, n)| finished - n).sum();
     let forecast = (today > month.from && today <= month.to && days_so_far > 0).then(|| {
-        let rate = mtd.decimal() / Decimal::from(days_so_far);
+        let rate: Decimal = per_provider.values().map(|(cost, n)| *cost / Decimal::from(*n)).sum();
         let end = (rate * Decimal::from(month.days())).round_dp(2);
-        let missing = match days_missing {
-            0 => String::new(),
-            n => format!(" ({n} finished day(s) without data left out, not counted as $0)"),
-        };
+        let parts: Vec<String> = per_provider
+            .iter()
+            .map(|(p, (cost, n))| {
+                let gap = match finished - n {
+                    0 => String::new(),
+                    m => format!(", {m} day(s) without data left out, not counted as $0"),
+                };
+                format!("{p} ${} over {n} day(s){gap}", crate::table::money(&cost.to_string()))
+            })
+            .collect();
         Forecast {
             month_end: Money::from_decimal(end).to_string(),
             days_so_far,
             days_missing,
             days_in_month: month.days(),
             method: format!(
-                "run rate: ${} over the {days_so_far} collected day(s) of {} = ${}/day, times {} days{missing}",
-                crate::table::money(&mtd.to_string()),
+                "run rate per provider over its collected days of {} ({}) = ${}/day, times {} days",
                 month.from.format("%Y-%m"),
+                parts.join("; "),
                 crate::table::money(&rate.to_string()),
                 month.days()
             ),
@@ -527,12 +538,18 @@ mod tests {
         assert_eq!(s.providers[1].cost, "0.30");
         assert_eq!(s.providers[0].days_missing, vec![d("2025-08-02")]);
         let f = s.budget.forecast.as_ref().unwrap();
-        // 1.5378912 over 2 days × 31 = 23.8373136 → 23.84
-        assert_eq!(f.month_end, "23.84");
-        assert!(f.method.contains("over the 2 collected day(s)"), "{}", f.method);
+        // Per provider: OpenAI 0.3 over 2 days, Anthropic 1.2378912 over its
+        // 1 day (1 missing): 1.3878912/day × 31 = 43.0246272 → 43.02
+        assert_eq!(f.month_end, "43.02");
+        assert!(f.method.contains("OpenAI $0.30 over 2 day(s)"), "{}", f.method);
+        assert!(
+            f.method.contains("Anthropic $1.24 over 1 day(s), 1 day(s) without data"),
+            "{}",
+            f.method
+        );
         assert_eq!(s.budget.percent_used, "3.1");
         let text = render(&s);
-        assert!(text.contains("1.54") && text.contains("Forecast: $23.84"), "{text}");
+        assert!(text.contains("1.54") && text.contains("Forecast: $43.02"), "{text}");
         assert!(!text.contains("1.5378912"), "the screen rounds: {text}");
         assert!(text.lines().all(|l| l == l.trim_end()), "trailing spaces: {text}");
     }
@@ -637,7 +654,7 @@ mod tests {
         assert_eq!((f.days_so_far, f.days_missing), (2, 3));
         // 4 / 2 × 31 = 62
         assert_eq!(f.month_end, "62.00");
-        assert!(f.method.contains("3 finished day(s) without data left out"), "{}", f.method);
+        assert!(f.method.contains("3 day(s) without data left out"), "{}", f.method);
         assert!(!s.daily[1].collected && s.daily[1].cost.is_none());
         assert!(s.daily[0].collected && s.daily[0].cost.as_deref() == Some("3.00"));
         let text = render(&s);

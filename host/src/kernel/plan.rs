@@ -46,20 +46,20 @@ pub fn plan(
     trailing_days: u64,
 ) -> Plan {
     let yesterday = today - Days::new(1);
-    let (from, skipped, gaps_from) = match (complete.first(), complete.last()) {
+    let (from, skipped) = match (complete.first(), complete.last()) {
         (Some(&first), Some(&last)) => {
             let back = Days::new(trailing_days.max(1) - 1);
             let from = (yesterday - back).min(last.min(yesterday) - back);
             let skipped = if first < from { Some((first, from - Days::new(1))) } else { None };
-            (from, skipped, first)
+            (from, skipped)
         }
-        _ => (yesterday - Days::new(FIRST_RUN_DAYS - 1), None, yesterday),
+        _ => (yesterday - Days::new(FIRST_RUN_DAYS - 1), None),
     };
+    // Only days a run asked for and could not complete come back: a span
+    // nobody asked for (between an old backfill and today) stays a gap.
     let mut holes: Vec<(NaiveDate, NaiveDate)> = Vec::new();
-    let gaps = days(gaps_from, from - Days::new(1)).filter(|d| !complete.contains(d));
-    let wanted: BTreeSet<NaiveDate> = gaps
-        .chain(missing.iter().copied().filter(|d| *d < from && !complete.contains(d)))
-        .collect();
+    let wanted: BTreeSet<NaiveDate> =
+        missing.iter().copied().filter(|d| *d < from && !complete.contains(d)).collect();
     for day in wanted {
         match holes.last_mut() {
             Some((_, end)) if *end + Days::new(1) == day => *end = day,
@@ -116,15 +116,17 @@ mod tests {
     #[test]
     fn holes_left_by_partial_runs_are_collected_exactly() {
         let mut complete: BTreeSet<_> = days(d("2025-01-01"), d("2025-03-30")).collect();
-        for hole in [days(d("2025-01-10"), d("2025-01-12")), days(d("2025-02-01"), d("2025-02-01"))]
-        {
-            for day in hole {
-                complete.remove(&day);
-            }
+        let mut missing: BTreeSet<NaiveDate> = BTreeSet::new();
+        let lost = days(d("2025-01-10"), d("2025-01-12"))
+            .chain([d("2025-02-01"), d("2025-03-27")])
+            // Days before the first complete one that a partial run lost.
+            .chain(days(d("2024-12-30"), d("2024-12-31")));
+        for day in lost {
+            complete.remove(&day);
+            missing.insert(day);
         }
-        complete.remove(&d("2025-03-27"));
-        // Days before the first complete one that a partial run lost.
-        let missing: BTreeSet<_> = days(d("2024-12-30"), d("2024-12-31")).collect();
+        // A gap no run asked for is not a hole.
+        complete.remove(&d("2025-02-15"));
         let p = plan(d("2025-03-31"), &complete, &missing, 3);
         assert_eq!(
             p.windows(),

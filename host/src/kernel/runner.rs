@@ -27,6 +27,10 @@ use crate::error::{HostError, Result};
 use crate::store::runs::{RunEnd, RunLog};
 use crate::store::Store;
 
+/// How many runs may fail to complete a day before the plan stops asking
+/// for it (`--from`/`--to` still can).
+pub const MISSING_DAY_ATTEMPTS: u32 = 5;
+
 /// Largest payload a record may carry.
 pub const MAX_PAYLOAD: usize = 1 << 20;
 
@@ -187,7 +191,7 @@ fn windows(
     Ok(match (opts.from, opts.to) {
         (None, None) => {
             let complete = store.complete_days(&m.name)?;
-            let missing = store.missing_days(&m.name)?;
+            let missing = store.missing_days(&m.name, MISSING_DAY_ATTEMPTS)?;
             let p = plan(opts.today, &complete, &missing, opts.trailing_days);
             if let Some((a, b)) = p.skipped {
                 tracing::info!(
@@ -287,7 +291,9 @@ fn prepare(
 }
 
 /// Runs the plugin in a worker; never touches the store.
-fn execute(prepared: Prepared, opts: &RunOptions) -> Executed {
+fn execute(mut prepared: Prepared, opts: &RunOptions) -> Executed {
+    // A run's duration is its own, not the wait for a free slot.
+    prepared.started = Instant::now();
     let logs = Arc::new(Mutex::new(Vec::<RunLog>::new()));
     let sink = logs.clone();
     let plugin = prepared.job.plugin.clone();

@@ -149,6 +149,7 @@ const MIGRATIONS: &[&str] = &[
         plugin_name TEXT NOT NULL,
         day         TEXT NOT NULL,
         run_id      TEXT NOT NULL,
+        attempts    INTEGER NOT NULL DEFAULT 1,
         PRIMARY KEY (plugin_name, day)
     ) WITHOUT ROWID;
 

@@ -183,10 +183,16 @@ impl Store {
         self.days_of("SELECT day FROM coverage WHERE plugin_name = ?1", plugin)
     }
 
-    /// The days a run of `plugin` asked for and did not complete (and no
-    /// later run has completed): the next plan collects them again.
-    pub fn missing_days(&self, plugin: &str) -> Result<BTreeSet<NaiveDate>> {
-        self.days_of("SELECT day FROM missing_days WHERE plugin_name = ?1", plugin)
+    /// The days runs of `plugin` asked for and did not complete (and no
+    /// later run has completed), fewer than `max_attempts` times: the next
+    /// plan collects them again, and gives up on a day that keeps failing.
+    pub fn missing_days(&self, plugin: &str, max_attempts: u32) -> Result<BTreeSet<NaiveDate>> {
+        self.days_of(
+            &format!(
+                "SELECT day FROM missing_days WHERE plugin_name = ?1 AND attempts < {max_attempts}"
+            ),
+            plugin,
+        )
     }
 
     fn days_of(&self, sql: &str, plugin: &str) -> Result<BTreeSet<NaiveDate>> {
@@ -285,7 +291,7 @@ impl Tx<'_> {
                 "INSERT INTO missing_days (plugin_name, day, run_id)
                  SELECT ?1, ?2, ?3 WHERE NOT EXISTS
                    (SELECT 1 FROM coverage WHERE plugin_name = ?1 AND day = ?2)
-                 ON CONFLICT (plugin_name, day) DO UPDATE SET run_id = ?3",
+                 ON CONFLICT (plugin_name, day) DO UPDATE SET run_id = ?3, attempts = attempts + 1",
             )
             .ctx("record missing days")?;
         for day in days {

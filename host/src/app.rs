@@ -42,7 +42,7 @@ impl Context {
         })?;
         Ok(crate::kernel::loader::ScanOptions {
             exe,
-            cache: Some(self.home.path().join("plugin-manifests.json")),
+            cache: Some(self.home.manifest_cache_path()),
             timeout: std::time::Duration::from_secs(self.settings.bounded(
                 "AGENT_MANIFEST_TIMEOUT_SECS",
                 10,

@@ -96,6 +96,11 @@ impl Home {
         self.root.join(".agent-host.lock")
     }
 
+    /// The cache of plugin manifests, by file identity.
+    pub fn manifest_cache_path(&self) -> PathBuf {
+        self.root.join("plugin-manifests.json")
+    }
+
     /// The default plugins folder.
     pub fn default_plugins_dir(&self) -> PathBuf {
         self.root.join("plugins")

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
-use super::collect::{collect_locked, print_report};
+use super::collect::collect_locked;
 use super::write_err;
 use crate::app::Context;
 use crate::billing::export::{self, Format};
@@ -197,18 +197,7 @@ pub fn alerts(ctx: &Context, args: &AlertsArgs) -> Result<u8> {
 pub fn report_daily(ctx: &Context, args: &DailyArgs) -> Result<u8> {
     let _lock = RunLock::acquire(&ctx.home.lock_path())?;
     let exec = ExecArgs { from: None, to: None, timeout: None, json: false };
-    let mut out = std::io::stdout().lock();
-    let mut failed_print = None;
-    let mut on_done = |r: &RunReport| {
-        if failed_print.is_none() {
-            failed_print = print_report(&mut out, r).err();
-        }
-    };
-    let reports = collect_locked(ctx, None, BTreeMap::new(), &exec, None, &mut on_done)?;
-    if let Some(e) = failed_print {
-        return Err(e);
-    }
-    drop(out);
+    let reports = collect_locked(ctx, None, BTreeMap::new(), &exec, true)?;
     let today = ctx.today()?;
     let mut store = ctx.store()?;
     let mut out = std::io::stdout().lock();

@@ -18,9 +18,6 @@ use crate::kernel::loader::Catalog;
 use crate::kernel::lock::RunLock;
 use crate::kernel::runner::{self, RunOptions, RunReport};
 
-/// The longest a run may be allowed to take (a week).
-const MAX_TIMEOUT_SECS: u64 = 7 * 86_400;
-
 /// Settings that shape a run, with their defaults.
 fn run_options(
     ctx: &Context,
@@ -53,9 +50,12 @@ fn run_options(
     let s = &ctx.settings;
     let timeout_secs = match exec.timeout {
         Some(t) => t,
-        None => {
-            s.bounded("AGENT_RUN_TIMEOUT_SECS", 600, MAX_TIMEOUT_SECS, "a number of seconds")?
-        }
+        None => s.bounded(
+            "AGENT_RUN_TIMEOUT_SECS",
+            600,
+            runner::MAX_RUN_TIMEOUT_SECS,
+            "a number of seconds",
+        )?,
     };
     let exe = std::env::current_exe()
         .map_err(|e| HostError::config(format!("cannot find the agent-host executable: {e}")))?;
@@ -100,25 +100,7 @@ pub fn collect(
     exec: &ExecArgs,
 ) -> Result<u8> {
     let _lock = RunLock::acquire(&ctx.home.lock_path())?;
-    // Each run's line prints as it finishes (above the progress bars, on a
-    // terminal); --json prints them all at the end.
-    let progress = progress_bars(exec.json);
-    let mut out = std::io::stdout().lock();
-    let mut failed_print = None;
-    let mut on_done = |r: &RunReport| {
-        if !exec.json && failed_print.is_none() {
-            let mut print = || print_report(&mut out, r).err();
-            failed_print = match &progress {
-                Some(mp) => mp.suspend(print),
-                None => print(),
-            };
-        }
-    };
-    let reports = collect_locked(ctx, plugin, params, exec, progress.clone(), &mut on_done)?;
-    if let Some(e) = failed_print {
-        return Err(e);
-    }
-    drop(out);
+    let reports = collect_locked(ctx, plugin, params, exec, !exec.json)?;
     if exec.json {
         print_reports(&reports, true)?;
     }
@@ -133,13 +115,41 @@ pub fn collect(
 }
 
 /// Progress bars, on a terminal only (never in --json output or a log).
-pub(crate) fn progress_bars(json: bool) -> Option<indicatif::MultiProgress> {
+fn progress_bars(json: bool) -> Option<indicatif::MultiProgress> {
     use std::io::IsTerminal;
     (!json && std::io::stderr().is_terminal()).then(indicatif::MultiProgress::new)
 }
 
-/// Collection, for a caller that holds the run lock.
+/// Collection, for a caller that holds the run lock. With `stream`, each
+/// run's line prints as it finishes (above the progress bars, on a
+/// terminal); otherwise the caller prints the reports.
 pub(crate) fn collect_locked(
+    ctx: &Context,
+    plugin: Option<&str>,
+    params: BTreeMap<String, String>,
+    exec: &ExecArgs,
+    stream: bool,
+) -> Result<Vec<RunReport>> {
+    let progress = progress_bars(!stream);
+    let mut out = std::io::stdout().lock();
+    let mut failed_print = None;
+    let mut on_done = |r: &RunReport| {
+        if stream && failed_print.is_none() {
+            let mut print = || print_report(&mut out, r).err();
+            failed_print = match &progress {
+                Some(mp) => mp.suspend(print),
+                None => print(),
+            };
+        }
+    };
+    let reports = run_collection(ctx, plugin, params, exec, progress.clone(), &mut on_done)?;
+    match failed_print {
+        Some(e) => Err(e),
+        None => Ok(reports),
+    }
+}
+
+fn run_collection(
     ctx: &Context,
     plugin: Option<&str>,
     params: BTreeMap<String, String>,

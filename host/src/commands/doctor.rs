@@ -81,7 +81,7 @@ pub fn paths(ctx: &Context, json: bool) -> Result<u8> {
         ("log", h.log_path()),
         ("plugins", ctx.plugins_dir.clone()),
         ("exports", h.exports_dir()),
-        ("manifest cache", h.path().join("plugin-manifests.json")),
+        ("manifest cache", h.manifest_cache_path()),
     ];
     let mut out = std::io::stdout().lock();
     if json {

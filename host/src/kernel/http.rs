@@ -119,8 +119,8 @@ impl HttpClient {
     }
 
     /// Performs `req`, retrying 429/5xx/529 up to `req.max_retries` times and
-    /// following up to [`MAX_REDIRECTS`] redirects. Every hop must pass
-    /// `allowed`; a hop to another origin loses every credential header
+    /// following up to [`MAX_REDIRECTS`] redirects. The URL and every hop
+    /// must pass `allowed`; a hop to another origin loses every credential header
     /// (see [`is_credential`]).
     pub fn execute(
         &self,
@@ -131,6 +131,7 @@ impl HttpClient {
     ) -> Result<HttpResponse, String> {
         let mut url = Url::parse(req.url.as_str())
             .map_err(|e| format!("invalid URL {:?}: {e}", req.url.as_str()))?;
+        allowed(url.as_str())?;
         let mut req = req.clone();
         for _ in 0..=MAX_REDIRECTS {
             let resp = self.execute_one(&url, &req, log)?;

@@ -146,30 +146,24 @@ pub fn run_worker(
     kill_group(&child);
     let status = child.wait();
     let stderr = stderr.recv_timeout(DRAIN_GRACE).unwrap_or_default();
-    let redactor = {
-        let broker = reader.broker.clone();
-        move |t: &str| broker.as_ref().map_or_else(|| t.to_string(), |b| b.redact(t))
+    // Who crashed the worker, as the reason says it.
+    let culprit = match job {
+        Job::Manifest { .. } => "reading its manifest",
+        Job::Run(_) => "the plugin",
     };
-    let mut outcome = reader.finish();
-    if outcome.failure.is_none() {
-        outcome.failure = match ended {
-            Ended::TimedOut => {
-                Some(format!("timed out after {}s; the worker was killed", timeout.as_secs()))
-            }
-            Ended::Cut(why) => Some(why),
-            Ended::Done => match status {
-                Ok(s) if s.success() => None,
-                Ok(s) => Some(death_reason(s, &stderr)),
-                Err(e) => Some(format!("lost the worker process: {e}")),
-            },
-        };
-    }
-    // A worker that exited cleanly but sent nothing has no result.
-    if outcome.failure.is_none() && outcome.result.is_none() && outcome.manifest.is_none() {
-        outcome.failure = Some(death_reason_text("ended without a result", &stderr));
-    }
-    // The reason may quote what the plugin printed: no secret, no escape.
-    outcome.failure = outcome.failure.map(|f| printable(&redactor(&f), false));
+    let reason = match ended {
+        Ended::TimedOut => {
+            Some(format!("timed out after {}s; the worker was killed", timeout.as_secs()))
+        }
+        Ended::Cut(why) => Some(why),
+        Ended::Done => match status {
+            Ok(s) if s.success() => None,
+            Ok(s) => Some(death_reason(culprit, &describe_status(s), &stderr)),
+            Err(e) => Some(format!("lost the worker process: {e}")),
+        },
+    };
+    let outcome =
+        reader.finish(reason, || death_reason(culprit, "ended without a result", &stderr));
     drop(workdir);
     outcome
 }
@@ -518,7 +512,10 @@ impl Reader<'_> {
         None
     }
 
-    fn finish(self) -> Outcome {
+    /// The outcome: what the worker sent, else `reason` (how it ended), else
+    /// `silent` (it ended cleanly without an answer). The reason may quote
+    /// what the plugin printed, so it is redacted and made printable.
+    fn finish(mut self, reason: Option<String>, silent: impl FnOnce() -> String) -> Outcome {
         if self.dropped_lines > 0 {
             let note = format!(
                 "{} more log lines were dropped (AGENT_MAX_LOG_LINES is {}, AGENT_MAX_LOG_BYTES {})",
@@ -526,6 +523,13 @@ impl Reader<'_> {
             );
             (self.on_log)(LogLevel::WARN, note);
         }
+        let o = &self.outcome;
+        let failure = o
+            .failure
+            .clone()
+            .or(reason)
+            .or_else(|| (o.result.is_none() && o.manifest.is_none()).then(silent));
+        self.outcome.failure = failure.map(|f| printable(&self.redact(&f), false));
         self.outcome
     }
 }
@@ -543,13 +547,9 @@ fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
     }
 }
 
-/// Why a worker died, in one line: the signal or exit code, and the last
-/// thing it printed (a panic message, usually).
-fn death_reason(status: ExitStatus, stderr: &str) -> String {
-    death_reason_text(&describe_status(status), stderr)
-}
-
-fn death_reason_text(how: &str, stderr: &str) -> String {
+/// Why a worker died, in one line: who crashed it, how (the signal or exit
+/// code), and the last thing it printed (a panic message, usually).
+fn death_reason(culprit: &str, how: &str, stderr: &str) -> String {
     let last = stderr
         .lines()
         .map(str::trim)
@@ -557,9 +557,9 @@ fn death_reason_text(how: &str, stderr: &str) -> String {
     match last {
         Some(l) => {
             let l: String = l.chars().take(300).collect();
-            format!("the plugin crashed the worker: {how}; last output: {l}")
+            format!("{culprit} crashed the worker: {how}; last output: {l}")
         }
-        None => format!("the plugin crashed the worker: {how}"),
+        None => format!("{culprit} crashed the worker: {how}"),
     }
 }
 

@@ -213,13 +213,7 @@ fn read_manifest(file: &File, opts: &ScanOptions) -> (std::result::Result<String
     );
     match (outcome.manifest, outcome.failure) {
         (Some(json), None) => (Ok(json), true),
-        (_, Some(why)) => (
-            Err(why.replace(
-                "the plugin crashed the worker",
-                "reading its manifest crashed the worker",
-            )),
-            outcome.refused,
-        ),
+        (_, Some(why)) => (Err(why), outcome.refused),
         (None, None) => (Err("the worker returned no manifest".into()), false),
     }
 }

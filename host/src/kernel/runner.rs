@@ -31,6 +31,10 @@ use crate::store::Store;
 /// for it (`--from`/`--to` still can).
 pub const MISSING_DAY_ATTEMPTS: u32 = 5;
 
+/// The longest a run may be allowed to take (a week): `--timeout` and
+/// `AGENT_RUN_TIMEOUT_SECS` both stop here.
+pub const MAX_RUN_TIMEOUT_SECS: u64 = 7 * 86_400;
+
 /// Largest payload a record may carry.
 pub const MAX_PAYLOAD: usize = 1 << 20;
 

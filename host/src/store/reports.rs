@@ -90,6 +90,17 @@ pub struct CostLine<'a> {
     pub collected_at: &'a str,
 }
 
+/// A breakdown row from the columns provider, key, cost, tokens starting at
+/// column `at`.
+fn breakdown_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<BreakdownRow> {
+    Ok(BreakdownRow {
+        provider: r.get(at)?,
+        key: r.get(at + 1)?,
+        cost: r.get(at + 2)?,
+        tokens: r.get(at + 3)?,
+    })
+}
+
 fn parse_date(s: &str) -> Result<NaiveDate> {
     s.parse().map_err(|_| StoreError::Invalid(format!("{s:?} is not a date")))
 }
@@ -165,15 +176,7 @@ impl Store {
             .ctx("read a breakdown")?;
         let rows = stmt
             .query_map(params![from.to_string(), to.to_string(), dim], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    BreakdownRow {
-                        provider: r.get(1)?,
-                        key: r.get(2)?,
-                        cost: r.get(3)?,
-                        tokens: r.get(4)?,
-                    },
-                ))
+                Ok((r.get::<_, String>(0)?, breakdown_row(r, 1)?))
             })
             .ctx("read a breakdown")?;
         let mut out = Vec::new();
@@ -221,16 +224,8 @@ impl Store {
         let (from, to) = (from.to_string(), to.to_string());
         let args: Vec<&dyn rusqlite::ToSql> =
             if dim.is_empty() { vec![&from, &to] } else { vec![&from, &to, &dim] };
-        let rows = stmt
-            .query_map(args.as_slice(), |r| {
-                Ok(BreakdownRow {
-                    provider: r.get(0)?,
-                    key: r.get(1)?,
-                    cost: r.get(2)?,
-                    tokens: r.get(3)?,
-                })
-            })
-            .ctx("read a breakdown")?;
+        let rows =
+            stmt.query_map(args.as_slice(), |r| breakdown_row(r, 0)).ctx("read a breakdown")?;
         rows.collect::<rusqlite::Result<_>>().ctx("read a breakdown")
     }
 

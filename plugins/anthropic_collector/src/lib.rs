@@ -50,27 +50,14 @@ fn collect(ctx: &PluginCtx<'_>, req: &RunRequest) -> Result<PluginResult, String
     let account =
         req.settings.get("ANTHROPIC_ACCOUNT").cloned().unwrap_or_else(|| "default".into());
     let queries = plan(base, &key, range);
-    let fetched = fetch_all(ctx, &queries);
-    if let Some(first) = fetched.nothing() {
-        return Err(first.to_string());
-    }
-    let mut fetched = fetched;
+    let mut fetched = fetch_all(ctx, &queries);
     let records = fetched.parse(&queries, |query, body| {
         Ok(if query.name.starts_with("cost_report") {
-            parse_costs(body, &account, query.days)?
-                .iter()
-                .map(|p| (p.day.clone(), p.record()))
-                .collect()
+            parse_costs(body, &account, query.days)?.iter().map(CostPayload::keyed).collect()
         } else {
-            parse_usage(body, &account, query.days)?
-                .iter()
-                .map(|p| (p.day.clone(), p.record()))
-                .collect()
+            parse_usage(body, &account, query.days)?.iter().map(UsagePayload::keyed).collect()
         })
     });
-    if let Some(first) = fetched.nothing() {
-        return Err(first.to_string());
-    }
     Ok(finish(ctx, "anthropic", records, &fetched, range))
 }
 

@@ -344,7 +344,8 @@ pub fn admin_key(
     Ok(k)
 }
 
-/// The run's result for `provider`: a success, or a partial result whose
+/// The run's result for `provider`: a failure when nothing at all could be
+/// fetched or read, a success, or a partial result whose
 /// complete days leave out the days of the queries that failed (the host
 /// stores only complete days, and the next run asks for the rest again).
 /// The metadata carries the request count and the provider, so the host
@@ -356,6 +357,9 @@ pub fn finish(
     fetched: &Fetched,
     range: DayRange,
 ) -> PluginResult {
+    if let Some(first) = fetched.nothing() {
+        return PluginResult::failed(first);
+    }
     ctx.info(&format!(
         "{} records from {} requests for {}..{}",
         records.len(),
@@ -460,6 +464,11 @@ impl CostPayload {
         let json = serde_json::to_string(self).unwrap_or_default();
         Record::new("cost", "", json)
     }
+
+    /// As a record with its day, for [`Fetched::parse`].
+    pub fn keyed(&self) -> (String, Record) {
+        (self.day.clone(), self.record())
+    }
 }
 
 impl UsagePayload {
@@ -467,6 +476,11 @@ impl UsagePayload {
     pub fn record(&self) -> Record {
         let json = serde_json::to_string(self).unwrap_or_default();
         Record::new("usage", "", json)
+    }
+
+    /// As a record with its day, for [`Fetched::parse`].
+    pub fn keyed(&self) -> (String, Record) {
+        (self.day.clone(), self.record())
     }
 }
 

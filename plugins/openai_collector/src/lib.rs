@@ -62,29 +62,19 @@ fn collect(ctx: &PluginCtx<'_>, req: &RunRequest) -> Result<PluginResult, String
     let base = req.settings.get("OPENAI_BASE_URL").map(String::as_str).unwrap_or(DEFAULT_BASE_URL);
     let account = req.settings.get("OPENAI_ACCOUNT").cloned().unwrap_or_else(|| "default".into());
     let queries = plan(base, &key, range);
-    let fetched = fetch_all(ctx, &queries);
-    if let Some(first) = fetched.nothing() {
-        return Err(first.to_string());
-    }
+    let mut fetched = fetch_all(ctx, &queries);
 
-    let mut fetched = fetched;
     let records = fetched.parse(&queries, |query, body| {
         let source = query.name.split(' ').next().unwrap_or_default();
         Ok(if source == "costs" {
-            parse_costs(body, &account, query.days)?
-                .iter()
-                .map(|p| (p.day.clone(), p.record()))
-                .collect()
+            parse_costs(body, &account, query.days)?.iter().map(CostPayload::keyed).collect()
         } else {
             parse_usage(source, body, &account, query.days)?
                 .iter()
-                .map(|p| (p.day.clone(), p.record()))
+                .map(UsagePayload::keyed)
                 .collect()
         })
     });
-    if let Some(first) = fetched.nothing() {
-        return Err(first.to_string());
-    }
     Ok(finish(ctx, "openai", records, &fetched, range))
 }
 

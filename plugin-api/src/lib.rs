@@ -416,6 +416,11 @@ pub struct RunMetadata {
     /// successful daily run the host assumes the whole requested range.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub complete_days: Vec<String>,
+    /// Days of a partial run that are not complete, each with the reason
+    /// (`YYYY-MM-DD` → one line): the host lists them and asks for them
+    /// again next run. Since 1.2 (JSON).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lost_days: BTreeMap<String, String>,
     /// How many HTTP requests the run made.
     #[serde(default)]
     pub requests: u64,

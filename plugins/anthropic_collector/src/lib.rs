@@ -7,7 +7,7 @@
 use chrono::{DateTime, NaiveDate};
 use collector_kit::{
     admin_key, encode, fetch_all, finish, number_text, parse_page, run_collector, split_result,
-    CostPayload, DayRange, Query, UsagePayload,
+    CostPayload, DayRange, PageRows, ProviderPayload, Query, UsagePayload,
 };
 use plugin_api::{Manifest, PluginCtx, PluginResult, RunRequest};
 use serde::Deserialize;
@@ -50,15 +50,42 @@ fn collect(ctx: &PluginCtx<'_>, req: &RunRequest) -> Result<PluginResult, String
     let account =
         req.settings.get("ANTHROPIC_ACCOUNT").cloned().unwrap_or_else(|| "default".into());
     let queries = plan(base, &key, range);
-    let mut fetched = fetch_all(ctx, &queries);
-    let records = fetched.parse(&queries, |query, body| {
+    let fetched = fetch_all(ctx, &queries, |query, body| {
         Ok(if query.name.starts_with("cost_report") {
-            parse_costs(body, &account, query.days)?.iter().map(CostPayload::keyed).collect()
+            parse_costs(body, &account, query.days)?.records()
         } else {
-            parse_usage(body, &account, query.days)?.iter().map(UsagePayload::keyed).collect()
+            parse_usage(body, &account, query.days)?.records()
         })
     });
-    Ok(finish(ctx, "anthropic", records, &fetched, range))
+    Ok(finish(ctx, &provider(), fetched, range))
+}
+
+/// How Anthropic is named and exported, and what its cost report leaves out.
+pub fn provider() -> ProviderPayload {
+    ProviderPayload {
+        service_name: Some("Claude API".into()),
+        sub_account_type: Some("Workspace".into()),
+        not_in_cost_note: Some(
+            "Anthropic's cost report does not include Priority Tier costs; their tokens have no billed cost here".into(),
+        ),
+        ..ProviderPayload::new("anthropic", "Anthropic")
+    }
+}
+
+/// The usage counters that make up the day's tokens: uncached input, both
+/// cache writes, cache reads and output.
+pub const TOKEN_METRICS: [&str; 5] = [
+    "uncached_input_tokens",
+    "cache_creation.ephemeral_5m_input_tokens",
+    "cache_creation.ephemeral_1h_input_tokens",
+    "cache_read_input_tokens",
+    "output_tokens",
+];
+
+/// Whether usage on `tier` is left out of the cost report: "Priority Tier
+/// costs are not included in the cost endpoint" (the usage report has them).
+pub fn tier_not_in_cost(tier: Option<&str>) -> bool {
+    tier.is_some_and(|t| t.starts_with("priority"))
 }
 
 fn rfc3339(day: NaiveDate) -> String {
@@ -112,7 +139,8 @@ struct Bucket<T> {
 struct CostItem {
     #[serde(default)]
     currency: Option<String>,
-    amount: Box<serde_json::value::RawValue>,
+    #[serde(default)]
+    amount: Option<Box<serde_json::value::RawValue>>,
     #[serde(default)]
     workspace_id: Option<String>,
     #[serde(default)]
@@ -135,80 +163,107 @@ fn bucket_day(starting_at: &str) -> Result<NaiveDate, String> {
         .map_err(|_| format!("bucket starting_at {starting_at:?} is not an RFC 3339 time"))
 }
 
-/// Parses a cost report page; amounts are cents, kept as sent.
-pub fn parse_costs(body: &str, account: &str, range: DayRange) -> Result<Vec<CostPayload>, String> {
+/// Parses a cost report page; amounts are cents, kept as sent. A row whose
+/// amount does not read costs its day.
+pub fn parse_costs(
+    body: &str,
+    account: &str,
+    range: DayRange,
+) -> Result<PageRows<CostPayload>, String> {
     let page = parse_page::<Bucket<CostItem>>(body).map_err(|e| format!("cost_report: {e}"))?;
-    let mut out = Vec::new();
+    let mut out = PageRows::default();
     for bucket in page.data {
         let day = bucket_day(&bucket.starting_at)?;
-        if !range.contains(day) {
+        if !range.contains(day) || !out.bucket(day) {
             continue;
         }
         for r in bucket.results {
-            out.push(CostPayload {
-                provider: "anthropic".into(),
-                account: account.into(),
-                day: day.to_string(),
-                project: r.workspace_id,
-                api_key: None,
-                line_item: r.description,
-                model: r.model,
-                token_type: r.token_type,
-                cost_type: r.cost_type,
-                service_tier: r.service_tier,
-                context_window: r.context_window,
-                amount: number_text(&r.amount, "amount")?,
-                unit: "cents".into(),
-                currency: r.currency.unwrap_or_else(|| "USD".into()),
-                quantity: None,
-                quantity_unit: None,
-            });
+            out.push(day, cost_row(r, account, day));
         }
     }
     Ok(out)
 }
 
+fn cost_row(r: CostItem, account: &str, day: NaiveDate) -> Result<CostPayload, String> {
+    let amount = r.amount.filter(|a| a.get() != "null").ok_or("a cost row without an amount")?;
+    Ok(CostPayload {
+        project: r.workspace_id,
+        line_item: r.description,
+        model: r.model,
+        token_type: r.token_type,
+        cost_type: r.cost_type,
+        service_tier: r.service_tier,
+        context_window: r.context_window,
+        amount: number_text(&amount, "amount")?,
+        unit: "cents".into(),
+        currency: r.currency.unwrap_or_else(|| "USD".into()),
+        ..CostPayload::new("anthropic", account, &day.to_string())
+    })
+}
+
 /// Parses a messages usage page. A null workspace is the default workspace
-/// and is kept; nested counters become `cache_creation.…` metrics.
+/// and is kept; nested counters become `cache_creation.…` metrics; usage on
+/// a tier the cost report leaves out is flagged `not_in_cost`.
 pub fn parse_usage(
     body: &str,
     account: &str,
     range: DayRange,
-) -> Result<Vec<UsagePayload>, String> {
+) -> Result<PageRows<UsagePayload>, String> {
     type Obj = serde_json::Map<String, serde_json::Value>;
     let page =
         parse_page::<Bucket<Obj>>(body).map_err(|e| format!("usage_report/messages: {e}"))?;
-    let mut out = Vec::new();
+    let mut out = PageRows::default();
     for bucket in page.data {
         let day = bucket_day(&bucket.starting_at)?;
-        if !range.contains(day) {
+        if !range.contains(day) || !out.bucket(day) {
             continue;
         }
         for r in bucket.results {
-            let (mut dims, metrics) =
-                split_result(&r).map_err(|e| format!("usage_report/messages: {e}"))?;
-            let mut take = |k: &str| dims.remove(k);
-            out.push(UsagePayload {
-                provider: "anthropic".into(),
-                account: account.into(),
-                day: day.to_string(),
-                source: "messages".into(),
-                model: take("model"),
-                project: take("workspace_id"),
-                api_key: take("api_key_id"),
-                user: None,
-                service_tier: take("service_tier"),
-                dims: std::mem::take(&mut dims),
-                metrics,
-            });
+            out.push(day, usage_row(&r, account, day));
         }
     }
     Ok(out)
+}
+
+fn usage_row(
+    r: &serde_json::Map<String, serde_json::Value>,
+    account: &str,
+    day: NaiveDate,
+) -> Result<UsagePayload, String> {
+    let (mut dims, metrics) = split_result(r).map_err(|e| format!("usage_report/messages: {e}"))?;
+    let mut take = |k: &str| dims.remove(k);
+    let service_tier = take("service_tier");
+    Ok(UsagePayload {
+        model: take("model"),
+        project: take("workspace_id"),
+        api_key: take("api_key_id"),
+        not_in_cost: tier_not_in_cost(service_tier.as_deref()),
+        service_tier,
+        dims: std::mem::take(&mut dims),
+        metrics,
+        token_metrics: TOKEN_METRICS.iter().map(|m| m.to_string()).collect(),
+        ..UsagePayload::new("anthropic", account, &day.to_string(), "messages")
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The rows of a page that must have no bad day.
+    fn rows<T>(page: Result<PageRows<T>, String>) -> Result<Vec<T>, String> {
+        let page = page?;
+        assert!(page.bad.is_empty(), "{:?}", page.bad);
+        Ok(page.rows.into_iter().map(|(_, r)| r).collect())
+    }
+
+    fn costs(body: &str, account: &str, range: DayRange) -> Result<Vec<CostPayload>, String> {
+        rows(parse_costs(body, account, range))
+    }
+
+    fn usage(body: &str, account: &str, range: DayRange) -> Result<Vec<UsagePayload>, String> {
+        rows(parse_usage(body, account, range))
+    }
 
     fn fixture(name: &str) -> String {
         let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -221,26 +276,24 @@ mod tests {
 
     #[test]
     fn cost_report_amounts_are_cents_text() {
-        let rows =
-            parse_costs(&fixture("anthropic_cost_report_page1.json"), "default", aug()).unwrap();
+        let rows = costs(&fixture("anthropic_cost_report_page1.json"), "default", aug()).unwrap();
         assert_eq!(rows[0].amount, "123.7035");
         assert_eq!(rows[0].unit, "cents");
         assert!(rows
             .iter()
             .any(|r| r.cost_type.as_deref() == Some("web_search") && r.model.is_none()));
-        let page2 =
-            parse_costs(&fixture("anthropic_cost_report_page2.json"), "default", aug()).unwrap();
+        let page2 = costs(&fixture("anthropic_cost_report_page2.json"), "default", aug()).unwrap();
         assert!(page2.is_empty(), "an empty bucket is a zero day, not an error");
         let one =
             DayRange { from: "2025-08-01".parse().unwrap(), to: "2025-08-01".parse().unwrap() };
-        let docs = parse_costs(&fixture("anthropic_cost_report.json"), "default", one).unwrap();
+        let docs = costs(&fixture("anthropic_cost_report.json"), "default", one).unwrap();
         assert_eq!(docs[0].amount, "123.78912");
     }
 
     #[test]
     fn usage_keeps_default_workspace_and_cache_writes() {
         let rows =
-            parse_usage(&fixture("anthropic_usage_messages_page1.json"), "default", aug()).unwrap();
+            usage(&fixture("anthropic_usage_messages_page1.json"), "default", aug()).unwrap();
         assert!(rows.iter().any(|r| r.project.is_none()), "null workspace kept");
         assert!(rows
             .iter()
@@ -279,7 +332,7 @@ mod tests {
                     "results":[{{"currency":"USD","amount":"{text}","workspace_id":null,"description":null}}]}}],
                     "has_more":false,"next_page":null}}"#
                 );
-                let rows = parse_costs(&body, "a", aug()).unwrap();
+                let rows = costs(&body, "a", aug()).unwrap();
                 prop_assert_eq!(&rows[0].amount, &text);
             }
 

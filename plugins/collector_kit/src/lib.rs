@@ -5,11 +5,11 @@
 //!
 //! Everything but [`fetch_all`] is pure and unit-tested here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Days, NaiveDate};
 use plugin_api::{HttpRequest, PluginCtx, PluginResult, Record, RunMetadata};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 /// How often the host retries a 429/5xx/529 answer before giving up.
 pub const RETRIES: u32 = 4;
@@ -175,123 +175,214 @@ pub fn provider_error(status: u16, body: &str) -> String {
     }
 }
 
+/// What one page of a query yielded: rows by day, and the days the page
+/// showed cannot be trusted (a value that does not read, a bucket sent
+/// twice), each with the reason. `T` is a payload, or a [`Record`] once
+/// converted with [`PageRows::records`].
+#[derive(Debug)]
+pub struct PageRows<T = Record> {
+    /// The rows, with their day.
+    pub rows: Vec<(NaiveDate, T)>,
+    /// Days not to be trusted, with the reason.
+    pub bad: Vec<(NaiveDate, String)>,
+    buckets: BTreeSet<NaiveDate>,
+}
+
+impl<T> Default for PageRows<T> {
+    fn default() -> Self {
+        PageRows { rows: Vec::new(), bad: Vec::new(), buckets: BTreeSet::new() }
+    }
+}
+
+impl<T> PageRows<T> {
+    /// Starts the bucket of `day`; `false` (and the day marked bad) when the
+    /// page already held one for that day, which would be counted twice.
+    pub fn bucket(&mut self, day: NaiveDate) -> bool {
+        if self.buckets.insert(day) {
+            return true;
+        }
+        self.bad(day, format!("the bucket of {day} came back twice in one page"));
+        false
+    }
+
+    /// A row of `day`, or the reason the provider's row behind it does not
+    /// read, which costs that day only.
+    pub fn push(&mut self, day: NaiveDate, row: Result<T, String>) {
+        match row {
+            Ok(r) => self.rows.push((day, r)),
+            Err(why) => self.bad(day, why),
+        }
+    }
+
+    /// Marks `day` as not complete, with the reason.
+    pub fn bad(&mut self, day: NaiveDate, why: impl Into<String>) {
+        self.bad.push((day, why.into()));
+    }
+
+    /// The rows of `day`.
+    pub fn on(&self, day: NaiveDate) -> impl Iterator<Item = &T> {
+        self.rows.iter().filter(move |(d, _)| *d == day).map(|(_, r)| r)
+    }
+}
+
+impl<T: AsRecord> PageRows<T> {
+    /// The same page as records.
+    pub fn records(self) -> PageRows<Record> {
+        PageRows {
+            rows: self.rows.into_iter().map(|(d, r)| (d, r.record())).collect(),
+            bad: self.bad,
+            buckets: self.buckets,
+        }
+    }
+}
+
+/// How many requests [`fetch_all`] hands the host at once: the bodies of one
+/// such batch are all a worker holds, whatever the range.
+pub const BATCH: usize = 24;
+
+/// One query's progress: its cursor, its records so far and a fingerprint of
+/// each day's records per page, to catch a page sent twice.
+#[derive(Default)]
+struct QueryState {
+    /// `Some(cursor)` while pages remain (`Some(None)`: the first one).
+    next: Option<Option<String>>,
+    pages: usize,
+    records: Vec<(NaiveDate, Record)>,
+    seen: BTreeMap<NaiveDate, BTreeSet<u64>>,
+}
+
+impl QueryState {
+    /// Adds one parsed page. A day whose records a later page repeats
+    /// exactly is a page returned twice: an error for the whole query (a day
+    /// whose results simply continue on the next page is kept).
+    fn take(
+        &mut self,
+        rows: PageRows,
+        bad: &mut BTreeMap<NaiveDate, String>,
+    ) -> Result<(), String> {
+        let mut page: BTreeMap<NaiveDate, BTreeSet<u64>> = BTreeMap::new();
+        for (day, r) in &rows.rows {
+            page.entry(*day).or_default().insert(fingerprint(&r.kind, &r.payload_json));
+        }
+        for (day, prints) in &page {
+            if self.seen.get(day).is_some_and(|before| prints.is_subset(before)) {
+                return Err(format!("the day {day} came back twice; not counted twice"));
+            }
+        }
+        for (day, prints) in page {
+            self.seen.entry(day).or_default().extend(prints);
+        }
+        for (day, why) in rows.bad {
+            bad.entry(day).or_insert(why);
+        }
+        self.records.extend(rows.rows);
+        Ok(())
+    }
+}
+
+fn fingerprint(kind: &str, payload: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (kind, payload).hash(&mut h);
+    h.finish()
+}
+
 /// What [`fetch_all`] brought back.
 #[derive(Debug, Default)]
 pub struct Fetched {
-    /// Each query's page bodies, in order; `None` for a query that failed.
-    pub pages: Vec<Option<Vec<String>>>,
-    /// Why each failed query failed, one line each.
-    pub failures: Vec<String>,
-    /// The days the failed queries cover: not complete in this run.
-    pub lost: Vec<DayRange>,
+    /// The records of every query that completed, by day.
+    pub records: Vec<(NaiveDate, Record)>,
+    /// Why each failed query failed, one line each, with the days it covers.
+    pub failures: Vec<(DayRange, String)>,
+    /// Days a page showed cannot be trusted, with the first reason.
+    pub bad_days: BTreeMap<NaiveDate, String>,
+    /// Queries that completed.
+    pub completed: usize,
     /// Requests made.
     pub requests: u64,
 }
 
 impl Fetched {
-    /// Parses every fetched page with `parse` (one query's page into
-    /// `(day, record)` pairs, keeping only days inside the query's own
-    /// window) and returns the records. A query costs only its own days
-    /// when one of its pages does not parse, or when a day comes back in
-    /// two of its pages (a page returned twice would be counted twice):
-    /// its records are dropped, its days lost, the reason kept.
-    pub fn parse(
-        &mut self,
-        queries: &[Query],
-        parse: impl Fn(&Query, &str) -> Result<Vec<(String, Record)>, String>,
-    ) -> Vec<Record> {
-        let mut records = Vec::new();
-        for (i, query) in queries.iter().enumerate() {
-            let Some(pages) = &self.pages[i] else { continue };
-            match parse_query(query, pages, &parse) {
-                Ok(r) => records.extend(r),
-                Err(e) => {
-                    self.failures.push(format!("{}: {e}", query.name));
-                    self.lost.push(query.days);
-                    self.pages[i] = None;
-                }
-            }
-        }
-        records
-    }
-
-    /// The first failure when nothing at all was fetched.
+    /// The first failure when no query completed at all.
     pub fn nothing(&self) -> Option<&str> {
-        self.pages.iter().all(Option::is_none).then(|| self.failures.first().map(String::as_str))?
+        if self.completed > 0 {
+            return None;
+        }
+        self.failures.first().map(|(_, e)| e.as_str())
+    }
+
+    /// Why `day` is not complete, if it is not.
+    pub fn lost(&self, day: NaiveDate) -> Option<&str> {
+        self.failures
+            .iter()
+            .find(|(r, _)| r.contains(day))
+            .map(|(_, e)| e.as_str())
+            .or_else(|| self.bad_days.get(&day).map(String::as_str))
     }
 }
 
-/// One query's pages parsed, or why they cannot be trusted: a day whose
-/// records a later page repeats exactly is a page returned twice, which
-/// would be counted twice. (A day whose results simply continue on the next
-/// page is kept.)
-fn parse_query(
-    query: &Query,
-    pages: &[String],
-    parse: &impl Fn(&Query, &str) -> Result<Vec<(String, Record)>, String>,
-) -> Result<Vec<Record>, String> {
-    let mut seen: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
-    let mut out = Vec::new();
-    for body in pages {
-        let rows = parse(query, body)?;
-        let mut page: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
-        for (day, r) in &rows {
-            page.entry(day.clone()).or_default().insert(r.payload_json.to_string());
-        }
-        for (day, payloads) in &page {
-            if seen.get(day).is_some_and(|before| payloads.is_subset(before)) {
-                return Err(format!("the day {day} came back twice; not counted twice"));
-            }
-        }
-        for (day, payloads) in page {
-            seen.entry(day).or_default().extend(payloads);
-        }
-        out.extend(rows.into_iter().map(|(_, r)| r));
-    }
-    Ok(out)
-}
-
-/// Fetches every page of every query, overlapping independent requests
-/// through `http_all`. A query that fails costs only its own days: the
-/// others are still fetched, and the run can keep every day it got.
-pub fn fetch_all(ctx: &PluginCtx<'_>, queries: &[Query]) -> Fetched {
-    let mut out = Fetched { pages: vec![Some(Vec::new()); queries.len()], ..Fetched::default() };
-    let mut next: Vec<Option<Option<String>>> = vec![Some(None); queries.len()];
+/// Fetches every page of every query and parses each page as it arrives
+/// with `parse`, so a worker holds one batch of response bodies at a time
+/// (at most [`BATCH`]), never a whole backfill's. Independent requests
+/// overlap through `http_all`. A query that fails (an error answer, a page
+/// that does not parse, a page sent twice) costs only its own days: its
+/// records are dropped and the others are still fetched.
+pub fn fetch_all(
+    ctx: &PluginCtx<'_>,
+    queries: &[Query],
+    parse: impl Fn(&Query, &str) -> Result<PageRows, String>,
+) -> Fetched {
+    let mut out = Fetched::default();
+    let mut states: Vec<QueryState> =
+        queries.iter().map(|_| QueryState { next: Some(None), ..QueryState::default() }).collect();
     loop {
-        let pending: Vec<usize> = (0..queries.len()).filter(|i| next[*i].is_some()).collect();
+        let pending: Vec<usize> =
+            (0..queries.len()).filter(|i| states[*i].next.is_some()).take(BATCH).collect();
         if pending.is_empty() {
             return out;
         }
         let reqs: Vec<HttpRequest> = pending
             .iter()
-            .map(|&i| queries[i].request(next[i].as_ref().and_then(|p| p.as_deref())))
+            .map(|&i| queries[i].request(states[i].next.as_ref().and_then(|p| p.as_deref())))
             .collect();
         out.requests += reqs.len() as u64;
         let answers = ctx.http_all(&reqs);
         for (&i, answer) in pending.iter().zip(answers) {
             let q = &queries[i];
-            let previous = next[i].take().flatten();
-            let pages = out.pages[i].get_or_insert_with(Vec::new);
-            match next_page(q, answer, previous.as_deref(), pages) {
-                Ok(cursor) => next[i] = cursor.map(Some),
+            let state = &mut states[i];
+            let previous = state.next.take().flatten();
+            let step = next_page(q, answer, previous.as_deref(), state.pages).and_then(
+                |(body, cursor)| {
+                    state.pages += 1;
+                    let rows = parse(q, &body)?;
+                    state.take(rows, &mut out.bad_days)?;
+                    Ok(cursor)
+                },
+            );
+            match step {
+                Ok(Some(cursor)) => state.next = Some(Some(cursor)),
+                Ok(None) => {
+                    out.completed += 1;
+                    out.records.append(&mut state.records);
+                    *state = QueryState::default();
+                }
                 Err(e) => {
-                    out.failures.push(format!("{}: {e}", q.name));
-                    out.lost.push(q.days);
-                    out.pages[i] = None;
+                    out.failures.push((q.days, format!("{}: {e}", q.name)));
+                    *state = QueryState::default();
                 }
             }
         }
     }
 }
 
-/// Keeps one answer's body in `pages` and returns the cursor of the page
-/// after it, if any.
+/// Checks one answer and returns its body and the cursor of the page after
+/// it, if any; `pages` is how many pages of the query came before.
 fn next_page(
     q: &Query,
     answer: Result<plugin_api::HttpResponse, String>,
     previous: Option<&str>,
-    pages: &mut Vec<String>,
-) -> Result<Option<String>, String> {
+    pages: usize,
+) -> Result<(String, Option<String>), String> {
     #[derive(Deserialize)]
     struct Cursor {
         #[serde(default)]
@@ -305,22 +396,18 @@ fn next_page(
         return Err(provider_error(resp.status, &body));
     }
     let cursor: Cursor = serde_json::from_str(&body).map_err(|e| json_error(&e, &body))?;
-    pages.push(body);
     match (cursor.has_more, cursor.next_page.filter(|p| !p.is_empty())) {
         (true, None) => Err("the API said more pages follow but sent no cursor".into()),
         (true, Some(p)) => {
             if previous == Some(p.as_str()) {
                 return Err("the API returned the same cursor twice".into());
             }
-            if pages.len() >= q.max_pages {
-                return Err(format!(
-                    "pagination did not end after {} pages; giving up",
-                    pages.len()
-                ));
+            if pages + 1 >= q.max_pages {
+                return Err(format!("pagination did not end after {} pages; giving up", pages + 1));
             }
-            Ok(Some(p))
+            Ok((body, Some(p)))
         }
-        _ => Ok(None),
+        _ => Ok((body, None)),
     }
 }
 
@@ -345,21 +432,38 @@ pub fn admin_key(
 }
 
 /// The run's result for `provider`: a failure when nothing at all could be
-/// fetched or read, a success, or a partial result whose
-/// complete days leave out the days of the queries that failed (the host
-/// stores only complete days, and the next run asks for the rest again).
-/// The metadata carries the request count and the provider, so the host
-/// refreshes its per-day totals even for days without records.
+/// fetched, a success, or a partial result whose complete days leave out
+/// the days of the queries that failed and the days a page showed bad, each
+/// listed with its reason (the host stores only complete days, and the next
+/// run asks for the rest again). Records of days that are not complete are
+/// dropped here. The provider's description is sent on every run, and the
+/// metadata names the provider, so the host refreshes its per-day totals
+/// even for days without records.
 pub fn finish(
     ctx: &PluginCtx<'_>,
-    provider: &str,
-    records: Vec<Record>,
-    fetched: &Fetched,
+    provider: &ProviderPayload,
+    fetched: Fetched,
     range: DayRange,
 ) -> PluginResult {
     if let Some(first) = fetched.nothing() {
         return PluginResult::failed(first);
     }
+    let mut meta = RunMetadata { requests: fetched.requests, ..Default::default() };
+    meta.extra.insert("provider".into(), provider.provider.clone().into());
+    for day in range.days() {
+        match fetched.lost(day) {
+            Some(why) => {
+                meta.lost_days.insert(day.to_string(), why.to_string());
+            }
+            None => meta.complete_days.push(day.to_string()),
+        }
+    }
+    let mut records: Vec<Record> = fetched
+        .records
+        .into_iter()
+        .filter(|(day, _)| !meta.lost_days.contains_key(&day.to_string()))
+        .map(|(_, r)| r)
+        .collect();
     ctx.info(&format!(
         "{} records from {} requests for {}..{}",
         records.len(),
@@ -367,22 +471,21 @@ pub fn finish(
         range.from,
         range.to
     ));
-    let mut meta = RunMetadata { requests: fetched.requests, ..Default::default() };
-    meta.extra.insert("provider".into(), provider.into());
-    if fetched.failures.is_empty() {
+    records.push(provider.record());
+    if meta.lost_days.is_empty() {
+        meta.complete_days.clear();
         return PluginResult::success(records, &meta);
     }
-    let lost = |d: NaiveDate| fetched.lost.iter().any(|l| l.contains(d));
-    meta.complete_days = range.days().filter(|d| !lost(*d)).map(|d| d.to_string()).collect();
+    let kept = meta.complete_days.len();
+    let first = meta.lost_days.iter().next().map(|(d, why)| format!("{d}: {why}"));
     let mut result = PluginResult::success(records, &meta);
     result.status = plugin_api::RunStatus::PARTIAL;
-    let kept = meta.complete_days.len();
     result.error = plugin_api::abi_stable::std_types::RSome(
         format!(
-            "{} of the run's queries failed; kept {kept} of {} days, the rest is fetched again next run. First: {}",
-            fetched.failures.len(),
+            "kept {kept} of {} days; {} not complete, fetched again next run. First: {}",
             range.len(),
-            fetched.failures[0]
+            meta.lost_days.len(),
+            first.unwrap_or_default()
         )
         .into(),
     );
@@ -394,94 +497,30 @@ pub fn run_collector(result: Result<PluginResult, String>) -> PluginResult {
     result.unwrap_or_else(PluginResult::failed)
 }
 
-/// A `cost` record payload (see the host's `billing::records`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct CostPayload {
-    /// `openai` or `anthropic`.
-    pub provider: String,
-    /// Account label.
-    pub account: String,
-    /// UTC day.
-    pub day: String,
-    /// Project or workspace.
-    pub project: Option<String>,
-    /// API key id.
-    pub api_key: Option<String>,
-    /// Line item or description.
-    pub line_item: Option<String>,
-    /// Model.
-    pub model: Option<String>,
-    /// Token type.
-    pub token_type: Option<String>,
-    /// Cost type.
-    pub cost_type: Option<String>,
-    /// Service tier.
-    pub service_tier: Option<String>,
-    /// Context window.
-    pub context_window: Option<String>,
-    /// The amount exactly as the provider wrote it.
-    pub amount: String,
-    /// `major` or `cents`.
-    pub unit: String,
-    /// Currency code.
-    pub currency: String,
-    /// Billed quantity, exact text.
-    pub quantity: Option<String>,
-    /// Its unit.
-    pub quantity_unit: Option<String>,
-}
+pub use billing_records::{CostPayload, ProviderPayload, UsagePayload};
 
-/// A `usage` record payload.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct UsagePayload {
-    /// Provider.
-    pub provider: String,
-    /// Account label.
-    pub account: String,
-    /// UTC day.
-    pub day: String,
-    /// Endpoint.
-    pub source: String,
-    /// Model.
-    pub model: Option<String>,
-    /// Project or workspace.
-    pub project: Option<String>,
-    /// API key id.
-    pub api_key: Option<String>,
-    /// User id.
-    pub user: Option<String>,
-    /// Service tier.
-    pub service_tier: Option<String>,
-    /// Other dimensions.
-    pub dims: BTreeMap<String, String>,
-    /// Counters.
-    pub metrics: BTreeMap<String, u64>,
-}
+/// A payload of the billing record contract, as a record.
+pub trait AsRecord: serde::Serialize {
+    /// The record kind.
+    const KIND: &'static str;
 
-impl CostPayload {
     /// As a record.
-    pub fn record(&self) -> Record {
+    fn record(&self) -> Record {
         let json = serde_json::to_string(self).unwrap_or_default();
-        Record::new("cost", "", json)
-    }
-
-    /// As a record with its day, for [`Fetched::parse`].
-    pub fn keyed(&self) -> (String, Record) {
-        (self.day.clone(), self.record())
+        Record::new(Self::KIND, "", json)
     }
 }
 
-impl UsagePayload {
-    /// As a record.
-    pub fn record(&self) -> Record {
-        let json = serde_json::to_string(self).unwrap_or_default();
-        Record::new("usage", "", json)
-    }
+impl AsRecord for CostPayload {
+    const KIND: &'static str = billing_records::COST;
+}
 
-    /// As a record with its day, for [`Fetched::parse`].
-    pub fn keyed(&self) -> (String, Record) {
-        (self.day.clone(), self.record())
-    }
+impl AsRecord for UsagePayload {
+    const KIND: &'static str = billing_records::USAGE;
+}
+
+impl AsRecord for ProviderPayload {
+    const KIND: &'static str = billing_records::PROVIDER;
 }
 
 /// Dimension name → value.
@@ -560,18 +599,20 @@ mod tests {
         }
     }
 
+    fn page(day: &str, payload: &str) -> PageRows {
+        let mut p = PageRows::default();
+        p.push(d(day), Ok(Record::new("cost", "", payload.into())));
+        p
+    }
+
     #[test]
     fn a_day_continued_on_the_next_page_is_kept() {
-        let q = query();
-        let mut fetched =
-            Fetched { pages: vec![Some(vec!["a".into(), "b".into()])], ..Fetched::default() };
-        // Both pages hold 2025-08-01, with different results.
-        let records = fetched.parse(std::slice::from_ref(&q), |_, page| {
-            let payload = format!("{{\"page\":\"{page}\"}}");
-            Ok(vec![("2025-08-01".to_string(), Record::new("cost", "", payload))])
-        });
-        assert_eq!(records.len(), 2);
-        assert!(fetched.failures.is_empty());
+        let mut state = QueryState::default();
+        let mut bad = BTreeMap::new();
+        state.take(page("2025-08-01", r#"{"page":1}"#), &mut bad).unwrap();
+        state.take(page("2025-08-01", r#"{"page":2}"#), &mut bad).unwrap();
+        assert_eq!(state.records.len(), 2);
+        assert!(bad.is_empty());
     }
 
     #[test]
@@ -581,24 +622,38 @@ mod tests {
             headers: Default::default(),
             body: br#"{"data":[],"has_more":true,"next_page":""}"#.to_vec().into(),
         };
-        let err = next_page(&query(), Ok(resp), None, &mut Vec::new()).unwrap_err();
+        let err = next_page(&query(), Ok(resp), None, 0).unwrap_err();
         assert!(err.contains("sent no cursor"), "{err}");
     }
 
     #[test]
     fn a_day_in_two_pages_loses_the_query_instead_of_counting_twice() {
-        let q = query();
-        let mut fetched = Fetched {
-            pages: vec![Some(vec!["2025-08-01".into(), "2025-08-01".into()])],
-            ..Fetched::default()
-        };
-        let records = fetched.parse(std::slice::from_ref(&q), |_, day| {
-            Ok(vec![(day.to_string(), Record::new("cost", "", "{}".into()))])
-        });
-        assert!(records.is_empty());
-        assert_eq!(fetched.lost, vec![q.days]);
-        assert!(fetched.failures[0].contains("came back twice"), "{:?}", fetched.failures);
-        assert_eq!(fetched.nothing(), Some(fetched.failures[0].as_str()));
+        let mut state = QueryState::default();
+        let mut bad = BTreeMap::new();
+        state.take(page("2025-08-01", "{}"), &mut bad).unwrap();
+        let err = state.take(page("2025-08-01", "{}"), &mut bad).unwrap_err();
+        assert!(err.contains("came back twice"), "{err}");
+    }
+
+    #[test]
+    fn a_bucket_twice_in_one_page_costs_its_day() {
+        let mut p: PageRows = PageRows::default();
+        assert!(p.bucket(d("2025-08-01")));
+        assert!(!p.bucket(d("2025-08-01")));
+        assert!(p.bucket(d("2025-08-02")));
+        assert_eq!(p.bad.len(), 1);
+        assert!(p.bad[0].1.contains("twice in one page"), "{:?}", p.bad);
+    }
+
+    #[test]
+    fn a_day_is_lost_by_its_query_or_its_bad_row() {
+        let mut f = Fetched { completed: 1, ..Fetched::default() };
+        f.failures.push((query().days, "costs: HTTP 500".into()));
+        f.bad_days.insert(d("2025-08-09"), "amount without a value".into());
+        assert_eq!(f.lost(d("2025-08-02")), Some("costs: HTTP 500"));
+        assert_eq!(f.lost(d("2025-08-09")), Some("amount without a value"));
+        assert_eq!(f.lost(d("2025-08-05")), None);
+        assert_eq!(f.nothing(), None);
     }
 
     fn d(s: &str) -> NaiveDate {

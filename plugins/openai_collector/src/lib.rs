@@ -6,7 +6,7 @@
 use chrono::{DateTime, NaiveDate};
 use collector_kit::{
     admin_key, fetch_all, finish, number_text, parse_page, run_collector, split_result,
-    CostPayload, DayRange, Query, UsagePayload,
+    CostPayload, DayRange, PageRows, ProviderPayload, Query, UsagePayload,
 };
 use plugin_api::{Manifest, PluginCtx, PluginResult, RunRequest};
 use serde::Deserialize;
@@ -62,20 +62,34 @@ fn collect(ctx: &PluginCtx<'_>, req: &RunRequest) -> Result<PluginResult, String
     let base = req.settings.get("OPENAI_BASE_URL").map(String::as_str).unwrap_or(DEFAULT_BASE_URL);
     let account = req.settings.get("OPENAI_ACCOUNT").cloned().unwrap_or_else(|| "default".into());
     let queries = plan(base, &key, range);
-    let mut fetched = fetch_all(ctx, &queries);
-
-    let records = fetched.parse(&queries, |query, body| {
+    let fetched = fetch_all(ctx, &queries, |query, body| {
         let source = query.name.split(' ').next().unwrap_or_default();
         Ok(if source == "costs" {
-            parse_costs(body, &account, query.days)?.iter().map(CostPayload::keyed).collect()
+            parse_costs(body, &account, query.days)?.records()
         } else {
-            parse_usage(source, body, &account, query.days)?
-                .iter()
-                .map(UsagePayload::keyed)
-                .collect()
+            parse_usage(source, body, &account, query.days)?.records()
         })
     });
-    Ok(finish(ctx, "openai", records, &fetched, range))
+    Ok(finish(ctx, &provider(), fetched, range))
+}
+
+/// How OpenAI is named and exported.
+pub fn provider() -> ProviderPayload {
+    ProviderPayload {
+        service_name: Some("OpenAI API".into()),
+        sub_account_type: Some("Project".into()),
+        ..ProviderPayload::new("openai", "OpenAI")
+    }
+}
+
+/// The counters of a usage endpoint that make up the day's tokens: input
+/// (which includes cached input) and output, for the token endpoints.
+pub fn token_metrics(source: &str) -> &'static [&'static str] {
+    match source {
+        "completions" => &["input_tokens", "output_tokens"],
+        "embeddings" | "moderations" => &["input_tokens"],
+        _ => &[],
+    }
 }
 
 fn unix(day: NaiveDate) -> i64 {
@@ -146,7 +160,8 @@ struct CostResult {
 
 #[derive(Deserialize)]
 struct Amount {
-    value: Box<serde_json::value::RawValue>,
+    #[serde(default)]
+    value: Option<Box<serde_json::value::RawValue>>,
     #[serde(default)]
     currency: Option<String>,
 }
@@ -158,41 +173,48 @@ fn bucket_day(start_time: i64) -> Result<NaiveDate, String> {
 }
 
 /// Parses a `/organization/costs` page. Amounts keep every digit sent,
-/// whether `value` was a JSON number or a string.
-pub fn parse_costs(body: &str, account: &str, range: DayRange) -> Result<Vec<CostPayload>, String> {
+/// whether `value` was a JSON number or a string; a row whose amount or
+/// quantity does not read costs its day.
+pub fn parse_costs(
+    body: &str,
+    account: &str,
+    range: DayRange,
+) -> Result<PageRows<CostPayload>, String> {
     let page = parse_page::<Bucket<CostResult>>(body).map_err(|e| format!("costs: {e}"))?;
-    let mut out = Vec::new();
+    let mut out = PageRows::default();
     for bucket in page.data {
         let day = bucket_day(bucket.start_time)?;
-        if !range.contains(day) {
+        if !range.contains(day) || !out.bucket(day) {
             continue;
         }
         for r in bucket.results {
-            let Some(amount) = r.amount else { continue };
-            let quantity = match r.quantity.as_deref() {
-                Some(q) if q.get() != "null" => Some(number_text(q, "quantity")?),
-                _ => None,
-            };
-            let (model, token_type) = line_item_parts(r.line_item.as_deref());
-            out.push(CostPayload {
-                provider: "openai".into(),
-                account: account.into(),
-                day: day.to_string(),
-                project: r.project_id,
-                api_key: r.api_key_id,
-                line_item: r.line_item,
-                model,
-                token_type,
-                amount: number_text(&amount.value, "amount.value")?,
-                unit: "major".into(),
-                currency: amount.currency.unwrap_or_else(|| "usd".into()),
-                quantity,
-                quantity_unit: r.quantity_unit,
-                ..Default::default()
-            });
+            out.push(day, cost_row(r, account, day));
         }
     }
     Ok(out)
+}
+
+fn cost_row(r: CostResult, account: &str, day: NaiveDate) -> Result<CostPayload, String> {
+    let amount = r.amount.ok_or("a cost row without an amount")?;
+    let value = amount.value.ok_or("a cost row whose amount has no value")?;
+    let quantity = match r.quantity.as_deref() {
+        Some(q) if q.get() != "null" => Some(number_text(q, "quantity")?),
+        _ => None,
+    };
+    let (model, token_type) = line_item_parts(r.line_item.as_deref());
+    Ok(CostPayload {
+        project: r.project_id,
+        api_key: r.api_key_id,
+        line_item: r.line_item,
+        model,
+        token_type,
+        amount: number_text(&value, "amount.value")?,
+        unit: "major".into(),
+        currency: amount.currency.unwrap_or_else(|| "usd".into()),
+        quantity,
+        quantity_unit: r.quantity_unit,
+        ..CostPayload::new("openai", account, &day.to_string())
+    })
 }
 
 /// OpenAI's cost line items read `<model>, <token type>` (e.g.
@@ -209,51 +231,79 @@ fn line_item_parts(line_item: Option<&str>) -> (Option<String>, Option<String>) 
 }
 
 /// Parses a `/organization/usage/{source}` page: every whole-number field is
-/// a counter, every string or boolean a dimension.
+/// a counter, every string or boolean a dimension. A row with a counter that
+/// is not a whole number costs its day.
 pub fn parse_usage(
     source: &str,
     body: &str,
     account: &str,
     range: DayRange,
-) -> Result<Vec<UsagePayload>, String> {
+) -> Result<PageRows<UsagePayload>, String> {
     type Obj = serde_json::Map<String, serde_json::Value>;
     let page = parse_page::<Bucket<Obj>>(body).map_err(|e| format!("{source}: {e}"))?;
-    let mut out = Vec::new();
+    let mut out = PageRows::default();
     for bucket in page.data {
         let day = bucket_day(bucket.start_time)?;
-        if !range.contains(day) {
+        if !range.contains(day) || !out.bucket(day) {
             continue;
         }
         for r in bucket.results {
-            let (mut dims, mut metrics) = split_result(&r).map_err(|e| format!("{source}: {e}"))?;
-            dims.remove("object");
-            // The first published spec called this counter `sessions`.
-            if let Some(v) = metrics.remove("sessions") {
-                metrics.entry("num_sessions".into()).or_insert(v);
-            }
-            let mut take = |k: &str| dims.remove(k);
-            out.push(UsagePayload {
-                provider: "openai".into(),
-                account: account.into(),
-                day: day.to_string(),
-                source: source.into(),
-                model: take("model"),
-                project: take("project_id"),
-                api_key: take("api_key_id"),
-                user: take("user_id"),
-                service_tier: take("service_tier"),
-                dims: std::mem::take(&mut dims),
-                metrics,
-            });
+            out.push(day, usage_row(source, &r, account, day));
         }
     }
     Ok(out)
+}
+
+fn usage_row(
+    source: &str,
+    r: &serde_json::Map<String, serde_json::Value>,
+    account: &str,
+    day: NaiveDate,
+) -> Result<UsagePayload, String> {
+    let (mut dims, mut metrics) = split_result(r).map_err(|e| format!("{source}: {e}"))?;
+    dims.remove("object");
+    // The first published spec called this counter `sessions`.
+    if let Some(v) = metrics.remove("sessions") {
+        metrics.entry("num_sessions".into()).or_insert(v);
+    }
+    let mut take = |k: &str| dims.remove(k);
+    Ok(UsagePayload {
+        model: take("model"),
+        project: take("project_id"),
+        api_key: take("api_key_id"),
+        user: take("user_id"),
+        service_tier: take("service_tier"),
+        dims: std::mem::take(&mut dims),
+        metrics,
+        token_metrics: token_metrics(source).iter().map(|m| m.to_string()).collect(),
+        ..UsagePayload::new("openai", account, &day.to_string(), source)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    /// The rows of a page that must have no bad day.
+    fn rows<T>(page: Result<PageRows<T>, String>) -> Result<Vec<T>, String> {
+        let page = page?;
+        assert!(page.bad.is_empty(), "{:?}", page.bad);
+        Ok(page.rows.into_iter().map(|(_, r)| r).collect())
+    }
+
+    fn costs(body: &str, account: &str, range: DayRange) -> Result<Vec<CostPayload>, String> {
+        rows(parse_costs(body, account, range))
+    }
+
+    fn usage(
+        source: &str,
+        body: &str,
+        account: &str,
+        range: DayRange,
+    ) -> Result<Vec<UsagePayload>, String> {
+        rows(parse_usage(source, body, account, range))
+    }
 
     fn fixture(name: &str) -> String {
         let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -283,14 +333,12 @@ mod tests {
 
     #[test]
     fn grouped_costs_keep_exact_amounts_and_null_projects() {
-        let rows =
-            parse_costs(&fixture("openai_costs_grouped_page1.json"), "default", aug()).unwrap();
+        let rows = costs(&fixture("openai_costs_grouped_page1.json"), "default", aug()).unwrap();
         assert!(!rows.is_empty());
         assert_eq!(rows[0].amount, "0.1846287");
         assert_eq!(rows[0].day, "2025-08-01");
         assert_eq!(rows[0].quantity.as_deref(), Some("1230858"));
-        let page2 =
-            parse_costs(&fixture("openai_costs_grouped_page2.json"), "default", aug()).unwrap();
+        let page2 = costs(&fixture("openai_costs_grouped_page2.json"), "default", aug()).unwrap();
         assert!(page2.iter().any(|r| r.quantity_unit.as_deref() == Some("gibibyte_hours")));
     }
 
@@ -299,7 +347,7 @@ mod tests {
         let body = r#"{"object":"page","data":[{"object":"bucket","start_time":1754006400,"end_time":1754092800,
             "results":[{"object":"organization.costs.result","amount":{"value":"12.50","currency":"usd"},
             "line_item":"Text tokens","project_id":null,"organization_id":"org_x"}]}],"has_more":false,"next_page":null}"#;
-        let rows = parse_costs(body, "default", aug()).unwrap();
+        let rows = costs(body, "default", aug()).unwrap();
         assert_eq!(rows[0].amount, "12.50");
         assert_eq!(rows[0].project, None);
     }
@@ -308,18 +356,16 @@ mod tests {
     fn spec_example_costs_parse() {
         let range =
             DayRange { from: "2024-11-01".parse().unwrap(), to: "2024-11-01".parse().unwrap() };
-        let rows = parse_costs(&fixture("openai_costs.json"), "default", range).unwrap();
+        let rows = costs(&fixture("openai_costs.json"), "default", range).unwrap();
         assert_eq!(rows[0].amount, "0.06");
     }
 
     #[test]
     fn usage_pages_cover_every_endpoint_shape() {
-        let c1 =
-            parse_usage("completions", &fixture("openai_usage_completions_page1.json"), "a", aug())
-                .unwrap();
-        let c2 =
-            parse_usage("completions", &fixture("openai_usage_completions_page2.json"), "a", aug())
-                .unwrap();
+        let c1 = usage("completions", &fixture("openai_usage_completions_page1.json"), "a", aug())
+            .unwrap();
+        let c2 = usage("completions", &fixture("openai_usage_completions_page2.json"), "a", aug())
+            .unwrap();
         assert_eq!(c1[0].model.as_deref(), Some("gpt-4o-mini-2024-07-18"));
         assert_eq!(c1[0].metrics["input_tokens"], 1_843_210);
         assert!(c2.iter().all(|u| u.day != "2025-08-03"), "empty bucket yields no rows");
@@ -340,7 +386,7 @@ mod tests {
             let v: serde_json::Value = serde_json::from_str(&body).unwrap();
             let start = v["data"][0]["start_time"].as_i64().unwrap();
             let day = bucket_day(start).unwrap();
-            let rows = parse_usage(source, &body, "a", DayRange { from: day, to: day }).unwrap();
+            let rows = usage(source, &body, "a", DayRange { from: day, to: day }).unwrap();
             assert!(!rows.is_empty(), "{source}");
             assert!(!rows[0].metrics.is_empty(), "{source}");
         }
@@ -374,7 +420,7 @@ mod tests {
             fn amounts_keep_every_digit_as_number_or_string(int in "[1-9][0-9]{0,8}", frac in "[0-9]{1,17}", quoted in any::<bool>()) {
                 let text = format!("{int}.{frac}");
                 let value = if quoted { format!("\"{text}\"") } else { text.clone() };
-                let rows = parse_costs(&body(&value), "a", aug()).unwrap();
+                let rows = costs(&body(&value), "a", aug()).unwrap();
                 prop_assert_eq!(&rows[0].amount, &text);
             }
 

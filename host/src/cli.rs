@@ -20,7 +20,7 @@ Files in the home folder: .env (settings and secrets; the environment wins),
 agent_os.db (SQLite), agent.log, plugins/ (*.so / *.dylib).";
 
 /// agent-host: runs data-collecting plugins in isolated workers and keeps an
-/// exact history of what OpenAI and Anthropic billed you.
+/// exact history of what your AI providers billed you.
 #[derive(Debug, Parser)]
 #[command(
     name = "agent-host",
@@ -208,9 +208,9 @@ pub struct PeriodArgs {
 pub enum By {
     /// Provider only.
     Provider,
-    /// Model (Anthropic) or line item (OpenAI costs carry no model).
+    /// Model (or line item, where costs carry no model).
     Model,
-    /// Project (OpenAI) or workspace (Anthropic).
+    /// Project or workspace.
     Project,
 }
 

@@ -2,8 +2,6 @@
 //! rounded to cents and numbers with thousands separators. Only what a
 //! person reads goes through here; `--json` and exports stay exact.
 
-use rust_decimal::{Decimal, RoundingStrategy};
-
 /// How a column lines up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Align {
@@ -54,10 +52,10 @@ pub fn render(indent: usize, header: &[(&str, Align)], rows: &[Vec<String>]) -> 
 /// Exact decimal text shown as money: rounded half away from zero to cents,
 /// with thousands separators (`1234.5678` → `1,234.57`).
 pub fn money(exact: &str) -> String {
-    match exact.trim().parse::<Decimal>() {
+    match crate::billing::money::parse_decimal(exact) {
         Ok(d) => {
-            let cents = d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
-            let text = format!("{cents:.2}");
+            let cents = d.with_scale_round(2, bigdecimal::RoundingMode::HalfUp);
+            let text = cents.to_plain_string();
             let (int, frac) = text.split_once('.').unwrap_or((&text, "00"));
             let (sign, digits) = int.strip_prefix('-').map_or(("", int), |d| ("-", d));
             format!("{sign}{}.{frac}", group(digits))

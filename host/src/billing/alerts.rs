@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use bigdecimal::BigDecimal;
 use chrono::{Days, NaiveDate};
-use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::money::Money;
@@ -22,7 +22,7 @@ pub struct AlertSettings {
     /// `ALERT_BUDGET_THRESHOLDS`, percent, default 50,80,100.
     pub thresholds: Vec<u32>,
     /// `ALERT_SPIKE_FACTOR`: a day above this many times the trailing median.
-    pub spike_factor: Decimal,
+    pub spike_factor: BigDecimal,
 }
 
 /// An alert that holds.
@@ -42,14 +42,14 @@ pub struct Alert {
 
 fn median(mut v: Vec<Money>) -> Money {
     if v.is_empty() {
-        return Money::ZERO;
+        return Money::zero();
     }
     v.sort();
     let mid = v.len() / 2;
     if v.len() % 2 == 1 {
-        v[mid]
+        v.swap_remove(mid)
     } else {
-        Money::from_decimal((v[mid - 1].decimal() + v[mid].decimal()) / Decimal::from(2))
+        Money::from_decimal((v[mid - 1].decimal() + v[mid].decimal()) / BigDecimal::from(2))
     }
 }
 
@@ -68,13 +68,13 @@ pub fn evaluate(
 
     // Budget thresholds: only the highest one crossed, so a first run in a
     // month already over budget sends one message, not three.
-    if let Ok(view) = budget_view(yesterday, today, days, s.budget) {
+    if let Ok(view) = budget_view(yesterday, today, days, &s.budget) {
         let mtd = Money::from_stored(&view.month_to_date);
         let crossed = s
             .thresholds
             .iter()
             .filter(|t| {
-                mtd.decimal() * Decimal::from(100) >= s.budget.decimal() * Decimal::from(**t)
+                mtd.decimal() * BigDecimal::from(100) >= s.budget.decimal() * BigDecimal::from(**t)
             })
             .max();
         if let Some(t) = crossed {
@@ -112,11 +112,11 @@ pub fn evaluate(
     }
     for (provider, series) in &by_provider {
         let trailing: Vec<Money> = (1..=7)
-            .map(|i| series.get(&(yesterday - Days::new(i))).copied().unwrap_or_default())
+            .map(|i| series.get(&(yesterday - Days::new(i))).cloned().unwrap_or_default())
             .collect();
-        let had_spend = trailing.iter().any(|m| *m > Money::ZERO);
+        let had_spend = trailing.iter().any(|m| *m > Money::zero());
         match series.get(&yesterday) {
-            c if had_spend && c.is_none_or(|m| *m == Money::ZERO) => {
+            c if had_spend && c.is_none_or(Money::is_zero) => {
                 let what = if series.contains_key(&yesterday) { "zero" } else { "missing" };
                 out.push(Alert {
                     key: format!("collector:{provider}:{yesterday}"),
@@ -129,12 +129,12 @@ pub fn evaluate(
                     ),
                 });
             }
-            Some(&cost) => {
+            Some(cost) => {
                 let history: Vec<Money> = (1..=14)
-                    .map(|i| series.get(&(yesterday - Days::new(i))).copied().unwrap_or_default())
+                    .map(|i| series.get(&(yesterday - Days::new(i))).cloned().unwrap_or_default())
                     .collect();
                 let m = median(history);
-                if m > Money::ZERO && cost.decimal() > m.decimal() * s.spike_factor {
+                if m > Money::zero() && cost.decimal() > &(m.decimal() * &s.spike_factor) {
                     out.push(Alert {
                         key: format!("spike:{provider}:{yesterday}"),
                         rule: "spike",
@@ -181,6 +181,7 @@ mod tests {
             tokens: 0,
             cost: cost.into(),
             collected_at: String::new(),
+            not_in_cost_tokens: 0,
         }
     }
 
@@ -188,7 +189,7 @@ mod tests {
         AlertSettings {
             budget: Money::parse_major("50").unwrap(),
             thresholds: vec![50, 80, 100],
-            spike_factor: Decimal::from(3),
+            spike_factor: BigDecimal::from(3),
         }
     }
 

@@ -10,7 +10,6 @@ use serde::Serialize;
 
 use super::money::Money;
 use super::summary::Period;
-use crate::store::billing::provider_display;
 use crate::store::reports::{CostLine, DayTotal};
 use crate::store::Store;
 
@@ -73,6 +72,9 @@ struct DailyRow<'a> {
     cost: String,
     #[serde(rename = "Collected At")]
     collected_at: &'a str,
+    /// Tokens on usage the provider's cost report leaves out.
+    #[serde(rename = "Tokens Without Billed Cost")]
+    not_in_cost_tokens: i64,
 }
 
 /// One row per provider and day. Returns the number of rows.
@@ -83,6 +85,7 @@ pub fn write_daily(w: impl Write, days: &[DayTotal], format: Format) -> Result<u
         tokens: d.tokens,
         cost: cost_text(&d.cost),
         collected_at: &d.collected_at,
+        not_in_cost_tokens: d.not_in_cost_tokens,
     });
     match format {
         Format::Json => {
@@ -98,7 +101,14 @@ pub fn write_daily(w: impl Write, days: &[DayTotal], format: Format) -> Result<u
                 n += 1;
             }
             if n == 0 {
-                out.write_record(["Provider", "Date", "Tokens", "Cost", "Collected At"])?;
+                out.write_record([
+                    "Provider",
+                    "Date",
+                    "Tokens",
+                    "Cost",
+                    "Collected At",
+                    "Tokens Without Billed Cost",
+                ])?;
             }
             out.flush()?;
             Ok(n)
@@ -170,7 +180,7 @@ pub fn write_detail(
 fn detail_values<'a>(l: &CostLine<'a>) -> [std::borrow::Cow<'a, str>; 16] {
     use std::borrow::Cow::{Borrowed, Owned};
     [
-        Owned(provider_display(l.provider)),
+        Borrowed(l.provider_name),
         Borrowed(l.day),
         Borrowed(l.account),
         Borrowed(l.project),
@@ -226,12 +236,16 @@ pub const FOCUS_COLUMNS: [&str; 33] = [
     "Tags",
 ];
 
-fn service_name(provider: &str) -> String {
-    match provider {
-        "openai" => "OpenAI API".into(),
-        "anthropic" => "Claude API".into(),
-        other => format!("{} API", provider_display(other)),
-    }
+/// FOCUS service name, category, subcategory and sub-account type of a
+/// line: what its collector said, else generic defaults.
+fn service(l: &CostLine<'_>) -> [String; 4] {
+    let [name, category, subcategory, sub_account] = l.service;
+    [
+        name.map_or_else(|| format!("{} API", l.provider_name), str::to_string),
+        category.unwrap_or("AI and Machine Learning").to_string(),
+        subcategory.unwrap_or("Generative AI").to_string(),
+        sub_account.unwrap_or("Project").to_string(),
+    ]
 }
 
 /// One FOCUS row per cost line. Billed, effective, list and contracted cost
@@ -248,7 +262,8 @@ pub fn write_focus(w: impl Write, store: &Store, period: Period) -> Result<usize
         let next_day = day.succ_opt().unwrap_or(day);
         let next_month = month.to.succ_opt().unwrap_or(month.to);
         let cost = cost_text(l.amount);
-        let provider = provider_display(l.provider);
+        let provider = l.provider_name.to_string();
+        let [service_name, category, subcategory, sub_account_type] = service(l);
         let description = if l.line_item.is_empty() { l.cost_type } else { l.line_item };
         let tokens = matches!(l.quantity_unit, Some("tokens"));
         let sku = [l.model, l.token_type, l.cost_type]
@@ -280,12 +295,12 @@ pub fn write_focus(w: impl Write, store: &Store, period: Period) -> Result<usize
             provider.clone(),
             provider.clone(),
             provider,
-            "AI and Machine Learning".into(),
-            "Generative AI".into(),
-            service_name(l.provider),
+            category,
+            subcategory,
+            service_name,
             l.project.to_string(),
             if l.project.is_empty() { "(default)".into() } else { l.project.to_string() },
-            if l.provider == "anthropic" { "Workspace".into() } else { "Project".into() },
+            sub_account_type,
             if tokens { l.quantity.unwrap_or("").to_string() } else { String::new() },
             if tokens { "Tokens".into() } else { String::new() },
             sku,
@@ -312,12 +327,13 @@ mod tests {
             tokens: 42,
             cost: "0.3".into(),
             collected_at: "2025-08-02T00:00:00Z".into(),
+            not_in_cost_tokens: 5,
         }];
         let mut buf = Vec::new();
         assert_eq!(write_daily(&mut buf, &days, Format::Csv).unwrap(), 1);
         assert_eq!(
             String::from_utf8(buf).unwrap(),
-            "Provider,Date,Tokens,Cost,Collected At\nOpenAI,2025-08-01,42,0.30,2025-08-02T00:00:00Z\n"
+            "Provider,Date,Tokens,Cost,Collected At,Tokens Without Billed Cost\nOpenAI,2025-08-01,42,0.30,2025-08-02T00:00:00Z,5\n"
         );
     }
 }

@@ -1,13 +1,20 @@
 //! Exact money: decimal text in, decimal text out, never a float.
 //!
 //! [`parse_decimal`] accepts the forms providers send (`12.50`, `0.06`,
-//! `1.5e-05`, `123.78912`) and builds the exact value from the digits; any
-//! input that cannot be held exactly (more than 28 decimal places, or more
-//! than 28–29 significant digits) is rejected, never rounded.
+//! `1.5e-05`, `5.551115123125783e-17`, `123.78912`) and builds the exact
+//! value from the digits, with arbitrary precision: any JSON number a
+//! float encoder can write (down to `4.9e-324`, up to `1.8e308`) is held
+//! exactly, and sums never overflow. Text beyond [`MAX_DIGITS`] decimal
+//! places or integer digits is rejected with a reason, never rounded.
 
 use std::fmt;
 
-use rust_decimal::Decimal;
+use bigdecimal::num_bigint::BigInt;
+use bigdecimal::{BigDecimal, RoundingMode, Zero};
+
+/// The most decimal places, and the most integer digits, an amount may
+/// have: room for every finite double written out exactly.
+pub const MAX_DIGITS: i64 = 400;
 
 /// Why a text is not an exact amount.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -15,16 +22,17 @@ pub enum MoneyError {
     /// Not a decimal number.
     #[error("{0:?} is not a decimal number")]
     Syntax(String),
-    /// Would need rounding to fit.
-    #[error("{0:?} has more precision than can be stored exactly (28 decimal places)")]
+    /// Beyond the places kept.
+    #[error("{0:?} has more than 400 decimal places")]
     TooPrecise(String),
     /// Too many digits.
-    #[error("{0:?} is too large")]
+    #[error("{0:?} has more than 400 integer digits")]
     TooLarge(String),
 }
 
-/// Parses decimal text (optionally with an exponent) exactly.
-pub fn parse_decimal(text: &str) -> Result<Decimal, MoneyError> {
+/// Parses decimal text (optionally with an exponent, as JSON numbers may
+/// have) exactly.
+pub fn parse_decimal(text: &str) -> Result<BigDecimal, MoneyError> {
     let syntax = || MoneyError::Syntax(text.to_string());
     let s = text.trim();
     let (negative, body) = match s.strip_prefix('-') {
@@ -33,7 +41,14 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, MoneyError> {
     };
     let (number, exponent) = match body.find(['e', 'E']) {
         Some(i) => {
-            let exp: i64 = body[i + 1..].parse().map_err(|_| syntax())?;
+            let exp = &body[i + 1..];
+            let digits = exp.strip_prefix(['+', '-']).unwrap_or(exp);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(syntax());
+            }
+            // An exponent this long is out of range whatever its digits.
+            let exp: i64 =
+                exp.parse().unwrap_or(if exp.starts_with('-') { i64::MIN } else { i64::MAX });
             (&body[..i], exp)
         }
         None => (body, 0),
@@ -50,57 +65,45 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, MoneyError> {
     {
         return Err(syntax());
     }
-    if exponent.abs() > 100 {
-        return Err(MoneyError::TooPrecise(text.to_string()));
-    }
-    let mut digits: String = format!("{int_part}{frac_part}");
-    let mut scale: i64 = frac_part.len() as i64 - exponent;
-    if scale < 0 {
-        digits.extend(std::iter::repeat_n('0', (-scale) as usize));
-        scale = 0;
-    }
-    // Trailing zeros after the point carry no value; drop them before judging precision.
-    while scale > 0 && digits.ends_with('0') {
-        digits.pop();
-        scale -= 1;
-    }
+    let digits = format!("{int_part}{frac_part}");
     let digits = digits.trim_start_matches('0');
-    if scale > 28 {
+    if digits.is_empty() {
+        return Ok(BigDecimal::zero());
+    }
+    // Trailing zeros carry no value: drop them before judging the size.
+    let trimmed = digits.trim_end_matches('0');
+    let zeros = (digits.len() - trimmed.len()) as i64;
+    let scale = (frac_part.len() as i64).saturating_sub(exponent).saturating_sub(zeros);
+    if scale > MAX_DIGITS {
         return Err(MoneyError::TooPrecise(text.to_string()));
     }
-    if digits.len() > 29 {
+    if (trimmed.len() as i64).saturating_sub(scale) > MAX_DIGITS {
         return Err(MoneyError::TooLarge(text.to_string()));
     }
-    let mantissa: i128 =
-        if digits.is_empty() { 0 } else { digits.parse().map_err(|_| syntax())? };
+    let mantissa = BigInt::parse_bytes(trimmed.as_bytes(), 10).ok_or_else(syntax)?;
     let mantissa = if negative { -mantissa } else { mantissa };
-    Decimal::try_from_i128_with_scale(mantissa, scale as u32)
-        .map_err(|_| MoneyError::TooLarge(text.to_string()))
+    Ok(BigDecimal::new(mantissa, scale))
 }
 
 /// An exact amount of money in its currency's major unit (dollars for USD).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
-pub struct Money(Decimal);
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
+pub struct Money(BigDecimal);
 
 impl Money {
     /// Zero.
-    pub const ZERO: Money = Money(Decimal::ZERO);
+    pub fn zero() -> Money {
+        Money(BigDecimal::zero())
+    }
 
     /// An amount in major units (`"12.50"` dollars).
     pub fn parse_major(text: &str) -> Result<Money, MoneyError> {
-        parse_decimal(text).map(|d| Money(d.normalize()))
+        parse_decimal(text).map(Money::from_decimal)
     }
 
     /// An amount in hundredths (`"123.45"` cents is $1.2345), divided exactly.
     pub fn parse_cents(text: &str) -> Result<Money, MoneyError> {
-        let d = parse_decimal(text)?.normalize();
-        let scale = d.scale() + 2;
-        if scale > 28 {
-            return Err(MoneyError::TooPrecise(text.to_string()));
-        }
-        Decimal::try_from_i128_with_scale(d.mantissa(), scale)
-            .map(|d| Money(d.normalize()))
-            .map_err(|_| MoneyError::TooLarge(text.to_string()))
+        let (mantissa, scale) = parse_decimal(text)?.into_bigint_and_exponent();
+        Ok(Money::from_decimal(BigDecimal::new(mantissa, scale + 2)))
     }
 
     /// An amount read back from the database, where this program wrote it as
@@ -110,43 +113,72 @@ impl Money {
         Money::parse_major(text).unwrap_or_default()
     }
 
-    /// The canonical text stored in the database (no trailing zeros).
-    pub fn to_stored(self) -> String {
-        self.0.normalize().to_string()
-    }
-
-    /// Exact sum; `None` on overflow.
-    pub fn checked_add(self, other: Money) -> Option<Money> {
-        self.0.checked_add(other.0).map(Money)
+    /// The canonical text stored in the database: plain digits, no exponent,
+    /// no trailing zeros.
+    pub fn to_stored(&self) -> String {
+        plain(&self.0)
     }
 
     /// The underlying decimal.
-    pub fn decimal(self) -> Decimal {
-        self.0
+    pub fn decimal(&self) -> &BigDecimal {
+        &self.0
     }
 
     /// From a decimal.
-    pub fn from_decimal(d: Decimal) -> Money {
-        Money(d.normalize())
+    pub fn from_decimal(d: BigDecimal) -> Money {
+        Money(d.normalized())
     }
 
-    /// Exact total of `amounts`; `None` on overflow (never rounded or capped).
-    #[cfg(test)]
-    pub fn total(amounts: impl IntoIterator<Item = Money>) -> Option<Money> {
-        amounts.into_iter().try_fold(Money::ZERO, Money::checked_add)
+    /// Rounded half away from zero to `places` decimals (for forecasts,
+    /// which are estimates).
+    pub fn rounded(&self, places: i64) -> Money {
+        Money::from_decimal(self.0.with_scale_round(places, RoundingMode::HalfUp))
+    }
+
+    /// Whether it is zero.
+    pub fn is_zero(&self) -> bool {
+        self.0.is_zero()
+    }
+}
+
+impl std::ops::Add for Money {
+    type Output = Money;
+
+    fn add(self, other: Money) -> Money {
+        Money(self.0 + other.0)
+    }
+}
+
+impl std::ops::AddAssign<&Money> for Money {
+    fn add_assign(&mut self, other: &Money) {
+        self.0 += &other.0;
+    }
+}
+
+impl std::iter::Sum for Money {
+    fn sum<I: Iterator<Item = Money>>(iter: I) -> Money {
+        iter.fold(Money::zero(), |a, b| a + b)
+    }
+}
+
+/// A decimal as plain text, without exponent or trailing zeros.
+fn plain(d: &BigDecimal) -> String {
+    let d = d.normalized();
+    if d.fractional_digit_count() < 0 {
+        d.with_scale(0).to_plain_string()
+    } else {
+        d.to_plain_string()
     }
 }
 
 /// Prints exactly, with at least two decimals: `5.00`, `0.06`, `1.2378912`.
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let d = self.0.normalize();
-        if d.scale() < 2 {
-            let mut padded = d;
-            padded.rescale(2);
-            write!(f, "{padded}")
+        let d = self.0.normalized();
+        if d.fractional_digit_count() < 2 {
+            write!(f, "{}", d.with_scale(2).to_plain_string())
         } else {
-            write!(f, "{d}")
+            write!(f, "{}", plain(&d))
         }
     }
 }
@@ -161,6 +193,7 @@ mod tests {
         assert_eq!(Money::parse_major("0.06").unwrap().to_stored(), "0.06");
         assert_eq!(Money::parse_major("1.5e-05").unwrap().to_stored(), "0.000015");
         assert_eq!(Money::parse_major("2E3").unwrap().to_stored(), "2000");
+        assert_eq!(Money::parse_major("2E+3").unwrap().to_string(), "2000.00");
         assert_eq!(Money::parse_cents("123.78912").unwrap().to_stored(), "1.2378912");
         assert_eq!(Money::parse_cents("1500").unwrap().to_string(), "15.00");
         assert_eq!(Money::parse_cents("0.1").unwrap().to_stored(), "0.001");
@@ -171,28 +204,43 @@ mod tests {
     }
 
     #[test]
+    fn float_residues_sum_exactly() {
+        let residue = Money::parse_major("5.551115123125783e-17").unwrap();
+        assert_eq!(residue.to_stored(), "0.00000000000000005551115123125783");
+        let sum = Money::parse_major("12.5").unwrap() + residue;
+        assert_eq!(sum.to_stored(), "12.50000000000000005551115123125783");
+        let tiny = Money::parse_major("4.9e-324").unwrap();
+        let huge = Money::parse_major("1.7976931348623157e308").unwrap();
+        let both = tiny.clone() + huge.clone();
+        assert_eq!(both.to_stored().len(), 309 + 1 + 325);
+        assert_eq!(Money::from_stored(&both.to_stored()), both);
+        assert!(tiny < huge);
+    }
+
+    #[test]
     fn sums_without_float_error() {
-        let sum =
-            Money::total(["0.1", "0.2"].iter().map(|s| Money::parse_major(s).unwrap())).unwrap();
+        let sum: Money = ["0.1", "0.2"].iter().map(|s| Money::parse_major(s).unwrap()).sum();
         assert_eq!(sum.to_string(), "0.30");
+        assert_eq!(Money::zero().to_string(), "0.00");
+        assert_eq!(Money::parse_major("-0.0").unwrap().to_stored(), "0");
     }
 
     #[test]
     fn rejects_instead_of_rounding() {
-        for bad in ["", ".", "1.", ".5", "abc", "1,5", "NaN", "inf", "1e", "--1", "0x10", " "] {
+        for bad in [
+            "", ".", "1.", ".5", "abc", "1,5", "NaN", "inf", "1e", "--1", "0x10", " ", "1e+",
+            "1e1.5", "1_000",
+        ] {
             assert!(parse_decimal(bad).is_err(), "{bad:?} should be rejected");
         }
-        assert!(matches!(
-            parse_decimal("0.12345678901234567890123456789"),
-            Err(MoneyError::TooPrecise(_))
-        ));
-        assert!(matches!(parse_decimal("1e-29"), Err(MoneyError::TooPrecise(_))));
-        assert!(matches!(
-            parse_decimal("123456789012345678901234567890"),
-            Err(MoneyError::TooLarge(_))
-        ));
-        // Trailing zeros beyond 28 places are not precision.
-        assert_eq!(parse_decimal("1.00000000000000000000000000000000").unwrap().to_string(), "1");
+        assert!(matches!(parse_decimal("1e-401"), Err(MoneyError::TooPrecise(_))));
+        assert!(matches!(parse_decimal("1e-99999999999999999999"), Err(MoneyError::TooPrecise(_))));
+        assert!(matches!(parse_decimal("1e401"), Err(MoneyError::TooLarge(_))));
+        assert!(parse_decimal("1e-400").is_ok());
+        // Trailing zeros beyond the limit are not precision.
+        let zeros = format!("1.{}", "0".repeat(500));
+        assert_eq!(plain(&parse_decimal(&zeros).unwrap()), "1");
+        assert_eq!(plain(&parse_decimal("0e-999999").unwrap()), "0");
     }
 
     mod properties {
@@ -213,48 +261,59 @@ mod tests {
 
         proptest! {
             #[test]
-            fn plain_decimals_parse_to_exactly_their_digits(int in "[0-9]{1,15}", frac in "[0-9]{0,13}") {
+            fn plain_decimals_parse_to_exactly_their_digits(int in "[0-9]{1,60}", frac in "[0-9]{0,60}") {
                 let text = if frac.is_empty() { int.clone() } else { format!("{int}.{frac}") };
                 let m = Money::parse_major(&text).unwrap();
                 prop_assert_eq!(m.to_stored(), canonical(&int, &frac));
             }
 
             #[test]
-            fn cents_are_hundredths_exactly(int in "[0-9]{1,13}", frac in "[0-9]{0,12}") {
+            fn cents_are_hundredths_exactly(int in "[0-9]{1,30}", frac in "[0-9]{0,30}") {
                 let text = if frac.is_empty() { int } else { format!("{int}.{frac}") };
                 let cents = parse_decimal(&text).unwrap();
                 let dollars = Money::parse_cents(&text).unwrap();
-                prop_assert_eq!(dollars.decimal() * Decimal::from(100), cents);
+                prop_assert_eq!(dollars.decimal() * BigDecimal::from(100), cents);
             }
 
             #[test]
-            fn exponents_shift_exactly(mantissa in 1u64..1_000_000_000, exp in -12i32..12) {
+            fn exponents_shift_exactly(mantissa in 1u64..u64::MAX, exp in -300i64..300) {
                 let m = parse_decimal(&format!("{mantissa}e{exp}")).unwrap();
-                let back = if exp >= 0 {
-                    m == Decimal::from(mantissa) * Decimal::from(10u64.pow(exp as u32))
-                } else {
-                    m * Decimal::from(10u64.pow((-exp) as u32)) == Decimal::from(mantissa)
-                };
-                prop_assert!(back);
+                prop_assert_eq!(m, BigDecimal::new(BigInt::from(mantissa), -exp));
+            }
+
+            #[test]
+            fn any_json_number_of_a_float_is_exact(f in any::<f64>().prop_filter("finite", |f| f.is_finite())) {
+                // What a JSON encoder writes for a double, read back exactly:
+                // its digits are the value, with no rounding on the way in.
+                let text = serde_json::to_string(&f).unwrap();
+                let d = parse_decimal(&text).unwrap();
+                let back = Money::from_decimal(d.clone()).to_stored();
+                prop_assert_eq!(parse_decimal(&back).unwrap(), d);
+                prop_assert_eq!(back.parse::<f64>().unwrap(), f);
             }
 
             #[test]
             fn any_text_parses_exactly_or_is_rejected(text in "\\PC{0,40}") {
                 if let Ok(d) = parse_decimal(&text) {
                     // Whatever was accepted reads back as the same value.
-                    prop_assert_eq!(parse_decimal(&d.to_string()).unwrap(), d);
+                    prop_assert_eq!(parse_decimal(&plain(&d)).unwrap(), d);
                     let t = text.trim();
                     prop_assert!(t.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c)), "{:?}", t);
                 }
             }
 
             #[test]
-            fn sums_are_exact(a in 0u64..10_000_000_000, b in 0u64..10_000_000_000) {
+            fn sums_are_exact(a in 0u64..10_000_000_000, b in 0u64..10_000_000_000, residue in 1u32..1000) {
                 let ma = Money::parse_major(&format!("{}.{:09}", a / 1_000_000_000, a % 1_000_000_000)).unwrap();
                 let mb = Money::parse_major(&format!("{}.{:09}", b / 1_000_000_000, b % 1_000_000_000)).unwrap();
-                let sum = ma.checked_add(mb).unwrap();
+                let sum = ma + mb;
                 let expect = a + b;
                 prop_assert_eq!(sum.to_stored(), canonical(&(expect / 1_000_000_000).to_string(), &format!("{:09}", expect % 1_000_000_000)));
+                // A residue far below the cents survives the sum.
+                let tiny = Money::parse_major(&format!("{residue}e-40")).unwrap();
+                let with = sum.clone() + tiny;
+                prop_assert!(with > sum);
+                prop_assert_eq!(Money::from_stored(&with.to_stored()), with);
             }
         }
     }

@@ -1,45 +1,34 @@
-//! The billing record kinds collectors send, checked and turned into typed
-//! rows keyed by their natural key. Pure: JSON text in, rows or a reason out.
+//! The billing record kinds collectors send (defined once, in the
+//! `billing-records` crate), checked and turned into typed rows keyed by
+//! their natural key. Pure: JSON text in, rows or a reason out.
 //!
-//! Kind `cost` (one billed line of one UTC day):
-//! ```json
-//! {"provider":"openai","account":"default","day":"2025-08-01",
-//!  "project":"proj_1","api_key":null,"line_item":"gpt-4o, input",
-//!  "model":null,"token_type":null,"cost_type":null,"service_tier":null,"context_window":null,
-//!  "amount":"0.0123","unit":"major","currency":"usd","quantity":"1234","quantity_unit":"tokens"}
-//! ```
-//! `unit` is `major` (dollars) or `cents` (hundredths, divided exactly).
-//!
-//! Kind `usage` (counters of one UTC day and one combination of dimensions):
-//! ```json
-//! {"provider":"anthropic","account":"default","day":"2025-08-01","source":"messages",
-//!  "model":"claude-sonnet-4","project":null,"api_key":null,"user":null,"service_tier":"standard",
-//!  "dims":{"context_window":"0-200k"},"metrics":{"output_tokens":120,"uncached_input_tokens":900}}
-//! ```
-//! Null dimensions are stored as empty text (a null Anthropic workspace is
-//! the default workspace), so they take part in the key like any value.
+//! Payloads are read tolerantly: fields a newer collector adds are ignored.
+//! A value that cannot be stored exactly (an amount that does not read, a
+//! currency other than USD) costs its day only ([`RecordError::Day`]); a
+//! record that breaks the contract itself (no day, a provider name that is
+//! not one, a day outside the run) rejects the run.
 
 use std::collections::BTreeMap;
 
+use billing_records::{CostPayload, DayOf, ProviderPayload, UsagePayload};
 use chrono::NaiveDate;
-use serde::Deserialize;
 
 use super::money::Money;
 
 /// The natural key of a cost row.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CostKey {
-    /// `openai`, `anthropic`, ...
+    /// Lowercase provider name.
     pub provider: String,
     /// The account label.
     pub account: String,
     /// UTC day.
     pub day: NaiveDate,
-    /// Project (OpenAI) or workspace (Anthropic).
+    /// Project or workspace.
     pub project: String,
     /// API key id.
     pub api_key: String,
-    /// Line item (OpenAI) or description (Anthropic).
+    /// The provider's line item or description.
     pub line_item: String,
     /// Model.
     pub model: String,
@@ -104,6 +93,8 @@ pub struct UsageRow {
     pub quantity: i64,
     /// Whether it is part of the day's "tokens" total.
     pub counts_as_tokens: bool,
+    /// Whether the provider's cost report leaves this usage out.
+    pub not_in_cost: bool,
 }
 
 /// Checked billing rows of one run.
@@ -115,85 +106,34 @@ pub struct Rows {
     pub usage: BTreeMap<UsageKey, UsageRow>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CostPayload {
-    provider: String,
-    #[serde(default)]
-    account: Option<String>,
-    day: String,
-    #[serde(default)]
-    project: Option<String>,
-    #[serde(default)]
-    api_key: Option<String>,
-    #[serde(default)]
-    line_item: Option<String>,
-    #[serde(default)]
-    model: Option<String>,
-    #[serde(default)]
-    token_type: Option<String>,
-    #[serde(default)]
-    cost_type: Option<String>,
-    #[serde(default)]
-    service_tier: Option<String>,
-    #[serde(default)]
-    context_window: Option<String>,
-    amount: String,
-    unit: String,
-    currency: String,
-    #[serde(default)]
-    quantity: Option<String>,
-    #[serde(default)]
-    quantity_unit: Option<String>,
+/// Why a record cannot be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordError {
+    /// A value of this day cannot be stored exactly: the day is not stored
+    /// and is asked for again next run.
+    Day(NaiveDate, String),
+    /// The record breaks the contract: the run stores nothing.
+    Run(String),
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UsagePayload {
-    provider: String,
-    #[serde(default)]
-    account: Option<String>,
-    day: String,
-    source: String,
-    #[serde(default)]
-    model: Option<String>,
-    #[serde(default)]
-    project: Option<String>,
-    #[serde(default)]
-    api_key: Option<String>,
-    #[serde(default)]
-    user: Option<String>,
-    #[serde(default)]
-    service_tier: Option<String>,
-    #[serde(default)]
-    dims: BTreeMap<String, String>,
-    metrics: BTreeMap<String, u64>,
-}
-
-/// Which counters make up a day's `tokens` total (see the README): OpenAI
-/// completions input + output and embeddings/moderations input; Anthropic
-/// uncached input, both cache writes, cache reads and output.
-pub fn counts_as_tokens(provider: &str, source: &str, metric: &str) -> bool {
-    match (provider, source) {
-        ("openai", "completions") => matches!(metric, "input_tokens" | "output_tokens"),
-        ("openai", "embeddings" | "moderations") => metric == "input_tokens",
-        ("anthropic", "messages") => matches!(
-            metric,
-            "uncached_input_tokens"
-                | "cache_creation.ephemeral_5m_input_tokens"
-                | "cache_creation.ephemeral_1h_input_tokens"
-                | "cache_read_input_tokens"
-                | "output_tokens"
-        ),
-        _ => false,
+impl RecordError {
+    /// The reason, prefixed with what the record was.
+    pub fn context(self, at: impl Fn(String) -> String) -> RecordError {
+        match self {
+            RecordError::Day(d, why) => RecordError::Day(d, at(why)),
+            RecordError::Run(why) => RecordError::Run(at(why)),
+        }
     }
 }
+
+/// How a provider is named and exported, as its collector describes it.
+pub type ProviderInfo = ProviderPayload;
 
 fn dim(v: Option<String>) -> String {
     v.unwrap_or_default()
 }
 
-fn check_provider(p: &str) -> Result<(), String> {
+fn check_provider(p: &str) -> Result<(), RecordError> {
     let ok = !p.is_empty()
         && p.len() <= 40
         && p.bytes()
@@ -201,46 +141,64 @@ fn check_provider(p: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("provider {p:?} is not a lowercase name"))
+        Err(RecordError::Run(format!("provider {p:?} is not a lowercase name")))
     }
 }
 
-fn parse_day(day: &str, window: Option<(NaiveDate, NaiveDate)>) -> Result<NaiveDate, String> {
-    let d: NaiveDate = crate::cli::parse_day(day)?;
+fn parse_day(day: &str, window: Option<(NaiveDate, NaiveDate)>) -> Result<NaiveDate, RecordError> {
+    let d: NaiveDate = crate::cli::parse_day(day).map_err(RecordError::Run)?;
     if let Some((from, to)) = window {
         if d < from || d > to {
-            return Err(format!("day {d} is outside the requested {from}..{to}"));
+            return Err(RecordError::Run(format!("day {d} is outside the requested {from}..{to}")));
         }
     }
     Ok(d)
+}
+
+/// Reads a payload of `kind`; one that does not read costs its day when its
+/// day can still be read, the run otherwise.
+fn read<T: serde::de::DeserializeOwned>(
+    kind: &str,
+    payload: &str,
+    window: Option<(NaiveDate, NaiveDate)>,
+) -> Result<T, RecordError> {
+    serde_json::from_str(payload).map_err(|e| {
+        let why = format!("invalid {kind} record: {e}");
+        match serde_json::from_str::<DayOf>(payload).ok().map(|d| parse_day(&d.day, window)) {
+            Some(Ok(day)) => RecordError::Day(day, why),
+            _ => RecordError::Run(why),
+        }
+    })
 }
 
 /// Checks one `cost` payload.
 pub fn parse_cost(
     payload: &str,
     window: Option<(NaiveDate, NaiveDate)>,
-) -> Result<CostRow, String> {
-    let p: CostPayload =
-        serde_json::from_str(payload).map_err(|e| format!("invalid cost record: {e}"))?;
+) -> Result<CostRow, RecordError> {
+    let p: CostPayload = read("cost", payload, window)?;
     check_provider(&p.provider)?;
     let day = parse_day(&p.day, window)?;
+    let bad = |why: String| RecordError::Day(day, why);
     let currency = p.currency.to_ascii_uppercase();
     if currency != "USD" {
-        return Err(format!("currency {:?} is not supported (only USD)", p.currency));
+        return Err(bad(format!("currency {:?} is not supported (only USD)", p.currency)));
     }
     let amount = match p.unit.as_str() {
         "major" => Money::parse_major(&p.amount),
         "cents" => Money::parse_cents(&p.amount),
-        other => return Err(format!("amount unit {other:?} is neither \"major\" nor \"cents\"")),
+        other => {
+            return Err(bad(format!("amount unit {other:?} is neither \"major\" nor \"cents\"")))
+        }
     }
-    .map_err(|e| format!("amount {e}"))?;
+    .map_err(|e| bad(format!("amount {e}")))?;
     if let Some(q) = &p.quantity {
-        super::money::parse_decimal(q).map_err(|e| format!("quantity {e}"))?;
+        super::money::parse_decimal(q).map_err(|e| bad(format!("quantity {e}")))?;
     }
     Ok(CostRow {
         key: CostKey {
             provider: p.provider,
-            account: p.account.unwrap_or_else(|| "default".into()),
+            account: p.account,
             day,
             project: dim(p.project),
             api_key: dim(p.api_key),
@@ -262,18 +220,17 @@ pub fn parse_cost(
 pub fn parse_usage(
     payload: &str,
     window: Option<(NaiveDate, NaiveDate)>,
-) -> Result<Vec<UsageRow>, String> {
-    let p: UsagePayload =
-        serde_json::from_str(payload).map_err(|e| format!("invalid usage record: {e}"))?;
+) -> Result<Vec<UsageRow>, RecordError> {
+    let p: UsagePayload = read("usage", payload, window)?;
     check_provider(&p.provider)?;
     let day = parse_day(&p.day, window)?;
     if p.source.is_empty() {
-        return Err("usage record without a source".into());
+        return Err(RecordError::Day(day, "usage record without a source".into()));
     }
     let dims = p.dims.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(";");
     let base = UsageKey {
         provider: p.provider,
-        account: p.account.unwrap_or_else(|| "default".into()),
+        account: p.account,
         day,
         source: p.source,
         model: dim(p.model),
@@ -284,46 +241,69 @@ pub fn parse_usage(
         dims,
         metric: String::new(),
     };
+    let tokens = p.token_metrics;
     p.metrics
         .into_iter()
         .map(|(metric, value)| {
-            let quantity = i64::try_from(value)
-                .map_err(|_| format!("metric {metric} = {value} is too large"))?;
-            let counts = counts_as_tokens(&base.provider, &base.source, &metric);
+            let quantity = i64::try_from(value).map_err(|_| {
+                RecordError::Day(day, format!("metric {metric} = {value} is too large"))
+            })?;
             Ok(UsageRow {
+                counts_as_tokens: tokens.contains(&metric),
                 key: UsageKey { metric, ..base.clone() },
                 quantity,
-                counts_as_tokens: counts,
+                not_in_cost: p.not_in_cost,
             })
         })
         .collect()
 }
 
+/// Checks one `provider` payload.
+pub fn parse_provider(payload: &str) -> Result<ProviderInfo, RecordError> {
+    let p: ProviderPayload = serde_json::from_str(payload)
+        .map_err(|e| RecordError::Run(format!("invalid provider record: {e}")))?;
+    check_provider(&p.provider)?;
+    let fields = [
+        Some(&p.display_name),
+        p.service_name.as_ref(),
+        p.service_category.as_ref(),
+        p.service_subcategory.as_ref(),
+        p.sub_account_type.as_ref(),
+    ];
+    for f in fields.into_iter().flatten() {
+        if f.trim().is_empty() || f.chars().count() > 80 || f.chars().any(char::is_control) {
+            return Err(RecordError::Run(format!(
+                "provider {}: {f:?} is not a name (1 to 80 printable characters)",
+                p.provider
+            )));
+        }
+    }
+    Ok(p)
+}
+
 impl Rows {
     /// Adds a cost row, summing exactly with an earlier row of the same key.
-    pub fn add_cost(&mut self, row: CostRow) -> Result<(), String> {
+    pub fn add_cost(&mut self, row: CostRow) {
         match self.costs.get_mut(&row.key) {
-            Some(existing) => {
-                existing.amount = existing
-                    .amount
-                    .checked_add(row.amount)
-                    .ok_or_else(|| "a day's amount overflows".to_string())?;
-            }
+            Some(existing) => existing.amount += &row.amount,
             None => {
                 self.costs.insert(row.key.clone(), row);
             }
         }
-        Ok(())
     }
 
-    /// Adds a usage row, summing with an earlier row of the same key.
-    pub fn add_usage(&mut self, row: UsageRow) -> Result<(), String> {
+    /// Adds a usage row, summing with an earlier row of the same key; a sum
+    /// beyond 64 bits costs the day.
+    pub fn add_usage(&mut self, row: UsageRow) -> Result<(), RecordError> {
         match self.usage.get_mut(&row.key) {
             Some(existing) => {
-                existing.quantity = existing
-                    .quantity
-                    .checked_add(row.quantity)
-                    .ok_or_else(|| "a counter overflows".to_string())?;
+                existing.quantity =
+                    existing.quantity.checked_add(row.quantity).ok_or_else(|| {
+                        RecordError::Day(
+                            row.key.day,
+                            format!("counter {} overflows", row.key.metric),
+                        )
+                    })?;
             }
             None => {
                 self.usage.insert(row.key.clone(), row);
@@ -364,14 +344,71 @@ mod tests {
         }
         let window = Some(("2025-01-01".parse().unwrap(), "2025-01-31".parse().unwrap()));
         let outside = r#"{"provider":"openai","day":"2025-02-01","amount":"1","unit":"major","currency":"usd"}"#;
-        assert!(parse_cost(outside, window).unwrap_err().contains("outside"));
+        assert!(
+            matches!(parse_cost(outside, window), Err(RecordError::Run(e)) if e.contains("outside"))
+        );
+    }
+
+    #[test]
+    fn a_bad_value_costs_its_day_and_a_broken_contract_the_run() {
+        let day: NaiveDate = "2025-02-01".parse().unwrap();
+        let per_day = [
+            (
+                r#"{"provider":"openai","day":"2025-02-01","amount":"1","unit":"major","currency":"eur"}"#,
+                "not supported",
+            ),
+            (
+                r#"{"provider":"openai","day":"2025-02-01","amount":null,"unit":"major","currency":"usd"}"#,
+                "invalid cost record",
+            ),
+            (
+                r#"{"provider":"openai","day":"2025-02-01","amount":"1e-401","unit":"major","currency":"usd"}"#,
+                "decimal places",
+            ),
+            (
+                r#"{"provider":"openai","day":"2025-02-01","amount":"1","unit":"major","currency":"usd","quantity":"x"}"#,
+                "quantity",
+            ),
+        ];
+        for (payload, why) in per_day {
+            match parse_cost(payload, None) {
+                Err(RecordError::Day(d, e)) => assert!(d == day && e.contains(why), "{e}"),
+                other => panic!("{payload}: {other:?}"),
+            }
+        }
+        for payload in [
+            r#"{"provider":"openai","amount":"1"}"#,
+            "[1]",
+            r#"{"provider":"Open AI","day":"2025-02-01","amount":"1","unit":"major","currency":"usd"}"#,
+        ] {
+            assert!(matches!(parse_cost(payload, None), Err(RecordError::Run(_))), "{payload}");
+        }
+    }
+
+    #[test]
+    fn fields_of_a_newer_collector_are_ignored() {
+        let row = parse_cost(
+            r#"{"schema":9,"provider":"openai","day":"2025-08-01","amount":"0.5","unit":"major",
+                "currency":"usd","inference_geo":"us","discount":{"kind":"commit"}}"#,
+            None,
+        )
+        .unwrap();
+        assert_eq!(row.amount.to_stored(), "0.5");
+        let rows = parse_usage(
+            r#"{"provider":"anthropic","day":"2025-08-01","source":"messages","speed":"fast",
+                "metrics":{"output_tokens":5},"token_metrics":["output_tokens"],"not_in_cost":true}"#,
+            None,
+        )
+        .unwrap();
+        assert!(rows[0].counts_as_tokens && rows[0].not_in_cost);
     }
 
     #[test]
     fn usage_expands_metrics_and_marks_tokens() {
         let rows = parse_usage(
             r#"{"provider":"openai","day":"2025-08-01","source":"completions","model":"m",
-                "metrics":{"input_tokens":10,"output_tokens":5,"input_cached_tokens":3,"num_model_requests":1}}"#,
+                "metrics":{"input_tokens":10,"output_tokens":5,"input_cached_tokens":3,"num_model_requests":1},
+                "token_metrics":["input_tokens","output_tokens"]}"#,
             None,
         )
         .unwrap();

@@ -5,8 +5,8 @@
 
 use std::io::Write;
 
+use bigdecimal::BigDecimal;
 use chrono::{Days, NaiveDate, Utc};
-use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::alerts::{evaluate, Alert, AlertSettings};
@@ -23,7 +23,7 @@ use crate::store::Store;
 pub fn alert_settings(s: &Settings) -> Result<AlertSettings> {
     let budget = match s.get("MONTHLY_BUDGET_USD") {
         None => Money::parse_major("50").unwrap_or_default(),
-        Some(v) => Money::parse_major(v).ok().filter(|m| *m > Money::ZERO).ok_or_else(|| {
+        Some(v) => Money::parse_major(v).ok().filter(|m| *m > Money::zero()).ok_or_else(|| {
             HostError::config(format!("MONTHLY_BUDGET_USD={v:?} is not a positive amount"))
                 .with_hint("set it to the monthly budget in dollars, e.g. MONTHLY_BUDGET_USD=50")
         })?,
@@ -43,9 +43,10 @@ pub fn alert_settings(s: &Settings) -> Result<AlertSettings> {
             })?,
     };
     let spike_factor = match s.get("ALERT_SPIKE_FACTOR") {
-        None => Decimal::from(3),
+        None => BigDecimal::from(3),
         Some(v) => {
-            super::money::parse_decimal(v).ok().filter(|d| *d > Decimal::ONE).ok_or_else(|| {
+            let one = BigDecimal::from(1);
+            super::money::parse_decimal(v).ok().filter(|d| d > &one).ok_or_else(|| {
                 HostError::config(format!("ALERT_SPIKE_FACTOR={v:?} is not a number above 1"))
             })?
         }

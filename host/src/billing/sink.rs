@@ -1,77 +1,116 @@
 //! The billing application's [`RecordSink`]: `cost` and `usage` records become
 //! normalized rows that replace the run's complete days (keeping revisions),
-//! then the per-day `results` are refreshed. Other kinds are kept generically.
+//! `provider` records name the providers, then the per-day `results` are
+//! refreshed. Other kinds are kept generically.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+use billing_records::{COST, PROVIDER, USAGE};
 
 use crate::kernel::protocol::WireRecord;
-use crate::kernel::sink::{generic, RecordSink, SinkInput, WriteStats};
+use crate::kernel::sink::{generic, Checked, RecordSink, SinkInput, WriteStats};
+use crate::store::billing::NotInCost;
 use crate::store::runs::GenericRecord;
 use crate::store::{self, Tx};
 
-use super::records::{parse_cost, parse_usage, Rows};
+use super::records::{parse_cost, parse_provider, parse_usage, ProviderInfo, RecordError, Rows};
 
 /// Stores billing records in the normalized tables.
 pub struct BillingSink;
 
-/// A checked run: billing rows, other records, and the providers touched.
+/// A checked run: billing rows, provider descriptions, other records, and
+/// the providers touched.
 pub struct Batch {
     rows: Rows,
+    infos: Vec<ProviderInfo>,
     generic: Vec<GenericRecord>,
     providers: BTreeSet<String>,
 }
 
 /// A plugin writes billing rows only for the providers its manifest claims,
 /// so it can never change another provider's totals.
-fn claimed(input: &SinkInput<'_>, provider: &str) -> Result<(), String> {
+fn claimed(input: &SinkInput<'_>, provider: &str) -> Result<(), RecordError> {
     if input.claims.iter().any(|c| c == provider) {
         return Ok(());
     }
-    Err(format!(
+    Err(RecordError::Run(format!(
         "provider {provider:?} is not one this plugin's manifest declares ({})",
         if input.claims.is_empty() {
             "it declares none".to_string()
         } else {
             input.claims.join(", ")
         }
-    ))
+    )))
+}
+
+impl Batch {
+    /// Checks one billing record into the batch.
+    fn add(&mut self, input: &SinkInput<'_>, r: &WireRecord) -> Result<(), RecordError> {
+        match r.kind.as_str() {
+            COST => {
+                let row = parse_cost(&r.payload, input.window)?;
+                claimed(input, &row.key.provider)?;
+                self.providers.insert(row.key.provider.clone());
+                self.rows.add_cost(row);
+            }
+            USAGE => {
+                for row in parse_usage(&r.payload, input.window)? {
+                    claimed(input, &row.key.provider)?;
+                    self.providers.insert(row.key.provider.clone());
+                    self.rows.add_usage(row)?;
+                }
+            }
+            PROVIDER => {
+                let info = parse_provider(&r.payload)?;
+                claimed(input, &info.provider)?;
+                self.infos.push(info);
+            }
+            _ => unreachable!("only billing kinds are added"),
+        }
+        Ok(())
+    }
 }
 
 impl RecordSink for BillingSink {
     type Batch = Batch;
 
-    fn prepare(&self, input: &SinkInput<'_>, records: Vec<WireRecord>) -> Result<Batch, String> {
-        let mut rows = Rows::default();
-        let mut generic_records = Vec::new();
-        let mut providers = BTreeSet::new();
+    fn prepare(
+        &self,
+        input: &SinkInput<'_>,
+        records: Vec<WireRecord>,
+    ) -> Result<Checked<Batch>, String> {
+        let mut batch = Batch {
+            rows: Rows::default(),
+            infos: Vec::new(),
+            generic: Vec::new(),
+            providers: BTreeSet::new(),
+        };
+        let mut rejected = BTreeMap::new();
         // A provider named in the metadata has its results refreshed even on
         // days with no records at all (zero days).
         if let Ok(serde_json::Value::Object(m)) = serde_json::from_str(input.metadata) {
             if let Some(p) = m.get("provider").and_then(|p| p.as_str()) {
-                claimed(input, p).map_err(|e| format!("metadata: {e}"))?;
-                providers.insert(p.to_string());
+                if let Err(RecordError::Run(e) | RecordError::Day(_, e)) = claimed(input, p) {
+                    return Err(format!("metadata: {e}"));
+                }
+                batch.providers.insert(p.to_string());
             }
         }
         for (i, r) in records.into_iter().enumerate() {
+            if ![COST, USAGE, PROVIDER].contains(&r.kind.as_str()) {
+                batch.generic.push(generic(i, r)?);
+                continue;
+            }
             let at = |e: String| format!("record {i} ({}): {e}", r.kind);
-            match r.kind.as_str() {
-                "cost" => {
-                    let row = parse_cost(&r.payload, input.window).map_err(at)?;
-                    claimed(input, &row.key.provider).map_err(at)?;
-                    providers.insert(row.key.provider.clone());
-                    rows.add_cost(row).map_err(at)?;
+            match batch.add(input, &r).map_err(|e| e.context(at)) {
+                Ok(()) => {}
+                Err(RecordError::Day(day, why)) => {
+                    rejected.entry(day).or_insert(why);
                 }
-                "usage" => {
-                    for row in parse_usage(&r.payload, input.window).map_err(at)? {
-                        claimed(input, &row.key.provider).map_err(at)?;
-                        providers.insert(row.key.provider.clone());
-                        rows.add_usage(row).map_err(at)?;
-                    }
-                }
-                _ => generic_records.push(generic(i, r)?),
+                Err(RecordError::Run(why)) => return Err(why),
             }
         }
-        Ok(Batch { rows, generic: generic_records, providers })
+        Ok(Checked { batch, rejected })
     }
 
     fn write(&self, tx: &Tx<'_>, input: &SinkInput<'_>, batch: Batch) -> store::Result<WriteStats> {
@@ -91,12 +130,40 @@ impl RecordSink for BillingSink {
             }
             stats.written += written.written;
             stats.changed += written.revisions.len();
+            tx.upsert_providers(&batch.infos, input.collected_at)?;
             tx.refresh_results(&batch.providers, input.complete_days, input.collected_at)?;
+            stats.notes = not_in_cost_notes(tx.not_in_cost(&batch.providers, input.complete_days)?);
         }
         stats.written +=
             tx.upsert_records(input.plugin, input.run_id, input.collected_at, &batch.generic)?;
         Ok(stats)
     }
+}
+
+/// One note per provider whose stored days hold tokens no billed cost
+/// covers: how many, on which days, and the provider's reason.
+fn not_in_cost_notes(rows: Vec<NotInCost>) -> Vec<String> {
+    let mut by_provider: BTreeMap<String, (i64, Vec<String>, Option<String>)> = BTreeMap::new();
+    for r in rows {
+        let e = by_provider.entry(r.provider).or_default();
+        e.0 += r.tokens;
+        e.1.push(r.day.to_string());
+        e.2 = r.note;
+    }
+    by_provider
+        .into_iter()
+        .map(|(provider, (tokens, days, note))| {
+            let days = match days.len() {
+                1..=3 => days.join(", "),
+                n => format!("{n} days from {} to {}", days[0], days[n - 1]),
+            };
+            let why = note.map(|n| format!(" ({n})")).unwrap_or_default();
+            format!(
+                "{provider}: {} tokens on {days} have no billed cost{why}",
+                crate::table::count(tokens)
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -123,6 +190,7 @@ mod tests {
         let payload = serde_json::json!({
             "provider": "anthropic", "account": "default", "day": d, "source": "messages",
             "model": model, "project": project, "metrics": { "output_tokens": tokens },
+            "token_metrics": ["output_tokens"],
         });
         WireRecord { kind: "usage".into(), key: String::new(), payload: payload.to_string() }
     }
@@ -139,7 +207,9 @@ mod tests {
             collected_at: "2025-01-01T00:00:00Z",
             claims: &claims,
         };
-        let batch = BillingSink.prepare(&input, records).unwrap();
+        let checked = BillingSink.prepare(&input, records).unwrap();
+        assert!(checked.rejected.is_empty());
+        let batch = checked.batch;
         let tx = store.transaction().unwrap();
         BillingSink.write(&tx, &input, batch).unwrap();
         tx.commit().unwrap();

@@ -6,12 +6,11 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use bigdecimal::BigDecimal;
 use chrono::{Datelike, Days, NaiveDate};
-use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::money::Money;
-use crate::store::billing::provider_display;
 use crate::store::reports::{BreakdownRow, DayTotal};
 
 /// A span of UTC days.
@@ -59,6 +58,22 @@ pub struct ProviderLine {
     pub days_covered: usize,
     /// Finished days of the period without data.
     pub days_missing: Vec<NaiveDate>,
+    /// Of `tokens`, those on usage the provider's cost report leaves out
+    /// (a priority tier, say): `cost` does not cover them.
+    pub tokens_without_billed_cost: i64,
+    /// Why, as the provider's collector explains it.
+    pub without_billed_cost_note: Option<String>,
+}
+
+/// Tokens of one provider and day that no billed cost covers.
+#[derive(Debug, Clone, Serialize)]
+pub struct WithoutBilledCost {
+    /// Display name.
+    pub provider: String,
+    /// The day.
+    pub date: NaiveDate,
+    /// The tokens.
+    pub tokens: i64,
 }
 
 /// One line of a breakdown.
@@ -130,6 +145,9 @@ pub struct Summary {
     pub total_tokens: i64,
     /// Per provider.
     pub providers: Vec<ProviderLine>,
+    /// Per provider and day, the tokens no billed cost covers: totals leave
+    /// their cost out because the provider's cost report does.
+    pub without_billed_cost: Vec<WithoutBilledCost>,
     /// What the breakdown groups by, if one was asked for.
     pub breakdown_by: Option<String>,
     /// The breakdown.
@@ -141,10 +159,6 @@ pub struct Summary {
     /// Yesterday, when inside the period: later days are not finished.
     #[serde(skip)]
     pub last_finished_day: Option<NaiveDate>,
-}
-
-fn add(a: Money, b: Money) -> Result<Money, String> {
-    a.checked_add(b).ok_or_else(|| "a total overflows 28 digits".to_string())
 }
 
 /// Builds the summary. `month_days` are the `results` rows of the month
@@ -165,13 +179,13 @@ pub fn summarize(
     for d in days {
         let cost = Money::from_stored(&d.cost);
         let p = by_provider.entry(d.provider.as_str()).or_default();
-        p.0 = add(p.0, cost)?;
+        p.0 += &cost;
         p.1 += d.tokens;
         p.2 += 1;
         let e = by_day.entry(d.date).or_default();
-        e.0 = add(e.0, cost)?;
+        e.0 += &cost;
         e.1 += d.tokens;
-        total = add(total, cost)?;
+        total += &cost;
         tokens += d.tokens;
     }
     let finished: Vec<NaiveDate> =
@@ -188,6 +202,21 @@ pub fn summarize(
                 .filter(|d| !days.iter().any(|t| t.provider == *name && t.date == **d))
                 .copied()
                 .collect(),
+            tokens_without_billed_cost: days
+                .iter()
+                .filter(|t| t.provider == *name)
+                .map(|t| t.not_in_cost_tokens)
+                .sum(),
+            without_billed_cost_note: None,
+        })
+        .collect();
+    let without_billed_cost = days
+        .iter()
+        .filter(|d| d.not_in_cost_tokens > 0)
+        .map(|d| WithoutBilledCost {
+            provider: d.provider.clone(),
+            date: d.date,
+            tokens: d.not_in_cost_tokens,
         })
         .collect();
     let daily = period
@@ -209,7 +238,7 @@ pub fn summarize(
             Some(by.to_string()),
             rows.into_iter()
                 .map(|r| BreakdownLine {
-                    provider: provider_display(&r.provider),
+                    provider: r.provider,
                     key: if r.key.is_empty() { "(default)".into() } else { r.key },
                     cost: Money::from_stored(&r.cost).to_string(),
                     tokens: r.tokens,
@@ -223,10 +252,11 @@ pub fn summarize(
         total_cost: total.to_string(),
         total_tokens: tokens,
         providers,
+        without_billed_cost,
         breakdown_by,
         breakdown,
         daily,
-        budget: budget_view(period.to, today, month_days, budget)?,
+        budget: budget_view(period.to, today, month_days, &budget)?,
         last_finished_day: Some(yesterday.min(period.to)),
     })
 }
@@ -236,33 +266,37 @@ pub fn budget_view(
     day: NaiveDate,
     today: NaiveDate,
     month_days: &[DayTotal],
-    budget: Money,
+    budget: &Money,
 ) -> Result<Budget, String> {
     let month = Period::month_of(day);
-    let mut mtd = Money::default();
-    for d in month_days.iter().filter(|d| d.date >= month.from && d.date <= month.to) {
-        mtd = add(mtd, Money::from_stored(&d.cost))?;
-    }
-    let percent = if budget.decimal().is_zero() {
-        Decimal::ZERO
+    let mtd: Money = month_days
+        .iter()
+        .filter(|d| d.date >= month.from && d.date <= month.to)
+        .map(|d| Money::from_stored(&d.cost))
+        .sum();
+    let percent = if budget.is_zero() {
+        Money::zero()
     } else {
-        (mtd.decimal() * Decimal::from(100) / budget.decimal()).round_dp(1)
+        Money::from_decimal(mtd.decimal() * BigDecimal::from(100) / budget.decimal()).rounded(1)
     };
     let finished = (today - month.from).num_days().clamp(0, month.days());
     // Each provider's rate comes from the days its data is stored: a missing
     // day is left out, never counted as a day that cost nothing, and one
     // provider's gaps do not dilute another's rate.
-    let mut per_provider: BTreeMap<&str, (Decimal, i64)> = BTreeMap::new();
+    let mut per_provider: BTreeMap<&str, (Money, i64)> = BTreeMap::new();
     for d in month_days.iter().filter(|d| d.date >= month.from && d.date < today) {
         let e = per_provider.entry(d.provider.as_str()).or_default();
-        e.0 += Money::from_stored(&d.cost).decimal();
+        e.0 += &Money::from_stored(&d.cost);
         e.1 += 1;
     }
     let days_so_far = per_provider.values().map(|(_, n)| *n).max().unwrap_or(0);
     let days_missing: i64 = per_provider.values().map(|(_, n)| finished - n).sum();
     let forecast = (today > month.from && today <= month.to && days_so_far > 0).then(|| {
-        let rate: Decimal = per_provider.values().map(|(cost, n)| *cost / Decimal::from(*n)).sum();
-        let end = (rate * Decimal::from(month.days())).round_dp(2);
+        let rate: Money = per_provider
+            .values()
+            .map(|(cost, n)| Money::from_decimal(cost.decimal() / BigDecimal::from(*n)))
+            .sum();
+        let end = Money::from_decimal(rate.decimal() * BigDecimal::from(month.days())).rounded(2);
         let parts: Vec<String> = per_provider
             .iter()
             .map(|(p, (cost, n))| {
@@ -274,7 +308,7 @@ pub fn budget_view(
             })
             .collect();
         Forecast {
-            month_end: Money::from_decimal(end).to_string(),
+            month_end: end.to_string(),
             days_so_far,
             days_missing,
             days_in_month: month.days(),
@@ -282,7 +316,7 @@ pub fn budget_view(
                 "run rate per provider over its collected days of {} ({}) = ${}/day, times {} days",
                 month.from.format("%Y-%m"),
                 parts.join("; "),
-                crate::table::money(&rate.to_string()),
+                crate::table::money(&rate.to_stored()),
                 month.days()
             ),
         }
@@ -291,7 +325,7 @@ pub fn budget_view(
         month: month.from.format("%Y-%m").to_string(),
         monthly_budget: budget.to_string(),
         month_to_date: mtd.to_string(),
-        percent_used: format!("{percent:.1}"),
+        percent_used: percent.decimal().with_scale(1).to_plain_string(),
         forecast,
     })
 }
@@ -318,7 +352,7 @@ pub fn render_periods(
         let e = periods.entry(key(d.date)).or_default();
         e.3 += 1;
         if let (true, Some(cost)) = (d.collected, &d.cost) {
-            e.0 = add(e.0, Money::from_stored(cost))?;
+            e.0 += &Money::from_stored(cost);
             e.1 += d.tokens.unwrap_or(0);
             e.2 += 1;
         }
@@ -330,9 +364,9 @@ pub fn render_periods(
         let e = inner
             .entry(key(r.day))
             .or_default()
-            .entry((provider_display(&r.row.provider), r.row.key.clone()))
+            .entry((r.row.provider.clone(), r.row.key.clone()))
             .or_default();
-        e.0 = add(e.0, Money::from_stored(&r.row.cost))?;
+        e.0 += &Money::from_stored(&r.row.cost);
         e.1 += r.row.tokens;
     }
     let mut rows = Vec::new();
@@ -377,15 +411,15 @@ pub fn render_periods(
 /// without data, which is not a zero day.
 pub fn sparkline(values: &[Option<Money>]) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    let max = values.iter().flatten().copied().max().unwrap_or_default();
+    let max = values.iter().flatten().max().cloned().unwrap_or_default();
     values
         .iter()
         .map(|v| match v {
             None => '·',
-            Some(_) if max.decimal().is_zero() => BARS[0],
+            Some(_) if max.is_zero() => BARS[0],
             Some(v) => {
-                let idx = (v.decimal() * Decimal::from(7) / max.decimal()).round();
-                BARS[idx.to_string().parse::<usize>().unwrap_or(0).min(7)]
+                let idx = Money::from_decimal(v.decimal() * BigDecimal::from(7) / max.decimal());
+                BARS[idx.rounded(0).to_stored().parse::<usize>().unwrap_or(0).min(7)]
             }
         })
         .collect()
@@ -453,6 +487,18 @@ pub fn render(s: &Summary) -> String {
             &rows,
         ));
     }
+    for p in s.providers.iter().filter(|p| p.tokens_without_billed_cost > 0) {
+        let days = s.without_billed_cost.iter().filter(|w| w.provider == p.provider).count();
+        let why =
+            p.without_billed_cost_note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "  {} tokens of {} on {days} day(s) have no billed cost; its total leaves them out{why}",
+            count(p.tokens_without_billed_cost),
+            p.provider
+        );
+    }
     for p in s.providers.iter().filter(|p| !p.days_missing.is_empty()) {
         let days = &p.days_missing;
         let list = if days.len() <= 5 {
@@ -512,6 +558,7 @@ mod tests {
             tokens,
             cost: cost.into(),
             collected_at: String::new(),
+            not_in_cost_tokens: 0,
         }
     }
 
@@ -564,13 +611,13 @@ mod tests {
         ];
         let breakdown = vec![
             BreakdownRow {
-                provider: "anthropic".into(),
+                provider: "Anthropic".into(),
                 key: "claude-opus-4".into(),
                 cost: "98.765".into(),
                 tokens: 213_955_403,
             },
             BreakdownRow {
-                provider: "openai".into(),
+                provider: "OpenAI".into(),
                 key: "gpt-4o".into(),
                 cost: "1234.7678".into(),
                 tokens: 1_234_587,
@@ -609,7 +656,7 @@ mod tests {
         let detail = vec![crate::store::reports::DayBreakdownRow {
             day: d("2025-08-01"),
             row: BreakdownRow {
-                provider: "openai".into(),
+                provider: "OpenAI".into(),
                 key: "gpt-4o".into(),
                 cost: "1.005".into(),
                 tokens: 1_000,
@@ -632,7 +679,7 @@ mod tests {
         let v: Vec<Option<Money>> =
             ["0", "1", "2"].iter().map(|s| Some(Money::parse_major(s).unwrap())).collect();
         assert_eq!(sparkline(&v), "▁▅█");
-        assert_eq!(sparkline(&[v[2], None, v[1]]), "█·▅");
+        assert_eq!(sparkline(&[v[2].clone(), None, v[1].clone()]), "█·▅");
     }
 
     #[test]

@@ -54,8 +54,12 @@ pub fn summary(ctx: &Context, args: &SummaryArgs) -> Result<u8> {
         By::Model => Some(("model", store.breakdown(p.from, p.to, Breakdown::Model)?)),
         By::Project => Some(("project", store.breakdown(p.from, p.to, Breakdown::Project)?)),
     };
-    let s = summary::summarize(p, today, &days, breakdown, &month_days, budget)
+    let mut s = summary::summarize(p, today, &days, breakdown, &month_days, budget)
         .map_err(|e| HostError::new(crate::error::ErrorKind::Store, e))?;
+    let notes = store.not_in_cost_notes()?;
+    for line in &mut s.providers {
+        line.without_billed_cost_note = notes.get(&line.provider).cloned();
+    }
     let text = if args.json {
         serde_json::to_string_pretty(&s).unwrap_or_default()
     } else if args.daily || args.monthly {

@@ -16,7 +16,7 @@ use crate::kernel::http::HttpSettings;
 use crate::kernel::isolate::OutputLimits;
 use crate::kernel::loader::Catalog;
 use crate::kernel::lock::RunLock;
-use crate::kernel::runner::{self, RunOptions, RunReport};
+use crate::kernel::runner::{self, lost_spans, span_text, RunOptions, RunReport};
 
 /// Settings that shape a run, with their defaults.
 fn run_options(
@@ -229,5 +229,21 @@ pub(crate) fn print_report(out: &mut dyn Write, r: &RunReport) -> Result<()> {
         None => writeln!(out),
     }
     .map_err(write_err)?;
+    const SHOWN: usize = 10;
+    // The error names the first spans; more than one gets a line each.
+    let spans = lost_spans(&r.lost_days);
+    if spans.len() > 1 {
+        for (from, to, why) in spans.iter().take(SHOWN) {
+            writeln!(out, "  not stored: {}: {why}", span_text(*from, *to)).map_err(write_err)?;
+        }
+        if spans.len() > SHOWN {
+            let more = spans.len() - SHOWN;
+            writeln!(out, "  not stored: {more} more span(s) of days; see `agent-host runs`")
+                .map_err(write_err)?;
+        }
+    }
+    for note in &r.notes {
+        writeln!(out, "  note: {note}").map_err(write_err)?;
+    }
     out.flush().map_err(write_err)
 }

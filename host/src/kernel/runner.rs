@@ -35,6 +35,11 @@ pub const MISSING_DAY_ATTEMPTS: u32 = 5;
 /// `AGENT_RUN_TIMEOUT_SECS` both stop here.
 pub const MAX_RUN_TIMEOUT_SECS: u64 = 7 * 86_400;
 
+/// The most days one run covers: a longer range is collected by
+/// consecutive runs, so what a run holds (its records, in the worker and
+/// here) is bounded by this, not by the range asked for.
+pub const MAX_WINDOW_DAYS: u64 = 92;
+
 /// Largest payload a record may carry.
 pub const MAX_PAYLOAD: usize = 1 << 20;
 
@@ -93,6 +98,11 @@ pub struct RunReport {
     pub records_changed: usize,
     /// Wall time.
     pub duration_ms: u64,
+    /// Days of the window not stored, each with the reason; the plan asks
+    /// for them again.
+    pub lost_days: BTreeMap<NaiveDate, String>,
+    /// What the application noted about the stored data.
+    pub notes: Vec<String>,
 }
 
 impl RunReport {
@@ -192,7 +202,7 @@ fn windows(
         }
         return Ok(vec![None]);
     }
-    Ok(match (opts.from, opts.to) {
+    let windows = match (opts.from, opts.to) {
         (None, None) => {
             let complete = store.complete_days(&m.name)?;
             let missing = store.missing_days(&m.name, MISSING_DAY_ATTEMPTS)?;
@@ -207,14 +217,30 @@ fn windows(
             for (a, b) in &p.holes {
                 tracing::info!(plugin = %m.name, "{a}..{b} missing (an earlier run was partial)");
             }
-            p.windows().into_iter().map(Some).collect()
+            p.windows()
         }
         (from, to) => {
             let yesterday = opts.today.pred_opt().unwrap_or(opts.today);
             let to = to.unwrap_or(yesterday);
-            vec![Some((from.unwrap_or(to), to))]
+            vec![(from.unwrap_or(to), to)]
         }
-    })
+    };
+    Ok(windows.into_iter().flat_map(split_window).map(Some).collect())
+}
+
+/// A window cut into consecutive windows of at most [`MAX_WINDOW_DAYS`].
+fn split_window((from, to): (NaiveDate, NaiveDate)) -> Vec<(NaiveDate, NaiveDate)> {
+    let mut out = Vec::new();
+    let mut start = from;
+    while start <= to {
+        let end = (start + chrono::Days::new(MAX_WINDOW_DAYS - 1)).min(to);
+        out.push((start, end));
+        match end.succ_opt() {
+            Some(next) => start = next,
+            None => break,
+        }
+    }
+    out
 }
 
 /// Plans a plugin's runs (one per window) and records their start.
@@ -419,13 +445,107 @@ fn completed_days(
     }
 }
 
+/// The days a partial result says are lost, with the plugin's reasons;
+/// any other day of the window it did not complete gets a generic one.
+fn reported_lost(
+    window: Option<(NaiveDate, NaiveDate)>,
+    complete: &[NaiveDate],
+    metadata: &RunMetadata,
+    today: NaiveDate,
+) -> BTreeMap<NaiveDate, String> {
+    let Some((from, to)) = window else { return BTreeMap::new() };
+    days(from, to)
+        .filter(|d| *d < today && !complete.contains(d))
+        .map(|d| {
+            let why = metadata.lost_days.get(&d.to_string()).map(|w| one_line(w, 300));
+            (d, why.unwrap_or_else(|| "the plugin did not report it complete".into()))
+        })
+        .collect()
+}
+
+/// Text made safe for one line of a report: control characters dropped,
+/// cut at `max` characters.
+fn one_line(text: &str, max: usize) -> String {
+    let clean: String = text.chars().filter(|c| !c.is_control()).collect();
+    match clean.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &clean[..i]),
+        None => clean,
+    }
+}
+
+/// Lost days as spans of consecutive days that share a reason, in order.
+pub fn lost_spans(lost: &BTreeMap<NaiveDate, String>) -> Vec<(NaiveDate, NaiveDate, &str)> {
+    let mut spans: Vec<(NaiveDate, NaiveDate, &str)> = Vec::new();
+    for (day, why) in lost {
+        match spans.last_mut() {
+            Some((_, end, w)) if end.succ_opt() == Some(*day) && *w == why.as_str() => *end = *day,
+            _ => spans.push((*day, *day, why)),
+        }
+    }
+    spans
+}
+
+/// Days as `D` or `A..B`.
+pub fn span_text(from: NaiveDate, to: NaiveDate) -> String {
+    if from == to {
+        from.to_string()
+    } else {
+        format!("{from}..{to}")
+    }
+}
+
+/// The run's error for lost days: how many, and the first spans with why.
+fn describe_lost(lost: &BTreeMap<NaiveDate, String>) -> String {
+    const SHOWN: usize = 3;
+    let spans = lost_spans(lost);
+    let mut list: Vec<String> = spans
+        .iter()
+        .take(SHOWN)
+        .map(|(a, b, why)| format!("{} ({why})", span_text(*a, *b)))
+        .collect();
+    if spans.len() > SHOWN {
+        list.push(format!("and {} more", spans.len() - SHOWN));
+    }
+    format!("{} day(s) not stored, asked for again next run: {}", lost.len(), list.join("; "))
+}
+
+/// Checks the records through the sink: the batch to write, with the days
+/// it refused taken out of `complete` and added to `lost`, or why the whole
+/// run is refused.
+fn check<S: RecordSink>(
+    sink: &S,
+    input: &SinkInput<'_>,
+    records: Vec<super::protocol::WireRecord>,
+    complete: &mut Vec<NaiveDate>,
+    lost: &mut BTreeMap<NaiveDate, String>,
+) -> std::result::Result<S::Batch, String> {
+    let refused = |e: &str| format!("rejected the plugin's records, nothing was stored: {e}");
+    let checked = sink.prepare(input, records).map_err(|e| refused(&e))?;
+    // Without days to leave out, a bad value refuses the whole run.
+    if let (None, Some((_, why))) = (input.window, checked.rejected.first_key_value()) {
+        return Err(refused(why));
+    }
+    for (day, why) in checked.rejected {
+        if complete.contains(&day) {
+            complete.retain(|d| *d != day);
+            lost.insert(day, one_line(&why, 300));
+        }
+    }
+    Ok(checked.batch)
+}
+
 /// Checks the records and commits everything about the run at once. A
-/// commit that fails (an overflowing sum, a full disk) fails this run only.
+/// commit that fails (a full disk) fails this run only.
 fn commit<S: RecordSink>(store: &mut Store, sink: &S, today: NaiveDate, ex: Executed) -> RunReport {
     let Executed { prepared, mut result, logs } = ex;
     let received = result.records.len();
     let (mut status, mut error, metadata) = judge(&result);
     let complete_days = completed_days(status, prepared.window, &metadata, today);
+    let mut lost = if status == "partial" {
+        reported_lost(prepared.window, &complete_days, &metadata, today)
+    } else {
+        BTreeMap::new()
+    };
     let collected_at = now_rfc3339();
     let input = SinkInput {
         plugin: &prepared.job.plugin,
@@ -437,18 +557,22 @@ fn commit<S: RecordSink>(store: &mut Store, sink: &S, today: NaiveDate, ex: Exec
         claims: &prepared.plugin.manifest.providers,
     };
     let records = std::mem::take(&mut result.records);
-    let batch = if status == "failed" {
-        None
-    } else {
-        match sink.prepare(&input, records) {
+    let mut complete = complete_days.clone();
+    let batch = match status {
+        "failed" => None,
+        _ => match check(sink, &input, records, &mut complete, &mut lost) {
             Ok(b) => Some(b),
             Err(e) => {
-                status = "failed";
-                error = Some(format!("rejected the plugin's records, nothing was stored: {e}"));
+                (status, error) = ("failed", Some(e));
                 None
             }
-        }
+        },
     };
+    if status != "failed" && !lost.is_empty() {
+        status = "partial";
+        error = Some(describe_lost(&lost));
+    }
+    let input = SinkInput { complete_days: &complete, ..input };
     let mut report = RunReport {
         run_id: prepared.job.run_id.clone(),
         plugin: prepared.job.plugin.clone(),
@@ -460,17 +584,20 @@ fn commit<S: RecordSink>(store: &mut Store, sink: &S, today: NaiveDate, ex: Exec
         records_written: 0,
         records_changed: 0,
         duration_ms: prepared.started.elapsed().as_millis() as u64,
+        lost_days: if status == "failed" { BTreeMap::new() } else { lost },
+        notes: Vec::new(),
     };
-    let written = write_run(store, sink, &input, batch, &report, &logs);
-    match written {
+    match write_run(store, sink, &input, batch, &report, &logs) {
         Ok(stats) => {
             report.records_written = stats.written;
             report.records_changed = stats.changed;
+            report.notes = stats.notes;
         }
         Err(e) => {
             // Nothing of the run's data was kept; say so in the run itself.
             report.status = "failed".into();
             report.error = Some(format!("could not store the run's results: {e}"));
+            report.lost_days.clear();
             let end = run_end(&report);
             if let Err(e) = store.fail_run(&report.run_id, &now_rfc3339(), &end, &logs) {
                 // The next run marks it interrupted; this one is reported failed.
@@ -506,7 +633,9 @@ fn write_run<S: RecordSink>(
     let marked: &[NaiveDate] = if report.status == "failed" { &[] } else { input.complete_days };
     tx.mark_complete(input.plugin, marked.iter().copied(), input.run_id, input.collected_at)?;
     if let Some((from, to)) = input.window {
-        let lost = days(from, to).filter(|d| !marked.contains(d));
+        let lost = days(from, to)
+            .filter(|d| !marked.contains(d))
+            .map(|d| (d, report.lost_days.get(&d).or(report.error.as_ref()).map(String::as_str)));
         tx.mark_missing(input.plugin, lost, input.run_id)?;
     }
     tx.commit()?;
@@ -569,6 +698,8 @@ fn skip(store: &mut Store, plugin: &Plugin, why: &str) -> Result<RunReport> {
         records_written: 0,
         records_changed: 0,
         duration_ms: 0,
+        lost_days: BTreeMap::new(),
+        notes: Vec::new(),
     })
 }
 
@@ -646,4 +777,42 @@ pub fn run_many<S: RecordSink>(
     // By plugin, then by window (the sort is stable; windows ran oldest first).
     reports.sort_by_key(|r| (order.iter().position(|n| *n == r.plugin), r.from));
     Ok(reports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn long_ranges_are_cut_into_bounded_windows() {
+        let w = split_window((d("2016-01-01"), d("2025-12-31")));
+        assert_eq!(w.len(), 40);
+        assert_eq!(w[0], (d("2016-01-01"), d("2016-04-01")));
+        assert!(w.windows(2).all(|p| p[0].1.succ_opt() == Some(p[1].0)));
+        assert_eq!(w[39].1, d("2025-12-31"));
+        assert!(w.iter().all(|(a, b)| (*b - *a).num_days() < MAX_WINDOW_DAYS as i64));
+        assert_eq!(split_window((d("2025-08-01"), d("2025-08-01"))).len(), 1);
+    }
+
+    #[test]
+    fn lost_days_are_listed_briefly_with_their_reasons() {
+        let lost: BTreeMap<NaiveDate, String> =
+            (1..=5).map(|i| (d(&format!("2025-08-0{i}")), format!("why {i}"))).collect();
+        assert_eq!(
+            describe_lost(&lost),
+            "5 day(s) not stored, asked for again next run: 2025-08-01 (why 1); 2025-08-02 (why 2); 2025-08-03 (why 3); and 2 more"
+        );
+        let same: BTreeMap<NaiveDate, String> =
+            (1..=5).map(|i| (d(&format!("2025-08-0{i}")), "down".to_string())).collect();
+        assert_eq!(
+            describe_lost(&same),
+            "5 day(s) not stored, asked for again next run: 2025-08-01..2025-08-05 (down)"
+        );
+        assert_eq!(one_line("a\nb\u{7}c", 300), "abc");
+        assert_eq!(one_line("abcdef", 3), "abc…");
+    }
 }

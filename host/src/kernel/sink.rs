@@ -3,6 +3,8 @@
 //! them inside the run's transaction. [`generic`] checks a record the
 //! application does not claim, for the kernel's generic `records` table.
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
 
 use super::protocol::WireRecord;
@@ -29,13 +31,25 @@ pub struct SinkInput<'a> {
     pub claims: &'a [String],
 }
 
-/// Counts of what a sink wrote.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Counts of what a sink wrote, and what the application wants said about it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteStats {
     /// Rows inserted or updated.
     pub written: usize,
     /// Stored rows whose value changed (revisions).
     pub changed: usize,
+    /// One line each, shown with the run's result.
+    pub notes: Vec<String>,
+}
+
+/// A sink's checked records, and the days it will not store.
+#[derive(Debug)]
+pub struct Checked<B> {
+    /// The checked records, ready to write.
+    pub batch: B,
+    /// Days whose records hold a value that cannot be stored, with the
+    /// first reason: they are left out and asked for again next run.
+    pub rejected: BTreeMap<NaiveDate, String>,
 }
 
 /// Checks and stores records.
@@ -43,12 +57,14 @@ pub trait RecordSink {
     /// The checked records, ready to write.
     type Batch;
 
-    /// Checks every record; one bad record rejects the run with a reason.
+    /// Checks every record. A bad value costs its day (listed in
+    /// [`Checked::rejected`]); a record that breaks the contract rejects the
+    /// run with a reason.
     fn prepare(
         &self,
         input: &SinkInput<'_>,
         records: Vec<WireRecord>,
-    ) -> Result<Self::Batch, String>;
+    ) -> Result<Checked<Self::Batch>, String>;
 
     /// Writes the batch inside the run's transaction.
     fn write(

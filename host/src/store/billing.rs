@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use rusqlite::{params, Statement};
 
 use super::{Context, Result, Tx};
-use crate::billing::records::{CostKey, CostRow, Rows, UsageKey, UsageRow};
+use crate::billing::records::{CostKey, CostRow, ProviderInfo, Rows, UsageKey, UsageRow};
 use crate::kernel::sink::SinkInput;
 
 /// A stored value that a re-pull changed.
@@ -26,6 +26,19 @@ pub struct Revision {
     pub new_value: Option<String>,
 }
 
+/// Tokens of one provider and day that no billed cost covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotInCost {
+    /// Display name.
+    pub provider: String,
+    /// The day.
+    pub day: NaiveDate,
+    /// The tokens.
+    pub tokens: i64,
+    /// The provider's reason, if its collector gave one.
+    pub note: Option<String>,
+}
+
 /// What [`Tx::replace_billing_days`] did.
 #[derive(Debug, Default)]
 pub struct Replaced {
@@ -33,15 +46,6 @@ pub struct Replaced {
     pub written: usize,
     /// Values that changed on days already stored.
     pub revisions: Vec<Revision>,
-}
-
-/// The display name the `results` table uses for a provider.
-pub fn provider_display(provider: &str) -> String {
-    match provider {
-        "openai" => "OpenAI".into(),
-        "anthropic" => "Anthropic".into(),
-        other => other.to_string(),
-    }
 }
 
 /// A normalized table whose rows a run replaces day by day: how to read,
@@ -194,10 +198,11 @@ impl DayTable for Usage {
     const UPSERT: &'static str =
         "INSERT INTO usage_rows (provider, account, day, source, model, project,
             api_key, user_id, service_tier, dims, metric, quantity, counts_as_tokens, plugin_name,
-            run_id, collected_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+            run_id, collected_at, not_in_cost)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
          ON CONFLICT DO UPDATE SET quantity = excluded.quantity,
-            counts_as_tokens = excluded.counts_as_tokens, plugin_name = excluded.plugin_name,
+            counts_as_tokens = excluded.counts_as_tokens, not_in_cost = excluded.not_in_cost,
+            plugin_name = excluded.plugin_name,
             run_id = excluded.run_id, collected_at = excluded.collected_at";
     const DELETE: &'static str =
         "DELETE FROM usage_rows WHERE provider = ?1 AND account = ?2 AND day = ?3
@@ -265,7 +270,8 @@ impl DayTable for Usage {
             row.counts_as_tokens,
             input.plugin,
             input.run_id,
-            input.collected_at
+            input.collected_at,
+            row.not_in_cost
         ])
     }
 
@@ -380,7 +386,38 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Recomputes `results` (tokens and exact cost per provider and day).
+    /// Stores how providers are named and exported, as their collectors
+    /// describe them.
+    pub fn upsert_providers(&self, infos: &[ProviderInfo], now: &str) -> Result<()> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO providers (provider, display_name, service_name, service_category,
+                    service_subcategory, sub_account_type, not_in_cost_note, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (provider) DO UPDATE SET display_name = ?2, service_name = ?3,
+                    service_category = ?4, service_subcategory = ?5, sub_account_type = ?6,
+                    not_in_cost_note = ?7, updated_at = ?8",
+            )
+            .ctx("store providers")?;
+        for p in infos {
+            stmt.execute(params![
+                p.provider,
+                p.display_name,
+                p.service_name,
+                p.service_category,
+                p.service_subcategory,
+                p.sub_account_type,
+                p.not_in_cost_note,
+                now
+            ])
+            .ctx("store providers")?;
+        }
+        Ok(())
+    }
+
+    /// Recomputes `results` (tokens, exact cost, and the tokens the cost
+    /// leaves out, per provider and day), under the provider's display name.
     pub fn refresh_results(
         &self,
         providers: &BTreeSet<String>,
@@ -390,23 +427,59 @@ impl Tx<'_> {
         let mut stmt = self
             .tx
             .prepare_cached(
-                "INSERT INTO results (provider, date, tokens, cost, collected_at)
-                 SELECT ?1, ?3,
+                "INSERT INTO results (provider, date, tokens, cost, collected_at, not_in_cost_tokens)
+                 SELECT COALESCE((SELECT display_name FROM providers WHERE provider = ?1), ?1), ?2,
                    (SELECT COALESCE(SUM(quantity), 0) FROM usage_rows
-                     WHERE provider = ?2 AND day = ?3 AND counts_as_tokens = 1),
-                   (SELECT dec_sum(amount) FROM cost_rows WHERE provider = ?2 AND day = ?3),
-                   ?4
+                     WHERE provider = ?1 AND day = ?2 AND counts_as_tokens = 1),
+                   (SELECT dec_sum(amount) FROM cost_rows WHERE provider = ?1 AND day = ?2),
+                   ?3,
+                   (SELECT COALESCE(SUM(quantity), 0) FROM usage_rows
+                     WHERE provider = ?1 AND day = ?2 AND counts_as_tokens = 1 AND not_in_cost = 1)
                  ON CONFLICT (provider, date) DO UPDATE SET tokens = excluded.tokens,
-                   cost = excluded.cost, collected_at = excluded.collected_at",
+                   cost = excluded.cost, collected_at = excluded.collected_at,
+                   not_in_cost_tokens = excluded.not_in_cost_tokens",
             )
             .ctx("refresh results")?;
         for p in providers {
-            let display = provider_display(p);
             for d in days {
-                stmt.execute(params![display, p, d.to_string(), now]).ctx("refresh results")?;
+                stmt.execute(params![p, d.to_string(), now]).ctx("refresh results")?;
             }
         }
         self.refresh_daily_totals(providers, days)
+    }
+
+    /// Per provider and day among these, the tokens on usage the provider's
+    /// cost report leaves out, with the provider's note.
+    pub fn not_in_cost(
+        &self,
+        providers: &BTreeSet<String>,
+        days: &[NaiveDate],
+    ) -> Result<Vec<NotInCost>> {
+        const WHAT: &str = "read tokens without billed cost";
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "SELECT COALESCE(p.display_name, ?1), r.not_in_cost_tokens, p.not_in_cost_note
+                 FROM results r LEFT JOIN providers p ON p.provider = ?1
+                 WHERE r.provider = COALESCE(p.display_name, ?1) AND r.date = ?2
+                   AND r.not_in_cost_tokens > 0",
+            )
+            .ctx(WHAT)?;
+        let mut out = Vec::new();
+        for p in providers {
+            for d in days {
+                let mut rows = stmt.query(params![p, d.to_string()]).ctx(WHAT)?;
+                while let Some(r) = rows.next().ctx(WHAT)? {
+                    out.push(NotInCost {
+                        provider: r.get(0).ctx(WHAT)?,
+                        day: *d,
+                        tokens: r.get(1).ctx(WHAT)?,
+                        note: r.get(2).ctx(WHAT)?,
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Recomputes `daily_totals` (cost and tokens per model and per project)

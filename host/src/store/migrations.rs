@@ -179,6 +179,23 @@ const MIGRATIONS: &[&str] = &[
         SELECT provider, day, project, NULL, quantity FROM usage_rows WHERE counts_as_tokens = 1
     ) GROUP BY provider, day, k;
     "#,
+    // 5: why a day is missing; usage the provider's cost report leaves out,
+    // and its tokens per day; providers as their collectors describe them.
+    r#"
+    ALTER TABLE missing_days ADD COLUMN reason TEXT;
+    ALTER TABLE usage_rows ADD COLUMN not_in_cost INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE results ADD COLUMN not_in_cost_tokens INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE providers (
+        provider            TEXT PRIMARY KEY,
+        display_name        TEXT NOT NULL,
+        service_name        TEXT,
+        service_category    TEXT,
+        service_subcategory TEXT,
+        sub_account_type    TEXT,
+        not_in_cost_note    TEXT,
+        updated_at          TEXT NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// `PRAGMA application_id` of an agent-host database ("AgHo"): a file

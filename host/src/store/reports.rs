@@ -10,7 +10,7 @@ use super::{Context, Result, Store, StoreError};
 /// One row of `results`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DayTotal {
-    /// `OpenAI`, `Anthropic`, ...
+    /// Display name, as the provider's collector gave it.
     pub provider: String,
     /// UTC day.
     pub date: NaiveDate,
@@ -20,21 +20,28 @@ pub struct DayTotal {
     pub cost: String,
     /// When it was collected.
     pub collected_at: String,
+    /// Of `tokens`, those on usage the provider's cost report leaves out
+    /// (a priority tier, say): no billed cost covers them.
+    pub not_in_cost_tokens: i64,
 }
 
 /// What a breakdown groups by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Breakdown {
-    /// Model (Anthropic) or line item (OpenAI, whose costs carry no model).
+    /// Model, or line item where a provider's costs carry no model.
     Model,
-    /// Project (OpenAI) or workspace (Anthropic); empty is the default one.
+    /// Project or workspace; empty is the default one.
     Project,
 }
+
+/// A provider's display name, as its collector described it (the id when
+/// none did), for a query joining `providers p` to a table `t`.
+const DISPLAY: &str = "COALESCE(p.display_name, t.provider)";
 
 /// One line of a breakdown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BreakdownRow {
-    /// Provider id (`openai`, ...).
+    /// Provider display name.
     pub provider: String,
     /// The model, line item or project; empty when the provider sent none.
     pub key: String,
@@ -53,11 +60,17 @@ pub struct DayBreakdownRow {
     pub row: BreakdownRow,
 }
 
-/// A cost row as exported, borrowed from the database row.
+/// A cost row as exported, borrowed from the database row, with how its
+/// provider is named and exported (as its collector described it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CostLine<'a> {
     /// Provider id.
     pub provider: &'a str,
+    /// Provider display name (the id when no collector described it).
+    pub provider_name: &'a str,
+    /// FOCUS service name, category and subcategory, and what a project is
+    /// called, where the collector said.
+    pub service: [Option<&'a str>; 4],
     /// Account label.
     pub account: &'a str,
     /// UTC day.
@@ -111,7 +124,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT provider, date, tokens, cost, collected_at FROM results
+                "SELECT provider, date, tokens, cost, collected_at, not_in_cost_tokens FROM results
                  WHERE date BETWEEN ?1 AND ?2 ORDER BY date, provider",
             )
             .ctx("read results")?;
@@ -123,15 +136,38 @@ impl Store {
                     r.get(2)?,
                     r.get(3)?,
                     r.get(4)?,
+                    r.get(5)?,
                 ))
             })
             .ctx("read results")?;
         let mut out = Vec::new();
         for row in rows {
-            let (provider, date, tokens, cost, collected_at) = row.ctx("read results")?;
-            out.push(DayTotal { provider, date: parse_date(&date)?, tokens, cost, collected_at });
+            let (provider, date, tokens, cost, collected_at, not_in_cost_tokens) =
+                row.ctx("read results")?;
+            out.push(DayTotal {
+                provider,
+                date: parse_date(&date)?,
+                tokens,
+                cost,
+                collected_at,
+                not_in_cost_tokens,
+            });
         }
         Ok(out)
+    }
+
+    /// Each described provider's note on usage its cost report leaves out,
+    /// by display name.
+    pub fn not_in_cost_notes(&self) -> Result<std::collections::BTreeMap<String, String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT display_name, not_in_cost_note FROM providers
+                 WHERE not_in_cost_note IS NOT NULL",
+            )
+            .ctx("read providers")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).ctx("read providers")?;
+        rows.collect::<rusqlite::Result<_>>().ctx("read providers")
     }
 
     /// Cost and tokens between two days, grouped by provider and `by`, from
@@ -147,9 +183,12 @@ impl Store {
             Breakdown::Project => "project",
         };
         self.read_breakdown(
-            "SELECT provider, key, dec_sum(cost), SUM(tokens) FROM daily_totals
-             WHERE dim = ?3 AND day BETWEEN ?1 AND ?2
-             GROUP BY provider, key ORDER BY provider, key",
+            &format!(
+                "SELECT {DISPLAY} AS name, key, dec_sum(cost), SUM(tokens) FROM daily_totals t
+                 LEFT JOIN providers p USING (provider)
+                 WHERE dim = ?3 AND day BETWEEN ?1 AND ?2
+                 GROUP BY name, key ORDER BY name, key"
+            ),
             from,
             to,
             dim,
@@ -169,10 +208,11 @@ impl Store {
         };
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT day, provider, key, cost, tokens FROM daily_totals
-                 WHERE dim = ?3 AND day BETWEEN ?1 AND ?2 ORDER BY day, provider, key",
-            )
+            .prepare_cached(&format!(
+                "SELECT day, {DISPLAY} AS name, key, cost, tokens FROM daily_totals t
+                 LEFT JOIN providers p USING (provider)
+                 WHERE dim = ?3 AND day BETWEEN ?1 AND ?2 ORDER BY day, name, key"
+            ))
             .ctx("read a breakdown")?;
         let rows = stmt
             .query_map(params![from.to_string(), to.to_string(), dim], |r| {
@@ -200,13 +240,13 @@ impl Store {
             Breakdown::Project => ("project", "project"),
         };
         let sql = format!(
-            "SELECT provider, k, dec_sum(cost), SUM(tokens) FROM (
+            "SELECT {DISPLAY} AS name, k, dec_sum(cost), SUM(tokens) FROM (
                 SELECT provider, {cost_key} AS k, amount AS cost, 0 AS tokens FROM cost_rows
                  WHERE day BETWEEN ?1 AND ?2
                 UNION ALL
                 SELECT provider, {usage_key} AS k, NULL AS cost, quantity AS tokens FROM usage_rows
                  WHERE day BETWEEN ?1 AND ?2 AND counts_as_tokens = 1
-             ) GROUP BY provider, k ORDER BY provider, k"
+             ) t LEFT JOIN providers p USING (provider) GROUP BY name, k ORDER BY name, k"
         );
         self.read_breakdown(&sql, from, to, "")
     }
@@ -240,11 +280,14 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT provider, account, day, project, api_key, line_item, model, token_type,
+                "SELECT t.provider, account, day, project, api_key, line_item, model, token_type,
                         cost_type, service_tier, context_window, amount, currency, quantity,
-                        quantity_unit, collected_at
-                 FROM cost_rows WHERE day BETWEEN ?1 AND ?2
-                 ORDER BY day, provider, account, project, api_key, line_item, model, token_type,
+                        quantity_unit, collected_at, COALESCE(p.display_name, t.provider),
+                        p.service_name, p.service_category, p.service_subcategory,
+                        p.sub_account_type
+                 FROM cost_rows t LEFT JOIN providers p USING (provider)
+                 WHERE day BETWEEN ?1 AND ?2
+                 ORDER BY day, t.provider, account, project, api_key, line_item, model, token_type,
                           cost_type, service_tier, context_window",
             )
             .ctx("read cost rows")?;
@@ -280,6 +323,8 @@ impl Store {
                 quantity: opt(13)?,
                 quantity_unit: opt(14)?,
                 collected_at: text(15)?,
+                provider_name: text(16)?,
+                service: [opt(17)?, opt(18)?, opt(19)?, opt(20)?],
             };
             if let Err(e) = f(&line) {
                 return Ok(Err(e));

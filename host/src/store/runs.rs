@@ -279,23 +279,25 @@ impl Tx<'_> {
 
     /// Records days a run asked for but did not complete, unless an earlier
     /// run completed them.
-    pub fn mark_missing(
+    pub fn mark_missing<'a>(
         &self,
         plugin: &str,
-        days: impl IntoIterator<Item = NaiveDate>,
+        days: impl IntoIterator<Item = (NaiveDate, Option<&'a str>)>,
         run_id: &str,
     ) -> Result<()> {
         let mut stmt = self
             .tx
             .prepare_cached(
-                "INSERT INTO missing_days (plugin_name, day, run_id)
-                 SELECT ?1, ?2, ?3 WHERE NOT EXISTS
+                "INSERT INTO missing_days (plugin_name, day, run_id, reason)
+                 SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS
                    (SELECT 1 FROM coverage WHERE plugin_name = ?1 AND day = ?2)
-                 ON CONFLICT (plugin_name, day) DO UPDATE SET run_id = ?3, attempts = attempts + 1",
+                 ON CONFLICT (plugin_name, day) DO UPDATE SET run_id = ?3, reason = ?4,
+                   attempts = attempts + 1",
             )
             .ctx("record missing days")?;
-        for day in days {
-            stmt.execute(params![plugin, day.to_string(), run_id]).ctx("record missing days")?;
+        for (day, reason) in days {
+            stmt.execute(params![plugin, day.to_string(), run_id, reason])
+                .ctx("record missing days")?;
         }
         Ok(())
     }

@@ -130,7 +130,7 @@ def bench_flood(lines=2_000_000):
 def start_sim(latency_ms):
     proc = subprocess.Popen([SIM, "--latency-ms", str(latency_ms)], stdout=subprocess.PIPE, text=True)
     urls = {}
-    while len(urls) < 2:
+    while len(urls) < 3:
         line = proc.stdout.readline()
         if not line:
             raise SystemExit("provider-sim did not start")

@@ -14,10 +14,11 @@ sim_out="$(mktemp)"
 target/release/provider-sim >"$sim_out" &
 sim_pid=$!
 trap 'kill $sim_pid 2>/dev/null || true; rm -f "$sim_out"' EXIT
-for _ in $(seq 50); do grep -q ANTHROPIC_BASE_URL "$sim_out" && break; sleep 0.1; done
+for _ in $(seq 50); do grep -q OPENROUTER_BASE_URL "$sim_out" && break; sleep 0.1; done
 export $(cat "$sim_out")
 export OPENAI_ADMIN_KEY=sk-admin-SIMULATED-openai-0123456789
 export ANTHROPIC_ADMIN_KEY=sk-ant-admin01-SIMULATED-anthropic-0123456789
+export OPENROUTER_MANAGEMENT_KEY=sk-or-v1-SIMULATED-management-0123456789abcdef
 
 echo "=== SIMULATED DATA: provider-sim at $OPENAI_BASE_URL, not the real APIs ==="
 bin=target/release/agent-host

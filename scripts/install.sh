@@ -11,7 +11,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 home="${1:-${AGENT_HOME:-agent-home}}"
-plugins=(openai_collector anthropic_collector)
+# Every collector the workspace builds: a plugins/ crate named *_collector
+# with a cdylib target (the test plugins are not collectors).
+plugins=()
+for manifest in plugins/*/Cargo.toml; do
+  name="$(sed -n 's/^name = "\(.*\)"$/\1/p' "$manifest" | head -n 1)"
+  if [[ "$name" == *_collector ]] && grep -q '"cdylib"' "$manifest"; then
+    plugins+=("$name")
+  fi
+done
 
 cargo build --release -p agent-host $(printf -- '-p %s ' "${plugins[@]}")
 # agent-host on PATH (~/.cargo/bin), from the build just made.

@@ -175,7 +175,42 @@ pub fn anthropic_usage(day: NaiveDate, rev: Revision) -> Vec<Map<String, Value>>
             }
         }
     }
+    if let Some(row) = anthropic_priority(day) {
+        rows.push(row);
+    }
     rows
+}
+
+/// Priority Tier usage, on one day in five: in the usage report but, as
+/// Anthropic documents, never in the cost report.
+pub fn anthropic_priority(day: NaiveDate) -> Option<Map<String, Value>> {
+    if is_quiet(day) || day.ordinal() % 5 != 0 {
+        return None;
+    }
+    let s = seed(day, "priority");
+    let row = json!({
+        "uncached_input_tokens": 1_000 + s % 90_000,
+        "cache_creation": { "ephemeral_1h_input_tokens": 0, "ephemeral_5m_input_tokens": 0 },
+        "cache_read_input_tokens": 0,
+        "output_tokens": 100 + (s >> 20) % 9_000,
+        "server_tool_use": { "web_search_requests": 0 },
+        "api_key_id": "apikey_sim_1",
+        "workspace_id": null,
+        "model": ANTHROPIC_MODELS[0].0,
+        "service_tier": "priority",
+        "context_window": "0-200k",
+    });
+    match row {
+        Value::Object(m) => Some(m),
+        _ => None,
+    }
+}
+
+/// Tokens of a day's usage that no billed cost covers (Priority Tier).
+pub fn anthropic_priority_tokens(day: NaiveDate) -> u64 {
+    anthropic_priority(day).map_or(0, |r| {
+        r["uncached_input_tokens"].as_u64().unwrap_or(0) + r["output_tokens"].as_u64().unwrap_or(0)
+    })
 }
 
 /// One day of Anthropic cost rows: (workspace, description, model, token_type, cost_type, cents).
@@ -255,6 +290,7 @@ pub fn anthropic_costs(
 /// (tokens as the README defines them, cost in USD as exact text).
 pub fn expected_day(provider: &str, day: NaiveDate, rev: Revision) -> (u64, String) {
     match provider {
+        "openrouter" => openrouter_expected(day),
         "openai" => {
             let tokens: u64 = openai_completions(day, rev)
                 .iter()
@@ -291,4 +327,95 @@ pub fn expected_day(provider: &str, day: NaiveDate, rev: Revision) -> (u64, Stri
 /// deviation): odd days send `amount.value` as a string.
 pub fn openai_amount_as_string(day: NaiveDate) -> bool {
     day.ordinal() % 2 == 1
+}
+
+/// (model, permaslug, endpoint provider, endpoint id, $ per prompt token, $ per completion token)
+const OPENROUTER_ENDPOINTS: &[(&str, &str, &str, &str, f64, f64)] = &[
+    ("openai/gpt-4.1", "openai/gpt-4.1-2025-04-14", "OpenAI", "ep-openai-1", 2e-6, 8e-6),
+    (
+        "anthropic/claude-sonnet-4",
+        "anthropic/claude-4-sonnet-20250522",
+        "Anthropic",
+        "ep-anthropic-1",
+        3e-6,
+        15e-6,
+    ),
+    (
+        "anthropic/claude-sonnet-4",
+        "anthropic/claude-4-sonnet-20250522",
+        "Google",
+        "ep-vertex-1",
+        3e-6,
+        15e-6,
+    ),
+    (
+        "meta-llama/llama-3.3-70b-instruct:free",
+        "meta-llama/llama-3.3-70b-instruct",
+        "Chutes",
+        "ep-chutes-1",
+        0.0,
+        0.0,
+    ),
+];
+
+/// One day of OpenRouter activity items, one per model endpoint, each in one
+/// workspace. `usage` is a JSON number computed in floating point, as the
+/// API's is: its text carries float residues (`0.030114000000000002`), and
+/// the free model's bills a residue on one day in three
+/// (`5.551115123125783e-17`), which must be summed exactly.
+pub fn openrouter_activity(day: NaiveDate) -> Vec<Map<String, Value>> {
+    if is_quiet(day) {
+        return Vec::new();
+    }
+    let mut rows = Vec::new();
+    for (i, (model, slug, provider, endpoint, pp, cp)) in OPENROUTER_ENDPOINTS.iter().enumerate() {
+        let s = seed(day, &format!("or{i}"));
+        let prompt = 100 + s % 400_000;
+        let completion = 10 + (s >> 20) % 60_000;
+        let usage = if *pp == 0.0 {
+            if day.ordinal() % 3 == 0 {
+                5.551115123125783e-17
+            } else {
+                0.0
+            }
+        } else {
+            prompt as f64 * pp + completion as f64 * cp
+        };
+        let byok = if *provider == "Google" { usage * 0.05 } else { 0.0 };
+        let row = json!({
+            "date": day.to_string(),
+            "model": model,
+            "model_permaslug": slug,
+            "endpoint_id": endpoint,
+            "provider_name": provider,
+            "usage": usage,
+            "byok_usage_inference": byok,
+            "requests": 1 + (s >> 40) % 300,
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "reasoning_tokens": (s >> 48) % (completion / 2 + 1),
+            "workspace_id": if i % 2 == 0 { "ws-sim-default" } else { "ws-sim-research" },
+        });
+        if let Value::Object(m) = row {
+            rows.push(m);
+        }
+    }
+    rows
+}
+
+/// OpenRouter's exact totals for a day: prompt + completion tokens, and the
+/// exact sum of the `usage` numbers as the API writes them.
+pub fn openrouter_expected(day: NaiveDate) -> (u64, String) {
+    let rows = openrouter_activity(day);
+    let tokens = rows
+        .iter()
+        .map(|r| {
+            r["prompt_tokens"].as_u64().unwrap_or(0) + r["completion_tokens"].as_u64().unwrap_or(0)
+        })
+        .sum();
+    let cost: bigdecimal::BigDecimal = rows
+        .iter()
+        .map(|r| r["usage"].to_string().parse::<bigdecimal::BigDecimal>().expect("a JSON number"))
+        .sum();
+    (tokens, cost.normalized().to_plain_string())
 }

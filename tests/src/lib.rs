@@ -1,6 +1,6 @@
 //! The provider simulator: a local HTTP server that speaks the OpenAI and
 //! Anthropic admin usage/cost APIs as `../shared/reference/provider-apis.md`
-//! describes them — auth checks, `group_by` and `group_by[]`, `limit` bounds,
+//! describes them, and OpenRouter's activity API ([`openrouter`]) — auth checks, `group_by` and `group_by[]`, `limit` bounds,
 //! opaque cursors, empty buckets, amounts as numbers or strings — with
 //! deterministic data for any date range and switchable faults (latency, 429
 //! with `Retry-After`, 5xx/529, malformed, truncated and HTML bodies, endless
@@ -8,6 +8,7 @@
 //! `provider-sim` binary by the demo and the benchmarks.
 
 pub mod data;
+pub mod openrouter;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -21,6 +22,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 
 use data::Revision;
+pub use openrouter::{OPENROUTER_INFERENCE_KEY, OPENROUTER_KEY};
 
 /// The admin key the simulator accepts for OpenAI.
 pub const OPENAI_KEY: &str = "sk-admin-SIMULATED-openai-0123456789";
@@ -51,6 +53,9 @@ pub struct Faults {
     pub only_path: Option<String>,
     /// The `Retry-After` value sent with a 429 (default `1`, seconds).
     pub retry_after: Option<String>,
+    /// A day whose first cost row carries a value that cannot be stored:
+    /// OpenAI sends `"value": null`, Anthropic a `EUR` currency.
+    pub bad_value_on: Option<NaiveDate>,
 }
 
 #[derive(Debug, Default)]
@@ -59,6 +64,9 @@ struct State {
     requests: u64,
     by_path: BTreeMap<String, u64>,
     revisions: BTreeMap<NaiveDate, u32>,
+    /// "Today" for providers that keep a sliding window (OpenRouter); the
+    /// real UTC day when unset.
+    today: Option<NaiveDate>,
 }
 
 /// A running simulator; stops when dropped.
@@ -102,6 +110,16 @@ impl Simulator {
     /// `ANTHROPIC_BASE_URL` for this simulator.
     pub fn anthropic_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `OPENROUTER_BASE_URL` for this simulator.
+    pub fn openrouter_url(&self) -> String {
+        format!("http://{}/api/v1", self.addr)
+    }
+
+    /// Pins the day OpenRouter's 30-day window ends before.
+    pub fn set_today(&self, day: NaiveDate) {
+        lock(&self.state).today = Some(day);
     }
 
     /// Replaces the faults.
@@ -174,6 +192,7 @@ impl Answer {
 enum Provider {
     OpenAi,
     Anthropic,
+    OpenRouter,
 }
 
 /// A parsed request: target, headers (lowercase names) and body.
@@ -337,6 +356,7 @@ fn control_answer(what: &str, params: &[(String, String)], state: &Mutex<State>)
                 endless_cursor: get("endless_cursor") == Some("true"),
                 only_path: get("only_path").map(str::to_string),
                 retry_after: get("retry_after").map(str::to_string),
+                bad_value_on: get("bad_value_on").and_then(|d| d.parse().ok()),
             };
             Answer::json(200, "{}".into())
         }
@@ -368,13 +388,15 @@ fn data_answer(
         Provider::Anthropic
     } else if path.starts_with("/v1/organization/") {
         Provider::OpenAi
+    } else if path.starts_with("/api/v1/") {
+        Provider::OpenRouter
     } else {
         return Answer::json(
             404,
             r#"{"error":{"message":"not found","type":"not_found_error"}}"#.into(),
         );
     };
-    let (latency, fault, endless, revisions, retry_after) = {
+    let (latency, fault, endless, revisions, retry_after, today, bad_day) = {
         let mut st = lock(state);
         st.requests += 1;
         *st.by_path.entry(path.to_string()).or_insert(0) += 1;
@@ -398,7 +420,11 @@ fn data_answer(
             None
         };
         let retry_after = f.retry_after.clone().unwrap_or_else(|| "1".into());
-        (f.latency_ms, fault, applies && f.endless_cursor, st.revisions.clone(), retry_after)
+        let bad_day = f.bad_value_on;
+        let endless = applies && f.endless_cursor;
+        let latency = f.latency_ms;
+        let today = st.today.unwrap_or_else(|| Utc::now().date_naive());
+        (latency, fault, endless, st.revisions.clone(), retry_after, today, bad_day)
     };
     if latency > 0 {
         std::thread::sleep(Duration::from_millis(latency));
@@ -414,8 +440,8 @@ fn data_answer(
         }
         Some("5xx") => {
             return match provider {
-                Provider::OpenAi => error(provider, 500, "server_error", "The server had an error"),
                 Provider::Anthropic => error(provider, 529, "overloaded_error", "Overloaded"),
+                _ => error(provider, 500, "server_error", "The server had an error"),
             }
         }
         Some("html") => return Answer {
@@ -430,8 +456,9 @@ fn data_answer(
         _ => {}
     }
     let result = match provider {
-        Provider::OpenAi => openai(path, params, endless, &revisions),
-        Provider::Anthropic => anthropic(path, params, endless, &revisions),
+        Provider::OpenAi => openai(path, params, endless, &revisions, bad_day),
+        Provider::Anthropic => anthropic(path, params, endless, &revisions, bad_day),
+        Provider::OpenRouter => openrouter::activity(path, params, today),
     };
     match result {
         Ok(body) if fault == Some("truncated") => {
@@ -453,6 +480,9 @@ fn error(provider: Provider, status: u16, kind: &str, message: &str) -> Answer {
             "error": {"type": kind, "message": message},
             "request_id": "req_011CSimulated"
         }),
+        Provider::OpenRouter => {
+            json!({"error": {"code": status, "message": message, "metadata": null}, "user_id": null})
+        }
     };
     Answer::json(status, body.to_string())
 }
@@ -488,12 +518,22 @@ fn check_auth(req: &Request, provider: Provider) -> Option<Answer> {
             }
             None
         }
+        Provider::OpenRouter => match header(req, "Authorization") {
+            Some(h) if h == format!("Bearer {OPENROUTER_KEY}") => None,
+            Some(h) if h == format!("Bearer {OPENROUTER_INFERENCE_KEY}") => Some(error(
+                provider,
+                403,
+                "forbidden",
+                "Only management keys can perform this operation",
+            )),
+            _ => Some(error(provider, 401, "unauthorized", "Missing Authentication header")),
+        },
     }
 }
 
-type Fail = (u16, &'static str, String);
+pub(crate) type Fail = (u16, &'static str, String);
 
-fn bad(msg: impl Into<String>) -> Fail {
+pub(crate) fn bad(msg: impl Into<String>) -> Fail {
     (400, "invalid_request_error", msg.into())
 }
 
@@ -530,7 +570,7 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
@@ -656,6 +696,7 @@ fn openai(
     params: &[(String, String)],
     endless: bool,
     revisions: &BTreeMap<NaiveDate, u32>,
+    bad_day: Option<NaiveDate>,
 ) -> Result<String, Fail> {
     let start: i64 = param(params, "start_time")
         .ok_or_else(|| bad("start_time is required"))?
@@ -729,6 +770,11 @@ fn openai(
                     }
                 }
             }
+            if bad_day == Some(day) {
+                if let Some(amount) = rows.first_mut().and_then(|r| r.get_mut("amount")) {
+                    amount["value"] = Value::Null;
+                }
+            }
             rows
         } else {
             let endpoint = path.trim_start_matches("/v1/organization/usage/");
@@ -773,6 +819,7 @@ fn anthropic(
     params: &[(String, String)],
     endless: bool,
     revisions: &BTreeMap<NaiveDate, u32>,
+    bad_day: Option<NaiveDate>,
 ) -> Result<String, Fail> {
     let parse_t = |name: &str| -> Result<Option<NaiveDate>, Fail> {
         match param(params, name) {
@@ -824,7 +871,13 @@ fn anthropic(
                         m
                     })
                     .collect();
-                group(rows, &["workspace_id", "description"], &grouped)
+                let mut rows = group(rows, &["workspace_id", "description"], &grouped);
+                if bad_day == Some(day) {
+                    if let Some(first) = rows.first_mut() {
+                        first.insert("currency".into(), json!("EUR"));
+                    }
+                }
+                rows
             }
             "/v1/organizations/usage_report/messages" => group(
                 data::anthropic_usage(day, rev(revisions, day)),
@@ -871,6 +924,7 @@ mod tests {
                 &parse_query(&format!("start_time=1754006400&end_time=1754092800&limit=1{g}")),
                 false,
                 &BTreeMap::new(),
+                None,
             )
             .unwrap();
             let v: Value = serde_json::from_str(&body).unwrap();

@@ -40,7 +40,8 @@ fn main() -> ExitCode {
     sim.set_faults(agent_host_tests::Faults { latency_ms, ..Default::default() });
     println!("OPENAI_BASE_URL={}", sim.openai_url());
     println!("ANTHROPIC_BASE_URL={}", sim.anthropic_url());
-    // Scripts read the two lines above as soon as they appear.
+    println!("OPENROUTER_BASE_URL={}", sim.openrouter_url());
+    // Scripts read the lines above as soon as they appear.
     use std::io::Write;
     let _ = std::io::stdout().flush();
     sim.wait();

@@ -5,6 +5,7 @@
 
 mod util;
 
+use agent_host_tests::data;
 use rust_decimal::Decimal;
 use util::{simulator, Home};
 
@@ -78,11 +79,22 @@ fn summary_and_exports_equal_the_stored_records_exactly() {
     let file = home.path().join("billing_export_2025-08.csv");
     let csv = std::fs::read_to_string(&file).unwrap();
     let mut lines = csv.lines();
-    assert_eq!(lines.next(), Some("Provider,Date,Tokens,Cost,Collected At"));
+    assert_eq!(
+        lines.next(),
+        Some("Provider,Date,Tokens,Cost,Collected At,Tokens Without Billed Cost")
+    );
     // No field of the daily CSV holds a comma.
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 62);
     assert_eq!(rows.iter().map(|r| dec(r[3])).sum::<Decimal>(), expected);
+    // Anthropic's Priority Tier tokens are flagged on their days, as the
+    // simulator sent them; OpenAI has none.
+    for r in &rows {
+        let day: chrono::NaiveDate = r[1].parse().unwrap();
+        let flagged = if r[0] == "Anthropic" { data::anthropic_priority_tokens(day) } else { 0 };
+        assert_eq!(r[5], flagged.to_string(), "{r:?}");
+    }
+    assert!(rows.iter().any(|r| r[5] != "0"), "August has priority-tier days");
 
     // One row per cost line with --detail; JSON of the same.
     let detail = home.run(&["export", "--month", "2025-08", "--detail", "--out", "-"]);

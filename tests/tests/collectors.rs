@@ -301,9 +301,10 @@ fn backfills_use_the_fewest_requests_the_page_limits_allow() {
     let mut home = Home::with_plugins(&["openai_collector", "anthropic_collector"]);
     home.use_simulator(&sim).env("AGENT_TODAY", "2026-01-15");
     home.run(&["run-all", "--from", "2025-01-01", "--to", "2025-12-31"]).expect_code(0);
-    // OpenAI: costs ceil(365/180) = 3, ten usage endpoints × ceil(365/31) = 12.
-    assert_eq!(sim.requests_to("/v1/organization/"), 3 + 10 * 12);
-    // Anthropic: two reports × 12.
+    // A year is four runs of at most 92 days (92 = 31 + 31 + 30): OpenAI
+    // costs one request per run, ten usage endpoints × 3 per run.
+    assert_eq!(sim.requests_to("/v1/organization/"), 4 + 10 * 12);
+    // Anthropic: two reports × 3 per run.
     assert_eq!(sim.requests_to("/v1/organizations/"), 2 * 12);
     assert_eq!(home.count("coverage"), 2 * 365);
 }

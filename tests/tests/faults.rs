@@ -199,6 +199,8 @@ fn workers_killed_at_random_points_never_leave_a_partial_day() {
 #[test]
 fn plugins_returning_bad_records_are_rejected_with_a_reason() {
     let home = Home::with_plugins(&["misbehaving"]);
+    // Not a daily plugin: a record cannot cost only its day, so the run
+    // stores nothing.
     for (mode, reason) in [
         ("wrong-types", "invalid type: string \"many\", expected u64"),
         ("invalid-date", "\"2025-13-01\" is not a valid date"),

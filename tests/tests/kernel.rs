@@ -178,7 +178,7 @@ fn a_worker_killed_mid_run_leaves_nothing_half_written() {
             "--from",
             "2025-01-01",
             "--to",
-            "2025-06-30",
+            "2025-03-31",
         ])
         .spawn()
         .unwrap();

@@ -7,7 +7,8 @@
 //! `write` (a file at `target`), `socket` (TCP to 127.0.0.1:`port`),
 //! `exec`, `grandchild`, `settings`, `redirect` (GET `HOSTILE_BASE_URL` +
 //! `target` with its key), `foreign-rows`, `overflow` (two amounts of its
-//! own whose day sum overflows), `flood` (`count` log lines and
+//! own whose day sum needs 30 digits), `newer-contract` (records with fields
+//! of a later contract version), `flood` (`count` log lines and
 //! one long line), `huge` (`count` records of 64 KiB), `memory`, `leak`
 //! (logs and returns its own key).
 //!
@@ -245,6 +246,32 @@ fn run(ctx: &PluginCtx<'_>, req: RunRequest) -> PluginResult {
                 Err(e) => format!("error: {e}"),
             };
             probe(&attack, outcome)
+        }
+        "newer-contract" => {
+            // A collector built against a later contract: fields this host
+            // has never heard of, in every record kind.
+            let day = req.from.clone().unwrap_or_default();
+            let cost = serde_json::json!({
+                "schema": 7, "provider": "hostile", "account": "default", "day": day,
+                "amount": "1.25", "unit": "major", "currency": "usd", "line_item": "future",
+                "carbon_grams": "12.5", "discount": {"kind": "commit", "pct": 10},
+            });
+            let usage = serde_json::json!({
+                "schema": 7, "provider": "hostile", "day": day, "source": "future",
+                "metrics": {"tokens": 40}, "token_metrics": ["tokens"], "latency_ms_p99": 812,
+            });
+            let provider = serde_json::json!({
+                "schema": 7, "provider": "hostile", "display_name": "Hostile Future",
+                "logo_url": "https://example.invalid/logo.png",
+            });
+            PluginResult::success(
+                vec![
+                    Record::new("cost", "", cost.to_string()),
+                    Record::new("usage", "", usage.to_string()),
+                    Record::new("provider", "", provider.to_string()),
+                ],
+                &RunMetadata::default(),
+            )
         }
         "foreign-rows" | "overflow" => {
             let day = req.from.clone().unwrap_or_default();

@@ -97,12 +97,14 @@ impl Home {
         self
     }
 
-    /// Points both collectors at `sim` with its keys.
+    /// Points every collector at `sim` with its keys.
     pub fn use_simulator(&mut self, sim: &Simulator) -> &mut Self {
         self.env("OPENAI_BASE_URL", &sim.openai_url())
             .env("ANTHROPIC_BASE_URL", &sim.anthropic_url())
+            .env("OPENROUTER_BASE_URL", &sim.openrouter_url())
             .env("OPENAI_ADMIN_KEY", OPENAI_KEY)
             .env("ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)
+            .env("OPENROUTER_MANAGEMENT_KEY", agent_host_tests::OPENROUTER_KEY)
             .env("AGENT_HTTP_BACKOFF_MS", "50")
     }
 

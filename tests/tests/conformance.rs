@@ -195,3 +195,45 @@ fn anthropic_spec_bodies_give_exact_days_and_flag_priority_tokens() {
         "{targets:?}"
     );
 }
+
+#[test]
+fn a_page_sent_twice_costs_its_days_and_is_never_counted_twice() {
+    let first = body("anthropic_cost_report_page1.json");
+    // The provider sends the first page again in place of the second.
+    let again = first.replace(
+        r#""has_more":true,"next_page":"page_MjAyNi0wOC0wMlQwMDowMDowMFo=""#,
+        r#""has_more":false,"next_page":null"#,
+    );
+    assert_ne!(first, again);
+    let pages: Pages = BTreeMap::from([
+        (
+            "/v1/organizations/cost_report",
+            vec![(None, first), (Some("page_MjAyNi0wOC0wMlQwMDowMDowMFo="), again)],
+        ),
+        (
+            "/v1/organizations/usage_report/messages",
+            vec![(None, body("anthropic_usage_messages.json"))],
+        ),
+    ]);
+    let server = FixtureServer::start(pages);
+    let mut home = home_for("anthropic_collector");
+    home.env("ANTHROPIC_BASE_URL", &server.url).env("ANTHROPIC_ADMIN_KEY", "sk-ant-admin01-x");
+    let run = home.run(&[
+        "run",
+        "--plugin",
+        "anthropic_collector",
+        "--from",
+        "2026-08-01",
+        "--to",
+        "2026-08-03",
+    ]);
+    run.expect_code(1);
+    assert!(
+        run.stdout().contains("2026-08-01 (the day 2026-08-01 came back twice)"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(stored(&home, "Anthropic", "2026-08-01"), None);
+    // The other days are whole: no cost rows came for them, so they are zero-cost days.
+    assert_eq!(stored(&home, "Anthropic", "2026-08-02"), Some((10, "0".into(), 0)));
+}

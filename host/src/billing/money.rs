@@ -293,6 +293,37 @@ mod tests {
             }
 
             #[test]
+            fn any_json_number_is_exact_or_rejected_with_a_reason(
+                text in "-?(0|[1-9][0-9]{0,30})(\\.[0-9]{1,40})?([eE][+-]?[0-9]{1,3})?"
+            ) {
+                // The JSON number grammar; bigdecimal's own parser is the oracle.
+                let oracle: BigDecimal = text.parse().unwrap();
+                match parse_decimal(&text) {
+                    Ok(d) => {
+                        prop_assert_eq!(&d, &oracle);
+                        let stored = Money::from_decimal(d).to_stored();
+                        prop_assert_eq!(parse_decimal(&stored).unwrap(), oracle);
+                    }
+                    Err(e @ (MoneyError::TooPrecise(_) | MoneyError::TooLarge(_))) => {
+                        prop_assert!(e.to_string().contains(&text));
+                        let (_, scale) = oracle.normalized().as_bigint_and_exponent();
+                        let digits = oracle.normalized().digits() as i64;
+                        prop_assert!(scale > MAX_DIGITS || digits - scale > MAX_DIGITS, "{} rejected", text);
+                    }
+                    Err(e) => prop_assert!(false, "{} is valid JSON but {}", text, e),
+                }
+            }
+
+            #[test]
+            fn sums_of_json_numbers_are_exact(
+                values in proptest::collection::vec("-?(0|[1-9][0-9]{0,12})(\\.[0-9]{1,30})?([eE][+-]?[0-9]{1,2})?", 1..20)
+            ) {
+                let oracle: BigDecimal = values.iter().map(|v| v.parse::<BigDecimal>().unwrap()).sum();
+                let sum: Money = values.iter().map(|v| Money::parse_major(v).unwrap()).sum();
+                prop_assert_eq!(sum.decimal(), &oracle);
+            }
+
+            #[test]
             fn any_text_parses_exactly_or_is_rejected(text in "\\PC{0,40}") {
                 if let Ok(d) = parse_decimal(&text) {
                     // Whatever was accepted reads back as the same value.

@@ -253,30 +253,27 @@ struct QueryState {
 
 impl QueryState {
     /// Adds one parsed page. A day whose records a later page repeats
-    /// exactly is a page returned twice: an error for the whole query (a day
-    /// whose results simply continue on the next page is kept).
-    fn take(
-        &mut self,
-        rows: PageRows,
-        bad: &mut BTreeMap<NaiveDate, String>,
-    ) -> Result<(), String> {
+    /// exactly was sent twice: that day is marked bad and its repeat dropped,
+    /// never counted twice (a day whose results simply continue on the next
+    /// page is kept).
+    fn take(&mut self, rows: PageRows, bad: &mut BTreeMap<NaiveDate, String>) {
         let mut page: BTreeMap<NaiveDate, BTreeSet<u64>> = BTreeMap::new();
         for (day, r) in &rows.rows {
             page.entry(*day).or_default().insert(fingerprint(&r.kind, &r.payload_json));
         }
-        for (day, prints) in &page {
-            if self.seen.get(day).is_some_and(|before| prints.is_subset(before)) {
-                return Err(format!("the day {day} came back twice; not counted twice"));
-            }
-        }
+        let mut repeated = BTreeSet::new();
         for (day, prints) in page {
-            self.seen.entry(day).or_default().extend(prints);
+            if self.seen.get(&day).is_some_and(|before| prints.is_subset(before)) {
+                bad.entry(day).or_insert_with(|| format!("the day {day} came back twice"));
+                repeated.insert(day);
+            } else {
+                self.seen.entry(day).or_default().extend(prints);
+            }
         }
         for (day, why) in rows.bad {
             bad.entry(day).or_insert(why);
         }
-        self.records.extend(rows.rows);
-        Ok(())
+        self.records.extend(rows.rows.into_iter().filter(|(day, _)| !repeated.contains(day)));
     }
 }
 
@@ -325,8 +322,8 @@ impl Fetched {
 /// with `parse`, so a worker holds one batch of response bodies at a time
 /// (at most [`BATCH`]), never a whole backfill's. Independent requests
 /// overlap through `http_all`. A query that fails (an error answer, a page
-/// that does not parse, a page sent twice) costs only its own days: its
-/// records are dropped and the others are still fetched.
+/// that does not parse) costs only its own days: its records are dropped
+/// and the others are still fetched. A day sent twice costs that day.
 pub fn fetch_all(
     ctx: &PluginCtx<'_>,
     queries: &[Query],
@@ -354,8 +351,7 @@ pub fn fetch_all(
             let step = next_page(q, answer, previous.as_deref(), state.pages).and_then(
                 |(body, cursor)| {
                     state.pages += 1;
-                    let rows = parse(q, &body)?;
-                    state.take(rows, &mut out.bad_days)?;
+                    state.take(parse(q, &body)?, &mut out.bad_days);
                     Ok(cursor)
                 },
             );
@@ -609,8 +605,8 @@ mod tests {
     fn a_day_continued_on_the_next_page_is_kept() {
         let mut state = QueryState::default();
         let mut bad = BTreeMap::new();
-        state.take(page("2025-08-01", r#"{"page":1}"#), &mut bad).unwrap();
-        state.take(page("2025-08-01", r#"{"page":2}"#), &mut bad).unwrap();
+        state.take(page("2025-08-01", r#"{"page":1}"#), &mut bad);
+        state.take(page("2025-08-01", r#"{"page":2}"#), &mut bad);
         assert_eq!(state.records.len(), 2);
         assert!(bad.is_empty());
     }
@@ -627,12 +623,15 @@ mod tests {
     }
 
     #[test]
-    fn a_day_in_two_pages_loses_the_query_instead_of_counting_twice() {
+    fn a_day_sent_twice_costs_that_day_instead_of_counting_twice() {
         let mut state = QueryState::default();
         let mut bad = BTreeMap::new();
-        state.take(page("2025-08-01", "{}"), &mut bad).unwrap();
-        let err = state.take(page("2025-08-01", "{}"), &mut bad).unwrap_err();
-        assert!(err.contains("came back twice"), "{err}");
+        state.take(page("2025-08-01", "{}"), &mut bad);
+        state.take(page("2025-08-02", "{}"), &mut bad);
+        state.take(page("2025-08-01", "{}"), &mut bad);
+        assert_eq!(state.records.len(), 2, "the repeat is not kept");
+        assert_eq!(bad.len(), 1);
+        assert!(bad[&d("2025-08-01")].contains("came back twice"), "{bad:?}");
     }
 
     #[test]

@@ -417,8 +417,8 @@ mod tests {
 
         proptest! {
             #[test]
-            fn amounts_keep_every_digit_as_number_or_string(int in "[1-9][0-9]{0,8}", frac in "[0-9]{1,17}", quoted in any::<bool>()) {
-                let text = format!("{int}.{frac}");
+            fn amounts_keep_every_digit_as_number_or_string(int in "[1-9][0-9]{0,8}", frac in "[0-9]{1,17}", exp in "([eE][+-]?[0-9]{1,3})?", quoted in any::<bool>()) {
+                let text = format!("{int}.{frac}{exp}");
                 let value = if quoted { format!("\"{text}\"") } else { text.clone() };
                 let rows = costs(&body(&value), "a", aug()).unwrap();
                 prop_assert_eq!(&rows[0].amount, &text);

@@ -7,7 +7,8 @@
 use chrono::{Days, NaiveDate};
 use serde_json::{json, Map, Value};
 
-use super::{bad, data, param, Fail};
+use crate::data;
+use crate::wire::{bad, param, Fail};
 
 /// The management key the simulator accepts.
 pub const OPENROUTER_KEY: &str = "sk-or-v1-SIMULATED-management-0123456789abcdef";

@@ -91,6 +91,23 @@ fn stored(home: &Home, provider: &str, day: &str) -> Option<(i64, String, i64)> 
         .ok()
 }
 
+/// Runs the Anthropic collector over 2026-08-01..03 against `pages`.
+fn run_anthropic(pages: Pages) -> (Home, util::Run, FixtureServer) {
+    let server = FixtureServer::start(pages);
+    let mut home = home_for("anthropic_collector");
+    home.env("ANTHROPIC_BASE_URL", &server.url).env("ANTHROPIC_ADMIN_KEY", "sk-ant-admin01-x");
+    let run = home.run(&[
+        "run",
+        "--plugin",
+        "anthropic_collector",
+        "--from",
+        "2026-08-01",
+        "--to",
+        "2026-08-03",
+    ]);
+    (home, run, server)
+}
+
 fn home_for(plugin: &str) -> Home {
     let mut home = Home::with_plugins(&[plugin]);
     home.env("AGENT_TODAY", "2026-09-01").env("AGENT_HTTP_BACKOFF_MS", "10");
@@ -168,18 +185,7 @@ fn anthropic_spec_bodies_give_exact_days_and_flag_priority_tokens() {
             vec![(None, body("anthropic_usage_messages.json"))],
         ),
     ]);
-    let server = FixtureServer::start(pages);
-    let mut home = home_for("anthropic_collector");
-    home.env("ANTHROPIC_BASE_URL", &server.url).env("ANTHROPIC_ADMIN_KEY", "sk-ant-admin01-x");
-    let run = home.run(&[
-        "run",
-        "--plugin",
-        "anthropic_collector",
-        "--from",
-        "2026-08-01",
-        "--to",
-        "2026-08-03",
-    ]);
+    let (home, run, server) = run_anthropic(pages);
     run.expect_code(0);
     assert_eq!(stored(&home, "Anthropic", "2026-08-01"), Some((2700, "2.7378912".into(), 600)));
     assert_eq!(stored(&home, "Anthropic", "2026-08-02"), Some((10, "0.001".into(), 0)));
@@ -215,18 +221,7 @@ fn a_page_sent_twice_costs_its_days_and_is_never_counted_twice() {
             vec![(None, body("anthropic_usage_messages.json"))],
         ),
     ]);
-    let server = FixtureServer::start(pages);
-    let mut home = home_for("anthropic_collector");
-    home.env("ANTHROPIC_BASE_URL", &server.url).env("ANTHROPIC_ADMIN_KEY", "sk-ant-admin01-x");
-    let run = home.run(&[
-        "run",
-        "--plugin",
-        "anthropic_collector",
-        "--from",
-        "2026-08-01",
-        "--to",
-        "2026-08-03",
-    ]);
+    let (home, run, _server) = run_anthropic(pages);
     run.expect_code(1);
     assert!(
         run.stdout().contains("2026-08-01 (the day 2026-08-01 came back twice)"),

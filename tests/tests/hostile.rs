@@ -119,6 +119,31 @@ fn secrets_are_never_settings_and_every_known_secret_is_redacted() {
     }
 }
 
+#[test]
+fn a_plugin_s_key_in_a_lost_day_s_reason_is_redacted() {
+    let home = hostile_home();
+    let run = home.run(&[
+        "run",
+        "--plugin",
+        "hostile",
+        "--param",
+        "attack=leak-days",
+        "--from",
+        "2025-08-01",
+        "--to",
+        "2025-08-01",
+    ]);
+    run.expect_code(1);
+    assert!(run.stdout().contains("2025-08-01 (bad key [redacted])"), "{}", run.stdout());
+    let stored = [
+        run.stdout(),
+        home.text("SELECT group_concat(error) FROM runs"),
+        home.text("SELECT group_concat(reason) FROM missing_days"),
+        home.log(),
+    ];
+    assert!(stored.iter().all(|s| !s.contains("hk-HOSTILE-OWN-KEY-42")), "{stored:?}");
+}
+
 /// A one-shot HTTP server: answers every request with `answer(path)` and
 /// keeps the request heads it saw.
 fn http_server(answer: impl Fn(&str) -> String + Send + 'static) -> (u16, Arc<Mutex<Vec<String>>>) {

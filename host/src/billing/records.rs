@@ -270,10 +270,15 @@ pub fn parse_provider(payload: &str) -> Result<ProviderInfo, RecordError> {
         p.service_subcategory.as_ref(),
         p.sub_account_type.as_ref(),
     ];
-    for f in fields.into_iter().flatten() {
-        if f.trim().is_empty() || f.chars().count() > 80 || f.chars().any(char::is_control) {
+    let texts = fields
+        .into_iter()
+        .flatten()
+        .map(|f| (f, 80))
+        .chain(p.not_in_cost_note.iter().map(|n| (n, 300)));
+    for (f, max) in texts {
+        if f.trim().is_empty() || f.chars().count() > max || f.chars().any(char::is_control) {
             return Err(RecordError::Run(format!(
-                "provider {}: {f:?} is not a name (1 to 80 printable characters)",
+                "provider {}: {f:?} is not 1 to {max} printable characters",
                 p.provider
             )));
         }

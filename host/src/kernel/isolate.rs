@@ -424,6 +424,8 @@ impl Reader<'_> {
             Message::Http { id, requests } => return self.serve_http(id, requests),
             Message::Result(mut r) => {
                 r.error = r.error.map(|e| printable(&self.redact(&e), false));
+                // Metadata carries plugin text too (the reasons of lost days).
+                r.metadata = self.redact(&r.metadata);
                 r.records = std::mem::take(&mut self.records);
                 self.outcome.result = Some(r);
             }

@@ -752,7 +752,9 @@ pub fn run_many<S: RecordSink>(
     let jobs = opts.jobs.max(1);
     let queue =
         Arc::new(Mutex::new(prepared.into_iter().collect::<std::collections::VecDeque<_>>()));
-    let (tx, rx) = mpsc::channel::<Executed>();
+    // Bounded: a run executed ahead of the commits waits with its records,
+    // so what the host holds does not grow with the number of windows.
+    let (tx, rx) = mpsc::sync_channel::<Executed>(1);
     let mut reports = skipped;
     std::thread::scope(|s| {
         for _ in 0..jobs.min(plugins.len()) {

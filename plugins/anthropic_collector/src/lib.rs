@@ -250,19 +250,12 @@ fn usage_row(
 mod tests {
     use super::*;
 
-    /// The rows of a page that must have no bad day.
-    fn rows<T>(page: Result<PageRows<T>, String>) -> Result<Vec<T>, String> {
-        let page = page?;
-        assert!(page.bad.is_empty(), "{:?}", page.bad);
-        Ok(page.rows.into_iter().map(|(_, r)| r).collect())
-    }
-
     fn costs(body: &str, account: &str, range: DayRange) -> Result<Vec<CostPayload>, String> {
-        rows(parse_costs(body, account, range))
+        parse_costs(body, account, range)?.whole()
     }
 
     fn usage(body: &str, account: &str, range: DayRange) -> Result<Vec<UsagePayload>, String> {
-        rows(parse_usage(body, account, range))
+        parse_usage(body, account, range)?.whole()
     }
 
     fn fixture(name: &str) -> String {

@@ -219,6 +219,15 @@ impl<T> PageRows<T> {
         self.bad.push((day, why.into()));
     }
 
+    /// The rows without their days, or every bad day's reason: for tests
+    /// of a page that must be whole.
+    pub fn whole(self) -> Result<Vec<T>, String> {
+        if let Some((day, why)) = self.bad.first() {
+            return Err(format!("{day}: {why}"));
+        }
+        Ok(self.rows.into_iter().map(|(_, r)| r).collect())
+    }
+
     /// The rows of `day`.
     pub fn on(&self, day: NaiveDate) -> impl Iterator<Item = &T> {
         self.rows.iter().filter(move |(d, _)| *d == day).map(|(_, r)| r)

@@ -9,7 +9,7 @@
 //! `target` with its key), `foreign-rows`, `overflow` (two amounts of its
 //! own whose day sum needs 30 digits), `newer-contract` (records with fields
 //! of a later contract version), `flood` (`count` log lines and
-//! one long line), `huge` (`count` records of 64 KiB), `memory`, `leak`
+//! one long line), `leak-days` (its key as a lost day's reason), `huge` (`count` records of 64 KiB), `memory`, `leak`
 //! (logs and returns its own key).
 //!
 //! Its manifest function misbehaves when the bytes after
@@ -324,6 +324,15 @@ fn run(ctx: &PluginCtx<'_>, req: RunRequest) -> PluginResult {
             ctx.warn(&format!("my key is {key}"));
             let note = req.settings.get("HOSTILE_NOTE").cloned().unwrap_or_default();
             probe(&attack, format!("key={key} note={note}"))
+        }
+        "leak-days" => {
+            // Its key as the reason a day was lost, where the host shows it.
+            let key = ctx.secret("HOSTILE_KEY").unwrap_or_default();
+            let mut meta = RunMetadata::default();
+            meta.lost_days.insert(req.from.clone().unwrap_or_default(), format!("bad key {key}"));
+            let mut result = PluginResult::success(Vec::new(), &meta);
+            result.status = plugin_api::RunStatus::PARTIAL;
+            result
         }
         other => PluginResult::failed(format!("unknown attack {other:?}")),
     }

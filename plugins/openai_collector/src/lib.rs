@@ -285,15 +285,8 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    /// The rows of a page that must have no bad day.
-    fn rows<T>(page: Result<PageRows<T>, String>) -> Result<Vec<T>, String> {
-        let page = page?;
-        assert!(page.bad.is_empty(), "{:?}", page.bad);
-        Ok(page.rows.into_iter().map(|(_, r)| r).collect())
-    }
-
     fn costs(body: &str, account: &str, range: DayRange) -> Result<Vec<CostPayload>, String> {
-        rows(parse_costs(body, account, range))
+        parse_costs(body, account, range)?.whole()
     }
 
     fn usage(
@@ -302,7 +295,7 @@ mod tests {
         account: &str,
         range: DayRange,
     ) -> Result<Vec<UsagePayload>, String> {
-        rows(parse_usage(source, body, account, range))
+        parse_usage(source, body, account, range)?.whole()
     }
 
     fn fixture(name: &str) -> String {

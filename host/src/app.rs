@@ -99,7 +99,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Alerts(a) => a.json,
         Command::Export(a) => a.out.as_deref() == Some(std::path::Path::new("-")),
         Command::Doctor(f) | Command::Home(f) => f.json,
+        Command::Report(ReportCommand::Html(a)) => a.out.as_os_str() == "-",
         Command::Report(_)
+        | Command::Serve(_)
         | Command::Schedule(_)
         | Command::Worker
         | Command::Completions { .. }
@@ -140,6 +142,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Export(args) => commands::billing::export(&ctx, &args),
         Command::Alerts(args) => commands::billing::alerts(&ctx, &args),
         Command::Report(ReportCommand::Daily(args)) => commands::billing::report_daily(&ctx, &args),
+        Command::Report(ReportCommand::Html(args)) => commands::serve::report_html(&ctx, &args),
+        Command::Serve(args) => commands::serve::serve(&ctx, &args),
         Command::Schedule(cmd) => commands::schedule::run(&ctx, cmd),
         Command::Doctor(f) => commands::doctor::run(&ctx, f.json),
         Command::Home(f) => commands::doctor::paths(&ctx, f.json),

@@ -90,6 +90,8 @@ pub enum Command {
     /// Check the database, the plugins (and the sandbox protecting them),
     /// and the permissions of the home folder and .env.
     Doctor(JsonFlag),
+    /// Serve a local, read-only dashboard of spend, tokens and data health.
+    Serve(ServeArgs),
     /// Internal: the isolated worker process.
     #[command(name = "__worker", hide = true)]
     Worker,
@@ -225,6 +227,10 @@ pub struct SummaryArgs {
     #[arg(long, value_enum, default_value_t = By::Provider)]
     pub by: By,
 
+    /// Only this provider (its name as shown, e.g. OpenAI)
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<String>,
+
     /// Also show a table with one row per day (days without data marked)
     #[arg(long, conflicts_with = "monthly")]
     pub daily: bool,
@@ -293,6 +299,38 @@ pub enum ReportCommand {
     /// The nightly job: run every collector, send due alerts, write the
     /// month's export to HOME/exports/; exit code reflects collection failures.
     Daily(DailyArgs),
+    /// The dashboard as one self-contained HTML file, its data inlined (for
+    /// email or a synced folder).
+    Html(HtmlArgs),
+}
+
+/// `report html` arguments.
+#[derive(Debug, Args)]
+pub struct HtmlArgs {
+    /// Which days.
+    #[command(flatten)]
+    pub period: PeriodArgs,
+
+    /// Only this provider (its name as shown, e.g. OpenAI)
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<String>,
+
+    /// Where to write the file (`-` for stdout)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+/// `serve` arguments.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; anything but loopback needs a token
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
+    pub bind: std::net::SocketAddr,
+
+    /// Require this token on every request (`Authorization: Bearer TOKEN`,
+    /// or `?token=TOKEN` in the page's address) [env: AGENT_SERVE_TOKEN]
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
 }
 
 /// `report daily` arguments.

@@ -3,9 +3,11 @@
 //! and writes only through the store, and never loads or runs plugins.
 
 pub mod alerts;
+pub mod dashboard;
 pub mod export;
 pub mod money;
 pub mod notify;
+pub mod page;
 pub mod records;
 pub mod report;
 pub mod sink;

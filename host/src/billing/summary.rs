@@ -23,6 +23,14 @@ pub struct Period {
 }
 
 impl Period {
+    /// The days from `from` to `to`, inclusive.
+    pub fn new(from: NaiveDate, to: NaiveDate) -> Result<Period, String> {
+        if from > to {
+            return Err(format!("from {from} is after to {to}"));
+        }
+        Ok(Period { from, to })
+    }
+
     /// The calendar month holding `day`.
     pub fn month_of(day: NaiveDate) -> Period {
         let from = day.with_day(1).unwrap_or(day);

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use super::collect::collect_locked;
 use super::write_err;
 use crate::app::Context;
+use crate::billing::dashboard;
 use crate::billing::export::{self, Format};
 use crate::billing::summary::{self, Period};
 use crate::cli::{
@@ -19,15 +20,14 @@ use crate::kernel::runner::RunReport;
 use crate::store::Store;
 
 /// The period a report command covers (default: the month of yesterday).
-fn period(ctx: &Context, args: &PeriodArgs) -> Result<Period> {
+pub(crate) fn period(ctx: &Context, args: &PeriodArgs) -> Result<Period> {
     if let Some(m) = &args.month {
         return Period::parse_month(m).map_err(HostError::usage);
     }
     match (args.from, args.to) {
-        (Some(from), Some(to)) if from > to => {
-            Err(HostError::usage(format!("--from {from} is after --to {to}")))
+        (Some(from), Some(to)) => {
+            Period::new(from, to).map_err(|e| HostError::usage(format!("--{e}")))
         }
-        (Some(from), Some(to)) => Ok(Period { from, to }),
         _ => {
             let today = ctx.today()?;
             Ok(Period::month_of(today.pred_opt().unwrap_or(today)))
@@ -42,24 +42,13 @@ pub fn summary(ctx: &Context, args: &SummaryArgs) -> Result<u8> {
     let p = period(ctx, &args.period)?;
     let today = ctx.today()?;
     let budget = crate::billing::report::alert_settings(&ctx.settings)?.budget;
-    let days = store.day_totals(p.from, p.to)?;
-    let month = Period::month_of(p.to);
-    let month_days = if (month.from, month.to) == (p.from, p.to) {
-        days.clone()
-    } else {
-        store.day_totals(month.from, month.to)?
-    };
-    let breakdown = match args.by {
+    let by = match args.by {
         By::Provider => None,
-        By::Model => Some(("model", store.breakdown(p.from, p.to, Breakdown::Model)?)),
-        By::Project => Some(("project", store.breakdown(p.from, p.to, Breakdown::Project)?)),
+        By::Model => Some(Breakdown::Model),
+        By::Project => Some(Breakdown::Project),
     };
-    let mut s = summary::summarize(p, today, &days, breakdown, &month_days, budget)
-        .map_err(|e| HostError::new(crate::error::ErrorKind::Store, e))?;
-    let notes = store.not_in_cost_notes()?;
-    for line in &mut s.providers {
-        line.without_billed_cost_note = notes.get(&line.provider).cloned();
-    }
+    let q = dashboard::Query { period: p, provider: args.provider.clone(), by };
+    let s = dashboard::summary(&store, &q, today, &budget)?;
     let text = if args.json {
         serde_json::to_string_pretty(&s).unwrap_or_default()
     } else if args.daily || args.monthly {
@@ -78,7 +67,7 @@ pub fn summary(ctx: &Context, args: &SummaryArgs) -> Result<u8> {
 
 /// Writes through a temporary file renamed into place, so a failed export
 /// never leaves a half-written file behind.
-fn write_atomically(
+pub(crate) fn write_atomically(
     path: &std::path::Path,
     write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<usize>,
 ) -> Result<usize> {

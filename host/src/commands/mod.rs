@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod plugins;
 pub mod runs;
 pub mod schedule;
+pub mod serve;
 
 use crate::error::HostError;
 

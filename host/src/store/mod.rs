@@ -165,6 +165,29 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens an existing database for reading only (the dashboard): ours,
+    /// at this build's schema version, and never written through this
+    /// connection.
+    pub fn open_read_only(path: &Path) -> Result<Store> {
+        check_header(path)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).ctx("open the database")?;
+        migrations::check(&conn, path)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .ctx("read the schema version")?;
+        if version != migrations::LATEST {
+            return Err(StoreError::Invalid(format!(
+                "{} is at schema version {version}, not {}: run any other agent-host command once to upgrade it",
+                path.display(),
+                migrations::LATEST
+            )));
+        }
+        conn.busy_timeout(Duration::from_secs(10)).ctx("set the busy timeout")?;
+        decimal_sum::register(&conn).ctx("register dec_sum")?;
+        Ok(Store { conn })
+    }
+
     /// Checks a database without changing it: ours (see
     /// `migrations::check`), and intact (`PRAGMA integrity_check`).
     pub fn check_file(path: &Path) -> Result<String> {

@@ -25,6 +25,32 @@ pub struct DayTotal {
     pub not_in_cost_tokens: i64,
 }
 
+/// One provider's tokens of one kind (counter) over a period.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TokenMix {
+    /// Display name.
+    pub provider: String,
+    /// The counter (`output_tokens`, `cache_read_input_tokens`, ...).
+    pub metric: String,
+    /// Its total.
+    pub tokens: i64,
+    /// Of them, on usage no billed cost covers.
+    pub without_billed_cost: i64,
+}
+
+/// An alert delivered to a channel.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SentAlert {
+    /// Rule and period, e.g. `budget-80:2025-08`.
+    pub key: String,
+    /// `discord`, `slack` or `webhook`.
+    pub channel: String,
+    /// When (RFC 3339).
+    pub sent_at: String,
+    /// What was sent.
+    pub message: String,
+}
+
 /// What a breakdown groups by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Breakdown {
@@ -154,6 +180,69 @@ impl Store {
             });
         }
         Ok(out)
+    }
+
+    /// Per day between `from` and `to`, how many stored values re-pulls
+    /// changed after the day was first stored (late-settled days).
+    pub fn revisions_by_day(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<(String, i64)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT day, count(*) FROM revisions WHERE day BETWEEN ?1 AND ?2
+                 GROUP BY day ORDER BY day",
+            )
+            .ctx("read revisions")?;
+        let rows = stmt
+            .query_map([from.to_string(), to.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .ctx("read revisions")?;
+        rows.collect::<rusqlite::Result<_>>().ctx("read revisions")
+    }
+
+    /// Tokens between two days per provider (display name) and counter,
+    /// counting only the counters that make up the day's tokens.
+    pub fn token_mix(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<TokenMix>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {DISPLAY} AS name, metric, SUM(quantity), SUM(CASE WHEN not_in_cost = 1 THEN quantity ELSE 0 END)
+                 FROM usage_rows t LEFT JOIN providers p USING (provider)
+                 WHERE day BETWEEN ?1 AND ?2 AND counts_as_tokens = 1
+                 GROUP BY name, metric ORDER BY name, metric"
+            ))
+            .ctx("read the token mix")?;
+        let rows = stmt
+            .query_map([from.to_string(), to.to_string()], |r| {
+                Ok(TokenMix {
+                    provider: r.get(0)?,
+                    metric: r.get(1)?,
+                    tokens: r.get(2)?,
+                    without_billed_cost: r.get(3)?,
+                })
+            })
+            .ctx("read the token mix")?;
+        rows.collect::<rusqlite::Result<_>>().ctx("read the token mix")
+    }
+
+    /// The alerts delivered, newest first, at most `limit`.
+    pub fn alerts_sent(&self, limit: usize) -> Result<Vec<SentAlert>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT rule_key, channel, sent_at, message FROM alerts_sent
+                 ORDER BY sent_at DESC LIMIT ?1",
+            )
+            .ctx("read alerts")?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok(SentAlert {
+                    key: r.get(0)?,
+                    channel: r.get(1)?,
+                    sent_at: r.get(2)?,
+                    message: r.get(3)?,
+                })
+            })
+            .ctx("read alerts")?;
+        rows.collect::<rusqlite::Result<_>>().ctx("read alerts")
     }
 
     /// Each described provider's note on usage its cost report leaves out,

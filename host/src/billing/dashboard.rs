@@ -1,0 +1,370 @@
+//! The data behind every view of the dashboard, one function per view, over
+//! the store. `serve`'s JSON API, `report html` and the CLI's `summary
+//! --json` all call these, so the page and the command line can never
+//! disagree on a number.
+
+use std::collections::BTreeMap;
+
+use chrono::{Days, NaiveDate};
+use serde::Serialize;
+
+use super::money::Money;
+use super::summary::{self, BreakdownLine, Period, Summary};
+use crate::store::reports::{Breakdown, DayTotal, SentAlert, TokenMix};
+use crate::store::runs::{MissingDay, RunRow};
+use crate::store::{Store, StoreError};
+
+/// What a view is asked for: the days, one provider or all, and what the
+/// breakdown groups by (none: by provider only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    /// The days.
+    pub period: Period,
+    /// One provider's display name, or all.
+    pub provider: Option<String>,
+    /// What the breakdown groups by.
+    pub by: Option<Breakdown>,
+}
+
+/// The most runs a view lists.
+pub const MAX_RUNS: usize = 1000;
+
+impl Query {
+    /// Reads URL query parameters: `month=YYYY-MM` or `from`/`to`
+    /// (`YYYY-MM-DD`), `provider`, `by` (`provider`, `model`, `project`).
+    /// `extra` names the other parameters the view accepts. An unknown name
+    /// or a bad value is refused with a one-line reason.
+    pub fn from_params(
+        params: &[(String, String)],
+        extra: &[&str],
+        default: Period,
+    ) -> Result<Query, String> {
+        const KNOWN: [&str; 5] = ["month", "from", "to", "provider", "by"];
+        let mut seen = BTreeMap::new();
+        for (k, v) in params {
+            if !KNOWN.contains(&k.as_str()) && !extra.contains(&k.as_str()) {
+                return Err(format!("unknown parameter {k:?}"));
+            }
+            if seen.insert(k.as_str(), v.as_str()).is_some() {
+                return Err(format!("parameter {k:?} given twice"));
+            }
+        }
+        let day = |name: &str| -> Result<Option<NaiveDate>, String> {
+            seen.get(name)
+                .map(|v| crate::cli::parse_day(v).map_err(|e| format!("{name}: {e}")))
+                .transpose()
+        };
+        let period = match (seen.get("month"), day("from")?, day("to")?) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                return Err("give month or from/to, not both".into())
+            }
+            (Some(m), None, None) => Period::parse_month(m).map_err(|e| format!("month: {e}"))?,
+            (None, Some(from), Some(to)) => Period::new(from, to)?,
+            (None, None, None) => default,
+            _ => return Err("from and to go together".into()),
+        };
+        if period.days() > 3660 {
+            return Err(format!("{}..{} is longer than ten years", period.from, period.to));
+        }
+        let provider = match seen.get("provider") {
+            Some(p) if p.is_empty() || p.chars().count() > 80 => {
+                return Err("provider: not a provider name".into())
+            }
+            p => p.map(|p| p.to_string()),
+        };
+        let by = match seen.get("by").copied() {
+            None | Some("provider") => None,
+            Some("model") => Some(Breakdown::Model),
+            Some("project") => Some(Breakdown::Project),
+            Some(other) => return Err(format!("by: {other:?} is not provider, model or project")),
+        };
+        Ok(Query { period, provider, by })
+    }
+
+    fn keeps(&self, provider: &str) -> bool {
+        self.provider.as_deref().is_none_or(|p| p == provider)
+    }
+}
+
+/// The summary (`summary --json`): totals, breakdown, coverage, budget and
+/// forecast; the budget and forecast are of the month holding the period's
+/// end.
+pub fn summary(
+    store: &Store,
+    q: &Query,
+    today: NaiveDate,
+    budget: &Money,
+) -> Result<Summary, StoreError> {
+    let p = q.period;
+    let keep = |rows: Vec<DayTotal>| -> Vec<DayTotal> {
+        rows.into_iter().filter(|d| q.keeps(&d.provider)).collect()
+    };
+    let days = keep(store.day_totals(p.from, p.to)?);
+    let month = Period::month_of(p.to);
+    let month_days = if (month.from, month.to) == (p.from, p.to) {
+        days.clone()
+    } else {
+        keep(store.day_totals(month.from, month.to)?)
+    };
+    let breakdown = match q.by {
+        None => None,
+        Some(by) => {
+            let mut rows = store.breakdown(p.from, p.to, by)?;
+            rows.retain(|r| q.keeps(&r.provider));
+            Some((if by == Breakdown::Model { "model" } else { "project" }, rows))
+        }
+    };
+    let mut s = summary::summarize(p, today, &days, breakdown, &month_days, budget.clone())
+        .map_err(StoreError::Invalid)?;
+    let notes = store.not_in_cost_notes()?;
+    for line in &mut s.providers {
+        line.without_billed_cost_note = notes.get(&line.provider).cloned();
+    }
+    Ok(s)
+}
+
+/// The breakdown lines of `summary --by model|project --json`.
+pub fn models(
+    store: &Store,
+    q: &Query,
+    today: NaiveDate,
+    budget: &Money,
+) -> Result<Vec<BreakdownLine>, StoreError> {
+    let q = Query { by: Some(q.by.unwrap_or(Breakdown::Model)), ..q.clone() };
+    Ok(summary(store, &q, today, budget)?.breakdown)
+}
+
+/// One provider's part of a day.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderDay {
+    /// Exact cost.
+    pub cost: String,
+    /// Tokens.
+    pub tokens: i64,
+    /// Of them, tokens no billed cost covers.
+    pub tokens_without_billed_cost: i64,
+}
+
+/// One day of the chart.
+#[derive(Debug, Clone, Serialize)]
+pub struct DailyPoint {
+    /// The day.
+    pub date: NaiveDate,
+    /// `collected` (some provider's data is stored), `missing` (a finished
+    /// day without data: not a zero) or `future` (not finished yet).
+    pub state: &'static str,
+    /// Per provider with data that day.
+    pub providers: BTreeMap<String, ProviderDay>,
+    /// Stored values a later re-pull changed (a late-settled day).
+    pub revisions: i64,
+}
+
+/// Spend per day, stacked by provider.
+#[derive(Debug, Clone, Serialize)]
+pub struct Daily {
+    /// The days.
+    pub period: Period,
+    /// Every provider with data in the period.
+    pub providers: Vec<String>,
+    /// One point per day of the period.
+    pub days: Vec<DailyPoint>,
+}
+
+/// Spend per day and provider, with missing days told apart from zero days.
+pub fn daily(store: &Store, q: &Query, today: NaiveDate) -> Result<Daily, StoreError> {
+    let p = q.period;
+    let mut by_day: BTreeMap<NaiveDate, BTreeMap<String, ProviderDay>> = BTreeMap::new();
+    let mut providers = std::collections::BTreeSet::new();
+    for d in store.day_totals(p.from, p.to)?.into_iter().filter(|d| q.keeps(&d.provider)) {
+        providers.insert(d.provider.clone());
+        by_day.entry(d.date).or_default().insert(
+            d.provider,
+            ProviderDay {
+                cost: Money::from_stored(&d.cost).to_stored(),
+                tokens: d.tokens,
+                tokens_without_billed_cost: d.not_in_cost_tokens,
+            },
+        );
+    }
+    let revisions: BTreeMap<String, i64> =
+        store.revisions_by_day(p.from, p.to)?.into_iter().collect();
+    let days = p
+        .from
+        .iter_days()
+        .take_while(|d| *d <= p.to)
+        .map(|date| {
+            let providers = by_day.remove(&date).unwrap_or_default();
+            let state = match (providers.is_empty(), date < today) {
+                (false, _) => "collected",
+                (true, true) => "missing",
+                (true, false) => "future",
+            };
+            let revisions = revisions.get(&date.to_string()).copied().unwrap_or(0);
+            DailyPoint { date, state, providers, revisions }
+        })
+        .collect();
+    Ok(Daily { period: p, providers: providers.into_iter().collect(), days })
+}
+
+/// One plugin's data health over the period.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginHealth {
+    /// The plugin.
+    pub plugin: String,
+    /// Complete days in the period.
+    pub days_complete: i64,
+    /// Finished days in the period.
+    pub days_finished: i64,
+    /// Its newest finished run.
+    pub last_run: Option<RunRow>,
+    /// When its newest successful run started.
+    pub last_success_at: Option<String>,
+}
+
+/// Which days each plugin has, which it lacks and why, and which days a
+/// re-pull revised.
+#[derive(Debug, Clone, Serialize)]
+pub struct Coverage {
+    /// The days.
+    pub period: Period,
+    /// Per plugin.
+    pub plugins: Vec<PluginHealth>,
+    /// Days runs asked for and did not complete, with the reason.
+    pub missing: Vec<MissingDay>,
+    /// Per day, how many stored values a re-pull changed.
+    pub revisions: BTreeMap<String, i64>,
+}
+
+/// Data health: coverage per plugin, last runs, missing and revised days.
+pub fn coverage(store: &Store, q: &Query, today: NaiveDate) -> Result<Coverage, StoreError> {
+    let p = q.period;
+    let finished = p.from.iter_days().take_while(|d| *d <= p.to && *d < today).count() as i64;
+    let counts: BTreeMap<String, i64> = store.coverage_counts(p.from, p.to)?.into_iter().collect();
+    let mut last: BTreeMap<String, RunRow> =
+        store.last_runs()?.into_iter().map(|r| (r.plugin_name.clone(), r)).collect();
+    let mut successes: BTreeMap<String, String> = store.last_successes()?.into_iter().collect();
+    let mut names: Vec<String> = counts.keys().chain(last.keys()).cloned().collect();
+    names.sort();
+    names.dedup();
+    let plugins = names
+        .into_iter()
+        .map(|plugin| PluginHealth {
+            days_complete: counts.get(&plugin).copied().unwrap_or(0),
+            days_finished: finished,
+            last_run: last.remove(&plugin),
+            last_success_at: successes.remove(&plugin),
+            plugin,
+        })
+        .collect();
+    Ok(Coverage {
+        period: p,
+        plugins,
+        missing: store.missing_in(p.from, p.to)?,
+        revisions: store.revisions_by_day(p.from, p.to)?.into_iter().collect(),
+    })
+}
+
+/// Tokens per provider and kind (input, output, cache reads and writes...).
+pub fn token_mix(store: &Store, q: &Query) -> Result<Vec<TokenMix>, StoreError> {
+    let mut rows = store.token_mix(q.period.from, q.period.to)?;
+    rows.retain(|r| q.keeps(&r.provider));
+    Ok(rows)
+}
+
+/// The newest runs (`runs --json`).
+pub fn runs(store: &Store, limit: usize) -> Result<Vec<RunRow>, StoreError> {
+    store.list_runs(limit.min(MAX_RUNS))
+}
+
+/// The alerts delivered, newest first.
+pub fn alerts(store: &Store) -> Result<Vec<SentAlert>, StoreError> {
+    store.alerts_sent(200)
+}
+
+/// Everything the page shows, for `report html`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Everything {
+    /// `/api/summary`.
+    pub summary: Summary,
+    /// `/api/daily`.
+    pub daily: Daily,
+    /// `/api/models?by=model`.
+    pub models: Vec<BreakdownLine>,
+    /// `/api/models?by=project`.
+    pub projects: Vec<BreakdownLine>,
+    /// `/api/tokens`.
+    pub tokens: Vec<TokenMix>,
+    /// `/api/coverage`.
+    pub coverage: Coverage,
+    /// `/api/runs`.
+    pub runs: Vec<RunRow>,
+    /// `/api/alerts`.
+    pub alerts: Vec<SentAlert>,
+}
+
+/// Every view at once.
+pub fn everything(
+    store: &Store,
+    q: &Query,
+    today: NaiveDate,
+    budget: &Money,
+) -> Result<Everything, StoreError> {
+    Ok(Everything {
+        summary: summary(store, q, today, budget)?,
+        daily: daily(store, q, today)?,
+        models: models(store, &Query { by: Some(Breakdown::Model), ..q.clone() }, today, budget)?,
+        projects: models(
+            store,
+            &Query { by: Some(Breakdown::Project), ..q.clone() },
+            today,
+            budget,
+        )?,
+        tokens: token_mix(store, q)?,
+        coverage: coverage(store, q, today)?,
+        runs: runs(store, 50)?,
+        alerts: alerts(store)?,
+    })
+}
+
+/// The default period of a view: the month of yesterday.
+pub fn default_period(today: NaiveDate) -> Period {
+    Period::month_of(today - Days::new(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(q: &str) -> Vec<(String, String)> {
+        q.split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (k.to_string(), v.to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bad_parameters_are_refused_with_a_reason() {
+        let default = Period::parse_month("2025-08").unwrap();
+        let q = |s: &str| Query::from_params(&params(s), &["limit"], default);
+        assert_eq!(q("").unwrap().period, default);
+        assert_eq!(q("month=2025-07").unwrap().period.to.to_string(), "2025-07-31");
+        assert_eq!(q("by=model&provider=OpenAI").unwrap().by, Some(Breakdown::Model));
+        for (bad, why) in [
+            ("month=2025-13", "month"),
+            ("from=2025-08-02&to=2025-08-01", "after"),
+            ("from=2025-08-01", "together"),
+            ("month=2025-08&from=2025-08-01&to=2025-08-02", "not both"),
+            ("by=color", "not provider, model or project"),
+            ("colour=red", "unknown parameter"),
+            ("month=2025-08&month=2025-07", "twice"),
+            ("from=1900-01-01&to=2025-01-01", "ten years"),
+            ("from=2025-02-30&to=2025-03-01", "from"),
+        ] {
+            let e = q(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+}

@@ -311,7 +311,8 @@ pub struct HtmlArgs {
     #[command(flatten)]
     pub period: PeriodArgs,
 
-    /// Only this provider (its name as shown, e.g. OpenAI)
+    /// Only this provider's spend and tokens (its name as shown, e.g.
+    /// OpenAI); data health, runs and alerts still cover every plugin
     #[arg(long, value_name = "NAME")]
     pub provider: Option<String>,
 
@@ -327,8 +328,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
     pub bind: std::net::SocketAddr,
 
-    /// Require this token on every request (`Authorization: Bearer TOKEN`,
-    /// or `?token=TOKEN` in the page's address) [env: AGENT_SERVE_TOKEN]
+    /// Require this token (16 characters or more) on every request
+    /// (`Authorization: Bearer TOKEN`, or `?token=TOKEN` in the page's
+    /// address); prefer AGENT_SERVE_TOKEN, since other users can see a
+    /// command line [env: AGENT_SERVE_TOKEN]
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
 }

@@ -77,7 +77,8 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
 }
 
 /// Text from a plugin made safe to print: control characters (terminal
-/// escape sequences among them) become `?`; tabs stay, and newlines stay
+/// escape sequences among them) and invisible format characters (bidi
+/// overrides, zero-width spaces) become `?`; tabs stay, and newlines stay
 /// only where `multiline` allows them.
 pub fn printable(text: &str, multiline: bool) -> String {
     text.chars()
@@ -85,10 +86,18 @@ pub fn printable(text: &str, multiline: bool) -> String {
             '\t' => c,
             '\n' if multiline => c,
             '\n' | '\r' => ' ',
-            c if c.is_control() => '?',
+            c if c.is_control() || is_format(c) => '?',
             c => c,
         })
         .collect()
+}
+
+/// Unicode format characters (category Cf) that change how text reads
+/// without showing: bidi controls, zero-width characters, the BOM.
+pub fn is_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
 #[cfg(test)]

@@ -407,6 +407,11 @@ pub struct RunRequest {
     /// The declared settings that are set.
     #[serde(default)]
     pub settings: BTreeMap<String, String>,
+    /// The host's "today" (`YYYY-MM-DD`, UTC): what a plugin should take as
+    /// the current day (hosts pin it for tests and reproducible runs).
+    /// Since 1.2 (JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub today: Option<String>,
 }
 
 /// Well-known keys of `metadata_json`.

@@ -187,7 +187,9 @@ pub struct ProviderPayload {
     pub schema: u32,
     /// Lowercase provider name, as in cost and usage payloads.
     pub provider: String,
-    /// The name people know it by (`OpenAI`).
+    /// The name people know it by: the id written for people, where only
+    /// case, spaces and punctuation may differ (`OpenAI` for `openai`,
+    /// `Mistral AI` for `mistral_ai`); the host refuses anything else.
     pub display_name: String,
     /// FOCUS `ServiceName` (`OpenAI API`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -7,7 +7,7 @@
 mod util;
 
 use agent_host_tests::{data, Faults, OPENROUTER_INFERENCE_KEY};
-use chrono::{Days, NaiveDate, Utc};
+use chrono::{Days, NaiveDate};
 use util::{simulator, Home};
 
 fn d(s: &str) -> NaiveDate {
@@ -118,16 +118,28 @@ fn a_collector_of_a_later_contract_is_stored_by_this_host() {
     home.env("HOSTILE_ATTACK", "newer-contract");
     home.run(&["run", "--plugin", "hostile", "--from", "2025-08-01", "--to", "2025-08-01"])
         .expect_code(0);
-    assert_eq!(stored(&home, "Hostile Future", d("2025-08-01")), Some((40, "1.25".into())));
+    assert_eq!(stored(&home, "HOSTILE", d("2025-08-01")), Some((40, "1.25".into())));
     assert_eq!(home.count("cost_rows"), 1);
+
+    // Its figures cannot be shown under another provider's name.
+    home.env("HOSTILE_ATTACK", "impersonate");
+    let run =
+        home.run(&["run", "--plugin", "hostile", "--from", "2025-08-02", "--to", "2025-08-02"]);
+    run.expect_code(1);
+    assert!(
+        run.stdout().contains("the display name \"OpenAI\" is not its name"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(home.number("SELECT count(*) FROM results WHERE provider = 'OpenAI'"), 0);
 }
 
 #[test]
 fn openrouter_reaches_summary_exports_and_alerts_with_no_host_change() {
     let sim = simulator();
-    // OpenRouter keeps the last 30 completed days of the real calendar: the
-    // collector and the simulator both read the clock.
-    let today = Utc::now().date_naive();
+    // OpenRouter keeps the last 30 completed days: the collector takes the
+    // host's (pinned) day, and so does the simulator.
+    let today = d("2025-09-01");
     sim.set_today(today);
     let mut home = Home::with_plugins(&["openrouter_collector"]);
     home.use_simulator(&sim).env("AGENT_TODAY", &today.to_string());

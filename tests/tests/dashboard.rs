@@ -169,6 +169,10 @@ fn an_empty_home_answers_and_bad_requests_get_one_line() {
     // A page elsewhere cannot reach the API through a rebound name.
     let (status, _) = get(&server.addr, "/api/summary", &[("Host", "evil.example:8787")]);
     assert_eq!(status, 403);
+    // Nor can another site make it work (a no-cors request cannot read it).
+    let (status, _) = get(&server.addr, "/api/everything", &[("Sec-Fetch-Site", "cross-site")]);
+    assert_eq!(status, 403);
+    assert_eq!(get(&server.addr, "/", &[("Sec-Fetch-Site", "same-origin")]).0, 200);
 }
 
 #[test]
@@ -178,6 +182,10 @@ fn a_non_loopback_bind_needs_a_token_on_every_request() {
     refused.expect_code(2);
     assert!(refused.stderr().contains("needs a token"), "{}", refused.stderr());
     assert_eq!(refused.stderr().trim().lines().count(), 2, "{}", refused.stderr());
+
+    let short = home.run(&["serve", "--bind", "0.0.0.0:0", "--token", "short"]);
+    short.expect_code(2);
+    assert!(short.stderr().contains("shorter than 16 characters"), "{}", short.stderr());
 
     let token = "dash-TOKEN-5f2c9e";
     let args = ["serve", "--bind", "0.0.0.0:0"];

@@ -123,15 +123,12 @@ pub fn summary(
     Ok(s)
 }
 
-/// The breakdown lines of `summary --by model|project --json`.
-pub fn models(
-    store: &Store,
-    q: &Query,
-    today: NaiveDate,
-    budget: &Money,
-) -> Result<Vec<BreakdownLine>, StoreError> {
-    let q = Query { by: Some(q.by.unwrap_or(Breakdown::Model)), ..q.clone() };
-    Ok(summary(store, &q, today, budget)?.breakdown)
+/// The breakdown lines of `summary --by model|project --json` (by model
+/// unless the query says otherwise), mapped by the same function.
+pub fn models(store: &Store, q: &Query) -> Result<Vec<BreakdownLine>, StoreError> {
+    let mut rows = store.breakdown(q.period.from, q.period.to, q.by.unwrap_or(Breakdown::Model))?;
+    rows.retain(|r| q.keeps(&r.provider));
+    Ok(summary::breakdown_lines(rows))
 }
 
 /// One provider's part of a day.
@@ -312,13 +309,8 @@ pub fn everything(
     Ok(Everything {
         summary: summary(store, q, today, budget)?,
         daily: daily(store, q, today)?,
-        models: models(store, &Query { by: Some(Breakdown::Model), ..q.clone() }, today, budget)?,
-        projects: models(
-            store,
-            &Query { by: Some(Breakdown::Project), ..q.clone() },
-            today,
-            budget,
-        )?,
+        models: models(store, &Query { by: Some(Breakdown::Model), ..q.clone() })?,
+        projects: models(store, &Query { by: Some(Breakdown::Project), ..q.clone() })?,
         tokens: token_mix(store, q)?,
         coverage: coverage(store, q, today)?,
         runs: runs(store, 50)?,

@@ -167,7 +167,7 @@ pub fn write_detail(
             let mut out = csv::Writer::from_writer(w);
             out.write_record(DETAIL_HEADER)?;
             store.each_cost_line(period.from, period.to, |l| -> Result<(), ExportError> {
-                out.write_record(detail_values(l).iter().map(|v| v.as_bytes()))?;
+                out.write_record(detail_values(l).iter().map(|v| sheet_safe(v)))?;
                 n += 1;
                 Ok(())
             })??;
@@ -175,6 +175,32 @@ pub fn write_detail(
         }
     }
     Ok(n)
+}
+
+/// A CSV cell a spreadsheet will not run as a formula: text that starts
+/// with `=`, `+`, `@`, a tab or a carriage return, or with `-` and no digit
+/// after it, gets a leading `'` (numbers such as `-1.50` are left alone).
+/// Line items, models and projects are text a plugin chose.
+fn sheet_safe(cell: &str) -> Cell<'_> {
+    let risky = match cell.as_bytes() {
+        [b'=' | b'+' | b'@' | b'\t' | b'\r', ..] => true,
+        [b'-', next, ..] => !next.is_ascii_digit(),
+        _ => false,
+    };
+    if risky {
+        Cell(std::borrow::Cow::Owned(format!("'{cell}")))
+    } else {
+        Cell(std::borrow::Cow::Borrowed(cell))
+    }
+}
+
+/// A CSV cell's bytes (copied only when a `'` had to be added).
+struct Cell<'a>(std::borrow::Cow<'a, str>);
+
+impl AsRef<[u8]> for Cell<'_> {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
 }
 
 fn detail_values<'a>(l: &CostLine<'a>) -> [std::borrow::Cow<'a, str>; 16] {
@@ -307,7 +333,7 @@ pub fn write_focus(w: impl Write, store: &Store, period: Period) -> Result<usize
             l.api_key.to_string(),
             String::from("{}"),
         ];
-        out.write_record(&record)?;
+        out.write_record(record.iter().map(|v| sheet_safe(v)))?;
         n += 1;
         Ok(())
     })??;
@@ -318,6 +344,18 @@ pub fn write_focus(w: impl Write, store: &Store, period: Period) -> Result<usize
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formulas_never_reach_a_spreadsheet() {
+        let safe = |s: &str| sheet_safe(s).0.into_owned();
+        assert_eq!(safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(safe("+1"), "'+1");
+        assert_eq!(safe("-cmd"), "'-cmd");
+        assert_eq!(safe("-1.50"), "-1.50");
+        assert_eq!(safe("gpt-4o, input"), "gpt-4o, input");
+        assert_eq!(safe(""), "");
+    }
 
     #[test]
     fn daily_csv_keeps_the_original_shape_and_exact_cost() {

@@ -85,6 +85,22 @@ pub fn parse_decimal(text: &str) -> Result<BigDecimal, MoneyError> {
     Ok(BigDecimal::new(mantissa, scale))
 }
 
+/// Decimal text as this program stores it: digits, a sign and a point, of
+/// any length (no exponent, so the text's length bounds the value's).
+pub fn parse_stored(text: &str) -> Result<BigDecimal, MoneyError> {
+    let t = text.trim();
+    let body = t.strip_prefix('-').unwrap_or(t);
+    let plain = !body.is_empty()
+        && body.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && body.bytes().filter(|b| *b == b'.').count() <= 1
+        && !body.starts_with('.')
+        && !body.ends_with('.');
+    if !plain {
+        return Err(MoneyError::Syntax(text.to_string()));
+    }
+    t.parse().map_err(|_| MoneyError::Syntax(text.to_string()))
+}
+
 /// An exact amount of money in its currency's major unit (dollars for USD).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
 pub struct Money(BigDecimal);
@@ -107,10 +123,10 @@ impl Money {
     }
 
     /// An amount read back from the database, where this program wrote it as
-    /// canonical decimal text; text that does not parse (a hand edit) reads
-    /// as zero.
+    /// plain decimal text (sums may exceed what [`parse_decimal`] takes from a
+    /// provider); text that is not plain decimal (a hand edit) reads as zero.
     pub fn from_stored(text: &str) -> Money {
-        Money::parse_major(text).unwrap_or_default()
+        parse_stored(text).map(Money::from_decimal).unwrap_or_default()
     }
 
     /// The canonical text stored in the database: plain digits, no exponent,
@@ -214,6 +230,16 @@ mod tests {
         let both = tiny.clone() + huge.clone();
         assert_eq!(both.to_stored().len(), 309 + 1 + 325);
         assert_eq!(Money::from_stored(&both.to_stored()), both);
+        // Sums past what a provider may send still read back.
+        let big = Money::parse_major("9e399").unwrap();
+        let twice = big.clone() + big;
+        assert_eq!(twice.to_stored().len(), 401);
+        assert_eq!(Money::from_stored(&twice.to_stored()), twice);
+        assert!(
+            parse_stored("1e5").is_err()
+                && parse_stored("").is_err()
+                && parse_stored("1.").is_err()
+        );
         assert!(tiny < huge);
     }
 

@@ -104,6 +104,8 @@ pub struct Rows {
     pub costs: BTreeMap<CostKey, CostRow>,
     /// Usage rows, one per key (duplicates summed).
     pub usage: BTreeMap<UsageKey, UsageRow>,
+    /// Tokens per provider and day so far.
+    day_tokens: BTreeMap<(String, NaiveDate), i64>,
 }
 
 /// Why a record cannot be stored.
@@ -245,9 +247,10 @@ pub fn parse_usage(
     p.metrics
         .into_iter()
         .map(|(metric, value)| {
-            let quantity = i64::try_from(value).map_err(|_| {
-                RecordError::Day(day, format!("metric {metric} = {value} is too large"))
-            })?;
+            let quantity =
+                i64::try_from(value).ok().filter(|q| *q <= MAX_COUNT).ok_or_else(|| {
+                    RecordError::Day(day, format!("metric {metric} = {value} is too large"))
+                })?;
             Ok(UsageRow {
                 counts_as_tokens: tokens.contains(&metric),
                 key: UsageKey { metric, ..base.clone() },
@@ -258,7 +261,15 @@ pub fn parse_usage(
         .collect()
 }
 
-/// Checks one `provider` payload.
+/// The letters and digits of a name, lowercased: `OpenAI`, `open_ai` and
+/// `Open AI` are one name.
+pub fn name_key(name: &str) -> String {
+    name.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+}
+
+/// Checks one `provider` payload. Its display name must be its id written
+/// for people (`OpenAI` for `openai`, `Mistral AI` for `mistral_ai`), so no
+/// plugin can show its figures under another provider's name.
 pub fn parse_provider(payload: &str) -> Result<ProviderInfo, RecordError> {
     let p: ProviderPayload = serde_json::from_str(payload)
         .map_err(|e| RecordError::Run(format!("invalid provider record: {e}")))?;
@@ -276,15 +287,29 @@ pub fn parse_provider(payload: &str) -> Result<ProviderInfo, RecordError> {
         .map(|f| (f, 80))
         .chain(p.not_in_cost_note.iter().map(|n| (n, 300)));
     for (f, max) in texts {
-        if f.trim().is_empty() || f.chars().count() > max || f.chars().any(char::is_control) {
+        let unprintable = f.chars().any(|c| c.is_control() || crate::logging::is_format(c));
+        if f.trim().is_empty() || f.chars().count() > max || unprintable {
             return Err(RecordError::Run(format!(
-                "provider {}: {f:?} is not 1 to {max} printable characters",
-                p.provider
+                "provider {}: {:?} is not 1 to {max} printable characters",
+                p.provider,
+                crate::logging::printable(f, false)
             )));
         }
     }
+    if !p.display_name.starts_with(char::is_alphanumeric)
+        || name_key(&p.display_name) != name_key(&p.provider)
+    {
+        return Err(RecordError::Run(format!(
+            "provider {}: the display name {:?} is not its name (only case, spaces and punctuation may differ)",
+            p.provider, p.display_name
+        )));
+    }
     Ok(p)
 }
+
+/// The most a usage counter may hold, and a provider's tokens of one day
+/// may add up to: far above any real day, far below where sums overflow.
+pub const MAX_COUNT: i64 = 1_000_000_000_000_000;
 
 impl Rows {
     /// Adds a cost row, summing exactly with an earlier row of the same key.
@@ -297,19 +322,24 @@ impl Rows {
         }
     }
 
-    /// Adds a usage row, summing with an earlier row of the same key; a sum
-    /// beyond 64 bits costs the day.
+    /// Adds a usage row, summing with an earlier row of the same key; a day
+    /// whose tokens for a provider add up past [`MAX_COUNT`] costs that day.
     pub fn add_usage(&mut self, row: UsageRow) -> Result<(), RecordError> {
-        match self.usage.get_mut(&row.key) {
-            Some(existing) => {
-                existing.quantity =
-                    existing.quantity.checked_add(row.quantity).ok_or_else(|| {
-                        RecordError::Day(
-                            row.key.day,
-                            format!("counter {} overflows", row.key.metric),
-                        )
-                    })?;
+        if row.counts_as_tokens {
+            let total = self.day_tokens.entry((row.key.provider.clone(), row.key.day)).or_default();
+            *total = total.saturating_add(row.quantity);
+            if *total > MAX_COUNT {
+                return Err(RecordError::Day(
+                    row.key.day,
+                    format!(
+                        "{}'s tokens of {} add up past {MAX_COUNT}",
+                        row.key.provider, row.key.day
+                    ),
+                ));
             }
+        }
+        match self.usage.get_mut(&row.key) {
+            Some(existing) => existing.quantity = existing.quantity.saturating_add(row.quantity),
             None => {
                 self.usage.insert(row.key.clone(), row);
             }
@@ -388,6 +418,25 @@ mod tests {
         ] {
             assert!(matches!(parse_cost(payload, None), Err(RecordError::Run(_))), "{payload}");
         }
+    }
+
+    #[test]
+    fn a_provider_is_shown_only_under_its_own_name() {
+        let p = |id: &str, name: &str| {
+            parse_provider(&format!(r#"{{"provider":"{id}","display_name":"{name}"}}"#))
+        };
+        assert!(p("openai", "OpenAI").is_ok());
+        assert!(p("mistral_ai", "Mistral AI").is_ok());
+        for (id, name) in [
+            ("evil", "OpenAI"),
+            ("openai", "OpenAI\\u200b"),
+            ("openai", " "),
+            ("openai", "Open\\u202eAI"),
+            ("openai", "=OpenAI"),
+        ] {
+            assert!(matches!(p(id, name), Err(RecordError::Run(_))), "{id} {name}");
+        }
+        assert_eq!(name_key("Open AI"), name_key("open_ai"));
     }
 
     #[test]

@@ -188,14 +188,16 @@ pub fn summarize(
         let cost = Money::from_stored(&d.cost);
         let p = by_provider.entry(d.provider.as_str()).or_default();
         p.0 += &cost;
-        p.1 += d.tokens;
+        p.1 = p.1.saturating_add(d.tokens);
         p.2 += 1;
         let e = by_day.entry(d.date).or_default();
         e.0 += &cost;
-        e.1 += d.tokens;
+        e.1 = e.1.saturating_add(d.tokens);
         total += &cost;
-        tokens += d.tokens;
+        tokens = tokens.saturating_add(d.tokens);
     }
+    let stored: std::collections::HashSet<(&str, NaiveDate)> =
+        days.iter().map(|d| (d.provider.as_str(), d.date)).collect();
     let finished: Vec<NaiveDate> =
         period.from.iter_days().take_while(|d| *d <= period.to && *d <= yesterday).collect();
     let providers = by_provider
@@ -207,7 +209,7 @@ pub fn summarize(
             days_covered: *covered,
             days_missing: finished
                 .iter()
-                .filter(|d| !days.iter().any(|t| t.provider == *name && t.date == **d))
+                .filter(|d| !stored.contains(&(*name, **d)))
                 .copied()
                 .collect(),
             tokens_without_billed_cost: days
@@ -242,17 +244,7 @@ pub fn summarize(
         })
         .collect();
     let (breakdown_by, breakdown) = match breakdown {
-        Some((by, rows)) => (
-            Some(by.to_string()),
-            rows.into_iter()
-                .map(|r| BreakdownLine {
-                    provider: r.provider,
-                    key: if r.key.is_empty() { "(default)".into() } else { r.key },
-                    cost: Money::from_stored(&r.cost).to_string(),
-                    tokens: r.tokens,
-                })
-                .collect(),
-        ),
+        Some((by, rows)) => (Some(by.to_string()), breakdown_lines(rows)),
         None => (None, Vec::new()),
     };
     Ok(Summary {
@@ -267,6 +259,19 @@ pub fn summarize(
         budget: budget_view(period.to, today, month_days, &budget)?,
         last_finished_day: Some(yesterday.min(period.to)),
     })
+}
+
+/// Breakdown rows as shown: exact money with two decimals at least, the
+/// default project or model named.
+pub fn breakdown_lines(rows: Vec<BreakdownRow>) -> Vec<BreakdownLine> {
+    rows.into_iter()
+        .map(|r| BreakdownLine {
+            provider: r.provider,
+            key: if r.key.is_empty() { "(default)".into() } else { r.key },
+            cost: Money::from_stored(&r.cost).to_string(),
+            tokens: r.tokens,
+        })
+        .collect()
 }
 
 /// Month-to-date against the budget, and the run-rate forecast.

@@ -23,6 +23,12 @@ use crate::cli::{HtmlArgs, ServeArgs};
 use crate::error::{ExitCode, HostError, Result};
 use crate::store::Store;
 
+/// The shortest token `serve` accepts.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+/// API requests computed at once; more wait their turn.
+const CONCURRENT_VIEWS: usize = 2;
+
 /// What every request needs.
 struct Server {
     db: PathBuf,
@@ -33,6 +39,8 @@ struct Server {
     /// `AGENT_TODAY`, when pinned.
     today: Option<NaiveDate>,
     budget: Money,
+    /// Bounds the work requests can queue on the machine.
+    views: tokio::sync::Semaphore,
 }
 
 impl Server {
@@ -49,14 +57,23 @@ pub fn serve(ctx: &Context, args: &ServeArgs) -> Result<u8> {
         .or_else(|| ctx.settings.get("AGENT_SERVE_TOKEN").map(str::to_string))
         .filter(|t| !t.is_empty());
     let loopback = args.bind.ip().is_loopback();
-    if !loopback && token.is_none() {
-        return Err(HostError::usage(format!(
-            "serve --bind {}: an address other than loopback needs a token",
-            args.bind
-        ))
-        .with_hint(
-            "pass --token TOKEN or set AGENT_SERVE_TOKEN; every request must then carry it",
-        ));
+    match &token {
+        None if !loopback => {
+            return Err(HostError::usage(format!(
+                "serve --bind {}: an address other than loopback needs a token",
+                args.bind
+            ))
+            .with_hint(
+                "set AGENT_SERVE_TOKEN (or pass --token); every request must then carry it",
+            ))
+        }
+        Some(t) if t.chars().count() < MIN_TOKEN_CHARS => {
+            return Err(HostError::usage(format!(
+                "the serve token is shorter than {MIN_TOKEN_CHARS} characters"
+            ))
+            .with_hint("e.g. AGENT_SERVE_TOKEN=$(openssl rand -hex 16)"))
+        }
+        _ => {}
     }
     // Creates or upgrades the database once; the server only reads it.
     drop(ctx.store()?);
@@ -66,6 +83,7 @@ pub fn serve(ctx: &Context, args: &ServeArgs) -> Result<u8> {
         loopback,
         today: pinned_today(ctx)?,
         budget: crate::billing::report::alert_settings(&ctx.settings)?.budget,
+        views: tokio::sync::Semaphore::new(CONCURRENT_VIEWS),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -112,10 +130,12 @@ fn respond(status: StatusCode, content_type: &str, body: String) -> Response {
         .header(header::CONTENT_TYPE, content_type)
         .header(header::CACHE_CONTROL, "no-store")
         .header("x-content-type-options", "nosniff")
+        .header(header::REFERRER_POLICY, "no-referrer")
         .header(
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
-             connect-src 'self'; img-src data:",
+             connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; \
+             frame-ancestors 'none'",
         )
         .body(Body::from(body))
         .unwrap_or_else(|_| Response::new(Body::empty()))
@@ -142,6 +162,9 @@ async fn handle(State(server): State<Arc<Server>>, req: Request) -> Response {
     let Some(view) = path.strip_prefix("/api/").map(str::to_string) else {
         return error(StatusCode::NOT_FOUND, &format!("no page {path}"));
     };
+    let Ok(_permit) = server.views.acquire().await else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping");
+    };
     let server = server.clone();
     let answer = tokio::task::spawn_blocking(move || api(&server, &view, &params)).await;
     match answer {
@@ -162,6 +185,11 @@ fn admit(
         if !is_loopback_host(host) {
             return Err((StatusCode::FORBIDDEN, format!("host {host:?} is not this machine")));
         }
+    }
+    // Browsers say when another site sends the request: such a request may
+    // not read the answer, and may not make this machine work either.
+    if headers.get("sec-fetch-site").and_then(|h| h.to_str().ok()) == Some("cross-site") {
+        return Err((StatusCode::FORBIDDEN, "requests from other sites are refused".into()));
     }
     let Some(token) = &server.token else { return Ok(()) };
     let given = headers
@@ -210,7 +238,7 @@ fn api(
             to_json(&dashboard::summary(&store, &q, today, &server.budget).map_err(failed)?)
         }
         "daily" => to_json(&dashboard::daily(&store, &q, today).map_err(failed)?),
-        "models" => to_json(&dashboard::models(&store, &q, today, &server.budget).map_err(failed)?),
+        "models" => to_json(&dashboard::models(&store, &q).map_err(failed)?),
         "coverage" => to_json(&dashboard::coverage(&store, &q, today).map_err(failed)?),
         "tokens" => to_json(&dashboard::token_mix(&store, &q).map_err(failed)?),
         "alerts" => to_json(&dashboard::alerts(&store).map_err(failed)?),

@@ -290,6 +290,7 @@ fn prepare(
         to: window.map(|w| w.1.to_string()),
         params,
         settings: settings_given,
+        today: Some(opts.today.to_string()),
     };
     let run_id = uuid::Uuid::new_v4().to_string();
     store.begin_run(&run_id, &m.name, &now_rfc3339(), window, Some(&plugin.sha256))?;
@@ -463,10 +464,11 @@ fn reported_lost(
         .collect()
 }
 
-/// Text made safe for one line of a report: control characters dropped,
-/// cut at `max` characters.
+/// Text made safe for one line of a report: control and format characters
+/// dropped, cut at `max` characters.
 fn one_line(text: &str, max: usize) -> String {
-    let clean: String = text.chars().filter(|c| !c.is_control()).collect();
+    let clean: String =
+        text.chars().filter(|c| !c.is_control() && !crate::logging::is_format(*c)).collect();
     match clean.char_indices().nth(max) {
         Some((i, _)) => format!("{}…", &clean[..i]),
         None => clean,

@@ -7,8 +7,8 @@ use std::hash::Hash;
 use chrono::NaiveDate;
 use rusqlite::{params, Statement};
 
-use super::{Context, Result, Tx};
-use crate::billing::records::{CostKey, CostRow, ProviderInfo, Rows, UsageKey, UsageRow};
+use super::{Context, Result, StoreError, Tx};
+use crate::billing::records::{name_key, CostKey, CostRow, ProviderInfo, Rows, UsageKey, UsageRow};
 use crate::kernel::sink::SinkInput;
 
 /// A stored value that a re-pull changed.
@@ -400,7 +400,25 @@ impl Tx<'_> {
                     not_in_cost_note = ?7, updated_at = ?8",
             )
             .ctx("store providers")?;
+        let mut others = self
+            .tx
+            .prepare_cached("SELECT provider, display_name FROM providers")
+            .ctx("read providers")?;
+        let known: Vec<(String, String)> = others
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .ctx("read providers")?
+            .collect::<rusqlite::Result<_>>()
+            .ctx("read providers")?;
         for p in infos {
+            let key = name_key(&p.display_name);
+            if let Some((other, _)) =
+                known.iter().find(|(id, name)| *id != p.provider && name_key(name) == key)
+            {
+                return Err(StoreError::Invalid(format!(
+                    "provider {} would be shown as {:?}, the name of provider {other}",
+                    p.provider, p.display_name
+                )));
+            }
             stmt.execute(params![
                 p.provider,
                 p.display_name,

@@ -5,7 +5,7 @@ use bigdecimal::{BigDecimal, Zero};
 use rusqlite::functions::{Aggregate, Context, FunctionFlags};
 use rusqlite::{Connection, Error};
 
-use crate::billing::money::{parse_decimal, Money};
+use crate::billing::money::{parse_stored, Money};
 
 struct DecSum;
 
@@ -18,7 +18,7 @@ impl Aggregate<BigDecimal, Option<String>> for DecSum {
         let Some(text) = ctx.get::<Option<String>>(0)? else {
             return Ok(());
         };
-        let value = parse_decimal(&text)
+        let value = parse_stored(&text)
             .map_err(|e| Error::UserFunctionError(format!("dec_sum: {e}").into()))?;
         *acc += value;
         Ok(())

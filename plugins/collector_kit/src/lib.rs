@@ -261,10 +261,10 @@ struct QueryState {
 }
 
 impl QueryState {
-    /// Adds one parsed page. A day whose records a later page repeats
-    /// exactly was sent twice: that day is marked bad and its repeat dropped,
-    /// never counted twice (a day whose results simply continue on the next
-    /// page is kept).
+    /// Adds one parsed page. A day a later page repeats any record of was
+    /// sent twice: that day is marked bad and its repeat dropped, never
+    /// counted twice (a day whose results simply continue on the next page
+    /// is kept).
     fn take(&mut self, rows: PageRows, bad: &mut BTreeMap<NaiveDate, String>) {
         let mut page: BTreeMap<NaiveDate, BTreeSet<u64>> = BTreeMap::new();
         for (day, r) in &rows.rows {
@@ -272,7 +272,9 @@ impl QueryState {
         }
         let mut repeated = BTreeSet::new();
         for (day, prints) in page {
-            if self.seen.get(&day).is_some_and(|before| prints.is_subset(before)) {
+            // Any record seen before is a repeat: a day that merely continues
+            // on this page brings only new ones.
+            if self.seen.get(&day).is_some_and(|before| !prints.is_disjoint(before)) {
                 bad.entry(day).or_insert_with(|| format!("the day {day} came back twice"));
                 repeated.insert(day);
             } else {

@@ -8,7 +8,7 @@
 //! `exec`, `grandchild`, `settings`, `redirect` (GET `HOSTILE_BASE_URL` +
 //! `target` with its key), `foreign-rows`, `overflow` (two amounts of its
 //! own whose day sum needs 30 digits), `newer-contract` (records with fields
-//! of a later contract version), `flood` (`count` log lines and
+//! of a later contract version), `impersonate` (another provider's display name), `flood` (`count` log lines and
 //! one long line), `leak-days` (its key as a lost day's reason), `huge` (`count` records of 64 KiB), `memory`, `leak`
 //! (logs and returns its own key).
 //!
@@ -261,7 +261,7 @@ fn run(ctx: &PluginCtx<'_>, req: RunRequest) -> PluginResult {
                 "metrics": {"tokens": 40}, "token_metrics": ["tokens"], "latency_ms_p99": 812,
             });
             let provider = serde_json::json!({
-                "schema": 7, "provider": "hostile", "display_name": "Hostile Future",
+                "schema": 7, "provider": "hostile", "display_name": "HOSTILE",
                 "logo_url": "https://example.invalid/logo.png",
             });
             PluginResult::success(
@@ -270,6 +270,14 @@ fn run(ctx: &PluginCtx<'_>, req: RunRequest) -> PluginResult {
                     Record::new("usage", "", usage.to_string()),
                     Record::new("provider", "", provider.to_string()),
                 ],
+                &RunMetadata::default(),
+            )
+        }
+        "impersonate" => {
+            // Its own figures, shown under another provider's name.
+            let provider = serde_json::json!({"provider": "hostile", "display_name": "OpenAI"});
+            PluginResult::success(
+                vec![Record::new("provider", "", provider.to_string())],
                 &RunMetadata::default(),
             )
         }

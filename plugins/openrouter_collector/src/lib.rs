@@ -57,7 +57,12 @@ fn collect(ctx: &PluginCtx<'_>, req: &RunRequest) -> Result<PluginResult, String
         req.settings.get("OPENROUTER_BASE_URL").map(String::as_str).unwrap_or(DEFAULT_BASE_URL);
     let account =
         req.settings.get("OPENROUTER_ACCOUNT").cloned().unwrap_or_else(|| "default".into());
-    let today = Utc::now().date_naive();
+    // The host's day (it may be pinned), else the clock's.
+    let today = req
+        .today
+        .as_deref()
+        .and_then(|t| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok())
+        .unwrap_or_else(|| Utc::now().date_naive());
     let queries = plan(base, &key, range, today);
     let mut fetched = fetch_all(ctx, &queries, |query, body| {
         Ok(parse_activity(body, &account, query.days)?.records())

@@ -426,6 +426,11 @@ pub struct RunMetadata {
     /// again next run. Since 1.2 (JSON).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub lost_days: BTreeMap<String, String>,
+    /// Days of a partial run the source can never return (past what it
+    /// keeps), each with the reason: not complete, but not asked for again.
+    /// Since 1.2 (JSON).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unavailable_days: BTreeMap<String, String>,
     /// How many HTTP requests the run made.
     #[serde(default)]
     pub requests: u64,

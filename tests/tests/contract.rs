@@ -153,10 +153,16 @@ fn openrouter_reaches_summary_exports_and_alerts_with_no_host_change() {
         "--to",
         &to.to_string(),
     ]);
-    // The ten days the API no longer holds are lost, with the reason.
-    run.expect_code(1);
-    assert!(run.stdout().contains("10 day(s) not stored"), "{}", run.stdout());
-    assert!(run.stdout().contains("keeps only the last 30 completed UTC days"), "{}", run.stdout());
+    // The ten days the API no longer holds are said to be unavailable, and
+    // are not asked for again.
+    run.expect_code(0);
+    let unavailable = format!(
+        "note: 10 day(s) not available from the source: {}..{} (OpenRouter keeps only the last 30 completed UTC days)",
+        from,
+        from + Days::new(9)
+    );
+    assert!(run.stdout().contains(&unavailable), "{}", run.stdout());
+    assert_eq!(home.count("missing_days"), 0);
     let kept = today - Days::new(30);
     let mut total = bigdecimal::BigDecimal::from(0);
     for day in kept.iter_days().take(30) {

@@ -101,6 +101,9 @@ pub struct RunReport {
     /// Days of the window not stored, each with the reason; the plan asks
     /// for them again.
     pub lost_days: BTreeMap<NaiveDate, String>,
+    /// Days of the window the source can never return, with the reason:
+    /// not stored, and not asked for again.
+    pub unavailable_days: BTreeMap<NaiveDate, String>,
     /// What the application noted about the stored data.
     pub notes: Vec<String>,
 }
@@ -446,22 +449,27 @@ fn completed_days(
     }
 }
 
-/// The days a partial result says are lost, with the plugin's reasons;
-/// any other day of the window it did not complete gets a generic one.
-fn reported_lost(
+/// The days a partial result did not complete, with the plugin's reasons:
+/// those the source can never return, and the lost ones (asked for again);
+/// a day it gives no reason for is lost.
+fn reported_gaps(
     window: Option<(NaiveDate, NaiveDate)>,
     complete: &[NaiveDate],
     metadata: &RunMetadata,
     today: NaiveDate,
-) -> BTreeMap<NaiveDate, String> {
-    let Some((from, to)) = window else { return BTreeMap::new() };
-    days(from, to)
-        .filter(|d| *d < today && !complete.contains(d))
-        .map(|d| {
-            let why = metadata.lost_days.get(&d.to_string()).map(|w| one_line(w, 300));
-            (d, why.unwrap_or_else(|| "the plugin did not report it complete".into()))
-        })
-        .collect()
+) -> (BTreeMap<NaiveDate, String>, BTreeMap<NaiveDate, String>) {
+    let (mut unavailable, mut lost) = (BTreeMap::new(), BTreeMap::new());
+    let Some((from, to)) = window else { return (unavailable, lost) };
+    for d in days(from, to).filter(|d| *d < today && !complete.contains(d)) {
+        let key = d.to_string();
+        if let Some(why) = metadata.unavailable_days.get(&key) {
+            unavailable.insert(d, one_line(why, 300));
+        } else {
+            let why = metadata.lost_days.get(&key).map(|w| one_line(w, 300));
+            lost.insert(d, why.unwrap_or_else(|| "the plugin did not report it complete".into()));
+        }
+    }
+    (unavailable, lost)
 }
 
 /// Text made safe for one line of a report: control and format characters
@@ -511,6 +519,18 @@ fn describe_lost(lost: &BTreeMap<NaiveDate, String>) -> String {
     format!("{} day(s) not stored, asked for again next run: {}", lost.len(), list.join("; "))
 }
 
+/// A note on the days the source cannot return, by span.
+fn unavailable_note(days: &BTreeMap<NaiveDate, String>) -> Option<String> {
+    if days.is_empty() {
+        return None;
+    }
+    let spans: Vec<String> = lost_spans(days)
+        .iter()
+        .map(|(a, b, why)| format!("{} ({why})", span_text(*a, *b)))
+        .collect();
+    Some(format!("{} day(s) not available from the source: {}", days.len(), spans.join("; ")))
+}
+
 /// Checks the records through the sink: the batch to write, with the days
 /// it refused taken out of `complete` and added to `lost`, or why the whole
 /// run is refused.
@@ -543,10 +563,10 @@ fn commit<S: RecordSink>(store: &mut Store, sink: &S, today: NaiveDate, ex: Exec
     let received = result.records.len();
     let (mut status, mut error, metadata) = judge(&result);
     let complete_days = completed_days(status, prepared.window, &metadata, today);
-    let mut lost = if status == "partial" {
-        reported_lost(prepared.window, &complete_days, &metadata, today)
+    let (unavailable, mut lost) = if status == "partial" {
+        reported_gaps(prepared.window, &complete_days, &metadata, today)
     } else {
-        BTreeMap::new()
+        Default::default()
     };
     let collected_at = now_rfc3339();
     let input = SinkInput {
@@ -573,6 +593,10 @@ fn commit<S: RecordSink>(store: &mut Store, sink: &S, today: NaiveDate, ex: Exec
     if status != "failed" && !lost.is_empty() {
         status = "partial";
         error = Some(describe_lost(&lost));
+    } else if status == "partial" {
+        // Every day it could return is stored: the rest is not to be had.
+        status = "success";
+        error = None;
     }
     let input = SinkInput { complete_days: &complete, ..input };
     let mut report = RunReport {
@@ -587,13 +611,14 @@ fn commit<S: RecordSink>(store: &mut Store, sink: &S, today: NaiveDate, ex: Exec
         records_changed: 0,
         duration_ms: prepared.started.elapsed().as_millis() as u64,
         lost_days: if status == "failed" { BTreeMap::new() } else { lost },
-        notes: Vec::new(),
+        notes: unavailable_note(&unavailable).into_iter().collect(),
+        unavailable_days: unavailable,
     };
     match write_run(store, sink, &input, batch, &report, &logs) {
         Ok(stats) => {
             report.records_written = stats.written;
             report.records_changed = stats.changed;
-            report.notes = stats.notes;
+            report.notes.extend(stats.notes);
         }
         Err(e) => {
             // Nothing of the run's data was kept; say so in the run itself.
@@ -636,7 +661,7 @@ fn write_run<S: RecordSink>(
     tx.mark_complete(input.plugin, marked.iter().copied(), input.run_id, input.collected_at)?;
     if let Some((from, to)) = input.window {
         let lost = days(from, to)
-            .filter(|d| !marked.contains(d))
+            .filter(|d| !marked.contains(d) && !report.unavailable_days.contains_key(d))
             .map(|d| (d, report.lost_days.get(&d).or(report.error.as_ref()).map(String::as_str)));
         tx.mark_missing(input.plugin, lost, input.run_id)?;
     }
@@ -701,6 +726,7 @@ fn skip(store: &mut Store, plugin: &Plugin, why: &str) -> Result<RunReport> {
         records_changed: 0,
         duration_ms: 0,
         lost_days: BTreeMap::new(),
+        unavailable_days: BTreeMap::new(),
         notes: Vec::new(),
     })
 }

@@ -66,7 +66,7 @@ pub fn provider() -> ProviderPayload {
         service_name: Some("Claude API".into()),
         sub_account_type: Some("Workspace".into()),
         not_in_cost_note: Some(
-            "Anthropic's cost report does not include Priority Tier costs; their tokens have no billed cost here".into(),
+            "Anthropic's cost report does not include Priority Tier costs".into(),
         ),
         ..ProviderPayload::new("anthropic", "Anthropic")
     }

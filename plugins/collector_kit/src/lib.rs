@@ -304,6 +304,9 @@ pub struct Fetched {
     pub failures: Vec<(DayRange, String)>,
     /// Days a page showed cannot be trusted, with the first reason.
     pub bad_days: BTreeMap<NaiveDate, String>,
+    /// Days the source can never return (past what it keeps), with why:
+    /// reported, not asked for again.
+    pub unavailable: BTreeMap<NaiveDate, String>,
     /// Queries that completed.
     pub completed: usize,
     /// Requests made.
@@ -458,17 +461,18 @@ pub fn finish(
     let mut meta = RunMetadata { requests: fetched.requests, ..Default::default() };
     meta.extra.insert("provider".into(), provider.provider.clone().into());
     for day in range.days() {
-        match fetched.lost(day) {
-            Some(why) => {
-                meta.lost_days.insert(day.to_string(), why.to_string());
-            }
-            None => meta.complete_days.push(day.to_string()),
+        if let Some(why) = fetched.unavailable.get(&day) {
+            meta.unavailable_days.insert(day.to_string(), why.clone());
+        } else if let Some(why) = fetched.lost(day) {
+            meta.lost_days.insert(day.to_string(), why.to_string());
+        } else {
+            meta.complete_days.push(day.to_string());
         }
     }
     let mut records: Vec<Record> = fetched
         .records
         .into_iter()
-        .filter(|(day, _)| !meta.lost_days.contains_key(&day.to_string()))
+        .filter(|(day, _)| meta.complete_days.contains(&day.to_string()))
         .map(|(_, r)| r)
         .collect();
     ctx.info(&format!(
@@ -479,19 +483,24 @@ pub fn finish(
         range.to
     ));
     records.push(provider.record());
-    if meta.lost_days.is_empty() {
+    if meta.lost_days.is_empty() && meta.unavailable_days.is_empty() {
         meta.complete_days.clear();
         return PluginResult::success(records, &meta);
     }
     let kept = meta.complete_days.len();
-    let first = meta.lost_days.iter().next().map(|(d, why)| format!("{d}: {why}"));
+    let first = meta
+        .lost_days
+        .iter()
+        .chain(&meta.unavailable_days)
+        .next()
+        .map(|(d, why)| format!("{d}: {why}"));
     let mut result = PluginResult::success(records, &meta);
     result.status = plugin_api::RunStatus::PARTIAL;
     result.error = plugin_api::abi_stable::std_types::RSome(
         format!(
-            "kept {kept} of {} days; {} not complete, fetched again next run. First: {}",
+            "kept {kept} of {} days; {} not complete. First: {}",
             range.len(),
-            meta.lost_days.len(),
+            range.len() - kept as u64,
             first.unwrap_or_default()
         )
         .into(),

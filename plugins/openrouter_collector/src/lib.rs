@@ -1,7 +1,8 @@
 //! `openrouter_collector`: daily spend and tokens per model and endpoint from
 //! OpenRouter's activity API (`GET /api/v1/activity`, a management key). The
 //! API keeps only the last 30 completed UTC days, so the nightly cadence is
-//! what keeps the history; older days are reported lost with that reason.
+//! what keeps the history; older days are reported unavailable (not asked
+//! for again).
 //! Built only on the billing record contract: no file of the host knows it.
 
 use chrono::{Days, NaiveDate, Utc};
@@ -68,7 +69,7 @@ fn collect(ctx: &PluginCtx<'_>, req: &RunRequest) -> Result<PluginResult, String
         Ok(parse_activity(body, &account, query.days)?.records())
     });
     for day in range.days().filter(|d| !kept(*d, today)) {
-        fetched.bad_days.insert(day, out_of_window(day, today));
+        fetched.unavailable.insert(day, out_of_window(day, today));
     }
     Ok(finish(ctx, &provider(), fetched, range))
 }
@@ -89,11 +90,9 @@ pub fn kept(day: NaiveDate, today: NaiveDate) -> bool {
 
 fn out_of_window(day: NaiveDate, today: NaiveDate) -> String {
     if day >= today {
-        format!("{day} is not a completed UTC day yet")
+        "not a completed UTC day yet".into()
     } else {
-        format!(
-            "OpenRouter keeps only the last {RETENTION_DAYS} completed UTC days; {day} is no longer available"
-        )
+        format!("OpenRouter keeps only the last {RETENTION_DAYS} completed UTC days")
     }
 }
 

@@ -42,10 +42,6 @@ pub const USAGE: &str = "usage";
 /// Record kind of a [`ProviderPayload`].
 pub const PROVIDER: &str = "provider";
 
-fn schema() -> u32 {
-    SCHEMA_VERSION
-}
-
 fn old_schema() -> u32 {
     1
 }
@@ -65,7 +61,7 @@ fn is_false(b: &bool) -> bool {
 ///  "project":"proj_1","line_item":"gpt-4o, input","model":"gpt-4o","token_type":"input",
 ///  "amount":"0.0123","unit":"major","currency":"usd","quantity":"1234","quantity_unit":"tokens"}
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CostPayload {
     /// The contract version the writer used.
     #[serde(default = "old_schema")]
@@ -180,10 +176,10 @@ pub struct UsagePayload {
 /// {"schema":2,"provider":"anthropic","display_name":"Anthropic","service_name":"Claude API",
 ///  "sub_account_type":"Workspace","not_in_cost_note":"Priority Tier costs are not in the cost report"}
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderPayload {
     /// The contract version the writer used.
-    #[serde(default = "schema")]
+    #[serde(default = "old_schema")]
     pub schema: u32,
     /// Lowercase provider name, as in cost and usage payloads.
     pub provider: String,
@@ -219,19 +215,9 @@ impl CostPayload {
             provider: provider.into(),
             account: account.into(),
             day: day.into(),
-            project: None,
-            api_key: None,
-            line_item: None,
-            model: None,
-            token_type: None,
-            cost_type: None,
-            service_tier: None,
-            context_window: None,
-            amount: String::new(),
             unit: "major".into(),
             currency: "usd".into(),
-            quantity: None,
-            quantity_unit: None,
+            ..CostPayload::default()
         }
     }
 }
@@ -263,11 +249,7 @@ impl ProviderPayload {
             schema: SCHEMA_VERSION,
             provider: provider.into(),
             display_name: display_name.into(),
-            service_name: None,
-            service_category: None,
-            service_subcategory: None,
-            sub_account_type: None,
-            not_in_cost_note: None,
+            ..ProviderPayload::default()
         }
     }
 }

@@ -8,6 +8,7 @@ use chrono::{Days, NaiveDate};
 use serde_json::{json, Map, Value};
 
 use crate::data;
+use crate::paging::days;
 use crate::wire::{bad, param, Fail};
 
 /// The management key the simulator accepts.
@@ -27,7 +28,7 @@ pub fn activity(path: &str, params: &[(String, String)], today: NaiveDate) -> Re
     }
     let (first, last) = window(today);
     let days: Vec<NaiveDate> = match param(params, "date") {
-        None => first.iter_days().take_while(|d| *d <= last).collect(),
+        None => days(first, today),
         Some(v) => {
             let day: NaiveDate = NaiveDate::parse_from_str(v, "%Y-%m-%d")
                 .map_err(|_| bad(format!("Invalid date format {v:?}; use YYYY-MM-DD")))?;

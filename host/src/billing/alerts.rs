@@ -68,40 +68,39 @@ pub fn evaluate(
 
     // Budget thresholds: only the highest one crossed, so a first run in a
     // month already over budget sends one message, not three.
-    if let Ok(view) = budget_view(yesterday, today, days, &s.budget) {
-        let mtd = Money::from_stored(&view.month_to_date);
-        let crossed = s
-            .thresholds
-            .iter()
-            .filter(|t| {
-                mtd.decimal() * BigDecimal::from(100) >= s.budget.decimal() * BigDecimal::from(**t)
-            })
-            .max();
-        if let Some(t) = crossed {
+    let view = budget_view(yesterday, today, days, &s.budget);
+    let mtd = Money::from_stored(&view.month_to_date);
+    let crossed = s
+        .thresholds
+        .iter()
+        .filter(|t| {
+            mtd.decimal() * BigDecimal::from(100) >= s.budget.decimal() * BigDecimal::from(**t)
+        })
+        .max();
+    if let Some(t) = crossed {
+        out.push(Alert {
+            key: format!("budget-{t}:{month_key}"),
+            rule: "budget",
+            severity: if *t >= 100 { "critical" } else { "warning" },
+            title: format!("AI spend reached {t} % of the monthly budget"),
+            message: format!(
+                "{month_key}: ${} spent of a ${} budget ({} %).",
+                view.month_to_date, view.monthly_budget, view.percent_used
+            ),
+        });
+    }
+    if let Some(f) = &view.forecast {
+        if Money::from_stored(&f.month_end) > s.budget {
             out.push(Alert {
-                key: format!("budget-{t}:{month_key}"),
-                rule: "budget",
-                severity: if *t >= 100 { "critical" } else { "warning" },
-                title: format!("AI spend reached {t} % of the monthly budget"),
+                key: format!("forecast:{month_key}"),
+                rule: "forecast",
+                severity: "warning",
+                title: format!("AI spend is on course to exceed the {month_key} budget"),
                 message: format!(
-                    "{month_key}: ${} spent of a ${} budget ({} %).",
-                    view.month_to_date, view.monthly_budget, view.percent_used
+                    "Forecast ${} at month end against a ${} budget ({}).",
+                    f.month_end, view.monthly_budget, f.method
                 ),
             });
-        }
-        if let Some(f) = &view.forecast {
-            if Money::from_stored(&f.month_end) > s.budget {
-                out.push(Alert {
-                    key: format!("forecast:{month_key}"),
-                    rule: "forecast",
-                    severity: "warning",
-                    title: format!("AI spend is on course to exceed the {month_key} budget"),
-                    message: format!(
-                        "Forecast ${} at month end against a ${} budget ({}).",
-                        f.month_end, view.monthly_budget, f.method
-                    ),
-                });
-            }
         }
     }
 

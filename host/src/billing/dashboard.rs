@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Days, NaiveDate};
+use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::money::Money;
@@ -95,27 +95,42 @@ pub fn summary(
     today: NaiveDate,
     budget: &Money,
 ) -> Result<Summary, StoreError> {
+    summary_of(store, q, today, budget, &day_totals(store, q, q.period)?)
+}
+
+/// The query's providers' `results` rows over `period`.
+fn day_totals(store: &Store, q: &Query, period: Period) -> Result<Vec<DayTotal>, StoreError> {
+    let mut rows = store.day_totals(period.from, period.to)?;
+    rows.retain(|d| q.keeps(&d.provider));
+    Ok(rows)
+}
+
+/// [`summary()`] over the period's rows, already read.
+fn summary_of(
+    store: &Store,
+    q: &Query,
+    today: NaiveDate,
+    budget: &Money,
+    days: &[DayTotal],
+) -> Result<Summary, StoreError> {
     let p = q.period;
-    let keep = |rows: Vec<DayTotal>| -> Vec<DayTotal> {
-        rows.into_iter().filter(|d| q.keeps(&d.provider)).collect()
-    };
-    let days = keep(store.day_totals(p.from, p.to)?);
     let month = Period::month_of(p.to);
+    let other_month;
     let month_days = if (month.from, month.to) == (p.from, p.to) {
-        days.clone()
+        days
     } else {
-        keep(store.day_totals(month.from, month.to)?)
+        other_month = day_totals(store, q, month)?;
+        &other_month
     };
     let breakdown = match q.by {
         None => None,
         Some(by) => {
             let mut rows = store.breakdown(p.from, p.to, by)?;
             rows.retain(|r| q.keeps(&r.provider));
-            Some((if by == Breakdown::Model { "model" } else { "project" }, rows))
+            Some((by.dim(), rows))
         }
     };
-    let mut s = summary::summarize(p, today, &days, breakdown, &month_days, budget.clone())
-        .map_err(StoreError::Invalid)?;
+    let mut s = summary::summarize(p, today, days, breakdown, month_days, budget);
     let notes = store.not_in_cost_notes()?;
     for line in &mut s.providers {
         line.without_billed_cost_note = notes.get(&line.provider).cloned();
@@ -169,13 +184,23 @@ pub struct Daily {
 
 /// Spend per day and provider, with missing days told apart from zero days.
 pub fn daily(store: &Store, q: &Query, today: NaiveDate) -> Result<Daily, StoreError> {
-    let p = q.period;
+    let revisions = store.revisions_by_day(q.period.from, q.period.to)?;
+    Ok(daily_of(q.period, today, &day_totals(store, q, q.period)?, &revisions))
+}
+
+/// [`daily`] from the period's rows and revisions, already read.
+fn daily_of(
+    p: Period,
+    today: NaiveDate,
+    rows: &[DayTotal],
+    revisions: &BTreeMap<String, i64>,
+) -> Daily {
     let mut by_day: BTreeMap<NaiveDate, BTreeMap<String, ProviderDay>> = BTreeMap::new();
     let mut providers = std::collections::BTreeSet::new();
-    for d in store.day_totals(p.from, p.to)?.into_iter().filter(|d| q.keeps(&d.provider)) {
+    for d in rows {
         providers.insert(d.provider.clone());
         by_day.entry(d.date).or_default().insert(
-            d.provider,
+            d.provider.clone(),
             ProviderDay {
                 cost: Money::from_stored(&d.cost).to_stored(),
                 tokens: d.tokens,
@@ -183,8 +208,6 @@ pub fn daily(store: &Store, q: &Query, today: NaiveDate) -> Result<Daily, StoreE
             },
         );
     }
-    let revisions: BTreeMap<String, i64> =
-        store.revisions_by_day(p.from, p.to)?.into_iter().collect();
     let days = p
         .from
         .iter_days()
@@ -200,7 +223,7 @@ pub fn daily(store: &Store, q: &Query, today: NaiveDate) -> Result<Daily, StoreE
             DailyPoint { date, state, providers, revisions }
         })
         .collect();
-    Ok(Daily { period: p, providers: providers.into_iter().collect(), days })
+    Daily { period: p, providers: providers.into_iter().collect(), days }
 }
 
 /// One plugin's data health over the period.
@@ -234,12 +257,22 @@ pub struct Coverage {
 
 /// Data health: coverage per plugin, last runs, missing and revised days.
 pub fn coverage(store: &Store, q: &Query, today: NaiveDate) -> Result<Coverage, StoreError> {
+    coverage_of(store, q, today, store.revisions_by_day(q.period.from, q.period.to)?)
+}
+
+/// [`coverage`] with the period's revisions, already read.
+fn coverage_of(
+    store: &Store,
+    q: &Query,
+    today: NaiveDate,
+    revisions: BTreeMap<String, i64>,
+) -> Result<Coverage, StoreError> {
     let p = q.period;
     let finished = p.from.iter_days().take_while(|d| *d <= p.to && *d < today).count() as i64;
-    let counts: BTreeMap<String, i64> = store.coverage_counts(p.from, p.to)?.into_iter().collect();
+    let counts: BTreeMap<String, i64> = store.coverage_counts(p.from, p.to)?;
     let mut last: BTreeMap<String, RunRow> =
         store.last_runs()?.into_iter().map(|r| (r.plugin_name.clone(), r)).collect();
-    let mut successes: BTreeMap<String, String> = store.last_successes()?.into_iter().collect();
+    let mut successes: BTreeMap<String, String> = store.last_successes()?;
     let mut names: Vec<String> = counts.keys().chain(last.keys()).cloned().collect();
     names.sort();
     names.dedup();
@@ -253,12 +286,7 @@ pub fn coverage(store: &Store, q: &Query, today: NaiveDate) -> Result<Coverage, 
             plugin,
         })
         .collect();
-    Ok(Coverage {
-        period: p,
-        plugins,
-        missing: store.missing_in(p.from, p.to)?,
-        revisions: store.revisions_by_day(p.from, p.to)?.into_iter().collect(),
-    })
+    Ok(Coverage { period: p, plugins, missing: store.missing_in(p.from, p.to)?, revisions })
 }
 
 /// Tokens per provider and kind (input, output, cache reads and writes...).
@@ -306,13 +334,16 @@ pub fn everything(
     today: NaiveDate,
     budget: &Money,
 ) -> Result<Everything, StoreError> {
+    // Each table is read once for every view.
+    let days = day_totals(store, q, q.period)?;
+    let revisions = store.revisions_by_day(q.period.from, q.period.to)?;
     Ok(Everything {
-        summary: summary(store, q, today, budget)?,
-        daily: daily(store, q, today)?,
+        summary: summary_of(store, q, today, budget, &days)?,
+        daily: daily_of(q.period, today, &days, &revisions),
         models: models(store, &Query { by: Some(Breakdown::Model), ..q.clone() })?,
         projects: models(store, &Query { by: Some(Breakdown::Project), ..q.clone() })?,
         tokens: token_mix(store, q)?,
-        coverage: coverage(store, q, today)?,
+        coverage: coverage_of(store, q, today, revisions)?,
         runs: runs(store, 50)?,
         alerts: alerts(store)?,
     })
@@ -320,7 +351,7 @@ pub fn everything(
 
 /// The default period of a view: the month of yesterday.
 pub fn default_period(today: NaiveDate) -> Period {
-    Period::month_of(today - Days::new(1))
+    Period::month_of(today.pred_opt().unwrap_or(today))
 }
 
 #[cfg(test)]

@@ -178,10 +178,11 @@ pub fn summarize(
     days: &[DayTotal],
     breakdown: Option<(&str, Vec<BreakdownRow>)>,
     month_days: &[DayTotal],
-    budget: Money,
-) -> Result<Summary, String> {
+    budget: &Money,
+) -> Summary {
     let yesterday = today - Days::new(1);
-    let mut by_provider: BTreeMap<&str, (Money, i64, usize)> = BTreeMap::new();
+    // Per provider: cost, tokens, days covered, tokens without billed cost.
+    let mut by_provider: BTreeMap<&str, (Money, i64, usize, i64)> = BTreeMap::new();
     let mut by_day: BTreeMap<NaiveDate, (Money, i64)> = BTreeMap::new();
     let (mut total, mut tokens) = (Money::default(), 0i64);
     for d in days {
@@ -190,6 +191,7 @@ pub fn summarize(
         p.0 += &cost;
         p.1 = p.1.saturating_add(d.tokens);
         p.2 += 1;
+        p.3 = p.3.saturating_add(d.not_in_cost_tokens);
         let e = by_day.entry(d.date).or_default();
         e.0 += &cost;
         e.1 = e.1.saturating_add(d.tokens);
@@ -202,7 +204,7 @@ pub fn summarize(
         period.from.iter_days().take_while(|d| *d <= period.to && *d <= yesterday).collect();
     let providers = by_provider
         .iter()
-        .map(|(name, (cost, tokens, covered))| ProviderLine {
+        .map(|(name, (cost, tokens, covered, without))| ProviderLine {
             provider: name.to_string(),
             cost: cost.to_string(),
             tokens: *tokens,
@@ -212,11 +214,7 @@ pub fn summarize(
                 .filter(|d| !stored.contains(&(*name, **d)))
                 .copied()
                 .collect(),
-            tokens_without_billed_cost: days
-                .iter()
-                .filter(|t| t.provider == *name)
-                .map(|t| t.not_in_cost_tokens)
-                .sum(),
+            tokens_without_billed_cost: *without,
             without_billed_cost_note: None,
         })
         .collect();
@@ -247,7 +245,7 @@ pub fn summarize(
         Some((by, rows)) => (Some(by.to_string()), breakdown_lines(rows)),
         None => (None, Vec::new()),
     };
-    Ok(Summary {
+    Summary {
         period,
         total_cost: total.to_string(),
         total_tokens: tokens,
@@ -256,9 +254,9 @@ pub fn summarize(
         breakdown_by,
         breakdown,
         daily,
-        budget: budget_view(period.to, today, month_days, &budget)?,
+        budget: budget_view(period.to, today, month_days, budget),
         last_finished_day: Some(yesterday.min(period.to)),
-    })
+    }
 }
 
 /// Breakdown rows as shown: exact money with two decimals at least, the
@@ -280,7 +278,7 @@ pub fn budget_view(
     today: NaiveDate,
     month_days: &[DayTotal],
     budget: &Money,
-) -> Result<Budget, String> {
+) -> Budget {
     let month = Period::month_of(day);
     let mtd: Money = month_days
         .iter()
@@ -334,13 +332,13 @@ pub fn budget_view(
             ),
         }
     });
-    Ok(Budget {
+    Budget {
         month: month.from.format("%Y-%m").to_string(),
         monthly_budget: budget.to_string(),
         month_to_date: mtd.to_string(),
         percent_used: percent.decimal().with_scale(1).to_plain_string(),
         forecast,
-    })
+    }
 }
 
 /// One row per day (`by_month == false`) or per calendar month of the
@@ -350,7 +348,7 @@ pub fn render_periods(
     s: &Summary,
     by_month: bool,
     detail: Option<&[crate::store::reports::DayBreakdownRow]>,
-) -> Result<String, String> {
+) -> String {
     use crate::table::{count, money, render as table, Align};
     let key = |d: NaiveDate| {
         if by_month {
@@ -407,7 +405,7 @@ pub fn render_periods(
         }
     }
     let first = if by_month { "Month" } else { "Day" };
-    Ok(table(
+    table(
         2,
         &[
             (first, Align::Left),
@@ -417,7 +415,7 @@ pub fn render_periods(
             ("", Align::Left),
         ],
         &rows,
-    ))
+    )
 }
 
 /// One character per day: ▁ (lowest) to █ (highest); `·` for a day
@@ -589,9 +587,8 @@ mod tests {
             &days,
             None,
             &days,
-            budget,
-        )
-        .unwrap();
+            &budget,
+        );
         assert_eq!(s.total_cost, "1.5378912");
         assert_eq!(s.total_tokens, 35);
         assert_eq!(s.providers[1].provider, "OpenAI");
@@ -643,9 +640,8 @@ mod tests {
             &days,
             Some(("model", breakdown)),
             &days,
-            budget,
-        )
-        .unwrap();
+            &budget,
+        );
         insta::assert_snapshot!(render(&s));
     }
 
@@ -663,9 +659,8 @@ mod tests {
             &days,
             None,
             &days,
-            budget,
-        )
-        .unwrap();
+            &budget,
+        );
         let detail = vec![crate::store::reports::DayBreakdownRow {
             day: d("2025-08-01"),
             row: BreakdownRow {
@@ -675,8 +670,8 @@ mod tests {
                 tokens: 1_000,
             },
         }];
-        let daily = render_periods(&s, false, Some(&detail)).unwrap();
-        let monthly = render_periods(&s, true, None).unwrap();
+        let daily = render_periods(&s, false, Some(&detail));
+        let monthly = render_periods(&s, true, None);
         insta::assert_snapshot!(format!("{daily}\n{monthly}"));
     }
 
@@ -707,9 +702,8 @@ mod tests {
             &days,
             None,
             &days,
-            budget,
-        )
-        .unwrap();
+            &budget,
+        );
         let f = s.budget.forecast.as_ref().unwrap();
         assert_eq!((f.days_so_far, f.days_missing), (2, 3));
         // 4 / 2 × 31 = 62

@@ -30,7 +30,7 @@ pub(crate) fn period(ctx: &Context, args: &PeriodArgs) -> Result<Period> {
         }
         _ => {
             let today = ctx.today()?;
-            Ok(Period::month_of(today.pred_opt().unwrap_or(today)))
+            Ok(dashboard::default_period(today))
         }
     }
 }
@@ -55,8 +55,7 @@ pub fn summary(ctx: &Context, args: &SummaryArgs) -> Result<u8> {
         let by = if args.by == By::Project { Breakdown::Project } else { Breakdown::Model };
         let detail =
             if args.breakdown { Some(store.breakdown_by_day(p.from, p.to, by)?) } else { None };
-        let periods = summary::render_periods(&s, args.monthly, detail.as_deref())
-            .map_err(|e| HostError::new(crate::error::ErrorKind::Store, e))?;
+        let periods = summary::render_periods(&s, args.monthly, detail.as_deref());
         format!("{}\n{periods}", summary::render(&s))
     } else {
         summary::render(&s)

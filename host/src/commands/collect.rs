@@ -102,7 +102,7 @@ pub fn collect(
     let _lock = RunLock::acquire(&ctx.home.lock_path())?;
     let reports = collect_locked(ctx, plugin, params, exec, !exec.json)?;
     if exec.json {
-        print_reports(&reports, true)?;
+        print_json(&reports)?;
     }
     if !reports.is_empty() && reports.iter().all(|r| r.status == "skipped") {
         eprintln!(
@@ -192,17 +192,10 @@ fn report_rejected(catalog: &Catalog) {
     }
 }
 
-pub(crate) fn print_reports(reports: &[RunReport], json: bool) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    if json {
-        let doc = serde_json::to_string_pretty(reports).unwrap_or_default();
-        writeln!(out, "{doc}").map_err(write_err)?;
-        return Ok(());
-    }
-    for r in reports {
-        print_report(&mut out, r)?;
-    }
-    Ok(())
+/// Every run's result as one JSON document (the lines stream as runs end).
+pub(crate) fn print_json(reports: &[RunReport]) -> Result<()> {
+    let doc = serde_json::to_string_pretty(reports).unwrap_or_default();
+    writeln!(std::io::stdout().lock(), "{doc}").map_err(write_err)
 }
 
 /// One run's result line (and its reason, if any).

@@ -221,8 +221,12 @@ fn read_manifest(file: &File, opts: &ScanOptions) -> (std::result::Result<String
 /// Reads and checks the manifest of a plugin file that is not installed yet
 /// (for `plugins install`), in a sandboxed worker like any other.
 pub fn inspect(file: &File, opts: &ScanOptions) -> std::result::Result<Manifest, String> {
-    let json = read_manifest(file, opts).0?;
-    let manifest = Manifest::from_json(&json).map_err(|e| format!("invalid manifest: {e}"))?;
+    checked_manifest(&read_manifest(file, opts).0?)
+}
+
+/// A manifest read from its JSON, with a usable name.
+fn checked_manifest(json: &str) -> std::result::Result<Manifest, String> {
+    let manifest = Manifest::from_json(json).map_err(|e| format!("invalid manifest: {e}"))?;
     validate_name(&manifest.name)?;
     Ok(manifest)
 }
@@ -233,8 +237,7 @@ fn plugin_from(
     file: CheckedFile,
     json: &str,
 ) -> std::result::Result<Plugin, String> {
-    let mut manifest = Manifest::from_json(json).map_err(|e| format!("invalid manifest: {e}"))?;
-    validate_name(&manifest.name)?;
+    let mut manifest = checked_manifest(json)?;
     if let Some(h) = manifest.hosts.iter().find(|h| super::http::is_local_host(h)) {
         return Err(format!(
             "manifest host {h:?} is this machine or a private network; a plugin may name only \

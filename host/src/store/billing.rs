@@ -447,12 +447,11 @@ impl Tx<'_> {
             .prepare_cached(
                 "INSERT INTO results (provider, date, tokens, cost, collected_at, not_in_cost_tokens)
                  SELECT COALESCE((SELECT display_name FROM providers WHERE provider = ?1), ?1), ?2,
-                   (SELECT COALESCE(SUM(quantity), 0) FROM usage_rows
-                     WHERE provider = ?1 AND day = ?2 AND counts_as_tokens = 1),
+                   COALESCE(SUM(quantity), 0),
                    (SELECT dec_sum(amount) FROM cost_rows WHERE provider = ?1 AND day = ?2),
                    ?3,
-                   (SELECT COALESCE(SUM(quantity), 0) FROM usage_rows
-                     WHERE provider = ?1 AND day = ?2 AND counts_as_tokens = 1 AND not_in_cost = 1)
+                   COALESCE(SUM(CASE WHEN not_in_cost = 1 THEN quantity ELSE 0 END), 0)
+                 FROM usage_rows WHERE provider = ?1 AND day = ?2 AND counts_as_tokens = 1
                  ON CONFLICT (provider, date) DO UPDATE SET tokens = excluded.tokens,
                    cost = excluded.cost, collected_at = excluded.collected_at,
                    not_in_cost_tokens = excluded.not_in_cost_tokens",

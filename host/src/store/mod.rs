@@ -232,6 +232,20 @@ impl Store {
         Ok(())
     }
 
+    /// Every row `sql` returns for `params`, mapped by `row`, collected
+    /// (into a `Vec`, a map...); `what` names the read in errors.
+    pub(crate) fn query_all<T, C: FromIterator<T>>(
+        &self,
+        what: &str,
+        sql: &str,
+        params: impl rusqlite::Params,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<C> {
+        let mut stmt = self.conn.prepare_cached(sql).ctx(what)?;
+        let rows = stmt.query_map(params, row).ctx(what)?;
+        rows.collect::<rusqlite::Result<C>>().ctx(what)
+    }
+
     /// Starts a write transaction. `BEGIN IMMEDIATE` takes the write lock now,
     /// so two writers queue instead of failing half way.
     pub fn transaction(&mut self) -> Result<Tx<'_>> {

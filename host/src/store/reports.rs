@@ -64,6 +64,16 @@ pub enum Breakdown {
 /// none did), for a query joining `providers p` to a table `t`.
 const DISPLAY: &str = "COALESCE(p.display_name, t.provider)";
 
+impl Breakdown {
+    /// Its name in `daily_totals.dim` and in reports.
+    pub fn dim(self) -> &'static str {
+        match self {
+            Breakdown::Model => "model",
+            Breakdown::Project => "project",
+        }
+    }
+}
+
 /// One line of a breakdown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BreakdownRow {
@@ -184,79 +194,71 @@ impl Store {
 
     /// Per day between `from` and `to`, how many stored values re-pulls
     /// changed after the day was first stored (late-settled days).
-    pub fn revisions_by_day(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<(String, i64)>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT day, count(*) FROM revisions WHERE day BETWEEN ?1 AND ?2
-                 GROUP BY day ORDER BY day",
-            )
-            .ctx("read revisions")?;
-        let rows = stmt
-            .query_map([from.to_string(), to.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
-            .ctx("read revisions")?;
-        rows.collect::<rusqlite::Result<_>>().ctx("read revisions")
+    pub fn revisions_by_day(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<std::collections::BTreeMap<String, i64>> {
+        self.query_all(
+            "read revisions",
+            "SELECT day, count(*) FROM revisions WHERE day BETWEEN ?1 AND ?2
+             GROUP BY day ORDER BY day",
+            [from.to_string(), to.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     /// Tokens between two days per provider (display name) and counter,
     /// counting only the counters that make up the day's tokens.
     pub fn token_mix(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<TokenMix>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {DISPLAY} AS name, metric, SUM(quantity), SUM(CASE WHEN not_in_cost = 1 THEN quantity ELSE 0 END)
+        self.query_all(
+            "read the token mix",
+            &format!(
+                "SELECT {DISPLAY} AS name, metric, SUM(quantity),
+                        SUM(CASE WHEN not_in_cost = 1 THEN quantity ELSE 0 END)
                  FROM usage_rows t LEFT JOIN providers p USING (provider)
                  WHERE day BETWEEN ?1 AND ?2 AND counts_as_tokens = 1
                  GROUP BY name, metric ORDER BY name, metric"
-            ))
-            .ctx("read the token mix")?;
-        let rows = stmt
-            .query_map([from.to_string(), to.to_string()], |r| {
+            ),
+            [from.to_string(), to.to_string()],
+            |r| {
                 Ok(TokenMix {
                     provider: r.get(0)?,
                     metric: r.get(1)?,
                     tokens: r.get(2)?,
                     without_billed_cost: r.get(3)?,
                 })
-            })
-            .ctx("read the token mix")?;
-        rows.collect::<rusqlite::Result<_>>().ctx("read the token mix")
+            },
+        )
     }
 
     /// The alerts delivered, newest first, at most `limit`.
     pub fn alerts_sent(&self, limit: usize) -> Result<Vec<SentAlert>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT rule_key, channel, sent_at, message FROM alerts_sent
-                 ORDER BY sent_at DESC LIMIT ?1",
-            )
-            .ctx("read alerts")?;
-        let rows = stmt
-            .query_map([limit as i64], |r| {
+        self.query_all(
+            "read alerts",
+            "SELECT rule_key, channel, sent_at, message FROM alerts_sent
+             ORDER BY sent_at DESC LIMIT ?1",
+            [limit as i64],
+            |r| {
                 Ok(SentAlert {
                     key: r.get(0)?,
                     channel: r.get(1)?,
                     sent_at: r.get(2)?,
                     message: r.get(3)?,
                 })
-            })
-            .ctx("read alerts")?;
-        rows.collect::<rusqlite::Result<_>>().ctx("read alerts")
+            },
+        )
     }
 
     /// Each described provider's note on usage its cost report leaves out,
     /// by display name.
     pub fn not_in_cost_notes(&self) -> Result<std::collections::BTreeMap<String, String>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT display_name, not_in_cost_note FROM providers
-                 WHERE not_in_cost_note IS NOT NULL",
-            )
-            .ctx("read providers")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).ctx("read providers")?;
-        rows.collect::<rusqlite::Result<_>>().ctx("read providers")
+        self.query_all(
+            "read providers",
+            "SELECT display_name, not_in_cost_note FROM providers WHERE not_in_cost_note IS NOT NULL",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     /// Cost and tokens between two days, grouped by provider and `by`, from
@@ -267,10 +269,7 @@ impl Store {
         to: NaiveDate,
         by: Breakdown,
     ) -> Result<Vec<BreakdownRow>> {
-        let dim = match by {
-            Breakdown::Model => "model",
-            Breakdown::Project => "project",
-        };
+        let dim = by.dim();
         self.read_breakdown(
             &format!(
                 "SELECT {DISPLAY} AS name, key, dec_sum(cost), SUM(tokens) FROM daily_totals t
@@ -291,10 +290,7 @@ impl Store {
         to: NaiveDate,
         by: Breakdown,
     ) -> Result<Vec<DayBreakdownRow>> {
-        let dim = match by {
-            Breakdown::Model => "model",
-            Breakdown::Project => "project",
-        };
+        let dim = by.dim();
         let mut stmt = self
             .conn
             .prepare_cached(&format!(

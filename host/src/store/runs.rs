@@ -192,55 +192,48 @@ impl Store {
     }
 
     /// Per plugin, how many days between `from` and `to` are complete.
-    pub fn coverage_counts(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<(String, i64)>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT plugin_name, count(*) FROM coverage WHERE day BETWEEN ?1 AND ?2
-                 GROUP BY plugin_name ORDER BY plugin_name",
-            )
-            .ctx("read coverage")?;
-        let rows = stmt
-            .query_map([from.to_string(), to.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
-            .ctx("read coverage")?;
-        rows.collect::<rusqlite::Result<_>>().ctx("read coverage")
+    pub fn coverage_counts(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<std::collections::BTreeMap<String, i64>> {
+        self.query_all(
+            "read coverage",
+            "SELECT plugin_name, count(*) FROM coverage WHERE day BETWEEN ?1 AND ?2
+             GROUP BY plugin_name ORDER BY plugin_name",
+            [from.to_string(), to.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     /// The days between `from` and `to` that runs asked for and did not
     /// complete: plugin, day, why, and how many runs tried.
     pub fn missing_in(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<MissingDay>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT plugin_name, day, reason, attempts FROM missing_days
-                 WHERE day BETWEEN ?1 AND ?2 ORDER BY plugin_name, day",
-            )
-            .ctx("read missing days")?;
-        let rows = stmt
-            .query_map([from.to_string(), to.to_string()], |r| {
+        self.query_all(
+            "read missing days",
+            "SELECT plugin_name, day, reason, attempts FROM missing_days
+             WHERE day BETWEEN ?1 AND ?2 ORDER BY plugin_name, day",
+            [from.to_string(), to.to_string()],
+            |r| {
                 Ok(MissingDay {
                     plugin: r.get(0)?,
                     day: r.get(1)?,
                     reason: r.get(2)?,
                     attempts: r.get(3)?,
                 })
-            })
-            .ctx("read missing days")?;
-        rows.collect::<rusqlite::Result<_>>().ctx("read missing days")
+            },
+        )
     }
 
     /// When each plugin's newest successful run started, by plugin.
-    pub fn last_successes(&self) -> Result<Vec<(String, String)>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT plugin_name, max(started_at) FROM runs WHERE status = 'success'
-                 GROUP BY plugin_name",
-            )
-            .ctx("read the last successes")?;
-        let rows =
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).ctx("read the last successes")?;
-        rows.collect::<rusqlite::Result<_>>().ctx("read the last successes")
+    pub fn last_successes(&self) -> Result<std::collections::BTreeMap<String, String>> {
+        self.query_all(
+            "read the last successes",
+            "SELECT plugin_name, max(started_at) FROM runs WHERE status = 'success'
+             GROUP BY plugin_name",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     /// The days of `plugin` whose data is complete.

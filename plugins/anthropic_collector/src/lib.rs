@@ -174,18 +174,13 @@ pub fn parse_costs(
     let mut out = PageRows::default();
     for bucket in page.data {
         let day = bucket_day(&bucket.starting_at)?;
-        if !range.contains(day) || !out.bucket(day) {
-            continue;
-        }
-        for r in bucket.results {
-            out.push(day, cost_row(r, account, day));
-        }
+        out.add_bucket(range, day, bucket.results.into_iter().map(|r| cost_row(r, account, day)));
     }
     Ok(out)
 }
 
 fn cost_row(r: CostItem, account: &str, day: NaiveDate) -> Result<CostPayload, String> {
-    let amount = r.amount.filter(|a| a.get() != "null").ok_or("a cost row without an amount")?;
+    let amount = r.amount.ok_or("a cost row without an amount")?;
     Ok(CostPayload {
         project: r.workspace_id,
         line_item: r.description,
@@ -215,12 +210,7 @@ pub fn parse_usage(
     let mut out = PageRows::default();
     for bucket in page.data {
         let day = bucket_day(&bucket.starting_at)?;
-        if !range.contains(day) || !out.bucket(day) {
-            continue;
-        }
-        for r in bucket.results {
-            out.push(day, usage_row(&r, account, day));
-        }
+        out.add_bucket(range, day, bucket.results.into_iter().map(|r| usage_row(&r, account, day)));
     }
     Ok(out)
 }

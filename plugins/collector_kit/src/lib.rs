@@ -116,17 +116,11 @@ impl Query {
     }
 }
 
-/// The envelope both providers share.
+/// The envelope both providers share (its cursor is read by `next_page`).
 #[derive(Debug, Deserialize)]
 pub struct Envelope<T> {
     /// Time buckets.
     pub data: Vec<T>,
-    /// Whether another page follows.
-    #[serde(default)]
-    pub has_more: bool,
-    /// The cursor for it.
-    #[serde(default)]
-    pub next_page: Option<String>,
 }
 
 /// Parses one page.
@@ -214,6 +208,32 @@ impl<T> PageRows<T> {
         }
     }
 
+    /// One provider bucket of `day`: its rows, when the day is inside
+    /// `range` and the page did not already hold a bucket for it.
+    pub fn add_bucket(
+        &mut self,
+        range: DayRange,
+        day: NaiveDate,
+        rows: impl IntoIterator<Item = Result<T, String>>,
+    ) {
+        if !range.contains(day) || !self.bucket(day) {
+            return;
+        }
+        for row in rows {
+            self.push(day, row);
+        }
+    }
+
+    /// The same page with every row mapped.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> PageRows<U> {
+        let mut f = f;
+        PageRows {
+            rows: self.rows.into_iter().map(|(d, r)| (d, f(r))).collect(),
+            bad: self.bad,
+            buckets: self.buckets,
+        }
+    }
+
     /// Marks `day` as not complete, with the reason.
     pub fn bad(&mut self, day: NaiveDate, why: impl Into<String>) {
         self.bad.push((day, why.into()));
@@ -237,11 +257,7 @@ impl<T> PageRows<T> {
 impl<T: AsRecord> PageRows<T> {
     /// The same page as records.
     pub fn records(self) -> PageRows<Record> {
-        PageRows {
-            rows: self.rows.into_iter().map(|(d, r)| (d, r.record())).collect(),
-            bad: self.bad,
-            buckets: self.buckets,
-        }
+        self.map(|r| r.record())
     }
 }
 
@@ -460,6 +476,7 @@ pub fn finish(
     }
     let mut meta = RunMetadata { requests: fetched.requests, ..Default::default() };
     meta.extra.insert("provider".into(), provider.provider.clone().into());
+    let mut complete = BTreeSet::new();
     for day in range.days() {
         if let Some(why) = fetched.unavailable.get(&day) {
             meta.unavailable_days.insert(day.to_string(), why.clone());
@@ -467,12 +484,13 @@ pub fn finish(
             meta.lost_days.insert(day.to_string(), why.to_string());
         } else {
             meta.complete_days.push(day.to_string());
+            complete.insert(day);
         }
     }
     let mut records: Vec<Record> = fetched
         .records
         .into_iter()
-        .filter(|(day, _)| meta.complete_days.contains(&day.to_string()))
+        .filter(|(day, _)| complete.contains(day))
         .map(|(_, r)| r)
         .collect();
     ctx.info(&format!(

@@ -308,16 +308,9 @@ fn run(ctx: &PluginCtx<'_>, req: RunRequest) -> PluginResult {
             probe(&attack, format!("sent {count} lines"))
         }
         "huge" => {
-            let blob = "y".repeat(64 << 10);
-            let records = (0..count)
-                .map(|i| {
-                    Record::new(
-                        "blob",
-                        &i.to_string(),
-                        serde_json::json!({ "b": blob }).to_string(),
-                    )
-                })
-                .collect();
+            let payload = serde_json::json!({ "b": "y".repeat(64 << 10) }).to_string();
+            let records =
+                (0..count).map(|i| Record::new("blob", &i.to_string(), payload.clone())).collect();
             PluginResult::success(records, &RunMetadata::default())
         }
         "memory" => {

@@ -184,12 +184,7 @@ pub fn parse_costs(
     let mut out = PageRows::default();
     for bucket in page.data {
         let day = bucket_day(bucket.start_time)?;
-        if !range.contains(day) || !out.bucket(day) {
-            continue;
-        }
-        for r in bucket.results {
-            out.push(day, cost_row(r, account, day));
-        }
+        out.add_bucket(range, day, bucket.results.into_iter().map(|r| cost_row(r, account, day)));
     }
     Ok(out)
 }
@@ -197,10 +192,7 @@ pub fn parse_costs(
 fn cost_row(r: CostResult, account: &str, day: NaiveDate) -> Result<CostPayload, String> {
     let amount = r.amount.ok_or("a cost row without an amount")?;
     let value = amount.value.ok_or("a cost row whose amount has no value")?;
-    let quantity = match r.quantity.as_deref() {
-        Some(q) if q.get() != "null" => Some(number_text(q, "quantity")?),
-        _ => None,
-    };
+    let quantity = r.quantity.as_deref().map(|q| number_text(q, "quantity")).transpose()?;
     let (model, token_type) = line_item_parts(r.line_item.as_deref());
     Ok(CostPayload {
         project: r.project_id,
@@ -209,7 +201,6 @@ fn cost_row(r: CostResult, account: &str, day: NaiveDate) -> Result<CostPayload,
         model,
         token_type,
         amount: number_text(&value, "amount.value")?,
-        unit: "major".into(),
         currency: amount.currency.unwrap_or_else(|| "usd".into()),
         quantity,
         quantity_unit: r.quantity_unit,
@@ -244,12 +235,11 @@ pub fn parse_usage(
     let mut out = PageRows::default();
     for bucket in page.data {
         let day = bucket_day(bucket.start_time)?;
-        if !range.contains(day) || !out.bucket(day) {
-            continue;
-        }
-        for r in bucket.results {
-            out.push(day, usage_row(source, &r, account, day));
-        }
+        out.add_bucket(
+            range,
+            day,
+            bucket.results.into_iter().map(|r| usage_row(source, &r, account, day)),
+        );
     }
     Ok(out)
 }

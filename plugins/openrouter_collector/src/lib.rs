@@ -66,7 +66,7 @@ fn collect(ctx: &PluginCtx<'_>, req: &RunRequest) -> Result<PluginResult, String
         .unwrap_or_else(|| Utc::now().date_naive());
     let queries = plan(base, &key, range, today);
     let mut fetched = fetch_all(ctx, &queries, |query, body| {
-        Ok(parse_activity(body, &account, query.days)?.records())
+        Ok(parse_activity(body, &account, query.days)?.map(Payload::record))
     });
     for day in range.days().filter(|d| !kept(*d, today)) {
         fetched.unavailable.insert(day, out_of_window(day, today));
@@ -174,8 +174,7 @@ pub fn parse_activity(
 }
 
 /// A cost or a usage payload.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Payload {
     /// The item's spend.
     Cost(CostPayload),
@@ -183,10 +182,10 @@ pub enum Payload {
     Usage(UsagePayload),
 }
 
-impl collector_kit::AsRecord for Payload {
-    const KIND: &'static str = "";
-
-    fn record(&self) -> plugin_api::Record {
+impl Payload {
+    /// As a record of its kind.
+    pub fn record(self) -> plugin_api::Record {
+        use collector_kit::AsRecord;
         match self {
             Payload::Cost(c) => c.record(),
             Payload::Usage(u) => u.record(),
@@ -196,10 +195,11 @@ impl collector_kit::AsRecord for Payload {
 
 fn payloads(item: Item, account: &str, day: NaiveDate) -> Vec<Result<Payload, String>> {
     let day_text = day.to_string();
-    let amount = match item.usage.as_deref() {
-        Some(v) if v.get() != "null" => number_text(v, "usage"),
-        _ => Err("an activity item without usage".to_string()),
-    };
+    let amount = item
+        .usage
+        .as_deref()
+        .ok_or_else(|| "an activity item without usage".to_string())
+        .and_then(|v| number_text(v, "usage"));
     let cost = amount.map(|amount| {
         Payload::Cost(CostPayload {
             project: item.workspace_id.clone(),
@@ -207,8 +207,6 @@ fn payloads(item: Item, account: &str, day: NaiveDate) -> Vec<Result<Payload, St
             model: item.model.clone(),
             cost_type: Some("inference".into()),
             amount,
-            unit: "major".into(),
-            currency: "usd".into(),
             ..CostPayload::new("openrouter", account, &day_text)
         })
     });

@@ -351,3 +351,21 @@ fn exports_are_named_for_their_period_and_errors_name_the_path_asked_for() {
     );
     assert!(!run.stderr().contains("tmp-"), "{}", run.stderr());
 }
+
+#[test]
+fn one_provider_s_summary_shows_only_its_models_per_day() {
+    let sim = simulator();
+    let home = august(&sim);
+    let run = home.run(&[
+        "summary",
+        "--month",
+        "2025-08",
+        "--provider",
+        "OpenAI",
+        "--daily",
+        "--breakdown",
+    ]);
+    run.expect_code(0);
+    assert!(run.stdout().contains("gpt-4.1-2025-04-14"), "{}", run.stdout());
+    assert!(!run.stdout().contains("claude"), "{}", run.stdout());
+}

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::money::Money;
 use super::summary::{self, BreakdownLine, Period, Summary};
-use crate::store::reports::{Breakdown, DayTotal, SentAlert, TokenMix};
+use crate::store::reports::{Breakdown, DayBreakdownRow, DayTotal, SentAlert, TokenMix};
 use crate::store::runs::{MissingDay, RunRow};
 use crate::store::{Store, StoreError};
 
@@ -180,6 +180,15 @@ pub struct Daily {
     pub providers: Vec<String>,
     /// One point per day of the period.
     pub days: Vec<DailyPoint>,
+}
+
+/// The breakdown of each day (by model unless the query says otherwise),
+/// for the query's providers.
+pub fn models_by_day(store: &Store, q: &Query) -> Result<Vec<DayBreakdownRow>, StoreError> {
+    let by = q.by.unwrap_or(Breakdown::Model);
+    let mut rows = store.breakdown_by_day(q.period.from, q.period.to, by)?;
+    rows.retain(|r| q.keeps(&r.row.provider));
+    Ok(rows)
 }
 
 /// Spend per day and provider, with missing days told apart from zero days.

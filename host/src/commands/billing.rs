@@ -52,9 +52,8 @@ pub fn summary(ctx: &Context, args: &SummaryArgs) -> Result<u8> {
     let text = if args.json {
         serde_json::to_string_pretty(&s).unwrap_or_default()
     } else if args.daily || args.monthly {
-        let by = if args.by == By::Project { Breakdown::Project } else { Breakdown::Model };
         let detail =
-            if args.breakdown { Some(store.breakdown_by_day(p.from, p.to, by)?) } else { None };
+            if args.breakdown { Some(dashboard::models_by_day(&store, &q)?) } else { None };
         let periods = summary::render_periods(&s, args.monthly, detail.as_deref());
         format!("{}\n{periods}", summary::render(&s))
     } else {

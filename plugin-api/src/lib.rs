@@ -367,6 +367,12 @@ pub struct Manifest {
     /// Files or folders the plugin may read (read-only), e.g. local logs.
     /// Absolute, or starting with `~/` for the user's home. Nothing else of
     /// the file system is readable inside the sandbox. Since 1.1 (JSON).
+    ///
+    /// Since 1.3, an entry may also be `$NAME`, where `NAME` is one of the
+    /// plugin's `settings`: the paths the operator set in it (a
+    /// comma-separated list, each absolute or `~/…`), nothing when it is
+    /// unset. What each entry resolved to reaches the plugin in
+    /// [`RunRequest::read_paths`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub read_paths: Vec<String>,
     /// How an operator gets the first secret of `requires_one_of` (where to
@@ -412,6 +418,16 @@ pub struct RunRequest {
     /// Since 1.2 (JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub today: Option<String>,
+    /// What each of the manifest's `read_paths` entries resolved to on this
+    /// machine (the entry as declared → absolute paths; an unset `$NAME`
+    /// maps to nothing). The sandbox grants exactly these. Since 1.3 (JSON).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub read_paths: BTreeMap<String, Vec<String>>,
+    /// The [`RunMetadata::state`] of this plugin's last run whose records
+    /// were stored, exactly as it was returned; absent on the first run.
+    /// Since 1.3 (JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
 }
 
 /// Well-known keys of `metadata_json`.
@@ -434,6 +450,17 @@ pub struct RunMetadata {
     /// How many HTTP requests the run made.
     #[serde(default)]
     pub requests: u64,
+    /// Text the plugin wants back in the next run's [`RunRequest::state`]
+    /// (e.g. how far it has read each log file). The host keeps it only when
+    /// this run's records are stored, in the same transaction, so state and
+    /// data never disagree. At most 64 MiB. Since 1.3 (JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// `true` when the plugin stopped early to keep a run small and has more
+    /// to do now: the host stores this run, then runs the plugin again with
+    /// the new state (up to a limit). Since 1.3 (JSON).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub more: bool,
     /// Anything else.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,

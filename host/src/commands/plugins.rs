@@ -27,7 +27,12 @@ pub fn list(ctx: &Context, json: bool) -> Result<u8> {
                     "secrets": p.manifest.secrets,
                     "settings": p.manifest.settings,
                     "hosts": p.manifest.hosts,
-                    "read_paths": p.read_paths,
+                    // Each declared path and what it grants with these settings.
+                    "read_paths": p.read_paths.iter().map(|r| {
+                        let get = |n: &str| ctx.settings.get(n).map(str::to_string);
+                        let granted = r.resolve(get).unwrap_or_default();
+                        (r.declared().to_string(), granted)
+                    }).collect::<std::collections::BTreeMap<_, _>>(),
                     "providers": p.manifest.providers,
                     "params": p.manifest.params,
                     "daily": p.manifest.daily,

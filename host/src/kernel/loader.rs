@@ -31,8 +31,56 @@ pub struct Plugin {
     pub sha256: String,
     /// The checked file, open: runs load exactly this.
     pub file: Arc<File>,
-    /// The manifest's `read_paths`, resolved.
-    pub read_paths: Vec<PathBuf>,
+    /// The manifest's `read_paths`, checked: each a fixed path or a `$NAME`
+    /// setting resolved at run time ([`ReadPath::resolve`]).
+    pub read_paths: Vec<ReadPath>,
+}
+
+/// One declared read path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadPath {
+    /// An absolute path (a `~/` already resolved).
+    Fixed {
+        /// As declared.
+        declared: String,
+        /// Resolved.
+        path: PathBuf,
+    },
+    /// `$NAME`: the paths the operator set in the plugin's setting `NAME`.
+    Setting {
+        /// As declared.
+        declared: String,
+        /// The setting's name.
+        name: String,
+    },
+}
+
+impl ReadPath {
+    /// The entry as the manifest declares it.
+    pub fn declared(&self) -> &str {
+        match self {
+            ReadPath::Fixed { declared, .. } | ReadPath::Setting { declared, .. } => declared,
+        }
+    }
+
+    /// The paths this entry grants with these settings: a setting holds a
+    /// comma-separated list, each absolute or `~/…`; an unset one grants
+    /// nothing.
+    pub fn resolve(
+        &self,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> std::result::Result<Vec<PathBuf>, String> {
+        match self {
+            ReadPath::Fixed { path, .. } => Ok(vec![path.clone()]),
+            ReadPath::Setting { name, .. } => get(name)
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| resolve_read_path(p).map_err(|e| format!("setting {name}: {e}")))
+                .collect(),
+        }
+    }
 }
 
 /// A file in the plugins folder that was not loaded, and why.
@@ -250,7 +298,7 @@ fn plugin_from(
     let read_paths = manifest
         .read_paths
         .iter()
-        .map(|p| resolve_read_path(p))
+        .map(|p| read_path(p, &manifest.settings))
         .collect::<std::result::Result<_, _>>()?;
     Ok(Plugin {
         manifest,
@@ -261,7 +309,20 @@ fn plugin_from(
     })
 }
 
-/// A declared read path: absolute, or `~/…` under the user's home.
+/// A declared read path: `$NAME` of a declared setting, or a fixed path.
+fn read_path(p: &str, settings: &[String]) -> std::result::Result<ReadPath, String> {
+    match p.strip_prefix('$') {
+        Some(name) if settings.iter().any(|s| s == name) => {
+            Ok(ReadPath::Setting { declared: p.to_string(), name: name.to_string() })
+        }
+        Some(name) => {
+            Err(format!("read path {p:?} names {name}, which is not one of the plugin's settings"))
+        }
+        None => Ok(ReadPath::Fixed { declared: p.to_string(), path: resolve_read_path(p)? }),
+    }
+}
+
+/// A read path: absolute, or `~/…` under the user's home.
 fn resolve_read_path(p: &str) -> std::result::Result<PathBuf, String> {
     let path = match p.strip_prefix("~/") {
         Some(rest) => match std::env::var_os("HOME") {

@@ -43,6 +43,13 @@ pub const MAX_WINDOW_DAYS: u64 = 92;
 /// Largest payload a record may carry.
 pub const MAX_PAYLOAD: usize = 1 << 20;
 
+/// Largest state a plugin may keep between runs.
+pub const MAX_STATE: usize = 64 << 20;
+
+/// The most runs one plugin may chain by saying it has more to do, so a
+/// plugin that always says so cannot keep the host busy forever.
+pub const MAX_CHAINED_RUNS: usize = 1000;
+
 /// How to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -106,6 +113,9 @@ pub struct RunReport {
     pub unavailable_days: BTreeMap<NaiveDate, String>,
     /// What the application noted about the stored data.
     pub notes: Vec<String>,
+    /// The plugin stopped early with more to do: the host runs it again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub more: bool,
 }
 
 impl RunReport {
@@ -288,12 +298,18 @@ fn prepare(
         .collect();
     let mut allowed_hosts = m.hosts.clone();
     allowed_hosts.extend(settings_given.values().filter_map(|v| url_host(v)));
+    let read_paths = resolve_read_paths(plugin, &settings_given)?;
     let request = RunRequest {
         from: window.map(|w| w.0.to_string()),
         to: window.map(|w| w.1.to_string()),
         params,
         settings: settings_given,
         today: Some(opts.today.to_string()),
+        read_paths: read_paths
+            .iter()
+            .map(|(k, v)| (k.clone(), v.iter().map(|p| p.display().to_string()).collect()))
+            .collect(),
+        state: store.plugin_state(&m.name)?,
     };
     let run_id = uuid::Uuid::new_v4().to_string();
     store.begin_run(&run_id, &m.name, &now_rfc3339(), window, Some(&plugin.sha256))?;
@@ -309,7 +325,7 @@ fn prepare(
         declared: m.secrets.clone(),
         sandbox: SandboxSpec {
             host_pid: std::process::id(),
-            read_paths: plugin.read_paths.iter().map(|p| p.display().to_string()).collect(),
+            read_paths: read_paths.values().flatten().map(|p| p.display().to_string()).collect(),
             memory_bytes: opts.memory_bytes,
             cpu_secs: opts.timeout.as_secs() + 5,
         },
@@ -322,6 +338,23 @@ fn prepare(
         window,
         started: Instant::now(),
     })
+}
+
+/// What each declared read path grants with the plugin's settings.
+fn resolve_read_paths(
+    plugin: &Plugin,
+    settings: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, Vec<PathBuf>>> {
+    plugin
+        .read_paths
+        .iter()
+        .map(|p| {
+            let paths = p.resolve(|name| settings.get(name).cloned()).map_err(|e| {
+                HostError::config(format!("{} cannot run: {e}", plugin.manifest.name))
+            })?;
+            Ok((p.declared().to_string(), paths))
+        })
+        .collect()
 }
 
 /// Runs the plugin in a worker; never touches the store.
@@ -413,6 +446,10 @@ fn judge(result: &WireResult) -> (&'static str, Option<String>, RunMetadata) {
         }
         Err(_) => RunMetadata::default(),
     };
+    if status != "failed" && metadata.state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
+        status = "failed";
+        error = Some(format!("the plugin's state is over the {MAX_STATE} byte limit"));
+    }
     if status != "failed" {
         if let Some((i, r)) =
             result.records.iter().enumerate().find(|(_, r)| r.payload.len() > MAX_PAYLOAD)
@@ -613,8 +650,10 @@ fn commit<S: RecordSink>(store: &mut Store, sink: &S, today: NaiveDate, ex: Exec
         lost_days: if status == "failed" { BTreeMap::new() } else { lost },
         notes: unavailable_note(&unavailable).into_iter().collect(),
         unavailable_days: unavailable,
+        more: status == "success" && metadata.more,
     };
-    match write_run(store, sink, &input, batch, &report, &logs) {
+    let state = if status == "failed" { None } else { metadata.state.as_deref() };
+    match write_run(store, sink, &input, batch, state, &report, &logs) {
         Ok(stats) => {
             report.records_written = stats.written;
             report.records_changed = stats.changed;
@@ -625,6 +664,7 @@ fn commit<S: RecordSink>(store: &mut Store, sink: &S, today: NaiveDate, ex: Exec
             report.status = "failed".into();
             report.error = Some(format!("could not store the run's results: {e}"));
             report.lost_days.clear();
+            report.more = false;
             let end = run_end(&report);
             if let Err(e) = store.fail_run(&report.run_id, &now_rfc3339(), &end, &logs) {
                 // The next run marks it interrupted; this one is reported failed.
@@ -642,6 +682,7 @@ fn write_run<S: RecordSink>(
     sink: &S,
     input: &SinkInput<'_>,
     batch: Option<S::Batch>,
+    state: Option<&str>,
     report: &RunReport,
     logs: &[RunLog],
 ) -> crate::store::Result<super::sink::WriteStats> {
@@ -650,6 +691,9 @@ fn write_run<S: RecordSink>(
         Some(b) => sink.write(&tx, input, b)?,
         None => Default::default(),
     };
+    if let Some(state) = state {
+        tx.save_plugin_state(input.plugin, state, input.run_id, input.collected_at)?;
+    }
     let end = RunEnd {
         records_written: stats.written,
         records_changed: stats.changed,
@@ -728,7 +772,38 @@ fn skip(store: &mut Store, plugin: &Plugin, why: &str) -> Result<RunReport> {
         lost_days: BTreeMap::new(),
         unavailable_days: BTreeMap::new(),
         notes: Vec::new(),
+        more: false,
     })
+}
+
+/// Runs `plugin` again, one run after another, while its last run says it
+/// has more to do (each run reads the state the previous one stored).
+fn chain<S: RecordSink>(
+    store: &mut Store,
+    plugin: &Plugin,
+    settings: &Settings,
+    sink: &S,
+    opts: &RunOptions,
+    mut last: RunReport,
+    on_done: &mut dyn FnMut(&RunReport),
+) -> Result<Vec<RunReport>> {
+    let params = resolve_params(plugin, &opts.params)?;
+    let mut reports = Vec::new();
+    let mut chained = 0;
+    while last.more && chained < MAX_CHAINED_RUNS {
+        chained += 1;
+        let prepared = prepare(store, plugin, settings, opts, params.clone(), None)?;
+        last = commit(store, sink, opts.today, execute(prepared, opts));
+        on_done(&last);
+        reports.push(last.clone());
+    }
+    if last.more {
+        tracing::warn!(
+            plugin = %plugin.manifest.name,
+            "still has more to do after {MAX_CHAINED_RUNS} chained runs; the next run goes on"
+        );
+    }
+    Ok(reports)
 }
 
 /// Runs one plugin from start to commit: one run per window of days.
@@ -749,7 +824,8 @@ pub fn run_plugin<S: RecordSink>(
         let executed = execute(prepared, opts);
         let report = commit(store, sink, opts.today, executed);
         on_done(&report);
-        reports.push(report);
+        reports.push(report.clone());
+        reports.extend(chain(store, plugin, settings, sink, opts, report, on_done)?);
     }
     Ok(reports)
 }
@@ -798,9 +874,14 @@ pub fn run_many<S: RecordSink>(
         }
         drop(tx);
         for executed in rx {
+            let plugin = executed.prepared.plugin.clone();
             let report = commit(store, sink, opts.today, executed);
             on_done(&report);
-            reports.push(report);
+            reports.push(report.clone());
+            match chain(store, &plugin, settings, sink, opts, report, on_done) {
+                Ok(more) => reports.extend(more),
+                Err(e) => tracing::error!(plugin = %plugin.manifest.name, "cannot run again: {e}"),
+            }
         }
     });
     let order: Vec<&str> = plugins.iter().map(|p| p.manifest.name.as_str()).collect();

@@ -196,6 +196,40 @@ const MIGRATIONS: &[&str] = &[
         updated_at          TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 6: what a plugin keeps between runs; API calls seen in local logs,
+    // one row per call, never deleted (history outlives the logs).
+    r#"
+    CREATE TABLE plugin_state (
+        plugin_name TEXT PRIMARY KEY,
+        state       TEXT NOT NULL,
+        run_id      TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE calls (
+        plugin_name    TEXT NOT NULL,
+        source         TEXT NOT NULL,
+        key            TEXT NOT NULL,
+        provider       TEXT NOT NULL,
+        account        TEXT NOT NULL,
+        day            TEXT NOT NULL,
+        at             TEXT,
+        model          TEXT NOT NULL,
+        project        TEXT NOT NULL,
+        session        TEXT NOT NULL,
+        service_tier   TEXT NOT NULL,
+        speed          TEXT NOT NULL,
+        input          INTEGER NOT NULL,
+        output         INTEGER NOT NULL,
+        cache_read     INTEGER NOT NULL,
+        cache_write_5m INTEGER NOT NULL,
+        cache_write_1h INTEGER NOT NULL,
+        reasoning      INTEGER NOT NULL,
+        web_searches   INTEGER NOT NULL,
+        run_id         TEXT NOT NULL,
+        PRIMARY KEY (plugin_name, source, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX calls_by_day ON calls (day, provider);
+    "#,
 ];
 
 /// `PRAGMA application_id` of an agent-host database ("AgHo"): a file

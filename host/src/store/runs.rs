@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use super::{Context, Result, Store, StoreError, Tx};
@@ -253,6 +253,16 @@ impl Store {
         )
     }
 
+    /// What `plugin` asked to keep at the end of its last stored run.
+    pub fn plugin_state(&self, plugin: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT state FROM plugin_state WHERE plugin_name = ?1", [plugin], |r| {
+                r.get(0)
+            })
+            .optional()
+            .ctx("read the plugin's state")
+    }
+
     fn days_of(&self, sql: &str, plugin: &str) -> Result<BTreeSet<NaiveDate>> {
         let mut stmt = self.conn.prepare_cached(sql).ctx("read coverage")?;
         let days = stmt.query_map([plugin], |r| r.get::<_, String>(0)).ctx("read coverage")?;
@@ -357,6 +367,25 @@ impl Tx<'_> {
             stmt.execute(params![plugin, day.to_string(), run_id, reason])
                 .ctx("record missing days")?;
         }
+        Ok(())
+    }
+
+    /// Keeps what `plugin` asked for at the end of this run, for its next.
+    pub fn save_plugin_state(
+        &self,
+        plugin: &str,
+        state: &str,
+        run_id: &str,
+        now: &str,
+    ) -> Result<()> {
+        self.tx
+            .execute(
+                "INSERT INTO plugin_state (plugin_name, state, run_id, updated_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT DO UPDATE SET state = ?2, run_id = ?3, updated_at = ?4",
+                params![plugin, state, run_id, now],
+            )
+            .ctx("store the plugin's state")?;
         Ok(())
     }
 

@@ -30,6 +30,11 @@ impl Context {
         Ok(Context { home, settings, plugins_dir })
     }
 
+    /// The price table in force (imported into the home, or embedded).
+    pub fn prices(&self) -> Result<crate::billing::prices::PriceTable> {
+        Ok(crate::billing::prices::PriceTable::load(self.home.path())?)
+    }
+
     /// Opens the database.
     pub fn store(&self) -> Result<Store> {
         Ok(Store::open(&self.home.db_path())?)
@@ -99,6 +104,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Alerts(a) => a.json,
         Command::Export(a) => a.out.as_deref() == Some(std::path::Path::new("-")),
         Command::Doctor(f) | Command::Home(f) => f.json,
+        Command::Prices(a) => a.json,
+        Command::Reconcile(a) => a.json,
         Command::Report(ReportCommand::Html(a)) => a.out.as_os_str() == "-",
         Command::Report(_)
         | Command::Serve(_)
@@ -144,6 +151,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Report(ReportCommand::Daily(args)) => commands::billing::report_daily(&ctx, &args),
         Command::Report(ReportCommand::Html(args)) => commands::serve::report_html(&ctx, &args),
         Command::Serve(args) => commands::serve::serve(&ctx, &args),
+        Command::Prices(args) => commands::estimates::prices(&ctx, &args),
+        Command::Reconcile(args) => commands::estimates::reconcile(&ctx, &args),
         Command::Schedule(cmd) => commands::schedule::run(&ctx, cmd),
         Command::Doctor(f) => commands::doctor::run(&ctx, f.json),
         Command::Home(f) => commands::doctor::paths(&ctx, f.json),

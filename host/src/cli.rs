@@ -92,6 +92,11 @@ pub enum Command {
     Doctor(JsonFlag),
     /// Serve a local, read-only dashboard of spend, tokens and data health.
     Serve(ServeArgs),
+    /// Show the prices estimates use and the table's date, or import a newer table.
+    Prices(PricesArgs),
+    /// Billed cost against estimates (the admin API's usage and local logs
+    /// at list prices), per provider and day, with the drift explained.
+    Reconcile(ReconcileArgs),
     /// Internal: the isolated worker process.
     #[command(name = "__worker", hide = true)]
     Worker,
@@ -244,6 +249,50 @@ pub struct SummaryArgs {
     pub breakdown: bool,
 
     /// Print JSON for scripts (money exact, not rounded)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `prices` arguments.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct PricesArgs {
+    /// Import a newer price table.
+    #[command(subcommand)]
+    pub command: Option<PricesCommand>,
+
+    /// The price of this model (as logged or billed, e.g. claude-sonnet-4-5-20250929)
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
+
+    /// Whose price list to look in [default: every provider with the model]
+    #[arg(long, value_name = "ID")]
+    pub provider: Option<String>,
+
+    /// Print JSON for scripts (prices exact)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `prices` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PricesCommand {
+    /// Check a genai-prices `data.json` and use it from now on instead of the embedded table.
+    Update {
+        /// The file (the same format as the embedded table)
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
+}
+
+/// `reconcile` arguments.
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// Which days.
+    #[command(flatten)]
+    pub period: PeriodArgs,
+
+    /// Print JSON for scripts (money exact)
     #[arg(long)]
     pub json: bool,
 }

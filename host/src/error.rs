@@ -128,6 +128,13 @@ impl fmt::Display for HostError {
 
 impl std::error::Error for HostError {}
 
+impl From<crate::billing::prices::PriceError> for HostError {
+    fn from(e: crate::billing::prices::PriceError) -> Self {
+        HostError::config(format!("price table: {e}"))
+            .with_hint("`agent-host prices update --from FILE` takes a genai-prices data.json")
+    }
+}
+
 impl From<crate::store::StoreError> for HostError {
     fn from(e: crate::store::StoreError) -> Self {
         let hint = e.hint();

@@ -1,5 +1,5 @@
 //! The billing record contract: the JSON payloads a collector sends as
-//! records of kind [`COST`], [`USAGE`] and [`PROVIDER`], defined once for the
+//! records of kind [`COST`], [`USAGE`], [`PROVIDER`] and [`CALL`], defined once for the
 //! collectors (which write them) and the host's billing application (which
 //! reads them).
 //!
@@ -24,7 +24,11 @@
 //!
 //! [`CostPayload`] is one billed amount of one UTC day; [`UsagePayload`] the
 //! counters of one UTC day and one combination of dimensions;
-//! [`ProviderPayload`] how a provider is named and exported. A null
+//! [`ProviderPayload`] how a provider is named and exported; [`CallPayload`]
+//! one API call seen in a local log (the source of estimates, never billed).
+//! [`Priced`] names the token counts prices apply to, in both usage and call
+//! payloads, so the host can estimate a cost without knowing a provider's
+//! counters. A null
 //! dimension is stored as empty text, so it takes part in the natural key
 //! like any value.
 
@@ -33,7 +37,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// The contract version this crate writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Record kind of a [`CostPayload`].
 pub const COST: &str = "cost";
@@ -41,6 +45,8 @@ pub const COST: &str = "cost";
 pub const USAGE: &str = "usage";
 /// Record kind of a [`ProviderPayload`].
 pub const PROVIDER: &str = "provider";
+/// Record kind of a [`CallPayload`].
+pub const CALL: &str = "call";
 
 fn old_schema() -> u32 {
     1
@@ -167,6 +173,126 @@ pub struct UsagePayload {
     /// Since schema 2.
     #[serde(default, skip_serializing_if = "is_false")]
     pub not_in_cost: bool,
+    /// The counters again, as the buckets prices apply to, so the host can
+    /// estimate what this usage should cost. Since schema 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priced: Option<Priced>,
+    /// Every request counted here had more input than the model's first
+    /// long-context threshold (Anthropic's `context_window` `200k-1M`), so
+    /// long-context rates apply. Since schema 3.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub long_context: bool,
+}
+
+/// Token counts as prices see them. Every field is a whole count; `input`
+/// excludes cached input (Anthropic's meaning: a collector for a provider
+/// whose input includes cache reads subtracts them), and `output` includes
+/// reasoning.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Priced {
+    /// Input not read from or written to a cache.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub input: u64,
+    /// Output, reasoning included.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub output: u64,
+    /// Input read from the prompt cache.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_read: u64,
+    /// Input written to the cache with a 5-minute lifetime (and writes whose
+    /// lifetime is not known).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_5m: u64,
+    /// Input written to the cache with a 1-hour lifetime.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_1h: u64,
+    /// Reasoning tokens, already inside `output` (shown, not priced again).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reasoning: u64,
+    /// Web searches (priced per search where the table has a rate).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub web_searches: u64,
+}
+
+impl Priced {
+    /// All input of the request(s): what long-context thresholds compare.
+    pub fn all_input(&self) -> u64 {
+        self.input + self.cache_read + self.cache_write_5m + self.cache_write_1h
+    }
+
+    /// Every token counted (input of all kinds and output).
+    pub fn tokens(&self) -> u64 {
+        self.all_input() + self.output
+    }
+
+    /// The larger of each count: the most complete copy of a call written
+    /// more than once (a streamed response is logged as it grows).
+    pub fn max(self, o: Priced) -> Priced {
+        Priced {
+            input: self.input.max(o.input),
+            output: self.output.max(o.output),
+            cache_read: self.cache_read.max(o.cache_read),
+            cache_write_5m: self.cache_write_5m.max(o.cache_write_5m),
+            cache_write_1h: self.cache_write_1h.max(o.cache_write_1h),
+            reasoning: self.reasoning.max(o.reasoning),
+            web_searches: self.web_searches.max(o.web_searches),
+        }
+    }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// One API call seen in a local log (kind [`CALL`]): what the host
+/// estimates from, and never adds to billed amounts.
+///
+/// The host keeps one row per `(source, key)`: a call sent again (a streamed
+/// copy, a resumed session's copy, another run over the same file) keeps
+/// the larger of each count and the first copy's other fields, and a row is
+/// never removed when its log is, so history outlives the logs.
+///
+/// ```json
+/// {"schema":3,"provider":"anthropic","source":"claude_code","key":"msg_01","day":"2026-11-01",
+///  "at":"2026-11-01T08:52:10.933Z","model":"claude-sonnet-4-5","project":"/home/me/app",
+///  "session":"4f1c…","priced":{"input":4,"output":8,"cache_read":147449,"cache_write_5m":306}}
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallPayload {
+    /// The contract version the writer used.
+    #[serde(default = "old_schema")]
+    pub schema: u32,
+    /// Lowercase provider name (whose prices apply).
+    pub provider: String,
+    /// The account label.
+    #[serde(default = "default_account")]
+    pub account: String,
+    /// Which log this comes from (`claude_code`, `codex`): keys are unique
+    /// within a source.
+    pub source: String,
+    /// The call's identity within its source, the same in every copy.
+    pub key: String,
+    /// UTC day of the call, `YYYY-MM-DD`.
+    pub day: String,
+    /// When the call was logged (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// Model.
+    pub model: String,
+    /// Project: the folder the agent ran in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// The agent's session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// Service tier (`standard`, `priority`, `flex`, ...) when logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
+    /// Speed mode (`fast`) when logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<String>,
+    /// The token counts.
+    pub priced: Priced,
 }
 
 /// How a provider is named and exported (kind [`PROVIDER`]); a collector
@@ -238,6 +364,22 @@ impl UsagePayload {
     /// The day's token count of this payload: the sum of its `token_metrics`.
     pub fn tokens(&self) -> u64 {
         self.token_metrics.iter().filter_map(|m| self.metrics.get(m)).sum()
+    }
+}
+
+impl CallPayload {
+    /// A call of the current schema: fill in the rest.
+    pub fn new(provider: &str, source: &str, key: &str, day: &str, model: &str) -> CallPayload {
+        CallPayload {
+            schema: SCHEMA_VERSION,
+            provider: provider.into(),
+            account: default_account(),
+            source: source.into(),
+            key: key.into(),
+            day: day.into(),
+            model: model.into(),
+            ..CallPayload::default()
+        }
     }
 }
 

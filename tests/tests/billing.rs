@@ -81,7 +81,7 @@ fn summary_and_exports_equal_the_stored_records_exactly() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
-        Some("Provider,Date,Tokens,Cost,Collected At,Tokens Without Billed Cost")
+        Some("Provider,Date,Tokens,Cost,Collected At,Tokens Without Billed Cost,Cost Kind")
     );
     // No field of the daily CSV holds a comma.
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
@@ -95,6 +95,7 @@ fn summary_and_exports_equal_the_stored_records_exactly() {
         assert_eq!(r[5], flagged.to_string(), "{r:?}");
     }
     assert!(rows.iter().any(|r| r[5] != "0"), "August has priority-tier days");
+    assert!(rows.iter().all(|r| r[6] == "billed"), "no local logs: nothing estimated");
 
     // One row per cost line with --detail; JSON of the same.
     let detail = home.run(&["export", "--month", "2025-08", "--detail", "--out", "-"]);

@@ -40,6 +40,16 @@ pub struct Alert {
     pub message: String,
 }
 
+/// The sentence an alert on estimated spend carries.
+fn estimated_note(estimated: &Option<String>) -> String {
+    match estimated {
+        Some(e) => format!(
+            " Of it, ${e} is ESTIMATED from local logs (providers without billed data), not billed."
+        ),
+        None => String::new(),
+    }
+}
+
 fn median(mut v: Vec<Money>) -> Money {
     if v.is_empty() {
         return Money::zero();
@@ -84,8 +94,11 @@ pub fn evaluate(
             severity: if *t >= 100 { "critical" } else { "warning" },
             title: format!("AI spend reached {t} % of the monthly budget"),
             message: format!(
-                "{month_key}: ${} spent of a ${} budget ({} %).",
-                view.month_to_date, view.monthly_budget, view.percent_used
+                "{month_key}: ${} spent of a ${} budget ({} %).{}",
+                view.month_to_date,
+                view.monthly_budget,
+                view.percent_used,
+                estimated_note(&view.estimated)
             ),
         });
     }
@@ -97,8 +110,11 @@ pub fn evaluate(
                 severity: "warning",
                 title: format!("AI spend is on course to exceed the {month_key} budget"),
                 message: format!(
-                    "Forecast ${} at month end against a ${} budget ({}).",
-                    f.month_end, view.monthly_budget, f.method
+                    "Forecast ${} at month end against a ${} budget ({}).{}",
+                    f.month_end,
+                    view.monthly_budget,
+                    f.method,
+                    estimated_note(&view.estimated)
                 ),
             });
         }
@@ -106,6 +122,8 @@ pub fn evaluate(
 
     // Per provider: a broken collector, or a spike.
     let mut by_provider: BTreeMap<&str, BTreeMap<NaiveDate, Money>> = BTreeMap::new();
+    let estimated: std::collections::HashSet<&str> =
+        days.iter().filter(|d| d.estimated).map(|d| d.provider.as_str()).collect();
     for d in days {
         by_provider.entry(&d.provider).or_default().insert(d.date, Money::from_stored(&d.cost));
     }
@@ -115,7 +133,8 @@ pub fn evaluate(
             .collect();
         let had_spend = trailing.iter().any(|m| *m > Money::zero());
         match series.get(&yesterday) {
-            c if had_spend && c.is_none_or(Money::is_zero) => {
+            // A day without calls in local logs is a day off, not a broken collector.
+            c if had_spend && c.is_none_or(Money::is_zero) && !estimated.contains(provider) => {
                 let what = if series.contains_key(&yesterday) { "zero" } else { "missing" };
                 out.push(Alert {
                     key: format!("collector:{provider}:{yesterday}"),
@@ -181,6 +200,7 @@ mod tests {
             cost: cost.into(),
             collected_at: String::new(),
             not_in_cost_tokens: 0,
+            estimated: false,
         }
     }
 

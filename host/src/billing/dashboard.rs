@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use super::estimate;
 use super::money::Money;
+use super::prices::PriceTable;
 use super::summary::{self, BreakdownLine, Period, Summary};
 use crate::store::reports::{Breakdown, DayBreakdownRow, DayTotal, SentAlert, TokenMix};
 use crate::store::runs::{MissingDay, RunRow};
@@ -94,8 +96,21 @@ pub fn summary(
     q: &Query,
     today: NaiveDate,
     budget: &Money,
+    prices: &PriceTable,
 ) -> Result<Summary, StoreError> {
-    summary_of(store, q, today, budget, &day_totals(store, q, q.period)?)
+    summary_of(store, q, today, budget, prices, &day_totals(store, q, q.period)?)
+}
+
+/// The query's providers' estimates from local logs over `period`.
+fn estimates(
+    store: &Store,
+    q: &Query,
+    prices: &PriceTable,
+    period: Period,
+) -> Result<Vec<estimate::Priced>, StoreError> {
+    let mut lines = estimate::from_calls(store, prices, period.from, period.to)?;
+    lines.retain(|l| q.keeps(&l.group.name));
+    Ok(lines)
 }
 
 /// The query's providers' `results` rows over `period`.
@@ -111,17 +126,17 @@ fn summary_of(
     q: &Query,
     today: NaiveDate,
     budget: &Money,
+    prices: &PriceTable,
     days: &[DayTotal],
 ) -> Result<Summary, StoreError> {
     let p = q.period;
     let month = Period::month_of(p.to);
-    let other_month;
-    let month_days = if (month.from, month.to) == (p.from, p.to) {
-        days
-    } else {
-        other_month = day_totals(store, q, month)?;
-        &other_month
-    };
+    let lines = estimates(store, q, prices, p)?;
+    let same_month = (month.from, month.to) == (p.from, p.to);
+    let mut month_days = if same_month { days.to_vec() } else { day_totals(store, q, month)? };
+    let month_lines = if same_month { None } else { Some(estimates(store, q, prices, month)?) };
+    let stand_ins = estimate::stand_ins(&month_days, month_lines.as_deref().unwrap_or(&lines));
+    month_days.extend(stand_ins);
     let breakdown = match q.by {
         None => None,
         Some(by) => {
@@ -130,7 +145,8 @@ fn summary_of(
             Some((by.dim(), rows))
         }
     };
-    let mut s = summary::summarize(p, today, days, breakdown, month_days, budget);
+    let mut s = summary::summarize(p, today, days, breakdown, &month_days, budget);
+    s.estimated = estimate::summarize(&lines, prices);
     let notes = store.not_in_cost_notes()?;
     for line in &mut s.providers {
         line.without_billed_cost_note = notes.get(&line.provider).cloned();
@@ -342,12 +358,13 @@ pub fn everything(
     q: &Query,
     today: NaiveDate,
     budget: &Money,
+    prices: &PriceTable,
 ) -> Result<Everything, StoreError> {
     // Each table is read once for every view.
     let days = day_totals(store, q, q.period)?;
     let revisions = store.revisions_by_day(q.period.from, q.period.to)?;
     Ok(Everything {
-        summary: summary_of(store, q, today, budget, &days)?,
+        summary: summary_of(store, q, today, budget, prices, &days)?,
         daily: daily_of(q.period, today, &days, &revisions),
         models: models(store, &Query { by: Some(Breakdown::Model), ..q.clone() })?,
         projects: models(store, &Query { by: Some(Breakdown::Project), ..q.clone() })?,

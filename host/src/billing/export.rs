@@ -1,5 +1,5 @@
 //! Exports: the daily CSV of the original plan (`Provider, Date, Tokens,
-//! Cost, Collected At`), a detailed CSV with one row per cost line, JSON of
+//! Cost, Collected At`, then the columns added since), a detailed CSV with one row per cost line, JSON of
 //! either, and FinOps FOCUS 1.2 rows. Money is exact decimal text, dates are
 //! UTC. Writers take any `impl Write`; the caller picks the file.
 
@@ -75,6 +75,10 @@ struct DailyRow<'a> {
     /// Tokens on usage the provider's cost report leaves out.
     #[serde(rename = "Tokens Without Billed Cost")]
     not_in_cost_tokens: i64,
+    /// `billed`, or `estimated` (from local logs, for a provider without
+    /// billed data): never both for one provider.
+    #[serde(rename = "Cost Kind")]
+    kind: &'static str,
 }
 
 /// One row per provider and day. Returns the number of rows.
@@ -86,6 +90,7 @@ pub fn write_daily(w: impl Write, days: &[DayTotal], format: Format) -> Result<u
         cost: cost_text(&d.cost),
         collected_at: &d.collected_at,
         not_in_cost_tokens: d.not_in_cost_tokens,
+        kind: if d.estimated { "estimated" } else { "billed" },
     });
     match format {
         Format::Json => {
@@ -108,6 +113,7 @@ pub fn write_daily(w: impl Write, days: &[DayTotal], format: Format) -> Result<u
                     "Cost",
                     "Collected At",
                     "Tokens Without Billed Cost",
+                    "Cost Kind",
                 ])?;
             }
             out.flush()?;
@@ -366,12 +372,13 @@ mod tests {
             cost: "0.3".into(),
             collected_at: "2025-08-02T00:00:00Z".into(),
             not_in_cost_tokens: 5,
+            estimated: false,
         }];
         let mut buf = Vec::new();
         assert_eq!(write_daily(&mut buf, &days, Format::Csv).unwrap(), 1);
         assert_eq!(
             String::from_utf8(buf).unwrap(),
-            "Provider,Date,Tokens,Cost,Collected At,Tokens Without Billed Cost\nOpenAI,2025-08-01,42,0.30,2025-08-02T00:00:00Z,5\n"
+            "Provider,Date,Tokens,Cost,Collected At,Tokens Without Billed Cost,Cost Kind\nOpenAI,2025-08-01,42,0.30,2025-08-02T00:00:00Z,5,billed\n"
         );
     }
 }

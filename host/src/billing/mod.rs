@@ -4,10 +4,13 @@
 
 pub mod alerts;
 pub mod dashboard;
+pub mod estimate;
 pub mod export;
 pub mod money;
 pub mod notify;
 pub mod page;
+pub mod prices;
+pub mod reconcile;
 pub mod records;
 pub mod report;
 pub mod sink;

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use billing_records::{CostPayload, DayOf, ProviderPayload, UsagePayload};
+use billing_records::{CallPayload, CostPayload, DayOf, Priced, ProviderPayload, UsagePayload};
 use chrono::NaiveDate;
 
 use super::money::Money;
@@ -95,6 +95,35 @@ pub struct UsageRow {
     pub counts_as_tokens: bool,
     /// Whether the provider's cost report leaves this usage out.
     pub not_in_cost: bool,
+}
+
+/// One API call from a local log, checked ([`CallPayload`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRow {
+    /// Provider whose prices apply.
+    pub provider: String,
+    /// Account label.
+    pub account: String,
+    /// Which log (`claude_code`, `codex`).
+    pub source: String,
+    /// The call's identity within its source.
+    pub key: String,
+    /// UTC day.
+    pub day: NaiveDate,
+    /// When it was logged.
+    pub at: Option<String>,
+    /// Model.
+    pub model: String,
+    /// Project (the agent's folder).
+    pub project: String,
+    /// Session.
+    pub session: String,
+    /// Service tier.
+    pub service_tier: String,
+    /// Speed mode.
+    pub speed: String,
+    /// The counts.
+    pub priced: Priced,
 }
 
 /// Checked billing rows of one run.
@@ -244,6 +273,16 @@ pub fn parse_usage(
         metric: String::new(),
     };
     let tokens = p.token_metrics;
+    let priced = p.priced.map(|pr| priced_rows(&base, &pr, p.long_context, p.not_in_cost));
+    if priced.iter().flatten().any(|r| r.quantity > MAX_COUNT) {
+        return Err(RecordError::Day(day, format!("a priced count is over {MAX_COUNT}")));
+    }
+    if let Some(m) = p.metrics.keys().find(|m| m.starts_with(PRICED)) {
+        return Err(RecordError::Day(
+            day,
+            format!("metric {m:?}: the prefix {PRICED:?} is the host's"),
+        ));
+    }
     p.metrics
         .into_iter()
         .map(|(metric, value)| {
@@ -258,7 +297,96 @@ pub fn parse_usage(
                 not_in_cost: p.not_in_cost,
             })
         })
+        .chain(priced.into_iter().flatten().map(Ok))
         .collect()
+}
+
+/// The usage rows holding a payload's [`Priced`] counts: metrics named
+/// `priced.<bucket>` (`priced.long.<bucket>` past the long-context
+/// threshold), never part of the day's tokens, which the payload's own
+/// metrics already count.
+fn priced_rows(base: &UsageKey, priced: &Priced, long: bool, not_in_cost: bool) -> Vec<UsageRow> {
+    let prefix = if long { PRICED_LONG } else { PRICED };
+    priced_buckets(priced)
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(bucket, n)| UsageRow {
+            key: UsageKey { metric: format!("{prefix}{bucket}"), ..base.clone() },
+            quantity: i64::try_from(n).unwrap_or(i64::MAX),
+            counts_as_tokens: false,
+            not_in_cost,
+        })
+        .collect()
+}
+
+/// Metric prefix of the usage rows holding priced counts.
+pub const PRICED: &str = "priced.";
+/// The same, for requests past the long-context threshold.
+pub const PRICED_LONG: &str = "priced.long.";
+
+/// A [`Priced`]'s counts by bucket name: the one list the store's rows and
+/// the estimator agree on.
+pub fn priced_buckets(p: &Priced) -> [(&'static str, u64); 7] {
+    [
+        ("input", p.input),
+        ("output", p.output),
+        ("cache_read", p.cache_read),
+        ("cache_write_5m", p.cache_write_5m),
+        ("cache_write_1h", p.cache_write_1h),
+        ("reasoning", p.reasoning),
+        ("web_searches", p.web_searches),
+    ]
+}
+
+/// The [`Priced`] counts from bucket names and counts (unknown names are
+/// ignored: a newer writer's bucket).
+pub fn priced_from<'a>(buckets: impl IntoIterator<Item = (&'a str, u64)>) -> Priced {
+    let mut p = Priced::default();
+    for (name, n) in buckets {
+        let slot = match name {
+            "input" => &mut p.input,
+            "output" => &mut p.output,
+            "cache_read" => &mut p.cache_read,
+            "cache_write_5m" => &mut p.cache_write_5m,
+            "cache_write_1h" => &mut p.cache_write_1h,
+            "reasoning" => &mut p.reasoning,
+            "web_searches" => &mut p.web_searches,
+            _ => continue,
+        };
+        *slot = slot.saturating_add(n);
+    }
+    p
+}
+
+/// Checks one `call` payload: a call from a local log.
+pub fn parse_call(payload: &str) -> Result<CallRow, RecordError> {
+    let p: CallPayload = read("call", payload, None)?;
+    check_provider(&p.provider)?;
+    let day = parse_day(&p.day, None)?;
+    let bad = |why: &str| RecordError::Day(day, format!("call {:?}: {why}", p.key));
+    if p.source.is_empty() || p.key.is_empty() || p.model.is_empty() {
+        return Err(bad("source, key and model must not be empty"));
+    }
+    if p.key.len() > 512 || p.source.len() > 64 {
+        return Err(bad("key or source is too long"));
+    }
+    if priced_buckets(&p.priced).iter().any(|(_, n)| *n > MAX_COUNT as u64) {
+        return Err(bad(&format!("a count is over {MAX_COUNT}")));
+    }
+    Ok(CallRow {
+        provider: p.provider,
+        account: p.account,
+        source: p.source,
+        key: p.key,
+        day,
+        at: p.at,
+        model: p.model,
+        project: dim(p.project),
+        session: dim(p.session),
+        service_tier: dim(p.service_tier),
+        speed: dim(p.speed),
+        priced: p.priced,
+    })
 }
 
 /// The letters and digits of a name, lowercased: `OpenAI`, `open_ai` and

@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::alerts::{evaluate, Alert, AlertSettings};
 use super::money::Money;
 use super::notify::{channels, deliver, payload};
+use super::prices::PriceTable;
 use super::summary::Period;
 use crate::config::Settings;
 use crate::error::{HostError, Result};
@@ -55,11 +56,19 @@ pub fn alert_settings(s: &Settings) -> Result<AlertSettings> {
 }
 
 /// The alerts that hold on `today`.
-pub fn due_alerts(store: &Store, settings: &AlertSettings, today: NaiveDate) -> Result<Vec<Alert>> {
+/// Providers without billed data count by their estimate from local logs.
+pub fn due_alerts(
+    store: &Store,
+    settings: &AlertSettings,
+    prices: &PriceTable,
+    today: NaiveDate,
+) -> Result<Vec<Alert>> {
     let yesterday = today - Days::new(1);
     let month = Period::month_of(yesterday);
     let from = month.from.min(yesterday - Days::new(15));
-    let days = store.day_totals(from, yesterday)?;
+    let mut days = store.day_totals(from, yesterday)?;
+    let estimates = super::estimate::from_calls(store, prices, from, yesterday)?;
+    days.extend(super::estimate::stand_ins(&days, &estimates));
     let runs = store.last_runs()?;
     Ok(evaluate(today, &days, &runs, settings))
 }
@@ -94,13 +103,15 @@ pub struct AlertOutcome {
 pub fn check_alerts(
     store: &mut Store,
     settings: &Settings,
+    prices: &PriceTable,
     today: NaiveDate,
     dry_run: bool,
     out: &mut dyn Write,
 ) -> Result<AlertOutcome> {
     let rules = alert_settings(settings)?;
     let targets = channels(settings)?;
-    let mut outcome = AlertOutcome { due: due_alerts(store, &rules, today)?, ..Default::default() };
+    let mut outcome =
+        AlertOutcome { due: due_alerts(store, &rules, prices, today)?, ..Default::default() };
     if targets.is_empty() && !outcome.due.is_empty() {
         tracing::warn!(
             "{} alert(s) due but no channel is configured: set DISCORD_WEBHOOK_URL, SLACK_WEBHOOK_URL or ALERT_WEBHOOK_URL",

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use billing_records::{COST, PROVIDER, USAGE};
+use billing_records::{CALL, COST, PROVIDER, USAGE};
 
 use crate::kernel::protocol::WireRecord;
 use crate::kernel::sink::{generic, Checked, RecordSink, SinkInput, WriteStats};
@@ -13,7 +13,9 @@ use crate::store::billing::NotInCost;
 use crate::store::runs::GenericRecord;
 use crate::store::{self, Tx};
 
-use super::records::{parse_cost, parse_provider, parse_usage, ProviderInfo, RecordError, Rows};
+use super::records::{
+    parse_call, parse_cost, parse_provider, parse_usage, CallRow, ProviderInfo, RecordError, Rows,
+};
 
 /// Stores billing records in the normalized tables.
 pub struct BillingSink;
@@ -22,6 +24,7 @@ pub struct BillingSink;
 /// the providers touched.
 pub struct Batch {
     rows: Rows,
+    calls: BTreeMap<(String, String), CallRow>,
     infos: Vec<ProviderInfo>,
     generic: Vec<GenericRecord>,
     providers: BTreeSet<String>,
@@ -65,6 +68,20 @@ impl Batch {
                 claimed(input, &info.provider)?;
                 self.infos.push(info);
             }
+            CALL => {
+                let call = parse_call(&r.payload)?;
+                claimed(input, &call.provider)?;
+                // A call sent twice keeps its most complete counts, as the
+                // store does across runs.
+                match self.calls.entry((call.source.clone(), call.key.clone())) {
+                    std::collections::btree_map::Entry::Occupied(mut e) => {
+                        e.get_mut().priced = e.get().priced.max(call.priced);
+                    }
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert(call);
+                    }
+                }
+            }
             _ => unreachable!("only billing kinds are added"),
         }
         Ok(())
@@ -81,6 +98,7 @@ impl RecordSink for BillingSink {
     ) -> Result<Checked<Batch>, String> {
         let mut batch = Batch {
             rows: Rows::default(),
+            calls: BTreeMap::new(),
             infos: Vec::new(),
             generic: Vec::new(),
             providers: BTreeSet::new(),
@@ -97,7 +115,7 @@ impl RecordSink for BillingSink {
             }
         }
         for (i, r) in records.into_iter().enumerate() {
-            if ![COST, USAGE, PROVIDER].contains(&r.kind.as_str()) {
+            if ![COST, USAGE, PROVIDER, CALL].contains(&r.kind.as_str()) {
                 batch.generic.push(generic(i, r)?);
                 continue;
             }
@@ -133,6 +151,16 @@ impl RecordSink for BillingSink {
             tx.upsert_providers(&batch.infos, input.collected_at)?;
             tx.refresh_results(&batch.providers, input.complete_days, input.collected_at)?;
             stats.notes = not_in_cost_notes(tx.not_in_cost(&batch.providers, input.complete_days)?);
+        }
+        if !batch.calls.is_empty() {
+            let calls: Vec<CallRow> = batch.calls.into_values().collect();
+            let (written, changed) = tx.upsert_calls(input.plugin, input.run_id, &calls)?;
+            stats.written += written;
+            stats.changed += changed;
+            stats.notes.push(format!(
+                "{} call(s) from local logs: {written} new, {changed} more complete than stored (estimates, not billed)",
+                calls.len()
+            ));
         }
         stats.written +=
             tx.upsert_records(input.plugin, input.run_id, input.collected_at, &batch.generic)?;

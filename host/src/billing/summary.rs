@@ -124,6 +124,10 @@ pub struct Budget {
     pub percent_used: String,
     /// Month-end forecast, when the month is under way.
     pub forecast: Option<Forecast>,
+    /// Of `month_to_date`, the part estimated from local logs (providers
+    /// without billed data), exact; absent when all of it is billed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated: Option<String>,
 }
 
 /// A run-rate forecast.
@@ -164,6 +168,10 @@ pub struct Summary {
     pub daily: Vec<DayLine>,
     /// Budget and forecast.
     pub budget: Budget,
+    /// What local logs say the period cost: an estimate, never part of
+    /// the billed figures above (absent without local logs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated: Option<super::estimate::EstimateSummary>,
     /// Yesterday, when inside the period: later days are not finished.
     #[serde(skip)]
     pub last_finished_day: Option<NaiveDate>,
@@ -255,6 +263,7 @@ pub fn summarize(
         breakdown,
         daily,
         budget: budget_view(period.to, today, month_days, budget),
+        estimated: None,
         last_finished_day: Some(yesterday.min(period.to)),
     }
 }
@@ -332,12 +341,23 @@ pub fn budget_view(
             ),
         }
     });
+    let in_month = |d: &&DayTotal| d.date >= month.from && d.date <= month.to;
+    let estimated = month_days.iter().filter(in_month).any(|d| d.estimated).then(|| {
+        let m: Money = month_days
+            .iter()
+            .filter(in_month)
+            .filter(|d| d.estimated)
+            .map(|d| Money::from_stored(&d.cost))
+            .sum();
+        m.to_string()
+    });
     Budget {
         month: month.from.format("%Y-%m").to_string(),
         monthly_budget: budget.to_string(),
         month_to_date: mtd.to_string(),
         percent_used: percent.decimal().with_scale(1).to_plain_string(),
         forecast,
+        estimated,
     }
 }
 
@@ -448,7 +468,10 @@ pub fn render(s: &Summary) -> String {
         s.period.from, s.period.to
     );
     let _ = writeln!(out);
-    if s.providers.is_empty() {
+    if s.providers.is_empty() && s.estimated.is_some() {
+        let _ =
+            writeln!(out, "  No billed data in this period: the estimates below are all there is.");
+    } else if s.providers.is_empty() {
         let _ = writeln!(out, "  No data in this period: run `agent-host run-all` first.");
     } else {
         let finished = s.daily.iter().filter(|d| Some(d.date) <= s.last_finished_day).count();
@@ -520,6 +543,9 @@ pub fn render(s: &Summary) -> String {
         let _ = writeln!(out);
         let _ = writeln!(out, "  {} has no data for {list}", p.provider);
     }
+    if let Some(e) = &s.estimated {
+        render_estimate(&mut out, e);
+    }
     let b = &s.budget;
     let _ = writeln!(out);
     let _ = writeln!(
@@ -530,6 +556,13 @@ pub fn render(s: &Summary) -> String {
         money(&b.monthly_budget),
         b.percent_used
     );
+    if let Some(e) = &b.estimated {
+        let _ = writeln!(
+            out,
+            "    of which ${} is estimated from local logs (providers without billed data)",
+            money(e)
+        );
+    }
     if let Some(f) = &b.forecast {
         let _ = writeln!(out, "  Forecast: ${} at month end ({})", money(&f.month_end), f.method);
     }
@@ -554,6 +587,57 @@ pub fn render(s: &Summary) -> String {
     out
 }
 
+/// The estimate section of the summary: clearly apart from billed figures.
+fn render_estimate(out: &mut String, e: &super::estimate::EstimateSummary) {
+    use crate::table::{count, money, render as table, Align};
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "Estimated from local logs (NOT billed; list prices from {}):",
+        e.price_table
+    );
+    let mut rows: Vec<Vec<String>> = e
+        .providers
+        .iter()
+        .map(|p| {
+            let unpriced = match p.unpriced_tokens {
+                0 => String::new(),
+                n => format!("{} tokens unpriced", count(n as i64)),
+            };
+            vec![
+                p.provider.clone(),
+                money(&p.cost),
+                count(p.tokens as i64),
+                count(p.calls),
+                unpriced,
+            ]
+        })
+        .collect();
+    rows.push(vec![
+        "Total".into(),
+        money(&e.total_cost),
+        count(e.total_tokens as i64),
+        count(e.calls),
+        String::new(),
+    ]);
+    out.push_str(&table(
+        2,
+        &[
+            ("Provider", Align::Left),
+            ("Estimated (USD)", Align::Right),
+            ("Tokens", Align::Right),
+            ("Calls", Align::Right),
+            ("", Align::Left),
+        ],
+        &rows,
+    ));
+    for p in &e.providers {
+        for why in &p.unpriced {
+            let _ = writeln!(out, "  {}: unpriced, left out of the estimate: {why}", p.provider);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -570,6 +654,7 @@ mod tests {
             cost: cost.into(),
             collected_at: String::new(),
             not_in_cost_tokens: 0,
+            estimated: false,
         }
     }
 

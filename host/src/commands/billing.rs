@@ -48,7 +48,7 @@ pub fn summary(ctx: &Context, args: &SummaryArgs) -> Result<u8> {
         By::Project => Some(Breakdown::Project),
     };
     let q = dashboard::Query { period: p, provider: args.provider.clone(), by };
-    let s = dashboard::summary(&store, &q, today, &budget)?;
+    let s = dashboard::summary(&store, &q, today, &budget, &ctx.prices()?)?;
     let text = if args.json {
         serde_json::to_string_pretty(&s).unwrap_or_default()
     } else if args.daily || args.monthly {
@@ -103,6 +103,7 @@ fn export_err(e: export::ExportError) -> HostError {
 /// Writes one export to `w`; returns the rows written.
 fn write_export(
     store: &Store,
+    prices: &crate::billing::prices::PriceTable,
     p: Period,
     format: ExportFormat,
     detail: bool,
@@ -116,7 +117,13 @@ fn write_export(
     match (fmt, detail) {
         (Format::Focus, _) => export::write_focus(w, store, p),
         (_, true) => export::write_detail(w, store, p, fmt),
-        (_, false) => export::write_daily(w, &store.day_totals(p.from, p.to)?, fmt),
+        (_, false) => {
+            // Providers without billed data appear by their estimate, labelled.
+            let mut days = store.day_totals(p.from, p.to)?;
+            let lines = crate::billing::estimate::from_calls(store, prices, p.from, p.to)?;
+            days.extend(crate::billing::estimate::stand_ins(&days, &lines));
+            export::write_daily(w, &days, fmt)
+        }
     }
     .map_err(export_err)
 }
@@ -140,6 +147,7 @@ fn default_export_name(format: ExportFormat, detail: bool, p: Period) -> String 
 /// `agent-host export`: daily or detailed CSV/JSON, or FOCUS rows.
 pub fn export(ctx: &Context, args: &ExportArgs) -> Result<u8> {
     let store = ctx.store()?;
+    let prices = ctx.prices()?;
     let p = period(ctx, &args.period)?;
     let path = args
         .out
@@ -147,11 +155,12 @@ pub fn export(ctx: &Context, args: &ExportArgs) -> Result<u8> {
         .unwrap_or_else(|| PathBuf::from(default_export_name(args.format, args.detail, p)));
     if path.as_os_str() == "-" {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        write_export(&store, p, args.format, args.detail, &mut out)?;
+        write_export(&store, &prices, p, args.format, args.detail, &mut out)?;
         out.flush().map_err(write_err)?;
         return Ok(ExitCode::OK);
     }
-    let n = write_atomically(&path, |w| write_export(&store, p, args.format, args.detail, w))?;
+    let n =
+        write_atomically(&path, |w| write_export(&store, &prices, p, args.format, args.detail, w))?;
     tracing::info!("wrote {n} rows for {}..{} to {}", p.from, p.to, path.display());
     writeln!(std::io::stdout().lock(), "{}", path.display()).map_err(write_err)?;
     Ok(ExitCode::OK)
@@ -171,6 +180,7 @@ pub fn alerts(ctx: &Context, args: &AlertsArgs) -> Result<u8> {
     let outcome = crate::billing::report::check_alerts(
         &mut store,
         &ctx.settings,
+        &ctx.prices()?,
         today,
         args.dry_run,
         lines,
@@ -195,6 +205,7 @@ pub fn report_daily(ctx: &Context, args: &DailyArgs) -> Result<u8> {
     let outcome = crate::billing::report::check_alerts(
         &mut store,
         &ctx.settings,
+        &ctx.prices()?,
         today,
         args.dry_run,
         &mut out,
@@ -208,8 +219,9 @@ pub fn report_daily(ctx: &Context, args: &DailyArgs) -> Result<u8> {
     } else {
         std::fs::create_dir_all(&dir)
             .map_err(|e| HostError::output(format!("cannot create {}: {e}", dir.display())))?;
-        let n =
-            write_atomically(&path, |w| write_export(&store, month, ExportFormat::Csv, false, w))?;
+        let n = write_atomically(&path, |w| {
+            write_export(&store, &ctx.prices()?, month, ExportFormat::Csv, false, w)
+        })?;
         writeln!(out, "export: {} ({n} rows)", path.display()).map_err(write_err)?;
     }
     Ok(if reports.iter().all(RunReport::succeeded) { ExitCode::OK } else { ExitCode::RUN_FAILED })

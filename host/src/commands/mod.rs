@@ -6,6 +6,7 @@ pub mod billing;
 pub mod collect;
 pub mod docs;
 pub mod doctor;
+pub mod estimates;
 pub mod plugins;
 pub mod runs;
 pub mod schedule;

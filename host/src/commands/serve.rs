@@ -39,6 +39,7 @@ struct Server {
     /// `AGENT_TODAY`, when pinned.
     today: Option<NaiveDate>,
     budget: Money,
+    prices: crate::billing::prices::PriceTable,
     /// Bounds the work requests can queue on the machine.
     views: tokio::sync::Semaphore,
 }
@@ -83,6 +84,7 @@ pub fn serve(ctx: &Context, args: &ServeArgs) -> Result<u8> {
         loopback,
         today: pinned_today(ctx)?,
         budget: crate::billing::report::alert_settings(&ctx.settings)?.budget,
+        prices: ctx.prices()?,
         views: tokio::sync::Semaphore::new(CONCURRENT_VIEWS),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -234,9 +236,10 @@ fn api(
         .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let failed = |e: crate::store::StoreError| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
     let json = match view {
-        "summary" => {
-            to_json(&dashboard::summary(&store, &q, today, &server.budget).map_err(failed)?)
-        }
+        "summary" => to_json(
+            &dashboard::summary(&store, &q, today, &server.budget, &server.prices)
+                .map_err(failed)?,
+        ),
         "daily" => to_json(&dashboard::daily(&store, &q, today).map_err(failed)?),
         "models" => to_json(&dashboard::models(&store, &q).map_err(failed)?),
         "coverage" => to_json(&dashboard::coverage(&store, &q, today).map_err(failed)?),
@@ -255,9 +258,10 @@ fn api(
             };
             to_json(&dashboard::runs(&store, limit).map_err(failed)?)
         }
-        "everything" => {
-            to_json(&dashboard::everything(&store, &q, today, &server.budget).map_err(failed)?)
-        }
+        "everything" => to_json(
+            &dashboard::everything(&store, &q, today, &server.budget, &server.prices)
+                .map_err(failed)?,
+        ),
         other => return Err((StatusCode::NOT_FOUND, format!("no API view {other:?}"))),
     };
     Ok(json)
@@ -274,7 +278,7 @@ pub fn report_html(ctx: &Context, args: &HtmlArgs) -> Result<u8> {
     let period = super::billing::period(ctx, &args.period)?;
     let budget = crate::billing::report::alert_settings(&ctx.settings)?.budget;
     let q = Query { period, provider: args.provider.clone(), by: None };
-    let data = dashboard::everything(&store, &q, today, &budget)?;
+    let data = dashboard::everything(&store, &q, today, &budget, &ctx.prices()?)?;
     let html = page::render(Some(&data));
     if args.out.as_os_str() == "-" {
         std::io::stdout().lock().write_all(html.as_bytes()).map_err(write_err)?;

@@ -4,11 +4,14 @@
 use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
 
+use billing_records::Priced;
 use chrono::NaiveDate;
-use rusqlite::{params, Statement};
+use rusqlite::{params, OptionalExtension, Statement};
 
 use super::{Context, Result, StoreError, Tx};
-use crate::billing::records::{name_key, CostKey, CostRow, ProviderInfo, Rows, UsageKey, UsageRow};
+use crate::billing::records::{
+    name_key, CallRow, CostKey, CostRow, ProviderInfo, Rows, UsageKey, UsageRow,
+};
 use crate::kernel::sink::SinkInput;
 
 /// A stored value that a re-pull changed.
@@ -388,6 +391,93 @@ impl Tx<'_> {
 
     /// Stores how providers are named and exported, as their collectors
     /// describe them.
+    pub fn upsert_calls(
+        &self,
+        plugin: &str,
+        run_id: &str,
+        calls: &[CallRow],
+    ) -> Result<(usize, usize)> {
+        // A call already stored keeps its first copy's attributes and the
+        // larger of each count: a shorter copy (an earlier streamed line,
+        // a replay) never lowers what is stored.
+        let mut read = self
+            .tx
+            .prepare_cached(
+                "SELECT input, output, cache_read, cache_write_5m, cache_write_1h, reasoning,
+                        web_searches FROM calls WHERE plugin_name = ?1 AND source = ?2 AND key = ?3",
+            )
+            .ctx("read calls")?;
+        let mut insert = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO calls (plugin_name, source, key, provider, account, day, at, model,
+                    project, session, service_tier, speed, input, output, cache_read,
+                    cache_write_5m, cache_write_1h, reasoning, web_searches, run_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                    ?17, ?18, ?19, ?20)
+                 ON CONFLICT DO UPDATE SET input = ?13, output = ?14, cache_read = ?15,
+                    cache_write_5m = ?16, cache_write_1h = ?17, reasoning = ?18,
+                    web_searches = ?19, run_id = ?20",
+            )
+            .ctx("store calls")?;
+        let (mut written, mut changed) = (0, 0);
+        for c in calls {
+            let stored = read
+                .query_row(params![plugin, c.source, c.key], |r| {
+                    let n = |i| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+                    Ok(Priced {
+                        input: n(0)?,
+                        output: n(1)?,
+                        cache_read: n(2)?,
+                        cache_write_5m: n(3)?,
+                        cache_write_1h: n(4)?,
+                        reasoning: n(5)?,
+                        web_searches: n(6)?,
+                    })
+                })
+                .optional()
+                .ctx("read calls")?;
+            let p = match stored {
+                Some(s) if s.max(c.priced) == s => continue,
+                Some(s) => {
+                    changed += 1;
+                    s.max(c.priced)
+                }
+                None => {
+                    written += 1;
+                    c.priced
+                }
+            };
+            let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            insert
+                .execute(params![
+                    plugin,
+                    c.source,
+                    c.key,
+                    c.provider,
+                    c.account,
+                    c.day.to_string(),
+                    c.at,
+                    c.model,
+                    c.project,
+                    c.session,
+                    c.service_tier,
+                    c.speed,
+                    n(p.input),
+                    n(p.output),
+                    n(p.cache_read),
+                    n(p.cache_write_5m),
+                    n(p.cache_write_1h),
+                    n(p.reasoning),
+                    n(p.web_searches),
+                    run_id
+                ])
+                .ctx("store calls")?;
+        }
+        Ok((written, changed))
+    }
+
+    /// Stores provider descriptions.
     pub fn upsert_providers(&self, infos: &[ProviderInfo], now: &str) -> Result<()> {
         let mut stmt = self
             .tx

@@ -23,6 +23,9 @@ pub struct DayTotal {
     /// Of `tokens`, those on usage the provider's cost report leaves out
     /// (a priority tier, say): no billed cost covers them.
     pub not_in_cost_tokens: i64,
+    /// An estimate from local logs standing in for a provider without
+    /// billed data (see `billing::estimate::stand_ins`), never from `results`.
+    pub estimated: bool,
 }
 
 /// One provider's tokens of one kind (counter) over a period.
@@ -63,6 +66,43 @@ pub enum Breakdown {
 /// A provider's display name, as its collector described it (the id when
 /// none did), for a query joining `providers p` to a table `t`.
 const DISPLAY: &str = "COALESCE(p.display_name, t.provider)";
+
+/// Token counts summed over a group of calls or usage rows, as prices see
+/// them (the bucket names of [`billing_records::Priced`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PricedGroup {
+    /// UTC day.
+    pub day: NaiveDate,
+    /// Provider id (whose prices apply).
+    pub provider: String,
+    /// Display name.
+    pub name: String,
+    /// Model.
+    pub model: String,
+    /// Project.
+    pub project: String,
+    /// Service tier, and speed for calls (`priority`, `fast`), as logged.
+    pub tier: String,
+    /// Calls the group holds (0 for usage rows, which do not say).
+    pub calls: i64,
+    /// The input size every request of the group exceeded (a long-context
+    /// threshold), or 0.
+    pub over: u64,
+    /// Usage the provider's cost report leaves out.
+    pub not_in_cost: bool,
+    /// The counts, by bucket name.
+    pub buckets: Vec<(String, u64)>,
+}
+
+fn count(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<u64> {
+    Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as u64)
+}
+
+fn group_day(text: String) -> rusqlite::Result<NaiveDate> {
+    text.parse().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, "day".into())
+    })
+}
 
 impl Breakdown {
     /// Its name in `daily_totals.dim` and in reports.
@@ -187,6 +227,7 @@ impl Store {
                 cost,
                 collected_at,
                 not_in_cost_tokens,
+                estimated: false,
             });
         }
         Ok(out)
@@ -446,5 +487,132 @@ impl Store {
             )
             .ctx("record a sent alert")?;
         Ok(())
+    }
+}
+
+impl Store {
+    /// Calls from local logs between two days, summed per day, provider,
+    /// model, project, tier and the largest of `starts` (long-context
+    /// thresholds, any order) each call's input exceeded: tiers price whole
+    /// requests, so calls are grouped by the tier they fall in.
+    pub fn call_groups(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        starts: &[u64],
+    ) -> Result<Vec<PricedGroup>> {
+        let mut starts = starts.to_vec();
+        starts.sort_unstable_by(|a, b| b.cmp(a));
+        let over = if starts.is_empty() {
+            "0".to_string()
+        } else {
+            let arms: String = starts
+                .iter()
+                .map(|s| {
+                    format!(
+                        " WHEN input + cache_read + cache_write_5m + cache_write_1h > {s} THEN {s}"
+                    )
+                })
+                .collect();
+            format!("CASE{arms} ELSE 0 END")
+        };
+        let sql = format!(
+            "SELECT t.day, t.provider, {DISPLAY}, t.model, t.project,
+                    trim(t.service_tier || ' ' || t.speed), {over} AS over, count(*),
+                    SUM(input), SUM(output), SUM(cache_read), SUM(cache_write_5m),
+                    SUM(cache_write_1h), SUM(reasoning), SUM(web_searches)
+             FROM calls t LEFT JOIN providers p USING (provider)
+             WHERE t.day BETWEEN ?1 AND ?2
+             GROUP BY t.day, t.provider, t.model, t.project, t.service_tier, t.speed, over
+             ORDER BY t.day"
+        );
+        const NAMES: [&str; 7] = [
+            "input",
+            "output",
+            "cache_read",
+            "cache_write_5m",
+            "cache_write_1h",
+            "reasoning",
+            "web_searches",
+        ];
+        self.query_all("read calls", &sql, [from.to_string(), to.to_string()], |r| {
+            Ok(PricedGroup {
+                day: group_day(r.get(0)?)?,
+                provider: r.get(1)?,
+                name: r.get(2)?,
+                model: r.get(3)?,
+                project: r.get(4)?,
+                tier: r.get(5)?,
+                over: count(r, 6)?,
+                calls: r.get(7)?,
+                not_in_cost: false,
+                buckets: NAMES
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| Ok((n.to_string(), count(r, 8 + i)?)))
+                    .collect::<rusqlite::Result<_>>()?,
+            })
+        })
+    }
+
+    /// The priced counts collectors sent with their usage (`priced.*`
+    /// metrics) between two days, per day, provider, model, project, tier,
+    /// long context and whether the cost report covers them. `long_start`
+    /// gives the threshold long-context rows exceeded, per provider and model.
+    pub fn usage_groups(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        long_start: impl Fn(&str, &str) -> u64,
+    ) -> Result<Vec<PricedGroup>> {
+        let rows: Vec<(PricedGroup, String, u64)> = self.query_all(
+            "read priced usage",
+            &format!(
+                "SELECT t.day, t.provider, {DISPLAY}, t.model, t.project, t.service_tier,
+                        t.not_in_cost, t.metric, SUM(t.quantity)
+                 FROM usage_rows t LEFT JOIN providers p USING (provider)
+                 WHERE t.day BETWEEN ?1 AND ?2 AND t.metric LIKE 'priced.%'
+                 GROUP BY t.day, t.provider, t.model, t.project, t.service_tier, t.not_in_cost,
+                          t.metric
+                 ORDER BY t.day"
+            ),
+            [from.to_string(), to.to_string()],
+            |r| {
+                let g = PricedGroup {
+                    day: group_day(r.get(0)?)?,
+                    provider: r.get(1)?,
+                    name: r.get(2)?,
+                    model: r.get(3)?,
+                    project: r.get(4)?,
+                    tier: r.get(5)?,
+                    calls: 0,
+                    over: 0,
+                    not_in_cost: r.get(6)?,
+                    buckets: Vec::new(),
+                };
+                Ok((g, r.get(7)?, count(r, 8)?))
+            },
+        )?;
+        type Key = (NaiveDate, String, String, String, String, u64, bool);
+        let mut groups: std::collections::BTreeMap<Key, PricedGroup> = Default::default();
+        for (mut g, metric, n) in rows {
+            let (long, bucket) = match metric.strip_prefix("priced.long.") {
+                Some(b) => (true, b),
+                None => (false, metric.trim_start_matches("priced.")),
+            };
+            g.over = if long { long_start(&g.provider, &g.model) } else { 0 };
+            let key = (
+                g.day,
+                g.provider.clone(),
+                g.model.clone(),
+                g.project.clone(),
+                g.tier.clone(),
+                g.over,
+                g.not_in_cost,
+            );
+            groups.entry(key).or_insert(g).buckets.push((bucket.to_string(), n));
+        }
+        let groups = groups.into_values().collect();
+        Ok(groups)
     }
 }

@@ -7,7 +7,7 @@
 use chrono::{DateTime, NaiveDate};
 use collector_kit::{
     admin_key, encode, fetch_all, finish, number_text, parse_page, run_collector, split_result,
-    CostPayload, DayRange, PageRows, ProviderPayload, Query, UsagePayload,
+    CostPayload, DayRange, PageRows, Priced, ProviderPayload, Query, UsagePayload,
 };
 use plugin_api::{Manifest, PluginCtx, PluginResult, RunRequest};
 use serde::Deserialize;
@@ -221,9 +221,23 @@ fn usage_row(
     day: NaiveDate,
 ) -> Result<UsagePayload, String> {
     let (mut dims, metrics) = split_result(r).map_err(|e| format!("usage_report/messages: {e}"))?;
+    // Requests past 200k input are billed at the long-context rates.
+    let long_context = dims.get("context_window").is_some_and(|c| c == "200k-1M");
     let mut take = |k: &str| dims.remove(k);
     let service_tier = take("service_tier");
+    let m = |k: &str| metrics.get(k).copied().unwrap_or(0);
+    let priced = Priced {
+        input: m("uncached_input_tokens"),
+        output: m("output_tokens"),
+        cache_read: m("cache_read_input_tokens"),
+        cache_write_5m: m("cache_creation.ephemeral_5m_input_tokens"),
+        cache_write_1h: m("cache_creation.ephemeral_1h_input_tokens"),
+        web_searches: m("server_tool_use.web_search_requests"),
+        ..Priced::default()
+    };
     Ok(UsagePayload {
+        priced: Some(priced),
+        long_context,
         model: take("model"),
         project: take("workspace_id"),
         api_key: take("api_key_id"),

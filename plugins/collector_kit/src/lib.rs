@@ -531,7 +531,7 @@ pub fn run_collector(result: Result<PluginResult, String>) -> PluginResult {
     result.unwrap_or_else(PluginResult::failed)
 }
 
-pub use billing_records::{CostPayload, ProviderPayload, UsagePayload};
+pub use billing_records::{CostPayload, Priced, ProviderPayload, UsagePayload};
 
 /// A payload of the billing record contract, as a record.
 pub trait AsRecord: serde::Serialize {

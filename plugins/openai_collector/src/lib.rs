@@ -6,7 +6,7 @@
 use chrono::{DateTime, NaiveDate};
 use collector_kit::{
     admin_key, fetch_all, finish, number_text, parse_page, run_collector, split_result,
-    CostPayload, DayRange, PageRows, ProviderPayload, Query, UsagePayload,
+    CostPayload, DayRange, PageRows, Priced, ProviderPayload, Query, UsagePayload,
 };
 use plugin_api::{Manifest, PluginCtx, PluginResult, RunRequest};
 use serde::Deserialize;
@@ -89,6 +89,27 @@ pub fn token_metrics(source: &str) -> &'static [&'static str] {
         "completions" => &["input_tokens", "output_tokens"],
         "embeddings" | "moderations" => &["input_tokens"],
         _ => &[],
+    }
+}
+
+/// The counters as prices see them: OpenAI's `input_tokens` includes cached
+/// input and cache writes, which are priced apart. Moderations are free and
+/// images are not priced per token: neither is sent.
+pub fn priced(source: &str, metrics: &std::collections::BTreeMap<String, u64>) -> Option<Priced> {
+    let m = |k: &str| metrics.get(k).copied().unwrap_or(0);
+    match source {
+        "completions" => {
+            let (cached, written) = (m("input_cached_tokens"), m("input_cache_write_tokens"));
+            Some(Priced {
+                input: m("input_tokens").saturating_sub(cached).saturating_sub(written),
+                output: m("output_tokens"),
+                cache_read: cached,
+                cache_write_5m: written,
+                ..Priced::default()
+            })
+        }
+        "embeddings" => Some(Priced { input: m("input_tokens"), ..Priced::default() }),
+        _ => None,
     }
 }
 
@@ -258,6 +279,7 @@ fn usage_row(
     }
     let mut take = |k: &str| dims.remove(k);
     Ok(UsagePayload {
+        priced: priced(source, &metrics),
         model: take("model"),
         project: take("project_id"),
         api_key: take("api_key_id"),

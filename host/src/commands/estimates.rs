@@ -1,0 +1,164 @@
+//! `prices` and `reconcile`: the price table estimates use, and billed
+//! cost against the estimates.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use super::write_err;
+use crate::app::Context;
+use crate::billing::prices::{Model, PriceTable, Rate, Rates};
+use crate::billing::reconcile::{self, DEFAULT_THRESHOLD_PCT};
+use crate::cli::{PricesArgs, PricesCommand, ReconcileArgs};
+use crate::error::{ExitCode, HostError, Result};
+
+/// One model's prices as shown.
+#[derive(Serialize)]
+struct ModelPrices<'a> {
+    provider: &'a str,
+    asked: &'a str,
+    model: &'a str,
+    /// USD per million tokens, oldest first.
+    history: Vec<RatesView>,
+}
+
+#[derive(Serialize)]
+struct RatesView {
+    since: Option<String>,
+    input: Option<String>,
+    output: Option<String>,
+    cache_read: Option<String>,
+    cache_write_5m: Option<String>,
+    cache_write_1h: Option<String>,
+}
+
+impl From<&Rates> for RatesView {
+    fn from(r: &Rates) -> Self {
+        let d = |r: &Option<Rate>| r.as_ref().map(Rate::describe);
+        RatesView {
+            since: r.since.map(|d| d.to_string()),
+            input: d(&r.input),
+            output: d(&r.output),
+            cache_read: d(&r.cache_read),
+            cache_write_5m: d(&r.cache_write),
+            cache_write_1h: d(&r.cache_write_1h),
+        }
+    }
+}
+
+/// `agent-host prices [--model M] [--provider P]` and `prices update --from FILE`.
+pub fn prices(ctx: &Context, args: &PricesArgs) -> Result<u8> {
+    let mut out = std::io::stdout().lock();
+    if let Some(PricesCommand::Update { from }) = &args.command {
+        let before = ctx.prices()?;
+        let table = crate::billing::prices::import(ctx.home.path(), from, ctx.today()?)?;
+        let (p, m) = table.size();
+        writeln!(
+            out,
+            "price table updated: {p} providers, {m} models, {} (was {})",
+            table.source, before.source
+        )
+        .map_err(write_err)?;
+        return Ok(ExitCode::OK);
+    }
+    let table = ctx.prices()?;
+    let Some(asked) = &args.model else {
+        let (p, m) = table.size();
+        if args.json {
+            let v = serde_json::json!({"source": table.source, "date": table.date, "providers": p, "models": m});
+            writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default())
+                .map_err(write_err)?;
+        } else {
+            writeln!(
+                out,
+                "price table: {} (dated {}): {p} providers, {m} models",
+                table.source, table.date
+            )
+            .map_err(write_err)?;
+            writeln!(out, "  `agent-host prices --model NAME` shows one model's prices (USD per million tokens)")
+                .map_err(write_err)?;
+        }
+        return Ok(ExitCode::OK);
+    };
+    let found = matches(&table, args.provider.as_deref(), asked);
+    if found.is_empty() {
+        let whose = args.provider.as_deref().map(|p| format!("{p}'s ")).unwrap_or_default();
+        return Err(HostError::usage(format!(
+            "model {asked:?} is not in {whose}price table ({}): its usage is reported as unpriced, never $0",
+            table.source
+        ))
+        .with_hint("`agent-host prices update --from FILE` imports a newer genai-prices data.json"));
+    }
+    let views: Vec<ModelPrices<'_>> = found
+        .iter()
+        .map(|(provider, m)| ModelPrices {
+            provider,
+            asked,
+            model: &m.id,
+            history: m.history.iter().map(RatesView::from).collect(),
+        })
+        .collect();
+    if args.json {
+        let v = serde_json::json!({"source": table.source, "date": table.date, "models": views});
+        writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default())
+            .map_err(write_err)?;
+        return Ok(ExitCode::OK);
+    }
+    writeln!(out, "price table: {} (dated {}); USD per million tokens", table.source, table.date)
+        .map_err(write_err)?;
+    for v in &views {
+        writeln!(out, "\n{} {} (priced as {})", v.provider, v.asked, v.model).map_err(write_err)?;
+        for r in &v.history {
+            let since = r.since.as_deref().map(|s| format!(" from {s}")).unwrap_or_default();
+            let none = "none".to_string();
+            writeln!(
+                out,
+                "  {}input {}, output {}, cache read {}, cache write 5m {}, 1h {}",
+                if since.is_empty() { String::new() } else { format!("{}: ", since.trim()) },
+                r.input.as_ref().unwrap_or(&none),
+                r.output.as_ref().unwrap_or(&none),
+                r.cache_read.as_ref().unwrap_or(&none),
+                r.cache_write_5m.as_ref().unwrap_or(&none),
+                r.cache_write_1h.as_ref().unwrap_or(&none),
+            )
+            .map_err(write_err)?;
+        }
+    }
+    Ok(ExitCode::OK)
+}
+
+/// The providers whose table prices `model`, with the model it matches.
+fn matches<'t>(
+    table: &'t PriceTable,
+    provider: Option<&'t str>,
+    model: &str,
+) -> Vec<(&'t str, &'t Model)> {
+    let ids: Vec<&str> = match provider {
+        Some(p) => vec![p],
+        None => table.provider_ids().collect(),
+    };
+    ids.into_iter().filter_map(|p| table.find(p, model).map(|m| (p, m))).collect()
+}
+
+/// `agent-host reconcile`.
+pub fn reconcile(ctx: &Context, args: &ReconcileArgs) -> Result<u8> {
+    let threshold = match ctx.settings.get("RECONCILE_DRIFT_PCT") {
+        None => DEFAULT_THRESHOLD_PCT,
+        Some(v) => v.trim().parse::<u32>().ok().filter(|t| *t <= 1000).ok_or_else(|| {
+            HostError::config(format!(
+                "RECONCILE_DRIFT_PCT={v:?} is not a whole percentage (0 to 1000)"
+            ))
+            .with_hint("e.g. RECONCILE_DRIFT_PCT=5")
+        })?,
+    };
+    let period = super::billing::period(ctx, &args.period)?;
+    let store = ctx.store()?;
+    let r = reconcile::reconcile(&store, &ctx.prices()?, period, threshold)?;
+    let text = if args.json {
+        serde_json::to_string_pretty(&r).unwrap_or_default()
+    } else {
+        reconcile::render(&r)
+    };
+    writeln!(std::io::stdout().lock(), "{}", text.trim_end()).map_err(write_err)?;
+    Ok(ExitCode::OK)
+}

@@ -1,0 +1,264 @@
+//! One Claude Code transcript line → the API call it records, if any. Only
+//! the few fields a call needs are read; `content` and every other field
+//! are skipped by serde without being built.
+
+use std::borrow::Cow;
+
+use billing_records::{CallPayload, Priced};
+use serde::{Deserialize, Deserializer};
+
+/// Whose prices apply.
+pub const PROVIDER: &str = "anthropic";
+/// The `source` of every call payload: keys are unique within it.
+pub const SOURCE: &str = "claude_code";
+/// The model of lines Claude Code writes itself (errors, notices): no call.
+const SYNTHETIC: &str = "<synthetic>";
+
+/// What a line holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(clippy::large_enum_variant, reason = "returned once per line and consumed at once")]
+pub enum Parsed {
+    /// An API call.
+    Call(Call),
+    /// Nothing to count: another line type, or a `<synthetic>` message.
+    Ignored,
+    /// Not valid JSON, or an assistant message with usage that lacks (or has
+    /// a null) id, model, request id or timestamp.
+    Skipped,
+}
+
+/// One copy of an API call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// The call as the host stores it.
+    pub payload: CallPayload,
+    /// Written by a sidechain (`/btw`, a subagent): a replayed message is
+    /// better attributed by its main-chain copy.
+    pub sidechain: bool,
+}
+
+/// A field that may be absent, `null` or set: ccusage skips a line whose
+/// id, model or request id is `null`, while an absent message id falls back
+/// to the request id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum Nullable<T> {
+    #[default]
+    Missing,
+    Null,
+    Value(T),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Nullable<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Option::<T>::deserialize(d)?.map_or(Nullable::Null, Nullable::Value))
+    }
+}
+
+#[derive(Deserialize)]
+struct Line<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    cwd: Option<Cow<'a, str>>,
+    #[serde(rename = "sessionId", borrow, default)]
+    session_id: Option<Cow<'a, str>>,
+    #[serde(rename = "requestId", default)]
+    request_id: Nullable<String>,
+    #[serde(rename = "isSidechain", default)]
+    sidechain: Option<bool>,
+    #[serde(borrow, default)]
+    message: Option<Message<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Message<'a> {
+    #[serde(default)]
+    id: Nullable<String>,
+    #[serde(default)]
+    model: Nullable<String>,
+    #[serde(borrow, default)]
+    usage: Option<Usage<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Usage<'a> {
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cache_read_input_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
+    cache_creation: Option<CacheCreation>,
+    server_tool_use: Option<ServerToolUse>,
+    #[serde(borrow, default)]
+    service_tier: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    speed: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct CacheCreation {
+    ephemeral_5m_input_tokens: Option<u64>,
+    ephemeral_1h_input_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct ServerToolUse {
+    web_search_requests: Option<u64>,
+}
+
+/// Reads one line (without its line ending).
+pub fn parse_line(bytes: &[u8]) -> Parsed {
+    match serde_json::from_slice::<Line<'_>>(bytes) {
+        Ok(line) => line.call(),
+        Err(_) => Parsed::Skipped,
+    }
+}
+
+impl Line<'_> {
+    fn call(self) -> Parsed {
+        let is_assistant = self.kind.as_deref() == Some("assistant");
+        let Some(Message { id, model, usage: Some(usage) }) = self.message.filter(|_| is_assistant)
+        else {
+            return Parsed::Ignored;
+        };
+        let model = match model {
+            Nullable::Value(m) if m == SYNTHETIC => return Parsed::Ignored,
+            Nullable::Value(m) => m,
+            _ => return Parsed::Skipped,
+        };
+        let Some(key) = key(id, self.request_id) else { return Parsed::Skipped };
+        let Some((day, at)) = self.timestamp.as_deref().and_then(log_kit::utc_time) else {
+            return Parsed::Skipped;
+        };
+        let mut payload = CallPayload::new(PROVIDER, SOURCE, &key, &day, &model);
+        payload.at = Some(at);
+        payload.project = self.cwd.map(Cow::into_owned);
+        payload.session = self.session_id.map(Cow::into_owned);
+        payload.service_tier = usage.service_tier.as_deref().map(str::to_owned);
+        payload.speed = usage.speed.as_deref().map(str::to_owned);
+        payload.priced = usage.priced();
+        Parsed::Call(Call { payload, sidechain: self.sidechain.unwrap_or(false) })
+    }
+}
+
+/// A call's key is its `message.id` alone. Message ids are unique per API
+/// response, so a copy of a message under another `requestId` is a replay
+/// (a resumed session's copy, a `/btw` sidechain replaying its parent) and
+/// must count once: keying on the `(message.id, requestId)` pair, as
+/// ccusage first does, would count a sidechain replay twice. A line without
+/// a message id falls back to `req:<requestId>`; a null in either, or
+/// neither, leaves no identity.
+fn key(id: Nullable<String>, request_id: Nullable<String>) -> Option<String> {
+    match (id, request_id) {
+        (Nullable::Null, _) | (_, Nullable::Null) => None,
+        (Nullable::Value(id), _) => Some(id),
+        (Nullable::Missing, Nullable::Value(request)) => Some(format!("req:{request}")),
+        (Nullable::Missing, Nullable::Missing) => None,
+    }
+}
+
+impl Usage<'_> {
+    /// Anthropic's `input_tokens` already excludes cache reads and writes.
+    fn priced(&self) -> Priced {
+        let (write_5m, write_1h) = match &self.cache_creation {
+            Some(c) => {
+                (c.ephemeral_5m_input_tokens.unwrap_or(0), c.ephemeral_1h_input_tokens.unwrap_or(0))
+            }
+            // Older lines only have the sum; 5 minutes was the only lifetime then.
+            None => (self.cache_creation_input_tokens.unwrap_or(0), 0),
+        };
+        Priced {
+            input: self.input_tokens.unwrap_or(0),
+            output: self.output_tokens.unwrap_or(0),
+            cache_read: self.cache_read_input_tokens.unwrap_or(0),
+            cache_write_5m: write_5m,
+            cache_write_1h: write_1h,
+            reasoning: 0,
+            web_searches: self
+                .server_tool_use
+                .as_ref()
+                .and_then(|s| s.web_search_requests)
+                .unwrap_or(0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINE: &str = r#"{"parentUuid":"p","isSidechain":false,"cwd":"/w","sessionId":"s1","type":"assistant","requestId":"req_1","timestamp":"2026-11-01T08:52:10.933Z","message":{"id":"msg_1","model":"claude-opus-4-6","role":"assistant","content":[{"type":"text","text":"hi \"there\""}],"usage":{"input_tokens":4,"cache_creation_input_tokens":306,"cache_read_input_tokens":147449,"cache_creation":{"ephemeral_5m_input_tokens":6,"ephemeral_1h_input_tokens":300},"output_tokens":8,"server_tool_use":{"web_search_requests":1},"service_tier":"standard","speed":"fast"}}}"#;
+
+    fn call(line: &str) -> Call {
+        match parse_line(line.as_bytes()) {
+            Parsed::Call(c) => c,
+            other => panic!("not a call: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_an_assistant_line() {
+        let c = call(LINE);
+        let p = &c.payload;
+        assert_eq!(
+            (p.key.as_str(), p.day.as_str(), p.model.as_str()),
+            ("msg_1", "2026-11-01", "claude-opus-4-6")
+        );
+        assert_eq!(p.at.as_deref(), Some("2026-11-01T08:52:10.933Z"));
+        assert_eq!((p.project.as_deref(), p.session.as_deref()), (Some("/w"), Some("s1")));
+        assert_eq!(
+            (p.service_tier.as_deref(), p.speed.as_deref()),
+            (Some("standard"), Some("fast"))
+        );
+        let want = Priced {
+            input: 4,
+            output: 8,
+            cache_read: 147449,
+            cache_write_5m: 6,
+            cache_write_1h: 300,
+            reasoning: 0,
+            web_searches: 1,
+        };
+        assert_eq!(p.priced, want);
+        assert!(!c.sidechain);
+    }
+
+    #[test]
+    fn keys_fall_back_to_the_request_id_only_when_the_id_is_absent() {
+        assert_eq!(call(&LINE.replace(r#""id":"msg_1","#, "")).payload.key, "req:req_1");
+        for (from, to) in [
+            (r#""id":"msg_1""#, r#""id":null"#),
+            (r#""requestId":"req_1""#, r#""requestId":null"#),
+            (r#""model":"claude-opus-4-6""#, r#""model":null"#),
+            (r#""timestamp":"2026-11-01T08:52:10.933Z""#, r#""timestamp":"soon""#),
+        ] {
+            assert_eq!(parse_line(LINE.replace(from, to).as_bytes()), Parsed::Skipped, "{to}");
+        }
+        let neither = LINE.replace(r#""id":"msg_1","#, "").replace(r#""requestId":"req_1","#, "");
+        assert_eq!(parse_line(neither.as_bytes()), Parsed::Skipped);
+    }
+
+    #[test]
+    fn ignores_other_lines_and_synthetic_messages() {
+        let synthetic = LINE.replace("claude-opus-4-6", "<synthetic>");
+        let user = LINE.replace(r#""type":"assistant""#, r#""type":"user""#);
+        for line in [synthetic.as_str(), user.as_str(), r#"{"type":"summary","summary":"x"}"#] {
+            assert_eq!(parse_line(line.as_bytes()), Parsed::Ignored);
+        }
+        assert_eq!(
+            parse_line(b"{\"type\":\"assistant\",\"message\":{\"id\":\"msg_trunc"),
+            Parsed::Skipped
+        );
+    }
+
+    #[test]
+    fn an_old_line_writes_its_whole_cache_creation_at_5m() {
+        let old = LINE.replace(
+            r#""cache_creation":{"ephemeral_5m_input_tokens":6,"ephemeral_1h_input_tokens":300},"#,
+            "",
+        );
+        let p = call(&old).payload.priced;
+        assert_eq!((p.cache_write_5m, p.cache_write_1h), (306, 0));
+    }
+}

@@ -1,0 +1,156 @@
+//! `codex_logs`: one `call` record per Codex CLI API call, read from the
+//! rollout files Codex keeps (`<codex home>/sessions/**/*.jsonl` and
+//! `archived_sessions/`). For people without an Admin API key: token counts
+//! to estimate from, never billed amounts.
+//!
+//! # Brief overview
+//!
+//! * [`collect`] is the whole run, pure but for reading files: roots from
+//!   the request, rollouts under them, new lines since the state, calls
+//!   merged by key, into a [`log_kit::Outcome`].
+//! * [`Session`] is one file's running context, kept in the state; its
+//!   [`Session::feed`] turns a `token_count` event into a call (the delta of
+//!   the thread's running totals).
+//! * [`parse_line`] reads one line into an [`Event`].
+
+mod parse;
+mod session;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use billing_records::CallPayload;
+use log_kit::{Level, Line, Log, LogState, Outcome};
+use plugin_api::{Manifest, PluginCtx, PluginResult, RunRequest};
+
+pub use parse::{parse_line, Event};
+pub use session::{Fed, Session, Totals, FALLBACK_MODEL, PROVIDER, SOURCE};
+
+/// The setting that relocates Codex's folder.
+pub const CODEX_HOME: &str = "CODEX_HOME";
+/// The `read_paths` entry read when [`CODEX_HOME`] is unset.
+pub const DEFAULT_ROOT: &str = "~/.codex";
+
+/// What the plugin declares.
+pub fn manifest() -> Manifest {
+    Manifest {
+        name: "codex_logs".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        description:
+            "Codex CLI API calls from its local session logs (token counts, for estimates)".into(),
+        secrets: vec![],
+        settings: vec![CODEX_HOME.into(), log_kit::MAX_BYTES_SETTING.into()],
+        requires_one_of: vec![],
+        hosts: vec![],
+        params: vec![],
+        daily: false,
+        read_paths: vec![format!("${CODEX_HOME}"), DEFAULT_ROOT.into()],
+        setup: None,
+        providers: vec![PROVIDER.into()],
+    }
+}
+
+fn run(ctx: &PluginCtx<'_>, req: RunRequest) -> PluginResult {
+    log_kit::run_with(ctx, &req, collect)
+}
+
+plugin_api::export_plugin! { manifest: manifest, run: run }
+
+/// One run: the calls in the rollouts' lines not read yet (by `req.state`),
+/// at most about `LOG_MAX_BYTES` of them.
+pub fn collect(req: &RunRequest, log: Log<'_>) -> Result<Outcome, String> {
+    let max_bytes = log_kit::max_bytes(&req.settings)?;
+    let roots = log_kit::roots(&req.read_paths, &format!("${CODEX_HOME}"), &[DEFAULT_ROOT]);
+    let files = rollouts(&roots, log);
+    let state = LogState::<Session>::load(req.state.as_deref(), log);
+    let mut tally = Tally::default();
+    let scanned =
+        log_kit::scan(&files, state, max_bytes, log, |session, line| tally.feed(session, line));
+    let extra = BTreeMap::from([
+        ("model_guessed".to_string(), tally.model_guessed),
+        ("stale_events".to_string(), tally.stale_events),
+    ]);
+    Ok(Outcome {
+        calls: tally.calls.into_values().collect(),
+        state: scanned.state.to_json(),
+        more: scanned.more,
+        counts: scanned.counts,
+        extra,
+    })
+}
+
+/// Every rollout under the roots: `sessions/` first, then those of
+/// `archived_sessions/` whose path inside it is not also in `sessions/`
+/// (there the live copy wins, as in ccusage).
+pub fn rollouts(roots: &[PathBuf], log: Log<'_>) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for root in roots {
+        if !root.is_dir() {
+            log(Level::Info, &format!("{}: no Codex home there", root.display()));
+            continue;
+        }
+        let (live_dir, archive_dir) = (root.join("sessions"), root.join("archived_sessions"));
+        let live = log_kit::find_jsonl(&live_dir, |_| true, log);
+        let live_names: HashSet<&Path> =
+            live.iter().filter_map(|p| p.strip_prefix(&live_dir).ok()).collect();
+        let archived = log_kit::find_jsonl(
+            &archive_dir,
+            |p| p.strip_prefix(&archive_dir).is_ok_and(|rel| !live_names.contains(rel)),
+            log,
+        );
+        files.extend(live.iter().cloned());
+        files.extend(archived);
+    }
+    files
+}
+
+/// The run's calls by key, and its counters.
+#[derive(Default)]
+struct Tally {
+    calls: BTreeMap<String, CallPayload>,
+    model_guessed: u64,
+    stale_events: u64,
+}
+
+impl Tally {
+    fn feed(&mut self, session: &mut Session, line: &[u8]) -> Line {
+        match session.feed(line) {
+            Fed::Call { call, guessed } => {
+                self.add(call, guessed);
+                Line::Used
+            }
+            Fed::Stale => {
+                self.stale_events += 1;
+                Line::Used
+            }
+            Fed::Noted => Line::Used,
+            Fed::Skipped => Line::Skipped,
+        }
+    }
+
+    /// A key's counts are fixed by the key, so a copy (a fork's replay, an
+    /// archived duplicate) only confirms it: the first copy is kept.
+    fn add(&mut self, call: CallPayload, guessed: bool) {
+        match self.calls.get_mut(&call.key) {
+            Some(kept) => kept.priced = kept.priced.max(call.priced),
+            None => {
+                self.model_guessed += u64::from(guessed);
+                self.calls.insert(call.key.clone(), call);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_declares_its_paths_and_provider() {
+        let m = manifest();
+        assert_eq!(m.read_paths, ["$CODEX_HOME", "~/.codex"]);
+        assert_eq!(m.settings, ["CODEX_HOME", "LOG_MAX_BYTES"]);
+        assert_eq!(m.providers, ["openai"]);
+        assert!(!m.daily && m.hosts.is_empty() && m.secrets.is_empty());
+    }
+}

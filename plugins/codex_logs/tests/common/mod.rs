@@ -1,0 +1,143 @@
+//! Helpers shared by the integration tests: fixture paths, requests, and the
+//! host's merge of calls by key.
+
+// Each test binary uses a part of these, so `expect` would fail in some.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use billing_records::{CallPayload, Priced};
+use codex_logs::collect;
+use log_kit::Outcome;
+use plugin_api::RunRequest;
+
+pub const P: &str = "019a4f10-7c2e-7d31-9b5a-1c2d3e4f5a01";
+pub const S: &str = "019a4f19-0b1c-7e42-8c6d-2d3e4f5a6b02";
+pub const F: &str = "019a5b3c-1d2e-7f53-9d7e-3e4f5a6b7c03";
+pub const E: &str = "0199c2d4-5e6f-7a64-8e8f-4f5a6b7c8d04";
+
+/// The fixture Codex home.
+pub fn home() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.join("../../tests/fixtures/logs/codex/home").canonicalize().unwrap()
+}
+
+/// A fixture rollout: `sessions/<rel>`.
+pub fn rollout(rel: &str) -> PathBuf {
+    home().join("sessions").join(rel)
+}
+
+pub const P_FILE: &str =
+    "2026/11/01/rollout-2026-11-01T21-00-00-019a4f10-7c2e-7d31-9b5a-1c2d3e4f5a01.jsonl";
+pub const S_FILE: &str =
+    "2026/11/01/rollout-2026-11-01T21-10-00-019a4f19-0b1c-7e42-8c6d-2d3e4f5a6b02.jsonl";
+pub const F_FILE: &str =
+    "2026/11/02/rollout-2026-11-02T08-00-00-019a5b3c-1d2e-7f53-9d7e-3e4f5a6b7c03.jsonl";
+
+/// A request whose `read_paths` entries resolved to `paths`.
+pub fn request(paths: &[(&str, &[&Path])]) -> RunRequest {
+    let read_paths = paths
+        .iter()
+        .map(|(entry, ps)| {
+            (entry.to_string(), ps.iter().map(|p| p.display().to_string()).collect())
+        })
+        .collect();
+    RunRequest { read_paths, ..RunRequest::default() }
+}
+
+/// A request for `roots` through `$CODEX_HOME`.
+pub fn codex_home(roots: &[&Path]) -> RunRequest {
+    request(&[("$CODEX_HOME", roots), ("~/.codex", &[])])
+}
+
+/// One run, which must succeed.
+pub fn run(req: &RunRequest) -> Outcome {
+    collect(req, &mut |_, _| {}).unwrap()
+}
+
+/// The same request again with the state of `out`.
+pub fn next(req: &RunRequest, out: &Outcome) -> RunRequest {
+    RunRequest { state: Some(out.state.clone()), ..req.clone() }
+}
+
+/// What the host keeps: one call per key, the first copy's fields and the
+/// largest of each count.
+pub fn merge(into: &mut BTreeMap<String, CallPayload>, calls: Vec<CallPayload>) {
+    for call in calls {
+        match into.get_mut(&call.key) {
+            Some(kept) => kept.priced = kept.priced.max(call.priced),
+            None => {
+                into.insert(call.key.clone(), call);
+            }
+        }
+    }
+}
+
+/// Per (day, model): the number of calls and the sum of their counts.
+pub type Totals = BTreeMap<(String, String), (u64, Priced)>;
+
+/// The totals of merged calls.
+pub fn totals(calls: &BTreeMap<String, CallPayload>) -> Totals {
+    let mut out = Totals::new();
+    for c in calls.values() {
+        let (n, sum) = out.entry((c.day.clone(), c.model.clone())).or_default();
+        *n += 1;
+        *sum = add(*sum, c.priced);
+    }
+    out
+}
+
+pub fn add(a: Priced, b: Priced) -> Priced {
+    Priced {
+        input: a.input + b.input,
+        output: a.output + b.output,
+        cache_read: a.cache_read + b.cache_read,
+        cache_write_5m: a.cache_write_5m + b.cache_write_5m,
+        cache_write_1h: a.cache_write_1h + b.cache_write_1h,
+        reasoning: a.reasoning + b.reasoning,
+        web_searches: a.web_searches + b.web_searches,
+    }
+}
+
+/// The totals of one run's calls.
+pub fn run_totals(out: &Outcome) -> Totals {
+    let mut merged = BTreeMap::new();
+    merge(&mut merged, out.calls.clone());
+    totals(&merged)
+}
+
+/// A row of an expected totals table.
+pub fn row(
+    day: &str,
+    model: &str,
+    calls: u64,
+    [input, output, cache_read, reasoning]: [u64; 4],
+) -> ((String, String), (u64, Priced)) {
+    let priced = Priced { input, output, cache_read, reasoning, ..Priced::default() };
+    ((day.to_string(), model.to_string()), (calls, priced))
+}
+
+/// The fixture home's totals (tests/fixtures/logs/README.md).
+pub fn expected() -> Totals {
+    Totals::from([
+        // uncached input, output (reasoning included), cache read, reasoning
+        row("2026-11-01", "gpt-5", 2, [900, 260, 600, 64]),
+        row("2026-11-01", "gpt-5.1-codex", 2, [1600, 450, 900, 120]),
+        row("2026-11-01", "gpt-5.1-codex-max", 1, [300, 250, 1300, 80]),
+        row("2026-11-01", "gpt-5.1-codex-mini", 2, [400, 190, 1600, 50]),
+        row("2026-11-02", "gpt-5.1-codex-max", 2, [300, 450, 3600, 100]),
+    ])
+}
+
+/// Totals per model alone (days summed): what cannot depend on which copy
+/// of a replayed call is read first.
+pub fn per_model(totals: &Totals) -> BTreeMap<String, (u64, Priced)> {
+    let mut out: BTreeMap<String, (u64, Priced)> = BTreeMap::new();
+    for ((_, model), (n, p)) in totals {
+        let (m, sum) = out.entry(model.clone()).or_default();
+        *m += n;
+        *sum = add(*sum, *p);
+    }
+    out
+}

@@ -1,0 +1,238 @@
+//! Reading the new complete lines of one file, from where the last run
+//! stopped, within the run's byte budget.
+
+use std::fs::{self, File, Metadata};
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom};
+use std::path::Path;
+
+use crate::Entry;
+
+/// What the plugin made of one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Line {
+    /// Read: counted, or of no interest (another event type).
+    Used,
+    /// Not valid JSON, or lacking a field the plugin needs: counted in
+    /// `lines_skipped`.
+    Skipped,
+}
+
+/// How many bytes of new log data a run may still consume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    max: u64,
+    used: u64,
+}
+
+impl Budget {
+    /// A budget of `max` bytes.
+    pub fn new(max: u64) -> Self {
+        Budget { max, used: 0 }
+    }
+
+    /// Whether the run has consumed more than its budget. Checked after each
+    /// line, so a run always makes progress, even past one huge line.
+    pub fn spent(&self) -> bool {
+        self.used > self.max
+    }
+
+    /// Bytes consumed so far.
+    pub fn used(&self) -> u64 {
+        self.used
+    }
+}
+
+/// The result of reading one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRead<T> {
+    /// Where the next run resumes.
+    pub entry: Entry<T>,
+    /// Bytes consumed (complete lines only).
+    pub bytes: u64,
+    /// Lines the plugin could not use.
+    pub lines_skipped: u64,
+    /// Whether the file had anything new, so was opened.
+    pub opened: bool,
+    /// Whether the budget ran out with bytes of this file left unread.
+    pub rest: bool,
+}
+
+impl<T> FileRead<T> {
+    fn untouched(entry: Entry<T>) -> Self {
+        FileRead { entry, bytes: 0, lines_skipped: 0, opened: false, rest: false }
+    }
+}
+
+/// The device and inode of a file: what tells a replaced file (log rotated,
+/// rewritten) from the same file grown.
+#[cfg(unix)]
+fn identity(meta: &Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+/// Elsewhere only a shrinking length tells a replaced file.
+#[cfg(not(unix))]
+fn identity(_meta: &Metadata) -> (u64, u64) {
+    (0, 0)
+}
+
+fn unchanged<T>(prev: &Entry<T>, meta: &Metadata) -> bool {
+    identity(meta) == (prev.dev, prev.ino) && meta.len() == prev.off
+}
+
+/// Whether the file at `path` holds anything `prev` has not read (a new file
+/// always does). Only a stat, for deciding whether a stopped run has more.
+pub(crate) fn pending<T>(path: &Path, prev: Option<&Entry<T>>) -> io::Result<bool> {
+    let meta = fs::metadata(path)?;
+    Ok(prev.is_none_or(|p| !unchanged(p, &meta)))
+}
+
+/// Where to resume: `prev` if it is the same file, no shorter than what was
+/// read; else the start, with a fresh context.
+fn resume<T: Default + Clone>(prev: Option<&Entry<T>>, meta: &Metadata) -> Entry<T> {
+    let (dev, ino) = identity(meta);
+    match prev {
+        Some(p) if (p.dev, p.ino) == (dev, ino) && meta.len() >= p.off => p.clone(),
+        _ => Entry::new(dev, ino),
+    }
+}
+
+/// Reads the complete lines of `path` after `prev` (all of it when the file
+/// is new, replaced or shorter than `prev`'s offset), handing each one, line
+/// ending removed, to `on_line` with the file's context. A last line without
+/// its `\n` is still being written: it is left for the next run. Stops after
+/// the line that spends the budget.
+pub fn read_file<T, F>(
+    path: &Path,
+    prev: Option<&Entry<T>>,
+    budget: &mut Budget,
+    on_line: &mut F,
+) -> io::Result<FileRead<T>>
+where
+    T: Default + Clone,
+    F: FnMut(&mut T, &[u8]) -> Line,
+{
+    if let Some(p) = prev {
+        if unchanged(p, &fs::metadata(path)?) {
+            return Ok(FileRead::untouched(p.clone()));
+        }
+    }
+    let file = File::open(path)?;
+    // The file opened, not the one stat saw: it may have been replaced since.
+    let entry = resume(prev, &file.metadata()?);
+    let mut reader = BufReader::with_capacity(256 * 1024, file);
+    reader.seek(SeekFrom::Start(entry.off))?;
+    read_lines(reader, entry, budget, on_line)
+}
+
+fn read_lines<T, F>(
+    mut reader: BufReader<File>,
+    mut entry: Entry<T>,
+    budget: &mut Budget,
+    on_line: &mut F,
+) -> io::Result<FileRead<T>>
+where
+    F: FnMut(&mut T, &[u8]) -> Line,
+{
+    let (mut bytes, mut lines_skipped, mut rest) = (0, 0, false);
+    let mut buf = Vec::new();
+    loop {
+        if budget.spent() {
+            rest = !reader.fill_buf()?.is_empty();
+            break;
+        }
+        buf.clear();
+        let n = reader.read_until(b'\n', &mut buf)? as u64;
+        if buf.last() != Some(&b'\n') {
+            break;
+        }
+        entry.off += n;
+        bytes += n;
+        budget.used += n;
+        let line = trim_line_end(&buf);
+        if !line.is_empty() && on_line(&mut entry.ctx, line) == Line::Skipped {
+            lines_skipped += 1;
+        }
+    }
+    Ok(FileRead { entry, bytes, lines_skipped, opened: true, rest })
+}
+
+fn trim_line_end(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn lines_of(path: &Path, prev: Option<&Entry<u32>>, max: u64) -> (Vec<String>, FileRead<u32>) {
+        let mut seen = Vec::new();
+        let mut budget = Budget::new(max);
+        let read = read_file(path, prev, &mut budget, &mut |count: &mut u32, line: &[u8]| {
+            *count += 1;
+            seen.push(String::from_utf8_lossy(line).into_owned());
+            if line.starts_with(b"bad") {
+                Line::Skipped
+            } else {
+                Line::Used
+            }
+        })
+        .unwrap();
+        (seen, read)
+    }
+
+    fn append(path: &Path, text: &str) {
+        let mut f = fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn leaves_a_partial_last_line_for_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        append(&path, "one\r\n\nbad\ntw");
+        let (seen, read) = lines_of(&path, None, 1000);
+        assert_eq!(seen, ["one", "bad"]);
+        assert_eq!((read.entry.off, read.bytes, read.lines_skipped), (10, 10, 1));
+        assert_eq!(read.entry.ctx, 2);
+        append(&path, "o\n");
+        let (seen, read) = lines_of(&path, Some(&read.entry), 1000);
+        assert_eq!(seen, ["two"]);
+        assert_eq!((read.entry.off, read.entry.ctx), (14, 3));
+        let (seen, again) = lines_of(&path, Some(&read.entry), 1000);
+        assert!(seen.is_empty() && !again.opened);
+    }
+
+    #[test]
+    fn rereads_a_shorter_or_replaced_file_with_a_fresh_context() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        append(&path, "one\ntwo\n");
+        let (_, first) = lines_of(&path, None, 1000);
+        fs::write(&path, "x\n").unwrap();
+        let (seen, read) = lines_of(&path, Some(&first.entry), 1000);
+        assert_eq!((seen, read.entry.ctx), (vec!["x".to_string()], 1));
+        let other = dir.path().join("b.jsonl");
+        fs::write(&other, "one\ntwo\nthree\n").unwrap();
+        fs::rename(&other, &path).unwrap();
+        let (seen, read) = lines_of(&path, Some(&first.entry), 1000);
+        assert_eq!(seen, ["one", "two", "three"]);
+        assert_eq!(read.entry.ctx, 3);
+    }
+
+    #[test]
+    fn stops_after_the_line_that_spends_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        append(&path, "aaaa\nbbbb\ncccc\n");
+        let (seen, read) = lines_of(&path, None, 5);
+        assert_eq!(seen, ["aaaa", "bbbb"]);
+        assert!(read.rest);
+        let (seen, read) = lines_of(&path, Some(&read.entry), 5);
+        assert_eq!(seen, ["cccc"]);
+        assert!(!read.rest);
+    }
+}

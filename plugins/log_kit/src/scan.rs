@@ -1,0 +1,184 @@
+//! One run over a list of log files: each read from where the state says,
+//! all within one byte budget, and the state the next run starts from.
+
+use std::collections::BTreeMap;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::read::pending;
+use crate::{read_file, Budget, Entry, FileRead, Level, Line, Log, LogState};
+
+/// What a run read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Files that had new data, so were opened.
+    pub files_read: u64,
+    /// Bytes of complete lines consumed.
+    pub bytes_read: u64,
+    /// Lines that were not valid JSON or lacked a needed field.
+    pub lines_skipped: u64,
+}
+
+impl Counts {
+    fn add<T>(&mut self, read: &FileRead<T>) {
+        self.files_read += u64::from(read.opened);
+        self.bytes_read += read.bytes;
+        self.lines_skipped += read.lines_skipped;
+    }
+
+    /// The counts as run metadata keys.
+    pub fn extra(&self) -> BTreeMap<String, Value> {
+        BTreeMap::from([
+            ("files_read".to_string(), Value::from(self.files_read)),
+            ("bytes_read".to_string(), Value::from(self.bytes_read)),
+            ("lines_skipped".to_string(), Value::from(self.lines_skipped)),
+        ])
+    }
+}
+
+/// The result of [`scan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scanned<T> {
+    /// Where the next run resumes: one entry per file of this run's list
+    /// (files gone since are dropped).
+    pub state: LogState<T>,
+    /// Whether the budget ran out with new data left to read.
+    pub more: bool,
+    /// What was read.
+    pub counts: Counts,
+}
+
+/// Reads the new complete lines of `files`, in order, resuming each from its
+/// entry in `old`, and hands each line to `on_line` with that file's
+/// context. Once more than `max_bytes` are consumed it stops at the next
+/// line boundary and answers `more` if anything is left. A file that cannot
+/// be read is logged and keeps its old entry; the run goes on.
+pub fn scan<T, F>(
+    files: &[PathBuf],
+    mut old: LogState<T>,
+    max_bytes: u64,
+    log: Log<'_>,
+    mut on_line: F,
+) -> Scanned<T>
+where
+    T: Default + Clone,
+    F: FnMut(&mut T, &[u8]) -> Line,
+{
+    let mut budget = Budget::new(max_bytes);
+    let mut out = Scanned { state: LogState::default(), more: false, counts: Counts::default() };
+    for path in files {
+        let key = path.to_string_lossy().into_owned();
+        if out.state.files.contains_key(&key) {
+            continue;
+        }
+        let prev = old.files.remove(&key);
+        if let Some(entry) = visit(path, prev, &mut budget, &mut out, log, &mut on_line) {
+            out.state.files.insert(key, entry);
+        }
+    }
+    out
+}
+
+/// One file of [`scan`]: the entry it keeps in the state, if any.
+fn visit<T, F>(
+    path: &Path,
+    prev: Option<Entry<T>>,
+    budget: &mut Budget,
+    out: &mut Scanned<T>,
+    log: Log<'_>,
+    on_line: &mut F,
+) -> Option<Entry<T>>
+where
+    T: Default + Clone,
+    F: FnMut(&mut T, &[u8]) -> Line,
+{
+    if budget.spent() {
+        // Not read this run; only asked whether the next run has work.
+        out.more = out.more || pending(path, prev.as_ref()).unwrap_or(false);
+        return prev;
+    }
+    match read_file(path, prev.as_ref(), budget, on_line) {
+        Ok(read) => {
+            out.counts.add(&read);
+            out.more |= read.rest;
+            Some(read.entry)
+        }
+        // Gone since it was listed: like any file no longer present.
+        Err(e) if e.kind() == ErrorKind::NotFound => None,
+        Err(e) => {
+            log(Level::Warn, &format!("{}: skipped, cannot be read: {e}", path.display()));
+            prev
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn count_lines(files: &[PathBuf], old: LogState<u32>, max: u64) -> (u32, Scanned<u32>) {
+        let mut total = 0;
+        let scanned = scan(files, old, max, &mut |_, _| {}, |n: &mut u32, _: &[u8]| {
+            *n += 1;
+            total += 1;
+            Line::Used
+        });
+        (total, scanned)
+    }
+
+    #[test]
+    fn resumes_across_runs_until_done_and_drops_missing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!("{i}.jsonl"))).collect();
+        for f in &files {
+            fs::write(f, "0123456789\n0123456789\n").unwrap();
+        }
+        let (mut lines, mut state, mut runs) = (0, LogState::default(), 0);
+        loop {
+            let (n, scanned) = count_lines(&files, state, 15);
+            (lines, state, runs) = (lines + n, scanned.state, runs + 1);
+            if !scanned.more {
+                break;
+            }
+        }
+        assert_eq!((lines, runs), (6, 3));
+        assert!(state.files.values().all(|e| e.off == 22 && e.ctx == 2));
+        let (n, scanned) = count_lines(&files[1..], state, 15);
+        assert_eq!((n, scanned.counts, scanned.more), (0, Counts::default(), false));
+        assert_eq!(scanned.state.files.len(), 2);
+    }
+
+    #[test]
+    fn a_budget_spent_exactly_at_the_end_answers_no_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.jsonl");
+        fs::write(&file, "0123456789\n").unwrap();
+        let (_, scanned) = count_lines(std::slice::from_ref(&file), LogState::default(), 5);
+        assert!(!scanned.more);
+        assert_eq!(scanned.counts.bytes_read, 11);
+    }
+
+    #[test]
+    fn an_unreadable_file_keeps_its_entry_and_the_run_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.jsonl");
+        fs::write(&good, "x\n").unwrap();
+        // A folder named like a log: listed, but reading it fails.
+        let bad = dir.path().join("bad.jsonl");
+        fs::create_dir(&bad).unwrap();
+        let mut old = LogState::default();
+        old.files.insert(bad.to_string_lossy().into_owned(), Entry::new(9, 9));
+        let mut warnings = 0;
+        let scanned = scan(
+            &[bad, good],
+            old,
+            100,
+            &mut |l, _| warnings += u32::from(l == Level::Warn),
+            |_: &mut (), _: &[u8]| Line::Used,
+        );
+        assert_eq!((warnings, scanned.counts.files_read, scanned.state.files.len()), (1, 1, 2));
+    }
+}

@@ -384,6 +384,13 @@ pub struct Manifest {
     /// for any other provider rejects the run. Since 1.1 (JSON).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub providers: Vec<String>,
+    /// Provider ids whose usage the plugin observes without owning their
+    /// data (local logs of an agent that calls them): unlike `providers`,
+    /// any number of plugins may observe one provider, and the billing
+    /// application accepts only estimate-only `call` records for them.
+    /// Since 1.3 (JSON).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub observes: Vec<String>,
 }
 
 impl Manifest {

@@ -147,10 +147,7 @@ fn figures(billed: Option<&Money>, usage: Option<&Side>, local: Option<&Side>) -
 }
 
 fn past(threshold: u32, drift: &Option<String>) -> bool {
-    drift
-        .as_deref()
-        .and_then(|d| d.parse::<BigDecimal>().ok())
-        .is_some_and(|d| d.abs() > threshold)
+    drift.as_deref().and_then(|d| d.parse::<BigDecimal>().ok()).is_some_and(|d| d.abs() > threshold)
 }
 
 /// The causes of a day's difference that the data shows.

@@ -70,7 +70,11 @@ impl Batch {
             }
             CALL => {
                 let call = parse_call(&r.payload)?;
-                claimed(input, &call.provider)?;
+                // Calls are estimates: a plugin that only observes a
+                // provider may send them, and never touches billed rows.
+                if !input.observes.contains(&call.provider) {
+                    claimed(input, &call.provider)?;
+                }
                 // A call sent twice keeps its most complete counts, as the
                 // store does across runs.
                 match self.calls.entry((call.source.clone(), call.key.clone())) {
@@ -234,6 +238,7 @@ mod tests {
             metadata: r#"{"provider":"anthropic"}"#,
             collected_at: "2025-01-01T00:00:00Z",
             claims: &claims,
+            observes: &[],
         };
         let checked = BillingSink.prepare(&input, records).unwrap();
         assert!(checked.rejected.is_empty());

@@ -34,6 +34,7 @@ pub fn list(ctx: &Context, json: bool) -> Result<u8> {
                         (r.declared().to_string(), granted)
                     }).collect::<std::collections::BTreeMap<_, _>>(),
                     "providers": p.manifest.providers,
+                    "observes": p.manifest.observes,
                     "params": p.manifest.params,
                     "daily": p.manifest.daily,
                 })

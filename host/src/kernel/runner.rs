@@ -614,6 +614,7 @@ fn commit<S: RecordSink>(store: &mut Store, sink: &S, today: NaiveDate, ex: Exec
         metadata: &result.metadata,
         collected_at: &collected_at,
         claims: &prepared.plugin.manifest.providers,
+        observes: &prepared.plugin.manifest.observes,
     };
     let records = std::mem::take(&mut result.records);
     let mut complete = complete_days.clone();

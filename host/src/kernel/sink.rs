@@ -29,6 +29,10 @@ pub struct SinkInput<'a> {
     /// The data the plugin's manifest claims (its `providers`): an
     /// application refuses records for anything else.
     pub claims: &'a [String],
+    /// The data it observes without owning (its manifest's `observes`),
+    /// shared with other plugins: an application may accept a narrower
+    /// kind of record for it.
+    pub observes: &'a [String],
 }
 
 /// Counts of what a sink wrote, and what the application wants said about it.

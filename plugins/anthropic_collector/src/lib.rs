@@ -33,6 +33,7 @@ fn manifest() -> Manifest {
         read_paths: vec![],
         setup: Some("an organization admin creates an admin key at console.anthropic.com, Settings > Admin keys".into()),
         providers: vec!["anthropic".into()],
+        observes: vec![],
     }
 }
 

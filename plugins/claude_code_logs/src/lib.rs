@@ -52,7 +52,8 @@ pub fn manifest() -> Manifest {
             DEFAULT_ROOTS[1].into(),
         ],
         setup: None,
-        providers: vec![PROVIDER.into()],
+        providers: vec![],
+        observes: vec![PROVIDER.into()],
     }
 }
 
@@ -116,7 +117,8 @@ mod tests {
         let m = manifest();
         assert_eq!(m.read_paths, ["$CLAUDE_CONFIG_DIR", "~/.claude", "~/.config/claude"]);
         assert_eq!(m.settings, ["CLAUDE_CONFIG_DIR", "LOG_MAX_BYTES"]);
-        assert_eq!(m.providers, ["anthropic"]);
+        assert!(m.providers.is_empty());
+        assert_eq!(m.observes, ["anthropic"]);
         assert!(!m.daily && m.hosts.is_empty() && m.secrets.is_empty());
     }
 

@@ -46,7 +46,8 @@ pub fn manifest() -> Manifest {
         daily: false,
         read_paths: vec![format!("${CODEX_HOME}"), DEFAULT_ROOT.into()],
         setup: None,
-        providers: vec![PROVIDER.into()],
+        providers: vec![],
+        observes: vec![PROVIDER.into()],
     }
 }
 
@@ -150,7 +151,8 @@ mod tests {
         let m = manifest();
         assert_eq!(m.read_paths, ["$CODEX_HOME", "~/.codex"]);
         assert_eq!(m.settings, ["CODEX_HOME", "LOG_MAX_BYTES"]);
-        assert_eq!(m.providers, ["openai"]);
+        assert!(m.providers.is_empty());
+        assert_eq!(m.observes, ["openai"]);
         assert!(!m.daily && m.hosts.is_empty() && m.secrets.is_empty());
     }
 }

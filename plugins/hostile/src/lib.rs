@@ -96,6 +96,7 @@ fn manifest() -> Manifest {
         read_paths: vec![],
         setup: None,
         providers: vec!["hostile".into()],
+        observes: vec![],
     }
 }
 

@@ -27,6 +27,7 @@ fn manifest() -> Manifest {
         read_paths: vec![],
         setup: None,
         providers: vec![],
+        observes: vec![],
     }
 }
 

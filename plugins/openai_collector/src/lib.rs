@@ -47,6 +47,7 @@ fn manifest() -> Manifest {
         read_paths: vec![],
         setup: Some("an organization owner creates an admin key at platform.openai.com, Settings > Organization > Admin keys".into()),
         providers: vec!["openai".into()],
+        observes: vec![],
     }
 }
 

@@ -39,6 +39,7 @@ fn manifest() -> Manifest {
                 .into(),
         ),
         providers: vec!["openrouter".into()],
+        observes: vec![],
     }
 }
 

@@ -1,0 +1,238 @@
+//! Local agent logs end to end: the real `claude_code_logs` and `codex_logs`
+//! plugins read the fixture trees (`tests/fixtures/logs`) through the
+//! sandbox, the host keeps every call, prices it exactly from the embedded
+//! table, keeps it after its log is deleted, reads only what changed, and
+//! puts the estimate next to the simulator's billed cost in `reconcile`.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use util::{simulator, Home};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/logs")
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// A home with both log plugins, reading copies of the fixture trees.
+fn home_with_logs() -> (Home, tempfile::TempDir) {
+    let logs = tempfile::tempdir().unwrap();
+    copy_tree(&fixtures(), logs.path());
+    let mut home = Home::with_plugins(&["claude_code_logs", "codex_logs"]);
+    let claude = logs.path().join("claude");
+    let roots = format!("{},{}", claude.join("root-a").display(), claude.join("root-b").display());
+    home.env("AGENT_TODAY", "2026-11-03")
+        .env("HOME", &logs.path().join("nobody").display().to_string())
+        .env("CLAUDE_CONFIG_DIR", &roots)
+        .env("CODEX_HOME", &logs.path().join("codex/home").display().to_string());
+    (home, logs)
+}
+
+fn dec(s: &str) -> Decimal {
+    s.parse().unwrap_or_else(|_| panic!("{s:?} is not a decimal"))
+}
+
+// The fixtures' calls priced by hand from genai-prices 47df840a (USD per
+// million tokens: input, output, cache read, 5-minute write; our 1-hour
+// write is 2x input). See tests/fixtures/logs/README.md for the counts.
+//
+// 2026-11-01 claude-haiku-4-5  (1, 5, 0.1, 1.25):  28*1 + 210*5 + 900*0.1 + 1000*1.25 = 2418
+// 2026-11-01 claude-opus-4-1   (15, 75, 1.5, 18.75): 18*15 + 120*75 + 4800*1.5 + 800*18.75 = 31470
+// 2026-11-01 claude-sonnet-4-5 (3, 15, 0.3, 3.75, 1h 6): 10*3 + 240*15 + 6500*0.3 + 800*3.75
+//                                                     + 2000*6 = 20580 (web searches: no rate)
+// 2026-11-02 claude-opus-4-6   (5, 25, 0.5, 6.25, 1h 10; since 2026-03-13):
+//                                                     10*5 + 300*25 + 200*6.25 + 1000*10 = 18800
+// 2026-11-02 claude-sonnet-4-5: 4*3 + 200*15 + 4300*0.3 = 4302
+const ANTHROPIC_DAY1: &str = "0.054468";
+const ANTHROPIC_DAY2: &str = "0.023102";
+// 2026-11-01 gpt-5 (1.25, 10, 0.125): 900*1.25 + 260*10 + 600*0.125 = 3800
+// 2026-11-01 gpt-5.1-codex (gpt-5.1: 1.25, 10, 0.125): 1600*1.25 + 450*10 + 900*0.125 = 6612.5
+// 2026-11-01 gpt-5.1-codex-max (gpt-5.1): 300*1.25 + 250*10 + 1300*0.125 = 3037.5
+// 2026-11-01 gpt-5.1-codex-mini (0.25, 2, 0.025): 400*0.25 + 190*2 + 1600*0.025 = 520
+// 2026-11-02 gpt-5.1-codex-max: 300*1.25 + 450*10 + 3600*0.125 = 5325
+const OPENAI_DAY1: &str = "0.01397";
+const OPENAI_DAY2: &str = "0.005325";
+
+fn estimated(summary: &serde_json::Value, provider: &str) -> Decimal {
+    let providers = summary["estimated"]["providers"].as_array().expect("an estimate");
+    let p = providers.iter().find(|p| p["provider"] == provider).expect(provider);
+    dec(p["cost"].as_str().unwrap())
+}
+
+fn summary(home: &Home, from: &str, to: &str) -> serde_json::Value {
+    home.run(&["summary", "--from", from, "--to", to, "--json"]).expect_code(0).json()
+}
+
+#[test]
+fn logs_are_kept_deduplicated_priced_exactly_and_outlive_their_files() {
+    let (home, logs) = home_with_logs();
+    home.run(&["run-all"]).expect_code(0);
+    assert_eq!(home.count("calls"), 18, "9 Claude Code and 9 Codex calls after dedup");
+
+    let s = summary(&home, "2026-11-01", "2026-11-02");
+    assert_eq!(s["estimated"]["kind"], "estimated");
+    assert_eq!(estimated(&s, "anthropic"), dec(ANTHROPIC_DAY1) + dec(ANTHROPIC_DAY2));
+    assert_eq!(estimated(&s, "openai"), dec(OPENAI_DAY1) + dec(OPENAI_DAY2));
+    assert_eq!(s["estimated"]["calls"], 18);
+    assert_eq!(s["total_cost"], "0.00", "nothing billed: estimates never become billed");
+    for (day, anthropic, openai) in
+        [("2026-11-01", ANTHROPIC_DAY1, OPENAI_DAY1), ("2026-11-02", ANTHROPIC_DAY2, OPENAI_DAY2)]
+    {
+        let s = summary(&home, day, day);
+        assert_eq!(estimated(&s, "anthropic"), dec(anthropic), "{day}");
+        assert_eq!(estimated(&s, "openai"), dec(openai), "{day}");
+    }
+    let text = home.run(&["summary", "--from", "2026-11-01", "--to", "2026-11-02"]).stdout();
+    assert!(text.contains("Estimated from local logs (NOT billed"), "{text}");
+    assert!(text.contains("No billed data in this period"), "{text}");
+
+    // A second run reads nothing new and changes nothing.
+    home.run(&["run-all"]).expect_code(0);
+    assert_eq!(home.count("calls"), 18);
+
+    // The logs go (Claude Code deletes them after 30 days): history stays.
+    std::fs::remove_dir_all(logs.path().join("claude/root-a")).unwrap();
+    std::fs::remove_dir_all(logs.path().join("codex/home/sessions")).unwrap();
+    home.run(&["run-all"]).expect_code(0);
+    let after = summary(&home, "2026-11-01", "2026-11-02");
+    assert_eq!(after["estimated"], s["estimated"], "deleting logs changes nothing stored");
+}
+
+#[test]
+fn a_nightly_run_reads_only_the_new_lines() {
+    let (home, logs) = home_with_logs();
+    home.run(&["run-all"]).expect_code(0);
+    let file = logs
+        .path()
+        .join("claude/root-b/projects/-home-me-legacy/5a5a7e21-9c3b-4d6f-a1e8-2b7c4f9d0e33.jsonl");
+    let line = r#"{"type":"assistant","cwd":"/home/me/legacy","sessionId":"5a5a7e21-9c3b-4d6f-a1e8-2b7c4f9d0e33","requestId":"req_new","timestamp":"2026-11-02T10:00:00.000Z","message":{"id":"msg_new","model":"claude-sonnet-4-5","role":"assistant","content":[],"usage":{"input_tokens":100000,"output_tokens":0,"cache_read_input_tokens":0,"cache_creation_input_tokens":0}}}"#;
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str(line);
+    text.push('\n');
+    std::fs::write(&file, text).unwrap();
+    let run = home.run(&["run", "--plugin", "claude_code_logs", "--json"]);
+    run.expect_code(0);
+    assert_eq!(run.json()[0]["records_received"], 1, "only the appended call is read");
+    // 100,000 uncached input tokens of Sonnet 4.5 at $3 per million.
+    let s = summary(&home, "2026-11-02", "2026-11-02");
+    assert_eq!(estimated(&s, "anthropic"), dec(ANTHROPIC_DAY2) + dec("0.3"));
+}
+
+#[test]
+fn budgets_exports_and_alerts_run_on_estimates_labelled_as_such() {
+    let (mut home, _logs) = home_with_logs();
+    home.env("MONTHLY_BUDGET_USD", "0.05");
+    home.run(&["run-all"]).expect_code(0);
+    let csv = home.run(&["export", "--month", "2026-11", "--out", "-"]).expect_code(0).stdout();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 4, "{csv}");
+    assert!(rows.iter().all(|r| r.ends_with(",estimated")), "{csv}");
+    assert!(csv.contains("anthropic (estimated),2026-11-01,"), "{csv}");
+    let total: Decimal = rows.iter().map(|r| dec(r.split(',').nth(3).unwrap())).sum();
+    let all = [ANTHROPIC_DAY1, ANTHROPIC_DAY2, OPENAI_DAY1, OPENAI_DAY2].map(dec);
+    assert_eq!(total.round_dp(2), all.iter().sum::<Decimal>().round_dp(2));
+
+    let s = summary(&home, "2026-11-01", "2026-11-30");
+    assert_eq!(dec(s["budget"]["estimated"].as_str().unwrap()), all.iter().sum::<Decimal>());
+    let alerts = home.run(&["alerts", "--dry-run", "--json"]).expect_code(0).json();
+    let budget = alerts["due"].as_array().unwrap().iter().find(|a| a["rule"] == "budget");
+    let message = budget.expect("the estimate crosses the budget")["message"].as_str().unwrap();
+    assert!(message.contains("ESTIMATED from local logs"), "{message}");
+}
+
+#[test]
+fn reconcile_puts_billed_and_both_estimates_side_by_side_with_exact_drift() {
+    let sim = simulator();
+    let (mut home, _logs) = home_with_logs();
+    home.install("anthropic_collector");
+    home.use_simulator(&sim);
+    home.run(&["run-all", "--from", "2026-11-01", "--to", "2026-11-02"]).expect_code(0);
+    let r = home
+        .run(&["reconcile", "--from", "2026-11-01", "--to", "2026-11-02", "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(r["threshold_pct"], 5);
+    let days = r["days"].as_array().unwrap();
+    for (day, local) in [("2026-11-01", ANTHROPIC_DAY1), ("2026-11-02", ANTHROPIC_DAY2)] {
+        let row = days
+            .iter()
+            .find(|d| d["provider"] == "Anthropic" && d["date"] == day)
+            .unwrap_or_else(|| panic!("{day}: {r}"));
+        let (_, billed) = sim.expected_day("anthropic", day.parse().unwrap());
+        assert_eq!(dec(row["billed"].as_str().unwrap()), dec(&billed), "{day}");
+        assert_eq!(dec(row["local_estimate"].as_str().unwrap()), dec(local), "{day}");
+        let drift = |est: &str| {
+            ((dec(est) - dec(&billed)) * Decimal::from(100) / dec(&billed))
+                .round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven)
+                .to_string()
+        };
+        assert_eq!(row["local_drift_pct"].as_str().unwrap(), drift(local), "{day}");
+        let usage = row["usage_estimate"].as_str().expect("the simulator's usage is priced");
+        assert_eq!(row["usage_drift_pct"].as_str().unwrap(), drift(usage), "{day}");
+        // Small local logs against a whole organization's bill: far apart.
+        assert_eq!(row["flagged"], true, "{day}");
+    }
+    // Codex's calls have nothing billed to compare with: said, not hidden.
+    let openai = days.iter().find(|d| d["provider"] == "openai").unwrap();
+    assert!(openai["billed"].is_null());
+    let causes = openai["causes"].to_string();
+    assert!(causes.contains("in local logs only"), "{causes}");
+    let text = home.run(&["reconcile", "--from", "2026-11-01", "--to", "2026-11-02"]).stdout();
+    assert!(text.contains("DRIFT"), "{text}");
+}
+
+#[test]
+fn prices_show_the_rate_used_and_a_newer_table_can_be_imported() {
+    let (home, logs) = home_with_logs();
+    let out =
+        home.run(&["prices", "--model", "claude-sonnet-4-5-20250929"]).expect_code(0).stdout();
+    assert!(out.contains("genai-prices 47df840a (2026-08-21)"), "{out}");
+    assert!(out.contains("input 3 (6 above 200000), output 15 (22.5 above 200000)"), "{out}");
+    assert!(out.contains("1h 6 (12 above 200000)"), "{out}");
+    let missing = home.run(&["prices", "--model", "claude-nonexistent-9"]);
+    missing.expect_code(2);
+    assert!(missing.stderr().contains("unpriced, never $0"), "{}", missing.stderr());
+
+    // A newer table: Sonnet 4.5 input at $4.
+    let table = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/assets/prices/genai-prices-data.json"),
+    )
+    .unwrap();
+    let sonnet = r#""id":"claude-sonnet-4-5","#;
+    let at = table.find(sonnet).expect("Sonnet 4.5 in the table");
+    let (head, tail) = table.split_at(at);
+    let tail = tail.replacen(
+        r#""input_mtok":{"base":3,"tiers":[{"start":200000,"price":6}]}"#,
+        r#""input_mtok":{"base":4,"tiers":[{"start":200000,"price":6}]}"#,
+        1,
+    );
+    let newer = format!("{head}{tail}");
+    assert_ne!(newer, table, "the table's formatting changed");
+    let file = logs.path().join("newer.json");
+    std::fs::write(&file, &newer).unwrap();
+    home.run(&["prices", "update", "--from", file.to_str().unwrap()]).expect_code(0);
+    let out = home.run(&["prices", "--model", "claude-sonnet-4-5"]).expect_code(0).stdout();
+    assert!(out.contains("imported from") && out.contains("input 4 (6 above"), "{out}");
+
+    // A broken file is refused with where it is wrong; the table in force stays.
+    std::fs::write(&file, r#"[{"id":"x","models":[{"id":"m","match":{"equals":"m"},"prices":{"input_mtok":"lots"}}]}]"#).unwrap();
+    let bad = home.run(&["prices", "update", "--from", file.to_str().unwrap()]);
+    bad.expect_code(3);
+    assert!(bad.stderr().contains("provider x, model m: price lots"), "{}", bad.stderr());
+    let out = home.run(&["prices", "--model", "claude-sonnet-4-5"]).expect_code(0).stdout();
+    assert!(out.contains("input 4 (6 above"), "{out}");
+}

@@ -12,11 +12,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 home="${1:-${AGENT_HOME:-agent-home}}"
 # Every collector the workspace builds: a plugins/ crate named *_collector
-# with a cdylib target (the test plugins are not collectors).
+# (admin APIs) or *_logs (local agent logs) with a cdylib target (the test
+# plugins are neither).
 plugins=()
 for manifest in plugins/*/Cargo.toml; do
   name="$(sed -n 's/^name = "\(.*\)"$/\1/p' "$manifest" | head -n 1)"
-  if [[ "$name" == *_collector ]] && grep -q '"cdylib"' "$manifest"; then
+  if [[ "$name" == *_collector || "$name" == *_logs ]] && grep -q '"cdylib"' "$manifest"; then
     plugins+=("$name")
   fi
 done

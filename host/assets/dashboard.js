@@ -102,8 +102,14 @@
     cards.replaceChildren();
     cards.append(card(`Billed ${s.period.from} to ${s.period.to}`, s.total_cost, "from the providers' cost reports",
       { money: true, id: "total-cost" }));
+    if (s.estimated) {
+      const e = s.estimated;
+      cards.append(card("Estimated from local logs (not billed)", e.total_cost,
+        `${count(e.calls)} calls at list prices (${e.price_table})`, { money: true, id: "estimated" }));
+    }
     cards.append(card(`Month to date (${b.month})`, b.month_to_date,
-      `${b.percent_used} % of the $${cents(b.monthly_budget)} budget`,
+      `${b.percent_used} % of the $${cents(b.monthly_budget)} budget` +
+        (b.estimated ? `; $${cents(b.estimated)} of it estimated` : ""),
       { money: true, id: "month-to-date", warn: Number(b.percent_used) >= 100 }));
     if (b.forecast) {
       cards.append(card("Forecast at month end", b.forecast.month_end, "run rate over collected days (hover for the method)",

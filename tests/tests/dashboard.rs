@@ -323,3 +323,25 @@ fn the_page_in_a_real_browser_shows_the_cli_s_totals() {
         "a screenshot was taken"
     );
 }
+
+#[test]
+fn estimates_from_local_logs_show_apart_from_billed_in_a_real_browser() {
+    let Some(browser) = chromium() else { return };
+    let (home, _logs) = util::home_with_logs();
+    home.run(&["run-all"]).expect_code(0);
+    let file = home.path().join("report.html");
+    home.run(&["report", "html", "--month", "2026-11", "--out", file.to_str().unwrap()])
+        .expect_code(0);
+    let (dom, log) = browse(&browser, &format!("file://{}", file.display()), None);
+    assert!(dom.contains("data-ready=\"yes\""), "{dom}");
+    assert!(console_problems(&log).is_empty(), "{:?}", console_problems(&log));
+    let cli = home.run(&["summary", "--month", "2026-11", "--json"]).json();
+    let estimated = cli["estimated"]["total_cost"].as_str().unwrap().to_string();
+    assert_eq!(attr(&dom, "id=\"estimated\"", "data-exact"), Some(estimated));
+    assert_eq!(
+        attr(&dom, "id=\"total-cost\"", "data-exact").as_deref(),
+        Some("0.00"),
+        "not billed"
+    );
+    assert!(dom.contains("Estimated from local logs (not billed)"), "{dom}");
+}

@@ -86,11 +86,17 @@ struct Side {
     unpriced: BTreeSet<String>,
     not_in_cost: (u64, Money),
     tokens: u64,
+    /// Tiers and speeds (`priority`, `fast`) the table has no rates for,
+    /// priced at standard rates.
+    at_standard: BTreeSet<String>,
 }
 
 impl Side {
     fn add(&mut self, p: &Priced) {
         self.tokens += p.tokens;
+        let tier =
+            p.group.tier.split_whitespace().filter(|t| !matches!(*t, "standard" | "default"));
+        self.at_standard.extend(tier.map(str::to_string));
         match &p.estimate {
             Estimate::Cost(m) => {
                 *self.cost.get_or_insert_with(Money::zero) += m;
@@ -163,6 +169,14 @@ fn causes(billed: Option<&Money>, usage: Option<&Side>, local: Option<&Side>) ->
     for (side, what) in [(usage, "usage"), (local, "local logs")] {
         for why in side.iter().flat_map(|s| &s.unpriced) {
             out.push(format!("unpriced in {what}: {why}"));
+        }
+        let tiers: Vec<&str> =
+            side.iter().flat_map(|s| &s.at_standard).map(String::as_str).collect();
+        if !tiers.is_empty() {
+            out.push(format!(
+                "{what}: {} priced at standard rates (the price table has no rate for it)",
+                tiers.join(", ")
+            ));
         }
     }
     match (billed.is_some(), usage.is_some(), local.is_some()) {

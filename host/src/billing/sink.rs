@@ -258,6 +258,31 @@ mod tests {
     }
 
     #[test]
+    fn an_observer_sends_calls_but_never_billed_rows() {
+        let observes = vec!["anthropic".to_string()];
+        let input = SinkInput {
+            plugin: "logs",
+            run_id: "r",
+            window: None,
+            complete_days: &[],
+            metadata: "{}",
+            collected_at: "2026-11-01T00:00:00Z",
+            claims: &[],
+            observes: &observes,
+        };
+        let call = serde_json::json!({"provider": "anthropic", "source": "claude_code",
+            "key": "msg_1", "day": "2026-11-01", "model": "claude-sonnet-4-5",
+            "priced": {"input": 5}});
+        let call =
+            WireRecord { kind: "call".into(), key: "msg_1".into(), payload: call.to_string() };
+        assert!(BillingSink.prepare(&input, vec![call.clone()]).is_ok());
+        let e = BillingSink.prepare(&input, vec![cost("2026-11-01", "opus", "a", "1")]).err();
+        assert!(e.unwrap().contains("not one this plugin's manifest declares"));
+        let other = WireRecord { payload: call.payload.replace("anthropic", "openai"), ..call };
+        assert!(BillingSink.prepare(&input, vec![other]).is_err());
+    }
+
+    #[test]
     fn daily_totals_equal_the_detailed_rows_through_revisions_and_replacements() {
         let mut store = Store::open_in_memory().unwrap();
         let days = [day("2025-01-01"), day("2025-01-02")];

@@ -214,3 +214,38 @@ pub fn children_of(parent: u32) -> Vec<i32> {
     }
     out
 }
+
+/// The fixture log trees.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/logs")
+}
+
+/// Copies a folder tree.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// A home with both local-log plugins, reading copies of the fixture trees
+/// (`tests/fixtures/logs`), on 2026-11-03; keep the folder while the home
+/// is used.
+pub fn home_with_logs() -> (Home, tempfile::TempDir) {
+    let logs = tempfile::tempdir().unwrap();
+    copy_tree(&fixtures(), logs.path());
+    let mut home = Home::with_plugins(&["claude_code_logs", "codex_logs"]);
+    let claude = logs.path().join("claude");
+    let roots = format!("{},{}", claude.join("root-a").display(), claude.join("root-b").display());
+    home.env("AGENT_TODAY", "2026-11-03")
+        .env("HOME", &logs.path().join("nobody").display().to_string())
+        .env("CLAUDE_CONFIG_DIR", &roots)
+        .env("CODEX_HOME", &logs.path().join("codex/home").display().to_string());
+    (home, logs)
+}

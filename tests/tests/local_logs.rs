@@ -65,6 +65,22 @@ fn logs_are_kept_deduplicated_priced_exactly_and_outlive_their_files() {
         assert_eq!(estimated(&s, "anthropic"), dec(anthropic), "{day}");
         assert_eq!(estimated(&s, "openai"), dec(openai), "{day}");
     }
+    // By model and by project (the agent's folder), the same money.
+    for by in ["model", "project"] {
+        let s = home
+            .run(&["summary", "--from", "2026-11-01", "--to", "2026-11-02", "--by", by, "--json"])
+            .expect_code(0)
+            .json();
+        let lines = s["estimated"]["breakdown"].as_array().unwrap();
+        let sum: Decimal = lines.iter().map(|l| dec(l["cost"].as_str().unwrap())).sum();
+        assert_eq!(sum, dec(s["estimated"]["total_cost"].as_str().unwrap()), "{by}");
+        if by == "model" {
+            let opus = lines.iter().find(|l| l["key"] == "claude-opus-4-6").unwrap();
+            assert_eq!(dec(opus["cost"].as_str().unwrap()), dec("0.0188"));
+        } else {
+            assert!(lines.iter().any(|l| l["key"] == "/home/me/app"), "{lines:?}");
+        }
+    }
     let text = home.run(&["summary", "--from", "2026-11-01", "--to", "2026-11-02"]).stdout();
     assert!(text.contains("Estimated from local logs (NOT billed"), "{text}");
     assert!(text.contains("No billed data in this period"), "{text}");

@@ -146,7 +146,12 @@ fn summary_of(
         }
     };
     let mut s = summary::summarize(p, today, days, breakdown, &month_days, budget);
-    s.estimated = estimate::summarize(&lines, prices);
+    s.estimated = estimate::summarize(&lines, prices).map(|mut e| {
+        if let Some(by) = q.by {
+            e.breakdown = estimate::by_key(&lines, by == Breakdown::Model);
+        }
+        e
+    });
     let notes = store.not_in_cost_notes()?;
     for line in &mut s.providers {
         line.without_billed_cost_note = notes.get(&line.provider).cloned();

@@ -107,6 +107,48 @@ pub struct EstimateSummary {
     pub calls: i64,
     /// Per provider.
     pub providers: Vec<ProviderEstimate>,
+    /// Per provider and model or project, when the summary breaks down.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub breakdown: Vec<KeyEstimate>,
+}
+
+/// One provider's estimate for one model or project.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KeyEstimate {
+    /// Display name.
+    pub provider: String,
+    /// The model or project.
+    pub key: String,
+    /// Estimated cost of the priced calls, exact.
+    pub cost: String,
+    /// Tokens.
+    pub tokens: u64,
+    /// Calls.
+    pub calls: i64,
+    /// Tokens of calls that could not be priced.
+    pub unpriced_tokens: u64,
+}
+
+/// The estimate lines summed per display name and model (`by_model`) or
+/// project.
+pub fn by_key(lines: &[Priced], by_model: bool) -> Vec<KeyEstimate> {
+    let mut acc: BTreeMap<(&str, &str), Vec<&Priced>> = BTreeMap::new();
+    for p in lines {
+        let key = if by_model { &p.group.model } else { &p.group.project };
+        acc.entry((p.group.name.as_str(), key.as_str())).or_default().push(p);
+    }
+    acc.into_iter()
+        .flat_map(|((name, key), group)| {
+            by_provider(group).into_iter().map(move |e| KeyEstimate {
+                provider: name.to_string(),
+                key: if key.is_empty() { "(none)".to_string() } else { key.to_string() },
+                cost: e.cost,
+                tokens: e.tokens,
+                calls: e.calls,
+                unpriced_tokens: e.unpriced_tokens,
+            })
+        })
+        .collect()
 }
 
 /// The estimate lines summed per display name (in the order of names).
@@ -152,6 +194,7 @@ pub fn summarize(lines: &[Priced], table: &PriceTable) -> Option<EstimateSummary
         total_tokens: providers.iter().map(|p| p.tokens).sum(),
         calls: providers.iter().map(|p| p.calls).sum(),
         providers,
+        breakdown: Vec::new(),
     })
 }
 

@@ -631,6 +631,34 @@ fn render_estimate(out: &mut String, e: &super::estimate::EstimateSummary) {
         ],
         &rows,
     ));
+    if !e.breakdown.is_empty() {
+        let _ = writeln!(out);
+        let rows: Vec<Vec<String>> = e
+            .breakdown
+            .iter()
+            .map(|b| {
+                let key: String = b.key.chars().take(48).collect();
+                vec![
+                    b.provider.clone(),
+                    key,
+                    money(&b.cost),
+                    count(b.tokens as i64),
+                    count(b.calls),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            2,
+            &[
+                ("Provider", Align::Left),
+                ("Model or project", Align::Left),
+                ("Estimated (USD)", Align::Right),
+                ("Tokens", Align::Right),
+                ("Calls", Align::Right),
+            ],
+            &rows,
+        ));
+    }
     for p in &e.providers {
         for why in &p.unpriced {
             let _ = writeln!(out, "  {}: unpriced, left out of the estimate: {why}", p.provider);

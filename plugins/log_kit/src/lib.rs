@@ -9,7 +9,7 @@
 //! * [`LogState`] maps each file to an [`Entry`]: its device, inode, the
 //!   offset after its last complete line, and a plugin-defined context `T`
 //!   (what a line needs from the lines before it).
-//! * [`scan`] reads the new complete lines of a list of files, resuming each
+//! * [`scan()`] reads the new complete lines of a list of files, resuming each
 //!   from its entry, and stops at a line boundary once the run has consumed
 //!   more than its budget ([`max_bytes`]).
 //! * [`Outcome`] is what a plugin's pure `collect` returns; [`run_with`]

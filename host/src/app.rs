@@ -6,7 +6,7 @@ use chrono::{NaiveDate, Utc};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::cli::{Cli, Command, PluginsCommand, ReportCommand};
+use crate::cli::{Cli, Command, JobsCommand, PluginsCommand, ReportCommand};
 use crate::commands;
 use crate::config::{Home, Settings};
 use crate::error::{HostError, Result};
@@ -100,6 +100,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Run(a) => a.exec.json,
         Command::RunAll(a) => a.exec.json,
         Command::Runs(a) => a.json,
+        Command::Jobs(JobsCommand::List(f)) => f.json,
         Command::Summary(a) => a.json,
         Command::Alerts(a) => a.json,
         Command::Export(a) => a.out.as_deref() == Some(std::path::Path::new("-")),
@@ -138,12 +139,20 @@ pub fn run(cli: Cli) -> Result<u8> {
             commands::plugins::install(&ctx, &files)
         }
         Command::Run(args) => {
+            use commands::collect::What;
             let params: BTreeMap<String, String> = args.params.into_iter().collect();
-            commands::collect::collect(&ctx, Some(&args.plugin), params, &args.exec)
+            let what = match (&args.plugin, &args.job) {
+                (_, Some(job)) => What::Job(job),
+                (Some(plugin), None) => What::Plugin(plugin),
+                (None, None) => What::All,
+            };
+            commands::collect::collect(&ctx, what, params, &args.exec)
         }
         Command::RunAll(args) => {
-            commands::collect::collect(&ctx, None, BTreeMap::new(), &args.exec)
+            use commands::collect::What;
+            commands::collect::collect(&ctx, What::All, BTreeMap::new(), &args.exec)
         }
+        Command::Jobs(JobsCommand::List(f)) => commands::jobs::list(&ctx, f.json),
         Command::Runs(args) => commands::runs::list(&ctx, &args),
         Command::Summary(args) => commands::billing::summary(&ctx, &args),
         Command::Export(args) => commands::billing::export(&ctx, &args),

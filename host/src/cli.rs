@@ -61,8 +61,12 @@ pub enum Command {
     Plugins(PluginsCommand),
     /// Run one plugin.
     Run(RunArgs),
-    /// Run every loaded plugin (the nightly job); non-zero exit if any failed.
+    /// Run every enabled job of agent-host.toml, or every loaded plugin
+    /// without it (the nightly job); non-zero exit if any failed.
     RunAll(RunAllArgs),
+    /// The jobs `run-all` runs (agent-host.toml, or one per plugin).
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// Show recent runs.
     Runs(RunsArgs),
     /// Spend at a glance: totals, breakdown, coverage, budget and forecast.
@@ -148,10 +152,15 @@ pub struct ExecArgs {
 
 /// `run` arguments.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["plugin", "job"])))]
 pub struct RunArgs {
     /// The plugin's name (see `agent-host plugins list`)
     #[arg(long, value_name = "NAME")]
-    pub plugin: String,
+    pub plugin: Option<String>,
+
+    /// A job of agent-host.toml (see `agent-host jobs list`)
+    #[arg(long, value_name = "NAME")]
+    pub job: Option<String>,
 
     /// A plugin parameter, as name=value (repeatable)
     #[arg(long = "param", value_parser = parse_param, value_name = "NAME=VALUE")]
@@ -160,6 +169,13 @@ pub struct RunArgs {
     /// How to run.
     #[command(flatten)]
     pub exec: ExecArgs,
+}
+
+/// `jobs` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List the jobs: name, plugin, account, enabled, and which variables hold their secrets.
+    List(JsonFlag),
 }
 
 /// `run-all` arguments.
@@ -219,6 +235,8 @@ pub enum By {
     Model,
     /// Project or workspace.
     Project,
+    /// Account (one organization or key of a provider; see agent-host.toml).
+    Account,
 }
 
 /// `summary` arguments.

@@ -150,6 +150,16 @@ impl Settings {
         Settings { vars, ..Settings::default() }
     }
 
+    /// The same settings with `name` set to `value` (a job's own value).
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.vars.insert(name.to_string(), value.to_string());
+    }
+
+    /// The same settings without `name` (a secret a job does not map).
+    pub fn remove(&mut self, name: &str) {
+        self.vars.remove(name);
+    }
+
     /// A setting's value; empty values count as unset.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str).filter(|v| !v.is_empty())

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod jobfile;
 pub mod kernel;
 pub mod logging;
 pub mod schedule;

@@ -435,6 +435,11 @@ pub struct RunRequest {
     /// Since 1.3 (JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// The account label the operator gave this job (one organization or
+    /// key of a provider); a plugin labels its records with it. Absent: the
+    /// plugin's own default. Since 1.3 (JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// Well-known keys of `metadata_json`.

@@ -17,6 +17,7 @@ pub(crate) fn answer(
     endless: bool,
     revisions: &BTreeMap<NaiveDate, u32>,
     bad_day: Option<NaiveDate>,
+    org: crate::Org,
 ) -> Result<String, Fail> {
     let parse_t = |name: &str| -> Result<Option<NaiveDate>, Fail> {
         match param(params, name) {
@@ -44,30 +45,31 @@ pub(crate) fn answer(
                     }
                 }
                 let by_desc = grouped.iter().any(|g| g == "description");
-                let rows = data::anthropic_costs(day, rev(revisions, day))
-                    .into_iter()
-                    .map(|(ws, desc, model, token_type, cost_type, cents)| {
-                        let d = |v: Value| if by_desc { v } else { Value::Null };
-                        let tokens = cost_type == "tokens";
-                        let mut m = Map::new();
-                        m.insert("currency".into(), json!("USD"));
-                        m.insert("amount".into(), json!(cents.normalize().to_string()));
-                        m.insert("workspace_id".into(), json!(ws));
-                        m.insert("description".into(), json!(desc));
-                        m.insert("cost_type".into(), d(json!(cost_type)));
-                        m.insert(
-                            "context_window".into(),
-                            d(if tokens { json!("0-200k") } else { Value::Null }),
-                        );
-                        m.insert("model".into(), d(json!(model)));
-                        m.insert(
-                            "service_tier".into(),
-                            d(if tokens { json!("standard") } else { Value::Null }),
-                        );
-                        m.insert("token_type".into(), d(json!(token_type)));
-                        m
-                    })
-                    .collect();
+                let rows =
+                    data::anthropic_costs(org.data_day(day), rev(revisions, org.data_day(day)))
+                        .into_iter()
+                        .map(|(ws, desc, model, token_type, cost_type, cents)| {
+                            let d = |v: Value| if by_desc { v } else { Value::Null };
+                            let tokens = cost_type == "tokens";
+                            let mut m = Map::new();
+                            m.insert("currency".into(), json!("USD"));
+                            m.insert("amount".into(), json!(cents.normalize().to_string()));
+                            m.insert("workspace_id".into(), json!(ws));
+                            m.insert("description".into(), json!(desc));
+                            m.insert("cost_type".into(), d(json!(cost_type)));
+                            m.insert(
+                                "context_window".into(),
+                                d(if tokens { json!("0-200k") } else { Value::Null }),
+                            );
+                            m.insert("model".into(), d(json!(model)));
+                            m.insert(
+                                "service_tier".into(),
+                                d(if tokens { json!("standard") } else { Value::Null }),
+                            );
+                            m.insert("token_type".into(), d(json!(token_type)));
+                            m
+                        })
+                        .collect();
                 let mut rows = group(rows, &["workspace_id", "description"], &grouped);
                 if bad_day == Some(day) {
                     if let Some(first) = rows.first_mut() {
@@ -77,7 +79,7 @@ pub(crate) fn answer(
                 rows
             }
             "/v1/organizations/usage_report/messages" => group(
-                data::anthropic_usage(day, rev(revisions, day)),
+                data::anthropic_usage(org.data_day(day), rev(revisions, org.data_day(day))),
                 &["api_key_id", "workspace_id", "model", "service_tier", "context_window"],
                 &grouped,
             ),

@@ -41,6 +41,28 @@ use wire::{read_request, write_answer, Answer};
 pub const OPENAI_KEY: &str = "sk-admin-SIMULATED-openai-0123456789";
 /// The admin key the simulator accepts for Anthropic.
 pub const ANTHROPIC_KEY: &str = "sk-ant-admin01-SIMULATED-anthropic-0123456789";
+/// A second OpenAI organization's admin key: other data (see [`ORG2_SHIFT`]).
+pub const OPENAI_KEY_2: &str = "sk-admin-SIMULATED-openai-second-org-9876543210";
+/// A second Anthropic organization's admin key.
+pub const ANTHROPIC_KEY_2: &str = "sk-ant-admin01-SIMULATED-anthropic-second-org-9876543210";
+/// The second organization's day D holds the data the first one has on day
+/// D + this many days: other numbers, as deterministic as the first's.
+pub const ORG2_SHIFT: u64 = 1000;
+
+/// Which organization a key belongs to: 1 or 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Org(pub u8);
+
+impl Org {
+    /// The day whose data this organization reports on `day`.
+    pub fn data_day(self, day: NaiveDate) -> NaiveDate {
+        if self.0 == 2 {
+            day + chrono::Days::new(ORG2_SHIFT)
+        } else {
+            day
+        }
+    }
+}
 
 /// Faults to inject; counters apply to the next N data requests.
 #[derive(Debug, Clone, Default)]
@@ -157,6 +179,12 @@ impl Simulator {
 
     /// The exact totals a collector must store for a day, as things stand.
     pub fn expected_day(&self, provider: &str, day: NaiveDate) -> (u64, String) {
+        self.expected_day_of(Org(1), provider, day)
+    }
+
+    /// The same, for one organization.
+    pub fn expected_day_of(&self, org: Org, provider: &str, day: NaiveDate) -> (u64, String) {
+        let day = org.data_day(day);
         let rev = Revision(lock(&self.state).revisions.get(&day).copied().unwrap_or(0));
         data::expected_day(provider, day, rev)
     }
@@ -296,9 +324,10 @@ fn data_answer(
     if latency > 0 {
         std::thread::sleep(Duration::from_millis(latency));
     }
-    if let Some(err) = check_auth(req, provider) {
-        return err;
-    }
+    let org = match check_auth(req, provider) {
+        Ok(org) => org,
+        Err(err) => return err,
+    };
     match fault {
         Some("429") => {
             let mut a = error(provider, 429, "rate_limit_error", "Rate limited");
@@ -323,8 +352,8 @@ fn data_answer(
         _ => {}
     }
     let result = match provider {
-        Provider::OpenAi => openai::answer(path, params, endless, &revisions, bad_day),
-        Provider::Anthropic => anthropic::answer(path, params, endless, &revisions, bad_day),
+        Provider::OpenAi => openai::answer(path, params, endless, &revisions, bad_day, org),
+        Provider::Anthropic => anthropic::answer(path, params, endless, &revisions, bad_day, org),
         Provider::OpenRouter => openrouter::activity(path, params, today),
     };
     match result {
@@ -358,42 +387,48 @@ fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
-fn check_auth(req: &Request, provider: Provider) -> Option<Answer> {
+fn check_auth(req: &Request, provider: Provider) -> Result<Org, Answer> {
     match provider {
         Provider::OpenAi => {
-            let ok = header(req, "Authorization") == Some(&format!("Bearer {OPENAI_KEY}"));
-            (!ok).then(|| {
-                error(
-                    provider,
-                    401,
-                    "invalid_request_error",
-                    "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
-                )
-            })
+            let auth = header(req, "Authorization");
+            if auth == Some(&format!("Bearer {OPENAI_KEY}")) {
+                return Ok(Org(1));
+            }
+            if auth == Some(&format!("Bearer {OPENAI_KEY_2}")) {
+                return Ok(Org(2));
+            }
+            Err(error(
+                provider,
+                401,
+                "invalid_request_error",
+                "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
+            ))
         }
         Provider::Anthropic => {
-            if header(req, "x-api-key") != Some(ANTHROPIC_KEY) {
-                return Some(error(provider, 401, "authentication_error", "invalid x-api-key"));
-            }
+            let org = match header(req, "x-api-key") {
+                Some(k) if k == ANTHROPIC_KEY => Org(1),
+                Some(k) if k == ANTHROPIC_KEY_2 => Org(2),
+                _ => return Err(error(provider, 401, "authentication_error", "invalid x-api-key")),
+            };
             if header(req, "anthropic-version").is_none() {
-                return Some(error(
+                return Err(error(
                     provider,
                     400,
                     "invalid_request_error",
                     "anthropic-version header is required",
                 ));
             }
-            None
+            Ok(org)
         }
         Provider::OpenRouter => match header(req, "Authorization") {
-            Some(h) if h == format!("Bearer {OPENROUTER_KEY}") => None,
-            Some(h) if h == format!("Bearer {OPENROUTER_INFERENCE_KEY}") => Some(error(
+            Some(h) if h == format!("Bearer {OPENROUTER_KEY}") => Ok(Org(1)),
+            Some(h) if h == format!("Bearer {OPENROUTER_INFERENCE_KEY}") => Err(error(
                 provider,
                 403,
                 "forbidden",
                 "Only management keys can perform this operation",
             )),
-            _ => Some(error(provider, 401, "unauthorized", "Missing Authentication header")),
+            _ => Err(error(provider, 401, "unauthorized", "Missing Authentication header")),
         },
     }
 }

@@ -17,6 +17,7 @@ pub(crate) fn answer(
     endless: bool,
     revisions: &BTreeMap<NaiveDate, u32>,
     bad_day: Option<NaiveDate>,
+    org: crate::Org,
 ) -> Result<String, Fail> {
     let start: i64 = param(params, "start_time")
         .ok_or_else(|| bad("start_time is required"))?
@@ -56,7 +57,7 @@ pub(crate) fn answer(
                     return Err(bad(format!("invalid group_by value {g:?}")));
                 }
             }
-            let rows = data::openai_costs(day, rev(revisions, day))
+            let rows = data::openai_costs(org.data_day(day), rev(revisions, org.data_day(day)))
                 .into_iter()
                 .map(|(line_item, project, amount, qty)| {
                     let mut m = Map::new();
@@ -74,7 +75,7 @@ pub(crate) fn answer(
                 })
                 .collect();
             let mut rows = group(rows, &["line_item", "project_id", "api_key_id"], &grouped);
-            let as_string = data::openai_amount_as_string(day);
+            let as_string = data::openai_amount_as_string(org.data_day(day));
             for r in &mut rows {
                 if !grouped.iter().any(|g| g == "line_item") {
                     r.insert("quantity".into(), Value::Null);
@@ -99,8 +100,10 @@ pub(crate) fn answer(
         } else {
             let endpoint = path.trim_start_matches("/v1/organization/usage/");
             let rows = match endpoint {
-                "completions" => data::openai_completions(day, rev(revisions, day)),
-                "embeddings" => data::openai_embeddings(day),
+                "completions" => {
+                    data::openai_completions(org.data_day(day), rev(revisions, org.data_day(day)))
+                }
+                "embeddings" => data::openai_embeddings(org.data_day(day)),
                 "moderations"
                 | "images"
                 | "audio_speeches"
@@ -151,6 +154,7 @@ mod tests {
                 false,
                 &BTreeMap::new(),
                 None,
+                crate::Org(1),
             )
             .unwrap();
             let v: Value = serde_json::from_str(&body).unwrap();

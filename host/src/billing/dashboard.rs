@@ -78,7 +78,10 @@ impl Query {
             None | Some("provider") => None,
             Some("model") => Some(Breakdown::Model),
             Some("project") => Some(Breakdown::Project),
-            Some(other) => return Err(format!("by: {other:?} is not provider, model or project")),
+            Some("account") => Some(Breakdown::Account),
+            Some(other) => {
+                return Err(format!("by: {other:?} is not provider, model, project or account"))
+            }
         };
         Ok(Query { period, provider, by })
     }
@@ -148,7 +151,7 @@ fn summary_of(
     let mut s = summary::summarize(p, today, days, breakdown, &month_days, budget);
     s.estimated = estimate::summarize(&lines, prices).map(|mut e| {
         if let Some(by) = q.by {
-            e.breakdown = estimate::by_key(&lines, by == Breakdown::Model);
+            e.breakdown = estimate::by_key(&lines, by);
         }
         e
     });
@@ -411,7 +414,7 @@ mod tests {
             ("from=2025-08-02&to=2025-08-01", "after"),
             ("from=2025-08-01", "together"),
             ("month=2025-08&from=2025-08-01&to=2025-08-02", "not both"),
-            ("by=color", "not provider, model or project"),
+            ("by=color", "not provider, model, project or account"),
             ("colour=red", "unknown parameter"),
             ("month=2025-08&month=2025-07", "twice"),
             ("from=1900-01-01&to=2025-01-01", "ten years"),

@@ -10,8 +10,8 @@ use serde::Serialize;
 use super::money::Money;
 use super::prices::{Estimate, PriceTable};
 use super::records::priced_from;
-use crate::store::reports::DayTotal;
 use crate::store::reports::PricedGroup;
+use crate::store::reports::{Breakdown, DayTotal};
 use crate::store::{Store, StoreError};
 
 /// One group of calls or usage, priced.
@@ -129,12 +129,15 @@ pub struct KeyEstimate {
     pub unpriced_tokens: u64,
 }
 
-/// The estimate lines summed per display name and model (`by_model`) or
-/// project.
-pub fn by_key(lines: &[Priced], by_model: bool) -> Vec<KeyEstimate> {
+/// The estimate lines summed per display name and model, project or account.
+pub fn by_key(lines: &[Priced], by: Breakdown) -> Vec<KeyEstimate> {
     let mut acc: BTreeMap<(&str, &str), Vec<&Priced>> = BTreeMap::new();
     for p in lines {
-        let key = if by_model { &p.group.model } else { &p.group.project };
+        let key = match by {
+            Breakdown::Model => &p.group.model,
+            Breakdown::Project => &p.group.project,
+            Breakdown::Account => &p.group.account,
+        };
         acc.entry((p.group.name.as_str(), key.as_str())).or_default().push(p);
     }
     acc.into_iter()

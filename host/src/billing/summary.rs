@@ -509,7 +509,11 @@ pub fn render(s: &Summary) -> String {
                 vec![b.provider.clone(), key, money(&b.cost), count(b.tokens)]
             })
             .collect();
-        let title = if by == "model" { "Model (or line item)" } else { "Project" };
+        let title = match by.as_str() {
+            "model" => "Model (or line item)",
+            "account" => "Account",
+            _ => "Project",
+        };
         out.push_str(&table(
             2,
             &[
@@ -651,7 +655,7 @@ fn render_estimate(out: &mut String, e: &super::estimate::EstimateSummary) {
             2,
             &[
                 ("Provider", Align::Left),
-                ("Model or project", Align::Left),
+                ("Model, project or account", Align::Left),
                 ("Estimated (USD)", Align::Right),
                 ("Tokens", Align::Right),
                 ("Calls", Align::Right),

@@ -46,6 +46,7 @@ pub fn summary(ctx: &Context, args: &SummaryArgs) -> Result<u8> {
         By::Provider => None,
         By::Model => Some(Breakdown::Model),
         By::Project => Some(Breakdown::Project),
+        By::Account => Some(Breakdown::Account),
     };
     let q = dashboard::Query { period: p, provider: args.provider.clone(), by };
     let s = dashboard::summary(&store, &q, today, &budget, &ctx.prices()?)?;
@@ -198,7 +199,7 @@ pub fn alerts(ctx: &Context, args: &AlertsArgs) -> Result<u8> {
 pub fn report_daily(ctx: &Context, args: &DailyArgs) -> Result<u8> {
     let _lock = RunLock::acquire(&ctx.home.lock_path())?;
     let exec = ExecArgs { from: None, to: None, timeout: None, json: false };
-    let reports = collect_locked(ctx, None, BTreeMap::new(), &exec, true)?;
+    let reports = collect_locked(ctx, super::collect::What::All, BTreeMap::new(), &exec, true)?;
     let today = ctx.today()?;
     let mut store = ctx.store()?;
     let mut out = std::io::stdout().lock();

@@ -14,6 +14,7 @@ use crate::cli::ExecArgs;
 use crate::error::{ExitCode, HostError, Result};
 use crate::kernel::http::HttpSettings;
 use crate::kernel::isolate::OutputLimits;
+use crate::kernel::job::Job;
 use crate::kernel::loader::Catalog;
 use crate::kernel::lock::RunLock;
 use crate::kernel::runner::{self, lost_spans, span_text, RunOptions, RunReport};
@@ -92,15 +93,26 @@ fn run_options(
     })
 }
 
+/// What to run.
+#[derive(Debug, Clone, Copy)]
+pub enum What<'a> {
+    /// One plugin, with the host's settings.
+    Plugin(&'a str),
+    /// One job of `agent-host.toml`, enabled or not.
+    Job(&'a str),
+    /// Every enabled job (every plugin, without `agent-host.toml`).
+    All,
+}
+
 /// `run` and `run-all`: collect under the run lock.
 pub fn collect(
     ctx: &Context,
-    plugin: Option<&str>,
+    what: What<'_>,
     params: BTreeMap<String, String>,
     exec: &ExecArgs,
 ) -> Result<u8> {
     let _lock = RunLock::acquire(&ctx.home.lock_path())?;
-    let reports = collect_locked(ctx, plugin, params, exec, !exec.json)?;
+    let reports = collect_locked(ctx, what, params, exec, !exec.json)?;
     if exec.json {
         print_json(&reports)?;
     }
@@ -125,7 +137,7 @@ fn progress_bars(json: bool) -> Option<indicatif::MultiProgress> {
 /// terminal); otherwise the caller prints the reports.
 pub(crate) fn collect_locked(
     ctx: &Context,
-    plugin: Option<&str>,
+    what: What<'_>,
     params: BTreeMap<String, String>,
     exec: &ExecArgs,
     stream: bool,
@@ -142,7 +154,7 @@ pub(crate) fn collect_locked(
             };
         }
     };
-    let reports = run_collection(ctx, plugin, params, exec, progress.clone(), &mut on_done)?;
+    let reports = run_collection(ctx, what, params, exec, progress.clone(), &mut on_done)?;
     match failed_print {
         Some(e) => Err(e),
         None => Ok(reports),
@@ -151,7 +163,7 @@ pub(crate) fn collect_locked(
 
 fn run_collection(
     ctx: &Context,
-    plugin: Option<&str>,
+    what: What<'_>,
     params: BTreeMap<String, String>,
     exec: &ExecArgs,
     progress: Option<indicatif::MultiProgress>,
@@ -166,22 +178,32 @@ fn run_collection(
         tracing::warn!("{interrupted} earlier run(s) were interrupted; marked failed (nothing of them was stored)");
     }
     let sink = BillingSink;
-    match plugin {
-        Some(name) => {
-            let p = catalog.get(name)?;
-            runner::run_plugin(&mut store, p, &ctx.settings, &sink, &opts, on_done)
+    match what {
+        What::Plugin(name) => {
+            let job = Job::of(catalog.get(name)?, &ctx.settings);
+            runner::run_plugin(&mut store, &job, &sink, &opts, on_done)
         }
-        None => {
+        What::Job(name) => {
+            let jobs = crate::jobfile::jobs(ctx, &catalog)?;
+            let job = jobs.iter().find(|j| j.name == name).ok_or_else(|| {
+                let known: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+                HostError::usage(format!("no job named {name:?}"))
+                    .with_hint(format!("jobs: {}", known.join(", ")))
+            })?;
+            runner::run_plugin(&mut store, job, &sink, &opts, on_done)
+        }
+        What::All => {
             report_rejected(&catalog);
-            let plugins: Vec<_> = catalog.plugins.iter().collect();
-            if plugins.is_empty() {
+            if catalog.plugins.is_empty() {
                 return Err(HostError::config(format!(
                     "no plugin could be loaded from {}",
                     ctx.plugins_dir.display()
                 ))
                 .with_hint("run `agent-host plugins list` to see why, or `scripts/install.sh` to install them"));
             }
-            runner::run_many(&mut store, &plugins, &ctx.settings, &sink, &opts, on_done)
+            let jobs: Vec<Job> =
+                crate::jobfile::jobs(ctx, &catalog)?.into_iter().filter(|j| j.enabled).collect();
+            runner::run_many(&mut store, &jobs, &sink, &opts, on_done)
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod collect;
 pub mod docs;
 pub mod doctor;
 pub mod estimates;
+pub mod jobs;
 pub mod plugins;
 pub mod runs;
 pub mod schedule;

@@ -7,6 +7,7 @@
 pub mod capabilities;
 pub mod http;
 pub mod isolate;
+pub mod job;
 pub mod loader;
 pub mod lock;
 pub mod pacer;

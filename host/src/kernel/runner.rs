@@ -18,9 +18,10 @@ use serde::Serialize;
 use super::capabilities::{Broker, LogFn};
 use super::http::{url_host, HttpClient, HttpSettings};
 use super::isolate::{run_worker, OutputLimits};
+use super::job::Job;
 use super::loader::Plugin;
 use super::plan::{days, plan};
-use super::protocol::{Job, RunJob, SandboxSpec, WireResult};
+use super::protocol::{Job as WorkerJob, RunJob, SandboxSpec, WireResult};
 use super::sink::{RecordSink, SinkInput};
 use crate::config::Settings;
 use crate::error::{HostError, Result};
@@ -152,7 +153,7 @@ pub fn missing_secret(plugin: &Plugin, settings: &Settings) -> Option<String> {
 
 /// A run that has been planned and recorded as started.
 struct Prepared {
-    plugin: Plugin,
+    spec: Job,
     job: RunJob,
     allowed_hosts: Vec<String>,
     secret_values: Vec<String>,
@@ -205,30 +206,31 @@ fn now_rfc3339() -> String {
 /// range asked for otherwise; one window without days for other plugins.
 fn windows(
     store: &Store,
-    plugin: &Plugin,
+    spec: &Job,
     opts: &RunOptions,
 ) -> Result<Vec<Option<(NaiveDate, NaiveDate)>>> {
-    let m = &plugin.manifest;
+    let m = &spec.plugin.manifest;
+    let name = &spec.name;
     if !m.daily {
         if opts.from.is_some() || opts.to.is_some() {
-            tracing::warn!(plugin = %m.name, "does not collect days; --from/--to ignored");
+            tracing::warn!(plugin = %name, "does not collect days; --from/--to ignored");
         }
         return Ok(vec![None]);
     }
     let windows = match (opts.from, opts.to) {
         (None, None) => {
-            let complete = store.complete_days(&m.name)?;
-            let missing = store.missing_days(&m.name, MISSING_DAY_ATTEMPTS)?;
+            let complete = store.complete_days(name)?;
+            let missing = store.missing_days(name, MISSING_DAY_ATTEMPTS)?;
             let p = plan(opts.today, &complete, &missing, opts.trailing_days);
             if let Some((a, b)) = p.skipped {
                 tracing::info!(
-                    plugin = %m.name,
+                    plugin = %name,
                     "{a}..{b} already complete; skipped (outside the {}-day re-pull window)",
                     opts.trailing_days
                 );
             }
             for (a, b) in &p.holes {
-                tracing::info!(plugin = %m.name, "{a}..{b} missing (an earlier run was partial)");
+                tracing::info!(plugin = %name, "{a}..{b} missing (an earlier run was partial)");
             }
             p.windows()
         }
@@ -259,32 +261,31 @@ fn split_window((from, to): (NaiveDate, NaiveDate)) -> Vec<(NaiveDate, NaiveDate
 /// Plans a plugin's runs (one per window) and records their start.
 fn prepare_all(
     store: &mut Store,
-    plugin: &Plugin,
-    settings: &Settings,
+    spec: &Job,
     opts: &RunOptions,
     params: &BTreeMap<String, String>,
 ) -> Result<Vec<Prepared>> {
-    windows(store, plugin, opts)?
+    windows(store, spec, opts)?
         .into_iter()
-        .map(|w| prepare(store, plugin, settings, opts, params.clone(), w))
+        .map(|w| prepare(store, spec, opts, params.clone(), w))
         .collect()
 }
 
 /// Records the start of one run over `window`.
 fn prepare(
     store: &mut Store,
-    plugin: &Plugin,
-    settings: &Settings,
+    spec: &Job,
     opts: &RunOptions,
     params: BTreeMap<String, String>,
     window: Option<(NaiveDate, NaiveDate)>,
 ) -> Result<Prepared> {
+    let (plugin, settings, name) = (&spec.plugin, &spec.settings, &spec.name);
     let m = &plugin.manifest;
     let mut settings_given = BTreeMap::new();
     for name in &m.settings {
         if settings.is_secret(name, &opts.secret_names) {
             tracing::warn!(
-                plugin = %m.name,
+                plugin = %spec.name,
                 "setting {name} names a secret; it is never handed over as a plain setting"
             );
         } else if let Some(v) = settings.get(name) {
@@ -309,13 +310,14 @@ fn prepare(
             .iter()
             .map(|(k, v)| (k.clone(), v.iter().map(|p| p.display().to_string()).collect()))
             .collect(),
-        state: store.plugin_state(&m.name)?,
+        state: store.plugin_state(name)?,
+        account: spec.account.clone(),
     };
     let run_id = uuid::Uuid::new_v4().to_string();
-    store.begin_run(&run_id, &m.name, &now_rfc3339(), window, Some(&plugin.sha256))?;
+    store.begin_run(&run_id, name, &now_rfc3339(), window, Some(&plugin.sha256))?;
     match window {
-        Some((f, t)) => tracing::info!(plugin = %m.name, run_id = %run_id, "collecting {f}..{t}"),
-        None => tracing::info!(plugin = %m.name, run_id = %run_id, "running"),
+        Some((f, t)) => tracing::info!(plugin = %name, run_id = %run_id, "collecting {f}..{t}"),
+        None => tracing::info!(plugin = %name, run_id = %run_id, "running"),
     }
     let job = RunJob {
         plugin: m.name.clone(),
@@ -327,11 +329,11 @@ fn prepare(
             host_pid: std::process::id(),
             read_paths: read_paths.values().flatten().map(|p| p.display().to_string()).collect(),
             memory_bytes: opts.memory_bytes,
-            cpu_secs: opts.timeout.as_secs() + 5,
+            cpu_secs: spec.timeout.unwrap_or(opts.timeout).as_secs() + 5,
         },
     };
     Ok(Prepared {
-        plugin: plugin.clone(),
+        spec: spec.clone(),
         job,
         allowed_hosts,
         secret_values: settings.secret_values(&opts.secret_names),
@@ -363,7 +365,7 @@ fn execute(mut prepared: Prepared, opts: &RunOptions) -> Executed {
     prepared.started = Instant::now();
     let logs = Arc::new(Mutex::new(Vec::<RunLog>::new()));
     let sink = logs.clone();
-    let plugin = prepared.job.plugin.clone();
+    let plugin = prepared.spec.name.clone();
     let run_id = prepared.job.run_id.clone();
     let log: LogFn = Arc::new(move |level: LogLevel, message: &str| {
         emit(&plugin, &run_id, level, message);
@@ -379,7 +381,7 @@ fn execute(mut prepared: Prepared, opts: &RunOptions) -> Executed {
         mp.add(
             indicatif::ProgressBar::new(0)
                 .with_style(style)
-                .with_prefix(prepared.job.plugin.clone()),
+                .with_prefix(prepared.spec.name.clone()),
         )
     });
     let broker = Arc::new(Broker::new(
@@ -389,12 +391,12 @@ fn execute(mut prepared: Prepared, opts: &RunOptions) -> Executed {
         log.clone(),
         bar.clone(),
     ));
-    let job = Job::Run(Box::new(prepared.job.clone()));
+    let job = WorkerJob::Run(Box::new(prepared.job.clone()));
     let outcome = run_worker(
         &opts.exe,
-        &prepared.plugin.file,
+        &prepared.spec.plugin.file,
         &job,
-        opts.timeout,
+        prepared.spec.timeout.unwrap_or(opts.timeout),
         &opts.limits,
         Some(broker),
         &mut |level, msg| log(level, &msg),
@@ -607,14 +609,14 @@ fn commit<S: RecordSink>(store: &mut Store, sink: &S, today: NaiveDate, ex: Exec
     };
     let collected_at = now_rfc3339();
     let input = SinkInput {
-        plugin: &prepared.job.plugin,
+        plugin: &prepared.spec.name,
         run_id: &prepared.job.run_id,
         window: prepared.window,
         complete_days: &complete_days,
         metadata: &result.metadata,
         collected_at: &collected_at,
-        claims: &prepared.plugin.manifest.providers,
-        observes: &prepared.plugin.manifest.observes,
+        claims: &prepared.spec.plugin.manifest.providers,
+        observes: &prepared.spec.plugin.manifest.observes,
     };
     let records = std::mem::take(&mut result.records);
     let mut complete = complete_days.clone();
@@ -639,7 +641,7 @@ fn commit<S: RecordSink>(store: &mut Store, sink: &S, today: NaiveDate, ex: Exec
     let input = SinkInput { complete_days: &complete, ..input };
     let mut report = RunReport {
         run_id: prepared.job.run_id.clone(),
-        plugin: prepared.job.plugin.clone(),
+        plugin: prepared.spec.name.clone(),
         status: status.to_string(),
         error,
         from: prepared.window.map(|w| w.0),
@@ -742,8 +744,8 @@ fn log_outcome(r: &RunReport) {
 }
 
 /// Records a plugin that was not run, with the reason, and warns.
-fn skip(store: &mut Store, plugin: &Plugin, why: &str) -> Result<RunReport> {
-    let name = &plugin.manifest.name;
+fn skip(store: &mut Store, spec: &Job, why: &str) -> Result<RunReport> {
+    let (name, plugin) = (&spec.name, &spec.plugin);
     // The result line says why; the log keeps it too.
     tracing::info!(plugin = %name, "skipped: {why}");
     let run_id = uuid::Uuid::new_v4().to_string();
@@ -781,78 +783,83 @@ fn skip(store: &mut Store, plugin: &Plugin, why: &str) -> Result<RunReport> {
 /// has more to do (each run reads the state the previous one stored).
 fn chain<S: RecordSink>(
     store: &mut Store,
-    plugin: &Plugin,
-    settings: &Settings,
+    spec: &Job,
     sink: &S,
     opts: &RunOptions,
     mut last: RunReport,
     on_done: &mut dyn FnMut(&RunReport),
 ) -> Result<Vec<RunReport>> {
-    let params = resolve_params(plugin, &opts.params)?;
+    let params = job_params(spec, &opts.params)?;
     let mut reports = Vec::new();
     let mut chained = 0;
     while last.more && chained < MAX_CHAINED_RUNS {
         chained += 1;
-        let prepared = prepare(store, plugin, settings, opts, params.clone(), None)?;
+        let prepared = prepare(store, spec, opts, params.clone(), None)?;
         last = commit(store, sink, opts.today, execute(prepared, opts));
         on_done(&last);
         reports.push(last.clone());
     }
     if last.more {
         tracing::warn!(
-            plugin = %plugin.manifest.name,
+            plugin = %spec.name,
             "still has more to do after {MAX_CHAINED_RUNS} chained runs; the next run goes on"
         );
     }
     Ok(reports)
 }
 
-/// Runs one plugin from start to commit: one run per window of days.
+/// The job's parameters with `given` (`--param`) laid over them, checked
+/// against the manifest.
+fn job_params(spec: &Job, given: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+    let mut all = spec.params.clone();
+    all.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
+    resolve_params(&spec.plugin, &all)
+}
+
+/// Runs one job from start to commit: one run per window of days.
 pub fn run_plugin<S: RecordSink>(
     store: &mut Store,
-    plugin: &Plugin,
-    settings: &Settings,
+    spec: &Job,
     sink: &S,
     opts: &RunOptions,
     on_done: &mut dyn FnMut(&RunReport),
 ) -> Result<Vec<RunReport>> {
-    let params = resolve_params(plugin, &opts.params)?;
-    if let Some(why) = missing_secret(plugin, settings) {
-        return Err(HostError::config(format!("{} cannot run: {why}", plugin.manifest.name)));
+    let params = job_params(spec, &opts.params)?;
+    if let Some(why) = missing_secret(&spec.plugin, &spec.settings) {
+        return Err(HostError::config(format!("{} cannot run: {why}", spec.name)));
     }
     let mut reports = Vec::new();
-    for prepared in prepare_all(store, plugin, settings, opts, &params)? {
+    for prepared in prepare_all(store, spec, opts, &params)? {
         let executed = execute(prepared, opts);
         let report = commit(store, sink, opts.today, executed);
         on_done(&report);
         reports.push(report.clone());
-        reports.extend(chain(store, plugin, settings, sink, opts, report, on_done)?);
+        reports.extend(chain(store, spec, sink, opts, report, on_done)?);
     }
     Ok(reports)
 }
 
-/// Runs several plugins: executions overlap (up to `opts.jobs` at once),
+/// Runs several jobs: executions overlap (up to `opts.jobs` at once),
 /// commits happen one by one on this thread as runs finish, and `on_done`
 /// hears of each run as it is committed.
 pub fn run_many<S: RecordSink>(
     store: &mut Store,
-    plugins: &[&Plugin],
-    settings: &Settings,
+    specs: &[Job],
     sink: &S,
     opts: &RunOptions,
     on_done: &mut dyn FnMut(&RunReport),
 ) -> Result<Vec<RunReport>> {
     let mut prepared = Vec::new();
     let mut skipped = Vec::new();
-    for plugin in plugins {
-        if let Some(why) = missing_secret(plugin, settings) {
-            let report = skip(store, plugin, &why)?;
+    for spec in specs {
+        if let Some(why) = missing_secret(&spec.plugin, &spec.settings) {
+            let report = skip(store, spec, &why)?;
             on_done(&report);
             skipped.push(report);
             continue;
         }
-        let params = resolve_params(plugin, &BTreeMap::new())?;
-        prepared.extend(prepare_all(store, plugin, settings, opts, &params)?);
+        let params = job_params(spec, &BTreeMap::new())?;
+        prepared.extend(prepare_all(store, spec, opts, &params)?);
     }
     let jobs = opts.jobs.max(1);
     let queue =
@@ -862,7 +869,7 @@ pub fn run_many<S: RecordSink>(
     let (tx, rx) = mpsc::sync_channel::<Executed>(1);
     let mut reports = skipped;
     std::thread::scope(|s| {
-        for _ in 0..jobs.min(plugins.len()) {
+        for _ in 0..jobs.min(specs.len()) {
             let queue = queue.clone();
             let tx = tx.clone();
             s.spawn(move || loop {
@@ -875,17 +882,17 @@ pub fn run_many<S: RecordSink>(
         }
         drop(tx);
         for executed in rx {
-            let plugin = executed.prepared.plugin.clone();
+            let spec = executed.prepared.spec.clone();
             let report = commit(store, sink, opts.today, executed);
             on_done(&report);
             reports.push(report.clone());
-            match chain(store, &plugin, settings, sink, opts, report, on_done) {
+            match chain(store, &spec, sink, opts, report, on_done) {
                 Ok(more) => reports.extend(more),
-                Err(e) => tracing::error!(plugin = %plugin.manifest.name, "cannot run again: {e}"),
+                Err(e) => tracing::error!(plugin = %spec.name, "cannot run again: {e}"),
             }
         }
     });
-    let order: Vec<&str> = plugins.iter().map(|p| p.manifest.name.as_str()).collect();
+    let order: Vec<&str> = specs.iter().map(|j| j.name.as_str()).collect();
     // By plugin, then by window (the sort is stable; windows ran oldest first).
     reports.sort_by_key(|r| (order.iter().position(|n| *n == r.plugin), r.from));
     Ok(reports)

@@ -600,6 +600,7 @@ impl Tx<'_> {
         let mut fill: Vec<_> = [
             ("model", "CASE WHEN model != '' THEN model ELSE line_item END", "model"),
             ("project", "project", "project"),
+            ("account", "account", "account"),
         ]
         .iter()
         .map(|(dim, cost_key, usage_key)| {

@@ -230,6 +230,15 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX calls_by_day ON calls (day, provider);
     "#,
+    // 7: daily totals per account too (several organizations per provider).
+    r#"
+    INSERT INTO daily_totals (provider, day, dim, key, cost, tokens)
+    SELECT provider, day, 'account', k, dec_sum(cost), SUM(tokens) FROM (
+        SELECT provider, day, account AS k, amount AS cost, 0 AS tokens FROM cost_rows
+        UNION ALL
+        SELECT provider, day, account, NULL, quantity FROM usage_rows WHERE counts_as_tokens = 1
+    ) GROUP BY provider, day, k;
+    "#,
 ];
 
 /// `PRAGMA application_id` of an agent-host database ("AgHo"): a file

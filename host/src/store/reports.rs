@@ -61,6 +61,8 @@ pub enum Breakdown {
     Model,
     /// Project or workspace; empty is the default one.
     Project,
+    /// Account label (one organization or key of a provider).
+    Account,
 }
 
 /// A provider's display name, as its collector described it (the id when
@@ -77,6 +79,8 @@ pub struct PricedGroup {
     pub provider: String,
     /// Display name.
     pub name: String,
+    /// Account label.
+    pub account: String,
     /// Model.
     pub model: String,
     /// Project.
@@ -110,6 +114,7 @@ impl Breakdown {
         match self {
             Breakdown::Model => "model",
             Breakdown::Project => "project",
+            Breakdown::Account => "account",
         }
     }
 }
@@ -364,6 +369,7 @@ impl Store {
         let (cost_key, usage_key) = match by {
             Breakdown::Model => ("CASE WHEN model != '' THEN model ELSE line_item END", "model"),
             Breakdown::Project => ("project", "project"),
+            Breakdown::Account => ("account", "account"),
         };
         let sql = format!(
             "SELECT {DISPLAY} AS name, k, dec_sum(cost), SUM(tokens) FROM (
@@ -520,10 +526,11 @@ impl Store {
             "SELECT t.day, t.provider, {DISPLAY}, t.model, t.project,
                     trim(t.service_tier || ' ' || t.speed), {over} AS over, count(*),
                     SUM(input), SUM(output), SUM(cache_read), SUM(cache_write_5m),
-                    SUM(cache_write_1h), SUM(reasoning), SUM(web_searches)
+                    SUM(cache_write_1h), SUM(reasoning), SUM(web_searches), t.account
              FROM calls t LEFT JOIN providers p USING (provider)
              WHERE t.day BETWEEN ?1 AND ?2
-             GROUP BY t.day, t.provider, t.model, t.project, t.service_tier, t.speed, over
+             GROUP BY t.day, t.provider, t.account, t.model, t.project, t.service_tier, t.speed,
+                      over
              ORDER BY t.day"
         );
         const NAMES: [&str; 7] = [
@@ -540,6 +547,7 @@ impl Store {
                 day: group_day(r.get(0)?)?,
                 provider: r.get(1)?,
                 name: r.get(2)?,
+                account: r.get(15)?,
                 model: r.get(3)?,
                 project: r.get(4)?,
                 tier: r.get(5)?,
@@ -569,11 +577,11 @@ impl Store {
             "read priced usage",
             &format!(
                 "SELECT t.day, t.provider, {DISPLAY}, t.model, t.project, t.service_tier,
-                        t.not_in_cost, t.metric, SUM(t.quantity)
+                        t.not_in_cost, t.metric, SUM(t.quantity), t.account
                  FROM usage_rows t LEFT JOIN providers p USING (provider)
                  WHERE t.day BETWEEN ?1 AND ?2 AND t.metric LIKE 'priced.%'
-                 GROUP BY t.day, t.provider, t.model, t.project, t.service_tier, t.not_in_cost,
-                          t.metric
+                 GROUP BY t.day, t.provider, t.account, t.model, t.project, t.service_tier,
+                          t.not_in_cost, t.metric
                  ORDER BY t.day"
             ),
             [from.to_string(), to.to_string()],
@@ -582,6 +590,7 @@ impl Store {
                     day: group_day(r.get(0)?)?,
                     provider: r.get(1)?,
                     name: r.get(2)?,
+                    account: r.get(9)?,
                     model: r.get(3)?,
                     project: r.get(4)?,
                     tier: r.get(5)?,
@@ -593,7 +602,7 @@ impl Store {
                 Ok((g, r.get(7)?, count(r, 8)?))
             },
         )?;
-        type Key = (NaiveDate, String, String, String, String, u64, bool);
+        type Key = (NaiveDate, String, String, String, String, String, u64, bool);
         let mut groups: std::collections::BTreeMap<Key, PricedGroup> = Default::default();
         for (mut g, metric, n) in rows {
             let (long, bucket) = match metric.strip_prefix("priced.long.") {
@@ -604,6 +613,7 @@ impl Store {
             let key = (
                 g.day,
                 g.provider.clone(),
+                g.account.clone(),
                 g.model.clone(),
                 g.project.clone(),
                 g.tier.clone(),

@@ -48,8 +48,7 @@ fn collect(ctx: &PluginCtx<'_>, req: &RunRequest) -> Result<PluginResult, String
     let key = admin_key(ctx, "ANTHROPIC_ADMIN_KEY", "ANTHROPIC_API_KEY", "sk-ant-admin…")?;
     let base =
         req.settings.get("ANTHROPIC_BASE_URL").map(String::as_str).unwrap_or(DEFAULT_BASE_URL);
-    let account =
-        req.settings.get("ANTHROPIC_ACCOUNT").cloned().unwrap_or_else(|| "default".into());
+    let account = collector_kit::account(req, "ANTHROPIC_ACCOUNT");
     let queries = plan(base, &key, range);
     let fetched = fetch_all(ctx, &queries, |query, body| {
         Ok(if query.name.starts_with("cost_report") {

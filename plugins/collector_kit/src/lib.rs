@@ -533,6 +533,15 @@ pub fn run_collector(result: Result<PluginResult, String>) -> PluginResult {
 
 pub use billing_records::{CostPayload, Priced, ProviderPayload, UsagePayload};
 
+/// The account label of a run: the job's (`RunRequest::account`), else the
+/// plugin's own setting `setting` (`OPENAI_ACCOUNT`), else `default`.
+pub fn account(req: &plugin_api::RunRequest, setting: &str) -> String {
+    req.account
+        .clone()
+        .or_else(|| req.settings.get(setting).cloned())
+        .unwrap_or_else(|| "default".into())
+}
+
 /// A payload of the billing record contract, as a record.
 pub trait AsRecord: serde::Serialize {
     /// The record kind.

@@ -61,7 +61,7 @@ fn collect(ctx: &PluginCtx<'_>, req: &RunRequest) -> Result<PluginResult, String
     let range = DayRange::from_request(req)?;
     let key = admin_key(ctx, "OPENAI_ADMIN_KEY", "OPENAI_API_KEY", "sk-admin-…")?;
     let base = req.settings.get("OPENAI_BASE_URL").map(String::as_str).unwrap_or(DEFAULT_BASE_URL);
-    let account = req.settings.get("OPENAI_ACCOUNT").cloned().unwrap_or_else(|| "default".into());
+    let account = collector_kit::account(req, "OPENAI_ACCOUNT");
     let queries = plan(base, &key, range);
     let fetched = fetch_all(ctx, &queries, |query, body| {
         let source = query.name.split(' ').next().unwrap_or_default();

@@ -57,8 +57,7 @@ fn collect(ctx: &PluginCtx<'_>, req: &RunRequest) -> Result<PluginResult, String
         .ok_or("no key: set OPENROUTER_MANAGEMENT_KEY (a management key, sk-or-v1-…)")?;
     let base =
         req.settings.get("OPENROUTER_BASE_URL").map(String::as_str).unwrap_or(DEFAULT_BASE_URL);
-    let account =
-        req.settings.get("OPENROUTER_ACCOUNT").cloned().unwrap_or_else(|| "default".into());
+    let account = collector_kit::account(req, "OPENROUTER_ACCOUNT");
     // The host's day (it may be pinned), else the clock's.
     let today = req
         .today

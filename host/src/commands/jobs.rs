@@ -1,0 +1,75 @@
+//! `agent-host jobs list`: the jobs `run-all` runs.
+
+use std::io::Write;
+
+use super::write_err;
+use crate::app::Context;
+use crate::error::{ExitCode, Result};
+
+/// Lists the jobs (never a secret's value: only which variable holds it).
+pub fn list(ctx: &Context, json: bool) -> Result<u8> {
+    let catalog = ctx.catalog()?;
+    let jobs = crate::jobfile::jobs(ctx, &catalog)?;
+    let file = crate::jobfile::path_in(ctx.home.path());
+    let mut out = std::io::stdout().lock();
+    if json {
+        let list: Vec<_> = jobs
+            .iter()
+            .map(|j| {
+                serde_json::json!({
+                    "name": j.name,
+                    "plugin": j.plugin.manifest.name,
+                    "account": j.account,
+                    "enabled": j.enabled,
+                    "timeout_secs": j.timeout.map(|t| t.as_secs()),
+                    "params": j.params,
+                    "secrets_set": j.plugin.manifest.secrets.iter()
+                        .filter(|s| j.settings.get(s).is_some()).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({ "file": file, "jobs": list });
+        writeln!(out, "{doc:#}").map_err(write_err)?;
+        return Ok(ExitCode::OK);
+    }
+    match &file {
+        Some(f) => writeln!(out, "jobs of {}:", f.display()),
+        None => writeln!(
+            out,
+            "no {} in {}: run-all runs every loaded plugin once",
+            crate::jobfile::FILE,
+            ctx.home.path().display()
+        ),
+    }
+    .map_err(write_err)?;
+    let rows: Vec<Vec<String>> = jobs
+        .iter()
+        .map(|j| {
+            let set: Vec<&str> = j
+                .plugin
+                .manifest
+                .secrets
+                .iter()
+                .filter(|s| j.settings.get(s).is_some())
+                .map(String::as_str)
+                .collect();
+            vec![
+                j.name.clone(),
+                j.plugin.manifest.name.clone(),
+                j.account.clone().unwrap_or_else(|| "(plugin default)".into()),
+                if j.enabled { "yes".into() } else { "no".into() },
+                if set.is_empty() { "none".into() } else { set.join(", ") },
+            ]
+        })
+        .collect();
+    use crate::table::{render, Align};
+    let header = [
+        ("Job", Align::Left),
+        ("Plugin", Align::Left),
+        ("Account", Align::Left),
+        ("Enabled", Align::Left),
+        ("Secrets set", Align::Left),
+    ];
+    write!(out, "{}", render(2, &header, &rows)).map_err(write_err)?;
+    Ok(ExitCode::OK)
+}

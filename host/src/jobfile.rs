@@ -1,0 +1,248 @@
+//! `agent-host.toml`: the jobs an operator declares (a plugin under a name,
+//! with an account label, the variables that hold its secrets, its settings,
+//! parameters, timeout and whether `run-all` runs it). Everything is checked
+//! before anything runs; an error names the file, the line and the key.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::app::Context;
+use crate::config::Settings;
+use crate::error::{HostError, Result};
+use crate::kernel::job::Job;
+use crate::kernel::loader::{Catalog, Plugin};
+use crate::kernel::runner::MAX_RUN_TIMEOUT_SECS;
+
+/// The file's name in the home folder.
+pub const FILE: &str = "agent-host.toml";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobsToml {
+    #[serde(default)]
+    job: Vec<Spanned<Entry>>,
+}
+
+type Table = BTreeMap<Spanned<String>, Spanned<String>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    name: Spanned<String>,
+    plugin: Spanned<String>,
+    #[serde(default)]
+    account: Option<Spanned<String>>,
+    #[serde(default)]
+    secrets: Table,
+    #[serde(default)]
+    settings: Table,
+    #[serde(default)]
+    params: Table,
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    timeout: Option<Spanned<u64>>,
+}
+
+/// A mistake in the file, at a byte offset.
+struct Mistake {
+    at: usize,
+    what: String,
+}
+
+fn at<T>(s: &Spanned<T>, what: impl Into<String>) -> Mistake {
+    Mistake { at: s.span().start, what: what.into() }
+}
+
+/// The jobs `run-all` runs: the file's, or one per loaded plugin without it.
+pub fn jobs(ctx: &Context, catalog: &Catalog) -> Result<Vec<Job>> {
+    let path = ctx.home.path().join(FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(catalog.plugins.iter().map(|p| Job::of(p, &ctx.settings)).collect())
+        }
+        Err(e) => return Err(HostError::config(format!("cannot read {}: {e}", path.display()))),
+    };
+    parse(&text, catalog, &ctx.settings).map_err(|m| {
+        let line = text[..m.at.min(text.len())].matches('\n').count() + 1;
+        HostError::config(format!("{}:{line}: {}", path.display(), m.what))
+            .with_hint("see `agent-host jobs list` and the README's \"Jobs\" section")
+    })
+}
+
+/// Whether a file of jobs exists in `home`.
+pub fn path_in(home: &Path) -> Option<PathBuf> {
+    let p = home.join(FILE);
+    p.exists().then_some(p)
+}
+
+fn parse(text: &str, catalog: &Catalog, settings: &Settings) -> Result<Vec<Job>, Mistake> {
+    let file: JobsToml = toml::from_str(text).map_err(|e| Mistake {
+        at: e.span().map_or(0, |s| s.start),
+        what: e.message().replace('\n', " "),
+    })?;
+    let mut jobs = Vec::new();
+    let mut names = BTreeSet::new();
+    let mut accounts = BTreeSet::new();
+    for entry in file.job {
+        let e = entry.into_inner();
+        let job = job(&e, catalog, settings)?;
+        if !names.insert(job.name.clone()) {
+            return Err(at(&e.name, format!("job {:?} is declared twice", job.name)));
+        }
+        let account = job.account.clone().unwrap_or_else(|| "default".into());
+        if !accounts.insert((job.plugin.manifest.name.clone(), account.clone())) {
+            return Err(at(
+                &e.name,
+                format!(
+                    "job {:?}: another job runs {} for account {account:?}; their rows would \
+                     replace each other (give each its own account)",
+                    job.name, job.plugin.manifest.name
+                ),
+            ));
+        }
+        jobs.push(job);
+    }
+    Ok(jobs)
+}
+
+fn valid_name(s: &str, max: usize, extra: &[char]) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
+}
+
+fn job(e: &Entry, catalog: &Catalog, settings: &Settings) -> Result<Job, Mistake> {
+    let name = e.name.get_ref();
+    if !valid_name(name, 64, &['_', '-']) {
+        return Err(at(&e.name, format!("name {name:?}: letters, digits, '_' and '-' only")));
+    }
+    let plugin = plugin(e, catalog)?;
+    if name != &plugin.manifest.name && catalog.plugins.iter().any(|p| &p.manifest.name == name) {
+        return Err(at(&e.name, format!("name {name:?} is another plugin's name")));
+    }
+    if let Some(a) = &e.account {
+        if !valid_name(a.get_ref(), 64, &['_', '-', '.']) {
+            return Err(at(
+                a,
+                format!(
+                    "job {name:?}: account {:?}: letters, digits, '_', '-' and '.' only",
+                    a.get_ref()
+                ),
+            ));
+        }
+    }
+    let timeout = match &e.timeout {
+        Some(t) if *t.get_ref() == 0 || *t.get_ref() > MAX_RUN_TIMEOUT_SECS => {
+            return Err(at(
+                t,
+                format!("job {name:?}: timeout must be 1 to {MAX_RUN_TIMEOUT_SECS} seconds"),
+            ))
+        }
+        t => t.as_ref().map(|t| Duration::from_secs(*t.get_ref())),
+    };
+    Ok(Job {
+        name: name.clone(),
+        settings: job_settings(e, plugin, settings)?,
+        account: e.account.as_ref().map(|a| a.get_ref().clone()),
+        params: params(e, plugin)?,
+        timeout,
+        enabled: e.enabled.unwrap_or(true),
+        plugin: plugin.clone(),
+    })
+}
+
+fn plugin<'c>(e: &Entry, catalog: &'c Catalog) -> Result<&'c Plugin, Mistake> {
+    let wanted = e.plugin.get_ref();
+    catalog.plugins.iter().find(|p| &p.manifest.name == wanted).ok_or_else(|| {
+        let loaded: Vec<&str> = catalog.plugins.iter().map(|p| p.manifest.name.as_str()).collect();
+        at(
+            &e.plugin,
+            format!(
+                "job {:?}: plugin {wanted:?} is not loaded (loaded: {})",
+                e.name.get_ref(),
+                if loaded.is_empty() { "none".into() } else { loaded.join(", ") }
+            ),
+        )
+    })
+}
+
+/// The host's settings as this job's plugin sees them: its own settings laid
+/// over, and, when the job maps secrets, exactly those secrets.
+fn job_settings(e: &Entry, plugin: &Plugin, base: &Settings) -> Result<Settings, Mistake> {
+    let m = &plugin.manifest;
+    let job = e.name.get_ref();
+    let mut out = base.clone();
+    if !e.secrets.is_empty() {
+        for s in &m.secrets {
+            out.remove(s);
+        }
+    }
+    for (k, var) in &e.secrets {
+        if !m.secrets.contains(k.get_ref()) {
+            return Err(at(
+                k,
+                format!(
+                    "job {job:?}: secrets.{}: {} declares no such secret (it declares: {})",
+                    k.get_ref(),
+                    m.name,
+                    m.secrets.join(", ")
+                ),
+            ));
+        }
+        // The error names the variable, never its value.
+        let value = base.get(var.get_ref()).ok_or_else(|| {
+            at(
+                var,
+                format!(
+            "job {job:?}: secrets.{} names {:?}, which is not set in the environment or .env",
+            k.get_ref(), var.get_ref()
+        ),
+            )
+        })?;
+        out.set(k.get_ref(), value);
+    }
+    for (k, v) in &e.settings {
+        if !m.settings.contains(k.get_ref()) {
+            return Err(at(
+                k,
+                format!(
+                    "job {job:?}: settings.{}: {} takes no such setting (it takes: {})",
+                    k.get_ref(),
+                    m.name,
+                    m.settings.join(", ")
+                ),
+            ));
+        }
+        out.set(k.get_ref(), v.get_ref());
+    }
+    Ok(out)
+}
+
+fn params(e: &Entry, plugin: &Plugin) -> Result<BTreeMap<String, String>, Mistake> {
+    let specs = &plugin.manifest.params;
+    e.params
+        .iter()
+        .map(|(k, v)| {
+            if specs.iter().any(|s| &s.name == k.get_ref()) {
+                Ok((k.get_ref().clone(), v.get_ref().clone()))
+            } else {
+                Err(at(
+                    k,
+                    format!(
+                        "job {:?}: params.{}: {} takes no such parameter",
+                        e.name.get_ref(),
+                        k.get_ref(),
+                        plugin.manifest.name
+                    ),
+                ))
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,158 @@
+//! Jobs in `agent-host.toml`: two organizations per provider, each with its
+//! own admin key, collected into one store by account; and a malformed file
+//! refused with its file and line before anything runs.
+
+mod util;
+
+use agent_host_tests::{Org, ANTHROPIC_KEY, ANTHROPIC_KEY_2, OPENAI_KEY, OPENAI_KEY_2};
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use util::{simulator, Home};
+
+const JOBS: &str = r#"
+[[job]]
+name = "openai-acme"
+plugin = "openai_collector"
+account = "acme"
+[job.secrets]
+OPENAI_ADMIN_KEY = "ACME_OPENAI_ADMIN_KEY"
+
+[[job]]
+name = "openai-globex"
+plugin = "openai_collector"
+account = "globex"
+[job.secrets]
+OPENAI_ADMIN_KEY = "GLOBEX_OPENAI_ADMIN_KEY"
+
+[[job]]
+name = "anthropic-acme"
+plugin = "anthropic_collector"
+account = "acme"
+[job.secrets]
+ANTHROPIC_ADMIN_KEY = "ACME_ANTHROPIC_ADMIN_KEY"
+
+[[job]]
+name = "anthropic-globex"
+plugin = "anthropic_collector"
+account = "globex"
+timeout = 120
+[job.secrets]
+ANTHROPIC_ADMIN_KEY = "GLOBEX_ANTHROPIC_ADMIN_KEY"
+"#;
+
+fn dec(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+fn two_orgs() -> Home {
+    let sim = Box::leak(Box::new(simulator()));
+    let mut home = Home::with_plugins(&["openai_collector", "anthropic_collector"]);
+    home.use_simulator(sim)
+        .unset("OPENAI_ADMIN_KEY")
+        .unset("ANTHROPIC_ADMIN_KEY")
+        .env("ACME_OPENAI_ADMIN_KEY", OPENAI_KEY)
+        .env("GLOBEX_OPENAI_ADMIN_KEY", OPENAI_KEY_2)
+        .env("ACME_ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)
+        .env("GLOBEX_ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY_2);
+    std::fs::write(home.path().join("agent-host.toml"), JOBS).unwrap();
+    home
+}
+
+#[test]
+fn two_organizations_per_provider_are_kept_apart_and_add_up_exactly() {
+    let home = two_orgs();
+    let jobs = home.run(&["jobs", "list", "--json"]).expect_code(0).json();
+    let names: Vec<&str> =
+        jobs["jobs"].as_array().unwrap().iter().map(|j| j["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["openai-acme", "openai-globex", "anthropic-acme", "anthropic-globex"]);
+    let listed = home.run(&["jobs", "list"]).stdout();
+    assert!(!listed.contains(OPENAI_KEY) && !listed.contains(OPENAI_KEY_2), "no key is shown");
+
+    let run = home.run(&["run-all", "--from", "2025-08-01", "--to", "2025-08-05"]);
+    run.expect_code(0);
+    let out = run.stdout();
+    for job in names {
+        assert!(out.lines().any(|l| l.starts_with(job) && l.contains(" success ")), "{job}: {out}");
+    }
+
+    let sim = simulator();
+    let days: Vec<NaiveDate> =
+        "2025-08-01".parse::<NaiveDate>().unwrap().iter_days().take(5).collect();
+    let cost = |org: Org, provider: &str| -> Decimal {
+        days.iter().map(|d| dec(&sim.expected_day_of(org, provider, *d).1)).sum()
+    };
+    let summary = home
+        .run(&[
+            "summary",
+            "--from",
+            "2025-08-01",
+            "--to",
+            "2025-08-05",
+            "--by",
+            "account",
+            "--json",
+        ])
+        .expect_code(0)
+        .json();
+    for (provider, name) in [("openai", "OpenAI"), ("anthropic", "Anthropic")] {
+        let (acme, globex) = (cost(Org(1), provider), cost(Org(2), provider));
+        assert_ne!(acme, globex, "the second organization has other data");
+        let line = |account: &str| {
+            let rows = summary["breakdown"].as_array().unwrap();
+            let row = rows.iter().find(|r| r["provider"] == name && r["key"] == account);
+            dec(row.unwrap_or_else(|| panic!("{name} {account}: {rows:?}"))["cost"]
+                .as_str()
+                .unwrap())
+        };
+        assert_eq!(line("acme"), acme, "{name} acme");
+        assert_eq!(line("globex"), globex, "{name} globex");
+        let total = summary["providers"].as_array().unwrap().iter().find(|p| p["provider"] == name);
+        assert_eq!(dec(total.unwrap()["cost"].as_str().unwrap()), acme + globex, "{name} combined");
+    }
+    // Coverage is per job: a plain run-all asks each job only for what it lacks.
+    let coverage = home.number("SELECT count(DISTINCT plugin_name) FROM coverage");
+    assert_eq!(coverage, 4);
+
+    // One job alone.
+    let one =
+        home.run(&["run", "--job", "openai-globex", "--from", "2025-08-01", "--to", "2025-08-01"]);
+    one.expect_code(0);
+    assert!(one.stdout().starts_with("openai-globex "), "{}", one.stdout());
+    let unknown = home.run(&["run", "--job", "openai-initech"]);
+    unknown.expect_code(2);
+    assert!(unknown.stderr().contains("no job named \"openai-initech\""), "{}", unknown.stderr());
+}
+
+#[test]
+fn a_malformed_jobs_file_names_file_and_line_and_runs_nothing() {
+    let home = two_orgs();
+    let file = home.path().join("agent-host.toml");
+    for (text, line, why) in [
+        ("[[job]]\nname = \"a\"\nplugn = \"openai_collector\"\n", 3, "unknown field `plugn`"),
+        ("[[job]]\nname = \"a\"\nplugin = \"openai_collecter\"\n", 3, "plugin \"openai_collecter\" is not loaded"),
+        (
+            "[[job]]\nname = \"a\"\nplugin = \"openai_collector\"\n[job.secrets]\nOPENAI_ADMIN_KEY = \"NOBODY_SET_THIS\"\n",
+            5,
+            "names \"NOBODY_SET_THIS\", which is not set",
+        ),
+        (
+            "[[job]]\nname = \"a\"\nplugin = \"openai_collector\"\n[job.secrets]\nOPENAI_ADMIN_KEYS = \"ACME_OPENAI_ADMIN_KEY\"\n",
+            5,
+            "declares no such secret",
+        ),
+        ("[[job]]\nname = \"a\"\nplugin = \"openai_collector\"\n[[job]]\nname = \"a\"\nplugin = \"anthropic_collector\"\n", 5, "declared twice"),
+        ("[[job]\nname = \"a\"\n", 1, ""),
+    ] {
+        std::fs::write(&file, text).unwrap();
+        for args in [&["run-all"][..], &["jobs", "list"][..]] {
+            let run = home.run(args);
+            run.expect_code(3);
+            let err = run.stderr();
+            let first = err.lines().next().unwrap_or_default();
+            assert!(first.contains(&format!("agent-host.toml:{line}: ")), "{text}\n{err}");
+            assert!(first.contains(why), "{text}\n{err}");
+            assert!(!err.contains(OPENAI_KEY), "no secret in errors");
+        }
+        assert_eq!(home.count("runs"), 0, "nothing ran: {text}");
+    }
+}

@@ -30,9 +30,18 @@ impl Context {
         Ok(Context { home, settings, plugins_dir })
     }
 
-    /// The price table in force (imported into the home, or embedded).
+    /// The price table in force: the one imported into the home, or the
+    /// embedded one. An imported table that no longer reads is said once and
+    /// the embedded one used, so a damaged file never stops billed views.
     pub fn prices(&self) -> Result<crate::billing::prices::PriceTable> {
-        Ok(crate::billing::prices::PriceTable::load(self.home.path())?)
+        use crate::billing::prices::PriceTable;
+        Ok(PriceTable::load(self.home.path()).unwrap_or_else(|e| {
+            tracing::warn!(
+                "the imported price table cannot be read ({e}); estimates use the embedded \
+                 table until `agent-host prices update --from FILE` imports a good one"
+            );
+            PriceTable::embedded()
+        }))
     }
 
     /// Opens the database.

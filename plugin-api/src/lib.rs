@@ -368,10 +368,12 @@ pub struct Manifest {
     /// Absolute, or starting with `~/` for the user's home. Nothing else of
     /// the file system is readable inside the sandbox. Since 1.1 (JSON).
     ///
-    /// Since 1.3, an entry may also be `$NAME`, where `NAME` is one of the
-    /// plugin's `settings`: the paths the operator set in it (a
-    /// comma-separated list, each absolute or `~/…`), nothing when it is
-    /// unset. What each entry resolved to reaches the plugin in
+    /// Since 1.3, an entry may also be `$NAME` or `$NAME/sub/folder`, where
+    /// `NAME` is one of the plugin's `settings`: the paths the operator set
+    /// in it (a comma-separated list, each absolute or `~/…`), each joined
+    /// with the relative `sub/folder` (declare the narrowest folder that
+    /// holds what the plugin reads), nothing when it is unset. What each
+    /// entry resolved to reaches the plugin in
     /// [`RunRequest::read_paths`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub read_paths: Vec<String>,

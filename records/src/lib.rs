@@ -217,12 +217,15 @@ pub struct Priced {
 impl Priced {
     /// All input of the request(s): what long-context thresholds compare.
     pub fn all_input(&self) -> u64 {
-        self.input + self.cache_read + self.cache_write_5m + self.cache_write_1h
+        self.input
+            .saturating_add(self.cache_read)
+            .saturating_add(self.cache_write_5m)
+            .saturating_add(self.cache_write_1h)
     }
 
     /// Every token counted (input of all kinds and output).
     pub fn tokens(&self) -> u64 {
-        self.all_input() + self.output
+        self.all_input().saturating_add(self.output)
     }
 
     /// The larger of each count: the most complete copy of a call written

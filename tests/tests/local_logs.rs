@@ -115,6 +115,21 @@ fn a_nightly_run_reads_only_the_new_lines() {
     // 100,000 uncached input tokens of Sonnet 4.5 at $3 per million.
     let s = summary(&home, "2026-11-02", "2026-11-02");
     assert_eq!(estimated(&s, "anthropic"), dec(ANTHROPIC_DAY2) + dec("0.3"));
+
+    // A line no call can hold (an absurd count, an empty model) is left out
+    // with a note; the lines after it are still read, then and later.
+    let absurd = line.replace("msg_new", "msg_absurd").replace("100000", "2000000000000000");
+    let empty = line.replace("msg_new", "msg_empty").replace("claude-sonnet-4-5", "");
+    let good = line.replace("msg_new", "msg_after").replace("100000", "1000");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str(&format!("{absurd}\n{empty}\n{good}\n"));
+    std::fs::write(&file, text).unwrap();
+    let run = home.run(&["run", "--plugin", "claude_code_logs"]);
+    run.expect_code(0);
+    assert!(run.stdout().contains("left out, not stored"), "{}", run.stdout());
+    let s = summary(&home, "2026-11-02", "2026-11-02");
+    assert_eq!(estimated(&s, "anthropic"), dec(ANTHROPIC_DAY2) + dec("0.303"));
+    home.run(&["run", "--plugin", "claude_code_logs"]).expect_code(0);
 }
 
 #[test]
@@ -171,6 +186,9 @@ fn reconcile_puts_billed_and_both_estimates_side_by_side_with_exact_drift() {
         // Small local logs against a whole organization's bill: far apart.
         assert_eq!(row["flagged"], true, "{day}");
     }
+    // Totals compare like with like: only provider-days with a bill.
+    let local_total = dec(r["totals"]["local_estimate"].as_str().unwrap());
+    assert_eq!(local_total, dec(ANTHROPIC_DAY1) + dec(ANTHROPIC_DAY2));
     // Codex's calls have nothing billed to compare with: said, not hidden.
     let openai = days.iter().find(|d| d["provider"] == "openai").unwrap();
     assert!(openai["billed"].is_null());

@@ -40,14 +40,21 @@ pub struct Alert {
     pub message: String,
 }
 
-/// The sentence an alert on estimated spend carries.
-fn estimated_note(estimated: &Option<String>) -> String {
-    match estimated {
+/// The sentences an alert on estimated spend carries.
+fn estimated_note(view: &super::summary::Budget) -> String {
+    let mut note = match &view.estimated {
         Some(e) => format!(
             " Of it, ${e} is ESTIMATED from local logs (providers without billed data), not billed."
         ),
         None => String::new(),
+    };
+    if view.estimated_unpriced_tokens > 0 {
+        note.push_str(&format!(
+            " {} tokens have no known price and are left out.",
+            view.estimated_unpriced_tokens
+        ));
     }
+    note
 }
 
 fn median(mut v: Vec<Money>) -> Money {
@@ -98,7 +105,7 @@ pub fn evaluate(
                 view.month_to_date,
                 view.monthly_budget,
                 view.percent_used,
-                estimated_note(&view.estimated)
+                estimated_note(&view)
             ),
         });
     }
@@ -114,7 +121,7 @@ pub fn evaluate(
                     f.month_end,
                     view.monthly_budget,
                     f.method,
-                    estimated_note(&view.estimated)
+                    estimated_note(&view)
                 ),
             });
         }

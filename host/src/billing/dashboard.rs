@@ -138,7 +138,11 @@ fn summary_of(
     let same_month = (month.from, month.to) == (p.from, p.to);
     let mut month_days = if same_month { days.to_vec() } else { day_totals(store, q, month)? };
     let month_lines = if same_month { None } else { Some(estimates(store, q, prices, month)?) };
-    let stand_ins = estimate::stand_ins(&month_days, month_lines.as_deref().unwrap_or(&lines));
+    let stand_ins = estimate::stand_ins(
+        &month_days,
+        month_lines.as_deref().unwrap_or(&lines),
+        &month.finished_days(today),
+    );
     month_days.extend(stand_ins);
     let breakdown = match q.by {
         None => None,

@@ -37,7 +37,9 @@ impl Priced {
 
 fn price(table: &PriceTable, group: PricedGroup) -> Priced {
     let counts = priced_from(group.buckets.iter().map(|(b, n)| (b.as_str(), *n)));
-    let input = if group.over > 0 { group.over + 1 } else { counts.all_input() };
+    // Tiers price whole requests: a group holds calls of one tier, so the
+    // tier is the group's, never its summed input.
+    let input = if group.over > 0 { group.over + 1 } else { 0 };
     Priced {
         tokens: counts.tokens(),
         estimate: table.estimate(&group.provider, &group.model, group.day, input, &counts),
@@ -154,19 +156,24 @@ pub fn by_key(lines: &[Priced], by: Breakdown) -> Vec<KeyEstimate> {
         .collect()
 }
 
+/// The most unpriced reasons listed (one per model): the rest are counted
+/// in the unpriced tokens.
+const MAX_REASONS: usize = 20;
+
 /// The estimate lines summed per display name (in the order of names).
 pub fn by_provider<'a>(lines: impl IntoIterator<Item = &'a Priced>) -> Vec<ProviderEstimate> {
     let mut acc: BTreeMap<&str, (Money, ProviderEstimate)> = BTreeMap::new();
+    let mut reasons = std::collections::BTreeSet::new();
     for p in lines {
         let (cost, e) = acc.entry(p.group.name.as_str()).or_default();
-        e.tokens += p.tokens;
+        e.tokens = e.tokens.saturating_add(p.tokens);
         e.calls += p.group.calls;
         match &p.estimate {
             Estimate::Cost(m) => *cost += m,
             Estimate::Unpriced(why) => {
-                e.unpriced_tokens += p.tokens;
-                if !e.unpriced.contains(why) {
-                    e.unpriced.push(why.clone());
+                e.unpriced_tokens = e.unpriced_tokens.saturating_add(p.tokens);
+                if reasons.len() < MAX_REASONS {
+                    reasons.insert((p.group.name.as_str(), why.as_str()));
                 }
             }
         }
@@ -175,6 +182,11 @@ pub fn by_provider<'a>(lines: impl IntoIterator<Item = &'a Priced>) -> Vec<Provi
         .map(|(name, (cost, e))| ProviderEstimate {
             provider: name.to_string(),
             cost: cost.to_stored(),
+            unpriced: reasons
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .map(|(_, why)| why.to_string())
+                .collect(),
             ..e
         })
         .collect()
@@ -194,7 +206,7 @@ pub fn summarize(lines: &[Priced], table: &PriceTable) -> Option<EstimateSummary
         price_table: table.source.clone(),
         price_table_date: table.date.clone(),
         total_cost: total.to_stored(),
-        total_tokens: providers.iter().map(|p| p.tokens).sum(),
+        total_tokens: providers.iter().fold(0u64, |n, p| n.saturating_add(p.tokens)),
         calls: providers.iter().map(|p| p.calls).sum(),
         providers,
         breakdown: Vec::new(),
@@ -204,26 +216,87 @@ pub fn summarize(lines: &[Priced], table: &PriceTable) -> Option<EstimateSummary
 /// Day totals of the estimate for the providers without a billed day in
 /// `billed`, labelled `NAME (estimated)`: what budgets, forecasts and alerts
 /// count for someone with only local logs. A provider with billed data is
-/// never also counted by estimate.
-pub fn stand_ins(billed: &[DayTotal], lines: &[Priced]) -> Vec<DayTotal> {
+/// never also counted by estimate. Every day of `days` from the provider's
+/// first call on gets a row (a day without calls is a day that cost
+/// nothing, not a day without data); `not_in_cost_tokens` holds the tokens
+/// left out of the estimate because no price is known.
+pub fn stand_ins(billed: &[DayTotal], lines: &[Priced], days: &[NaiveDate]) -> Vec<DayTotal> {
     let has_billed: std::collections::HashSet<&str> =
         billed.iter().filter(|d| !d.estimated).map(|d| d.provider.as_str()).collect();
-    let mut acc: BTreeMap<(&str, NaiveDate), (Money, i64)> = BTreeMap::new();
+    let mut acc: BTreeMap<&str, BTreeMap<NaiveDate, (Money, i64, i64)>> = BTreeMap::new();
     for p in lines.iter().filter(|p| !has_billed.contains(p.group.name.as_str())) {
-        let Some(cost) = p.cost() else { continue };
-        let e = acc.entry((p.group.name.as_str(), p.group.day)).or_default();
-        e.0 += cost;
-        e.1 = e.1.saturating_add(i64::try_from(p.tokens).unwrap_or(i64::MAX));
+        let e = acc.entry(p.group.name.as_str()).or_default().entry(p.group.day).or_default();
+        let tokens = i64::try_from(p.tokens).unwrap_or(i64::MAX);
+        e.1 = e.1.saturating_add(tokens);
+        match p.cost() {
+            Some(cost) => e.0 += cost,
+            None => e.2 = e.2.saturating_add(tokens),
+        }
     }
-    acc.into_iter()
-        .map(|((name, date), (cost, tokens))| DayTotal {
+    let mut out = Vec::new();
+    for (name, mut per_day) in acc {
+        if let Some(first) = per_day.keys().next().copied() {
+            for d in days.iter().filter(|d| **d > first) {
+                per_day.entry(*d).or_default();
+            }
+        }
+        out.extend(per_day.into_iter().map(|(date, (cost, tokens, unpriced))| DayTotal {
             provider: format!("{name} (estimated)"),
             date,
             tokens,
             cost: cost.to_stored(),
             collected_at: String::new(),
-            not_in_cost_tokens: 0,
+            not_in_cost_tokens: unpriced,
             estimated: true,
-        })
-        .collect()
+        }));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(over: u64, cache_read: u64, calls: i64) -> PricedGroup {
+        PricedGroup {
+            day: "2026-11-01".parse().unwrap(),
+            provider: "anthropic".into(),
+            name: "Anthropic".into(),
+            account: "default".into(),
+            model: "claude-sonnet-4-5".into(),
+            project: String::new(),
+            tier: String::new(),
+            calls,
+            over,
+            not_in_cost: false,
+            buckets: vec![("cache_read".into(), cache_read)],
+        }
+    }
+
+    #[test]
+    fn tiers_price_each_request_never_a_group_s_sum() {
+        let t = PriceTable::embedded();
+        // Three calls of 100k cache reads each: every one below 200k.
+        let small = price(&t, group(0, 300_000, 3));
+        assert_eq!(small.cost().unwrap().to_stored(), "0.09", "300000 x 0.3 per million");
+        // Calls that each exceeded 200k input: the long-context rate.
+        let long = price(&t, group(200_000, 300_000, 1));
+        assert_eq!(long.cost().unwrap().to_stored(), "0.18", "300000 x 0.6 per million");
+    }
+
+    #[test]
+    fn days_without_calls_count_as_zero_and_unpriced_tokens_are_carried() {
+        let t = PriceTable::embedded();
+        let mut unknown = group(0, 1_000, 1);
+        unknown.model = "claude-unknown-9".into();
+        let lines = [price(&t, group(0, 1_000_000, 1)), price(&t, unknown)];
+        let days: Vec<NaiveDate> =
+            "2026-10-31".parse::<NaiveDate>().unwrap().iter_days().take(4).collect();
+        let rows = stand_ins(&[], &lines, &days);
+        // From the first call on: 11-01 (the calls), 11-02 and 11-03 at $0.
+        assert_eq!(rows.len(), 3);
+        assert_eq!((rows[0].cost.as_str(), rows[0].not_in_cost_tokens), ("0.3", 1_000));
+        assert!(rows[1..].iter().all(|r| r.cost == "0" && r.estimated));
+        assert_eq!(rows[0].provider, "Anthropic (estimated)");
+    }
 }

@@ -73,7 +73,8 @@ pub struct Reconciliation {
     pub price_table: String,
     /// Its date.
     pub price_table_date: String,
-    /// The period's totals.
+    /// The period's totals, over the provider-days that have a billed
+    /// amount (days on one side only are listed, not summed).
     pub totals: Figures,
     /// Per provider and day.
     pub days: Vec<DayRow>,
@@ -93,7 +94,7 @@ struct Side {
 
 impl Side {
     fn add(&mut self, p: &Priced) {
-        self.tokens += p.tokens;
+        self.tokens = self.tokens.saturating_add(p.tokens);
         let tier =
             p.group.tier.split_whitespace().filter(|t| !matches!(*t, "standard" | "default"));
         self.at_standard.extend(tier.map(str::to_string));
@@ -101,7 +102,7 @@ impl Side {
             Estimate::Cost(m) => {
                 *self.cost.get_or_insert_with(Money::zero) += m;
                 if p.group.not_in_cost {
-                    self.not_in_cost.0 += p.tokens;
+                    self.not_in_cost.0 = self.not_in_cost.0.saturating_add(p.tokens);
                     self.not_in_cost.1 += m;
                 }
             }
@@ -244,15 +245,16 @@ pub fn reconcile(
             }
         })
         .collect();
-    let total = |it: &mut dyn Iterator<Item = Option<&Money>>| -> Option<Money> {
-        it.flatten().cloned().reduce(|a, b| a + b)
+    // Totals compare like with like: estimates only of the provider-days
+    // that have a billed amount (the days on one side are in `days`).
+    let sum = |side: &BTreeMap<DayKey, Side>| -> Option<Money> {
+        billed_days.keys().filter_map(|k| side.get(k)?.cost.clone()).reduce(|a, b| a + b)
     };
-    let billed = total(&mut billed_days.values().map(Some));
-    let side_total = |s: &BTreeMap<DayKey, Side>| Side {
-        cost: total(&mut s.values().map(|x| x.cost.as_ref())),
-        ..Side::default()
-    };
-    let (ut, lt) = (side_total(&usage_days), side_total(&local_days));
+    let billed = billed_days.values().cloned().reduce(|a, b| a + b);
+    let (ut, lt) = (
+        Side { cost: sum(&usage_days), ..Side::default() },
+        Side { cost: sum(&local_days), ..Side::default() },
+    );
     Ok(Reconciliation {
         period,
         threshold_pct: threshold,
@@ -260,8 +262,8 @@ pub fn reconcile(
         price_table_date: prices.date.clone(),
         totals: figures(
             billed.as_ref(),
-            (!usage_days.is_empty()).then_some(&ut),
-            (!local_days.is_empty()).then_some(&lt),
+            ut.cost.is_some().then_some(&ut),
+            lt.cost.is_some().then_some(&lt),
         ),
         days,
     })

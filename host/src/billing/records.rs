@@ -358,20 +358,26 @@ pub fn priced_from<'a>(buckets: impl IntoIterator<Item = (&'a str, u64)>) -> Pri
     p
 }
 
+/// The most any count of one call may be: a million times the largest
+/// context window, so sums over years of calls stay far from overflowing.
+pub const MAX_CALL_COUNT: u64 = 10_000_000_000;
+
 /// Checks one `call` payload: a call from a local log.
 pub fn parse_call(payload: &str) -> Result<CallRow, RecordError> {
     let p: CallPayload = read("call", payload, None)?;
     check_provider(&p.provider)?;
     let day = parse_day(&p.day, None)?;
-    let bad = |why: &str| RecordError::Day(day, format!("call {:?}: {why}", p.key));
+    // The key is the plugin's text: shown short, never whole.
+    let shown: String = p.key.chars().take(60).collect();
+    let bad = |why: &str| RecordError::Day(day, format!("call {shown:?}: {why}"));
     if p.source.is_empty() || p.key.is_empty() || p.model.is_empty() {
         return Err(bad("source, key and model must not be empty"));
     }
-    if p.key.len() > 512 || p.source.len() > 64 {
-        return Err(bad("key or source is too long"));
+    if p.key.len() > 512 || p.source.len() > 64 || p.model.len() > 200 {
+        return Err(bad("key, source or model is too long"));
     }
-    if priced_buckets(&p.priced).iter().any(|(_, n)| *n > MAX_COUNT as u64) {
-        return Err(bad(&format!("a count is over {MAX_COUNT}")));
+    if priced_buckets(&p.priced).iter().any(|(_, n)| *n > MAX_CALL_COUNT) {
+        return Err(bad(&format!("a count is over {MAX_CALL_COUNT}, more than any one call holds")));
     }
     Ok(CallRow {
         provider: p.provider,

@@ -68,7 +68,8 @@ pub fn due_alerts(
     let from = month.from.min(yesterday - Days::new(15));
     let mut days = store.day_totals(from, yesterday)?;
     let estimates = super::estimate::from_calls(store, prices, from, yesterday)?;
-    days.extend(super::estimate::stand_ins(&days, &estimates));
+    let finished = Period { from, to: yesterday }.finished_days(today);
+    days.extend(super::estimate::stand_ins(&days, &estimates, &finished));
     let runs = store.last_runs()?;
     Ok(evaluate(today, &days, &runs, settings))
 }

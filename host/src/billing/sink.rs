@@ -25,6 +25,8 @@ pub struct BillingSink;
 pub struct Batch {
     rows: Rows,
     calls: BTreeMap<(String, String), CallRow>,
+    /// Calls that could not be stored: how many, and the first reason.
+    bad_calls: (usize, Option<String>),
     infos: Vec<ProviderInfo>,
     generic: Vec<GenericRecord>,
     providers: BTreeSet<String>,
@@ -69,7 +71,16 @@ impl Batch {
                 self.infos.push(info);
             }
             CALL => {
-                let call = parse_call(&r.payload)?;
+                // Calls stand alone: a bad one is left out (and said), never
+                // the run, or one bad log line would stop every later one.
+                let call = match parse_call(&r.payload) {
+                    Err(RecordError::Day(_, why)) => {
+                        self.bad_calls.0 += 1;
+                        self.bad_calls.1.get_or_insert(why);
+                        return Ok(());
+                    }
+                    other => other?,
+                };
                 // Calls are estimates: a plugin that only observes a
                 // provider may send them, and never touches billed rows.
                 if !input.observes.contains(&call.provider) {
@@ -103,6 +114,7 @@ impl RecordSink for BillingSink {
         let mut batch = Batch {
             rows: Rows::default(),
             calls: BTreeMap::new(),
+            bad_calls: (0, None),
             infos: Vec::new(),
             generic: Vec::new(),
             providers: BTreeSet::new(),
@@ -155,6 +167,9 @@ impl RecordSink for BillingSink {
             tx.upsert_providers(&batch.infos, input.collected_at)?;
             tx.refresh_results(&batch.providers, input.complete_days, input.collected_at)?;
             stats.notes = not_in_cost_notes(tx.not_in_cost(&batch.providers, input.complete_days)?);
+        }
+        if let (n @ 1.., Some(why)) = &batch.bad_calls {
+            stats.notes.push(format!("{n} call(s) left out, not stored: {why}"));
         }
         if !batch.calls.is_empty() {
             let calls: Vec<CallRow> = batch.calls.into_values().collect();

@@ -51,6 +51,11 @@ impl Period {
     pub fn days(&self) -> i64 {
         (self.to - self.from).num_days() + 1
     }
+
+    /// Its days before `today` (finished UTC days).
+    pub fn finished_days(&self, today: NaiveDate) -> Vec<NaiveDate> {
+        self.from.iter_days().take_while(|d| *d <= self.to && *d < today).collect()
+    }
 }
 
 /// One provider's line.
@@ -128,6 +133,14 @@ pub struct Budget {
     /// without billed data), exact; absent when all of it is billed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub estimated: Option<String>,
+    /// Tokens of those providers that no known price covers: left out of
+    /// `month_to_date`, never counted as $0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub estimated_unpriced_tokens: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// A run-rate forecast.
@@ -351,6 +364,11 @@ pub fn budget_view(
             .sum();
         m.to_string()
     });
+    let estimated_unpriced_tokens = month_days
+        .iter()
+        .filter(in_month)
+        .filter(|d| d.estimated)
+        .fold(0i64, |n, d| n.saturating_add(d.not_in_cost_tokens));
     Budget {
         month: month.from.format("%Y-%m").to_string(),
         monthly_budget: budget.to_string(),
@@ -358,6 +376,7 @@ pub fn budget_view(
         percent_used: percent.decimal().with_scale(1).to_plain_string(),
         forecast,
         estimated,
+        estimated_unpriced_tokens,
     }
 }
 
@@ -565,6 +584,13 @@ pub fn render(s: &Summary) -> String {
             out,
             "    of which ${} is estimated from local logs (providers without billed data)",
             money(e)
+        );
+    }
+    if b.estimated_unpriced_tokens > 0 {
+        let _ = writeln!(
+            out,
+            "    and {} tokens of them have no known price: left out, not counted as $0",
+            count(b.estimated_unpriced_tokens)
         );
     }
     if let Some(f) = &b.forecast {

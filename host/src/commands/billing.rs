@@ -105,6 +105,7 @@ fn export_err(e: export::ExportError) -> HostError {
 fn write_export(
     store: &Store,
     prices: &crate::billing::prices::PriceTable,
+    today: chrono::NaiveDate,
     p: Period,
     format: ExportFormat,
     detail: bool,
@@ -122,7 +123,7 @@ fn write_export(
             // Providers without billed data appear by their estimate, labelled.
             let mut days = store.day_totals(p.from, p.to)?;
             let lines = crate::billing::estimate::from_calls(store, prices, p.from, p.to)?;
-            days.extend(crate::billing::estimate::stand_ins(&days, &lines));
+            days.extend(crate::billing::estimate::stand_ins(&days, &lines, &p.finished_days(today)));
             export::write_daily(w, &days, fmt)
         }
     }
@@ -149,6 +150,7 @@ fn default_export_name(format: ExportFormat, detail: bool, p: Period) -> String 
 pub fn export(ctx: &Context, args: &ExportArgs) -> Result<u8> {
     let store = ctx.store()?;
     let prices = ctx.prices()?;
+    let today = ctx.today()?;
     let p = period(ctx, &args.period)?;
     let path = args
         .out
@@ -156,12 +158,12 @@ pub fn export(ctx: &Context, args: &ExportArgs) -> Result<u8> {
         .unwrap_or_else(|| PathBuf::from(default_export_name(args.format, args.detail, p)));
     if path.as_os_str() == "-" {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        write_export(&store, &prices, p, args.format, args.detail, &mut out)?;
+        write_export(&store, &prices, today, p, args.format, args.detail, &mut out)?;
         out.flush().map_err(write_err)?;
         return Ok(ExitCode::OK);
     }
     let n =
-        write_atomically(&path, |w| write_export(&store, &prices, p, args.format, args.detail, w))?;
+        write_atomically(&path, |w| write_export(&store, &prices, today, p, args.format, args.detail, w))?;
     tracing::info!("wrote {n} rows for {}..{} to {}", p.from, p.to, path.display());
     writeln!(std::io::stdout().lock(), "{}", path.display()).map_err(write_err)?;
     Ok(ExitCode::OK)
@@ -221,7 +223,7 @@ pub fn report_daily(ctx: &Context, args: &DailyArgs) -> Result<u8> {
         std::fs::create_dir_all(&dir)
             .map_err(|e| HostError::output(format!("cannot create {}: {e}", dir.display())))?;
         let n = write_atomically(&path, |w| {
-            write_export(&store, &ctx.prices()?, month, ExportFormat::Csv, false, w)
+            write_export(&store, &ctx.prices()?, today, month, ExportFormat::Csv, false, w)
         })?;
         writeln!(out, "export: {} ({n} rows)", path.display()).map_err(write_err)?;
     }

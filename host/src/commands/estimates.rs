@@ -50,15 +50,10 @@ impl From<&Rates> for RatesView {
 pub fn prices(ctx: &Context, args: &PricesArgs) -> Result<u8> {
     let mut out = std::io::stdout().lock();
     if let Some(PricesCommand::Update { from }) = &args.command {
-        let before = ctx.prices()?;
         let table = crate::billing::prices::import(ctx.home.path(), from, ctx.today()?)?;
         let (p, m) = table.size();
-        writeln!(
-            out,
-            "price table updated: {p} providers, {m} models, {} (was {})",
-            table.source, before.source
-        )
-        .map_err(write_err)?;
+        writeln!(out, "price table updated: {p} providers, {m} models, {}", table.source)
+            .map_err(write_err)?;
         return Ok(ExitCode::OK);
     }
     let table = ctx.prices()?;

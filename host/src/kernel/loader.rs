@@ -46,12 +46,15 @@ pub enum ReadPath {
         /// Resolved.
         path: PathBuf,
     },
-    /// `$NAME`: the paths the operator set in the plugin's setting `NAME`.
+    /// `$NAME` or `$NAME/sub/folder`: the paths the operator set in the
+    /// plugin's setting `NAME` (each joined with `sub`).
     Setting {
         /// As declared.
         declared: String,
         /// The setting's name.
         name: String,
+        /// A relative path below each of them, or empty.
+        sub: String,
     },
 }
 
@@ -72,12 +75,15 @@ impl ReadPath {
     ) -> std::result::Result<Vec<PathBuf>, String> {
         match self {
             ReadPath::Fixed { path, .. } => Ok(vec![path.clone()]),
-            ReadPath::Setting { name, .. } => get(name)
+            ReadPath::Setting { name, sub, .. } => get(name)
                 .unwrap_or_default()
                 .split(',')
                 .map(str::trim)
                 .filter(|p| !p.is_empty())
-                .map(|p| resolve_read_path(p).map_err(|e| format!("setting {name}: {e}")))
+                .map(|p| {
+                    let base = resolve_read_path(p).map_err(|e| format!("setting {name}: {e}"))?;
+                    Ok(if sub.is_empty() { base } else { base.join(sub) })
+                })
                 .collect(),
         }
     }
@@ -309,17 +315,25 @@ fn plugin_from(
     })
 }
 
-/// A declared read path: `$NAME` of a declared setting, or a fixed path.
+/// A declared read path: `$NAME` (or `$NAME/sub`) of a declared setting, or
+/// a fixed path.
 fn read_path(p: &str, settings: &[String]) -> std::result::Result<ReadPath, String> {
-    match p.strip_prefix('$') {
-        Some(name) if settings.iter().any(|s| s == name) => {
-            Ok(ReadPath::Setting { declared: p.to_string(), name: name.to_string() })
-        }
-        Some(name) => {
-            Err(format!("read path {p:?} names {name}, which is not one of the plugin's settings"))
-        }
-        None => Ok(ReadPath::Fixed { declared: p.to_string(), path: resolve_read_path(p)? }),
+    let Some(rest) = p.strip_prefix('$') else {
+        return Ok(ReadPath::Fixed { declared: p.to_string(), path: resolve_read_path(p)? });
+    };
+    let (name, sub) = rest.split_once('/').unwrap_or((rest, ""));
+    if !settings.iter().any(|s| s == name) {
+        return Err(format!(
+            "read path {p:?} names {name}, which is not one of the plugin's settings"
+        ));
     }
+    let plain = Path::new(sub).components().all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !plain || sub.starts_with('/') {
+        return Err(format!(
+            "read path {p:?}: what follows the setting must be a plain relative path"
+        ));
+    }
+    Ok(ReadPath::Setting { declared: p.to_string(), name: name.to_string(), sub: sub.to_string() })
 }
 
 /// A read path: absolute, or `~/…` under the user's home.

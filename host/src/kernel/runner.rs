@@ -653,7 +653,8 @@ fn commit<S: RecordSink>(store: &mut Store, sink: &S, today: NaiveDate, ex: Exec
         lost_days: if status == "failed" { BTreeMap::new() } else { lost },
         notes: unavailable_note(&unavailable).into_iter().collect(),
         unavailable_days: unavailable,
-        more: status == "success" && metadata.more,
+        // Only a run without days may chain: a daily plugin's windows are the plan's.
+        more: status == "success" && metadata.more && prepared.window.is_none(),
     };
     let state = if status == "failed" { None } else { metadata.state.as_deref() };
     match write_run(store, sink, &input, batch, state, &report, &logs) {
@@ -743,16 +744,17 @@ fn log_outcome(r: &RunReport) {
     }
 }
 
-/// Records a plugin that was not run, with the reason, and warns.
-fn skip(store: &mut Store, spec: &Job, why: &str) -> Result<RunReport> {
+/// Records a job that was not run, with the reason: `skipped` (no key) or
+/// `failed` (it cannot be prepared, e.g. a bad read-path setting).
+fn not_run(store: &mut Store, spec: &Job, status: &str, why: &str) -> Result<RunReport> {
     let (name, plugin) = (&spec.name, &spec.plugin);
     // The result line says why; the log keeps it too.
-    tracing::info!(plugin = %name, "skipped: {why}");
+    tracing::info!(plugin = %name, "{status}: {why}");
     let run_id = uuid::Uuid::new_v4().to_string();
     store.begin_run(&run_id, name, &now_rfc3339(), None, Some(&plugin.sha256))?;
     let tx = store.transaction()?;
     let end = RunEnd {
-        status: "skipped",
+        status,
         error: Some(why),
         records_received: 0,
         records_written: 0,
@@ -764,7 +766,7 @@ fn skip(store: &mut Store, spec: &Job, why: &str) -> Result<RunReport> {
     Ok(RunReport {
         run_id,
         plugin: name.clone(),
-        status: "skipped".into(),
+        status: status.into(),
         error: Some(why.to_string()),
         from: None,
         to: None,
@@ -792,12 +794,21 @@ fn chain<S: RecordSink>(
     let params = job_params(spec, &opts.params)?;
     let mut reports = Vec::new();
     let mut chained = 0;
+    let mut state = store.plugin_state(&spec.name)?;
     while last.more && chained < MAX_CHAINED_RUNS {
         chained += 1;
         let prepared = prepare(store, spec, opts, params.clone(), None)?;
         last = commit(store, sink, opts.today, execute(prepared, opts));
         on_done(&last);
         reports.push(last.clone());
+        // A run that stored nothing and moved its state nowhere would say
+        // "more" forever: stop it.
+        let now = store.plugin_state(&spec.name)?;
+        if last.more && last.records_received == 0 && now == state {
+            tracing::warn!(plugin = %spec.name, "says it has more to do but made no progress; stopped");
+            last.more = false;
+        }
+        state = now;
     }
     if last.more {
         tracing::warn!(
@@ -853,13 +864,20 @@ pub fn run_many<S: RecordSink>(
     let mut skipped = Vec::new();
     for spec in specs {
         if let Some(why) = missing_secret(&spec.plugin, &spec.settings) {
-            let report = skip(store, spec, &why)?;
+            let report = not_run(store, spec, "skipped", &why)?;
             on_done(&report);
             skipped.push(report);
             continue;
         }
-        let params = job_params(spec, &BTreeMap::new())?;
-        prepared.extend(prepare_all(store, spec, opts, &params)?);
+        // One job that cannot be prepared fails alone; the others run.
+        match job_params(spec, &BTreeMap::new()).and_then(|p| prepare_all(store, spec, opts, &p)) {
+            Ok(p) => prepared.extend(p),
+            Err(e) => {
+                let report = not_run(store, spec, "failed", &e.to_string())?;
+                on_done(&report);
+                skipped.push(report);
+            }
+        }
     }
     let jobs = opts.jobs.max(1);
     let queue =

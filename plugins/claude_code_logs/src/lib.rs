@@ -29,9 +29,12 @@ pub use parse::{parse_line, Call, Parsed, PROVIDER, SOURCE};
 /// The setting that relocates Claude Code's folder (a comma-separated list
 /// here, as ccusage accepts).
 pub const CONFIG_DIR: &str = "CLAUDE_CONFIG_DIR";
-/// The `read_paths` entries read when [`CONFIG_DIR`] is unset: the default
-/// folder and the XDG one some versions use.
-pub const DEFAULT_ROOTS: [&str; 2] = ["~/.claude", "~/.config/claude"];
+/// The `read_paths` entry of the transcripts under [`CONFIG_DIR`]: only
+/// `projects/`, never the rest of the folder (which holds credentials).
+pub const CONFIG_PROJECTS: &str = "$CLAUDE_CONFIG_DIR/projects";
+/// The entries read when [`CONFIG_DIR`] is unset: the default folder's
+/// transcripts and those of the XDG folder some versions use.
+pub const DEFAULT_PROJECTS: [&str; 2] = ["~/.claude/projects", "~/.config/claude/projects"];
 
 /// What the plugin declares.
 pub fn manifest() -> Manifest {
@@ -47,9 +50,9 @@ pub fn manifest() -> Manifest {
         params: vec![],
         daily: false,
         read_paths: vec![
-            format!("${CONFIG_DIR}"),
-            DEFAULT_ROOTS[0].into(),
-            DEFAULT_ROOTS[1].into(),
+            CONFIG_PROJECTS.into(),
+            DEFAULT_PROJECTS[0].into(),
+            DEFAULT_PROJECTS[1].into(),
         ],
         setup: None,
         providers: vec![],
@@ -67,7 +70,11 @@ plugin_api::export_plugin! { manifest: manifest, run: run }
 /// `req.state`), at most about `LOG_MAX_BYTES` of them.
 pub fn collect(req: &RunRequest, log: Log<'_>) -> Result<Outcome, String> {
     let max_bytes = log_kit::max_bytes(&req.settings)?;
-    let roots = log_kit::roots(&req.read_paths, &format!("${CONFIG_DIR}"), &DEFAULT_ROOTS);
+    // Each granted path is a config folder's `projects/`: its parent is the root.
+    let roots: Vec<_> = log_kit::roots(&req.read_paths, CONFIG_PROJECTS, &DEFAULT_PROJECTS)
+        .into_iter()
+        .filter_map(|p| p.parent().map(Path::to_path_buf))
+        .collect();
     let files = transcripts(&roots, log);
     let state = LogState::<()>::load(req.state.as_deref(), log);
     let mut calls = Calls::default();
@@ -115,7 +122,10 @@ mod tests {
     #[test]
     fn manifest_declares_its_paths_and_provider() {
         let m = manifest();
-        assert_eq!(m.read_paths, ["$CLAUDE_CONFIG_DIR", "~/.claude", "~/.config/claude"]);
+        assert_eq!(
+            m.read_paths,
+            ["$CLAUDE_CONFIG_DIR/projects", "~/.claude/projects", "~/.config/claude/projects"]
+        );
         assert_eq!(m.settings, ["CLAUDE_CONFIG_DIR", "LOG_MAX_BYTES"]);
         assert!(m.providers.is_empty());
         assert_eq!(m.observes, ["anthropic"]);

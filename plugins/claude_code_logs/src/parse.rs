@@ -161,12 +161,16 @@ fn key(id: Nullable<String>, request_id: Nullable<String>) -> Option<String> {
 impl Usage<'_> {
     /// Anthropic's `input_tokens` already excludes cache reads and writes.
     fn priced(&self) -> Priced {
+        let total = self.cache_creation_input_tokens.unwrap_or(0);
         let (write_5m, write_1h) = match &self.cache_creation {
+            // Writes the split does not account for are the default lifetime
+            // (5 minutes): none of the sum is ever dropped.
             Some(c) => {
-                (c.ephemeral_5m_input_tokens.unwrap_or(0), c.ephemeral_1h_input_tokens.unwrap_or(0))
+                let hour = c.ephemeral_1h_input_tokens.unwrap_or(0);
+                (c.ephemeral_5m_input_tokens.unwrap_or(0).max(total.saturating_sub(hour)), hour)
             }
             // Older lines only have the sum; 5 minutes was the only lifetime then.
-            None => (self.cache_creation_input_tokens.unwrap_or(0), 0),
+            None => (total, 0),
         };
         Priced {
             input: self.input_tokens.unwrap_or(0),

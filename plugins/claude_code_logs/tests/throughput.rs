@@ -37,7 +37,8 @@ fn reads_faster_than_100_mb_per_second() {
     let folder = dir.path().join("projects/-home-me-app");
     fs::create_dir_all(&folder).unwrap();
     let (bytes, calls) = write_transcript(&folder.join("s1.jsonl"));
-    let read_paths = [("$CLAUDE_CONFIG_DIR".to_string(), vec![dir.path().display().to_string()])];
+    let projects = dir.path().join("projects").display().to_string();
+    let read_paths = [("$CLAUDE_CONFIG_DIR/projects".to_string(), vec![projects])];
     let mut req = RunRequest { read_paths: read_paths.into(), ..RunRequest::default() };
     req.settings.insert("LOG_MAX_BYTES".into(), (1u64 << 40).to_string());
     let start = Instant::now();

@@ -28,8 +28,11 @@ pub use session::{Fed, Session, Totals, FALLBACK_MODEL, PROVIDER, SOURCE};
 
 /// The setting that relocates Codex's folder.
 pub const CODEX_HOME: &str = "CODEX_HOME";
-/// The `read_paths` entry read when [`CODEX_HOME`] is unset.
-pub const DEFAULT_ROOT: &str = "~/.codex";
+/// The `read_paths` entries under [`CODEX_HOME`]: only the two session
+/// folders, never the rest (which holds `auth.json`).
+pub const HOME_SESSIONS: [&str; 2] = ["$CODEX_HOME/sessions", "$CODEX_HOME/archived_sessions"];
+/// The entries read when [`CODEX_HOME`] is unset.
+pub const DEFAULT_SESSIONS: [&str; 2] = ["~/.codex/sessions", "~/.codex/archived_sessions"];
 
 /// What the plugin declares.
 pub fn manifest() -> Manifest {
@@ -44,7 +47,7 @@ pub fn manifest() -> Manifest {
         hosts: vec![],
         params: vec![],
         daily: false,
-        read_paths: vec![format!("${CODEX_HOME}"), DEFAULT_ROOT.into()],
+        read_paths: HOME_SESSIONS.iter().chain(&DEFAULT_SESSIONS).map(|p| p.to_string()).collect(),
         setup: None,
         providers: vec![],
         observes: vec![PROVIDER.into()],
@@ -61,7 +64,17 @@ plugin_api::export_plugin! { manifest: manifest, run: run }
 /// at most about `LOG_MAX_BYTES` of them.
 pub fn collect(req: &RunRequest, log: Log<'_>) -> Result<Outcome, String> {
     let max_bytes = log_kit::max_bytes(&req.settings)?;
-    let roots = log_kit::roots(&req.read_paths, &format!("${CODEX_HOME}"), &[DEFAULT_ROOT]);
+    // Each granted path is a home's `sessions/` or `archived_sessions/`: its
+    // parent is the Codex home.
+    let mut roots: Vec<PathBuf> = Vec::new();
+    for (home, default) in HOME_SESSIONS.iter().zip(DEFAULT_SESSIONS) {
+        for p in log_kit::roots(&req.read_paths, home, &[default]) {
+            match p.parent() {
+                Some(root) if !roots.iter().any(|r| r == root) => roots.push(root.to_path_buf()),
+                _ => {}
+            }
+        }
+    }
     let files = rollouts(&roots, log);
     let state = LogState::<Session>::load(req.state.as_deref(), log);
     let mut tally = Tally::default();
@@ -149,7 +162,15 @@ mod tests {
     #[test]
     fn manifest_declares_its_paths_and_provider() {
         let m = manifest();
-        assert_eq!(m.read_paths, ["$CODEX_HOME", "~/.codex"]);
+        assert_eq!(
+            m.read_paths,
+            [
+                "$CODEX_HOME/sessions",
+                "$CODEX_HOME/archived_sessions",
+                "~/.codex/sessions",
+                "~/.codex/archived_sessions"
+            ]
+        );
         assert_eq!(m.settings, ["CODEX_HOME", "LOG_MAX_BYTES"]);
         assert!(m.providers.is_empty());
         assert_eq!(m.observes, ["openai"]);

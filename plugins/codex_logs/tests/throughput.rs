@@ -48,7 +48,8 @@ fn reads_faster_than_100_mb_per_second() {
     let folder = dir.path().join("sessions/2026/11/01");
     fs::create_dir_all(&folder).unwrap();
     let (bytes, calls) = write_rollout(&folder.join("rollout-x.jsonl"));
-    let read_paths = [("$CODEX_HOME".to_string(), vec![dir.path().display().to_string()])];
+    let sessions = dir.path().join("sessions").display().to_string();
+    let read_paths = [("$CODEX_HOME/sessions".to_string(), vec![sessions])];
     let mut req = RunRequest { read_paths: read_paths.into(), ..RunRequest::default() };
     req.settings.insert("LOG_MAX_BYTES".into(), (1u64 << 40).to_string());
     let start = Instant::now();

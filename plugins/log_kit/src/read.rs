@@ -2,7 +2,7 @@
 //! stopped, within the run's byte budget.
 
 use std::fs::{self, File, Metadata};
-use std::io::{self, BufRead, BufReader, Seek, SeekFrom};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::Entry;
@@ -143,9 +143,19 @@ where
             break;
         }
         buf.clear();
-        let n = reader.read_until(b'\n', &mut buf)? as u64;
+        let n = (&mut reader).take(MAX_LINE + 1).read_until(b'\n', &mut buf)? as u64;
         if buf.last() != Some(&b'\n') {
-            break;
+            if n <= MAX_LINE {
+                // The last line is still being written: next run.
+                break;
+            }
+            // A line no log writes: skip to its end without holding it.
+            let Some(rest) = skip_line(&mut reader)? else { break };
+            entry.off += n + rest;
+            bytes += n + rest;
+            budget.used += n + rest;
+            lines_skipped += 1;
+            continue;
         }
         entry.off += n;
         bytes += n;
@@ -156,6 +166,33 @@ where
         }
     }
     Ok(FileRead { entry, bytes, lines_skipped, opened: true, rest })
+}
+
+/// The longest line read whole (16 MiB); a longer one is skipped, so one
+/// corrupt or hostile file cannot exhaust the worker's memory.
+pub const MAX_LINE: u64 = 16 << 20;
+
+/// Consumes the rest of an over-long line: the bytes up to and including its
+/// newline, or `None` when the file ends first (the line is left for later).
+fn skip_line(reader: &mut BufReader<File>) -> io::Result<Option<u64>> {
+    let mut skipped = 0u64;
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(None);
+        }
+        match chunk.iter().position(|b| *b == b'\n') {
+            Some(i) => {
+                reader.consume(i + 1);
+                return Ok(Some(skipped + i as u64 + 1));
+            }
+            None => {
+                let len = chunk.len();
+                reader.consume(len);
+                skipped += len as u64;
+            }
+        }
+    }
 }
 
 fn trim_line_end(line: &[u8]) -> &[u8] {
@@ -187,6 +224,18 @@ mod tests {
     fn append(path: &Path, text: &str) {
         let mut f = fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
         f.write_all(text.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn an_overlong_line_is_skipped_without_being_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        let long = "x".repeat(MAX_LINE as usize + 10);
+        append(&path, &format!("one\n{long}\ntwo\n{long}"));
+        let (seen, read) = lines_of(&path, None, u64::MAX);
+        assert_eq!(seen, ["one", "two"], "the long lines never reach the parser");
+        assert_eq!(read.lines_skipped, 1, "the first is skipped; the unfinished last waits");
+        assert_eq!(read.entry.off, 4 + long.len() as u64 + 1 + 4);
     }
 
     #[test]

@@ -18,12 +18,14 @@ pub fn fixture(root: &str) -> PathBuf {
     here.join("../../tests/fixtures/logs/claude").join(root).canonicalize().unwrap()
 }
 
-/// A request whose `read_paths` entries resolved to `paths`.
+/// A request whose config folders (`$CLAUDE_CONFIG_DIR`, `~/.claude`, …)
+/// resolved to `paths`: the manifest declares their `projects/` folders.
 pub fn request(paths: &[(&str, &[&Path])]) -> RunRequest {
     let read_paths = paths
         .iter()
         .map(|(entry, ps)| {
-            (entry.to_string(), ps.iter().map(|p| p.display().to_string()).collect())
+            let granted = ps.iter().map(|p| p.join("projects").display().to_string()).collect();
+            (format!("{entry}/projects"), granted)
         })
         .collect();
     RunRequest { read_paths, ..RunRequest::default() }

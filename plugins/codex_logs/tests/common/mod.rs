@@ -35,12 +35,16 @@ pub const S_FILE: &str =
 pub const F_FILE: &str =
     "2026/11/02/rollout-2026-11-02T08-00-00-019a5b3c-1d2e-7f53-9d7e-3e4f5a6b7c03.jsonl";
 
-/// A request whose `read_paths` entries resolved to `paths`.
+/// A request whose Codex homes (`$CODEX_HOME`, `~/.codex`) resolved to
+/// `paths`: the manifest declares their two session folders.
 pub fn request(paths: &[(&str, &[&Path])]) -> RunRequest {
     let read_paths = paths
         .iter()
-        .map(|(entry, ps)| {
-            (entry.to_string(), ps.iter().map(|p| p.display().to_string()).collect())
+        .flat_map(|(entry, ps)| {
+            ["sessions", "archived_sessions"].map(|sub| {
+                let granted = ps.iter().map(|p| p.join(sub).display().to_string()).collect();
+                (format!("{entry}/{sub}"), granted)
+            })
         })
         .collect();
     RunRequest { read_paths, ..RunRequest::default() }

@@ -100,16 +100,26 @@ pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Completions { shell } => return commands::docs::completions(shell),
         Command::Man => return commands::docs::man(),
+        // Starting a plugin project needs no home either.
+        Command::Plugin(crate::cli::PluginCommand::New(ref args)) => {
+            return commands::sdk::new(args)
+        }
+        Command::Plugin(crate::cli::PluginCommand::Other(ref words)) => {
+            return Err(commands::sdk::unknown(words))
+        }
         _ => {}
     }
     let ctx = Context::load(&cli)?;
     let json = match &cli.command {
         Command::Plugins(PluginsCommand::List(f)) => f.json,
         Command::Plugins(PluginsCommand::Install { .. }) => false,
+        Command::Plugin(crate::cli::PluginCommand::Check(a)) => a.json,
+        Command::Plugin(_) => false,
         Command::Run(a) => a.exec.json,
         Command::RunAll(a) => a.exec.json,
         Command::Runs(a) => a.json,
         Command::Jobs(JobsCommand::List(f)) => f.json,
+        Command::Records(a) => a.json,
         Command::Summary(a) => a.json,
         Command::Alerts(a) => a.json,
         Command::Export(a) => a.out.as_deref() == Some(std::path::Path::new("-")),
@@ -162,6 +172,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             commands::collect::collect(&ctx, What::All, BTreeMap::new(), &args.exec)
         }
         Command::Jobs(JobsCommand::List(f)) => commands::jobs::list(&ctx, f.json),
+        Command::Records(args) => commands::records::list(&ctx, &args),
         Command::Runs(args) => commands::runs::list(&ctx, &args),
         Command::Summary(args) => commands::billing::summary(&ctx, &args),
         Command::Export(args) => commands::billing::export(&ctx, &args),
@@ -176,6 +187,10 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Home(f) => commands::doctor::paths(&ctx, f.json),
         // Answered before the context was loaded.
         Command::Completions { .. } | Command::Man => Ok(crate::error::ExitCode::OK),
+        Command::Plugin(crate::cli::PluginCommand::Check(args)) => {
+            commands::sdk::check(&ctx, &args)
+        }
+        Command::Plugin(_) => Ok(crate::error::ExitCode::OK),
         Command::Worker => Ok(crate::kernel::worker::main()),
     }
 }

@@ -59,11 +59,18 @@ pub enum Command {
     /// Inspect installed plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// Write plugins: start a project (`plugin new`), check a built file
+    /// (`plugin check`).
+    #[command(subcommand)]
+    Plugin(PluginCommand),
     /// Run one plugin.
     Run(RunArgs),
     /// Run every enabled job of agent-host.toml, or every loaded plugin
     /// without it (the nightly job); non-zero exit if any failed.
     RunAll(RunAllArgs),
+    /// What a plugin stored outside the billing application (e.g.
+    /// status_watch's incidents), newest first.
+    Records(RecordsArgs),
     /// The jobs `run-all` runs (agent-host.toml, or one per plugin).
     #[command(subcommand)]
     Jobs(JobsCommand),
@@ -120,6 +127,45 @@ pub enum PluginsCommand {
     },
 }
 
+/// `plugin` subcommands: the plugin SDK.
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Start a plugin: a standalone cargo project in DIR/NAME with a working
+    /// example, a test on plugin-api's fake host, and plugin-api vendored.
+    New(PluginNewArgs),
+    /// Read a built plugin file's manifest in a sandboxed worker, as the host
+    /// does, and print it; exit 3 when it is not a usable plugin.
+    Check(PluginCheckArgs),
+    /// Any other word, answered with the valid ones (`plugin list` is a
+    /// common slip for `plugins list`).
+    #[command(external_subcommand)]
+    Other(Vec<String>),
+}
+
+/// `plugin new` arguments.
+#[derive(Debug, Args)]
+pub struct PluginNewArgs {
+    /// The plugin's name: a crate name in snake_case, e.g. acme_usage
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// Create the project folder NAME in this folder [default: the current one]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// `plugin check` arguments.
+#[derive(Debug, Args)]
+pub struct PluginCheckArgs {
+    /// The built plugin file (.so / .dylib)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// A `--json` switch.
 #[derive(Debug, Args)]
 pub struct JsonFlag {
@@ -169,6 +215,26 @@ pub struct RunArgs {
     /// How to run.
     #[command(flatten)]
     pub exec: ExecArgs,
+}
+
+/// `records` arguments.
+#[derive(Debug, Args)]
+pub struct RecordsArgs {
+    /// The plugin (or job) that stored them
+    #[arg(long, value_name = "NAME")]
+    pub plugin: String,
+
+    /// Only this kind (e.g. incident)
+    #[arg(long, value_name = "KIND")]
+    pub kind: Option<String>,
+
+    /// How many, newest first
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub limit: usize,
+
+    /// Print JSON for scripts (payloads whole)
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `jobs` subcommands.

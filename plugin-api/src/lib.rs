@@ -14,6 +14,12 @@
 //! This crate does no I/O. It holds types, the root module, and the panic guard
 //! that [`export_plugin!`] wraps around every exported function.
 //!
+//! With the `testing` feature, `plugin_api::testing` runs a plugin's `run`
+//! function in-process against a fake host (recorded HTTP responses, fake
+//! secrets, captured logs), for the plugin's own tests. The crate's
+//! `README.md` walks through a complete plugin, every capability, every
+//! manifest field and the record kinds the host understands.
+//!
 //! # Evolution rules
 //!
 //! abi_stable accepts a plugin only when the host's view of every prefix type
@@ -58,6 +64,9 @@ use serde::{Deserialize, Serialize};
 
 pub use abi_stable::sabi_trait::TD_Opaque;
 pub use abi_stable::sabi_types::RRef;
+
+#[cfg(feature = "testing")]
+pub mod testing;
 
 /// The outcome of a run: `SUCCESS`, `PARTIAL` or `FAILED`.
 ///

@@ -18,6 +18,7 @@ pub mod data;
 mod openai;
 pub mod openrouter;
 mod paging;
+pub mod statuspage;
 mod webhook;
 mod wire;
 
@@ -147,6 +148,12 @@ impl Simulator {
         format!("http://{}", self.addr)
     }
 
+    /// The base URL of a provider's status page (`openai`, `anthropic`) on
+    /// this simulator: Statuspage's `/api/v2/incidents.json` lives below it.
+    pub fn status_url(&self, page: &str) -> String {
+        format!("http://{}/status/{page}", self.addr)
+    }
+
     /// `OPENROUTER_BASE_URL` for this simulator.
     pub fn openrouter_url(&self) -> String {
         format!("http://{}/api/v1", self.addr)
@@ -224,6 +231,12 @@ fn serve(conn: TcpStream, state: &Mutex<State>) {
     let params = parse_query(query);
     let answer = if let Some(control) = path.strip_prefix("/_sim/") {
         control_answer(control, &params, state)
+    } else if path.starts_with("/status/") {
+        lock(state).requests += 1;
+        match statuspage::answer(path) {
+            Some(body) => Answer::json(200, body),
+            None => Answer::json(404, r#"{"error":"Not Found"}"#.into()),
+        }
     } else {
         data_answer(&req, path, &params, state)
     };

@@ -377,7 +377,9 @@ pub fn parse_call(payload: &str) -> Result<CallRow, RecordError> {
         return Err(bad("key, source or model is too long"));
     }
     if priced_buckets(&p.priced).iter().any(|(_, n)| *n > MAX_CALL_COUNT) {
-        return Err(bad(&format!("a count is over {MAX_CALL_COUNT}, more than any one call holds")));
+        return Err(bad(&format!(
+            "a count is over {MAX_CALL_COUNT}, more than any one call holds"
+        )));
     }
     Ok(CallRow {
         provider: p.provider,

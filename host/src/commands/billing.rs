@@ -123,7 +123,11 @@ fn write_export(
             // Providers without billed data appear by their estimate, labelled.
             let mut days = store.day_totals(p.from, p.to)?;
             let lines = crate::billing::estimate::from_calls(store, prices, p.from, p.to)?;
-            days.extend(crate::billing::estimate::stand_ins(&days, &lines, &p.finished_days(today)));
+            days.extend(crate::billing::estimate::stand_ins(
+                &days,
+                &lines,
+                &p.finished_days(today),
+            ));
             export::write_daily(w, &days, fmt)
         }
     }
@@ -162,8 +166,9 @@ pub fn export(ctx: &Context, args: &ExportArgs) -> Result<u8> {
         out.flush().map_err(write_err)?;
         return Ok(ExitCode::OK);
     }
-    let n =
-        write_atomically(&path, |w| write_export(&store, &prices, today, p, args.format, args.detail, w))?;
+    let n = write_atomically(&path, |w| {
+        write_export(&store, &prices, today, p, args.format, args.detail, w)
+    })?;
     tracing::info!("wrote {n} rows for {}..{} to {}", p.from, p.to, path.display());
     writeln!(std::io::stdout().lock(), "{}", path.display()).map_err(write_err)?;
     Ok(ExitCode::OK)

@@ -9,8 +9,10 @@ pub mod doctor;
 pub mod estimates;
 pub mod jobs;
 pub mod plugins;
+pub mod records;
 pub mod runs;
 pub mod schedule;
+pub mod sdk;
 pub mod serve;
 
 use crate::error::HostError;

@@ -278,6 +278,18 @@ pub fn inspect(file: &File, opts: &ScanOptions) -> std::result::Result<Manifest,
     checked_manifest(&read_manifest(file, opts).0?)
 }
 
+/// Reads the manifest of a plugin file outside the plugins folder (for
+/// `plugin check`) in a sandboxed worker, and checks it exactly as a scan
+/// does: the plugin a scan would load from it, or why it would be refused.
+pub fn check_file(
+    path: &Path,
+    file: CheckedFile,
+    opts: &ScanOptions,
+) -> std::result::Result<Plugin, String> {
+    let json = read_manifest(&file.file, opts).0?;
+    plugin_from(path.to_path_buf(), file, &json)
+}
+
 /// A manifest read from its JSON, with a usable name.
 fn checked_manifest(json: &str) -> std::result::Result<Manifest, String> {
     let manifest = Manifest::from_json(json).map_err(|e| format!("invalid manifest: {e}"))?;

@@ -93,6 +93,23 @@ pub struct GenericRecord {
     pub payload: String,
 }
 
+/// A stored generic record, as `records` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredRecord {
+    /// The plugin (or job) that sent it.
+    pub plugin: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its natural key.
+    pub key: Option<String>,
+    /// When it was last written (RFC 3339).
+    pub updated_at: String,
+    /// The run that last wrote it.
+    pub run_id: String,
+    /// JSON payload, as sent.
+    pub payload: String,
+}
+
 const RUN_COLUMNS: &str = "id, plugin_name, status, started_at, finished_at, error, \
      records_received, records_written, records_changed, window_from, window_to, plugin_sha256, \
      duration_ms";
@@ -250,6 +267,33 @@ impl Store {
                 "SELECT day FROM missing_days WHERE plugin_name = ?1 AND attempts < {max_attempts}"
             ),
             plugin,
+        )
+    }
+
+    /// The generic records of `plugin` (of `kind`, when given), newest
+    /// first, at most `limit`.
+    pub fn generic_records(
+        &self,
+        plugin: &str,
+        kind: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>> {
+        self.query_all(
+            "read records",
+            "SELECT plugin_name, kind, key, updated_at, run_id, payload FROM records
+             WHERE plugin_name = ?1 AND (?2 IS NULL OR kind = ?2)
+             ORDER BY updated_at DESC, id DESC LIMIT ?3",
+            params![plugin, kind, limit as i64],
+            |r| {
+                Ok(StoredRecord {
+                    plugin: r.get(0)?,
+                    kind: r.get(1)?,
+                    key: r.get(2)?,
+                    updated_at: r.get(3)?,
+                    run_id: r.get(4)?,
+                    payload: r.get(5)?,
+                })
+            },
         )
     }
 

@@ -1,0 +1,62 @@
+//! `agent-host records`: what a plugin stored outside the billing
+//! application (any kind it does not know), e.g. `status_watch`'s incidents.
+
+use std::io::Write;
+
+use super::write_err;
+use crate::app::Context;
+use crate::cli::RecordsArgs;
+use crate::error::{ExitCode, HostError, Result};
+
+/// Lists a plugin's (or job's) generic records, newest first.
+pub fn list(ctx: &Context, args: &RecordsArgs) -> Result<u8> {
+    if args.limit == 0 || args.limit > 100_000 {
+        return Err(HostError::usage(format!("--limit {} is not 1 to 100000", args.limit)));
+    }
+    let store = ctx.store()?;
+    let rows = store.generic_records(&args.plugin, args.kind.as_deref(), args.limit)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let list: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                // The payload is the plugin's JSON object; shown as such.
+                let payload: serde_json::Value =
+                    serde_json::from_str(&r.payload).unwrap_or(serde_json::Value::Null);
+                serde_json::json!({
+                    "plugin": r.plugin, "kind": r.kind, "key": r.key,
+                    "updated_at": r.updated_at, "run_id": r.run_id, "payload": payload,
+                })
+            })
+            .collect();
+        writeln!(out, "{:#}", serde_json::Value::Array(list)).map_err(write_err)?;
+        return Ok(ExitCode::OK);
+    }
+    if rows.is_empty() {
+        writeln!(out, "no records of {} (run it first: agent-host run --plugin {0})", args.plugin)
+            .map_err(write_err)?;
+        return Ok(ExitCode::OK);
+    }
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let text = crate::logging::printable(&r.payload, false);
+            let short: String = text.chars().take(100).collect();
+            vec![
+                r.updated_at.chars().take(19).collect(),
+                r.kind.clone(),
+                r.key.clone().unwrap_or_default(),
+                if text.chars().count() > 100 { format!("{short}…") } else { short },
+            ]
+        })
+        .collect();
+    use crate::table::{render, Align};
+    let header = [
+        ("Updated", Align::Left),
+        ("Kind", Align::Left),
+        ("Key", Align::Left),
+        ("Payload (--json for all of it)", Align::Left),
+    ];
+    write!(out, "{}", render(2, &header, &table)).map_err(write_err)?;
+    Ok(ExitCode::OK)
+}

@@ -63,6 +63,7 @@ fn store_pass(store: &mut Store, rows: &Rows, days: &[NaiveDate]) -> (f64, usize
         collected_at: "2026-01-01T00:00:00Z",
         claims: &[],
         observes: &[],
+        account: None,
     };
     let t0 = Instant::now();
     let tx = store.transaction().expect("a transaction");

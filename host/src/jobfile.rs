@@ -84,16 +84,28 @@ pub fn path_in(home: &Path) -> Option<PathBuf> {
 fn parse(text: &str, catalog: &Catalog, settings: &Settings) -> Result<Vec<Job>, Mistake> {
     let file: JobsToml = toml::from_str(text).map_err(|e| Mistake {
         at: e.span().map_or(0, |s| s.start),
-        what: e.message().replace('\n', " "),
+        what: hide_values(&e.message().replace('\n', " ")),
     })?;
     let mut jobs = Vec::new();
     let mut names = BTreeSet::new();
     let mut accounts = BTreeSet::new();
+    let file_plugins: Vec<String> =
+        file.job.iter().map(|j| j.get_ref().plugin.get_ref().clone()).collect();
     for entry in file.job {
         let e = entry.into_inner();
         let job = job(&e, catalog, settings)?;
         if !names.insert(job.name.clone()) {
             return Err(at(&e.name, format!("job {:?} is declared twice", job.name)));
+        }
+        let shared = file_plugins.iter().filter(|p| **p == job.plugin.manifest.name).count() > 1;
+        if shared && job.account.is_none() {
+            return Err(at(
+                &e.name,
+                format!(
+                    "job {:?}: {} runs in more than one job, so each needs its own account",
+                    job.name, job.plugin.manifest.name
+                ),
+            ));
         }
         let account = job.account.clone().unwrap_or_else(|| "default".into());
         if !accounts.insert((job.plugin.manifest.name.clone(), account.clone())) {
@@ -185,6 +197,16 @@ fn job_settings(e: &Entry, plugin: &Plugin, base: &Settings) -> Result<Settings,
         }
     }
     for (k, var) in &e.secrets {
+        if !is_variable_name(var.get_ref()) {
+            // Most likely the key itself pasted here: never repeat it.
+            return Err(at(
+                var,
+                format!(
+                    "job {job:?}: secrets.{} must name a variable (put the key itself in .env)",
+                    k.get_ref()
+                ),
+            ));
+        }
         if !m.secrets.contains(k.get_ref()) {
             return Err(at(
                 k,
@@ -196,17 +218,20 @@ fn job_settings(e: &Entry, plugin: &Plugin, base: &Settings) -> Result<Settings,
                 ),
             ));
         }
-        // The error names the variable, never its value.
-        let value = base.get(var.get_ref()).ok_or_else(|| {
-            at(
-                var,
-                format!(
-            "job {job:?}: secrets.{} names {:?}, which is not set in the environment or .env",
-            k.get_ref(), var.get_ref()
-        ),
-            )
-        })?;
-        out.set(k.get_ref(), value);
+        // The error names the variable, never its value. A disabled job may
+        // name one that is not set yet.
+        match base.get(var.get_ref()) {
+            Some(value) => out.set(k.get_ref(), value),
+            None if e.enabled == Some(false) => {}
+            None => {
+                let why = format!(
+                    "job {job:?}: secrets.{} names {:?}, which is not set in the environment or .env",
+                    k.get_ref(),
+                    var.get_ref()
+                );
+                return Err(at(var, why));
+            }
+        }
     }
     for (k, v) in &e.settings {
         if !m.settings.contains(k.get_ref()) {
@@ -223,6 +248,34 @@ fn job_settings(e: &Entry, plugin: &Plugin, base: &Settings) -> Result<Settings,
         out.set(k.get_ref(), v.get_ref());
     }
     Ok(out)
+}
+
+/// Whether `s` can be an environment variable's name.
+fn is_variable_name(s: &str) -> bool {
+    s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && s.len() <= 128
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A TOML error without the values it quotes (a key pasted in the wrong
+/// place would otherwise be printed).
+fn hide_values(message: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in message.split('"').enumerate() {
+        out.push_str(if i % 2 == 1 { "\"…\"" } else { part });
+    }
+    out
+}
+
+/// The variables `agent-host.toml` names as holding secrets: secrets too,
+/// never handed over as settings and always redacted.
+pub fn secret_variables(home: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(home.join(FILE)) else { return Vec::new() };
+    let Ok(file) = toml::from_str::<JobsToml>(&text) else { return Vec::new() };
+    file.job
+        .iter()
+        .flat_map(|j| j.get_ref().secrets.values().map(|v| v.get_ref().clone()))
+        .collect()
 }
 
 fn params(e: &Entry, plugin: &Plugin) -> Result<BTreeMap<String, String>, Mistake> {

@@ -142,6 +142,21 @@ fn a_malformed_jobs_file_names_file_and_line_and_runs_nothing() {
         ),
         ("[[job]]\nname = \"a\"\nplugin = \"openai_collector\"\n[[job]]\nname = \"a\"\nplugin = \"anthropic_collector\"\n", 5, "declared twice"),
         ("[[job]\nname = \"a\"\n", 1, ""),
+        (
+            "[[job]]\nname = \"a\"\nplugin = \"openai_collector\"\n[job.secrets]\nOPENAI_ADMIN_KEY = \"sk-admin-PASTED-0123456789\"\n",
+            5,
+            "must name a variable (put the key itself in .env)",
+        ),
+        (
+            "[[job]]\nname = \"a\"\nplugin = \"openai_collector\"\nsecrets = \"sk-admin-PASTED-0123456789\"\n",
+            4,
+            "invalid type",
+        ),
+        (
+            "[[job]]\nname = \"a\"\nplugin = \"openai_collector\"\naccount = \"x\"\n[[job]]\nname = \"b\"\nplugin = \"openai_collector\"\n",
+            6,
+            "each needs its own account",
+        ),
     ] {
         std::fs::write(&file, text).unwrap();
         for args in [&["run-all"][..], &["jobs", "list"][..]] {
@@ -151,8 +166,40 @@ fn a_malformed_jobs_file_names_file_and_line_and_runs_nothing() {
             let first = err.lines().next().unwrap_or_default();
             assert!(first.contains(&format!("agent-host.toml:{line}: ")), "{text}\n{err}");
             assert!(first.contains(why), "{text}\n{err}");
-            assert!(!err.contains(OPENAI_KEY), "no secret in errors");
+            assert!(!err.contains(OPENAI_KEY) && !err.contains("PASTED"), "no secret in errors");
         }
         assert_eq!(home.count("runs"), 0, "nothing ran: {text}");
     }
+}
+
+#[test]
+fn with_jobs_declared_a_plugin_runs_only_as_its_jobs() {
+    let home = two_orgs();
+    let run = home.run(&[
+        "run",
+        "--plugin",
+        "openai_collector",
+        "--from",
+        "2025-08-01",
+        "--to",
+        "2025-08-01",
+    ]);
+    run.expect_code(2);
+    assert!(run.stderr().contains("runs as job(s) openai-acme, openai-globex"), "{}", run.stderr());
+    assert!(run.stderr().contains("--job openai-acme"), "{}", run.stderr());
+
+    // A disabled job may name a variable not set yet; an empty file is said.
+    let file = home.path().join("agent-host.toml");
+    std::fs::write(
+        &file,
+        format!("{JOBS}\n[[job]]\nname = \"later\"\nplugin = \"openai_collector\"\naccount = \"initech\"\nenabled = false\n[job.secrets]\nOPENAI_ADMIN_KEY = \"INITECH_KEY\"\n"),
+    )
+    .unwrap();
+    let list = home.run(&["jobs", "list", "--json"]).expect_code(0).json();
+    let later = list["jobs"].as_array().unwrap().iter().find(|j| j["name"] == "later").unwrap();
+    assert_eq!(later["enabled"], false);
+    std::fs::write(&file, "# nothing yet\n").unwrap();
+    let empty = home.run(&["run-all"]);
+    empty.expect_code(3);
+    assert!(empty.stderr().contains("declares no enabled job"), "{}", empty.stderr());
 }

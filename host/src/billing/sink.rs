@@ -48,6 +48,17 @@ fn claimed(input: &SinkInput<'_>, provider: &str) -> Result<(), RecordError> {
     )))
 }
 
+/// A job with an account label stores only rows of that account.
+fn own_account(input: &SinkInput<'_>, account: &str) -> Result<(), RecordError> {
+    match input.account {
+        Some(a) if a != account => Err(RecordError::Run(format!(
+            "a record for account {account:?}, but job {} collects account {a:?}",
+            input.plugin
+        ))),
+        _ => Ok(()),
+    }
+}
+
 impl Batch {
     /// Checks one billing record into the batch.
     fn add(&mut self, input: &SinkInput<'_>, r: &WireRecord) -> Result<(), RecordError> {
@@ -55,12 +66,14 @@ impl Batch {
             COST => {
                 let row = parse_cost(&r.payload, input.window)?;
                 claimed(input, &row.key.provider)?;
+                own_account(input, &row.key.account)?;
                 self.providers.insert(row.key.provider.clone());
                 self.rows.add_cost(row);
             }
             USAGE => {
                 for row in parse_usage(&r.payload, input.window)? {
                     claimed(input, &row.key.provider)?;
+                    own_account(input, &row.key.account)?;
                     self.providers.insert(row.key.provider.clone());
                     self.rows.add_usage(row)?;
                 }
@@ -86,6 +99,7 @@ impl Batch {
                 if !input.observes.contains(&call.provider) {
                     claimed(input, &call.provider)?;
                 }
+                own_account(input, &call.account)?;
                 // A call sent twice keeps its most complete counts, as the
                 // store does across runs.
                 match self.calls.entry((call.source.clone(), call.key.clone())) {
@@ -254,6 +268,7 @@ mod tests {
             collected_at: "2025-01-01T00:00:00Z",
             claims: &claims,
             observes: &[],
+            account: None,
         };
         let checked = BillingSink.prepare(&input, records).unwrap();
         assert!(checked.rejected.is_empty());
@@ -273,6 +288,29 @@ mod tests {
     }
 
     #[test]
+    fn a_job_with_an_account_stores_only_that_account_s_rows() {
+        let days = [day("2025-01-01")];
+        let claims = vec!["anthropic".to_string()];
+        let input = SinkInput {
+            plugin: "anthropic-acme",
+            run_id: "r",
+            window: Some((days[0], days[0])),
+            complete_days: &days,
+            metadata: "{}",
+            collected_at: "2025-01-02T00:00:00Z",
+            claims: &claims,
+            observes: &[],
+            account: Some("acme"),
+        };
+        // The records say "default": another job's rows, refused.
+        let e = BillingSink.prepare(&input, vec![cost("2025-01-01", "opus", "a", "1")]).err();
+        assert!(e.unwrap().contains("collects account \"acme\""));
+        let acme = cost("2025-01-01", "opus", "a", "1");
+        let acme = WireRecord { payload: acme.payload.replace("\"default\"", "\"acme\""), ..acme };
+        assert!(BillingSink.prepare(&input, vec![acme]).is_ok());
+    }
+
+    #[test]
     fn an_observer_sends_calls_but_never_billed_rows() {
         let observes = vec!["anthropic".to_string()];
         let input = SinkInput {
@@ -284,6 +322,7 @@ mod tests {
             collected_at: "2026-11-01T00:00:00Z",
             claims: &[],
             observes: &observes,
+            account: None,
         };
         let call = serde_json::json!({"provider": "anthropic", "source": "claude_code",
             "key": "msg_1", "day": "2026-11-01", "model": "claude-sonnet-4-5",

@@ -170,7 +170,9 @@ fn run_collection(
     on_done: &mut dyn FnMut(&RunReport),
 ) -> Result<Vec<RunReport>> {
     let catalog = ctx.catalog()?;
-    let opts = run_options(ctx, exec, params, catalog.declared_secrets(), progress)?;
+    let mut secret_names = catalog.declared_secrets();
+    secret_names.extend(crate::jobfile::secret_variables(ctx.home.path()));
+    let opts = run_options(ctx, exec, params, secret_names, progress)?;
     let mut store = ctx.store()?;
     let now = Utc::now().to_rfc3339();
     let interrupted = store.mark_interrupted(&now)?;
@@ -180,7 +182,26 @@ fn run_collection(
     let sink = BillingSink;
     match what {
         What::Plugin(name) => {
-            let job = Job::of(catalog.get(name)?, &ctx.settings);
+            let plugin = catalog.get(name)?;
+            // With jobs declared for it, the plugin runs as those jobs only:
+            // a run with the host's settings would write their rows.
+            let declared: Vec<String> = crate::jobfile::jobs(ctx, &catalog)?
+                .into_iter()
+                .filter(|j| {
+                    j.plugin.manifest.name == name
+                        && crate::jobfile::path_in(ctx.home.path()).is_some()
+                })
+                .map(|j| j.name)
+                .collect();
+            if !declared.is_empty() {
+                return Err(HostError::usage(format!(
+                    "{name} runs as job(s) {} of {}",
+                    declared.join(", "),
+                    crate::jobfile::FILE
+                ))
+                .with_hint(format!("run one with `agent-host run --job {}`", declared[0])));
+            }
+            let job = Job::of(plugin, &ctx.settings);
             runner::run_plugin(&mut store, &job, &sink, &opts, on_done)
         }
         What::Job(name) => {
@@ -203,6 +224,13 @@ fn run_collection(
             }
             let jobs: Vec<Job> =
                 crate::jobfile::jobs(ctx, &catalog)?.into_iter().filter(|j| j.enabled).collect();
+            if jobs.is_empty() {
+                return Err(HostError::config(format!(
+                    "{} declares no enabled job: nothing would be collected",
+                    crate::jobfile::FILE
+                ))
+                .with_hint("add a [[job]], or remove the file to run every plugin once"));
+            }
             runner::run_many(&mut store, &jobs, &sink, &opts, on_done)
         }
     }

@@ -33,7 +33,8 @@ pub fn list(ctx: &Context, args: &RecordsArgs) -> Result<u8> {
         return Ok(ExitCode::OK);
     }
     if rows.is_empty() {
-        writeln!(out, "no records of {} (run it first: agent-host run --plugin {0})", args.plugin)
+        let name = crate::logging::printable(&args.plugin, false);
+        writeln!(out, "no records of {name} (has it run? see `agent-host runs`)")
             .map_err(write_err)?;
         return Ok(ExitCode::OK);
     }
@@ -42,10 +43,11 @@ pub fn list(ctx: &Context, args: &RecordsArgs) -> Result<u8> {
         .map(|r| {
             let text = crate::logging::printable(&r.payload, false);
             let short: String = text.chars().take(100).collect();
+            // Kind and key are the plugin's text: shown without escapes.
             vec![
                 r.updated_at.chars().take(19).collect(),
-                r.kind.clone(),
-                r.key.clone().unwrap_or_default(),
+                crate::logging::printable(&r.kind, false),
+                crate::logging::printable(r.key.as_deref().unwrap_or_default(), false),
                 if text.chars().count() > 100 { format!("{short}…") } else { short },
             ]
         })

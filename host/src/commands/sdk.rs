@@ -48,7 +48,8 @@ const LAYOUT_MARKER: &[u8] = b"plugin-api;";
 const RESERVED: &str = "as async await break const continue crate dyn else enum extern false fn \
     for if impl in let loop match mod move mut pub ref return self static struct super trait \
     true type unsafe use where while abstract become box do final gen macro override priv try \
-    typeof unsized virtual yield std core alloc proc_macro test build deps incremental";
+    typeof unsized virtual yield std core alloc proc_macro test build deps incremental \
+    plugin_api abi_stable serde serde_json";
 
 /// `plugin new NAME [--dir D]`: writes the project into D/NAME.
 pub fn new(args: &PluginNewArgs) -> Result<u8> {
@@ -94,7 +95,8 @@ fn check_name(name: &str) -> Result<()> {
     }
     if RESERVED.split_whitespace().any(|r| r == name) {
         return Err(HostError::usage(format!(
-            "invalid plugin name {name:?}: it is a Rust keyword or a name cargo reserves"
+            "invalid plugin name {name:?}: it is a Rust keyword, a name cargo reserves or one of \
+             the project's own dependencies"
         )));
     }
     Ok(())
@@ -182,6 +184,10 @@ pub fn check(ctx: &Context, args: &PluginCheckArgs) -> Result<u8> {
 /// not checked: `plugins install` copies it), hashes it, and reads the
 /// plugin-api versions its type layouts name.
 fn open_plugin_file(path: &Path) -> std::result::Result<(CheckedFile, BTreeSet<String>), String> {
+    // Checked before opening: opening a FIFO would wait for a writer.
+    if !std::fs::metadata(path).map_err(|e| format!("cannot open: {e}"))?.is_file() {
+        return Err("not a regular file".into());
+    }
     let mut file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
     let meta = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
     if !meta.is_file() {

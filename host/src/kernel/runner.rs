@@ -617,6 +617,7 @@ fn commit<S: RecordSink>(store: &mut Store, sink: &S, today: NaiveDate, ex: Exec
         collected_at: &collected_at,
         claims: &prepared.spec.plugin.manifest.providers,
         observes: &prepared.spec.plugin.manifest.observes,
+        account: prepared.spec.account.as_deref(),
     };
     let records = std::mem::take(&mut result.records);
     let mut complete = complete_days.clone();

@@ -33,6 +33,10 @@ pub struct SinkInput<'a> {
     /// shared with other plugins: an application may accept a narrower
     /// kind of record for it.
     pub observes: &'a [String],
+    /// The account label the job gives its records, when it sets one: an
+    /// application refuses records labelled otherwise, so two jobs of one
+    /// plugin can never write each other's rows.
+    pub account: Option<&'a str>,
 }
 
 /// Counts of what a sink wrote, and what the application wants said about it.

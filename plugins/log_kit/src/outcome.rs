@@ -72,7 +72,11 @@ pub fn run_with(
         Level::Warn => ctx.warn(message),
     };
     match collect(req, &mut log) {
-        Ok(out) => {
+        Ok(mut out) => {
+            // The job's account label, when the operator gave one.
+            if let Some(account) = &req.account {
+                out.calls.iter_mut().for_each(|c| c.account = account.clone());
+            }
             ctx.info(&out.summary());
             PluginResult::success(out.records(), &out.metadata())
         }

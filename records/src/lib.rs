@@ -228,6 +228,19 @@ impl Priced {
         self.all_input().saturating_add(self.output)
     }
 
+    /// Each count added (saturating): the counts of two calls together.
+    pub fn plus(self, o: Priced) -> Priced {
+        Priced {
+            input: self.input.saturating_add(o.input),
+            output: self.output.saturating_add(o.output),
+            cache_read: self.cache_read.saturating_add(o.cache_read),
+            cache_write_5m: self.cache_write_5m.saturating_add(o.cache_write_5m),
+            cache_write_1h: self.cache_write_1h.saturating_add(o.cache_write_1h),
+            reasoning: self.reasoning.saturating_add(o.reasoning),
+            web_searches: self.web_searches.saturating_add(o.web_searches),
+        }
+    }
+
     /// The larger of each count: the most complete copy of a call written
     /// more than once (a streamed response is logged as it grows).
     pub fn max(self, o: Priced) -> Priced {

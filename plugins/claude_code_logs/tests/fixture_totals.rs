@@ -5,7 +5,8 @@ mod common;
 
 use std::path::Path;
 
-use common::{config_dirs, expected, fixture, request, run, run_totals};
+use common::{config_dirs, expected, fixture, request, run};
+use log_kit::tally::run_totals;
 use log_kit::{Counts, Level};
 
 const S1: &str = "9f0c2e4a-5b1d-4c7e-8a2f-3d6b1e0c9a11";

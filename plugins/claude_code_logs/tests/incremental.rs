@@ -9,7 +9,8 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use common::{config_dirs, expected, fixture, merge, next, run, totals};
+use common::{config_dirs, expected, fixture, next, run};
+use log_kit::tally::{merge, totals};
 use log_kit::Counts;
 use plugin_api::RunRequest;
 

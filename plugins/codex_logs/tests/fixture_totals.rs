@@ -8,6 +8,7 @@ use std::fs;
 use std::path::Path;
 
 use common::*;
+use log_kit::tally::run_totals;
 use log_kit::{Counts, Level};
 
 #[test]

@@ -11,6 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use common::*;
+use log_kit::tally::{merge, totals};
 use log_kit::Counts;
 use plugin_api::RunRequest;
 

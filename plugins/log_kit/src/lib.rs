@@ -22,6 +22,7 @@ mod outcome;
 mod read;
 mod scan;
 mod state;
+pub mod tally;
 mod time;
 mod walk;
 

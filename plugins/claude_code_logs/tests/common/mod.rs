@@ -4,10 +4,9 @@
 // Each test binary uses a part of these, so `expect` would fail in some.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use billing_records::{CallPayload, Priced};
+use billing_records::Priced;
 use claude_code_logs::collect;
 use log_kit::Outcome;
 use plugin_api::RunRequest;
@@ -46,51 +45,7 @@ pub fn next(req: &RunRequest, out: &Outcome) -> RunRequest {
     RunRequest { state: Some(out.state.clone()), ..req.clone() }
 }
 
-/// What the host keeps: one call per key, the first copy's fields and the
-/// largest of each count.
-pub fn merge(into: &mut BTreeMap<String, CallPayload>, calls: Vec<CallPayload>) {
-    for call in calls {
-        match into.get_mut(&call.key) {
-            Some(kept) => kept.priced = kept.priced.max(call.priced),
-            None => {
-                into.insert(call.key.clone(), call);
-            }
-        }
-    }
-}
-
-/// Per (day, model): the number of calls and the sum of their counts.
-pub type Totals = BTreeMap<(String, String), (u64, Priced)>;
-
-/// The totals of merged calls.
-pub fn totals(calls: &BTreeMap<String, CallPayload>) -> Totals {
-    let mut out = Totals::new();
-    for c in calls.values() {
-        let (n, sum) = out.entry((c.day.clone(), c.model.clone())).or_default();
-        *n += 1;
-        *sum = add(*sum, c.priced);
-    }
-    out
-}
-
-fn add(a: Priced, b: Priced) -> Priced {
-    Priced {
-        input: a.input + b.input,
-        output: a.output + b.output,
-        cache_read: a.cache_read + b.cache_read,
-        cache_write_5m: a.cache_write_5m + b.cache_write_5m,
-        cache_write_1h: a.cache_write_1h + b.cache_write_1h,
-        reasoning: a.reasoning + b.reasoning,
-        web_searches: a.web_searches + b.web_searches,
-    }
-}
-
-/// The totals of one run's calls.
-pub fn run_totals(out: &Outcome) -> Totals {
-    let mut merged = BTreeMap::new();
-    merge(&mut merged, out.calls.clone());
-    totals(&merged)
-}
+use log_kit::tally::Totals;
 
 /// A row of an expected totals table.
 pub fn row(

@@ -1,0 +1,42 @@
+//! What the host makes of a plugin's calls, for the plugins' tests: one call
+//! per key (the first copy's fields, the largest of each count), and totals
+//! per day and model.
+
+use std::collections::BTreeMap;
+
+use billing_records::{CallPayload, Priced};
+
+use crate::Outcome;
+
+/// Per (day, model): the number of calls and the sum of their counts.
+pub type Totals = BTreeMap<(String, String), (u64, Priced)>;
+
+/// Merges `calls` into `into` as the host's store does.
+pub fn merge(into: &mut BTreeMap<String, CallPayload>, calls: Vec<CallPayload>) {
+    for call in calls {
+        match into.get_mut(&call.key) {
+            Some(kept) => kept.priced = kept.priced.max(call.priced),
+            None => {
+                into.insert(call.key.clone(), call);
+            }
+        }
+    }
+}
+
+/// The totals of merged calls.
+pub fn totals(calls: &BTreeMap<String, CallPayload>) -> Totals {
+    let mut out = Totals::new();
+    for c in calls.values() {
+        let (n, sum) = out.entry((c.day.clone(), c.model.clone())).or_default();
+        *n += 1;
+        *sum = sum.plus(c.priced);
+    }
+    out
+}
+
+/// The totals of one run's calls.
+pub fn run_totals(out: &Outcome) -> Totals {
+    let mut merged = BTreeMap::new();
+    merge(&mut merged, out.calls.clone());
+    totals(&merged)
+}

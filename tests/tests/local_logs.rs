@@ -93,6 +93,7 @@ fn logs_are_kept_deduplicated_priced_exactly_and_outlive_their_files() {
     std::fs::remove_dir_all(logs.path().join("claude/root-a")).unwrap();
     std::fs::remove_dir_all(logs.path().join("codex/home/sessions")).unwrap();
     home.run(&["run-all"]).expect_code(0);
+    assert!(home.log().contains("read before are gone; the calls read from them stay stored"));
     let after = summary(&home, "2026-11-01", "2026-11-02");
     assert_eq!(after["estimated"], s["estimated"], "deleting logs changes nothing stored");
 }

@@ -82,6 +82,7 @@ fn run_options(
         params,
         exe,
         timeout: Duration::from_secs(timeout_secs),
+        timeout_given: exec.timeout.is_some(),
         memory_bytes: ctx.worker_memory()?,
         limits,
         secret_names,

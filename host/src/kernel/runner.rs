@@ -62,8 +62,11 @@ pub struct RunOptions {
     pub params: BTreeMap<String, String>,
     /// The agent-host executable, run as the worker.
     pub exe: PathBuf,
-    /// Kill the worker after this long.
+    /// Kill the worker after this long (a job's own timeout wins unless
+    /// this one was given on the command line).
     pub timeout: Duration,
+    /// Whether `timeout` was given on the command line.
+    pub timeout_given: bool,
     /// The worker's address-space limit in bytes.
     pub memory_bytes: u64,
     /// What a run may send back.
@@ -81,6 +84,16 @@ pub struct RunOptions {
     pub secret_names: Vec<String>,
     /// Progress bars (requests done of requests asked) on a terminal.
     pub progress: Option<indicatif::MultiProgress>,
+}
+
+impl RunOptions {
+    /// How long a run of `spec` may take.
+    fn timeout_for(&self, spec: &Job) -> Duration {
+        match spec.timeout {
+            Some(t) if !self.timeout_given => t,
+            _ => self.timeout,
+        }
+    }
 }
 
 /// What happened in a run, for the console and `--json`.
@@ -329,7 +342,7 @@ fn prepare(
             host_pid: std::process::id(),
             read_paths: read_paths.values().flatten().map(|p| p.display().to_string()).collect(),
             memory_bytes: opts.memory_bytes,
-            cpu_secs: spec.timeout.unwrap_or(opts.timeout).as_secs() + 5,
+            cpu_secs: opts.timeout_for(spec).as_secs() + 5,
         },
     };
     Ok(Prepared {
@@ -396,7 +409,7 @@ fn execute(mut prepared: Prepared, opts: &RunOptions) -> Executed {
         &opts.exe,
         &prepared.spec.plugin.file,
         &job,
-        prepared.spec.timeout.unwrap_or(opts.timeout),
+        opts.timeout_for(&prepared.spec),
         &opts.limits,
         Some(broker),
         &mut |level, msg| log(level, &msg),

@@ -78,6 +78,17 @@ where
             out.state.files.insert(key, entry);
         }
     }
+    // What is left of the old state are files read before and gone now
+    // (a log cleanup): what they held stays stored, never re-derived smaller.
+    if !old.files.is_empty() {
+        log(
+            Level::Info,
+            &format!(
+                "{} log file(s) read before are gone; the calls read from them stay stored",
+                old.files.len()
+            ),
+        );
+    }
     out
 }
 

@@ -54,16 +54,16 @@ fn logs_are_kept_deduplicated_priced_exactly_and_outlive_their_files() {
 
     let s = summary(&home, "2026-11-01", "2026-11-02");
     assert_eq!(s["estimated"]["kind"], "estimated");
-    assert_eq!(estimated(&s, "anthropic"), dec(ANTHROPIC_DAY1) + dec(ANTHROPIC_DAY2));
-    assert_eq!(estimated(&s, "openai"), dec(OPENAI_DAY1) + dec(OPENAI_DAY2));
+    assert_eq!(estimated(&s, "Anthropic"), dec(ANTHROPIC_DAY1) + dec(ANTHROPIC_DAY2));
+    assert_eq!(estimated(&s, "OpenAI"), dec(OPENAI_DAY1) + dec(OPENAI_DAY2));
     assert_eq!(s["estimated"]["calls"], 18);
     assert_eq!(s["total_cost"], "0.00", "nothing billed: estimates never become billed");
     for (day, anthropic, openai) in
         [("2026-11-01", ANTHROPIC_DAY1, OPENAI_DAY1), ("2026-11-02", ANTHROPIC_DAY2, OPENAI_DAY2)]
     {
         let s = summary(&home, day, day);
-        assert_eq!(estimated(&s, "anthropic"), dec(anthropic), "{day}");
-        assert_eq!(estimated(&s, "openai"), dec(openai), "{day}");
+        assert_eq!(estimated(&s, "Anthropic"), dec(anthropic), "{day}");
+        assert_eq!(estimated(&s, "OpenAI"), dec(openai), "{day}");
     }
     // By model and by project (the agent's folder), the same money.
     for by in ["model", "project"] {
@@ -112,10 +112,11 @@ fn a_nightly_run_reads_only_the_new_lines() {
     std::fs::write(&file, text).unwrap();
     let run = home.run(&["run", "--plugin", "claude_code_logs", "--json"]);
     run.expect_code(0);
-    assert_eq!(run.json()[0]["records_received"], 1, "only the appended call is read");
+    // The appended call, and how the provider is named.
+    assert_eq!(run.json()[0]["records_received"], 2, "only the appended call is read");
     // 100,000 uncached input tokens of Sonnet 4.5 at $3 per million.
     let s = summary(&home, "2026-11-02", "2026-11-02");
-    assert_eq!(estimated(&s, "anthropic"), dec(ANTHROPIC_DAY2) + dec("0.3"));
+    assert_eq!(estimated(&s, "Anthropic"), dec(ANTHROPIC_DAY2) + dec("0.3"));
 
     // A line no call can hold (an absurd count, an empty model) is left out
     // with a note; the lines after it are still read, then and later.
@@ -129,7 +130,7 @@ fn a_nightly_run_reads_only_the_new_lines() {
     run.expect_code(0);
     assert!(run.stdout().contains("left out, not stored"), "{}", run.stdout());
     let s = summary(&home, "2026-11-02", "2026-11-02");
-    assert_eq!(estimated(&s, "anthropic"), dec(ANTHROPIC_DAY2) + dec("0.303"));
+    assert_eq!(estimated(&s, "Anthropic"), dec(ANTHROPIC_DAY2) + dec("0.303"));
     home.run(&["run", "--plugin", "claude_code_logs"]).expect_code(0);
 }
 
@@ -142,7 +143,7 @@ fn budgets_exports_and_alerts_run_on_estimates_labelled_as_such() {
     let rows: Vec<&str> = csv.lines().skip(1).collect();
     assert_eq!(rows.len(), 4, "{csv}");
     assert!(rows.iter().all(|r| r.ends_with(",estimated")), "{csv}");
-    assert!(csv.contains("anthropic (estimated),2026-11-01,"), "{csv}");
+    assert!(csv.contains("Anthropic (estimated),2026-11-01,"), "{csv}");
     let total: Decimal = rows.iter().map(|r| dec(r.split(',').nth(3).unwrap())).sum();
     let all = [ANTHROPIC_DAY1, ANTHROPIC_DAY2, OPENAI_DAY1, OPENAI_DAY2].map(dec);
     assert_eq!(total.round_dp(2), all.iter().sum::<Decimal>().round_dp(2));
@@ -191,7 +192,7 @@ fn reconcile_puts_billed_and_both_estimates_side_by_side_with_exact_drift() {
     let local_total = dec(r["totals"]["local_estimate"].as_str().unwrap());
     assert_eq!(local_total, dec(ANTHROPIC_DAY1) + dec(ANTHROPIC_DAY2));
     // Codex's calls have nothing billed to compare with: said, not hidden.
-    let openai = days.iter().find(|d| d["provider"] == "openai").unwrap();
+    let openai = days.iter().find(|d| d["provider"] == "OpenAI").unwrap();
     assert!(openai["billed"].is_null());
     let causes = openai["causes"].to_string();
     assert!(causes.contains("in local logs only"), "{causes}");

@@ -24,6 +24,8 @@ pub struct BillingSink;
 /// the providers touched.
 pub struct Batch {
     rows: Rows,
+    /// Descriptions sent by a plugin that only observes the provider.
+    observed_infos: Vec<ProviderInfo>,
     calls: BTreeMap<(String, String), CallRow>,
     /// Calls that could not be stored: how many, and the first reason.
     bad_calls: (usize, Option<String>),
@@ -80,8 +82,12 @@ impl Batch {
             }
             PROVIDER => {
                 let info = parse_provider(&r.payload)?;
-                claimed(input, &info.provider)?;
-                self.infos.push(info);
+                if input.observes.contains(&info.provider) {
+                    self.observed_infos.push(info);
+                } else {
+                    claimed(input, &info.provider)?;
+                    self.infos.push(info);
+                }
             }
             CALL => {
                 // Calls stand alone: a bad one is left out (and said), never
@@ -127,6 +133,7 @@ impl RecordSink for BillingSink {
     ) -> Result<Checked<Batch>, String> {
         let mut batch = Batch {
             rows: Rows::default(),
+            observed_infos: Vec::new(),
             calls: BTreeMap::new(),
             bad_calls: (0, None),
             infos: Vec::new(),
@@ -182,6 +189,7 @@ impl RecordSink for BillingSink {
             tx.refresh_results(&batch.providers, input.complete_days, input.collected_at)?;
             stats.notes = not_in_cost_notes(tx.not_in_cost(&batch.providers, input.complete_days)?);
         }
+        tx.describe_new_providers(&batch.observed_infos, input.collected_at)?;
         if let (n @ 1.., Some(why)) = &batch.bad_calls {
             stats.notes.push(format!("{n} call(s) left out, not stored: {why}"));
         }
@@ -334,6 +342,31 @@ mod tests {
         assert!(e.unwrap().contains("not one this plugin's manifest declares"));
         let other = WireRecord { payload: call.payload.replace("anthropic", "openai"), ..call };
         assert!(BillingSink.prepare(&input, vec![other]).is_err());
+        // It may name the provider, stored only where no claimant has.
+        let named = |p: &str, n: &str| WireRecord {
+            kind: "provider".into(),
+            key: p.into(),
+            payload: serde_json::json!({"provider": p, "display_name": n}).to_string(),
+        };
+        let mut store = Store::open_in_memory().unwrap();
+        let tx = store.transaction().unwrap();
+        tx.upsert_providers(
+            &[parse_provider(&named("anthropic", "Anthropic").payload).unwrap()],
+            "t",
+        )
+        .unwrap();
+        let batch =
+            BillingSink.prepare(&input, vec![named("anthropic", "ANTHROPIC")]).unwrap().batch;
+        BillingSink.write(&tx, &input, batch).unwrap();
+        tx.commit().unwrap();
+        let names = store.query_all::<String, Vec<_>>(
+            "read",
+            "SELECT display_name FROM providers",
+            [],
+            |r| r.get(0),
+        );
+        assert_eq!(names.unwrap(), ["Anthropic"], "the claimant's name stays");
+        assert!(BillingSink.prepare(&input, vec![named("openai", "OpenAI")]).is_err());
     }
 
     #[test]

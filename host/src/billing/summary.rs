@@ -598,8 +598,12 @@ pub fn render(s: &Summary) -> String {
     }
     // Days not yet finished get no bar, and the label says which days the
     // bars cover.
-    let shown: Vec<&DayLine> =
-        s.daily.iter().take_while(|d| Some(d.date) <= s.last_finished_day).collect();
+    // The bars are billed spend: with estimates alone there is nothing to draw.
+    let shown: Vec<&DayLine> = if s.providers.is_empty() && s.estimated.is_some() {
+        Vec::new()
+    } else {
+        s.daily.iter().take_while(|d| Some(d.date) <= s.last_finished_day).collect()
+    };
     if let (Some(first), Some(last)) = (shown.first(), shown.last()) {
         let costs: Vec<Option<Money>> =
             shown.iter().map(|d| d.cost.as_deref().map(Money::from_stored)).collect();

@@ -479,16 +479,31 @@ impl Tx<'_> {
 
     /// Stores provider descriptions.
     pub fn upsert_providers(&self, infos: &[ProviderInfo], now: &str) -> Result<()> {
+        self.store_providers(infos, now, true)
+    }
+
+    /// Stores descriptions of providers that have none yet (an observer's:
+    /// the claimant's description, when there is one, stays).
+    pub fn describe_new_providers(&self, infos: &[ProviderInfo], now: &str) -> Result<()> {
+        self.store_providers(infos, now, false)
+    }
+
+    fn store_providers(&self, infos: &[ProviderInfo], now: &str, replace: bool) -> Result<()> {
+        let on_conflict = if replace {
+            "DO UPDATE SET display_name = ?2, service_name = ?3, service_category = ?4,
+                service_subcategory = ?5, sub_account_type = ?6, not_in_cost_note = ?7,
+                updated_at = ?8"
+        } else {
+            "DO NOTHING"
+        };
         let mut stmt = self
             .tx
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "INSERT INTO providers (provider, display_name, service_name, service_category,
                     service_subcategory, sub_account_type, not_in_cost_note, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (provider) DO UPDATE SET display_name = ?2, service_name = ?3,
-                    service_category = ?4, service_subcategory = ?5, sub_account_type = ?6,
-                    not_in_cost_note = ?7, updated_at = ?8",
-            )
+                 ON CONFLICT (provider) {on_conflict}"
+            ))
             .ctx("store providers")?;
         let mut others = self
             .tx

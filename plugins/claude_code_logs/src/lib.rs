@@ -61,7 +61,8 @@ pub fn manifest() -> Manifest {
 }
 
 fn run(ctx: &PluginCtx<'_>, req: RunRequest) -> PluginResult {
-    log_kit::run_with(ctx, &req, collect)
+    let provider = billing_records::ProviderPayload::new(PROVIDER, "Anthropic");
+    log_kit::run_with(ctx, &req, &provider, collect)
 }
 
 plugin_api::export_plugin! { manifest: manifest, run: run }

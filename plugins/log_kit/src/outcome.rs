@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use billing_records::{CallPayload, CALL};
+use billing_records::{CallPayload, ProviderPayload, CALL, PROVIDER};
 use plugin_api::{PluginCtx, PluginResult, Record, RunMetadata, RunRequest};
 use serde_json::Value;
 
@@ -65,6 +65,7 @@ impl Outcome {
 pub fn run_with(
     ctx: &PluginCtx<'_>,
     req: &RunRequest,
+    provider: &ProviderPayload,
     collect: impl FnOnce(&RunRequest, Log<'_>) -> Result<Outcome, String>,
 ) -> PluginResult {
     let mut log = |level: Level, message: &str| match level {
@@ -78,7 +79,11 @@ pub fn run_with(
                 out.calls.iter_mut().for_each(|c| c.account = account.clone());
             }
             ctx.info(&out.summary());
-            PluginResult::success(out.records(), &out.metadata())
+            // How the observed provider is named when no collector says so.
+            let mut records = out.records();
+            let described = serde_json::to_string(provider).unwrap_or_default();
+            records.push(Record::new(PROVIDER, &provider.provider, described));
+            PluginResult::success(records, &out.metadata())
         }
         Err(e) => PluginResult::failed(e),
     }

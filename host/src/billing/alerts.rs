@@ -78,13 +78,20 @@ pub fn evaluate(
     last_runs: &[RunRow],
     s: &AlertSettings,
 ) -> Vec<Alert> {
+    let yesterday = today - Days::new(1);
+    let mut out = budget_alerts(today, days, s);
+    out.extend(provider_alerts(yesterday, days, s));
+    out.extend(failed_runs(last_runs));
+    out
+}
+
+/// Budget thresholds (only the highest one crossed, so a first run in a
+/// month already over budget sends one message, not three) and a forecast
+/// above the budget.
+fn budget_alerts(today: NaiveDate, days: &[DayTotal], s: &AlertSettings) -> Vec<Alert> {
     let mut out = Vec::new();
     let yesterday = today - Days::new(1);
-    let month = Period::month_of(yesterday);
-    let month_key = month.from.format("%Y-%m").to_string();
-
-    // Budget thresholds: only the highest one crossed, so a first run in a
-    // month already over budget sends one message, not three.
+    let month_key = Period::month_of(yesterday).from.format("%Y-%m").to_string();
     let view = budget_view(yesterday, today, days, &s.budget);
     let mtd = Money::from_stored(&view.month_to_date);
     let crossed = s
@@ -109,39 +116,45 @@ pub fn evaluate(
             ),
         });
     }
-    if let Some(f) = &view.forecast {
-        if Money::from_stored(&f.month_end) > s.budget {
-            out.push(Alert {
-                key: format!("forecast:{month_key}"),
-                rule: "forecast",
-                severity: "warning",
-                title: format!("AI spend is on course to exceed the {month_key} budget"),
-                message: format!(
-                    "Forecast ${} at month end against a ${} budget ({}).{}",
-                    f.month_end,
-                    view.monthly_budget,
-                    f.method,
-                    estimated_note(&view)
-                ),
-            });
-        }
+    if let Some(f) = view.forecast.as_ref().filter(|f| Money::from_stored(&f.month_end) > s.budget)
+    {
+        out.push(Alert {
+            key: format!("forecast:{month_key}"),
+            rule: "forecast",
+            severity: "warning",
+            title: format!("AI spend is on course to exceed the {month_key} budget"),
+            message: format!(
+                "Forecast ${} at month end against a ${} budget ({}).{}",
+                f.month_end,
+                view.monthly_budget,
+                f.method,
+                estimated_note(&view)
+            ),
+        });
     }
+    out
+}
 
-    // Per provider: a broken collector, or a spike.
-    let mut by_provider: BTreeMap<&str, BTreeMap<NaiveDate, Money>> = BTreeMap::new();
-    let estimated: std::collections::HashSet<&str> =
-        days.iter().filter(|d| d.estimated).map(|d| d.provider.as_str()).collect();
+/// Per provider: a broken collector (no spend yesterday after a week with
+/// some), or a spike above the trailing median.
+fn provider_alerts(yesterday: NaiveDate, days: &[DayTotal], s: &AlertSettings) -> Vec<Alert> {
+    let mut by_provider: BTreeMap<&str, (bool, BTreeMap<NaiveDate, Money>)> = BTreeMap::new();
     for d in days {
-        by_provider.entry(&d.provider).or_default().insert(d.date, Money::from_stored(&d.cost));
+        let e = by_provider.entry(&d.provider).or_default();
+        e.0 |= d.estimated;
+        e.1.insert(d.date, Money::from_stored(&d.cost));
     }
-    for (provider, series) in &by_provider {
-        let trailing: Vec<Money> = (1..=7)
+    let before = |series: &BTreeMap<NaiveDate, Money>, n: u64| -> Vec<Money> {
+        (1..=n)
             .map(|i| series.get(&(yesterday - Days::new(i))).cloned().unwrap_or_default())
-            .collect();
-        let had_spend = trailing.iter().any(|m| *m > Money::zero());
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (provider, (estimated, series)) in &by_provider {
+        let had_spend = before(series, 7).iter().any(|m| *m > Money::zero());
         match series.get(&yesterday) {
             // A day without calls in local logs is a day off, not a broken collector.
-            c if had_spend && c.is_none_or(Money::is_zero) && !estimated.contains(provider) => {
+            c if had_spend && c.is_none_or(Money::is_zero) && !estimated => {
                 let what = if series.contains_key(&yesterday) { "zero" } else { "missing" };
                 out.push(Alert {
                     key: format!("collector:{provider}:{yesterday}"),
@@ -155,10 +168,7 @@ pub fn evaluate(
                 });
             }
             Some(cost) => {
-                let history: Vec<Money> = (1..=14)
-                    .map(|i| series.get(&(yesterday - Days::new(i))).cloned().unwrap_or_default())
-                    .collect();
-                let m = median(history);
+                let m = median(before(series, 14));
                 if m > Money::zero() && cost.decimal() > &(m.decimal() * &s.spike_factor) {
                     out.push(Alert {
                         key: format!("spike:{provider}:{yesterday}"),
@@ -172,13 +182,18 @@ pub fn evaluate(
                     });
                 }
             }
-            None => {}
+            _ => {}
         }
     }
+    out
+}
 
-    // The last run of a collector failed.
-    for r in last_runs.iter().filter(|r| r.status == "failed" || r.status == "partial") {
-        out.push(Alert {
+/// The last run of a collector failed or was partial.
+fn failed_runs(last_runs: &[RunRow]) -> Vec<Alert> {
+    last_runs
+        .iter()
+        .filter(|r| r.status == "failed" || r.status == "partial")
+        .map(|r| Alert {
             key: format!("run-failed:{}:{}", r.plugin_name, r.id),
             rule: "collector",
             severity: "critical",
@@ -190,9 +205,8 @@ pub fn evaluate(
                 r.started_at,
                 r.error.as_deref().unwrap_or("no reason given")
             ),
-        });
-    }
-    out
+        })
+        .collect()
 }
 
 #[cfg(test)]

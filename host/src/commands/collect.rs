@@ -183,26 +183,7 @@ fn run_collection(
     let sink = BillingSink;
     match what {
         What::Plugin(name) => {
-            let plugin = catalog.get(name)?;
-            // With jobs declared for it, the plugin runs as those jobs only:
-            // a run with the host's settings would write their rows.
-            let declared: Vec<String> = crate::jobfile::jobs(ctx, &catalog)?
-                .into_iter()
-                .filter(|j| {
-                    j.plugin.manifest.name == name
-                        && crate::jobfile::path_in(ctx.home.path()).is_some()
-                })
-                .map(|j| j.name)
-                .collect();
-            if !declared.is_empty() {
-                return Err(HostError::usage(format!(
-                    "{name} runs as job(s) {} of {}",
-                    declared.join(", "),
-                    crate::jobfile::FILE
-                ))
-                .with_hint(format!("run one with `agent-host run --job {}`", declared[0])));
-            }
-            let job = Job::of(plugin, &ctx.settings);
+            let job = plugin_alone(ctx, &catalog, name)?;
             runner::run_plugin(&mut store, &job, &sink, &opts, on_done)
         }
         What::Job(name) => {
@@ -235,6 +216,29 @@ fn run_collection(
             runner::run_many(&mut store, &jobs, &sink, &opts, on_done)
         }
     }
+}
+
+/// `name` as a job of its own with the host's settings; refused when
+/// `agent-host.toml` declares jobs for it (a plain run would write their
+/// rows).
+fn plugin_alone(ctx: &Context, catalog: &Catalog, name: &str) -> Result<Job> {
+    let plugin = catalog.get(name)?;
+    if crate::jobfile::path_in(ctx.home.path()).is_some() {
+        let declared: Vec<String> = crate::jobfile::jobs(ctx, catalog)?
+            .into_iter()
+            .filter(|j| j.plugin.manifest.name == name)
+            .map(|j| j.name)
+            .collect();
+        if let Some(first) = declared.first() {
+            return Err(HostError::usage(format!(
+                "{name} runs as job(s) {} of {}",
+                declared.join(", "),
+                crate::jobfile::FILE
+            ))
+            .with_hint(format!("run one with `agent-host run --job {first}`")));
+        }
+    }
+    Ok(Job::of(plugin, &ctx.settings))
 }
 
 fn report_rejected(catalog: &Catalog) {

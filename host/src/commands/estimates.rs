@@ -32,6 +32,22 @@ struct RatesView {
     cache_write_1h: Option<String>,
 }
 
+impl RatesView {
+    /// One line: the rates, and the day they apply from if not always.
+    fn line(&self) -> String {
+        let none = "none".to_string();
+        let since = self.since.as_ref().map(|s| format!("from {s}: ")).unwrap_or_default();
+        format!(
+            "{since}input {}, output {}, cache read {}, cache write 5m {}, 1h {}",
+            self.input.as_ref().unwrap_or(&none),
+            self.output.as_ref().unwrap_or(&none),
+            self.cache_read.as_ref().unwrap_or(&none),
+            self.cache_write_5m.as_ref().unwrap_or(&none),
+            self.cache_write_1h.as_ref().unwrap_or(&none),
+        )
+    }
+}
+
 impl From<&Rates> for RatesView {
     fn from(r: &Rates) -> Self {
         let d = |r: &Option<Rate>| r.as_ref().map(Rate::describe);
@@ -57,25 +73,39 @@ pub fn prices(ctx: &Context, args: &PricesArgs) -> Result<u8> {
         return Ok(ExitCode::OK);
     }
     let table = ctx.prices()?;
-    let Some(asked) = &args.model else {
-        let (p, m) = table.size();
-        if args.json {
-            let v = serde_json::json!({"source": table.source, "date": table.date, "providers": p, "models": m});
-            writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default())
-                .map_err(write_err)?;
-        } else {
-            writeln!(
-                out,
-                "price table: {} (dated {}): {p} providers, {m} models",
-                table.source, table.date
-            )
-            .map_err(write_err)?;
-            writeln!(out, "  `agent-host prices --model NAME` shows one model's prices (USD per million tokens)")
-                .map_err(write_err)?;
-        }
-        return Ok(ExitCode::OK);
+    match &args.model {
+        None => print_table(&mut out, &table, args.json)?,
+        Some(asked) => print_model(&mut out, &table, args, asked)?,
+    }
+    Ok(ExitCode::OK)
+}
+
+/// What the table is, and how big.
+fn print_table(out: &mut dyn Write, table: &PriceTable, json: bool) -> Result<()> {
+    let (p, m) = table.size();
+    let text = if json {
+        let v = serde_json::json!({
+            "source": table.source, "date": table.date, "providers": p, "models": m
+        });
+        serde_json::to_string_pretty(&v).unwrap_or_default()
+    } else {
+        format!(
+            "price table: {} (dated {}): {p} providers, {m} models\n  `agent-host prices \
+             --model NAME` shows one model's prices (USD per million tokens)",
+            table.source, table.date
+        )
     };
-    let found = matches(&table, args.provider.as_deref(), asked);
+    writeln!(out, "{text}").map_err(write_err)
+}
+
+/// One model's rates in every price list that has it; none is a usage error.
+fn print_model(
+    out: &mut dyn Write,
+    table: &PriceTable,
+    args: &PricesArgs,
+    asked: &str,
+) -> Result<()> {
+    let found = matches(table, args.provider.as_deref(), asked);
     if found.is_empty() {
         let whose = args.provider.as_deref().map(|p| format!("{p}'s ")).unwrap_or_default();
         return Err(HostError::usage(format!(
@@ -95,31 +125,18 @@ pub fn prices(ctx: &Context, args: &PricesArgs) -> Result<u8> {
         .collect();
     if args.json {
         let v = serde_json::json!({"source": table.source, "date": table.date, "models": views});
-        writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default())
-            .map_err(write_err)?;
-        return Ok(ExitCode::OK);
+        return writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default())
+            .map_err(write_err);
     }
     writeln!(out, "price table: {} (dated {}); USD per million tokens", table.source, table.date)
         .map_err(write_err)?;
     for v in &views {
         writeln!(out, "\n{} {} (priced as {})", v.provider, v.asked, v.model).map_err(write_err)?;
         for r in &v.history {
-            let since = r.since.as_deref().map(|s| format!(" from {s}")).unwrap_or_default();
-            let none = "none".to_string();
-            writeln!(
-                out,
-                "  {}input {}, output {}, cache read {}, cache write 5m {}, 1h {}",
-                if since.is_empty() { String::new() } else { format!("{}: ", since.trim()) },
-                r.input.as_ref().unwrap_or(&none),
-                r.output.as_ref().unwrap_or(&none),
-                r.cache_read.as_ref().unwrap_or(&none),
-                r.cache_write_5m.as_ref().unwrap_or(&none),
-                r.cache_write_1h.as_ref().unwrap_or(&none),
-            )
-            .map_err(write_err)?;
+            writeln!(out, "  {}", r.line()).map_err(write_err)?;
         }
     }
-    Ok(ExitCode::OK)
+    Ok(())
 }
 
 /// The providers whose table prices `model`, with the model it matches.

@@ -76,6 +76,20 @@ trait DayTable {
     fn delete(stmt: &mut Statement<'_>, key: &Self::Key) -> rusqlite::Result<usize>;
 }
 
+/// A stored call's counts (`input` … `web_searches`, in that order).
+fn stored_counts(r: &rusqlite::Row<'_>) -> rusqlite::Result<Priced> {
+    let n = |i| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+    Ok(Priced {
+        input: n(0)?,
+        output: n(1)?,
+        cache_read: n(2)?,
+        cache_write_5m: n(3)?,
+        cache_write_1h: n(4)?,
+        reasoning: n(5)?,
+        web_searches: n(6)?,
+    })
+}
+
 fn day_of(text: String) -> Option<NaiveDate> {
     text.parse().ok()
 }
@@ -423,18 +437,7 @@ impl Tx<'_> {
         let (mut written, mut changed) = (0, 0);
         for c in calls {
             let stored = read
-                .query_row(params![plugin, c.source, c.key], |r| {
-                    let n = |i| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
-                    Ok(Priced {
-                        input: n(0)?,
-                        output: n(1)?,
-                        cache_read: n(2)?,
-                        cache_write_5m: n(3)?,
-                        cache_write_1h: n(4)?,
-                        reasoning: n(5)?,
-                        web_searches: n(6)?,
-                    })
-                })
+                .query_row(params![plugin, c.source, c.key], stored_counts)
                 .optional()
                 .ctx("read calls")?;
             let p = match stored {
@@ -449,6 +452,8 @@ impl Tx<'_> {
                 }
             };
             let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            let counts = [p.input, p.output, p.cache_read, p.cache_write_5m, p.cache_write_1h];
+            let [input, output, read_, write_5m, write_1h] = counts.map(n);
             insert
                 .execute(params![
                     plugin,
@@ -463,11 +468,11 @@ impl Tx<'_> {
                     c.session,
                     c.service_tier,
                     c.speed,
-                    n(p.input),
-                    n(p.output),
-                    n(p.cache_read),
-                    n(p.cache_write_5m),
-                    n(p.cache_write_1h),
+                    input,
+                    output,
+                    read_,
+                    write_5m,
+                    write_1h,
                     n(p.reasoning),
                     n(p.web_searches),
                     run_id

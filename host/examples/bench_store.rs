@@ -54,6 +54,7 @@ fn rows(n: usize, bump: bool) -> Rows {
 }
 
 fn store_pass(store: &mut Store, rows: &Rows, days: &[NaiveDate]) -> (f64, usize, usize) {
+    let claims = ["openai".to_string(), "anthropic".to_string()];
     let input = SinkInput {
         plugin: "bench",
         run_id: "bench-run",
@@ -61,7 +62,7 @@ fn store_pass(store: &mut Store, rows: &Rows, days: &[NaiveDate]) -> (f64, usize
         complete_days: days,
         metadata: "{}",
         collected_at: "2026-01-01T00:00:00Z",
-        claims: &[],
+        claims: &claims,
         observes: &[],
         account: None,
     };

@@ -203,3 +203,23 @@ fn with_jobs_declared_a_plugin_runs_only_as_its_jobs() {
     empty.expect_code(3);
     assert!(empty.stderr().contains("declares no enabled job"), "{}", empty.stderr());
 }
+
+#[test]
+fn a_job_name_given_to_another_plugin_leaves_the_old_rows_alone() {
+    let home = two_orgs();
+    home.run(&["run", "--job", "openai-acme", "--from", "2025-08-01", "--to", "2025-08-01"])
+        .expect_code(0);
+    let openai = "SELECT count(*) FROM cost_rows WHERE provider = 'openai' AND account = 'acme'";
+    let before = home.number(openai);
+    assert!(before > 0);
+    let renamed = JOBS.replacen(
+        "name = \"openai-acme\"\nplugin = \"openai_collector\"\naccount = \"acme\"\n[job.secrets]\nOPENAI_ADMIN_KEY = \"ACME_OPENAI_ADMIN_KEY\"",
+        "name = \"openai-acme\"\nplugin = \"anthropic_collector\"\naccount = \"acme2\"\n[job.secrets]\nANTHROPIC_ADMIN_KEY = \"ACME_ANTHROPIC_ADMIN_KEY\"",
+        1,
+    );
+    assert_ne!(renamed, JOBS);
+    std::fs::write(home.path().join("agent-host.toml"), renamed).unwrap();
+    home.run(&["run", "--job", "openai-acme", "--from", "2025-08-01", "--to", "2025-08-01"])
+        .expect_code(0);
+    assert_eq!(home.number(openai), before, "another plugin's rows under the name stay");
+}

@@ -67,6 +67,9 @@ trait DayTable {
     fn key(row: &Self::Row) -> &Self::Key;
     fn value(row: &Self::Row) -> String;
     fn day(key: &Self::Key) -> NaiveDate;
+    /// The key's provider and account: a run replaces only rows of the
+    /// providers it claims (and of its job's account, when set).
+    fn owner(key: &Self::Key) -> (&str, &str);
     fn describe(key: &Self::Key) -> String;
     fn upsert(
         stmt: &mut Statement<'_>,
@@ -142,6 +145,10 @@ impl DayTable for Costs {
 
     fn value(row: &CostRow) -> String {
         row.amount.to_stored()
+    }
+
+    fn owner(key: &CostKey) -> (&str, &str) {
+        (&key.provider, &key.account)
     }
 
     fn day(key: &CostKey) -> NaiveDate {
@@ -252,6 +259,10 @@ impl DayTable for Usage {
         row.quantity.to_string()
     }
 
+    fn owner(key: &UsageKey) -> (&str, &str) {
+        (&key.provider, &key.account)
+    }
+
     fn day(key: &UsageKey) -> NaiveDate {
         key.day
     }
@@ -360,9 +371,16 @@ impl Tx<'_> {
             let mut q = stmt
                 .query(params![input.plugin, first.to_string(), last.to_string()])
                 .ctx(&what)?;
+            // Rows a job name kept from another plugin or account are not
+            // this run's to replace.
+            let ours = |key: &T::Key| {
+                let (provider, account) = T::owner(key);
+                input.claims.iter().any(|c| c == provider)
+                    && input.account.is_none_or(|a| a == account)
+            };
             while let Some(r) = q.next().ctx(&what)? {
                 if let Some((key, value)) = T::read(r).ctx(&what)? {
-                    if days.contains(&T::day(&key)) {
+                    if days.contains(&T::day(&key)) && ours(&key) {
                         existing.insert(key, value);
                     }
                 }

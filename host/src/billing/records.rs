@@ -97,6 +97,39 @@ pub struct UsageRow {
     pub not_in_cost: bool,
 }
 
+/// A usage payload's [`Priced`] counts with the dimensions prices depend
+/// on: one row per payload, beside its metric rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PricedUsage {
+    /// Provider.
+    pub provider: String,
+    /// Account label.
+    pub account: String,
+    /// UTC day.
+    pub day: NaiveDate,
+    /// Model.
+    pub model: String,
+    /// Project.
+    pub project: String,
+    /// Service tier.
+    pub service_tier: String,
+    /// Past the model's first long-context threshold.
+    pub long_context: bool,
+    /// Left out of the provider's cost report.
+    pub not_in_cost: bool,
+    /// The counts.
+    pub priced: Priced,
+}
+
+/// A usage payload, checked: one row per metric, and its priced counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedUsage {
+    /// One row per metric.
+    pub rows: Vec<UsageRow>,
+    /// The counts as prices see them, when the collector sent them.
+    pub priced: Option<PricedUsage>,
+}
+
 /// One API call from a local log, checked ([`CallPayload`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallRow {
@@ -247,11 +280,11 @@ pub fn parse_cost(
     })
 }
 
-/// Checks one `usage` payload; one row per metric.
+/// Checks one `usage` payload: one row per metric, and its priced counts.
 pub fn parse_usage(
     payload: &str,
     window: Option<(NaiveDate, NaiveDate)>,
-) -> Result<Vec<UsageRow>, RecordError> {
+) -> Result<CheckedUsage, RecordError> {
     let p: UsagePayload = read("usage", payload, window)?;
     check_provider(&p.provider)?;
     let day = parse_day(&p.day, window)?;
@@ -273,17 +306,22 @@ pub fn parse_usage(
         metric: String::new(),
     };
     let tokens = p.token_metrics;
-    let priced = p.priced.map(|pr| priced_rows(&base, &pr, p.long_context, p.not_in_cost));
-    if priced.iter().flatten().any(|r| r.quantity > MAX_COUNT) {
+    if p.priced.iter().flat_map(priced_buckets).any(|(_, n)| n > MAX_COUNT as u64) {
         return Err(RecordError::Day(day, format!("a priced count is over {MAX_COUNT}")));
     }
-    if let Some(m) = p.metrics.keys().find(|m| m.starts_with(PRICED)) {
-        return Err(RecordError::Day(
-            day,
-            format!("metric {m:?}: the prefix {PRICED:?} is the host's"),
-        ));
-    }
-    p.metrics
+    let priced = p.priced.map(|priced| PricedUsage {
+        provider: base.provider.clone(),
+        account: base.account.clone(),
+        day,
+        model: base.model.clone(),
+        project: base.project.clone(),
+        service_tier: base.service_tier.clone(),
+        long_context: p.long_context,
+        not_in_cost: p.not_in_cost,
+        priced,
+    });
+    let rows = p
+        .metrics
         .into_iter()
         .map(|(metric, value)| {
             let quantity =
@@ -297,35 +335,12 @@ pub fn parse_usage(
                 not_in_cost: p.not_in_cost,
             })
         })
-        .chain(priced.into_iter().flatten().map(Ok))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok(CheckedUsage { rows, priced })
 }
 
-/// The usage rows holding a payload's [`Priced`] counts: metrics named
-/// `priced.<bucket>` (`priced.long.<bucket>` past the long-context
-/// threshold), never part of the day's tokens, which the payload's own
-/// metrics already count.
-fn priced_rows(base: &UsageKey, priced: &Priced, long: bool, not_in_cost: bool) -> Vec<UsageRow> {
-    let prefix = if long { PRICED_LONG } else { PRICED };
-    priced_buckets(priced)
-        .into_iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(bucket, n)| UsageRow {
-            key: UsageKey { metric: format!("{prefix}{bucket}"), ..base.clone() },
-            quantity: i64::try_from(n).unwrap_or(i64::MAX),
-            counts_as_tokens: false,
-            not_in_cost,
-        })
-        .collect()
-}
-
-/// Metric prefix of the usage rows holding priced counts.
-pub const PRICED: &str = "priced.";
-/// The same, for requests past the long-context threshold.
-pub const PRICED_LONG: &str = "priced.long.";
-
-/// A [`Priced`]'s counts by bucket name: the one list the store's rows and
-/// the estimator agree on.
+/// A [`Priced`]'s counts by bucket name: the one list the store and the
+/// estimator agree on.
 pub fn priced_buckets(p: &Priced) -> [(&'static str, u64); 7] {
     [
         ("input", p.input),
@@ -589,7 +604,8 @@ mod tests {
                 "metrics":{"output_tokens":5},"token_metrics":["output_tokens"],"not_in_cost":true}"#,
             None,
         )
-        .unwrap();
+        .unwrap()
+        .rows;
         assert!(rows[0].counts_as_tokens && rows[0].not_in_cost);
     }
 
@@ -601,7 +617,8 @@ mod tests {
                 "token_metrics":["input_tokens","output_tokens"]}"#,
             None,
         )
-        .unwrap();
+        .unwrap()
+        .rows;
         let tokens: i64 = rows.iter().filter(|r| r.counts_as_tokens).map(|r| r.quantity).sum();
         assert_eq!(rows.len(), 4);
         assert_eq!(tokens, 15);

@@ -14,7 +14,8 @@ use crate::store::runs::GenericRecord;
 use crate::store::{self, Tx};
 
 use super::records::{
-    parse_call, parse_cost, parse_provider, parse_usage, CallRow, ProviderInfo, RecordError, Rows,
+    parse_call, parse_cost, parse_provider, parse_usage, CallRow, PricedUsage, ProviderInfo,
+    RecordError, Rows,
 };
 
 /// Stores billing records in the normalized tables.
@@ -24,6 +25,8 @@ pub struct BillingSink;
 /// the providers touched.
 pub struct Batch {
     rows: Rows,
+    /// Usage counts as prices see them (for estimates of the usage).
+    priced: Vec<PricedUsage>,
     /// Descriptions sent by a plugin that only observes the provider.
     observed_infos: Vec<ProviderInfo>,
     calls: BTreeMap<(String, String), CallRow>,
@@ -73,11 +76,17 @@ impl Batch {
                 self.rows.add_cost(row);
             }
             USAGE => {
-                for row in parse_usage(&r.payload, input.window)? {
+                let usage = parse_usage(&r.payload, input.window)?;
+                for row in usage.rows {
                     claimed(input, &row.key.provider)?;
                     own_account(input, &row.key.account)?;
                     self.providers.insert(row.key.provider.clone());
                     self.rows.add_usage(row)?;
+                }
+                if let Some(p) = usage.priced {
+                    claimed(input, &p.provider)?;
+                    own_account(input, &p.account)?;
+                    self.priced.push(p);
                 }
             }
             PROVIDER => {
@@ -133,6 +142,7 @@ impl RecordSink for BillingSink {
     ) -> Result<Checked<Batch>, String> {
         let mut batch = Batch {
             rows: Rows::default(),
+            priced: Vec::new(),
             observed_infos: Vec::new(),
             calls: BTreeMap::new(),
             bad_calls: (0, None),
@@ -185,6 +195,7 @@ impl RecordSink for BillingSink {
             }
             stats.written += written.written;
             stats.changed += written.revisions.len();
+            tx.replace_priced_usage(input, &batch.priced)?;
             tx.upsert_providers(&batch.infos, input.collected_at)?;
             tx.refresh_results(&batch.providers, input.complete_days, input.collected_at)?;
             stats.notes = not_in_cost_notes(tx.not_in_cost(&batch.providers, input.complete_days)?);

@@ -10,7 +10,7 @@ use rusqlite::{params, OptionalExtension, Statement};
 
 use super::{Context, Result, StoreError, Tx};
 use crate::billing::records::{
-    name_key, CallRow, CostKey, CostRow, ProviderInfo, Rows, UsageKey, UsageRow,
+    name_key, CallRow, CostKey, CostRow, PricedUsage, ProviderInfo, Rows, UsageKey, UsageRow,
 };
 use crate::kernel::sink::SinkInput;
 
@@ -421,8 +421,8 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Stores how providers are named and exported, as their collectors
-    /// describe them.
+    /// Stores calls from local logs by (plugin, source, key): how many were
+    /// new, and how many stored ones grew.
     pub fn upsert_calls(
         &self,
         plugin: &str,
@@ -500,7 +500,62 @@ impl Tx<'_> {
         Ok((written, changed))
     }
 
-    /// Stores provider descriptions.
+    /// Replaces the run's complete days of priced usage (of its claimed
+    /// providers, and of its job's account when set) with `rows`.
+    pub fn replace_priced_usage(&self, input: &SinkInput<'_>, rows: &[PricedUsage]) -> Result<()> {
+        const WHAT: &str = "store priced usage";
+        let mut clear = self
+            .tx
+            .prepare_cached(
+                "DELETE FROM usage_priced WHERE plugin_name = ?1 AND day = ?2 AND provider = ?3
+                 AND (?4 IS NULL OR account = ?4)",
+            )
+            .ctx(WHAT)?;
+        for day in input.complete_days {
+            for provider in input.claims {
+                clear
+                    .execute(params![input.plugin, day.to_string(), provider, input.account])
+                    .ctx(WHAT)?;
+            }
+        }
+        let mut insert = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO usage_priced (plugin_name, provider, account, day, model, project,
+                    service_tier, long_context, not_in_cost, input, output, cache_read,
+                    cache_write_5m, cache_write_1h, reasoning, web_searches)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            )
+            .ctx(WHAT)?;
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        for r in rows.iter().filter(|r| input.complete_days.contains(&r.day)) {
+            let p = &r.priced;
+            insert
+                .execute(params![
+                    input.plugin,
+                    r.provider,
+                    r.account,
+                    r.day.to_string(),
+                    r.model,
+                    r.project,
+                    r.service_tier,
+                    r.long_context,
+                    r.not_in_cost,
+                    n(p.input),
+                    n(p.output),
+                    n(p.cache_read),
+                    n(p.cache_write_5m),
+                    n(p.cache_write_1h),
+                    n(p.reasoning),
+                    n(p.web_searches)
+                ])
+                .ctx(WHAT)?;
+        }
+        Ok(())
+    }
+
+    /// Stores how providers are named and exported, as their collectors
+    /// describe them.
     pub fn upsert_providers(&self, infos: &[ProviderInfo], now: &str) -> Result<()> {
         self.store_providers(infos, now, true)
     }

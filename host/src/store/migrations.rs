@@ -197,7 +197,8 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     "#,
     // 6: what a plugin keeps between runs; API calls seen in local logs,
-    // one row per call, never deleted (history outlives the logs).
+    // one row per call, never deleted (history outlives the logs); usage
+    // counts as prices see them, one row per usage record.
     r#"
     CREATE TABLE plugin_state (
         plugin_name TEXT PRIMARY KEY,
@@ -229,6 +230,26 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (plugin_name, source, key)
     ) WITHOUT ROWID;
     CREATE INDEX calls_by_day ON calls (day, provider);
+    CREATE TABLE usage_priced (
+        plugin_name    TEXT NOT NULL,
+        provider       TEXT NOT NULL,
+        account        TEXT NOT NULL,
+        day            TEXT NOT NULL,
+        model          TEXT NOT NULL,
+        project        TEXT NOT NULL,
+        service_tier   TEXT NOT NULL,
+        long_context   INTEGER NOT NULL,
+        not_in_cost    INTEGER NOT NULL,
+        input          INTEGER NOT NULL,
+        output         INTEGER NOT NULL,
+        cache_read     INTEGER NOT NULL,
+        cache_write_5m INTEGER NOT NULL,
+        cache_write_1h INTEGER NOT NULL,
+        reasoning      INTEGER NOT NULL,
+        web_searches   INTEGER NOT NULL
+    );
+    CREATE INDEX usage_priced_by_day ON usage_priced (day, provider);
+    CREATE INDEX usage_priced_by_plugin ON usage_priced (plugin_name, day);
     "#,
     // 7: daily totals per account too (several organizations per provider).
     r#"

@@ -102,6 +102,21 @@ fn count(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<u64> {
     Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as u64)
 }
 
+/// The seven bucket sums of a query row from column `first` on (`input` …
+/// `web_searches`, in that order).
+fn bucket_counts(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Vec<(String, u64)>> {
+    const NAMES: [&str; 7] = [
+        "input",
+        "output",
+        "cache_read",
+        "cache_write_5m",
+        "cache_write_1h",
+        "reasoning",
+        "web_searches",
+    ];
+    NAMES.iter().enumerate().map(|(i, n)| Ok((n.to_string(), count(r, first + i)?))).collect()
+}
+
 fn group_day(text: String) -> rusqlite::Result<NaiveDate> {
     text.parse().map_err(|_| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, "day".into())
@@ -533,15 +548,6 @@ impl Store {
                       over
              ORDER BY t.day"
         );
-        const NAMES: [&str; 7] = [
-            "input",
-            "output",
-            "cache_read",
-            "cache_write_5m",
-            "cache_write_1h",
-            "reasoning",
-            "web_searches",
-        ];
         self.query_all("read calls", &sql, [from.to_string(), to.to_string()], |r| {
             Ok(PricedGroup {
                 day: group_day(r.get(0)?)?,
@@ -554,75 +560,52 @@ impl Store {
                 over: count(r, 6)?,
                 calls: r.get(7)?,
                 not_in_cost: false,
-                buckets: NAMES
-                    .iter()
-                    .enumerate()
-                    .map(|(i, n)| Ok((n.to_string(), count(r, 8 + i)?)))
-                    .collect::<rusqlite::Result<_>>()?,
+                buckets: bucket_counts(r, 8)?,
             })
         })
     }
 
-    /// The priced counts collectors sent with their usage (`priced.*`
-    /// metrics) between two days, per day, provider, model, project, tier,
-    /// long context and whether the cost report covers them. `long_start`
-    /// gives the threshold long-context rows exceeded, per provider and model.
+    /// The priced counts collectors sent with their usage between two days,
+    /// per day, provider, account, model, project, tier, long context and
+    /// whether the cost report covers them. `long_start` gives the
+    /// threshold long-context rows exceeded, per provider and model.
     pub fn usage_groups(
         &self,
         from: NaiveDate,
         to: NaiveDate,
         long_start: impl Fn(&str, &str) -> u64,
     ) -> Result<Vec<PricedGroup>> {
-        let rows: Vec<(PricedGroup, String, u64)> = self.query_all(
+        self.query_all(
             "read priced usage",
             &format!(
-                "SELECT t.day, t.provider, {DISPLAY}, t.model, t.project, t.service_tier,
-                        t.not_in_cost, t.metric, SUM(t.quantity), t.account
-                 FROM usage_rows t LEFT JOIN providers p USING (provider)
-                 WHERE t.day BETWEEN ?1 AND ?2 AND t.metric LIKE 'priced.%'
+                "SELECT t.day, t.provider, {DISPLAY}, t.account, t.model, t.project,
+                        t.service_tier, t.long_context, t.not_in_cost, SUM(input), SUM(output),
+                        SUM(cache_read), SUM(cache_write_5m), SUM(cache_write_1h),
+                        SUM(reasoning), SUM(web_searches)
+                 FROM usage_priced t LEFT JOIN providers p USING (provider)
+                 WHERE t.day BETWEEN ?1 AND ?2
                  GROUP BY t.day, t.provider, t.account, t.model, t.project, t.service_tier,
-                          t.not_in_cost, t.metric
+                          t.long_context, t.not_in_cost
                  ORDER BY t.day"
             ),
             [from.to_string(), to.to_string()],
             |r| {
-                let g = PricedGroup {
+                let (provider, model): (String, String) = (r.get(1)?, r.get(4)?);
+                let long: bool = r.get(7)?;
+                Ok(PricedGroup {
                     day: group_day(r.get(0)?)?,
-                    provider: r.get(1)?,
+                    over: if long { long_start(&provider, &model) } else { 0 },
+                    provider,
                     name: r.get(2)?,
-                    account: r.get(9)?,
-                    model: r.get(3)?,
-                    project: r.get(4)?,
-                    tier: r.get(5)?,
+                    account: r.get(3)?,
+                    model,
+                    project: r.get(5)?,
+                    tier: r.get(6)?,
                     calls: 0,
-                    over: 0,
-                    not_in_cost: r.get(6)?,
-                    buckets: Vec::new(),
-                };
-                Ok((g, r.get(7)?, count(r, 8)?))
+                    not_in_cost: r.get(8)?,
+                    buckets: bucket_counts(r, 9)?,
+                })
             },
-        )?;
-        type Key = (NaiveDate, String, String, String, String, String, u64, bool);
-        let mut groups: std::collections::BTreeMap<Key, PricedGroup> = Default::default();
-        for (mut g, metric, n) in rows {
-            let (long, bucket) = match metric.strip_prefix("priced.long.") {
-                Some(b) => (true, b),
-                None => (false, metric.trim_start_matches("priced.")),
-            };
-            g.over = if long { long_start(&g.provider, &g.model) } else { 0 };
-            let key = (
-                g.day,
-                g.provider.clone(),
-                g.account.clone(),
-                g.model.clone(),
-                g.project.clone(),
-                g.tier.clone(),
-                g.over,
-                g.not_in_cost,
-            );
-            groups.entry(key).or_insert(g).buckets.push((bucket.to_string(), n));
-        }
-        let groups = groups.into_values().collect();
-        Ok(groups)
+        )
     }
 }

@@ -33,15 +33,15 @@ impl Context {
     /// The price table in force: the one imported into the home, or the
     /// embedded one. An imported table that no longer reads is said once and
     /// the embedded one used, so a damaged file never stops billed views.
-    pub fn prices(&self) -> Result<crate::billing::prices::PriceTable> {
+    pub fn prices(&self) -> crate::billing::prices::PriceTable {
         use crate::billing::prices::PriceTable;
-        Ok(PriceTable::load(self.home.path()).unwrap_or_else(|e| {
+        PriceTable::load(self.home.path()).unwrap_or_else(|e| {
             tracing::warn!(
                 "the imported price table cannot be read ({e}); estimates use the embedded \
                  table until `agent-host prices update --from FILE` imports a good one"
             );
             PriceTable::embedded()
-        }))
+        })
     }
 
     /// Opens the database.
@@ -160,10 +160,10 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Run(args) => {
             use commands::collect::What;
             let params: BTreeMap<String, String> = args.params.into_iter().collect();
-            let what = match (&args.plugin, &args.job) {
-                (_, Some(job)) => What::Job(job),
-                (Some(plugin), None) => What::Plugin(plugin),
-                (None, None) => What::All,
+            // The parser requires one of --plugin and --job.
+            let what = match (&args.job, &args.plugin) {
+                (Some(job), _) => What::Job(job),
+                (None, plugin) => What::Plugin(plugin.as_deref().unwrap_or_default()),
             };
             commands::collect::collect(&ctx, what, params, &args.exec)
         }

@@ -4,7 +4,7 @@
 //! before anything runs; an error names the file, the line and the key.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -58,34 +58,52 @@ fn at<T>(s: &Spanned<T>, what: impl Into<String>) -> Mistake {
     Mistake { at: s.span().start, what: what.into() }
 }
 
-/// The jobs `run-all` runs: the file's, or one per loaded plugin without it.
-pub fn jobs(ctx: &Context, catalog: &Catalog) -> Result<Vec<Job>> {
+/// The jobs of a home, read once per command.
+pub struct Jobs {
+    /// The file, when there is one.
+    pub file: Option<PathBuf>,
+    /// The file's jobs, or one per loaded plugin without it.
+    pub jobs: Vec<Job>,
+    /// The variables the file names as holding secrets: secrets too, never
+    /// handed over as settings and always redacted.
+    pub secret_variables: Vec<String>,
+}
+
+/// Reads and checks `agent-host.toml` (or, without it, makes one job per
+/// loaded plugin).
+pub fn load(ctx: &Context, catalog: &Catalog) -> Result<Jobs> {
     let path = ctx.home.path().join(FILE);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(catalog.plugins.iter().map(|p| Job::of(p, &ctx.settings)).collect())
+            let jobs = catalog.plugins.iter().map(|p| Job::of(p, &ctx.settings)).collect();
+            return Ok(Jobs { file: None, jobs, secret_variables: Vec::new() });
         }
         Err(e) => return Err(HostError::config(format!("cannot read {}: {e}", path.display()))),
     };
-    parse(&text, catalog, &ctx.settings).map_err(|m| {
+    let (jobs, secret_variables) = parse(&text, catalog, &ctx.settings).map_err(|m| {
         let line = text[..m.at.min(text.len())].matches('\n').count() + 1;
         HostError::config(format!("{}:{line}: {}", path.display(), m.what))
             .with_hint("see `agent-host jobs list` and the README's \"Jobs\" section")
-    })
+    })?;
+    Ok(Jobs { file: Some(path), jobs, secret_variables })
 }
 
-/// Whether a file of jobs exists in `home`.
-pub fn path_in(home: &Path) -> Option<PathBuf> {
-    let p = home.join(FILE);
-    p.exists().then_some(p)
-}
-
-fn parse(text: &str, catalog: &Catalog, settings: &Settings) -> Result<Vec<Job>, Mistake> {
+/// The file's jobs, and the variables it names as holding secrets.
+fn parse(
+    text: &str,
+    catalog: &Catalog,
+    settings: &Settings,
+) -> Result<(Vec<Job>, Vec<String>), Mistake> {
     let file: JobsToml = toml::from_str(text).map_err(|e| Mistake {
         at: e.span().map_or(0, |s| s.start),
         what: hide_values(&e.message().replace('\n', " ")),
     })?;
+    let secret_variables = file
+        .job
+        .iter()
+        .flat_map(|j| j.get_ref().secrets.values().map(|v| v.get_ref().clone()))
+        .collect();
     let mut jobs = Vec::new();
     let mut names = BTreeSet::new();
     let mut accounts = BTreeSet::new();
@@ -120,7 +138,7 @@ fn parse(text: &str, catalog: &Catalog, settings: &Settings) -> Result<Vec<Job>,
         }
         jobs.push(job);
     }
-    Ok(jobs)
+    Ok((jobs, secret_variables))
 }
 
 fn valid_name(s: &str, max: usize, extra: &[char]) -> bool {
@@ -265,17 +283,6 @@ fn hide_values(message: &str) -> String {
         out.push_str(if i % 2 == 1 { "\"…\"" } else { part });
     }
     out
-}
-
-/// The variables `agent-host.toml` names as holding secrets: secrets too,
-/// never handed over as settings and always redacted.
-pub fn secret_variables(home: &Path) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string(home.join(FILE)) else { return Vec::new() };
-    let Ok(file) = toml::from_str::<JobsToml>(&text) else { return Vec::new() };
-    file.job
-        .iter()
-        .flat_map(|j| j.get_ref().secrets.values().map(|v| v.get_ref().clone()))
-        .collect()
 }
 
 fn params(e: &Entry, plugin: &Plugin) -> Result<BTreeMap<String, String>, Mistake> {

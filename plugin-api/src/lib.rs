@@ -317,6 +317,17 @@ impl PluginResult {
         }
     }
 
+    /// A partial result: the records of what was collected, and why the
+    /// rest was not (the metadata says which days are complete).
+    pub fn partial(records: Vec<Record>, metadata: &RunMetadata, error: impl Into<String>) -> Self {
+        PluginResult {
+            status: RunStatus::PARTIAL,
+            error: abi_stable::std_types::RSome(RString::from(error.into())),
+            records: records.into(),
+            metadata_json: metadata.to_json().into(),
+        }
+    }
+
     /// A failed result with a reason and no records.
     pub fn failed(error: impl Into<String>) -> Self {
         PluginResult {

@@ -56,8 +56,9 @@ fn default_account() -> String {
     "default".into()
 }
 
-fn is_false(b: &bool) -> bool {
-    !*b
+/// Whether a field holds its default (`false`, 0): left out when written.
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 /// One billed amount of one UTC day (kind [`COST`]).
@@ -171,7 +172,7 @@ pub struct UsagePayload {
     /// Usage the provider's cost report does not include (Anthropic's
     /// Priority Tier): its tokens are flagged as not covered by billed cost.
     /// Since schema 2.
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub not_in_cost: bool,
     /// The counters again, as the buckets prices apply to, so the host can
     /// estimate what this usage should cost. Since schema 3.
@@ -180,7 +181,7 @@ pub struct UsagePayload {
     /// Every request counted here had more input than the model's first
     /// long-context threshold (Anthropic's `context_window` `200k-1M`), so
     /// long-context rates apply. Since schema 3.
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub long_context: bool,
 }
 
@@ -191,26 +192,26 @@ pub struct UsagePayload {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Priced {
     /// Input not read from or written to a cache.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub input: u64,
     /// Output, reasoning included.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub output: u64,
     /// Input read from the prompt cache.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub cache_read: u64,
     /// Input written to the cache with a 5-minute lifetime (and writes whose
     /// lifetime is not known).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub cache_write_5m: u64,
     /// Input written to the cache with a 1-hour lifetime.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub cache_write_1h: u64,
     /// Reasoning tokens, already inside `output` (shown, not priced again).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub reasoning: u64,
     /// Web searches (priced per search where the table has a rate).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub web_searches: u64,
 }
 
@@ -230,34 +231,41 @@ impl Priced {
 
     /// Each count added (saturating): the counts of two calls together.
     pub fn plus(self, o: Priced) -> Priced {
-        Priced {
-            input: self.input.saturating_add(o.input),
-            output: self.output.saturating_add(o.output),
-            cache_read: self.cache_read.saturating_add(o.cache_read),
-            cache_write_5m: self.cache_write_5m.saturating_add(o.cache_write_5m),
-            cache_write_1h: self.cache_write_1h.saturating_add(o.cache_write_1h),
-            reasoning: self.reasoning.saturating_add(o.reasoning),
-            web_searches: self.web_searches.saturating_add(o.web_searches),
-        }
+        self.zip(o, u64::saturating_add)
     }
 
     /// The larger of each count: the most complete copy of a call written
     /// more than once (a streamed response is logged as it grows).
     pub fn max(self, o: Priced) -> Priced {
+        self.zip(o, u64::max)
+    }
+
+    /// The counts by bucket name, in column order: the one list of them
+    /// that writers, the store and the estimator share.
+    pub fn buckets(&self) -> [(&'static str, u64); 7] {
+        [
+            ("input", self.input),
+            ("output", self.output),
+            ("cache_read", self.cache_read),
+            ("cache_write_5m", self.cache_write_5m),
+            ("cache_write_1h", self.cache_write_1h),
+            ("reasoning", self.reasoning),
+            ("web_searches", self.web_searches),
+        ]
+    }
+
+    /// Each count of `self` and `o` combined by `f`.
+    fn zip(self, o: Priced, f: impl Fn(u64, u64) -> u64) -> Priced {
         Priced {
-            input: self.input.max(o.input),
-            output: self.output.max(o.output),
-            cache_read: self.cache_read.max(o.cache_read),
-            cache_write_5m: self.cache_write_5m.max(o.cache_write_5m),
-            cache_write_1h: self.cache_write_1h.max(o.cache_write_1h),
-            reasoning: self.reasoning.max(o.reasoning),
-            web_searches: self.web_searches.max(o.web_searches),
+            input: f(self.input, o.input),
+            output: f(self.output, o.output),
+            cache_read: f(self.cache_read, o.cache_read),
+            cache_write_5m: f(self.cache_write_5m, o.cache_write_5m),
+            cache_write_1h: f(self.cache_write_1h, o.cache_write_1h),
+            reasoning: f(self.reasoning, o.reasoning),
+            web_searches: f(self.web_searches, o.web_searches),
         }
     }
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 /// One API call seen in a local log (kind [`CALL`]): what the host
@@ -385,7 +393,13 @@ impl UsagePayload {
 
 impl CallPayload {
     /// A call of the current schema: fill in the rest.
-    pub fn new(provider: &str, source: &str, key: &str, day: &str, model: &str) -> CallPayload {
+    pub fn new(
+        provider: &str,
+        source: &str,
+        key: impl Into<String>,
+        day: impl Into<String>,
+        model: impl Into<String>,
+    ) -> CallPayload {
         CallPayload {
             schema: SCHEMA_VERSION,
             provider: provider.into(),

@@ -305,7 +305,7 @@ fn coverage_of(
     revisions: BTreeMap<String, i64>,
 ) -> Result<Coverage, StoreError> {
     let p = q.period;
-    let finished = p.from.iter_days().take_while(|d| *d <= p.to && *d < today).count() as i64;
+    let finished = p.finished_days(today).len() as i64;
     let counts: BTreeMap<String, i64> = store.coverage_counts(p.from, p.to)?;
     let mut last: BTreeMap<String, RunRow> =
         store.last_runs()?.into_iter().map(|r| (r.plugin_name.clone(), r)).collect();

@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use super::money::Money;
 use super::prices::{Estimate, PriceTable};
-use super::records::priced_from;
 use crate::store::reports::PricedGroup;
 use crate::store::reports::{Breakdown, DayTotal};
 use crate::store::{Store, StoreError};
@@ -36,10 +35,16 @@ impl Priced {
 }
 
 fn price(table: &PriceTable, group: PricedGroup) -> Priced {
-    let counts = priced_from(group.buckets.iter().map(|(b, n)| (b.as_str(), *n)));
+    let counts = group.counts;
     // Tiers price whole requests: a group holds calls of one tier, so the
     // tier is the group's, never its summed input.
-    let input = if group.over > 0 { group.over + 1 } else { 0 };
+    let over = if group.long_context {
+        let model = table.find(&group.provider, &group.model);
+        model.and_then(|m| m.first_tier()).unwrap_or(0)
+    } else {
+        group.over
+    };
+    let input = if over > 0 { over + 1 } else { 0 };
     Priced {
         tokens: counts.tokens(),
         estimate: table.estimate(&group.provider, &group.model, group.day, input, &counts),
@@ -66,10 +71,7 @@ pub fn from_usage(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<Priced>, StoreError> {
-    let long = |provider: &str, model: &str| {
-        table.find(provider, model).and_then(|m| m.first_tier()).unwrap_or(0)
-    };
-    let groups = store.usage_groups(from, to, long)?;
+    let groups = store.usage_groups(from, to)?;
     Ok(groups.into_iter().map(|g| price(table, g)).collect())
 }
 
@@ -213,6 +215,21 @@ pub fn summarize(lines: &[Priced], table: &PriceTable) -> Option<EstimateSummary
     })
 }
 
+/// The `results` rows of `period` with the estimate's stand-ins (see
+/// [`stand_ins`]) for the providers without billed data: what budgets,
+/// alerts and the daily export count.
+pub fn with_stand_ins(
+    store: &Store,
+    prices: &PriceTable,
+    period: super::summary::Period,
+    today: NaiveDate,
+) -> Result<Vec<DayTotal>, StoreError> {
+    let mut days = store.day_totals(period.from, period.to)?;
+    let lines = from_calls(store, prices, period.from, period.to)?;
+    days.extend(stand_ins(&days, &lines, &period.finished_days(today)));
+    Ok(days)
+}
+
 /// Day totals of the estimate for the providers without a billed day in
 /// `billed`, labelled `NAME (estimated)`: what budgets, forecasts and alerts
 /// count for someone with only local logs. A provider with billed data is
@@ -268,8 +285,9 @@ mod tests {
             tier: String::new(),
             calls,
             over,
+            long_context: false,
             not_in_cost: false,
-            buckets: vec![("cache_read".into(), cache_read)],
+            counts: billing_records::Priced { cache_read, ..Default::default() },
         }
     }
 

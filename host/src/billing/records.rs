@@ -306,7 +306,7 @@ pub fn parse_usage(
         metric: String::new(),
     };
     let tokens = p.token_metrics;
-    if p.priced.iter().flat_map(priced_buckets).any(|(_, n)| n > MAX_COUNT as u64) {
+    if p.priced.iter().flat_map(Priced::buckets).any(|(_, n)| n > MAX_COUNT as u64) {
         return Err(RecordError::Day(day, format!("a priced count is over {MAX_COUNT}")));
     }
     let priced = p.priced.map(|priced| PricedUsage {
@@ -339,40 +339,6 @@ pub fn parse_usage(
     Ok(CheckedUsage { rows, priced })
 }
 
-/// A [`Priced`]'s counts by bucket name: the one list the store and the
-/// estimator agree on.
-pub fn priced_buckets(p: &Priced) -> [(&'static str, u64); 7] {
-    [
-        ("input", p.input),
-        ("output", p.output),
-        ("cache_read", p.cache_read),
-        ("cache_write_5m", p.cache_write_5m),
-        ("cache_write_1h", p.cache_write_1h),
-        ("reasoning", p.reasoning),
-        ("web_searches", p.web_searches),
-    ]
-}
-
-/// The [`Priced`] counts from bucket names and counts (unknown names are
-/// ignored: a newer writer's bucket).
-pub fn priced_from<'a>(buckets: impl IntoIterator<Item = (&'a str, u64)>) -> Priced {
-    let mut p = Priced::default();
-    for (name, n) in buckets {
-        let slot = match name {
-            "input" => &mut p.input,
-            "output" => &mut p.output,
-            "cache_read" => &mut p.cache_read,
-            "cache_write_5m" => &mut p.cache_write_5m,
-            "cache_write_1h" => &mut p.cache_write_1h,
-            "reasoning" => &mut p.reasoning,
-            "web_searches" => &mut p.web_searches,
-            _ => continue,
-        };
-        *slot = slot.saturating_add(n);
-    }
-    p
-}
-
 /// The most any count of one call may be: a million times the largest
 /// context window, so sums over years of calls stay far from overflowing.
 pub const MAX_CALL_COUNT: u64 = 10_000_000_000;
@@ -391,7 +357,7 @@ pub fn parse_call(payload: &str) -> Result<CallRow, RecordError> {
     if p.key.len() > 512 || p.source.len() > 64 || p.model.len() > 200 {
         return Err(bad("key, source or model is too long"));
     }
-    if priced_buckets(&p.priced).iter().any(|(_, n)| *n > MAX_CALL_COUNT) {
+    if p.priced.buckets().iter().any(|(_, n)| *n > MAX_CALL_COUNT) {
         return Err(bad(&format!(
             "a count is over {MAX_CALL_COUNT}, more than any one call holds"
         )));

@@ -66,10 +66,8 @@ pub fn due_alerts(
     let yesterday = today - Days::new(1);
     let month = Period::month_of(yesterday);
     let from = month.from.min(yesterday - Days::new(15));
-    let mut days = store.day_totals(from, yesterday)?;
-    let estimates = super::estimate::from_calls(store, prices, from, yesterday)?;
-    let finished = Period { from, to: yesterday }.finished_days(today);
-    days.extend(super::estimate::stand_ins(&days, &estimates, &finished));
+    let days =
+        super::estimate::with_stand_ins(store, prices, Period { from, to: yesterday }, today)?;
     let runs = store.last_runs()?;
     Ok(evaluate(today, &days, &runs, settings))
 }

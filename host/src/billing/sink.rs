@@ -64,28 +64,31 @@ fn own_account(input: &SinkInput<'_>, account: &str) -> Result<(), RecordError> 
     }
 }
 
+/// Both: a row of this provider and account is the run's to write.
+fn owned(input: &SinkInput<'_>, provider: &str, account: &str) -> Result<(), RecordError> {
+    claimed(input, provider)?;
+    own_account(input, account)
+}
+
 impl Batch {
     /// Checks one billing record into the batch.
     fn add(&mut self, input: &SinkInput<'_>, r: &WireRecord) -> Result<(), RecordError> {
         match r.kind.as_str() {
             COST => {
                 let row = parse_cost(&r.payload, input.window)?;
-                claimed(input, &row.key.provider)?;
-                own_account(input, &row.key.account)?;
+                owned(input, &row.key.provider, &row.key.account)?;
                 self.providers.insert(row.key.provider.clone());
                 self.rows.add_cost(row);
             }
             USAGE => {
                 let usage = parse_usage(&r.payload, input.window)?;
                 for row in usage.rows {
-                    claimed(input, &row.key.provider)?;
-                    own_account(input, &row.key.account)?;
+                    owned(input, &row.key.provider, &row.key.account)?;
                     self.providers.insert(row.key.provider.clone());
                     self.rows.add_usage(row)?;
                 }
                 if let Some(p) = usage.priced {
-                    claimed(input, &p.provider)?;
-                    own_account(input, &p.account)?;
+                    owned(input, &p.provider, &p.account)?;
                     self.priced.push(p);
                 }
             }
@@ -153,13 +156,16 @@ impl RecordSink for BillingSink {
         let mut rejected = BTreeMap::new();
         // A provider named in the metadata has its results refreshed even on
         // days with no records at all (zero days).
-        if let Ok(serde_json::Value::Object(m)) = serde_json::from_str(input.metadata) {
-            if let Some(p) = m.get("provider").and_then(|p| p.as_str()) {
-                if let Err(RecordError::Run(e) | RecordError::Day(_, e)) = claimed(input, p) {
-                    return Err(format!("metadata: {e}"));
-                }
-                batch.providers.insert(p.to_string());
+        // Only that key is read: the metadata may carry a large state.
+        #[derive(serde::Deserialize)]
+        struct Named {
+            provider: Option<String>,
+        }
+        if let Ok(Named { provider: Some(p) }) = serde_json::from_str(input.metadata) {
+            if let Err(RecordError::Run(e) | RecordError::Day(_, e)) = claimed(input, &p) {
+                return Err(format!("metadata: {e}"));
             }
+            batch.providers.insert(p);
         }
         for (i, r) in records.into_iter().enumerate() {
             if ![COST, USAGE, PROVIDER, CALL].contains(&r.kind.as_str()) {

@@ -221,8 +221,7 @@ pub fn summarize(
     }
     let stored: std::collections::HashSet<(&str, NaiveDate)> =
         days.iter().map(|d| (d.provider.as_str(), d.date)).collect();
-    let finished: Vec<NaiveDate> =
-        period.from.iter_days().take_while(|d| *d <= period.to && *d <= yesterday).collect();
+    let finished = period.finished_days(today);
     let providers = by_provider
         .iter()
         .map(|(name, (cost, tokens, covered, without))| ProviderLine {

@@ -49,7 +49,7 @@ pub fn summary(ctx: &Context, args: &SummaryArgs) -> Result<u8> {
         By::Account => Some(Breakdown::Account),
     };
     let q = dashboard::Query { period: p, provider: args.provider.clone(), by };
-    let s = dashboard::summary(&store, &q, today, &budget, &ctx.prices()?)?;
+    let s = dashboard::summary(&store, &q, today, &budget, &ctx.prices())?;
     let text = if args.json {
         serde_json::to_string_pretty(&s).unwrap_or_default()
     } else if args.daily || args.monthly {
@@ -121,13 +121,7 @@ fn write_export(
         (_, true) => export::write_detail(w, store, p, fmt),
         (_, false) => {
             // Providers without billed data appear by their estimate, labelled.
-            let mut days = store.day_totals(p.from, p.to)?;
-            let lines = crate::billing::estimate::from_calls(store, prices, p.from, p.to)?;
-            days.extend(crate::billing::estimate::stand_ins(
-                &days,
-                &lines,
-                &p.finished_days(today),
-            ));
+            let days = crate::billing::estimate::with_stand_ins(store, prices, p, today)?;
             export::write_daily(w, &days, fmt)
         }
     }
@@ -153,7 +147,7 @@ fn default_export_name(format: ExportFormat, detail: bool, p: Period) -> String 
 /// `agent-host export`: daily or detailed CSV/JSON, or FOCUS rows.
 pub fn export(ctx: &Context, args: &ExportArgs) -> Result<u8> {
     let store = ctx.store()?;
-    let prices = ctx.prices()?;
+    let prices = ctx.prices();
     let today = ctx.today()?;
     let p = period(ctx, &args.period)?;
     let path = args
@@ -188,7 +182,7 @@ pub fn alerts(ctx: &Context, args: &AlertsArgs) -> Result<u8> {
     let outcome = crate::billing::report::check_alerts(
         &mut store,
         &ctx.settings,
-        &ctx.prices()?,
+        &ctx.prices(),
         today,
         args.dry_run,
         lines,
@@ -209,17 +203,18 @@ pub fn report_daily(ctx: &Context, args: &DailyArgs) -> Result<u8> {
     let reports = collect_locked(ctx, super::collect::What::All, BTreeMap::new(), &exec, true)?;
     let today = ctx.today()?;
     let mut store = ctx.store()?;
+    let prices = ctx.prices();
     let mut out = std::io::stdout().lock();
     let outcome = crate::billing::report::check_alerts(
         &mut store,
         &ctx.settings,
-        &ctx.prices()?,
+        &prices,
         today,
         args.dry_run,
         &mut out,
     )?;
     writeln!(out, "alerts: {}", outcome.summary_line()).map_err(write_err)?;
-    let month = Period::month_of(today.pred_opt().unwrap_or(today));
+    let month = dashboard::default_period(today);
     let dir = ctx.home.exports_dir();
     let path = dir.join(default_export_name(ExportFormat::Csv, false, month));
     if args.dry_run {
@@ -228,7 +223,7 @@ pub fn report_daily(ctx: &Context, args: &DailyArgs) -> Result<u8> {
         std::fs::create_dir_all(&dir)
             .map_err(|e| HostError::output(format!("cannot create {}: {e}", dir.display())))?;
         let n = write_atomically(&path, |w| {
-            write_export(&store, &ctx.prices()?, today, month, ExportFormat::Csv, false, w)
+            write_export(&store, &prices, today, month, ExportFormat::Csv, false, w)
         })?;
         writeln!(out, "export: {} ({n} rows)", path.display()).map_err(write_err)?;
     }

@@ -12,6 +12,7 @@ use crate::app::Context;
 use crate::billing::BillingSink;
 use crate::cli::ExecArgs;
 use crate::error::{ExitCode, HostError, Result};
+use crate::jobfile::Jobs;
 use crate::kernel::http::HttpSettings;
 use crate::kernel::isolate::OutputLimits;
 use crate::kernel::job::Job;
@@ -171,10 +172,11 @@ fn run_collection(
     on_done: &mut dyn FnMut(&RunReport),
 ) -> Result<Vec<RunReport>> {
     let catalog = ctx.catalog()?;
-    let mut secret_names = catalog.declared_secrets();
-    secret_names.extend(crate::jobfile::secret_variables(ctx.home.path()));
-    let opts = run_options(ctx, exec, params, secret_names, progress)?;
     let mut store = ctx.store()?;
+    let jobs = crate::jobfile::load(ctx, &catalog)?;
+    let mut secret_names = catalog.declared_secrets();
+    secret_names.extend(jobs.secret_variables.iter().cloned());
+    let opts = run_options(ctx, exec, params, secret_names, progress)?;
     let now = Utc::now().to_rfc3339();
     let interrupted = store.mark_interrupted(&now)?;
     if interrupted > 0 {
@@ -183,13 +185,12 @@ fn run_collection(
     let sink = BillingSink;
     match what {
         What::Plugin(name) => {
-            let job = plugin_alone(ctx, &catalog, name)?;
+            let job = plugin_alone(ctx, &catalog, &jobs, name)?;
             runner::run_plugin(&mut store, &job, &sink, &opts, on_done)
         }
         What::Job(name) => {
-            let jobs = crate::jobfile::jobs(ctx, &catalog)?;
-            let job = jobs.iter().find(|j| j.name == name).ok_or_else(|| {
-                let known: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+            let job = jobs.jobs.iter().find(|j| j.name == name).ok_or_else(|| {
+                let known: Vec<&str> = jobs.jobs.iter().map(|j| j.name.as_str()).collect();
                 HostError::usage(format!("no job named {name:?}"))
                     .with_hint(format!("jobs: {}", known.join(", ")))
             })?;
@@ -204,8 +205,7 @@ fn run_collection(
                 ))
                 .with_hint("run `agent-host plugins list` to see why, or `scripts/install.sh` to install them"));
             }
-            let jobs: Vec<Job> =
-                crate::jobfile::jobs(ctx, &catalog)?.into_iter().filter(|j| j.enabled).collect();
+            let jobs: Vec<Job> = jobs.jobs.into_iter().filter(|j| j.enabled).collect();
             if jobs.is_empty() {
                 return Err(HostError::config(format!(
                     "{} declares no enabled job: nothing would be collected",
@@ -221,13 +221,14 @@ fn run_collection(
 /// `name` as a job of its own with the host's settings; refused when
 /// `agent-host.toml` declares jobs for it (a plain run would write their
 /// rows).
-fn plugin_alone(ctx: &Context, catalog: &Catalog, name: &str) -> Result<Job> {
+fn plugin_alone(ctx: &Context, catalog: &Catalog, jobs: &Jobs, name: &str) -> Result<Job> {
     let plugin = catalog.get(name)?;
-    if crate::jobfile::path_in(ctx.home.path()).is_some() {
-        let declared: Vec<String> = crate::jobfile::jobs(ctx, catalog)?
-            .into_iter()
+    if jobs.file.is_some() {
+        let declared: Vec<&str> = jobs
+            .jobs
+            .iter()
             .filter(|j| j.plugin.manifest.name == name)
-            .map(|j| j.name)
+            .map(|j| j.name.as_str())
             .collect();
         if let Some(first) = declared.first() {
             return Err(HostError::usage(format!(

@@ -72,7 +72,7 @@ pub fn prices(ctx: &Context, args: &PricesArgs) -> Result<u8> {
             .map_err(write_err)?;
         return Ok(ExitCode::OK);
     }
-    let table = ctx.prices()?;
+    let table = ctx.prices();
     match &args.model {
         None => print_table(&mut out, &table, args.json)?,
         Some(asked) => print_model(&mut out, &table, args, asked)?,
@@ -154,18 +154,15 @@ fn matches<'t>(
 
 /// `agent-host reconcile`.
 pub fn reconcile(ctx: &Context, args: &ReconcileArgs) -> Result<u8> {
-    let threshold = match ctx.settings.get("RECONCILE_DRIFT_PCT") {
-        None => DEFAULT_THRESHOLD_PCT,
-        Some(v) => v.trim().parse::<u32>().ok().filter(|t| *t <= 1000).ok_or_else(|| {
-            HostError::config(format!(
-                "RECONCILE_DRIFT_PCT={v:?} is not a whole percentage (0 to 1000)"
-            ))
-            .with_hint("e.g. RECONCILE_DRIFT_PCT=5")
-        })?,
-    };
+    let threshold = ctx.settings.bounded(
+        "RECONCILE_DRIFT_PCT",
+        u64::from(DEFAULT_THRESHOLD_PCT),
+        1000,
+        "a whole percentage",
+    )? as u32;
     let period = super::billing::period(ctx, &args.period)?;
     let store = ctx.store()?;
-    let r = reconcile::reconcile(&store, &ctx.prices()?, period, threshold)?;
+    let r = reconcile::reconcile(&store, &ctx.prices(), period, threshold)?;
     let text = if args.json {
         serde_json::to_string_pretty(&r).unwrap_or_default()
     } else {

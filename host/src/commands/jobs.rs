@@ -9,8 +9,7 @@ use crate::error::{ExitCode, Result};
 /// Lists the jobs (never a secret's value: only which variable holds it).
 pub fn list(ctx: &Context, json: bool) -> Result<u8> {
     let catalog = ctx.catalog()?;
-    let jobs = crate::jobfile::jobs(ctx, &catalog)?;
-    let file = crate::jobfile::path_in(ctx.home.path());
+    let crate::jobfile::Jobs { file, jobs, .. } = crate::jobfile::load(ctx, &catalog)?;
     let mut out = std::io::stdout().lock();
     if json {
         let list: Vec<_> = jobs
@@ -23,8 +22,7 @@ pub fn list(ctx: &Context, json: bool) -> Result<u8> {
                     "enabled": j.enabled,
                     "timeout_secs": j.timeout.map(|t| t.as_secs()),
                     "params": j.params,
-                    "secrets_set": j.plugin.manifest.secrets.iter()
-                        .filter(|s| j.settings.get(s).is_some()).collect::<Vec<_>>(),
+                    "secrets_set": secrets_set(j),
                 })
             })
             .collect();
@@ -45,14 +43,7 @@ pub fn list(ctx: &Context, json: bool) -> Result<u8> {
     let rows: Vec<Vec<String>> = jobs
         .iter()
         .map(|j| {
-            let set: Vec<&str> = j
-                .plugin
-                .manifest
-                .secrets
-                .iter()
-                .filter(|s| j.settings.get(s).is_some())
-                .map(String::as_str)
-                .collect();
+            let set = secrets_set(j);
             vec![
                 j.name.clone(),
                 j.plugin.manifest.name.clone(),
@@ -72,4 +63,10 @@ pub fn list(ctx: &Context, json: bool) -> Result<u8> {
     ];
     write!(out, "{}", render(2, &header, &rows)).map_err(write_err)?;
     Ok(ExitCode::OK)
+}
+
+/// The job's secrets that are set (their names only).
+fn secrets_set(j: &crate::kernel::job::Job) -> Vec<&str> {
+    let declared = &j.plugin.manifest.secrets;
+    declared.iter().filter(|s| j.settings.get(s).is_some()).map(String::as_str).collect()
 }

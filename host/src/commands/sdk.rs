@@ -194,24 +194,7 @@ fn open_plugin_file(path: &Path) -> std::result::Result<(CheckedFile, BTreeSet<S
         return Err("not a regular file".into());
     }
     let (sha256, versions) = digest(&mut file).map_err(|e| format!("cannot read: {e}"))?;
-    Ok((CheckedFile { file, identity: identity(&meta, sha256) }, versions))
-}
-
-#[cfg(unix)]
-fn identity(meta: &std::fs::Metadata, sha256: String) -> Identity {
-    use std::os::unix::fs::MetadataExt;
-    Identity {
-        dev: meta.dev(),
-        ino: meta.ino(),
-        size: meta.size(),
-        mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-        sha256,
-    }
-}
-
-#[cfg(not(unix))]
-fn identity(meta: &std::fs::Metadata, sha256: String) -> Identity {
-    Identity { dev: 0, ino: 0, size: meta.len(), mtime_ns: 0, sha256 }
+    Ok((CheckedFile { file, identity: Identity::of(&meta, sha256) }, versions))
 }
 
 /// The file's sha256, and every `plugin-api;VERSION` in it, read in one pass.
@@ -232,8 +215,7 @@ fn digest(file: &mut File) -> std::io::Result<(String, BTreeSet<String>)> {
         let keep = window.len().min(64);
         window.drain(..window.len() - keep);
     }
-    let hex = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Ok((hex, versions))
+    Ok((crate::kernel::pluginfile::hex(&hasher.finalize()), versions))
 }
 
 /// Adds the `MAJOR.MINOR` after each [`LAYOUT_MARKER`] in `bytes`. The

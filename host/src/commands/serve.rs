@@ -84,7 +84,7 @@ pub fn serve(ctx: &Context, args: &ServeArgs) -> Result<u8> {
         loopback,
         today: pinned_today(ctx)?,
         budget: crate::billing::report::alert_settings(&ctx.settings)?.budget,
-        prices: ctx.prices()?,
+        prices: ctx.prices(),
         views: tokio::sync::Semaphore::new(CONCURRENT_VIEWS),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -278,7 +278,7 @@ pub fn report_html(ctx: &Context, args: &HtmlArgs) -> Result<u8> {
     let period = super::billing::period(ctx, &args.period)?;
     let budget = crate::billing::report::alert_settings(&ctx.settings)?.budget;
     let q = Query { period, provider: args.provider.clone(), by: None };
-    let data = dashboard::everything(&store, &q, today, &budget, &ctx.prices()?)?;
+    let data = dashboard::everything(&store, &q, today, &budget, &ctx.prices())?;
     let html = page::render(Some(&data));
     if args.out.as_os_str() == "-" {
         std::io::stdout().lock().write_all(html.as_bytes()).map_err(write_err)?;

@@ -340,7 +340,7 @@ fn read_path(p: &str, settings: &[String]) -> std::result::Result<ReadPath, Stri
         ));
     }
     let plain = Path::new(sub).components().all(|c| matches!(c, std::path::Component::Normal(_)));
-    if !plain || sub.starts_with('/') {
+    if !plain {
         return Err(format!(
             "read path {p:?}: what follows the setting must be a plain relative path"
         ));

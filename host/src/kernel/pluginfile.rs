@@ -27,6 +27,33 @@ pub struct Identity {
     pub sha256: String,
 }
 
+impl Identity {
+    /// The identity of the file `meta` describes, whose content hashes to
+    /// `sha256`.
+    #[cfg(unix)]
+    pub fn of(meta: &std::fs::Metadata, sha256: String) -> Identity {
+        use std::os::unix::fs::MetadataExt;
+        Identity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            sha256,
+        }
+    }
+
+    /// The identity of the file `meta` describes (no inode off Unix).
+    #[cfg(not(unix))]
+    pub fn of(meta: &std::fs::Metadata, sha256: String) -> Identity {
+        Identity { dev: 0, ino: 0, size: meta.len(), mtime_ns: 0, sha256 }
+    }
+}
+
+/// A digest as lowercase hex.
+pub fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A checked, open plugin file.
 pub struct CheckedFile {
     /// The open file the worker will load.
@@ -65,7 +92,7 @@ fn sha256_of(file: &mut File) -> Result<String, String> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex(&hasher.finalize()))
 }
 
 #[cfg(unix)]
@@ -157,14 +184,7 @@ mod imp {
                 path.display()
             ));
         }
-        let sha256 = sha256_of(&mut file)?;
-        let identity = Identity {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-            sha256,
-        };
+        let identity = Identity::of(&meta, sha256_of(&mut file)?);
         Ok(CheckedFile { file, identity })
     }
 }

@@ -166,7 +166,8 @@ pub fn missing_secret(plugin: &Plugin, settings: &Settings) -> Option<String> {
 
 /// A run that has been planned and recorded as started.
 struct Prepared {
-    spec: Job,
+    /// Shared by the job's runs (one per window, and chained ones).
+    spec: Arc<Job>,
     job: RunJob,
     allowed_hosts: Vec<String>,
     secret_values: Vec<String>,
@@ -274,23 +275,27 @@ fn split_window((from, to): (NaiveDate, NaiveDate)) -> Vec<(NaiveDate, NaiveDate
 /// Plans a plugin's runs (one per window) and records their start.
 fn prepare_all(
     store: &mut Store,
-    spec: &Job,
+    spec: &Arc<Job>,
     opts: &RunOptions,
     params: &BTreeMap<String, String>,
 ) -> Result<Vec<Prepared>> {
+    // Read once: no run of these has stored anything yet.
+    let state = store.plugin_state(&spec.name)?;
     windows(store, spec, opts)?
         .into_iter()
-        .map(|w| prepare(store, spec, opts, params.clone(), w))
+        .map(|w| prepare(store, spec, opts, params.clone(), w, state.clone()))
         .collect()
 }
 
-/// Records the start of one run over `window`.
+/// Records the start of one run over `window`, handing the plugin `state`
+/// (what its last stored run kept).
 fn prepare(
     store: &mut Store,
-    spec: &Job,
+    spec: &Arc<Job>,
     opts: &RunOptions,
     params: BTreeMap<String, String>,
     window: Option<(NaiveDate, NaiveDate)>,
+    state: Option<String>,
 ) -> Result<Prepared> {
     let (plugin, settings, name) = (&spec.plugin, &spec.settings, &spec.name);
     let m = &plugin.manifest;
@@ -323,7 +328,7 @@ fn prepare(
             .iter()
             .map(|(k, v)| (k.clone(), v.iter().map(|p| p.display().to_string()).collect()))
             .collect(),
-        state: store.plugin_state(name)?,
+        state,
         account: spec.account.clone(),
     };
     let run_id = uuid::Uuid::new_v4().to_string();
@@ -346,7 +351,7 @@ fn prepare(
         },
     };
     Ok(Prepared {
-        spec: spec.clone(),
+        spec: Arc::clone(spec),
         job,
         allowed_hosts,
         secret_values: settings.secret_values(&opts.secret_names),
@@ -799,19 +804,22 @@ fn not_run(store: &mut Store, spec: &Job, status: &str, why: &str) -> Result<Run
 /// has more to do (each run reads the state the previous one stored).
 fn chain<S: RecordSink>(
     store: &mut Store,
-    spec: &Job,
+    spec: &Arc<Job>,
     sink: &S,
     opts: &RunOptions,
     mut last: RunReport,
     on_done: &mut dyn FnMut(&RunReport),
 ) -> Result<Vec<RunReport>> {
-    let params = job_params(spec, &opts.params)?;
     let mut reports = Vec::new();
+    if !last.more {
+        return Ok(reports);
+    }
+    let params = job_params(spec, &opts.params)?;
     let mut chained = 0;
     let mut state = store.plugin_state(&spec.name)?;
     while last.more && chained < MAX_CHAINED_RUNS {
         chained += 1;
-        let prepared = prepare(store, spec, opts, params.clone(), None)?;
+        let prepared = prepare(store, spec, opts, params.clone(), None, state.clone())?;
         last = commit(store, sink, opts.today, execute(prepared, opts));
         on_done(&last);
         reports.push(last.clone());
@@ -854,12 +862,13 @@ pub fn run_plugin<S: RecordSink>(
         return Err(HostError::config(format!("{} cannot run: {why}", spec.name)));
     }
     let mut reports = Vec::new();
-    for prepared in prepare_all(store, spec, opts, &params)? {
+    let spec = Arc::new(spec.clone());
+    for prepared in prepare_all(store, &spec, opts, &params)? {
         let executed = execute(prepared, opts);
         let report = commit(store, sink, opts.today, executed);
         on_done(&report);
         reports.push(report.clone());
-        reports.extend(chain(store, spec, sink, opts, report, on_done)?);
+        reports.extend(chain(store, &spec, sink, opts, report, on_done)?);
     }
     Ok(reports)
 }
@@ -884,7 +893,9 @@ pub fn run_many<S: RecordSink>(
             continue;
         }
         // One job that cannot be prepared fails alone; the others run.
-        match job_params(spec, &BTreeMap::new()).and_then(|p| prepare_all(store, spec, opts, &p)) {
+        let shared = Arc::new(spec.clone());
+        match job_params(spec, &BTreeMap::new()).and_then(|p| prepare_all(store, &shared, opts, &p))
+        {
             Ok(p) => prepared.extend(p),
             Err(e) => {
                 let report = not_run(store, spec, "failed", &e.to_string())?;
@@ -914,7 +925,7 @@ pub fn run_many<S: RecordSink>(
         }
         drop(tx);
         for executed in rx {
-            let spec = executed.prepared.spec.clone();
+            let spec = Arc::clone(&executed.prepared.spec);
             let report = commit(store, sink, opts.today, executed);
             on_done(&report);
             reports.push(report.clone());

@@ -39,6 +39,14 @@ pub struct SinkInput<'a> {
     pub account: Option<&'a str>,
 }
 
+impl SinkInput<'_> {
+    /// Whether a stored row of `provider` and `account` is this run's to
+    /// replace: a provider its plugin claims, and its job's account when set.
+    pub fn owns(&self, provider: &str, account: &str) -> bool {
+        self.claims.iter().any(|c| c == provider) && self.account.is_none_or(|a| a == account)
+    }
+}
+
 /// Counts of what a sink wrote, and what the application wants said about it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteStats {

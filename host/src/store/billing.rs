@@ -4,10 +4,10 @@
 use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
 
-use billing_records::Priced;
 use chrono::NaiveDate;
 use rusqlite::{params, OptionalExtension, Statement};
 
+use super::reports::Breakdown;
 use super::{Context, Result, StoreError, Tx};
 use crate::billing::records::{
     name_key, CallRow, CostKey, CostRow, PricedUsage, ProviderInfo, Rows, UsageKey, UsageRow,
@@ -79,18 +79,10 @@ trait DayTable {
     fn delete(stmt: &mut Statement<'_>, key: &Self::Key) -> rusqlite::Result<usize>;
 }
 
-/// A stored call's counts (`input` … `web_searches`, in that order).
-fn stored_counts(r: &rusqlite::Row<'_>) -> rusqlite::Result<Priced> {
-    let n = |i| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
-    Ok(Priced {
-        input: n(0)?,
-        output: n(1)?,
-        cache_read: n(2)?,
-        cache_write_5m: n(3)?,
-        cache_write_1h: n(4)?,
-        reasoning: n(5)?,
-        web_searches: n(6)?,
-    })
+/// A [`billing_records::Priced`]'s seven counts as SQL integers, in
+/// column order.
+fn count_params(p: &billing_records::Priced) -> [i64; 7] {
+    p.buckets().map(|(_, n)| i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 fn day_of(text: String) -> Option<NaiveDate> {
@@ -373,14 +365,10 @@ impl Tx<'_> {
                 .ctx(&what)?;
             // Rows a job name kept from another plugin or account are not
             // this run's to replace.
-            let ours = |key: &T::Key| {
-                let (provider, account) = T::owner(key);
-                input.claims.iter().any(|c| c == provider)
-                    && input.account.is_none_or(|a| a == account)
-            };
             while let Some(r) = q.next().ctx(&what)? {
                 if let Some((key, value)) = T::read(r).ctx(&what)? {
-                    if days.contains(&T::day(&key)) && ours(&key) {
+                    let (provider, account) = T::owner(&key);
+                    if days.contains(&T::day(&key)) && input.owns(provider, account) {
                         existing.insert(key, value);
                     }
                 }
@@ -455,7 +443,9 @@ impl Tx<'_> {
         let (mut written, mut changed) = (0, 0);
         for c in calls {
             let stored = read
-                .query_row(params![plugin, c.source, c.key], stored_counts)
+                .query_row(params![plugin, c.source, c.key], |r| {
+                    super::reports::priced_columns(r, 0)
+                })
                 .optional()
                 .ctx("read calls")?;
             let p = match stored {
@@ -469,9 +459,7 @@ impl Tx<'_> {
                     c.priced
                 }
             };
-            let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-            let counts = [p.input, p.output, p.cache_read, p.cache_write_5m, p.cache_write_1h];
-            let [input, output, read_, write_5m, write_1h] = counts.map(n);
+            let [input, output, read_, write_5m, write_1h, reasoning, searches] = count_params(&p);
             insert
                 .execute(params![
                     plugin,
@@ -491,8 +479,8 @@ impl Tx<'_> {
                     read_,
                     write_5m,
                     write_1h,
-                    n(p.reasoning),
-                    n(p.web_searches),
+                    reasoning,
+                    searches,
                     run_id
                 ])
                 .ctx("store calls")?;
@@ -527,9 +515,9 @@ impl Tx<'_> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             )
             .ctx(WHAT)?;
-        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         for r in rows.iter().filter(|r| input.complete_days.contains(&r.day)) {
-            let p = &r.priced;
+            let [input_, output, read_, write_5m, write_1h, reasoning, searches] =
+                count_params(&r.priced);
             insert
                 .execute(params![
                     input.plugin,
@@ -541,13 +529,13 @@ impl Tx<'_> {
                     r.service_tier,
                     r.long_context,
                     r.not_in_cost,
-                    n(p.input),
-                    n(p.output),
-                    n(p.cache_read),
-                    n(p.cache_write_5m),
-                    n(p.cache_write_1h),
-                    n(p.reasoning),
-                    n(p.web_searches)
+                    input_,
+                    output,
+                    read_,
+                    write_5m,
+                    write_1h,
+                    reasoning,
+                    searches
                 ])
                 .ctx(WHAT)?;
         }
@@ -567,6 +555,9 @@ impl Tx<'_> {
     }
 
     fn store_providers(&self, infos: &[ProviderInfo], now: &str, replace: bool) -> Result<()> {
+        if infos.is_empty() {
+            return Ok(());
+        }
         let on_conflict = if replace {
             "DO UPDATE SET display_name = ?2, service_name = ?3, service_category = ?4,
                 service_subcategory = ?5, sub_account_type = ?6, not_in_cost_note = ?7,
@@ -690,15 +681,12 @@ impl Tx<'_> {
             .tx
             .prepare_cached("DELETE FROM daily_totals WHERE provider = ?1 AND day = ?2")
             .ctx(WHAT)?;
-        let mut fill: Vec<_> = [
-            ("model", "CASE WHEN model != '' THEN model ELSE line_item END", "model"),
-            ("project", "project", "project"),
-            ("account", "account", "account"),
-        ]
-        .iter()
-        .map(|(dim, cost_key, usage_key)| {
-            self.tx.prepare_cached(&format!(
-                "INSERT INTO daily_totals (provider, day, dim, key, cost, tokens)
+        let mut fill: Vec<_> = Breakdown::ALL
+            .iter()
+            .map(|by| {
+                let (dim, (cost_key, usage_key)) = (by.dim(), by.keys());
+                self.tx.prepare_cached(&format!(
+                    "INSERT INTO daily_totals (provider, day, dim, key, cost, tokens)
                  SELECT ?1, ?2, '{dim}', k, dec_sum(cost), SUM(tokens) FROM (
                    SELECT {cost_key} AS k, amount AS cost, 0 AS tokens FROM cost_rows
                     WHERE provider = ?1 AND day = ?2
@@ -706,10 +694,10 @@ impl Tx<'_> {
                    SELECT {usage_key}, NULL, quantity FROM usage_rows
                     WHERE provider = ?1 AND day = ?2 AND counts_as_tokens = 1
                  ) GROUP BY k"
-            ))
-        })
-        .collect::<rusqlite::Result<_>>()
-        .ctx(WHAT)?;
+                ))
+            })
+            .collect::<rusqlite::Result<_>>()
+            .ctx(WHAT)?;
         for p in providers {
             for d in days {
                 let day = d.to_string();

@@ -92,29 +92,35 @@ pub struct PricedGroup {
     /// The input size every request of the group exceeded (a long-context
     /// threshold), or 0.
     pub over: u64,
+    /// Usage a collector marked as past the model's first long-context
+    /// threshold (which threshold is the price table's to say).
+    pub long_context: bool,
     /// Usage the provider's cost report leaves out.
     pub not_in_cost: bool,
-    /// The counts, by bucket name.
-    pub buckets: Vec<(String, u64)>,
+    /// The counts summed.
+    pub counts: billing_records::Priced,
 }
 
 fn count(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<u64> {
     Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as u64)
 }
 
-/// The seven bucket sums of a query row from column `first` on (`input` …
-/// `web_searches`, in that order).
-fn bucket_counts(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Vec<(String, u64)>> {
-    const NAMES: [&str; 7] = [
-        "input",
-        "output",
-        "cache_read",
-        "cache_write_5m",
-        "cache_write_1h",
-        "reasoning",
-        "web_searches",
-    ];
-    NAMES.iter().enumerate().map(|(i, n)| Ok((n.to_string(), count(r, first + i)?))).collect()
+/// The seven counts of a query row from column `first` on (`input`,
+/// `output`, `cache_read`, `cache_write_5m`, `cache_write_1h`, `reasoning`,
+/// `web_searches`, in that order); a NULL sum is 0.
+pub(super) fn priced_columns(
+    r: &rusqlite::Row<'_>,
+    first: usize,
+) -> rusqlite::Result<billing_records::Priced> {
+    Ok(billing_records::Priced {
+        input: count(r, first)?,
+        output: count(r, first + 1)?,
+        cache_read: count(r, first + 2)?,
+        cache_write_5m: count(r, first + 3)?,
+        cache_write_1h: count(r, first + 4)?,
+        reasoning: count(r, first + 5)?,
+        web_searches: count(r, first + 6)?,
+    })
 }
 
 fn group_day(text: String) -> rusqlite::Result<NaiveDate> {
@@ -124,6 +130,18 @@ fn group_day(text: String) -> rusqlite::Result<NaiveDate> {
 }
 
 impl Breakdown {
+    /// Every breakdown `daily_totals` keeps.
+    pub const ALL: [Breakdown; 3] = [Breakdown::Model, Breakdown::Project, Breakdown::Account];
+
+    /// The SQL expressions of its key in `cost_rows` and in `usage_rows`.
+    pub fn keys(self) -> (&'static str, &'static str) {
+        match self {
+            Breakdown::Model => ("CASE WHEN model != '' THEN model ELSE line_item END", "model"),
+            Breakdown::Project => ("project", "project"),
+            Breakdown::Account => ("account", "account"),
+        }
+    }
+
     /// Its name in `daily_totals.dim` and in reports.
     pub fn dim(self) -> &'static str {
         match self {
@@ -381,11 +399,7 @@ impl Store {
         to: NaiveDate,
         by: Breakdown,
     ) -> Result<Vec<BreakdownRow>> {
-        let (cost_key, usage_key) = match by {
-            Breakdown::Model => ("CASE WHEN model != '' THEN model ELSE line_item END", "model"),
-            Breakdown::Project => ("project", "project"),
-            Breakdown::Account => ("account", "account"),
-        };
+        let (cost_key, usage_key) = by.keys();
         let sql = format!(
             "SELECT {DISPLAY} AS name, k, dec_sum(cost), SUM(tokens) FROM (
                 SELECT provider, {cost_key} AS k, amount AS cost, 0 AS tokens FROM cost_rows
@@ -514,7 +528,8 @@ impl Store {
 impl Store {
     /// Calls from local logs between two days, summed per day, provider,
     /// model, project, tier and the largest of `starts` (long-context
-    /// thresholds, any order) each call's input exceeded: tiers price whole
+    /// thresholds, highest first, as [`crate::billing::prices::PriceTable::tier_starts`]
+    /// gives them) each call's input exceeded: tiers price whole
     /// requests, so calls are grouped by the tier they fall in.
     pub fn call_groups(
         &self,
@@ -522,8 +537,6 @@ impl Store {
         to: NaiveDate,
         starts: &[u64],
     ) -> Result<Vec<PricedGroup>> {
-        let mut starts = starts.to_vec();
-        starts.sort_unstable_by(|a, b| b.cmp(a));
         let over = if starts.is_empty() {
             "0".to_string()
         } else {
@@ -558,23 +571,18 @@ impl Store {
                 project: r.get(4)?,
                 tier: r.get(5)?,
                 over: count(r, 6)?,
+                long_context: false,
                 calls: r.get(7)?,
                 not_in_cost: false,
-                buckets: bucket_counts(r, 8)?,
+                counts: priced_columns(r, 8)?,
             })
         })
     }
 
     /// The priced counts collectors sent with their usage between two days,
     /// per day, provider, account, model, project, tier, long context and
-    /// whether the cost report covers them. `long_start` gives the
-    /// threshold long-context rows exceeded, per provider and model.
-    pub fn usage_groups(
-        &self,
-        from: NaiveDate,
-        to: NaiveDate,
-        long_start: impl Fn(&str, &str) -> u64,
-    ) -> Result<Vec<PricedGroup>> {
+    /// whether the cost report covers them.
+    pub fn usage_groups(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<PricedGroup>> {
         self.query_all(
             "read priced usage",
             &format!(
@@ -590,20 +598,19 @@ impl Store {
             ),
             [from.to_string(), to.to_string()],
             |r| {
-                let (provider, model): (String, String) = (r.get(1)?, r.get(4)?);
-                let long: bool = r.get(7)?;
                 Ok(PricedGroup {
                     day: group_day(r.get(0)?)?,
-                    over: if long { long_start(&provider, &model) } else { 0 },
-                    provider,
+                    over: 0,
+                    long_context: r.get(7)?,
+                    provider: r.get(1)?,
                     name: r.get(2)?,
                     account: r.get(3)?,
-                    model,
+                    model: r.get(4)?,
                     project: r.get(5)?,
                     tier: r.get(6)?,
                     calls: 0,
                     not_in_cost: r.get(8)?,
-                    buckets: bucket_counts(r, 9)?,
+                    counts: priced_columns(r, 9)?,
                 })
             },
         )

@@ -71,12 +71,8 @@ plugin_api::export_plugin! { manifest: manifest, run: run }
 /// `req.state`), at most about `LOG_MAX_BYTES` of them.
 pub fn collect(req: &RunRequest, log: Log<'_>) -> Result<Outcome, String> {
     let max_bytes = log_kit::max_bytes(&req.settings)?;
-    // Each granted path is a config folder's `projects/`: its parent is the root.
-    let roots: Vec<_> = log_kit::roots(&req.read_paths, CONFIG_PROJECTS, &DEFAULT_PROJECTS)
-        .into_iter()
-        .filter_map(|p| p.parent().map(Path::to_path_buf))
-        .collect();
-    let files = transcripts(&roots, log);
+    let projects = log_kit::roots(&req.read_paths, CONFIG_PROJECTS, &DEFAULT_PROJECTS);
+    let files = transcripts(&projects, log);
     let state = LogState::<()>::load(req.state.as_deref(), log);
     let mut calls = Calls::default();
     let scanned = log_kit::scan(&files, state, max_bytes, log, |_, line| match parse_line(line) {
@@ -87,22 +83,16 @@ pub fn collect(req: &RunRequest, log: Log<'_>) -> Result<Outcome, String> {
         Parsed::Ignored => Line::Used,
         Parsed::Skipped => Line::Skipped,
     });
-    Ok(Outcome {
-        calls: calls.into_payloads(),
-        state: scanned.state.to_json(),
-        more: scanned.more,
-        counts: scanned.counts,
-        extra: BTreeMap::new(),
-    })
+    Ok(scanned.into_outcome(calls.into_payloads(), BTreeMap::new()))
 }
 
-/// Every transcript under the roots' `projects` folders, subagents' included.
-pub fn transcripts(roots: &[PathBuf], log: Log<'_>) -> Vec<PathBuf> {
+/// Every transcript under the config folders' `projects/` folders (as
+/// granted), subagents' included.
+pub fn transcripts(projects: &[PathBuf], log: Log<'_>) -> Vec<PathBuf> {
     let mut files = Vec::new();
-    for root in roots {
-        let projects = root.join("projects");
+    for projects in projects {
         if projects.is_dir() {
-            files.extend(log_kit::find_jsonl(&projects, |p| !is_journal(p), log));
+            files.extend(log_kit::find_jsonl(projects, |p| !is_journal(p), log));
         } else {
             log(Level::Info, &format!("{}: no Claude Code transcripts there", projects.display()));
         }

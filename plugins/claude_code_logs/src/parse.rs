@@ -2,7 +2,7 @@
 //! the few fields a call needs are read; `content` and every other field
 //! are skipped by serde without being built.
 
-use std::borrow::Cow;
+use log_kit::Text;
 
 use billing_records::{CallPayload, Priced};
 use serde::{Deserialize, Deserializer};
@@ -57,13 +57,13 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Nullable<T> {
 #[derive(Deserialize)]
 struct Line<'a> {
     #[serde(rename = "type", borrow, default)]
-    kind: Option<Cow<'a, str>>,
+    kind: Option<Text<'a>>,
     #[serde(borrow, default)]
-    timestamp: Option<Cow<'a, str>>,
+    timestamp: Option<Text<'a>>,
     #[serde(borrow, default)]
-    cwd: Option<Cow<'a, str>>,
+    cwd: Option<Text<'a>>,
     #[serde(rename = "sessionId", borrow, default)]
-    session_id: Option<Cow<'a, str>>,
+    session_id: Option<Text<'a>>,
     #[serde(rename = "requestId", default)]
     request_id: Nullable<String>,
     #[serde(rename = "isSidechain", default)]
@@ -91,9 +91,9 @@ struct Usage<'a> {
     cache_creation: Option<CacheCreation>,
     server_tool_use: Option<ServerToolUse>,
     #[serde(borrow, default)]
-    service_tier: Option<Cow<'a, str>>,
+    service_tier: Option<Text<'a>>,
     #[serde(borrow, default)]
-    speed: Option<Cow<'a, str>>,
+    speed: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -117,7 +117,7 @@ pub fn parse_line(bytes: &[u8]) -> Parsed {
 
 impl Line<'_> {
     fn call(self) -> Parsed {
-        let is_assistant = self.kind.as_deref() == Some("assistant");
+        let is_assistant = self.kind.as_ref().map(Text::as_str) == Some("assistant");
         let Some(Message { id, model, usage: Some(usage) }) = self.message.filter(|_| is_assistant)
         else {
             return Parsed::Ignored;
@@ -128,16 +128,17 @@ impl Line<'_> {
             _ => return Parsed::Skipped,
         };
         let Some(key) = key(id, self.request_id) else { return Parsed::Skipped };
-        let Some((day, at)) = self.timestamp.as_deref().and_then(log_kit::utc_time) else {
+        let Some((day, at)) = self.timestamp.as_ref().and_then(|t| log_kit::utc_time(t.as_str()))
+        else {
             return Parsed::Skipped;
         };
-        let mut payload = CallPayload::new(PROVIDER, SOURCE, &key, &day, &model);
+        let mut payload = CallPayload::new(PROVIDER, SOURCE, key, day, model);
         payload.at = Some(at);
-        payload.project = self.cwd.map(Cow::into_owned);
-        payload.session = self.session_id.map(Cow::into_owned);
-        payload.service_tier = usage.service_tier.as_deref().map(str::to_owned);
-        payload.speed = usage.speed.as_deref().map(str::to_owned);
+        payload.project = self.cwd.map(Text::into_owned);
+        payload.session = self.session_id.map(Text::into_owned);
         payload.priced = usage.priced();
+        payload.service_tier = usage.service_tier.map(Text::into_owned);
+        payload.speed = usage.speed.map(Text::into_owned);
         Parsed::Call(Call { payload, sidechain: self.sidechain.unwrap_or(false) })
     }
 }

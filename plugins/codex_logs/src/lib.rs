@@ -85,13 +85,7 @@ pub fn collect(req: &RunRequest, log: Log<'_>) -> Result<Outcome, String> {
         ("model_guessed".to_string(), tally.model_guessed),
         ("stale_events".to_string(), tally.stale_events),
     ]);
-    Ok(Outcome {
-        calls: tally.calls.into_values().collect(),
-        state: scanned.state.to_json(),
-        more: scanned.more,
-        counts: scanned.counts,
-        extra,
-    })
+    Ok(scanned.into_outcome(tally.calls.into_values().collect(), extra))
 }
 
 /// Every rollout under the roots: `sessions/` first, then those of
@@ -113,7 +107,7 @@ pub fn rollouts(roots: &[PathBuf], log: Log<'_>) -> Vec<PathBuf> {
             |p| p.strip_prefix(&archive_dir).is_ok_and(|rel| !live_names.contains(rel)),
             log,
         );
-        files.extend(live.iter().cloned());
+        files.extend(live);
         files.extend(archived);
     }
     files
@@ -146,13 +140,8 @@ impl Tally {
     /// A key's counts are fixed by the key, so a copy (a fork's replay, an
     /// archived duplicate) only confirms it: the first copy is kept.
     fn add(&mut self, call: CallPayload, guessed: bool) {
-        match self.calls.get_mut(&call.key) {
-            Some(kept) => kept.priced = kept.priced.max(call.priced),
-            None => {
-                self.model_guessed += u64::from(guessed);
-                self.calls.insert(call.key.clone(), call);
-            }
-        }
+        let new = log_kit::tally::merge_call(&mut self.calls, call);
+        self.model_guessed += u64::from(new && guessed);
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 
+use log_kit::Text;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -40,9 +41,9 @@ pub enum Event<'a> {
 #[derive(Deserialize)]
 struct Line<'a> {
     #[serde(borrow, default)]
-    timestamp: Option<Cow<'a, str>>,
+    timestamp: Option<Text<'a>>,
     #[serde(rename = "type", borrow, default)]
-    kind: Option<Cow<'a, str>>,
+    kind: Option<Text<'a>>,
     #[serde(borrow, default)]
     payload: Option<&'a RawValue>,
 }
@@ -93,7 +94,7 @@ struct TokenUsage {
 /// JSON or lacks what its event type needs.
 pub fn parse_line(bytes: &[u8]) -> Option<Event<'_>> {
     let line: Line<'_> = serde_json::from_slice(bytes).ok()?;
-    let (Some(kind), Some(payload)) = (line.kind.as_deref(), line.payload) else {
+    let (Some(kind), Some(payload)) = (line.kind.as_ref().map(Text::as_str), line.payload) else {
         return Some(Event::Other);
     };
     let payload = payload.get();
@@ -106,7 +107,7 @@ pub fn parse_line(bytes: &[u8]) -> Option<Event<'_>> {
             let context: TurnContext = serde_json::from_str(payload).ok()?;
             Some(Event::TurnContext { model: context.model })
         }
-        "event_msg" => event_msg(payload, line.timestamp),
+        "event_msg" => event_msg(payload, line.timestamp.map(|t| t.0)),
         _ => Some(Event::Other),
     }
 }

@@ -160,7 +160,7 @@ impl Session {
             None => (FALLBACK_MODEL, true),
         };
         let key = format!("{model}:{}>{}", self.base.signature(), totals.signature());
-        let mut call = CallPayload::new(PROVIDER, SOURCE, &key, &day, model);
+        let mut call = CallPayload::new(PROVIDER, SOURCE, key, day, model);
         call.at = Some(at);
         call.project = self.cwd.clone();
         call.session = self.id.clone();

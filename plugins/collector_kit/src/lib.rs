@@ -512,18 +512,13 @@ pub fn finish(
         .chain(&meta.unavailable_days)
         .next()
         .map(|(d, why)| format!("{d}: {why}"));
-    let mut result = PluginResult::success(records, &meta);
-    result.status = plugin_api::RunStatus::PARTIAL;
-    result.error = plugin_api::abi_stable::std_types::RSome(
-        format!(
-            "kept {kept} of {} days; {} not complete. First: {}",
-            range.len(),
-            range.len() - kept as u64,
-            first.unwrap_or_default()
-        )
-        .into(),
+    let why = format!(
+        "kept {kept} of {} days; {} not complete. First: {}",
+        range.len(),
+        range.len() - kept as u64,
+        first.unwrap_or_default()
     );
-    result
+    PluginResult::partial(records, &meta, why)
 }
 
 /// A collector's `run`: its error, if any, becomes a failed result.

@@ -23,6 +23,7 @@ mod read;
 mod scan;
 mod state;
 pub mod tally;
+mod text;
 mod time;
 mod walk;
 
@@ -30,6 +31,7 @@ pub use outcome::{run_with, Outcome};
 pub use read::{read_file, Budget, FileRead, Line};
 pub use scan::{scan, Counts, Scanned};
 pub use state::{Entry, LogState, STATE_VERSION};
+pub use text::Text;
 pub use time::utc_time;
 pub use walk::{find_jsonl, roots};
 

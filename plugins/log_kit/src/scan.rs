@@ -50,6 +50,23 @@ pub struct Scanned<T> {
     pub counts: Counts,
 }
 
+impl<T: serde::Serialize + serde::de::DeserializeOwned + Default + PartialEq> Scanned<T> {
+    /// The run's outcome: `calls` and plugin counters beside what was read.
+    pub fn into_outcome(
+        self,
+        calls: Vec<billing_records::CallPayload>,
+        extra: BTreeMap<String, u64>,
+    ) -> crate::Outcome {
+        crate::Outcome {
+            calls,
+            state: self.state.to_json(),
+            more: self.more,
+            counts: self.counts,
+            extra,
+        }
+    }
+}
+
 /// Reads the new complete lines of `files`, in order, resuming each from its
 /// entry in `old`, and hands each line to `on_line` with that file's
 /// context. Once more than `max_bytes` are consumed it stops at the next

@@ -64,7 +64,15 @@ impl Context {
                 "a number of seconds",
             )?),
             memory_bytes: self.worker_memory()?,
+            grants: Some(self.home.grants_path()),
+            protected: self.protected_paths(),
         })
+    }
+
+    /// Folders no plugin may read, whatever it was granted: the home (its
+    /// `.env`, database, logs and grants) and the plugins folder.
+    pub fn protected_paths(&self) -> Vec<PathBuf> {
+        vec![self.home.path().to_path_buf(), self.plugins_dir.clone()]
     }
 
     /// The plugins folder, scanned.
@@ -112,7 +120,11 @@ pub fn run(cli: Cli) -> Result<u8> {
     let ctx = Context::load(&cli)?;
     let json = match &cli.command {
         Command::Plugins(PluginsCommand::List(f)) => f.json,
-        Command::Plugins(PluginsCommand::Install { .. }) => false,
+        Command::Plugins(
+            PluginsCommand::Install { .. }
+            | PluginsCommand::Grant { .. }
+            | PluginsCommand::Revoke { .. },
+        ) => false,
         Command::Plugin(crate::cli::PluginCommand::Check(a)) => a.json,
         Command::Plugin(_) => false,
         Command::Run(a) => a.exec.json,
@@ -156,6 +168,12 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Plugins(PluginsCommand::List(f)) => commands::plugins::list(&ctx, f.json),
         Command::Plugins(PluginsCommand::Install { files }) => {
             commands::plugins::install(&ctx, &files)
+        }
+        Command::Plugins(PluginsCommand::Grant { names, all }) => {
+            commands::plugins::grant(&ctx, &names, all)
+        }
+        Command::Plugins(PluginsCommand::Revoke { names }) => {
+            commands::plugins::revoke(&ctx, &names)
         }
         Command::Run(args) => {
             use commands::collect::What;

@@ -125,6 +125,23 @@ pub enum PluginsCommand {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Grant installed plugins what their manifests ask for (secrets,
+    /// settings, hosts, read paths), for their current files: shown first,
+    /// recorded in the home's grants.json.
+    Grant {
+        /// The plugins to grant.
+        #[arg(required_unless_present = "all", value_name = "NAME")]
+        names: Vec<String>,
+        /// Every usable plugin in the plugins folder.
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
+    },
+    /// Take a plugin's grant back: it is not run until granted again.
+    Revoke {
+        /// The plugins whose grants are taken back.
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+    },
 }
 
 /// `plugin` subcommands: the plugin SDK.

@@ -101,6 +101,11 @@ impl Home {
         self.root.join("plugin-manifests.json")
     }
 
+    /// `grants.json`: what the operator granted each plugin file.
+    pub fn grants_path(&self) -> PathBuf {
+        self.root.join("grants.json")
+    }
+
     /// The default plugins folder.
     pub fn default_plugins_dir(&self) -> PathBuf {
         self.root.join("plugins")
@@ -111,6 +116,10 @@ impl Home {
 #[derive(Clone, Default)]
 pub struct Settings {
     vars: BTreeMap<String, String>,
+    /// What the operator set for agent-host itself: `.env`, overlaid by a
+    /// job's own values in `agent-host.toml` (the process environment, which
+    /// `vars` lays over it, reaches a plugin only where its grant says so).
+    operator: BTreeMap<String, String>,
     warnings: Vec<String>,
     env_file: PathBuf,
 }
@@ -135,6 +144,7 @@ impl Settings {
                 HostError::config(format!("{}: {e}", env_file.display()))
                     .with_hint("each line must be NAME=value (quotes allowed); # starts a comment")
             })?;
+            settings.operator = settings.vars.clone();
         }
         for (k, v) in std::env::vars_os() {
             if let (Ok(k), Ok(v)) = (k.into_string(), v.into_string()) {
@@ -153,11 +163,25 @@ impl Settings {
     /// The same settings with `name` set to `value` (a job's own value).
     pub fn set(&mut self, name: &str, value: &str) {
         self.vars.insert(name.to_string(), value.to_string());
+        self.operator.insert(name.to_string(), value.to_string());
+    }
+
+    /// A setting's value for a plugin: set in `.env` or the plugin's job,
+    /// or in the process environment when `name` is among `from_env` (the
+    /// names its grant lets it take from there).
+    pub fn for_plugin(&self, name: &str, from_env: &[String]) -> Option<&str> {
+        let value = if from_env.iter().any(|e| e == name) {
+            self.vars.get(name)
+        } else {
+            self.operator.get(name)
+        };
+        value.map(String::as_str).filter(|v| !v.is_empty())
     }
 
     /// The same settings without `name` (a secret a job does not map).
     pub fn remove(&mut self, name: &str) {
         self.vars.remove(name);
+        self.operator.remove(name);
     }
 
     /// A setting's value; empty values count as unset.
@@ -229,17 +253,29 @@ impl Settings {
 }
 
 /// Whether a setting's name says it holds a secret: one of its
-/// `_`-separated words is, or ends with, a key, a token, a secret or a
-/// password (`OPENAI_ADMIN_KEY`, `PGPASSWORD`, `GH_TOKEN`), or is
-/// credentials, a DSN, a webhook, a cookie, a session or auth
-/// (`SENTRY_DSN`, `SLACK_WEBHOOK_URL`). `MAX_TOKENS` or `GIT_AUTHOR` are not.
+/// `_`-separated words is, or ends with, a key, a token, a secret, a
+/// password, a passphrase or a `PWD`, singular or plural
+/// (`OPENAI_ADMIN_KEYS`, `PGPASSWORD`, `GH_TOKEN`, `MYSQL_PWD`), or is
+/// credentials, a DSN, a webhook, a cookie, a session, auth, a pass or a
+/// PAT (`SENTRY_DSN`, `SLACK_WEBHOOK_URL`, `SMTP_PASS`, `GITHUB_PAT`).
+/// `MAX_TOKENS`, `GIT_AUTHOR` and the shell's `PWD` are not.
 pub fn is_secret_name(name: &str) -> bool {
-    const ENDINGS: [&str; 5] = ["KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD"];
-    const WORDS: [&str; 7] =
-        ["CREDENTIAL", "CREDENTIALS", "DSN", "WEBHOOK", "COOKIE", "SESSION", "AUTH"];
-    name.to_ascii_uppercase()
-        .split('_')
-        .any(|w| ENDINGS.iter().any(|e| w.ends_with(e)) || WORDS.contains(&w))
+    const ENDINGS: [&str; 7] =
+        ["KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "PWD"];
+    const WORDS: [&str; 9] =
+        ["CREDENTIAL", "CREDENTIALS", "DSN", "WEBHOOK", "COOKIE", "SESSION", "AUTH", "PASS", "PAT"];
+    let name = name.to_ascii_uppercase();
+    // The shell's working folders, not passwords.
+    if name == "PWD" || name == "OLDPWD" {
+        return false;
+    }
+    let words: Vec<&str> = name.split(|c: char| !c.is_ascii_alphanumeric()).collect();
+    // `MAX_TOKENS` counts tokens; `SLACK_TOKENS` holds them.
+    let counts = words.iter().any(|w| ["MAX", "MIN", "LIMIT", "COUNT", "NUM"].contains(w));
+    words.iter().any(|w| {
+        let singular = w.strip_suffix('S').filter(|_| !counts).unwrap_or(w);
+        ENDINGS.iter().any(|e| w.ends_with(e) || singular.ends_with(e)) || WORDS.contains(w)
+    })
 }
 
 /// Whether a value is a URL with a password in it (`postgres://u:pw@h/db`).
@@ -320,9 +356,22 @@ mod tests {
 
     #[test]
     fn secret_names_and_urls_with_passwords_are_secrets() {
-        for name in
-            ["OPENAI_ADMIN_KEY", "AWS_ACCESS_KEY_ID", "PGPASSWORD", "SENTRY_DSN", "GH_TOKEN"]
-        {
+        for name in [
+            "OPENAI_ADMIN_KEY",
+            "AWS_ACCESS_KEY_ID",
+            "PGPASSWORD",
+            "SENTRY_DSN",
+            "GH_TOKEN",
+            "MYSQL_PWD",
+            "GITHUB_PAT",
+            "SMTP_PASS",
+            "GPG_PASSPHRASE",
+            "OPENAI_ADMIN_KEYS",
+            "SLACK_TOKENS",
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            "SSH_PRIVATE_KEY_FILE",
+            "DB_PASS",
+        ] {
             assert!(is_secret_name(name), "{name}");
         }
         for name in [
@@ -333,6 +382,11 @@ mod tests {
             "ANTHROPIC_MAX_TOKENS",
             "GIT_AUTHOR",
             "MAX_SESSIONS",
+            "PWD",
+            "CLAUDE_CONFIG_DIR",
+            "CODEX_HOME",
+            "PATH",
+            "PATHS",
         ] {
             assert!(!is_secret_name(name), "{name}");
         }

@@ -76,6 +76,8 @@ fn home_on(disk: &TinyDisk, sim: &agent_host_tests::Simulator) -> (Home, Home) {
     home.use_simulator(sim)
         .env("AGENT_HOME", disk.path().to_str().unwrap())
         .env("AGENT_PLUGINS_DIR", plugins.plugins().to_str().unwrap());
+    // The grants are the disk home's own.
+    home.grant_all();
     (home, plugins)
 }
 

@@ -10,12 +10,9 @@ use util::{children_of, simulator, Home};
 
 #[test]
 fn plugins_list_loads_good_plugins_and_explains_every_rejection() {
-    let home = Home::with_plugins(&[
-        "openai_collector",
-        "anthropic_collector",
-        "misbehaving",
-        "incompatible",
-    ]);
+    let home = Home::with_plugins(&["openai_collector", "anthropic_collector", "misbehaving"]);
+    // `plugins install` would refuse it: dropped in by hand instead.
+    home.drop_in("incompatible", "libincompatible.so");
     std::fs::write(home.plugins().join("x.so"), "not a library").unwrap();
     std::fs::write(
         home.plugins().join("random.so"),

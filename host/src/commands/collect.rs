@@ -92,6 +92,7 @@ fn run_options(
         http,
         jobs: s.bounded("AGENT_JOBS", 2, 64, "a number of parallel runs")? as usize,
         progress,
+        protected: ctx.protected_paths(),
     })
 }
 

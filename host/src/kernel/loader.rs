@@ -15,6 +15,7 @@ use abi_stable::library::lib_header_from_path;
 use plugin_api::{Manifest, PluginMod_Ref};
 use serde::{Deserialize, Serialize};
 
+use super::grants::{check_read_path, Grants, Request, Standing};
 use super::isolate::{run_worker, OutputLimits};
 use super::pluginfile::{self, CheckedFile, Identity};
 use super::protocol::{Job, SandboxSpec};
@@ -34,6 +35,15 @@ pub struct Plugin {
     /// The manifest's `read_paths`, checked: each a fixed path or a `$NAME`
     /// setting resolved at run time ([`ReadPath::resolve`]).
     pub read_paths: Vec<ReadPath>,
+    /// Whether the operator's grant covers this file and what it asks for.
+    pub standing: Standing,
+}
+
+impl Plugin {
+    /// What its manifest asks for.
+    pub fn request(&self) -> Request {
+        Request::of(&self.manifest)
+    }
 }
 
 /// One declared read path.
@@ -104,8 +114,11 @@ pub struct Rejected {
 /// Everything found in a plugins folder.
 #[derive(Default)]
 pub struct Catalog {
-    /// Loaded plugins, by file name.
+    /// Loaded plugins, by file name: each granted by the operator.
     pub plugins: Vec<Plugin>,
+    /// Usable plugins the operator's grants do not cover (also listed in
+    /// `rejected`, with the reason): kept to show what they ask for.
+    pub ungranted: Vec<Plugin>,
     /// Files that were refused.
     pub rejected: Vec<Rejected>,
 }
@@ -115,6 +128,10 @@ impl Catalog {
     pub fn get(&self, name: &str) -> Result<&Plugin> {
         if let Some(p) = self.plugins.iter().find(|p| p.manifest.name == name) {
             return Ok(p);
+        }
+        if let Some(p) = self.ungranted.iter().find(|p| p.manifest.name == name) {
+            let why = p.standing.refusal(name).unwrap_or_default();
+            return Err(HostError::config(format!("plugin {name} is not run: {why}")));
         }
         if let Some(r) = self.rejected.iter().find(|r| r.plugin.as_deref() == Some(name)) {
             return Err(HostError::usage(format!(
@@ -153,6 +170,10 @@ pub struct ScanOptions {
     pub timeout: Duration,
     /// The worker's memory limit in bytes.
     pub memory_bytes: u64,
+    /// The operator's grants file (none: nothing is granted).
+    pub grants: Option<PathBuf>,
+    /// Folders no read path may reach: the home and the plugins folder.
+    pub protected: Vec<PathBuf>,
 }
 
 /// Scans `dir`: checks every `.so`/`.dylib` in it (sorted by file name) and
@@ -194,9 +215,16 @@ pub fn scan(dir: &Path, opts: &ScanOptions) -> Result<Catalog> {
             Err(reason) => catalog.rejected.push(Rejected { path, plugin: None, reason }),
         }
     }
+    let grants = match &opts.grants {
+        Some(p) => Grants::load(p).map_err(|e| {
+            HostError::config(e.to_string())
+                .with_hint("fix or remove the file, then grant the plugins again")
+        })?,
+        None => Grants::default(),
+    };
     let answers = read_manifests(&checked, &mut cache, opts);
     for ((path, file), answer) in checked.into_iter().zip(answers) {
-        match answer.and_then(|json| plugin_from(path.clone(), file, &json)) {
+        match answer.and_then(|json| plugin_from(path.clone(), file, &json, opts, &grants)) {
             Ok(plugin) => catalog.plugins.push(plugin),
             Err(reason) => catalog.rejected.push(Rejected { path, plugin: None, reason }),
         }
@@ -205,8 +233,28 @@ pub fn scan(dir: &Path, opts: &ScanOptions) -> Result<Catalog> {
     reject_duplicates(&mut catalog);
     reject_shared_claims(&mut catalog, "provider", |m| &m.providers);
     reject_shared_claims(&mut catalog, "secret", |m| &m.secrets);
+    set_aside_ungranted(&mut catalog);
     catalog.rejected.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(catalog)
+}
+
+/// Moves every plugin its grant does not cover out of the loaded ones: it
+/// is listed as rejected with the reason and the fix, and never run.
+fn set_aside_ungranted(catalog: &mut Catalog) {
+    let plugins = std::mem::take(&mut catalog.plugins);
+    for p in plugins {
+        match p.standing.refusal(&p.manifest.name) {
+            None => catalog.plugins.push(p),
+            Some(reason) => {
+                catalog.rejected.push(Rejected {
+                    path: p.path.clone(),
+                    plugin: Some(p.manifest.name.clone()),
+                    reason,
+                });
+                catalog.ungranted.push(p);
+            }
+        }
+    }
 }
 
 /// Each file's manifest JSON (or why there is none): from the cache, or
@@ -228,8 +276,8 @@ fn read_manifests(
             handles.into_iter().filter_map(|h| h.join().ok()).collect()
         });
         for (i, (answer, lasting)) in read {
-            // A crash or a timeout may not happen again; only what the file
-            // itself answers is remembered.
+            // A crash may not happen again; only what the file itself
+            // answers (or a timeout) is remembered.
             if lasting {
                 cache.put(files[i].1.identity.clone(), answer.clone());
             }
@@ -267,15 +315,26 @@ fn read_manifest(file: &File, opts: &ScanOptions) -> (std::result::Result<String
     );
     match (outcome.manifest, outcome.failure) {
         (Some(json), None) => (Ok(json), true),
+        // A manifest that hangs would hold every listing and the nightly
+        // run for the whole timeout, each time: it is refused until its
+        // file changes.
+        (_, Some(why)) if outcome.timed_out => (
+            Err(format!("{why}; refused until the file changes (install it again to retry)")),
+            true,
+        ),
         (_, Some(why)) => (Err(why), outcome.refused),
         (None, None) => (Err("the worker returned no manifest".into()), false),
     }
 }
 
 /// Reads and checks the manifest of a plugin file that is not installed yet
-/// (for `plugins install`), in a sandboxed worker like any other.
-pub fn inspect(file: &File, opts: &ScanOptions) -> std::result::Result<Manifest, String> {
-    checked_manifest(&read_manifest(file, opts).0?)
+/// (for `plugins install`), in a sandboxed worker like any other: the
+/// manifest and its checked read paths.
+pub fn inspect(
+    file: &File,
+    opts: &ScanOptions,
+) -> std::result::Result<(Manifest, Vec<ReadPath>), String> {
+    vetted(&read_manifest(file, opts).0?, opts)
 }
 
 /// Reads the manifest of a plugin file outside the plugins folder (for
@@ -287,7 +346,11 @@ pub fn check_file(
     opts: &ScanOptions,
 ) -> std::result::Result<Plugin, String> {
     let json = read_manifest(&file.file, opts).0?;
-    plugin_from(path.to_path_buf(), file, &json)
+    let grants = match &opts.grants {
+        Some(p) => Grants::load(p).map_err(|e| e.to_string())?,
+        None => Grants::default(),
+    };
+    plugin_from(path.to_path_buf(), file, &json, opts, &grants)
 }
 
 /// A manifest read from its JSON, with a usable name.
@@ -297,12 +360,13 @@ fn checked_manifest(json: &str) -> std::result::Result<Manifest, String> {
     Ok(manifest)
 }
 
-/// A plugin from its checked file and manifest JSON.
-fn plugin_from(
-    path: PathBuf,
-    file: CheckedFile,
+/// A manifest whose requests the host can consider at all: public hosts
+/// only, read paths that are well-formed and never the home, the plugins
+/// folder, a system folder or `/`; its texts made printable.
+fn vetted(
     json: &str,
-) -> std::result::Result<Plugin, String> {
+    opts: &ScanOptions,
+) -> std::result::Result<(Manifest, Vec<ReadPath>), String> {
     let mut manifest = checked_manifest(json)?;
     if let Some(h) = manifest.hosts.iter().find(|h| super::http::is_local_host(h)) {
         return Err(format!(
@@ -317,13 +381,32 @@ fn plugin_from(
         .read_paths
         .iter()
         .map(|p| read_path(p, &manifest.settings))
-        .collect::<std::result::Result<_, _>>()?;
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    for p in &read_paths {
+        if let ReadPath::Fixed { path, .. } = p {
+            check_read_path(path, &opts.protected)?;
+        }
+    }
+    Ok((manifest, read_paths))
+}
+
+/// A plugin from its checked file and manifest JSON.
+fn plugin_from(
+    path: PathBuf,
+    file: CheckedFile,
+    json: &str,
+    opts: &ScanOptions,
+    grants: &Grants,
+) -> std::result::Result<Plugin, String> {
+    let (manifest, read_paths) = vetted(json, opts)?;
+    let standing = grants.standing(&manifest.name, &file.identity.sha256, &Request::of(&manifest));
     Ok(Plugin {
         manifest,
         path,
         sha256: file.identity.sha256,
         file: Arc::new(file.file),
         read_paths,
+        standing,
     })
 }
 

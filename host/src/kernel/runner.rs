@@ -16,6 +16,7 @@ use plugin_api::{LogLevel, RunMetadata, RunRequest, RunStatus};
 use serde::Serialize;
 
 use super::capabilities::{Broker, LogFn};
+use super::grants::check_read_path;
 use super::http::{url_host, HttpClient, HttpSettings};
 use super::isolate::{run_worker, OutputLimits};
 use super::job::Job;
@@ -84,6 +85,9 @@ pub struct RunOptions {
     pub secret_names: Vec<String>,
     /// Progress bars (requests done of requests asked) on a terminal.
     pub progress: Option<indicatif::MultiProgress>,
+    /// Folders no read path may reach, whatever was granted (the home and
+    /// the plugins folder).
+    pub protected: Vec<PathBuf>,
 }
 
 impl RunOptions {
@@ -299,6 +303,12 @@ fn prepare(
 ) -> Result<Prepared> {
     let (plugin, settings, name) = (&spec.plugin, &spec.settings, &spec.name);
     let m = &plugin.manifest;
+    // The scan sets ungranted plugins aside; a job built some other way
+    // is refused here all the same.
+    let Some(grant) = plugin.standing.grant() else {
+        let why = plugin.standing.refusal(&m.name).unwrap_or_default();
+        return Err(HostError::config(format!("{} is not run: {why}", spec.name)));
+    };
     let mut settings_given = BTreeMap::new();
     for name in &m.settings {
         if settings.is_secret(name, &opts.secret_names) {
@@ -306,7 +316,7 @@ fn prepare(
                 plugin = %spec.name,
                 "setting {name} names a secret; it is never handed over as a plain setting"
             );
-        } else if let Some(v) = settings.get(name) {
+        } else if let Some(v) = settings.for_plugin(name, &grant.env) {
             settings_given.insert(name.clone(), v.to_string());
         }
     }
@@ -317,7 +327,7 @@ fn prepare(
         .collect();
     let mut allowed_hosts = m.hosts.clone();
     allowed_hosts.extend(settings_given.values().filter_map(|v| url_host(v)));
-    let read_paths = resolve_read_paths(plugin, &settings_given)?;
+    let read_paths = resolve_read_paths(plugin, &settings_given, &opts.protected)?;
     let request = RunRequest {
         from: window.map(|w| w.0.to_string()),
         to: window.map(|w| w.1.to_string()),
@@ -361,17 +371,21 @@ fn prepare(
 }
 
 /// What each declared read path grants with the plugin's settings.
+/// None may reach the home, the plugins folder, a system folder or `/`.
 fn resolve_read_paths(
     plugin: &Plugin,
     settings: &BTreeMap<String, String>,
+    protected: &[PathBuf],
 ) -> Result<BTreeMap<String, Vec<PathBuf>>> {
+    let refuse = |e: String| HostError::config(format!("{} cannot run: {e}", plugin.manifest.name));
     plugin
         .read_paths
         .iter()
         .map(|p| {
-            let paths = p.resolve(|name| settings.get(name).cloned()).map_err(|e| {
-                HostError::config(format!("{} cannot run: {e}", plugin.manifest.name))
-            })?;
+            let paths = p.resolve(|name| settings.get(name).cloned()).map_err(refuse)?;
+            for path in &paths {
+                check_read_path(path, protected).map_err(refuse)?;
+            }
             Ok((p.declared().to_string(), paths))
         })
         .collect()

@@ -44,7 +44,13 @@ impl Home {
     /// A home with these plugin crates installed.
     pub fn with_plugins(plugins: &[&str]) -> Home {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let home = Home { dir, env: vec![("AGENT_TODAY".into(), "2025-09-01".into())] };
+        // A user's home outside the agent-host home, as on a real machine
+        // (a plugin's `~/…` read paths resolve under it).
+        let env = vec![
+            ("AGENT_TODAY".into(), "2025-09-01".into()),
+            ("HOME".into(), "/nonexistent-user-home".into()),
+        ];
+        let home = Home { dir, env };
         std::fs::create_dir(home.plugins()).expect("plugins folder");
         for p in plugins {
             home.install(p);
@@ -53,11 +59,28 @@ impl Home {
         home
     }
 
-    /// Copies plugin crate `name`'s library into the plugins folder.
+    /// Installs plugin crate `name`'s library as an operator does
+    /// (`plugins install`): copied into the plugins folder, and what it
+    /// asks for granted.
     pub fn install(&self, name: &str) {
-        let dest = self.plugins().join(format!("lib{name}.so"));
+        let lib = plugin_lib(name);
+        let run = self.run(&["plugins", "install", lib.to_str().expect("a UTF-8 path")]);
+        run.expect_code(0);
+        self.fix_modes();
+    }
+
+    /// Copies plugin crate `name`'s library into the plugins folder as
+    /// `file`, as someone dropping it there would: not granted.
+    pub fn drop_in(&self, name: &str, file: &str) -> PathBuf {
+        let dest = self.plugins().join(file);
         std::fs::copy(plugin_lib(name), &dest).expect("copy plugin");
         self.fix_modes();
+        dest
+    }
+
+    /// `plugins grant --all`: grants every usable plugin in the folder.
+    pub fn grant_all(&self) {
+        self.run(&["plugins", "grant", "--all"]).expect_code(0);
     }
 
     /// Ensures nothing is group- or world-writable, whatever the umask.

@@ -358,8 +358,10 @@ fn symlinked_foreign_owned_and_swapped_plugin_files_are_handled() {
     let run = home.run(&["run", "--plugin", "openai_collector"]);
     run.expect_code(2);
     assert!(run.stderr().contains("unknown plugin openai_collector"), "{}", run.stderr());
+    // The swapped-in file was never granted: it does not run at all.
     let leak = home.run(&["run", "--plugin", "hostile", "--param", "attack=leak"]);
-    leak.expect_code(0);
+    leak.expect_code(3);
+    assert!(leak.stderr().contains("not granted"), "{}", leak.stderr());
     let all = format!(
         "{}{}{}",
         leak.stdout(),
@@ -437,4 +439,311 @@ fn webhooks_follow_no_redirect_and_send_no_referer() {
     assert!(!seen_hook.lock().unwrap()[0].to_lowercase().contains("referer"));
     assert!(seen_elsewhere.lock().unwrap().is_empty(), "the redirect was followed");
     assert!(!home.log().contains("WEBHOOK-SECRET-PATH"));
+}
+
+#[test]
+fn a_manifest_is_a_request_and_only_the_operator_s_grant_runs_a_plugin() {
+    let home = Home::with_plugins(&[]);
+    // Dropped into the folder: listed with what it asks for, never run.
+    home.drop_in("hostile", "libhostile.so");
+    let list = home.run(&["plugins", "list"]).expect_code(0).stdout();
+    assert!(list.contains("hostile asks for: secrets HOSTILE_KEY"), "{list}");
+    assert!(list.contains("not granted by the operator"), "{list}");
+    assert!(list.contains("agent-host plugins grant hostile"), "{list}");
+    let run = home.run(&["run", "--plugin", "hostile", "--param", "attack=env"]);
+    run.expect_code(3);
+    assert!(run.stderr().contains("not granted"), "{}", run.stderr());
+    assert_eq!(home.count("records"), 0);
+
+    // Granted, it runs; the grant is kept in a file only the owner reads.
+    let granted = home.run(&["plugins", "grant", "hostile"]).expect_code(0).stdout();
+    assert!(granted.contains("granted hostile") && granted.contains("HOSTILE_KEY"), "{granted}");
+    home.run(&["run", "--plugin", "hostile", "--param", "attack=env"]).expect_code(0);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(home.path().join("grants.json")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // Another file under the same name (an update, or a swap) is refused
+    // until granted again, and so is a grant taken back.
+    patched_hostile(&home.plugins().join("libhostile.so"), "sethome");
+    let run = home.run(&["run", "--plugin", "hostile", "--param", "attack=env"]);
+    run.expect_code(3);
+    assert!(run.stderr().contains("changed since it was granted"), "{}", run.stderr());
+    home.drop_in("hostile", "libhostile.so");
+    home.run(&["run", "--plugin", "hostile", "--param", "attack=env"]).expect_code(0);
+    home.run(&["plugins", "revoke", "hostile"]).expect_code(0);
+    home.run(&["run", "--plugin", "hostile", "--param", "attack=env"]).expect_code(3);
+    home.run(&["plugins", "revoke", "nosuch"]).expect_code(2);
+    home.run(&["plugins", "grant", "nosuch"]).expect_code(2);
+}
+
+#[test]
+fn read_paths_never_reach_the_home_the_plugins_or_the_system() {
+    let mut home = Home::with_plugins(&[]);
+    // The user's home holds the agent-host home, as it does by default.
+    let user_home = home.path().parent().unwrap().to_path_buf();
+    home.env("HOME", user_home.to_str().unwrap());
+    let elsewhere = tempfile::tempdir().unwrap();
+    for (mode, why) in [("readroot", "whole file system"), ("readhome", "whole home folder")] {
+        let file = elsewhere.path().join(format!("libhostile_{mode}.so"));
+        patched_hostile(&file, mode);
+        let run = home.run(&["plugins", "install", file.to_str().unwrap()]);
+        run.expect_code(2);
+        assert!(run.stderr().contains(why), "{mode}: {}", run.stderr());
+        // Dropped in instead: refused with the same reason, never run.
+        std::fs::copy(&file, home.plugins().join("libhostile.so")).unwrap();
+        home.fix_modes();
+        let doc = home.run(&["plugins", "list", "--json"]).expect_code(0).json();
+        assert!(doc.to_string().contains(why), "{mode}: {doc}");
+        assert_eq!(doc["plugins"].as_array().unwrap().len(), 0);
+        home.run(&["plugins", "grant", "hostile"]).expect_code(2);
+        std::fs::remove_file(home.plugins().join("libhostile.so")).unwrap();
+    }
+    assert!(!home.path().join("grants.json").exists(), "nothing was granted");
+
+    // `$HOME` through a setting named HOME: refused at install while HOME
+    // holds the agent-host home ...
+    let sethome = elsewhere.path().join("libhostile_sethome.so");
+    patched_hostile(&sethome, "sethome");
+    let run = home.run(&["plugins", "install", sethome.to_str().unwrap()]);
+    run.expect_code(2);
+    assert!(run.stderr().contains("whole home folder"), "{}", run.stderr());
+    // ... and at run time when HOME is pointed there after the grant.
+    home.unset("HOME");
+    home.run(&["plugins", "install", sethome.to_str().unwrap()]).expect_code(0);
+    home.env("HOME", "/");
+    let run = home.run(&["run", "--plugin", "hostile", "--param", "attack=env"]);
+    run.expect_code(3);
+    assert!(run.stderr().contains("whole file system"), "{}", run.stderr());
+    let agent_home = home.path().to_str().unwrap().to_string();
+    home.env("HOME", &agent_home);
+    let run = home.run(&["run", "--plugin", "hostile", "--param", "attack=env"]);
+    run.expect_code(3);
+    assert!(run.stderr().contains("cannot run: read path"), "{}", run.stderr());
+    assert_eq!(home.count("records"), 0, "nothing ran");
+}
+
+#[test]
+fn settings_come_from_the_operator_and_secret_shaped_names_never_do() {
+    let mut home = hostile_home();
+    for (name, value) in [
+        ("MYSQL_PWD", "mysql-pwd-value-1"),
+        ("GITHUB_PAT", "ghp-pat-value-2"),
+        ("SMTP_PASS", "smtp-pass-value-3"),
+        ("GPG_PASSPHRASE", "gpg-passphrase-4"),
+        ("OPENAI_ADMIN_KEYS", "sk-admin-keys-5"),
+        ("SLACK_TOKENS", "xoxb-tokens-6"),
+    ] {
+        home.env(name, value);
+    }
+    home.env("HOSTILE_NOTE", "from-the-environment");
+    let settings = attack(&home, "settings", &[]);
+    for name in [
+        "MYSQL_PWD",
+        "GITHUB_PAT",
+        "SMTP_PASS",
+        "GPG_PASSPHRASE",
+        "OPENAI_ADMIN_KEYS",
+        "SLACK_TOKENS",
+    ] {
+        assert!(!settings.contains(name), "{name} was handed over: {settings}");
+    }
+    assert!(settings.contains("from-the-environment"), "granted from the environment: {settings}");
+    // The operator narrows the grant: HOSTILE_NOTE no longer comes from the
+    // environment, only from `.env`.
+    let path = home.path().join("grants.json");
+    let mut grants: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    grants["plugins"]["hostile"]["env"] = serde_json::json!(["HOSTILE_ATTACK"]);
+    std::fs::write(&path, grants.to_string()).unwrap();
+    let settings = attack(&home, "settings", &[]);
+    assert!(!settings.contains("from-the-environment"), "{settings}");
+    std::fs::write(
+        home.path().join(".env"),
+        "ANTHROPIC_ADMIN_KEY=sk-ant-admin-IN-DOTENV-987\nHOSTILE_NOTE=from-dotenv\n",
+    )
+    .unwrap();
+    let settings = attack(&home, "settings", &[]);
+    assert!(settings.contains("from-dotenv"), "{settings}");
+}
+
+/// Serves `count` connections at once, each answered with `size` bytes of
+/// control characters (which JSON would carry as six bytes each).
+fn big_body_server(size: usize, count: usize) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let body: Arc<Vec<u8>> = Arc::new(vec![1u8; size]);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(count).flatten() {
+            let body = body.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                    line.clear();
+                }
+                let mut s = stream;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes()).and_then(|()| s.write_all(&body));
+            });
+        }
+    });
+    port
+}
+
+/// Runs `agent-host args…` and samples its peak resident memory (VmHWM, in
+/// KiB) until it ends.
+fn run_measuring_memory(home: &Home, args: &[&str]) -> (util::Run, u64) {
+    let child = home
+        .command(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = format!("/proc/{}/status", child.id());
+    let peak = Arc::new(Mutex::new(0u64));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (peak, done) = (peak.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let kib = std::fs::read_to_string(&status)
+                    .ok()
+                    .and_then(|s| {
+                        s.lines()
+                            .find_map(|l| l.strip_prefix("VmHWM:"))
+                            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                    })
+                    .unwrap_or(0);
+                let mut p = peak.lock().unwrap();
+                *p = (*p).max(kib);
+                drop(p);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        })
+    };
+    let out = child.wait_with_output().unwrap();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    sampler.join().unwrap();
+    let kib = *peak.lock().unwrap();
+    (util::Run(out), kib)
+}
+
+#[test]
+fn host_memory_does_not_grow_with_what_a_plugin_asks_for() {
+    let mut home = hostile_home();
+    let port = big_body_server(16 << 20, 64);
+    home.env("HOSTILE_BASE_URL", &format!("http://127.0.0.1:{port}"));
+    // Four calls at once of four 16 MiB answers of control bytes: 256 MiB
+    // asked for, six times that as JSON escapes.
+    let (run, kib) = run_measuring_memory(
+        &home,
+        &["run", "--plugin", "hostile", "--param", "attack=bigget", "--param", "count=4"],
+    );
+    run.expect_code(0);
+    assert!(kib > 0 && kib < 600 << 10, "host peak {} MiB", kib >> 10);
+
+    // A worker that keeps its input open but stops reading is killed, and
+    // what it asked for is not held meanwhile.
+    let started = std::time::Instant::now();
+    let (run, kib) = run_measuring_memory(
+        &home,
+        &["run", "--plugin", "hostile", "--param", "attack=noread", "--param", "count=20"],
+    );
+    run.expect_code(1);
+    assert!(run.stdout().contains("does not read the host's answers"), "{}", run.stdout());
+    assert!(kib < 600 << 10, "host peak {} MiB", kib >> 10);
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "{:?}", started.elapsed());
+}
+
+#[test]
+fn a_worker_cannot_leave_its_group_and_a_timeout_is_final() {
+    let home = hostile_home();
+    let started = std::time::Instant::now();
+    let run = home.run(&[
+        "run",
+        "--plugin",
+        "hostile",
+        "--timeout",
+        "3",
+        "--param",
+        "attack=escape",
+        "--param",
+        "secs=60",
+    ]);
+    run.expect_code(1);
+    assert!(run.stdout().contains("timed out after 3s"), "{}", run.stdout());
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
+    let logged = home.text("SELECT group_concat(message, ' | ') FROM run_logs");
+    assert!(!logged.contains("SETPGID") && !logged.contains("SETSID"), "{logged}");
+    assert!(!logged.contains("PDEATHSIG"), "{logged}");
+    assert_eq!(logged.matches("denied (Operation not permitted").count(), 3, "{logged}");
+}
+
+#[test]
+fn a_manifest_that_hangs_is_refused_until_its_file_changes() {
+    let mut home = Home::with_plugins(&["misbehaving"]);
+    home.env("AGENT_MANIFEST_TIMEOUT_SECS", "2");
+    patched_hostile(&home.plugins().join("libhostile_hang.so"), "hang");
+    let started = std::time::Instant::now();
+    let first = home.run(&["plugins", "list"]).expect_code(0).stdout();
+    assert!(first.contains("timed out") && first.contains("refused until the file changes"));
+    let again = std::time::Instant::now();
+    home.run(&["plugins", "list"]).expect_code(0);
+    // The second listing waits for no worker: it is not timed again.
+    assert!(
+        again.elapsed() < started.elapsed(),
+        "{:?} vs {:?}",
+        again.elapsed(),
+        started.elapsed()
+    );
+    assert!(again.elapsed() < std::time::Duration::from_secs(2), "{:?}", again.elapsed());
+}
+
+/// The nice value of process `pid` (field 19 of its stat line).
+fn nice_of(pid: u32) -> i64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = stat.rsplit_once(')').unwrap().1;
+    after.split_whitespace().nth(16).unwrap().parse().unwrap()
+}
+
+#[test]
+fn no_privilege_reaches_the_worker_and_priorities_are_its_own() {
+    let home = hostile_home();
+    let mut canary = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+    let before = nice_of(canary.id());
+    let renice = attack(&home, "renice", &[]);
+    let after = nice_of(canary.id());
+    let _ = canary.kill();
+    let _ = canary.wait();
+    assert_eq!(before, after, "a process of the same user was reniced: {renice}");
+    assert!(renice.starts_with("denied") && !renice.contains("every process"), "{renice}");
+    assert!(renice.contains("RENICED itself"), "{renice}");
+
+    let privileged = attack(&home, "privileged", &[]);
+    assert_eq!(privileged.matches("denied").count(), 7, "{privileged}");
+
+    let caps = attack(&home, "caps", &[]);
+    assert!(
+        caps.contains("capget=0 effective=00 permitted=00 inheritable=00 bounding=0 ambient=0"),
+        "the worker holds capabilities: {caps}"
+    );
+}
+
+#[test]
+fn threads_and_the_private_folder_are_bounded() {
+    let home = hostile_home();
+    let threads = attack(&home, "threads", &["--param", "count=4000"]);
+    let started: u64 = threads.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(started > 0 && started < 1024, "{threads}");
+    let fill = attack(&home, "fill", &[]);
+    let mib: u64 = fill.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(mib <= 256, "{fill}");
+    let logged = home.text("SELECT group_concat(message, ' | ') FROM run_logs");
+    assert!(logged.contains("private folder capped at 256 MiB"), "{logged}");
+    assert!(logged.contains("threads at most 1024"), "{logged}");
+    assert!(logged.contains("no capabilities"), "{logged}");
 }

@@ -3,21 +3,23 @@
 //! credentials dropped when a hop leaves the origin), and redaction of every
 //! secret value the host knows from whatever the plugin sends back.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use plugin_api::LogLevel;
 
-use super::http::{host_allowed, HttpClient};
+use super::http::{host_allowed, AnswerBudget, HttpClient};
 use super::protocol::{WireRequest, WireResponse};
 use crate::logging::redact;
 
 /// Where the capability's log lines go.
 pub type LogFn = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
 
-/// Answer bytes one `http_all` call may hold; later requests of the call
-/// are answered with an error instead of being sent.
-const MAX_HELD_BYTES: u64 = 256 << 20;
+/// Answer bytes the host may hold for one worker, from the moment they
+/// arrive until the worker has read them; requests made past it are
+/// answered with an error instead of being sent, so the host's memory does
+/// not grow with what a plugin asks for.
+const MAX_HELD_BYTES: u64 = 128 << 20;
 
 /// Retries a plugin may ask for per request.
 const MAX_RETRIES: u32 = 8;
@@ -32,6 +34,8 @@ pub struct Broker {
     http: HttpClient,
     log: LogFn,
     progress: Option<indicatif::ProgressBar>,
+    /// Answer bytes held for the worker and not yet read by it.
+    held: Arc<AnswerBudget>,
 }
 
 impl Broker {
@@ -45,7 +49,15 @@ impl Broker {
         log: LogFn,
         progress: Option<indicatif::ProgressBar>,
     ) -> Self {
-        Broker { allowed_hosts, secret_values, http, log, progress }
+        let held = Arc::new(AnswerBudget::new(MAX_HELD_BYTES));
+        let http = http.with_budget(held.clone());
+        Broker { allowed_hosts, secret_values, http, log, progress, held }
+    }
+
+    /// The answer bytes held for the worker: the writer that hands answers
+    /// to the worker gives them back once read.
+    pub fn held(&self) -> Arc<AnswerBudget> {
+        self.held.clone()
     }
 
     /// `text` with every known secret value redacted.
@@ -63,8 +75,6 @@ impl Broker {
     /// order.
     pub fn http_all(&self, requests: Vec<WireRequest>) -> Vec<Result<WireResponse, String>> {
         let next = AtomicUsize::new(0);
-        // What one call may hold in answers at once.
-        let held = AtomicU64::new(0);
         let answers: Vec<Mutex<Option<Result<WireResponse, String>>>> =
             requests.iter().map(|_| Mutex::new(None)).collect();
         let lanes = self.http.settings().parallel.min(requests.len());
@@ -76,17 +86,14 @@ impl Broker {
                 s.spawn(|| loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(req) = requests.get(i) else { break };
-                    let answer = if held.load(Ordering::Relaxed) > MAX_HELD_BYTES {
+                    let answer = if self.held.held() >= MAX_HELD_BYTES {
                         Err(format!(
-                            "the answers of this call passed {MAX_HELD_BYTES} bytes; not sent"
+                            "the answers waiting for this plugin passed {MAX_HELD_BYTES} bytes; not sent"
                         ))
                     } else {
                         plugin_api::catch_panic(|| self.http(req))
                             .unwrap_or_else(|p| Err(format!("the HTTP capability panicked: {p}")))
                     };
-                    if let Ok(r) = &answer {
-                        held.fetch_add(r.body.len() as u64, Ordering::Relaxed);
-                    }
                     if let Some(p) = &self.progress {
                         p.inc(1);
                     }

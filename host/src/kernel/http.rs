@@ -3,7 +3,8 @@
 //! `Retry-After`. Errors are one readable line without secrets.
 
 use std::io::Read;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use plugin_api::{Header, HttpRequest, HttpResponse, LogLevel};
@@ -84,12 +85,69 @@ pub struct HttpClient {
     settings: HttpSettings,
     proxied: OnceLock<Result<Client, String>>,
     direct: OnceLock<Result<Client, String>>,
+    budget: Option<Arc<AnswerBudget>>,
+}
+
+/// Answer bytes one worker's requests may hold in the host at once,
+/// counted as they are read off the network: a body that would pass it is
+/// cut off there, so the host's memory never follows what a plugin asks
+/// for. Bytes stay counted until the worker has read them
+/// ([`AnswerBudget::give`]).
+#[derive(Debug)]
+pub struct AnswerBudget {
+    held: AtomicU64,
+    max: u64,
+}
+
+impl AnswerBudget {
+    /// A budget of `max` bytes.
+    pub fn new(max: u64) -> Self {
+        AnswerBudget { held: AtomicU64::new(0), max }
+    }
+
+    /// Counts `n` more bytes, unless that passes the budget.
+    fn take(&self, n: u64) -> bool {
+        let before = self.held.fetch_add(n, Ordering::SeqCst);
+        if before + n > self.max {
+            self.held.fetch_sub(n, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// Gives `n` bytes back (read by the worker, or discarded).
+    pub fn give(&self, n: u64) {
+        self.held.fetch_sub(n, Ordering::SeqCst);
+    }
+
+    /// Bytes held now.
+    pub fn held(&self) -> u64 {
+        self.held.load(Ordering::SeqCst)
+    }
+
+    /// The budget.
+    pub fn max(&self) -> u64 {
+        self.max
+    }
 }
 
 impl HttpClient {
     /// A client with these settings; the reqwest clients are built on first use.
     pub fn new(settings: HttpSettings) -> Self {
-        HttpClient { settings, proxied: OnceLock::new(), direct: OnceLock::new() }
+        HttpClient { settings, proxied: OnceLock::new(), direct: OnceLock::new(), budget: None }
+    }
+
+    /// The same client, counting every answer body against `budget`.
+    pub fn with_budget(mut self, budget: Arc<AnswerBudget>) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Gives a discarded answer's bytes back to the budget.
+    fn discard(&self, resp: &HttpResponse) {
+        if let Some(b) = &self.budget {
+            b.give(resp.body.len() as u64);
+        }
     }
 
     /// Loopback addresses never go through a proxy: a proxy from the
@@ -136,6 +194,7 @@ impl HttpClient {
         for _ in 0..=MAX_REDIRECTS {
             let resp = self.execute_one(&url, &req, log)?;
             let Some(next) = redirect_target(&url, &resp) else { return Ok(resp) };
+            self.discard(&resp);
             let next = next?;
             allowed(next.as_str()).map_err(|e| {
                 format!("{} redirected to a host that is not allowed: {e}", display_url(&url))
@@ -215,6 +274,7 @@ impl HttpClient {
             if !retryable || attempt >= req.max_retries {
                 return Ok(resp);
             }
+            self.discard(&resp);
             attempt += 1;
             log(
                 LogLevel::WARN,
@@ -274,7 +334,16 @@ impl HttpClient {
             .collect();
         let limit = self.settings.max_body_bytes;
         let mut body = Vec::new();
-        resp.take(limit + 1).read_to_end(&mut body).map_err(|e| {
+        let read =
+            Budgeted { inner: resp.take(limit + 1), budget: self.budget.as_deref(), taken: 0 }
+                .read_all(&mut body);
+        if read.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::OutOfMemory) {
+            let max = self.budget.as_ref().map_or(0, |b| b.max());
+            return Err(format!(
+                "{shown}: the answers waiting for this plugin passed {max} bytes; not read"
+            ));
+        }
+        read.map_err(|e| {
             // reqwest reports its timeout inside the I/O error.
             let timed_out = e.kind() == std::io::ErrorKind::TimedOut
                 || e.get_ref()
@@ -288,9 +357,52 @@ impl HttpClient {
             }
         })?;
         if body.len() as u64 > limit {
+            if let Some(b) = &self.budget {
+                b.give(body.len() as u64);
+            }
             return Err(format!("{shown}: response body larger than {limit} bytes"));
         }
         Ok(HttpResponse { status, headers: headers_vec(headers), body: body.into() })
+    }
+}
+
+/// A body reader that counts what it reads against a budget, and gives
+/// everything back when reading fails or the budget is passed (answered as
+/// `OutOfMemory`).
+struct Budgeted<'a, R> {
+    inner: R,
+    budget: Option<&'a AnswerBudget>,
+    taken: u64,
+}
+
+impl<R: Read> Budgeted<'_, R> {
+    fn read_all(mut self, into: &mut Vec<u8>) -> std::io::Result<()> {
+        let mut chunk = [0u8; 64 << 10];
+        loop {
+            let n = match self.inner.read(&mut chunk) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.give_back();
+                    return Err(e);
+                }
+            };
+            if let Some(b) = self.budget {
+                if !b.take(n as u64) {
+                    self.give_back();
+                    return Err(std::io::ErrorKind::OutOfMemory.into());
+                }
+                self.taken += n as u64;
+            }
+            into.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn give_back(&mut self) {
+        if let Some(b) = self.budget {
+            b.give(std::mem::take(&mut self.taken));
+        }
     }
 }
 

@@ -9,22 +9,27 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use plugin_api::LogLevel;
 
 use super::capabilities::Broker;
+use super::http::AnswerBudget;
 use super::protocol::{Job, Message, Reply, WireRecord, WireRequest, WireResponse, WireResult};
 use crate::logging::printable;
 
 /// Most of a worker's stderr kept for the failure reason.
 const STDERR_KEEP: usize = 16 * 1024;
 
-/// How long the host keeps reading after the worker exited, for lines still
-/// in the pipe; a grandchild holding the pipe open is not waited for.
+/// How long the host waits for the worker's stderr once it is gone.
 const DRAIN_GRACE: Duration = Duration::from_millis(300);
+
+/// How long one answer may wait for the worker to read it: a worker's own
+/// reader thread takes answers as they come, so a longer wait means it
+/// stopped reading on purpose.
+const WRITE_STALL: Duration = Duration::from_secs(10);
 
 /// HTTP exchanges of one worker answered at once; more are refused.
 const MAX_HTTP_EXCHANGES: usize = 4;
@@ -74,8 +79,10 @@ pub struct Outcome {
     /// Why the job failed, if it did.
     pub failure: Option<String>,
     /// Whether the failure is the plugin file's own (it did not load): the
-    /// same file fails the same way again, unlike a crash or a timeout.
+    /// same file fails the same way again, unlike a crash.
     pub refused: bool,
+    /// Whether it was killed at its deadline.
+    pub timed_out: bool,
 }
 
 impl Outcome {
@@ -116,11 +123,12 @@ pub fn run_worker(
         Ok(c) => c,
         Err(e) => return failed(format!("cannot start a worker process ({}): {e}", exe.display())),
     };
-    let replies = start_writer(child.stdin.take());
+    let held = broker.as_ref().map(|b| b.held());
+    let (replies, stall) = start_writer(child.stdin.take(), held);
     let mut job_line = serde_json::to_vec(job).unwrap_or_default();
     job_line.push(b'\n');
     // A worker that dies at once closes the pipe; its exit status says why.
-    let _ = replies.try_send(job_line);
+    let _ = replies.try_send(Outgoing { line: job_line, release: 0 });
     let max_line = (super::runner::MAX_PAYLOAD * 6 + (64 << 10)).max(limits.log_line_bytes * 6);
     let backlog = Arc::new(Backlog::default());
     let events = read_messages(child.stdout.take(), max_line, backlog.clone());
@@ -138,6 +146,7 @@ pub fn run_worker(
         log_bytes: 0,
         dropped_lines: 0,
         exchanges: Arc::new(AtomicUsize::new(0)),
+        stall,
     };
     let deadline = Instant::now() + timeout;
     let ended = reader.read(&events, &backlog, &mut child, deadline);
@@ -145,12 +154,14 @@ pub fn run_worker(
     backlog.close();
     kill_group(&child);
     let status = child.wait();
+    super::sandbox::release(child.id());
     let stderr = stderr.recv_timeout(DRAIN_GRACE).unwrap_or_default();
     // Who crashed the worker, as the reason says it.
     let culprit = match job {
         Job::Manifest { .. } => "reading its manifest",
         Job::Run(_) => "the plugin",
     };
+    let timed_out = matches!(ended, Ended::TimedOut);
     let reason = match ended {
         Ended::TimedOut => {
             Some(format!("timed out after {}s; the worker was killed", timeout.as_secs()))
@@ -162,8 +173,9 @@ pub fn run_worker(
             Err(e) => Some(format!("lost the worker process: {e}")),
         },
     };
-    let outcome =
+    let mut outcome =
         reader.finish(reason, || death_reason(culprit, "ended without a result", &stderr));
+    outcome.timed_out = timed_out;
     drop(workdir);
     outcome
 }
@@ -208,28 +220,73 @@ fn spawn(exe: &Path, plugin: &File, workdir: &Path) -> std::io::Result<Child> {
     cmd.spawn()
 }
 
+/// One line for the worker, and the answer bytes it carries: they count
+/// against the worker's budget of held answers until the worker has read
+/// them.
+struct Outgoing {
+    line: Vec<u8>,
+    release: u64,
+}
+
+/// When the line being written to the worker started waiting (ms since
+/// `epoch`), or 0 when none waits.
+struct Stall {
+    epoch: Instant,
+    since_ms: AtomicU64,
+}
+
+impl Stall {
+    /// Whether one line has waited longer than [`WRITE_STALL`].
+    fn stuck(&self) -> bool {
+        let since = self.since_ms.load(Ordering::SeqCst);
+        since != 0
+            && self.epoch.elapsed().as_millis() as u64 > since + WRITE_STALL.as_millis() as u64
+    }
+}
+
 /// Lines for the worker's stdin go through this thread alone, so nothing
 /// that reads the worker's output ever blocks on a worker that stopped
-/// reading: the queue is small, and a full queue cuts the worker off.
-fn start_writer(stdin: Option<ChildStdin>) -> mpsc::SyncSender<Vec<u8>> {
-    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(REPLY_QUEUE);
+/// reading: the queue is small, a full queue cuts the worker off, and so
+/// does a line it leaves unread (see [`Stall`]). Each line written gives
+/// its answer bytes back to `held`.
+fn start_writer(
+    stdin: Option<ChildStdin>,
+    held: Option<Arc<AnswerBudget>>,
+) -> (mpsc::SyncSender<Outgoing>, Arc<Stall>) {
+    let (tx, rx) = mpsc::sync_channel::<Outgoing>(REPLY_QUEUE);
+    let stall = Arc::new(Stall { epoch: Instant::now(), since_ms: AtomicU64::new(0) });
+    let watch = stall.clone();
     std::thread::spawn(move || {
-        let Some(mut stdin) = stdin else { return };
-        for line in rx {
-            // The worker is gone or closed its input: nobody to answer.
-            if stdin.write_all(&line).and_then(|_| stdin.flush()).is_err() {
-                return;
+        let mut stdin = stdin;
+        for out in rx {
+            let written = stdin.as_mut().is_some_and(|s| {
+                watch
+                    .since_ms
+                    .store(watch.epoch.elapsed().as_millis() as u64 + 1, Ordering::SeqCst);
+                let ok = s.write_all(&out.line).and_then(|_| s.flush()).is_ok();
+                watch.since_ms.store(0, Ordering::SeqCst);
+                ok
+            });
+            if let Some(h) = &held {
+                h.give(out.release);
+            }
+            // The worker is gone or closed its input: nobody to answer, but
+            // what is still queued is given back.
+            if !written {
+                stdin = None;
             }
         }
     });
-    tx
+    (tx, stall)
 }
 
-/// Kills whatever is left of the worker's process group.
+/// Kills the worker and whatever is left of its process group (it cannot
+/// leave the group: the filter denies `setpgid` and `setsid`).
 fn kill_group(child: &Child) {
     #[cfg(unix)]
-    // SAFETY: a signal to the worker's own process group (its pid).
+    // SAFETY: signals to the worker itself and to its own process group.
     unsafe {
+        libc::kill(child.id() as i32, libc::SIGKILL);
         libc::kill(-(child.id() as i32), libc::SIGKILL);
     }
     #[cfg(not(unix))]
@@ -344,7 +401,8 @@ enum Ended {
 struct Reader<'a> {
     limits: OutputLimits,
     broker: Option<Arc<Broker>>,
-    replies: mpsc::SyncSender<Vec<u8>>,
+    replies: mpsc::SyncSender<Outgoing>,
+    stall: Arc<Stall>,
     on_log: &'a mut dyn FnMut(LogLevel, String),
     outcome: Outcome,
     records: Vec<WireRecord>,
@@ -365,14 +423,16 @@ impl Reader<'_> {
         child: &mut Child,
         deadline: Instant,
     ) -> Ended {
-        let mut exited_at: Option<Instant> = None;
+        let mut exited = false;
         loop {
             let now = Instant::now();
             if now >= deadline {
                 return Ended::TimedOut;
             }
-            if exited_at.is_some_and(|t| now.duration_since(t) > DRAIN_GRACE) {
-                return Ended::Done;
+            if self.stall.stuck() {
+                return Ended::Cut(
+                    "the worker does not read the host's answers; it was killed".into(),
+                );
             }
             let tick = deadline.saturating_duration_since(now).min(Duration::from_millis(100));
             match events.recv_timeout(tick) {
@@ -398,8 +458,12 @@ impl Reader<'_> {
                     };
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if exited_at.is_none() && matches!(child.try_wait(), Ok(Some(_))) {
-                        exited_at = Some(Instant::now());
+                    // Once the worker is gone, what it wrote is still read to
+                    // the pipe's end (nothing else can hold the pipe once its
+                    // group is killed: a worker cannot fork or leave it).
+                    if !exited && matches!(child.try_wait(), Ok(Some(_))) {
+                        exited = true;
+                        kill_group(child);
                     }
                 }
             }
@@ -478,9 +542,10 @@ impl Reader<'_> {
     /// asks without reading the answers.
     fn serve_http(&mut self, id: u64, requests: Vec<WireRequest>) -> Option<String> {
         let reply_line = move |results: Vec<Result<WireResponse, String>>| {
+            let release = results.iter().flatten().map(|r| r.body.raw_len() as u64).sum();
             let mut line = serde_json::to_vec(&Reply::Http { id, results }).unwrap_or_default();
             line.push(b'\n');
-            line
+            Outgoing { line, release }
         };
         let refuse =
             |why: &str| reply_line(requests.iter().map(|_| Err(why.to_string())).collect());

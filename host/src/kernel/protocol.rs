@@ -131,8 +131,10 @@ pub struct WireResponse {
     pub body: Body,
 }
 
-/// Bytes on the wire: text when they are UTF-8 (the usual case, and cheap),
-/// base64 otherwise.
+/// Bytes on the wire: text when they are UTF-8 and JSON carries them at
+/// about their size (the usual case, and cheap), base64 otherwise, so a
+/// body of control bytes (six bytes each as JSON escapes) never grows past
+/// a third more than it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Body {
@@ -145,15 +147,42 @@ pub enum Body {
     Base64(String),
 }
 
+/// The length of `text` as a JSON string's content.
+fn escaped_len(text: &str) -> usize {
+    text.len()
+        + text
+            .bytes()
+            .map(|b| match b {
+                b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 1,
+                0..=0x1f => 5,
+                _ => 0,
+            })
+            .sum::<usize>()
+}
+
 impl Body {
     /// Wraps bytes.
     pub fn from_bytes(bytes: Vec<u8>) -> Body {
         if bytes.is_empty() {
             return Body::Empty;
         }
+        let base64 = |b: &[u8]| Body::Base64(base64::engine::general_purpose::STANDARD.encode(b));
         match String::from_utf8(bytes) {
-            Ok(t) => Body::Text(t),
-            Err(e) => Body::Base64(base64::engine::general_purpose::STANDARD.encode(e.as_bytes())),
+            Ok(t) if escaped_len(&t) <= t.len() / 3 * 4 + 4 => Body::Text(t),
+            Ok(t) => base64(t.as_bytes()),
+            Err(e) => base64(e.as_bytes()),
+        }
+    }
+
+    /// The number of bytes it carries.
+    pub fn raw_len(&self) -> usize {
+        match self {
+            Body::Empty => 0,
+            Body::Text(t) => t.len(),
+            Body::Base64(b) => {
+                let padding = b.bytes().rev().take_while(|c| *c == b'=').count();
+                (b.len() / 4 * 3).saturating_sub(padding)
+            }
         }
     }
 
@@ -275,4 +304,21 @@ pub enum Reply {
         /// One answer per request.
         results: Vec<Result<WireResponse, String>>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_never_grows_by_more_than_a_third_on_the_wire() {
+        for bytes in [vec![1u8; 4096], vec![b'"'; 4096], b"plain json {\"a\": 1}".to_vec()] {
+            let body = Body::from_bytes(bytes.clone());
+            let wire = serde_json::to_vec(&body).unwrap();
+            assert!(wire.len() <= bytes.len() / 3 * 4 + 64, "{} for {}", wire.len(), bytes.len());
+            assert_eq!(body.raw_len(), bytes.len());
+            assert_eq!(body.into_bytes().unwrap(), bytes);
+        }
+        assert!(matches!(Body::from_bytes(b"{\"ok\":true}".to_vec()), Body::Text(_)));
+    }
 }

@@ -21,6 +21,14 @@ pub struct Protections {
     /// Whether resource limits, no-new-privileges and the parent-death
     /// signal are set.
     pub limits: bool,
+    /// Whether the worker holds no capability at all (and, started as
+    /// root, has no privilege over the machine: it runs in a user
+    /// namespace of its own).
+    pub no_privileges: bool,
+    /// The private folder: a size-capped tmpfs of its own, or why not.
+    pub private_folder: String,
+    /// How the worker's threads are bounded, or why they are not.
+    pub threads: String,
     /// Whether everything above is fully in force.
     pub complete: bool,
 }
@@ -33,6 +41,13 @@ impl Protections {
         parts.push(
             if self.limits { "resource limits on" } else { "no resource limits" }.to_string(),
         );
+        if !self.private_folder.is_empty() {
+            parts.push(
+                if self.no_privileges { "no capabilities" } else { "capabilities kept" }.into(),
+            );
+            parts.push(format!("private folder {}", self.private_folder));
+            parts.push(format!("threads {}", self.threads));
+        }
         parts.join("; ")
     }
 }
@@ -50,6 +65,24 @@ pub fn harden_host() {
 /// What this machine offers, without applying anything.
 pub fn probe() -> Protections {
     imp::probe()
+}
+
+/// Most threads (tasks) one worker may run.
+pub const MAX_THREADS: u64 = 1024;
+
+/// Most bytes the worker's private folder may hold.
+pub const PRIVATE_FOLDER_BYTES: u64 = 256 << 20;
+
+/// Removes what the sandbox of the worker `pid` left behind in the host's
+/// view (its pids cgroup, once empty). Called by the host after the worker
+/// ended.
+pub fn release(pid: u32) {
+    #[cfg(target_os = "linux")]
+    if let Some(dir) = imp::worker_cgroup(pid) {
+        let _ = std::fs::remove_dir(dir);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = pid;
 }
 
 /// Applies the sandbox to the calling process. `plugin` is the plugin file's
@@ -72,7 +105,7 @@ mod imp {
         SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
     };
 
-    use super::{Protections, SandboxSpec};
+    use super::{Protections, SandboxSpec, MAX_THREADS, PRIVATE_FOLDER_BYTES};
 
     /// The Landlock ABI whose rights we ask for; newer kernels enforce them
     /// all, older ones as many as they know (best effort, reported).
@@ -104,7 +137,13 @@ mod imp {
         } else {
             "unavailable (kernel without Landlock): files and network are not confined".into()
         };
-        Protections { complete: abi >= 6 && seccomp, landlock, seccomp, limits: true }
+        Protections {
+            complete: abi >= 6 && seccomp,
+            landlock,
+            seccomp,
+            limits: true,
+            ..Protections::default()
+        }
     }
 
     pub fn apply(
@@ -112,7 +151,29 @@ mod imp {
         plugin: &std::fs::File,
         workdir: Option<&Path>,
     ) -> Protections {
+        // The cgroup is joined while the worker still has the host's
+        // rights; everything after gives rights away.
+        let cgroup = join_pids_cgroup();
+        let (namespaces, private_folder) = enter_namespaces(workdir);
         let limits = set_limits(spec);
+        // RLIMIT_NPROC counts a user's tasks per user namespace: inside the
+        // worker's own it bounds the worker's threads, for every user but
+        // root (whom it never binds; the pids cgroup does that).
+        let nproc = namespaces.is_ok() && !is_root() && {
+            let l = libc::rlimit { rlim_cur: MAX_THREADS, rlim_max: MAX_THREADS };
+            // SAFETY: a plain struct passed by pointer.
+            unsafe { libc::setrlimit(libc::RLIMIT_NPROC, &l) == 0 }
+        };
+        let threads = match cgroup {
+            Ok(()) => format!("at most {MAX_THREADS} (pids cgroup)"),
+            Err(_) if nproc => format!("at most {MAX_THREADS} (RLIMIT_NPROC)"),
+            Err(why) => format!("not bounded ({why})"),
+        };
+        let no_privileges = drop_capabilities() && (namespaces.is_ok() || !is_root());
+        let private_folder = match private_folder {
+            Ok(()) => format!("capped at {} MiB", PRIVATE_FOLDER_BYTES >> 20),
+            Err(why) => format!("not capped ({why})"),
+        };
         let landlock = match landlock_rules(spec, plugin, workdir) {
             Ok(RulesetStatus::FullyEnforced) => format!("ABI {}, fully enforced", kernel_abi()),
             Ok(RulesetStatus::PartiallyEnforced) => {
@@ -124,8 +185,144 @@ mod imp {
             Err(e) => format!("failed ({e}): files and network are not confined"),
         };
         let seccomp = install_seccomp().is_ok();
-        let complete = limits && seccomp && landlock.ends_with("fully enforced");
-        Protections { landlock, seccomp, limits, complete }
+        let complete = limits
+            && seccomp
+            && no_privileges
+            && landlock.ends_with("fully enforced")
+            && private_folder.starts_with("capped")
+            && threads.starts_with("at most");
+        Protections { landlock, seccomp, limits, no_privileges, private_folder, threads, complete }
+    }
+
+    fn is_root() -> bool {
+        // SAFETY: no arguments.
+        unsafe { libc::geteuid() == 0 }
+    }
+
+    /// Where the pids controller keeps the cgroup of the worker `pid`: a
+    /// folder beside the cgroup the host runs in (v1's `pids` hierarchy, or
+    /// v2 where it has the controller).
+    pub fn worker_cgroup(pid: u32) -> Option<std::path::PathBuf> {
+        let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        let (mount, path) = own.lines().find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            if controllers.split(',').any(|c| c == "pids") {
+                return Some(("/sys/fs/cgroup/pids".to_string(), path.to_string()));
+            }
+            let v2 = "/sys/fs/cgroup";
+            let has_pids = std::fs::read_to_string(format!("{v2}{path}/cgroup.subtree_control"))
+                .is_ok_and(|c| c.split_whitespace().any(|c| c == "pids"));
+            (controllers.is_empty() && has_pids).then(|| (v2.to_string(), path.to_string()))
+        })?;
+        let base = Path::new(&mount).join(path.trim_start_matches('/'));
+        Some(base.join(format!("agent-worker-{pid}")))
+    }
+
+    /// Moves the worker into a pids cgroup of its own capped at
+    /// [`MAX_THREADS`] tasks: the one thread bound that
+    /// holds for root too (RLIMIT_NPROC does not bind root).
+    fn join_pids_cgroup() -> Result<(), String> {
+        // SAFETY: no arguments.
+        let me = unsafe { libc::getpid() } as u32;
+        let dir = worker_cgroup(me).ok_or("no pids cgroup controller")?;
+        let fail = |what: &str, e: std::io::Error| format!("pids cgroup: {what}: {e}");
+        std::fs::create_dir(&dir).map_err(|e| fail("cannot create", e))?;
+        let joined = std::fs::write(dir.join("pids.max"), MAX_THREADS.to_string())
+            .map_err(|e| fail("cannot cap", e))
+            .and_then(|()| {
+                std::fs::write(dir.join("cgroup.procs"), "0").map_err(|e| fail("cannot join", e))
+            });
+        if joined.is_err() {
+            let _ = std::fs::remove_dir(&dir);
+        }
+        joined
+    }
+
+    /// A user namespace of the worker's own (its uid and gid mapped to
+    /// themselves, so files keep their owners, but no right over anything
+    /// outside it) and a mount namespace in which the private folder
+    /// becomes a tmpfs capped at [`PRIVATE_FOLDER_BYTES`].
+    /// The first result says whether the namespaces exist, the second
+    /// whether the folder is capped.
+    fn enter_namespaces(workdir: Option<&Path>) -> (Result<(), String>, Result<(), String>) {
+        let os = |what: &str| format!("{what}: {}", std::io::Error::last_os_error());
+        // SAFETY: plain system calls on this (still single-threaded) process.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        // SAFETY: see above.
+        if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) } != 0 {
+            let why = os("no user namespace");
+            return (Err(why.clone()), Err(why));
+        }
+        let maps = std::fs::write("/proc/self/setgroups", "deny")
+            .and_then(|()| std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1")))
+            .and_then(|()| std::fs::write("/proc/self/gid_map", format!("{gid} {gid} 1")));
+        if let Err(e) = maps {
+            return (Err(format!("cannot map the user: {e}")), Err("no user mapping".into()));
+        }
+        let Some(dir) = workdir else { return (Ok(()), Err("no private folder".into())) };
+        let Ok(target) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
+            return (Ok(()), Err("a private folder path with a NUL".into()));
+        };
+        let options = std::ffi::CString::new(format!(
+            "size={PRIVATE_FOLDER_BYTES},nr_inodes=65536,mode=0700"
+        ))
+        .unwrap_or_default();
+        // SAFETY: NUL-terminated strings that outlive the calls.
+        let mounted = unsafe {
+            libc::mount(
+                c"none".as_ptr(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) == 0
+                && libc::mount(
+                    c"tmpfs".as_ptr(),
+                    target.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    options.as_ptr().cast(),
+                ) == 0
+                // The old folder is under the mount now: step onto it.
+                && libc::chdir(target.as_ptr()) == 0
+        };
+        (Ok(()), if mounted { Ok(()) } else { Err(os("no tmpfs")) })
+    }
+
+    /// Gives up every capability: the bounding and ambient sets, then the
+    /// effective, permitted and inheritable ones. True when none is left.
+    fn drop_capabilities() -> bool {
+        #[repr(C)]
+        struct Header {
+            version: u32,
+            pid: i32,
+        }
+        #[repr(C)]
+        #[derive(Default, Clone, Copy)]
+        struct Data {
+            effective: u32,
+            permitted: u32,
+            inheritable: u32,
+        }
+        const VERSION_3: u32 = 0x2008_0522;
+        // SAFETY: prctl with integer arguments; capset/capget with a header
+        // and two data structs, as the kernel's version 3 interface expects.
+        unsafe {
+            for cap in 0..64 {
+                // Fails (EINVAL) past the last capability, or (EPERM) for a
+                // process that holds none to drop: either way nothing is left.
+                libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0);
+            }
+            libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+            let mut header = Header { version: VERSION_3, pid: 0 };
+            let none = [Data::default(); 2];
+            libc::syscall(libc::SYS_capset, &mut header, none.as_ptr());
+            let mut now = [Data { effective: 1, permitted: 1, inheritable: 1 }; 2];
+            let mut header = Header { version: VERSION_3, pid: 0 };
+            libc::syscall(libc::SYS_capget, &mut header, now.as_mut_ptr()) == 0
+                && now.iter().all(|d| d.effective == 0 && d.permitted == 0 && d.inheritable == 0)
+        }
     }
 
     fn kernel_abi() -> i64 {
@@ -241,6 +438,53 @@ mod imp {
             libc::SYS_pivot_root,
             libc::SYS_execve,
             libc::SYS_execveat,
+            // Leaving the worker's process group or session would escape
+            // the kill that ends it.
+            libc::SYS_setpgid,
+            libc::SYS_setsid,
+            // What only an administrator does; a worker has no capability
+            // for them, and the filter says no before the kernel is asked.
+            libc::SYS_reboot,
+            libc::SYS_sethostname,
+            libc::SYS_setdomainname,
+            libc::SYS_swapon,
+            libc::SYS_swapoff,
+            libc::SYS_syslog,
+            libc::SYS_mknod,
+            libc::SYS_mknodat,
+            libc::SYS_open_tree,
+            libc::SYS_move_mount,
+            libc::SYS_fsopen,
+            libc::SYS_fsconfig,
+            libc::SYS_fsmount,
+            libc::SYS_fspick,
+            libc::SYS_mount_setattr,
+            libc::SYS_init_module,
+            libc::SYS_finit_module,
+            libc::SYS_delete_module,
+            libc::SYS_kexec_load,
+            libc::SYS_kexec_file_load,
+            libc::SYS_acct,
+            libc::SYS_settimeofday,
+            libc::SYS_clock_settime,
+            libc::SYS_clock_adjtime,
+            libc::SYS_adjtimex,
+            libc::SYS_quotactl,
+            libc::SYS_vhangup,
+            libc::SYS_setuid,
+            libc::SYS_setgid,
+            libc::SYS_setreuid,
+            libc::SYS_setregid,
+            libc::SYS_setresuid,
+            libc::SYS_setresgid,
+            libc::SYS_setgroups,
+            libc::SYS_setfsuid,
+            libc::SYS_setfsgid,
+            libc::SYS_capset,
+            #[cfg(target_arch = "x86_64")]
+            libc::SYS_iopl,
+            #[cfg(target_arch = "x86_64")]
+            libc::SYS_ioperm,
             #[cfg(target_arch = "x86_64")]
             libc::SYS_fork,
             #[cfg(target_arch = "x86_64")]
@@ -286,9 +530,24 @@ mod imp {
         for nr in [libc::SYS_tgkill, libc::SYS_rt_sigqueueinfo, libc::SYS_rt_tgsigqueueinfo] {
             denied.insert(nr, vec![rule(vec![cond(0, SeccompCmpOp::Ne, me)?])?]);
         }
-        for nr in [libc::SYS_setpriority, libc::SYS_ioprio_set] {
-            denied.insert(nr, vec![rule(vec![cond(1, SeccompCmpOp::Ne, 0)?])?]);
-        }
+        // Priorities of the worker itself only: `which` must name a process
+        // (PRIO_USER with who = 0 would mean every process of the user) and
+        // `who` must be 0 or the worker.
+        let own_priority = |which_process: u64| -> Result<Vec<SeccompRule>, String> {
+            Ok(vec![
+                rule(vec![cond(0, SeccompCmpOp::Ne, which_process)?])?,
+                rule(vec![cond(1, SeccompCmpOp::Ne, 0)?, cond(1, SeccompCmpOp::Ne, me)?])?,
+            ])
+        };
+        denied.insert(libc::SYS_setpriority, own_priority(libc::PRIO_PROCESS as u64)?);
+        // IOPRIO_WHO_PROCESS.
+        denied.insert(libc::SYS_ioprio_set, own_priority(1)?);
+        // The parent-death signal, once set, stays: a worker that cleared it
+        // would outlive a host that dies.
+        denied.insert(
+            libc::SYS_prctl,
+            vec![rule(vec![cond(0, SeccompCmpOp::Eq, libc::PR_SET_PDEATHSIG as u64)?])?],
+        );
         for nr in [libc::SYS_tkill, libc::SYS_pidfd_send_signal] {
             denied.insert(nr, Vec::new());
         }

@@ -56,12 +56,14 @@ fn manifest() -> Manifest {
         "panic" => panic!("manifest panicked on purpose"),
         "noread" => {
             // Floods the host with requests on the worker's protocol
-            // descriptor (11, by the worker's layout) and never reads the
-            // answers, hoping the host blocks writing them.
+            // descriptor and never reads the answers, hoping the host blocks
+            // writing them.
             use std::io::Write;
             use std::os::fd::FromRawFd;
+            let (_, output) = protocol_pipes();
             // SAFETY: a descriptor the worker owns; leaked on purpose.
-            let mut out = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(11) });
+            let mut out =
+                std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(output) });
             for id in 0..200_000u64 {
                 let line = format!("{{\"t\":\"http\",\"id\":{id},\"requests\":[]}}\n");
                 if out.write_all(line.as_bytes()).is_err() {
@@ -76,24 +78,50 @@ fn manifest() -> Manifest {
     }
     let param =
         |name: &str| ParamSpec { name: name.into(), description: String::new(), default: None };
+    let mut settings: Vec<String> = [
+        "HOSTILE_BASE_URL",
+        "OPENAI_ADMIN_KEY",
+        "DISCORD_WEBHOOK_URL",
+        "HOSTILE_NOTE",
+        "HOSTILE_ATTACK",
+        // Secret-shaped names a heuristic of exact words would miss.
+        "MYSQL_PWD",
+        "GITHUB_PAT",
+        "SMTP_PASS",
+        "GPG_PASSPHRASE",
+        "OPENAI_ADMIN_KEYS",
+        "SLACK_TOKENS",
+    ]
+    .map(String::from)
+    .to_vec();
+    // Read paths that would reach the home's `.env` and database.
+    let read_paths = match manifest_mode().as_str() {
+        "readroot" => vec!["/".to_string()],
+        "readhome" => vec!["~/".to_string()],
+        "sethome" => {
+            settings.push("HOME".into());
+            vec!["$HOME".to_string()]
+        }
+        _ => vec![],
+    };
     Manifest {
         name: "hostile".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         description: "tries every attack on the kernel (trust-boundary tests)".into(),
         secrets: vec!["HOSTILE_KEY".into()],
         // Asks for an admin key and a webhook as if they were plain settings.
-        settings: vec![
-            "HOSTILE_BASE_URL".into(),
-            "OPENAI_ADMIN_KEY".into(),
-            "DISCORD_WEBHOOK_URL".into(),
-            "HOSTILE_NOTE".into(),
-            "HOSTILE_ATTACK".into(),
-        ],
+        settings,
         requires_one_of: vec![],
         hosts: vec![],
-        params: vec![param("attack"), param("target"), param("port"), param("count")],
+        params: vec![
+            param("attack"),
+            param("target"),
+            param("port"),
+            param("count"),
+            param("secs"),
+        ],
         daily: true,
-        read_paths: vec![],
+        read_paths,
         setup: None,
         providers: vec!["hostile".into()],
         observes: vec![],
@@ -336,7 +364,244 @@ fn run(ctx: &PluginCtx<'_>, req: RunRequest) -> PluginResult {
             result.status = plugin_api::RunStatus::PARTIAL;
             result
         }
+        "escape" => {
+            // Leave the worker's process group for the host's, clear the
+            // parent-death signal, then outlive the timeout.
+            let host_group = unsafe { libc::getpgid(std::os::unix::process::parent_id() as i32) };
+            let mut outcomes = Vec::new();
+            // SAFETY: plain syscalls with integer arguments.
+            unsafe {
+                outcomes.push(errno_or("SETPGID", libc::setpgid(0, host_group)));
+                outcomes.push(errno_or("SETSID", libc::setsid()));
+                outcomes
+                    .push(errno_or("PDEATHSIG", libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0)));
+            }
+            ctx.warn(&outcomes.join("; "));
+            std::thread::sleep(std::time::Duration::from_secs(p("secs").parse().unwrap_or(60)));
+            probe(&attack, outcomes.join("; "))
+        }
+        "renice" => {
+            // SAFETY: plain syscalls with integer arguments.
+            let outcomes = unsafe {
+                [
+                    errno_or(
+                        "RENICED every process of the user",
+                        libc::setpriority(libc::PRIO_USER, 0, 19),
+                    ),
+                    errno_or(
+                        "RENICED the process group",
+                        libc::setpriority(libc::PRIO_PGRP, 0, 19),
+                    ),
+                    errno_or("RENICED itself", libc::setpriority(libc::PRIO_PROCESS, 0, 10)),
+                ]
+            };
+            probe(&attack, outcomes.join("; "))
+        }
+        "privileged" => probe(&attack, privileged().join("; ")),
+        "bigget" => {
+            // `count` calls of four requests each for big answers, every
+            // call made from its own thread at once, hoping the host holds
+            // them all.
+            let base = req.settings.get("HOSTILE_BASE_URL").cloned().unwrap_or_default();
+            let calls: usize = p("count").parse().unwrap_or(4);
+            let got = std::sync::atomic::AtomicU64::new(0);
+            std::thread::scope(|s| {
+                for _ in 0..calls {
+                    s.spawn(|| {
+                        let reqs: Vec<HttpRequest> =
+                            (0..4).map(|_| HttpRequest::get(&format!("{base}/big"))).collect();
+                        for r in ctx.http_all(&reqs).into_iter().flatten() {
+                            got.fetch_add(
+                                r.body.len() as u64,
+                                std::sync::atomic::Ordering::Relaxed,
+                            );
+                        }
+                    });
+                }
+            });
+            probe(&attack, format!("received {} MiB", got.into_inner() >> 20))
+        }
+        "noread" => {
+            // Keeps the host's answer pipe open but stops the worker's own
+            // reader (its descriptor now reads /dev/null), then asks for big
+            // answers on the protocol descriptor directly.
+            let base = req.settings.get("HOSTILE_BASE_URL").cloned().unwrap_or_default();
+            let (input, output) = protocol_pipes();
+            // SAFETY: descriptor juggling on this process's own descriptors;
+            // the duplicate is leaked on purpose.
+            unsafe {
+                let _keep = libc::dup(input);
+                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+                libc::dup2(null, input);
+            }
+            use std::os::fd::FromRawFd;
+            // SAFETY: the worker's protocol descriptor; leaked on purpose.
+            let mut out =
+                std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(output) });
+            let request = serde_json::json!({
+                "method": "GET", "url": format!("{base}/big"), "headers": [],
+                "body": "empty", "timeout_ms": 0, "max_retries": 0,
+            });
+            for id in 0..count.min(64) {
+                let line = serde_json::json!({
+                    "t": "http", "id": 1_000_000 + id, "requests": [&request, &request, &request, &request],
+                });
+                if out.write_all(format!("{line}\n").as_bytes()).is_err() {
+                    break;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_secs(120));
+            probe(&attack, "still here".into())
+        }
+        "threads" => {
+            let wanted: usize = p("count").parse().unwrap_or(4000);
+            let mut started = 0;
+            let mut handles = Vec::new();
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            for _ in 0..wanted {
+                let stop = stop.clone();
+                let spawned = std::thread::Builder::new().stack_size(64 << 10).spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                });
+                match spawned {
+                    Ok(h) => {
+                        started += 1;
+                        handles.push(h);
+                    }
+                    Err(_) => break,
+                }
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            for h in handles {
+                let _ = h.join();
+            }
+            probe(&attack, format!("started {started} threads"))
+        }
+        "fill" => {
+            // Writes files into its private folder until refused.
+            let mut written: u64 = 0;
+            let chunk = vec![7u8; 1 << 20];
+            'files: for i in 0..8 {
+                let Ok(mut f) = std::fs::File::create(format!("fill-{i}")) else { break };
+                for _ in 0..64 {
+                    if f.write_all(&chunk).is_err() {
+                        break 'files;
+                    }
+                    written += chunk.len() as u64;
+                }
+            }
+            probe(&attack, format!("wrote {} MiB", written >> 20))
+        }
+        "caps" => {
+            #[repr(C)]
+            struct Header {
+                version: u32,
+                pid: i32,
+            }
+            let mut header = Header { version: 0x2008_0522, pid: 0 };
+            let mut data = [[0u32; 3]; 2];
+            // SAFETY: capget with a version-3 header and two data structs;
+            // prctl reads only.
+            let (got, bounding, ambient) = unsafe {
+                let got = libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr());
+                let bounding = (0..41)
+                    .filter(|c| libc::prctl(libc::PR_CAPBSET_READ, *c, 0, 0, 0) == 1)
+                    .count();
+                let ambient = (0..41)
+                    .filter(|c| {
+                        libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_IS_SET, *c, 0, 0)
+                            == 1
+                    })
+                    .count();
+                (got, bounding, ambient)
+            };
+            let uid = unsafe { libc::getuid() };
+            probe(
+                &attack,
+                format!(
+                    "capget={got} effective={:x}{:x} permitted={:x}{:x} inheritable={:x}{:x} bounding={bounding} ambient={ambient} uid={uid}",
+                    data[1][0], data[0][0], data[1][1], data[0][1], data[1][2], data[0][2]
+                ),
+            )
+        }
         other => PluginResult::failed(format!("unknown attack {other:?}")),
+    }
+}
+
+/// The worker's protocol pipes (input, output): the pipes it holds beyond
+/// the standard descriptors.
+fn protocol_pipes() -> (i32, i32) {
+    let (mut input, mut output) = (-1, -1);
+    for fd in 3..256 {
+        // SAFETY: fstat and fcntl on descriptor numbers, with a valid buffer.
+        unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::fstat(fd, &mut st) != 0 || st.st_mode & libc::S_IFMT != libc::S_IFIFO {
+                continue;
+            }
+            match libc::fcntl(fd, libc::F_GETFL) & libc::O_ACCMODE {
+                libc::O_RDONLY if input < 0 => input = fd,
+                libc::O_WRONLY if output < 0 => output = fd,
+                _ => {}
+            }
+        }
+    }
+    (input, output)
+}
+
+/// `what` when the call succeeded, else "denied" with the reason.
+fn errno_or(what: &str, ret: libc::c_int) -> String {
+    if ret >= 0 {
+        what.to_string()
+    } else {
+        format!("denied ({})", std::io::Error::last_os_error())
+    }
+}
+
+/// Calls only an administrator may make, each with arguments that would do
+/// no harm even if allowed.
+fn privileged() -> Vec<String> {
+    let raw = |what: &str, ret: libc::c_long| {
+        if ret >= 0 {
+            what.to_string()
+        } else {
+            let e = std::io::Error::last_os_error();
+            // EINVAL means the kernel looked at the arguments: the call was
+            // not stopped by a privilege check.
+            if e.raw_os_error() == Some(libc::EINVAL) {
+                format!("{what} REACHED THE KERNEL ({e})")
+            } else {
+                format!("denied ({e})")
+            }
+        }
+    };
+    // SAFETY: raw syscalls with harmless arguments (a bad reboot magic, the
+    // current host name, a missing swap file, a zero-length syslog read, a
+    // node in the private folder, paths that are empty strings).
+    unsafe {
+        let mut name = [0u8; 65];
+        libc::gethostname(name.as_mut_ptr().cast(), 64);
+        let len = name.iter().position(|b| *b == 0).unwrap_or(0);
+        vec![
+            raw("REBOOT", libc::syscall(libc::SYS_reboot, 0, 0, 0, 0)),
+            raw("SETHOSTNAME", libc::syscall(libc::SYS_sethostname, name.as_ptr(), len)),
+            raw("SWAPOFF", libc::syscall(libc::SYS_swapoff, c"/nonexistent-swap".as_ptr())),
+            raw("SYSLOG", libc::syscall(libc::SYS_syslog, 10, 0, 0)),
+            raw(
+                "MKNOD",
+                libc::syscall(
+                    libc::SYS_mknodat,
+                    libc::AT_FDCWD,
+                    c"blockdev".as_ptr(),
+                    libc::S_IFBLK | 0o600,
+                    libc::makedev(7, 0),
+                ),
+            ),
+            raw("OPEN_TREE", libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c".".as_ptr(), 0)),
+            raw("FSOPEN", libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), 0)),
+        ]
     }
 }
 

@@ -74,7 +74,7 @@ pub enum Command {
     /// The jobs `run-all` runs (agent-host.toml, or one per plugin).
     #[command(subcommand)]
     Jobs(JobsCommand),
-    /// Show recent runs.
+    /// Show recent runs, and the days each job's history is missing.
     Runs(RunsArgs),
     /// Spend at a glance: totals, breakdown, coverage, budget and forecast.
     Summary(SummaryArgs),
@@ -258,6 +258,10 @@ pub struct RunsArgs {
     /// How many runs to show, newest first
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub limit: u64,
+
+    /// List every missing day (per job, with why) instead of the runs
+    #[arg(long)]
+    pub missing: bool,
 
     /// Print JSON for scripts
     #[arg(long)]

@@ -76,6 +76,9 @@ pub enum Command {
     Jobs(JobsCommand),
     /// Show recent runs, and the days each job's history is missing.
     Runs(RunsArgs),
+    /// The accounts rows are kept under: list, rename, merge.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
     /// Spend at a glance: totals, breakdown, coverage, budget and forecast.
     Summary(SummaryArgs),
     /// Write billing data as CSV, JSON or FinOps FOCUS.
@@ -242,6 +245,31 @@ pub struct RecordsArgs {
 pub enum JobsCommand {
     /// List the jobs: name, plugin, account, enabled, and which variables hold their secrets.
     List(JsonFlag),
+}
+
+/// `accounts` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    /// List every account with rows: provider, days, the jobs that wrote
+    /// them and who collected them (a fingerprint of the key, never the key).
+    List(JsonFlag),
+    /// Give an account another name on every row (refused if NEW has rows:
+    /// that is a merge).
+    Rename {
+        /// The account's name now
+        old: String,
+        /// Its new name
+        new: String,
+    },
+    /// Move every row of FROM into INTO: refused if both hold different rows
+    /// for one provider and day (a day counted twice); identical days keep
+    /// one copy.
+    Merge {
+        /// The account that goes away
+        from: String,
+        /// The account that keeps the rows
+        into: String,
+    },
 }
 
 /// `run-all` arguments.

@@ -77,7 +77,8 @@ fn short_id(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
 }
 
-/// Why `day` is missing: what the newest run that asked for it says.
+/// Why `day` is missing: what the newest run that asked for it says, or
+/// the reason its last finished run recorded.
 fn cause(day: NaiveDate, asked: &[Asked], recorded: Option<&Option<String>>) -> String {
     let newest = asked.iter().find(|r| r.from <= day && day <= r.to);
     let interrupted = |r: &Asked| {
@@ -204,12 +205,13 @@ impl Store {
         // The ledger learns what the job's history should hold before
         // anything is fetched: a run that never ends still leaves its days
         // missing.
-        if let Some(from) = from {
+        if let (Some(from), Some(to)) = (from, to) {
             tx.tx
                 .execute(
-                    "INSERT INTO ledger (plugin_name, first_day) VALUES (?1, ?2)
-                     ON CONFLICT DO UPDATE SET first_day = min(first_day, excluded.first_day)",
-                    params![plugin, from],
+                    "INSERT INTO ledger (plugin_name, first_day, last_day) VALUES (?1, ?2, ?3)
+                     ON CONFLICT DO UPDATE SET first_day = min(first_day, excluded.first_day),
+                       last_day = max(last_day, excluded.last_day)",
+                    params![plugin, from, to],
                 )
                 .ctx("record the start of a run")?;
         }
@@ -283,28 +285,29 @@ impl Store {
     }
 
     /// Every job's missing days between `from` and `to` (never today or
-    /// later), with why each is missing, by job and day.
+    /// later), with why each is missing, by job and day. Days after the last
+    /// one a job ever asked for are left out: the job's next run collects
+    /// them, and a job that no longer runs has no hole growing every day.
     pub fn missing_in(
         &self,
         from: NaiveDate,
         to: NaiveDate,
         today: NaiveDate,
     ) -> Result<Vec<MissingDay>> {
-        let firsts: Vec<(String, String)> = self.query_all(
+        let ledger: Vec<(String, String, String)> = self.query_all(
             "read the ledger",
-            "SELECT plugin_name, first_day FROM ledger ORDER BY plugin_name",
+            "SELECT plugin_name, first_day, last_day FROM ledger ORDER BY plugin_name",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
         let Some(to) = today.pred_opt().map(|y| y.min(to)) else { return Ok(Vec::new()) };
         let mut out = Vec::new();
-        for (plugin, first) in firsts {
-            let first: NaiveDate = parse_day(&first)?;
-            let start = first.max(from);
-            if start > to {
+        for (plugin, first, last) in ledger {
+            let (start, end) = (parse_day(&first)?.max(from), parse_day(&last)?.min(to));
+            if start > end {
                 continue;
             }
-            let days = self.missing_between(&plugin, start, to, None)?;
+            let days = self.missing_between(&plugin, start, end, None)?;
             let (Some(&a), Some(&b)) = (days.first(), days.last()) else { continue };
             let recorded: BTreeMap<String, (Option<String>, i64)> = self.query_all(
                 "read missing days",

@@ -40,21 +40,22 @@ pub(crate) fn adopt(store: &mut Store, jobs: &[&Job]) -> Result<()> {
                 for from_job in &from_jobs {
                     if let Some(into) = &job.account {
                         for from in tx.accounts_of_job(from_job, provider, into)? {
-                            let moved = match tx.move_account(
+                            // The job's own rows of a day both hold win:
+                            // one organization's, collected later. Keeping
+                            // them never refuses.
+                            let keep_own = true;
+                            let moved = tx.move_account(
                                 provider,
                                 &from,
                                 into,
                                 Some(from_job),
                                 Some(&job.name),
-                                // The job's own rows of a day win: they are
-                                // of the same organization, collected later.
-                                true,
+                                keep_own,
                                 &now,
-                            )? {
-                                Ok(m) => m,
-                                Err(_) => continue,
-                            };
-                            say_adopted(job, provider, from_job, &from, into, &moved);
+                            )?;
+                            if let Ok(m) = moved {
+                                say_adopted(job, provider, from_job, &from, into, &m);
+                            }
                         }
                     }
                     if *from_job != job.name {

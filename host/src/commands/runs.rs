@@ -22,7 +22,7 @@ const SHOWN_SPANS: usize = 10;
 /// missing day.
 pub fn list(ctx: &Context, args: &RunsArgs) -> Result<u8> {
     let mut store = ctx.store()?;
-    close_dead_runs(ctx, &mut store)?;
+    close_dead_runs(ctx, &mut store);
     let today = ctx.today()?;
     let missing = store.missing_in(NaiveDate::MIN, today, today)?;
     let mut out = std::io::stdout().lock();
@@ -92,11 +92,13 @@ pub fn list(ctx: &Context, args: &RunsArgs) -> Result<u8> {
 /// Marks the runs of a host that died as interrupted, as the next collection
 /// would, when no run is in progress: their days then read as what they
 /// are. While another agent-host collects, its runs are left as they are.
-fn close_dead_runs(ctx: &Context, store: &mut Store) -> Result<()> {
+/// Listing never fails for it: on a read-only disk the runs stay as stored.
+fn close_dead_runs(ctx: &Context, store: &mut Store) {
     if let Ok(_lock) = RunLock::acquire(&ctx.home.lock_path()) {
-        store.mark_interrupted(&Utc::now().to_rfc3339())?;
+        if let Err(e) = store.mark_interrupted(&Utc::now().to_rfc3339()) {
+            tracing::debug!("cannot mark interrupted runs: {e}");
+        }
     }
-    Ok(())
 }
 
 /// Missing days as spans of consecutive days of one job with one reason.

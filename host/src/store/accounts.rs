@@ -225,7 +225,7 @@ impl Tx<'_> {
     /// A day both accounts hold keeps one copy: `into`'s, when the copies are
     /// identical or `keep_into`; otherwise nothing moves and the differing
     /// days are returned. Totals of the days touched are recomputed.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(clippy::too_many_arguments, reason = "each is one dimension of the move")]
     pub fn move_account(
         &self,
         provider: &str,

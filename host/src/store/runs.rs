@@ -79,8 +79,7 @@ fn short_id(id: &str) -> &str {
 
 /// Why `day` is missing: what the newest run that asked for it says, or
 /// the reason its last finished run recorded.
-fn cause(day: NaiveDate, asked: &[Asked], recorded: Option<&Option<String>>) -> String {
-    let newest = asked.iter().find(|r| r.from <= day && day <= r.to);
+fn cause(newest: Option<&Asked>, recorded: Option<&Option<String>>) -> String {
     let interrupted = |r: &Asked| {
         r.status == "failed" && r.error.as_deref().is_some_and(|e| e.starts_with("interrupted"))
     };
@@ -317,12 +316,26 @@ impl Store {
                 |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))),
             )?;
             let asked = self.asked(&plugin, a, b)?;
+            // Each day's newest run, in one pass over the runs (newest
+            // first), however many runs and days there are.
+            let mut newest: BTreeMap<NaiveDate, &Asked> = BTreeMap::new();
+            let mut pending = days.clone();
+            for r in &asked {
+                let hit: Vec<NaiveDate> = pending.range(r.from..=r.to).copied().collect();
+                for d in hit {
+                    pending.remove(&d);
+                    newest.insert(d, r);
+                }
+                if pending.is_empty() {
+                    break;
+                }
+            }
             for day in days {
                 let rec = recorded.get(&day.to_string());
                 out.push(MissingDay {
                     plugin: plugin.clone(),
                     day: day.to_string(),
-                    reason: Some(cause(day, &asked, rec.map(|r| &r.0))),
+                    reason: Some(cause(newest.get(&day).copied(), rec.map(|r| &r.0))),
                     attempts: rec.map_or(0, |r| r.1),
                 });
             }

@@ -392,3 +392,37 @@ fn accounts_merge_refuses_a_day_both_hold_differently_and_rename_moves_every_row
     assert_eq!(day_totals(&home), before, "a rename changes no total");
     assert_eq!(home.number("SELECT count(*) FROM cost_rows WHERE account = 'globex'"), 0);
 }
+
+#[test]
+fn a_key_moved_onto_an_account_holding_other_rows_is_said_and_nothing_is_dropped() {
+    let home = two_orgs();
+    home.run(&["run-all", "--from", "2025-08-01", "--to", "2025-08-05"]).expect_code(0);
+    let before = day_totals(&home);
+    // globex's job now holds acme's key (and acme's job is gone): acme's
+    // rows are of that key, but globex holds other rows on the same days.
+    let swapped = "[[job]]\nname = \"openai-globex\"\nplugin = \"openai_collector\"\n\
+                   account = \"globex\"\n[job.secrets]\nOPENAI_ADMIN_KEY = \"ACME_OPENAI_ADMIN_KEY\"\n";
+    std::fs::write(home.path().join("agent-host.toml"), swapped).unwrap();
+    for _ in 0..2 {
+        let run = home.run(&[
+            "run",
+            "--job",
+            "openai-globex",
+            "--from",
+            "2025-08-06",
+            "--to",
+            "2025-08-06",
+        ]);
+        run.expect_code(0);
+        assert!(
+            run.stderr().contains(
+                "openai rows of account \"acme\" were collected with the same key, but account \"globex\" holds other rows for 2025-08-01..2025-08-05"
+            ),
+            "said on every run: {}",
+            run.stderr()
+        );
+    }
+    let after: Vec<_> =
+        day_totals(&home).into_iter().filter(|r| r.1.as_str() < "2025-08-06").collect();
+    assert_eq!(after, before, "nothing dropped, nothing doubled");
+}

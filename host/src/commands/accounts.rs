@@ -22,7 +22,9 @@ use crate::table::{count, render, Align};
 
 /// Before `jobs` run: each adopts the rows, history and ledger that jobs of
 /// its identity left under another account or name, and its identity is
-/// recorded. What moved is said once (a warning, and in `agent.log`).
+/// recorded. What moved is said once (a warning, and in `agent.log`). Rows
+/// are never dropped to make room: a day both accounts hold with different
+/// rows stops that adoption, and it is said on every run until resolved.
 pub(crate) fn adopt(store: &mut Store, jobs: &[&Job]) -> Result<()> {
     let now = Utc::now().to_rfc3339();
     for job in jobs {
@@ -33,51 +35,63 @@ pub(crate) fn adopt(store: &mut Store, jobs: &[&Job]) -> Result<()> {
         let stale: Vec<_> =
             known.iter().filter(|k| !(k.job == job.name && k.account == account)).collect();
         let tx = store.transaction()?;
+        let mut refused = false;
+        let mut from_jobs: BTreeSet<&str> = stale.iter().map(|k| k.job.as_str()).collect();
         if !stale.is_empty() {
-            let mut from_jobs: BTreeSet<&str> = stale.iter().map(|k| k.job.as_str()).collect();
             from_jobs.insert(&job.name);
+        }
+        for from_job in from_jobs {
+            let mut blocked = false;
             for provider in &job.plugin.manifest.providers {
-                for from_job in &from_jobs {
-                    if let Some(into) = &job.account {
-                        for from in tx.accounts_of_job(from_job, provider, into)? {
-                            // The job's own rows of a day both hold win:
-                            // one organization's, collected later. Keeping
-                            // them never refuses.
-                            let keep_own = true;
-                            let moved = tx.move_account(
-                                provider,
-                                &from,
-                                into,
-                                Some(from_job),
-                                Some(&job.name),
-                                keep_own,
-                                &now,
-                            )?;
-                            if let Ok(m) = moved {
-                                say_adopted(job, provider, from_job, &from, into, &m);
+                if let Some(into) = &job.account {
+                    for from in tx.accounts_of_job(from_job, provider, into)? {
+                        let moved = tx.move_account(
+                            provider,
+                            &from,
+                            into,
+                            Some(from_job),
+                            Some(&job.name),
+                            false,
+                            &now,
+                        )?;
+                        match moved {
+                            Ok(m) => say_adopted(job, provider, from_job, &from, into, &m),
+                            Err(overlap) => {
+                                blocked = true;
+                                tracing::warn!(
+                                    "{}: {provider} rows of account {from:?} were collected with \
+                                     the same key, but account {into:?} holds other rows for {}; \
+                                     they stay apart (compare them with `agent-host accounts \
+                                     list`, re-collect or merge by hand)",
+                                    job.name,
+                                    spans(&overlap.0)
+                                );
                             }
                         }
                     }
-                    if *from_job != job.name {
-                        let rows = tx.move_job_rows(provider, from_job, &job.name)?;
-                        if rows > 0 && job.account.is_none() {
-                            tracing::warn!(
-                                "{}: {} {provider} row(s) of job {from_job} are now this job's: \
-                                 the same key, one organization, counted once",
-                                job.name,
-                                count(rows as i64)
-                            );
-                        }
+                }
+                if from_job != job.name && !blocked {
+                    let rows = tx.move_job_rows(provider, from_job, &job.name)?;
+                    if rows > 0 && job.account.is_none() {
+                        tracing::warn!(
+                            "{}: {} {provider} row(s) of job {from_job} are now this job's: the \
+                             same key, one organization, counted once",
+                            job.name,
+                            count(rows as i64)
+                        );
                     }
                 }
             }
             // What an earlier job of the same plugin knew of its history
             // (complete days, its ledger) is this job's now.
-            for k in stale.iter().filter(|k| k.job != job.name && k.plugin == *plugin) {
-                tx.move_history(&k.job, &job.name)?;
+            let same_plugin = stale.iter().any(|k| k.job == from_job && k.plugin == *plugin);
+            if from_job != job.name && same_plugin && !blocked {
+                tx.move_history(from_job, &job.name)?;
             }
+            refused |= blocked;
         }
-        tx.set_identity(&job.name, plugin, &identity, account, &now)?;
+        // A blocked adoption is tried (and said) again next run.
+        tx.set_identity(&job.name, plugin, &identity, account, !refused, &now)?;
         tx.commit()?;
     }
     Ok(())
@@ -95,9 +109,8 @@ fn say_adopted(job: &Job, provider: &str, from_job: &str, from: &str, into: &str
         count(m.rows as i64)
     );
     if !m.overlapping.is_empty() {
-        let differing = m.overlapping.values().filter(|same| !**same).count();
         line.push_str(&format!(
-            "; {} day(s) both accounts held kept {into:?}'s rows ({differing} of them differed)",
+            "; {} day(s) both accounts held identically kept one copy",
             m.overlapping.len()
         ));
     }

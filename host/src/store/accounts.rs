@@ -131,14 +131,16 @@ impl Store {
 
 impl Tx<'_> {
     /// Records that `job` (running `plugin`, for `account`, `""` when its
-    /// plugin chooses) collects with `identity`, in place of whatever jobs
-    /// and accounts that identity was recorded under before.
+    /// plugin chooses) collects with `identity`; with `replace`, in place of
+    /// whatever jobs and accounts that identity was recorded under before
+    /// (their rows are this job's now).
     pub fn set_identity(
         &self,
         job: &str,
         plugin: &str,
         identity: &str,
         account: &str,
+        replace: bool,
         now: &str,
     ) -> Result<()> {
         const WHAT: &str = "record the job's identity";
@@ -150,11 +152,16 @@ impl Tx<'_> {
                 |r| r.get(0),
             )
             .ctx(WHAT)?;
-        self.tx.execute("DELETE FROM job_identities WHERE identity = ?1", [identity]).ctx(WHAT)?;
+        if replace {
+            self.tx
+                .execute("DELETE FROM job_identities WHERE identity = ?1", [identity])
+                .ctx(WHAT)?;
+        }
         self.tx
             .execute(
                 "INSERT INTO job_identities (plugin_name, plugin, identity, account, first_seen,
-                    last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT DO UPDATE SET plugin = ?2, last_seen = ?6",
                 params![job, plugin, identity, account, first.as_deref().unwrap_or(now), now],
             )
             .ctx(WHAT)?;

@@ -188,7 +188,16 @@ fn a_disk_that_fills_mid_run_costs_time_never_days() {
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !(disk.path().join("agent_os.db").exists() && count(&disk, "runs") == 2) {
+    // The database may not exist yet, or not be migrated yet.
+    let started = || {
+        rusqlite::Connection::open_with_flags(
+            disk.path().join("agent_os.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .and_then(|db| db.query_row("SELECT count(*) FROM runs", [], |r| r.get(0)))
+        .is_ok_and(|n: i64| n == 2)
+    };
+    while !started() {
         assert!(std::time::Instant::now() < deadline, "the windows never started");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }

@@ -81,9 +81,12 @@ fn a_host_stopped_while_a_window_hangs_loses_time_never_days() {
             .spawn()
             .unwrap();
         // Every other window commits; the hung one is still in flight.
+        // The database may not exist yet, or not be migrated yet.
         let committed = || {
-            home.path().join("agent_os.db").exists()
-                && home.number("SELECT count(*) FROM coverage") == 2 * all - hole
+            let db = home.path().join("agent_os.db");
+            rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .and_then(|db| db.query_row("SELECT count(*) FROM coverage", [], |r| r.get(0)))
+                .is_ok_and(|n: i64| n == 2 * all - hole)
         };
         wait_for("the other windows", committed);
         assert_eq!(home.number("SELECT count(*) FROM runs WHERE status = 'running'"), 1, "{name}");

@@ -6,7 +6,7 @@ use chrono::{NaiveDate, Utc};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::cli::{Cli, Command, JobsCommand, PluginsCommand, ReportCommand};
+use crate::cli::{AccountsCommand, Cli, Command, JobsCommand, PluginsCommand, ReportCommand};
 use crate::commands;
 use crate::config::{Home, Settings};
 use crate::error::{HostError, Result};
@@ -131,6 +131,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::RunAll(a) => a.exec.json,
         Command::Runs(a) => a.json,
         Command::Jobs(JobsCommand::List(f)) => f.json,
+        Command::Accounts(AccountsCommand::List(f)) => f.json,
+        Command::Accounts(_) => false,
         Command::Records(a) => a.json,
         Command::Summary(a) => a.json,
         Command::Alerts(a) => a.json,
@@ -190,6 +192,13 @@ pub fn run(cli: Cli) -> Result<u8> {
             commands::collect::collect(&ctx, What::All, BTreeMap::new(), &args.exec)
         }
         Command::Jobs(JobsCommand::List(f)) => commands::jobs::list(&ctx, f.json),
+        Command::Accounts(AccountsCommand::List(f)) => commands::accounts::list(&ctx, f.json),
+        Command::Accounts(AccountsCommand::Rename { old, new }) => {
+            commands::accounts::rename(&ctx, &old, &new)
+        }
+        Command::Accounts(AccountsCommand::Merge { from, into }) => {
+            commands::accounts::merge(&ctx, &from, &into)
+        }
         Command::Records(args) => commands::records::list(&ctx, &args),
         Command::Runs(args) => commands::runs::list(&ctx, &args),
         Command::Summary(args) => commands::billing::summary(&ctx, &args),

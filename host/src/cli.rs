@@ -74,8 +74,11 @@ pub enum Command {
     /// The jobs `run-all` runs (agent-host.toml, or one per plugin).
     #[command(subcommand)]
     Jobs(JobsCommand),
-    /// Show recent runs.
+    /// Show recent runs, and the days each job's history is missing.
     Runs(RunsArgs),
+    /// The accounts rows are kept under: list, rename, merge.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
     /// Spend at a glance: totals, breakdown, coverage, budget and forecast.
     Summary(SummaryArgs),
     /// Write billing data as CSV, JSON or FinOps FOCUS.
@@ -261,6 +264,31 @@ pub enum JobsCommand {
     List(JsonFlag),
 }
 
+/// `accounts` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    /// List every account with rows: provider, days, the jobs that wrote
+    /// them and who collected them (a fingerprint of the key, never the key).
+    List(JsonFlag),
+    /// Give an account another name on every row (refused if NEW has rows:
+    /// that is a merge).
+    Rename {
+        /// The account's name now
+        old: String,
+        /// Its new name
+        new: String,
+    },
+    /// Move every row of FROM into INTO: refused if both hold different rows
+    /// for one provider and day (a day counted twice); identical days keep
+    /// one copy.
+    Merge {
+        /// The account that goes away
+        from: String,
+        /// The account that keeps the rows
+        into: String,
+    },
+}
+
 /// `run-all` arguments.
 #[derive(Debug, Args)]
 pub struct RunAllArgs {
@@ -275,6 +303,10 @@ pub struct RunsArgs {
     /// How many runs to show, newest first
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub limit: u64,
+
+    /// List every missing day (per job, with why) instead of the runs
+    #[arg(long)]
+    pub missing: bool,
 
     /// Print JSON for scripts
     #[arg(long)]

@@ -1,7 +1,8 @@
 //! `agent-host.toml`: the jobs an operator declares (a plugin under a name,
 //! with an account label, the variables that hold its secrets, its settings,
 //! parameters, timeout and whether `run-all` runs it). Everything is checked
-//! before anything runs; an error names the file, the line and the key.
+//! before anything runs; an error names the file, the line and the key. Two
+//! jobs of one organization (one key) are refused: its days would count twice.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -107,6 +108,8 @@ fn parse(
     let mut jobs = Vec::new();
     let mut names = BTreeSet::new();
     let mut accounts = BTreeSet::new();
+    // Per identity (the key's fingerprint): the job and the providers it claims.
+    let mut identities: Vec<(String, String, Vec<String>)> = Vec::new();
     let file_plugins: Vec<String> =
         file.job.iter().map(|j| j.get_ref().plugin.get_ref().clone()).collect();
     for entry in file.job {
@@ -136,9 +139,33 @@ fn parse(
                 ),
             ));
         }
+        // One organization under two jobs would have its days counted twice.
+        if let Some(id) = job.identity() {
+            let providers = &job.plugin.manifest.providers;
+            let same = identities
+                .iter()
+                .find(|(i, _, p)| *i == id && p.iter().any(|x| providers.contains(x)));
+            if let Some((_, other, _)) = same {
+                return Err(at(
+                    &e.name,
+                    format!(
+                        "job {:?}: uses the same key as job {other:?}, so both collect one \
+                         organization and its days would be counted twice (give each job its \
+                         own organization's key)",
+                        job.name
+                    ),
+                ));
+            }
+            identities.push((id, job.name.clone(), providers.clone()));
+        }
         jobs.push(job);
     }
     Ok((jobs, secret_variables))
+}
+
+/// Whether `s` can be an account label.
+pub fn valid_account(s: &str) -> bool {
+    valid_name(s, 64, &['_', '-', '.'])
 }
 
 fn valid_name(s: &str, max: usize, extra: &[char]) -> bool {
@@ -158,7 +185,7 @@ fn job(e: &Entry, catalog: &Catalog, settings: &Settings) -> Result<Job, Mistake
         return Err(at(&e.name, format!("name {name:?} is another plugin's name")));
     }
     if let Some(a) = &e.account {
-        if !valid_name(a.get_ref(), 64, &['_', '-', '.']) {
+        if !valid_account(a.get_ref()) {
             return Err(at(
                 a,
                 format!(

@@ -5,7 +5,7 @@
 //! numbers or strings, with deterministic data for any date range
 //! ([`data`]) and switchable faults (latency, 429 with `Retry-After`,
 //! 5xx/529, malformed, truncated and HTML bodies, endless cursors, a bad
-//! value on one day). Used in-process by the end-to-end tests and as the
+//! value on one day, requests that hang). Used in-process by the end-to-end tests and as the
 //! `provider-sim` binary by the demo and the benchmarks.
 //!
 //! This file holds the server, its faults and the dispatch; each emulated
@@ -92,7 +92,15 @@ pub struct Faults {
     /// A day whose first cost row carries a value that cannot be stored:
     /// OpenAI sends `"value": null`, Anthropic a `EUR` currency.
     pub bad_value_on: Option<NaiveDate>,
+    /// Requests whose path and query contain this get no answer for
+    /// [`HANG_SECS`] (then a 503): a window of days that hangs, e.g.
+    /// `start_time=1743638400` for OpenAI's requests starting 2025-04-03.
+    pub hang_on: Option<String>,
 }
+
+/// How long a request matching [`Faults::hang_on`] waits: longer than any
+/// test takes, bounded so the thread ends.
+pub const HANG_SECS: u64 = 600;
 
 #[derive(Debug, Default)]
 struct State {
@@ -265,6 +273,7 @@ fn control_answer(what: &str, params: &[(String, String)], state: &Mutex<State>)
                 only_path: get("only_path").map(str::to_string),
                 retry_after: get("retry_after").map(str::to_string),
                 bad_value_on: get("bad_value_on").and_then(|d| d.parse().ok()),
+                hang_on: get("hang_on").map(str::to_string),
             };
             Answer::json(200, "{}".into())
         }
@@ -304,10 +313,11 @@ fn data_answer(
             r#"{"error":{"message":"not found","type":"not_found_error"}}"#.into(),
         );
     };
-    let (latency, fault, endless, revisions, retry_after, today, bad_day) = {
+    let (latency, fault, endless, revisions, retry_after, today, bad_day, hang) = {
         let mut st = lock(state);
         st.requests += 1;
         *st.by_path.entry(path.to_string()).or_insert(0) += 1;
+        let hang = st.faults.hang_on.as_deref().is_some_and(|h| req.target.contains(h));
         let applies = st.faults.only_path.as_deref().is_none_or(|p| req.target.contains(p));
         let f = &mut st.faults;
         let fault = if !applies {
@@ -332,8 +342,12 @@ fn data_answer(
         let endless = applies && f.endless_cursor;
         let latency = f.latency_ms;
         let today = st.today.unwrap_or_else(|| Utc::now().date_naive());
-        (latency, fault, endless, st.revisions.clone(), retry_after, today, bad_day)
+        (latency, fault, endless, st.revisions.clone(), retry_after, today, bad_day, hang)
     };
+    if hang {
+        std::thread::sleep(Duration::from_secs(HANG_SECS));
+        return error(provider, 503, "server_error", "the simulator hung this request");
+    }
     if latency > 0 {
         std::thread::sleep(Duration::from_millis(latency));
     }

@@ -175,3 +175,62 @@ fn a_read_only_disk_is_a_clear_error_and_loses_nothing() {
     disk.remount("rw");
     assert_eq!(count(&disk, "cost_rows"), before);
 }
+
+#[test]
+fn a_disk_that_fills_mid_run_costs_time_never_days() {
+    let Some(disk) = TinyDisk::mount(32 * 1024) else { return };
+    let sim = simulator();
+    // Slow enough that both windows are still fetching when the disk fills.
+    sim.set_faults(agent_host_tests::Faults { latency_ms: 1500, ..Default::default() });
+    let (home, _keep) = home_on(&disk, &sim);
+    let mut host = home
+        .command(&["run-all", "--from", "2025-04-01", "--to", "2025-08-31"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // The database may not exist yet, or not be migrated yet.
+    let started = || {
+        rusqlite::Connection::open_with_flags(
+            disk.path().join("agent_os.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .and_then(|db| db.query_row("SELECT count(*) FROM runs", [], |r| r.get(0)))
+        .is_ok_and(|n: i64| n == 2)
+    };
+    while !started() {
+        assert!(std::time::Instant::now() < deadline, "the windows never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let filler = disk.fill(0);
+    let status = host.wait().unwrap();
+    assert!(!status.success(), "no window could be stored");
+    assert_eq!(count(&disk, "coverage"), 0);
+
+    // Every day asked for is missing, with why, though nothing recorded it.
+    let missing = home.run(&["runs", "--missing", "--json"]);
+    assert_eq!(missing.json().as_array().unwrap().len(), 153, "{}", missing.stdout());
+
+    std::fs::remove_file(filler).unwrap();
+    sim.set_faults(Default::default());
+    home.run(&["run-all"]).expect_code(0);
+    home.run(&["run-all"]).expect_code(0);
+    let db = rusqlite::Connection::open_with_flags(
+        disk.path().join("agent_os.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let first: chrono::NaiveDate = "2025-04-01".parse().unwrap();
+    for d in first.iter_days().take(153) {
+        let (tokens, cost) = sim.expected_day("openai", d);
+        let stored: String = db
+            .query_row(
+                "SELECT tokens || ' ' || cost FROM results WHERE provider = 'OpenAI' AND date = ?1",
+                [d.to_string()],
+                |r| r.get(0),
+            )
+            .unwrap_or_else(|e| panic!("{d}: {e}"));
+        assert_eq!(stored, format!("{tokens} {cost}"), "{d}");
+    }
+}

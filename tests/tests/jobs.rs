@@ -5,6 +5,8 @@
 mod util;
 
 use agent_host_tests::{Org, ANTHROPIC_KEY, ANTHROPIC_KEY_2, OPENAI_KEY, OPENAI_KEY_2};
+use std::collections::BTreeSet;
+
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use util::{simulator, Home};
@@ -218,8 +220,209 @@ fn a_job_name_given_to_another_plugin_leaves_the_old_rows_alone() {
         1,
     );
     assert_ne!(renamed, JOBS);
+    // Without the job that already collects that Anthropic organization: one
+    // key under two jobs is refused.
+    let (head, tail) = renamed.split_once("[[job]]\nname = \"anthropic-acme\"").unwrap();
+    let renamed = format!("{head}{}", &tail[tail.find("[[job]]").unwrap()..]);
     std::fs::write(home.path().join("agent-host.toml"), renamed).unwrap();
     home.run(&["run", "--job", "openai-acme", "--from", "2025-08-01", "--to", "2025-08-01"])
         .expect_code(0);
     assert_eq!(home.number(openai), before, "another plugin's rows under the name stay");
+}
+
+/// Per provider and day, the stored tokens and cost.
+fn day_totals(home: &Home) -> Vec<(String, String, i64, String)> {
+    let db = home.db();
+    let mut stmt = db
+        .prepare("SELECT provider, date, tokens, cost FROM results ORDER BY provider, date")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+const ACME: &str = r#"
+[[job]]
+name = "openai-acme"
+plugin = "openai_collector"
+account = "acme"
+[job.secrets]
+OPENAI_ADMIN_KEY = "ACME_OPENAI_ADMIN_KEY"
+
+[[job]]
+name = "anthropic-acme"
+plugin = "anthropic_collector"
+account = "acme"
+[job.secrets]
+ANTHROPIC_ADMIN_KEY = "ACME_ANTHROPIC_ADMIN_KEY"
+"#;
+
+#[test]
+fn moving_keys_from_dot_env_into_jobs_keeps_one_account_and_counts_every_day_once() {
+    let sim = simulator();
+    let mut home = Home::with_plugins(&["openai_collector", "anthropic_collector"]);
+    home.use_simulator(&sim);
+    home.run(&["run-all", "--from", "2025-08-01", "--to", "2025-08-31"]).expect_code(0);
+    let before = day_totals(&home);
+    assert_eq!(before.len(), 62);
+    for (provider, date, tokens, cost) in &before {
+        let id = if provider == "OpenAI" { "openai" } else { "anthropic" };
+        let (t, c) = sim.expected_day(id, date.parse().unwrap());
+        assert_eq!((*tokens as u64, dec(cost)), (t, dec(&c)), "{provider} {date}");
+    }
+
+    // The same keys, now under jobs of account "acme".
+    home.unset("OPENAI_ADMIN_KEY")
+        .unset("ANTHROPIC_ADMIN_KEY")
+        .env("ACME_OPENAI_ADMIN_KEY", OPENAI_KEY)
+        .env("ACME_ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY);
+    std::fs::write(home.path().join("agent-host.toml"), ACME).unwrap();
+    let jobs = home.run(&["jobs", "list", "--json"]).expect_code(0).json();
+    let identity = jobs["jobs"][0]["identity"].as_str().unwrap().to_string();
+    assert!(identity.starts_with("key-sha256:") && !identity.contains(OPENAI_KEY));
+
+    let run = home.run(&["run-all"]);
+    run.expect_code(0);
+    assert_eq!(day_totals(&home), before, "every day's totals unchanged");
+    for (provider, job) in [("openai", "openai_collector"), ("anthropic", "anthropic_collector")] {
+        let said = format!(
+            "{provider} row(s) of account \"default\" (job {job}) are now account \"acme\""
+        );
+        assert_eq!(run.stderr().matches(&said).count(), 1, "said once: {}", run.stderr());
+    }
+    // Only the re-pull window was asked for: the history came with the rows.
+    assert!(run.stdout().contains("2025-08-29..2025-08-31"), "{}", run.stdout());
+
+    let summary = home
+        .run(&[
+            "summary",
+            "--from",
+            "2025-08-01",
+            "--to",
+            "2025-08-31",
+            "--by",
+            "account",
+            "--json",
+        ])
+        .expect_code(0)
+        .json();
+    let keys: BTreeSet<&str> = summary["breakdown"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, BTreeSet::from(["acme"]));
+    let accounts = home.run(&["accounts", "list", "--json"]).expect_code(0).json();
+    let accounts = accounts["accounts"].as_array().unwrap();
+    assert_eq!(accounts.len(), 2, "{accounts:?}");
+    for a in accounts {
+        assert_eq!(a["account"], "acme");
+        let days = home.number(&format!(
+            "SELECT count(DISTINCT day) FROM (SELECT provider, day FROM cost_rows
+             UNION ALL SELECT provider, day FROM usage_rows) WHERE provider = {}",
+            a["provider"]
+        ));
+        assert_eq!(a["days"], days);
+        assert_eq!(a["identities"].as_array().unwrap().len(), 1);
+    }
+    let listed = home.run(&["accounts", "list"]).expect_code(0).stdout();
+    assert!(listed.contains(&identity) && !listed.contains(OPENAI_KEY), "{listed}");
+
+    // Said once: the next run has nothing to adopt.
+    let again = home.run(&["run-all"]);
+    again.expect_code(0);
+    assert!(!again.stderr().contains("are now account"), "{}", again.stderr());
+    assert_eq!(day_totals(&home), before);
+
+    // A second job of the same key would count its organization twice.
+    let twice = ACME.to_string()
+        + "\n[[job]]\nname = \"openai-acme2\"\nplugin = \"openai_collector\"\naccount = \"acme2\"\n[job.secrets]\nOPENAI_ADMIN_KEY = \"ACME_OPENAI_ADMIN_KEY\"\n";
+    std::fs::write(home.path().join("agent-host.toml"), twice).unwrap();
+    let refused = home.run(&["run-all"]);
+    refused.expect_code(3);
+    let first = refused.stderr().lines().next().unwrap_or_default().to_string();
+    assert!(
+        first.contains(
+            "agent-host.toml:17: job \"openai-acme2\": uses the same key as job \"openai-acme\""
+        ),
+        "{}",
+        refused.stderr()
+    );
+    assert!(!refused.stderr().contains(OPENAI_KEY));
+}
+
+#[test]
+fn accounts_merge_refuses_a_day_both_hold_differently_and_rename_moves_every_row() {
+    let home = two_orgs();
+    home.run(&["run-all", "--from", "2025-08-01", "--to", "2025-08-05"]).expect_code(0);
+    let before = day_totals(&home);
+    let declared = home.run(&["accounts", "merge", "globex", "acme"]);
+    declared.expect_code(2);
+    assert!(declared.stderr().contains("collects account \"globex\""), "{}", declared.stderr());
+
+    std::fs::remove_file(home.path().join("agent-host.toml")).unwrap();
+    let refused = home.run(&["accounts", "merge", "globex", "acme"]);
+    refused.expect_code(2);
+    let err = refused.stderr();
+    assert!(
+        err.contains("both hold different rows for anthropic on 2025-08-01..2025-08-05; openai on 2025-08-01..2025-08-05"),
+        "{err}"
+    );
+    assert_eq!(day_totals(&home), before, "nothing moved");
+
+    let exists = home.run(&["accounts", "rename", "globex", "acme"]);
+    exists.expect_code(2);
+    assert!(exists.stderr().contains("accounts merge globex acme"), "{}", exists.stderr());
+    home.run(&["accounts", "rename", "nobody", "x"]).expect_code(2);
+    home.run(&["accounts", "rename", "globex", "bad name"]).expect_code(2);
+
+    let renamed = home.run(&["accounts", "rename", "globex", "initech"]);
+    renamed.expect_code(0);
+    assert!(renamed.stdout().starts_with("renamed account \"globex\" into \"initech\""));
+    let accounts = home.run(&["accounts", "list", "--json"]).expect_code(0).json();
+    let names: BTreeSet<&str> = accounts["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["account"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, BTreeSet::from(["acme", "initech"]));
+    assert_eq!(day_totals(&home), before, "a rename changes no total");
+    assert_eq!(home.number("SELECT count(*) FROM cost_rows WHERE account = 'globex'"), 0);
+}
+
+#[test]
+fn a_key_moved_onto_an_account_holding_other_rows_is_said_and_nothing_is_dropped() {
+    let home = two_orgs();
+    home.run(&["run-all", "--from", "2025-08-01", "--to", "2025-08-05"]).expect_code(0);
+    let before = day_totals(&home);
+    // globex's job now holds acme's key (and acme's job is gone): acme's
+    // rows are of that key, but globex holds other rows on the same days.
+    let swapped = "[[job]]\nname = \"openai-globex\"\nplugin = \"openai_collector\"\n\
+                   account = \"globex\"\n[job.secrets]\nOPENAI_ADMIN_KEY = \"ACME_OPENAI_ADMIN_KEY\"\n";
+    std::fs::write(home.path().join("agent-host.toml"), swapped).unwrap();
+    for _ in 0..2 {
+        let run = home.run(&[
+            "run",
+            "--job",
+            "openai-globex",
+            "--from",
+            "2025-08-06",
+            "--to",
+            "2025-08-06",
+        ]);
+        run.expect_code(0);
+        assert!(
+            run.stderr().contains(
+                "openai rows of account \"acme\" were collected with the same key, but account \"globex\" holds other rows for 2025-08-01..2025-08-05"
+            ),
+            "said on every run: {}",
+            run.stderr()
+        );
+    }
+    let after: Vec<_> =
+        day_totals(&home).into_iter().filter(|r| r.1.as_str() < "2025-08-06").collect();
+    assert_eq!(after, before, "nothing dropped, nothing doubled");
 }

@@ -286,7 +286,8 @@ pub struct Coverage {
     pub period: Period,
     /// Per plugin.
     pub plugins: Vec<PluginHealth>,
-    /// Days runs asked for and did not complete, with the reason.
+    /// Days of each job's history that are not complete (from the first
+    /// day any of its runs asked for), with why.
     pub missing: Vec<MissingDay>,
     /// Per day, how many stored values a re-pull changed.
     pub revisions: BTreeMap<String, i64>,
@@ -323,7 +324,8 @@ fn coverage_of(
             plugin,
         })
         .collect();
-    Ok(Coverage { period: p, plugins, missing: store.missing_in(p.from, p.to)?, revisions })
+    let missing = store.missing_in(p.from, p.to, today)?;
+    Ok(Coverage { period: p, plugins, missing, revisions })
 }
 
 /// Tokens per provider and kind (input, output, cache reads and writes...).

@@ -423,4 +423,73 @@ mod tests {
         assert_eq!((opus.cost.as_str(), opus.tokens), ("12.65", 1200));
         assert!(models.iter().all(|r| r.key != "haiku" || r.tokens == 0));
     }
+
+    fn priority_usage(d: &str, tokens: u64, not_in_cost: bool) -> WireRecord {
+        let payload = serde_json::json!({
+            "provider": "anthropic", "account": "default", "day": d, "source": "messages",
+            "model": "opus", "project": "a", "service_tier": "priority",
+            "metrics": { "output_tokens": tokens }, "token_metrics": ["output_tokens"],
+            "not_in_cost": not_in_cost,
+        });
+        WireRecord { kind: "usage".into(), key: String::new(), payload: payload.to_string() }
+    }
+
+    fn revisions(store: &Store) -> i64 {
+        let n: Vec<i64> =
+            store.query_all("read", "SELECT count(*) FROM revisions", [], |r| r.get(0)).unwrap();
+        n[0]
+    }
+
+    #[test]
+    fn a_re_pull_updates_every_attribute_and_only_moved_totals_are_revisions() {
+        let mut store = Store::open_in_memory().unwrap();
+        let days = [day("2025-01-01")];
+        // As a release that did not flag Priority Tier usage stored it.
+        store_run(
+            &mut store,
+            &days,
+            vec![cost("2025-01-01", "opus", "a", "1.10"), priority_usage("2025-01-01", 500, false)],
+        );
+        let flagged = |store: &Store| -> Vec<(i64, i64)> {
+            store
+                .query_all(
+                    "read",
+                    "SELECT u.not_in_cost, r.not_in_cost_tokens FROM usage_rows u, results r
+                     WHERE r.date = u.day",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap()
+        };
+        assert_eq!(flagged(&store), [(0, 0)]);
+        // The same quantity, now flagged: the row takes the flag, and the
+        // day's totals did not move, so nothing is a revision.
+        store_run(
+            &mut store,
+            &days,
+            vec![cost("2025-01-01", "opus", "a", "1.1"), priority_usage("2025-01-01", 500, true)],
+        );
+        assert_eq!(flagged(&store), [(1, 500)], "the attribute is updated");
+        assert_eq!(revisions(&store), 0, "an equal amount written otherwise is no revision");
+        // The same totals under other keys (a collector that now names the
+        // project): rows replaced, still no revision.
+        store_run(
+            &mut store,
+            &days,
+            vec![cost("2025-01-01", "opus", "b", "1.1"), priority_usage("2025-01-01", 500, true)],
+        );
+        assert_eq!(revisions(&store), 0, "a re-keyed day with the same totals");
+        let projects: Vec<String> =
+            store.query_all("read", "SELECT project FROM cost_rows", [], |r| r.get(0)).unwrap();
+        assert_eq!(projects, ["b"]);
+        // A real revision: the amount moves; both the change and the row it
+        // replaced are recorded.
+        store_run(
+            &mut store,
+            &days,
+            vec![cost("2025-01-01", "opus", "b", "1.25"), priority_usage("2025-01-01", 600, true)],
+        );
+        assert_eq!(revisions(&store), 2, "the cost and the usage moved");
+        assert_totals_match_rows(&store);
+    }
 }

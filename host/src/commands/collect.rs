@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
+use super::accounts::adopt;
 use super::write_err;
 use crate::app::Context;
 use crate::billing::BillingSink;
@@ -187,6 +188,7 @@ fn run_collection(
     match what {
         What::Plugin(name) => {
             let job = plugin_alone(ctx, &catalog, &jobs, name)?;
+            adopt(&mut store, &[&job])?;
             runner::run_plugin(&mut store, &job, &sink, &opts, on_done)
         }
         What::Job(name) => {
@@ -195,6 +197,7 @@ fn run_collection(
                 HostError::usage(format!("no job named {name:?}"))
                     .with_hint(format!("jobs: {}", known.join(", ")))
             })?;
+            adopt(&mut store, &[job])?;
             runner::run_plugin(&mut store, job, &sink, &opts, on_done)
         }
         What::All => {
@@ -214,6 +217,7 @@ fn run_collection(
                 ))
                 .with_hint("add a [[job]], or remove the file to run every plugin once"));
             }
+            adopt(&mut store, &jobs.iter().collect::<Vec<_>>())?;
             runner::run_many(&mut store, &jobs, &sink, &opts, on_done)
         }
     }

@@ -23,6 +23,8 @@ pub fn list(ctx: &Context, json: bool) -> Result<u8> {
                     "timeout_secs": j.timeout.map(|t| t.as_secs()),
                     "params": j.params,
                     "secrets_set": secrets_set(j),
+                    // Who it collects for: a fingerprint of its key, never the key.
+                    "identity": j.identity(),
                 })
             })
             .collect();

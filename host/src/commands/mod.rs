@@ -2,6 +2,7 @@
 //! [`crate::app::Context`] and returns the process exit code; output goes to
 //! stdout on purpose, logs to tracing.
 
+pub mod accounts;
 pub mod billing;
 pub mod collect;
 pub mod docs;

@@ -1,18 +1,43 @@
-//! `agent-host runs`.
+//! `agent-host runs`: recent runs, and the days each job's history lacks
+//! with why (the coverage ledger's holes, which the next run collects).
 
 use std::io::Write;
+
+use chrono::{NaiveDate, Utc};
 
 use super::write_err;
 use crate::app::Context;
 use crate::cli::RunsArgs;
 use crate::error::{ExitCode, Result};
+use crate::kernel::lock::RunLock;
+use crate::kernel::runner::{span_text, MISSING_DAY_ATTEMPTS};
+use crate::store::runs::MissingDay;
+use crate::store::Store;
 use crate::table::{count, render, Align};
 
-/// Prints the newest runs.
+/// Spans of missing days listed under the runs; `--missing` lists them all.
+const SHOWN_SPANS: usize = 10;
+
+/// Prints the newest runs and the missing days, or (`--missing`) every
+/// missing day.
 pub fn list(ctx: &Context, args: &RunsArgs) -> Result<u8> {
-    let store = ctx.store()?;
-    let rows = store.list_runs(args.limit as usize)?;
+    let mut store = ctx.store()?;
+    close_dead_runs(ctx, &mut store);
+    let today = ctx.today()?;
+    let missing = store.missing_in(NaiveDate::MIN, today, today)?;
     let mut out = std::io::stdout().lock();
+    if args.missing {
+        if args.json {
+            writeln!(out, "{}", serde_json::to_string_pretty(&missing).unwrap_or_default())
+                .map_err(write_err)?;
+        } else if missing.is_empty() {
+            writeln!(out, "no missing days").map_err(write_err)?;
+        } else {
+            write_missing(&mut out, &missing, usize::MAX)?;
+        }
+        return Ok(ExitCode::OK);
+    }
+    let rows = store.list_runs(args.limit as usize)?;
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&rows).unwrap_or_default())
             .map_err(write_err)?;
@@ -57,5 +82,71 @@ pub fn list(ctx: &Context, args: &RunsArgs) -> Result<u8> {
         &cells,
     );
     write!(out, "{table}").map_err(write_err)?;
+    if !missing.is_empty() {
+        writeln!(out).map_err(write_err)?;
+        write_missing(&mut out, &missing, SHOWN_SPANS)?;
+    }
     Ok(ExitCode::OK)
+}
+
+/// Marks the runs of a host that died as interrupted, as the next collection
+/// would, when no run is in progress: their days then read as what they
+/// are. While another agent-host collects, its runs are left as they are.
+/// Listing never fails for it: on a read-only disk the runs stay as stored.
+fn close_dead_runs(ctx: &Context, store: &mut Store) {
+    if let Ok(_lock) = RunLock::acquire(&ctx.home.lock_path()) {
+        if let Err(e) = store.mark_interrupted(&Utc::now().to_rfc3339()) {
+            tracing::debug!("cannot mark interrupted runs: {e}");
+        }
+    }
+}
+
+/// Missing days as spans of consecutive days of one job with one reason.
+fn write_missing(out: &mut dyn Write, missing: &[MissingDay], shown: usize) -> Result<()> {
+    let mut spans: Vec<(&str, NaiveDate, NaiveDate, &str, i64, usize)> = Vec::new();
+    for m in missing {
+        let Ok(day) = m.day.parse::<NaiveDate>() else { continue };
+        let why = m.reason.as_deref().unwrap_or("");
+        match spans.last_mut() {
+            Some((plugin, _, end, w, tries, n))
+                if *plugin == m.plugin && end.succ_opt() == Some(day) && *w == why =>
+            {
+                *end = day;
+                *tries = (*tries).max(m.attempts);
+                *n += 1;
+            }
+            _ => spans.push((&m.plugin, day, day, why, m.attempts, 1)),
+        }
+    }
+    writeln!(out, "Missing days ({} in all; the next run collects them):", missing.len())
+        .map_err(write_err)?;
+    let rows: Vec<Vec<String>> = spans
+        .iter()
+        .take(shown)
+        .map(|(plugin, from, to, why, tries, n)| {
+            let mut why = why.to_string();
+            if *tries >= i64::from(MISSING_DAY_ATTEMPTS) {
+                why.push_str(&format!(
+                    " (failed {tries} times: given up on; `run --from/--to` asks again)"
+                ));
+            }
+            vec![plugin.to_string(), span_text(*from, *to), count(*n as i64), why]
+        })
+        .collect();
+    let header = [
+        ("Job", Align::Left),
+        ("Days", Align::Left),
+        ("Count", Align::Right),
+        ("Why", Align::Left),
+    ];
+    write!(out, "{}", render(2, &header, &rows)).map_err(write_err)?;
+    if spans.len() > shown {
+        writeln!(
+            out,
+            "  and {} more span(s): `agent-host runs --missing` lists them all",
+            spans.len() - shown
+        )
+        .map_err(write_err)?;
+    }
+    Ok(())
 }

@@ -2,7 +2,8 @@
 //! secrets, account label, parameters and timeout. Runs, coverage, state and
 //! stored rows are kept under the job's name, so two jobs of one plugin
 //! (two organizations) never mix. Without `agent-host.toml` every plugin is
-//! one job, named after it.
+//! one job, named after it. A job's identity (a fingerprint of the key it
+//! authenticates with) tells when two names stand for one organization.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -30,6 +31,32 @@ pub struct Job {
 }
 
 impl Job {
+    /// Who the job collects for, as far as the host can tell without asking
+    /// the provider (the admin APIs do not reliably name the organization): a
+    /// fingerprint of the secret its plugin authenticates with, the first of
+    /// `requires_one_of` that is set (or every declared secret that is set),
+    /// as `key-sha256:` and the first 16 hex digits of its SHA-256. Never the
+    /// secret itself. `None` for a plugin that uses no secret.
+    pub fn identity(&self) -> Option<String> {
+        use sha2::{Digest, Sha256};
+        let m = &self.plugin.manifest;
+        let values: Vec<&str> = match m.requires_one_of.iter().find_map(|k| self.settings.get(k)) {
+            Some(v) => vec![v],
+            None => m.secrets.iter().filter_map(|k| self.settings.get(k)).collect(),
+        };
+        if values.is_empty() {
+            return None;
+        }
+        let mut hash = Sha256::new();
+        for v in values {
+            hash.update(v.as_bytes());
+            // Separated, so two secrets never read as one.
+            hash.update([0]);
+        }
+        let hex: String = hash.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect();
+        Some(format!("key-sha256:{hex}"))
+    }
+
     /// The plugin as a job of its own name, with the host's settings.
     pub fn of(plugin: &Plugin, settings: &Settings) -> Job {
         Job {

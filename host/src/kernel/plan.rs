@@ -1,7 +1,7 @@
-//! Which UTC days a daily plugin should collect: every missing day (holes a
-//! partial run left, and everything after the last complete day up to
-//! yesterday), plus a trailing re-pull window because providers revise
-//! recent days. Pure: dates in, a plan out.
+//! Which UTC days a daily plugin should collect: every missing day (the
+//! holes of the job's ledger, whatever left them, and everything after the
+//! last complete day up to yesterday), plus a trailing re-pull window because
+//! providers revise recent days. Pure: dates in, a plan out.
 
 use std::collections::BTreeSet;
 
@@ -14,8 +14,8 @@ pub struct Plan {
     pub from: NaiveDate,
     /// Last day to collect, inclusive.
     pub to: NaiveDate,
-    /// Earlier missing spans (left by partial runs), oldest first: each is
-    /// collected by a run of its own, before `from..to`.
+    /// Earlier missing spans (left by failed, partial or interrupted runs),
+    /// oldest first: each is collected by a run of its own, before `from..to`.
     pub holes: Vec<(NaiveDate, NaiveDate)>,
     /// The span of complete days before `from` that are not re-pulled.
     pub skipped: Option<(NaiveDate, NaiveDate)>,
@@ -33,8 +33,9 @@ impl Plan {
 /// How far back a first run reaches.
 pub const FIRST_RUN_DAYS: u64 = 30;
 
-/// Plans a run on `today` (UTC) given the complete days and the days earlier
-/// runs asked for but did not complete: every day after the last complete
+/// Plans a run on `today` (UTC) given the complete days and the missing ones
+/// (the store's ledger: every day since the first one asked for that is not
+/// complete, less those given up on): every day after the last complete
 /// one up to yesterday, the last `trailing_days` days that were already
 /// complete (whether the last run was yesterday or a week ago, the newest
 /// stored days are the ones a provider may still revise), and every earlier
@@ -55,8 +56,8 @@ pub fn plan(
         }
         _ => (yesterday - Days::new(FIRST_RUN_DAYS - 1), None),
     };
-    // Only days a run asked for and could not complete come back: a span
-    // nobody asked for (between an old backfill and today) stays a gap.
+    // Missing days are the caller's arithmetic; a day it leaves out (given
+    // up on, or never part of the job's history) is not a hole.
     let mut holes: Vec<(NaiveDate, NaiveDate)> = Vec::new();
     let wanted: BTreeSet<NaiveDate> =
         missing.iter().copied().filter(|d| *d < from && !complete.contains(d)).collect();
@@ -125,7 +126,7 @@ mod tests {
             complete.remove(&day);
             missing.insert(day);
         }
-        // A gap no run asked for is not a hole.
+        // A day not in `missing` (given up on) is not a hole.
         complete.remove(&d("2025-02-15"));
         let p = plan(d("2025-03-31"), &complete, &missing, 3);
         assert_eq!(

@@ -220,8 +220,9 @@ fn now_rfc3339() -> String {
 }
 
 /// The windows of days to run: the plan for daily plugins without
-/// `--from`/`--to` (each hole a partial run left, then the recent days), the
-/// range asked for otherwise; one window without days for other plugins.
+/// `--from`/`--to` (each hole in the job's ledger, whatever left it, then
+/// the recent days), the range asked for otherwise; one window without days
+/// for other plugins.
 fn windows(
     store: &Store,
     spec: &Job,
@@ -238,7 +239,7 @@ fn windows(
     let windows = match (opts.from, opts.to) {
         (None, None) => {
             let complete = store.complete_days(name)?;
-            let missing = store.missing_days(name, MISSING_DAY_ATTEMPTS)?;
+            let missing = store.missing_days(name, MISSING_DAY_ATTEMPTS, opts.today)?;
             let p = plan(opts.today, &complete, &missing, opts.trailing_days);
             if let Some((a, b)) = p.skipped {
                 tracing::info!(
@@ -248,7 +249,7 @@ fn windows(
                 );
             }
             for (a, b) in &p.holes {
-                tracing::info!(plugin = %name, "{a}..{b} missing (an earlier run was partial)");
+                tracing::info!(plugin = %name, "{a}..{b} missing (asked for before, never completed)");
             }
             p.windows()
         }
@@ -745,6 +746,8 @@ fn write_run<S: RecordSink>(
             .filter(|d| !marked.contains(d) && !report.unavailable_days.contains_key(d))
             .map(|d| (d, report.lost_days.get(&d).or(report.error.as_ref()).map(String::as_str)));
         tx.mark_missing(input.plugin, lost, input.run_id)?;
+        let unavailable = report.unavailable_days.iter().map(|(d, why)| (*d, why.as_str()));
+        tx.mark_unavailable(input.plugin, unavailable, input.run_id)?;
     }
     tx.commit()?;
     Ok(stats)

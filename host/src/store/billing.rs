@@ -1,14 +1,16 @@
 //! The billing application's tables: cost and usage rows by natural key,
 //! their revisions, and the per-provider per-day `results`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hash;
 
+use bigdecimal::{BigDecimal, Zero};
 use chrono::NaiveDate;
 use rusqlite::{params, OptionalExtension, Statement};
 
 use super::reports::Breakdown;
 use super::{Context, Result, StoreError, Tx};
+use crate::billing::money::Money;
 use crate::billing::records::{
     name_key, CallRow, CostKey, CostRow, PricedUsage, ProviderInfo, Rows, UsageKey, UsageRow,
 };
@@ -53,23 +55,39 @@ pub struct Replaced {
 
 /// A normalized table whose rows a run replaces day by day: how to read,
 /// upsert and delete its rows, and how to name them in a revision.
+///
+/// A row has a value (the amount, the count) and attributes beside it
+/// (currency, quantity, whether usage counts as tokens or is left out of
+/// the cost report). A re-pull rewrites a row when either changed, so rows
+/// stored by an earlier release take on what the collector says today; only
+/// a change of the day's totals is a revision.
 trait DayTable {
     type Key: Eq + Hash;
     type Row;
     const TABLE: &'static str;
-    /// Key columns then the value, `WHERE plugin_name = ?1 AND day BETWEEN ?2 AND ?3`.
+    /// Key columns, the value, then the attributes,
+    /// `WHERE plugin_name = ?1 AND day BETWEEN ?2 AND ?3`.
     const SELECT: &'static str;
     const UPSERT: &'static str;
     /// `WHERE` the key columns equal the parameters, in key order.
     const DELETE: &'static str;
-    /// A stored row's key and value; `None` for a day that does not parse.
-    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<(Self::Key, String)>>;
+    /// A stored row's key, value and attributes; `None` for a day that does
+    /// not parse.
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<(Self::Key, Stored)>>;
     fn key(row: &Self::Row) -> &Self::Key;
     fn value(row: &Self::Row) -> String;
+    /// The attributes as one comparable text.
+    fn attributes(row: &Self::Row) -> String;
+    /// A value as a number, for the day's totals.
+    fn measure(value: &str) -> BigDecimal;
     fn day(key: &Self::Key) -> NaiveDate;
     /// The key's provider and account: a run replaces only rows of the
     /// providers it claims (and of its job's account, when set).
     fn owner(key: &Self::Key) -> (&str, &str);
+    /// Which of the day's totals the row adds to (besides its provider and
+    /// account): a re-pull that leaves every total of a day as it was is not
+    /// a revision, however its rows are keyed.
+    fn total(key: &Self::Key) -> &str;
     fn describe(key: &Self::Key) -> String;
     fn upsert(
         stmt: &mut Statement<'_>,
@@ -77,6 +95,29 @@ trait DayTable {
         input: &SinkInput<'_>,
     ) -> rusqlite::Result<usize>;
     fn delete(stmt: &mut Statement<'_>, key: &Self::Key) -> rusqlite::Result<usize>;
+}
+
+/// A stored row's value and attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stored {
+    value: String,
+    attributes: String,
+}
+
+/// Optional texts joined into one comparable text (`None` and `""` differ).
+fn attribute_text(parts: &[Option<&str>]) -> String {
+    let mut out = String::new();
+    for p in parts {
+        match p {
+            Some(t) => {
+                out.push('=');
+                out.push_str(t);
+            }
+            None => out.push('-'),
+        }
+        out.push('\u{1f}');
+    }
+    out
 }
 
 /// A [`billing_records::Priced`]'s seven counts as SQL integers, in
@@ -97,7 +138,7 @@ impl DayTable for Costs {
     const TABLE: &'static str = "cost_rows";
     const SELECT: &'static str =
         "SELECT provider, account, day, project, api_key, line_item, model, token_type,
-            cost_type, service_tier, context_window, amount
+            cost_type, service_tier, context_window, amount, currency, quantity, quantity_unit
          FROM cost_rows WHERE plugin_name = ?1 AND day BETWEEN ?2 AND ?3";
     const UPSERT: &'static str =
         "INSERT INTO cost_rows (provider, account, day, project, api_key, line_item,
@@ -113,7 +154,7 @@ impl DayTable for Costs {
          AND project = ?4 AND api_key = ?5 AND line_item = ?6 AND model = ?7 AND token_type = ?8
          AND cost_type = ?9 AND service_tier = ?10 AND context_window = ?11";
 
-    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<(CostKey, String)>> {
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<(CostKey, Stored)>> {
         let Some(day) = day_of(r.get(2)?) else { return Ok(None) };
         let key = CostKey {
             provider: r.get(0)?,
@@ -128,7 +169,10 @@ impl DayTable for Costs {
             service_tier: r.get(9)?,
             context_window: r.get(10)?,
         };
-        Ok(Some((key, r.get(11)?)))
+        let (currency, quantity, unit): (String, Option<String>, Option<String>) =
+            (r.get(12)?, r.get(13)?, r.get(14)?);
+        let attributes = attribute_text(&[Some(&currency), quantity.as_deref(), unit.as_deref()]);
+        Ok(Some((key, Stored { value: r.get(11)?, attributes })))
     }
 
     fn key(row: &CostRow) -> &CostKey {
@@ -137,6 +181,25 @@ impl DayTable for Costs {
 
     fn value(row: &CostRow) -> String {
         row.amount.to_stored()
+    }
+
+    fn attributes(row: &CostRow) -> String {
+        attribute_text(&[
+            Some(&row.currency),
+            row.quantity.as_deref(),
+            row.quantity_unit.as_deref(),
+        ])
+    }
+
+    fn measure(value: &str) -> BigDecimal {
+        // Stored by this program as plain decimal text; the same amount
+        // written another way by an older release compares equal.
+        Money::from_stored(value).decimal().clone()
+    }
+
+    fn total(_: &CostKey) -> &str {
+        // One total per provider and account: the day's billed amount.
+        ""
     }
 
     fn owner(key: &CostKey) -> (&str, &str) {
@@ -203,13 +266,17 @@ impl DayTable for Costs {
 
 struct Usage;
 
+fn usage_attributes(counts_as_tokens: bool, not_in_cost: bool) -> String {
+    format!("tokens={counts_as_tokens};not_in_cost={not_in_cost}")
+}
+
 impl DayTable for Usage {
     type Key = UsageKey;
     type Row = UsageRow;
     const TABLE: &'static str = "usage_rows";
     const SELECT: &'static str =
         "SELECT provider, account, day, source, model, project, api_key, user_id,
-            service_tier, dims, metric, quantity
+            service_tier, dims, metric, quantity, counts_as_tokens, not_in_cost
          FROM usage_rows WHERE plugin_name = ?1 AND day BETWEEN ?2 AND ?3";
     const UPSERT: &'static str =
         "INSERT INTO usage_rows (provider, account, day, source, model, project,
@@ -225,7 +292,7 @@ impl DayTable for Usage {
          AND source = ?4 AND model = ?5 AND project = ?6 AND api_key = ?7 AND user_id = ?8
          AND service_tier = ?9 AND dims = ?10 AND metric = ?11";
 
-    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<(UsageKey, String)>> {
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<(UsageKey, Stored)>> {
         let Some(day) = day_of(r.get(2)?) else { return Ok(None) };
         let key = UsageKey {
             provider: r.get(0)?,
@@ -240,7 +307,9 @@ impl DayTable for Usage {
             dims: r.get(9)?,
             metric: r.get(10)?,
         };
-        Ok(Some((key, r.get::<_, i64>(11)?.to_string())))
+        let (tokens, not_in_cost): (bool, bool) = (r.get(12)?, r.get(13)?);
+        let value = r.get::<_, i64>(11)?.to_string();
+        Ok(Some((key, Stored { value, attributes: usage_attributes(tokens, not_in_cost) })))
     }
 
     fn key(row: &UsageRow) -> &UsageKey {
@@ -249,6 +318,18 @@ impl DayTable for Usage {
 
     fn value(row: &UsageRow) -> String {
         row.quantity.to_string()
+    }
+
+    fn attributes(row: &UsageRow) -> String {
+        usage_attributes(row.counts_as_tokens, row.not_in_cost)
+    }
+
+    fn measure(value: &str) -> BigDecimal {
+        value.parse().unwrap_or_default()
+    }
+
+    fn total(key: &UsageKey) -> &str {
+        &key.metric
     }
 
     fn owner(key: &UsageKey) -> (&str, &str) {
@@ -314,8 +395,9 @@ impl DayTable for Usage {
 
 impl Tx<'_> {
     /// Makes the stored rows of this plugin on the run's complete days equal
-    /// to `rows`: new keys are inserted, changed values updated, vanished keys
-    /// deleted; every change to a day that was already stored is a revision.
+    /// to `rows`: new keys are inserted, changed values and attributes
+    /// updated, vanished keys deleted. The value changes of a day that was
+    /// already stored are revisions when they move one of its totals.
     pub fn replace_billing_days(&self, input: &SinkInput<'_>, rows: &Rows) -> Result<Replaced> {
         let mut out = Replaced::default();
         let days: BTreeSet<NaiveDate> = input.complete_days.iter().copied().collect();
@@ -357,7 +439,7 @@ impl Tx<'_> {
     ) -> Result<()> {
         let what = format!("store {}", T::TABLE);
         let (Some(first), Some(last)) = (days.first(), days.last()) else { return Ok(()) };
-        let mut existing: HashMap<T::Key, String> = HashMap::new();
+        let mut existing: HashMap<T::Key, Stored> = HashMap::new();
         {
             let mut stmt = self.tx.prepare_cached(T::SELECT).ctx(&what)?;
             let mut q = stmt
@@ -366,31 +448,47 @@ impl Tx<'_> {
             // Rows a job name kept from another plugin or account are not
             // this run's to replace.
             while let Some(r) = q.next().ctx(&what)? {
-                if let Some((key, value)) = T::read(r).ctx(&what)? {
+                if let Some((key, stored)) = T::read(r).ctx(&what)? {
                     let (provider, account) = T::owner(&key);
                     if days.contains(&T::day(&key)) && input.owns(provider, account) {
-                        existing.insert(key, value);
+                        existing.insert(key, stored);
                     }
                 }
             }
         }
         let stored_days: BTreeSet<NaiveDate> = existing.keys().map(T::day).collect();
+        // Value changes of days already stored, and how each moves the
+        // day's totals: revisions only where some total moved.
+        let mut candidates: Vec<Revision> = Vec::new();
+        let mut moved: BTreeMap<(NaiveDate, String, String, String), BigDecimal> = BTreeMap::new();
+        let mut shift = |key: &T::Key, old: Option<&str>, new: Option<&str>| {
+            let (provider, account) = T::owner(key);
+            let delta =
+                new.map(T::measure).unwrap_or_default() - old.map(T::measure).unwrap_or_default();
+            let total = (T::day(key), provider.into(), account.into(), T::total(key).into());
+            *moved.entry(total).or_default() += delta;
+        };
         let mut upsert = self.tx.prepare_cached(T::UPSERT).ctx(&what)?;
         for row in rows.filter(|r| days.contains(&T::day(T::key(r)))) {
             let key = T::key(row);
             let value = T::value(row);
             let old = existing.remove(key);
-            if old.as_deref() == Some(value.as_str()) {
+            let same_value = old
+                .as_ref()
+                .is_some_and(|o| o.value == value || T::measure(&o.value) == T::measure(&value));
+            if same_value && old.as_ref().is_some_and(|o| o.attributes == T::attributes(row)) {
                 continue;
             }
             T::upsert(&mut upsert, row, input).ctx(&what)?;
             out.written += 1;
-            if old.is_some() || stored_days.contains(&T::day(key)) {
-                out.revisions.push(Revision {
+            if !same_value && (old.is_some() || stored_days.contains(&T::day(key))) {
+                let old_value = old.map(|o| o.value);
+                shift(key, old_value.as_deref(), Some(&value));
+                candidates.push(Revision {
                     table: T::TABLE,
                     day: T::day(key),
                     natural_key: T::describe(key),
-                    old_value: old,
+                    old_value,
                     new_value: Some(value),
                 });
             }
@@ -398,14 +496,18 @@ impl Tx<'_> {
         let mut delete = self.tx.prepare_cached(T::DELETE).ctx(&what)?;
         for (key, old) in existing {
             T::delete(&mut delete, &key).ctx(&what)?;
-            out.revisions.push(Revision {
+            shift(&key, Some(&old.value), None);
+            candidates.push(Revision {
                 table: T::TABLE,
                 day: T::day(&key),
                 natural_key: T::describe(&key),
-                old_value: Some(old),
+                old_value: Some(old.value),
                 new_value: None,
             });
         }
+        let revised: BTreeSet<NaiveDate> =
+            moved.into_iter().filter(|(_, d)| !d.is_zero()).map(|((day, ..), _)| day).collect();
+        out.revisions.extend(candidates.into_iter().filter(|r| revised.contains(&r.day)));
         Ok(())
     }
 

@@ -260,6 +260,50 @@ const MIGRATIONS: &[&str] = &[
         SELECT provider, day, account, NULL, quantity FROM usage_rows WHERE counts_as_tokens = 1
     ) GROUP BY provider, day, k;
     "#,
+    // 8: the coverage ledger. Each job's history is wanted from the first
+    // day any of its runs asked for (written when a run starts, before it
+    // fetches anything), so a day is missing by arithmetic, whatever became
+    // of the run that asked for it; the last day asked for bounds what is
+    // listed for a job that no longer runs. Days the source can never return
+    // are kept so they are not asked for again. Filled from what older
+    // releases recorded.
+    r#"
+    CREATE TABLE ledger (
+        plugin_name TEXT PRIMARY KEY,
+        first_day   TEXT NOT NULL,
+        last_day    TEXT NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO ledger (plugin_name, first_day, last_day)
+    SELECT plugin_name, min(day), max(last) FROM (
+        SELECT plugin_name, window_from AS day, window_to AS last FROM runs
+         WHERE window_from IS NOT NULL
+        UNION ALL SELECT plugin_name, day, day FROM coverage
+        UNION ALL SELECT plugin_name, day, day FROM missing_days
+    ) GROUP BY plugin_name;
+    CREATE TABLE unavailable_days (
+        plugin_name TEXT NOT NULL,
+        day         TEXT NOT NULL,
+        reason      TEXT,
+        run_id      TEXT NOT NULL,
+        PRIMARY KEY (plugin_name, day)
+    ) WITHOUT ROWID;
+    "#,
+    // 9: who each job collects for: a fingerprint of the key it
+    // authenticates with (never the key) and the account it gave, so one
+    // organization's rows are kept under one account, whatever the job or
+    // account is called.
+    r#"
+    CREATE TABLE job_identities (
+        plugin_name TEXT NOT NULL,
+        plugin      TEXT NOT NULL,
+        identity    TEXT NOT NULL,
+        account     TEXT NOT NULL,
+        first_seen  TEXT NOT NULL,
+        last_seen   TEXT NOT NULL,
+        PRIMARY KEY (plugin_name, identity, account)
+    ) WITHOUT ROWID;
+    CREATE INDEX job_identities_by_identity ON job_identities (identity);
+    "#,
 ];
 
 /// `PRAGMA application_id` of an agent-host database ("AgHo"): a file
@@ -391,5 +435,40 @@ mod tests {
         assert_eq!(id, APPLICATION_ID);
         conn.pragma_update(None, "application_id", 7).unwrap();
         assert!(matches!(check(&conn, path), Err(StoreError::Foreign { .. })));
+    }
+
+    #[test]
+    fn the_ledger_starts_from_what_the_previous_schema_recorded() {
+        let path = Path::new("test.db");
+        let mut conn = at_version(
+            7,
+            "INSERT INTO runs (id, plugin_name, status, started_at, window_from, window_to)
+               VALUES ('a', 'openai_collector', 'failed', 't', '2025-03-01', '2025-05-31'),
+                      ('b', 'openai_collector', 'success', 't', '2025-08-01', '2025-08-30'),
+                      ('c', 'status_watch', 'success', 't', NULL, NULL);
+             INSERT INTO coverage VALUES ('openai_collector', '2025-08-01', 'b', 't'),
+                                         ('old_job', '2024-12-31', 'x', 't');
+             INSERT INTO missing_days (plugin_name, day, run_id) VALUES ('anthropic', '2025-02-02', 'z');",
+        );
+        conn.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
+        apply(&mut conn, path).unwrap();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, LATEST);
+        let mut stmt = conn
+            .prepare("SELECT plugin_name, first_day || '..' || last_day FROM ledger ORDER BY plugin_name")
+            .unwrap();
+        let ledger: Vec<(String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let expected = [
+            ("anthropic", "2025-02-02..2025-02-02"),
+            ("old_job", "2024-12-31..2024-12-31"),
+            ("openai_collector", "2025-03-01..2025-08-30"),
+        ];
+        let expected: Vec<(String, String)> =
+            expected.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        assert_eq!(ledger, expected);
     }
 }

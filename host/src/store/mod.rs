@@ -5,6 +5,7 @@
 //! live in [`runs`]; the billing application's tables in [`billing`]. A file
 //! that is not an agent-host database is refused, never overwritten.
 
+pub mod accounts;
 pub mod billing;
 mod decimal_sum;
 mod migrations;

@@ -1,7 +1,14 @@
-//! Kernel tables: runs, their log lines, per-plugin day coverage, and the
-//! generic keyed records of plugins whose kinds no application claims.
+//! Kernel tables: runs, their log lines, per-plugin day coverage and the
+//! ledger of what each job's history should hold, and the generic keyed
+//! records of plugins whose kinds no application claims.
+//!
+//! A day is missing by arithmetic: every day from the first day any run of
+//! a job asked for up to yesterday that is neither complete nor one the
+//! source can never return. Nothing has to be written for a day to count as
+//! missing, so a run killed at any point (SIGKILL, a full disk) costs time,
+//! never days.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use rusqlite::{params, OptionalExtension};
@@ -41,17 +48,55 @@ pub struct RunRow {
     pub duration_ms: Option<i64>,
 }
 
-/// A day a run asked for and did not complete.
+/// A day of a job's history that is not complete.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MissingDay {
-    /// The plugin.
+    /// The plugin (the job).
     pub plugin: String,
     /// The day, `YYYY-MM-DD`.
     pub day: String,
-    /// Why, as the last run said.
+    /// Why: the reason the last run that tried gave, `interrupted run
+    /// 1a2b3c4d`, or `not collected yet`.
     pub reason: Option<String>,
-    /// How many runs tried.
+    /// How many finished runs tried and failed (an interrupted run is not
+    /// counted: a crash never makes a day be given up on).
     pub attempts: i64,
+}
+
+/// A run's window, for the causes of missing days.
+struct Asked {
+    id: String,
+    status: String,
+    error: Option<String>,
+    from: NaiveDate,
+    to: NaiveDate,
+}
+
+/// A run id as `runs` shows it.
+fn short_id(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+/// Why `day` is missing: what the newest run that asked for it says, or
+/// the reason its last finished run recorded.
+fn cause(newest: Option<&Asked>, recorded: Option<&Option<String>>) -> String {
+    let interrupted = |r: &Asked| {
+        r.status == "failed" && r.error.as_deref().is_some_and(|e| e.starts_with("interrupted"))
+    };
+    match (newest, recorded) {
+        (Some(r), _) if r.status == "running" => {
+            format!("run {} has not finished", short_id(&r.id))
+        }
+        (Some(r), _) if interrupted(r) => format!("interrupted run {}", short_id(&r.id)),
+        (_, Some(why)) => why.clone().unwrap_or_else(|| "no reason given".into()),
+        (Some(r), None) if r.status == "failed" => {
+            let why = r.error.as_deref().unwrap_or("no reason given");
+            let why: String = why.chars().take(200).collect();
+            format!("run {} failed: {why}", short_id(&r.id))
+        }
+        (Some(r), None) => format!("run {} did not complete it", short_id(&r.id)),
+        (None, None) => "not collected yet".into(),
+    }
 }
 
 /// How a run ended, written in the same transaction as its data.
@@ -133,8 +178,9 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
 }
 
 impl Store {
-    /// Records that a run started (committed at once, so a crash leaves a
-    /// visible `running` row that the next run marks as interrupted).
+    /// Records that a run started, and the days it asks for in the job's
+    /// ledger (committed at once, so a crash leaves a visible `running` row
+    /// that the next run marks as interrupted, and its days missing).
     pub fn begin_run(
         &mut self,
         id: &str,
@@ -147,14 +193,28 @@ impl Store {
             Some((f, t)) => (Some(f.to_string()), Some(t.to_string())),
             None => (None, None),
         };
-        self.conn
+        let tx = self.transaction()?;
+        tx.tx
             .execute(
                 "INSERT INTO runs (id, plugin_name, status, started_at, window_from, window_to, plugin_sha256)
                  VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6)",
                 params![id, plugin, started_at, from, to, plugin_sha256],
             )
             .ctx("record the start of a run")?;
-        Ok(())
+        // The ledger learns what the job's history should hold before
+        // anything is fetched: a run that never ends still leaves its days
+        // missing.
+        if let (Some(from), Some(to)) = (from, to) {
+            tx.tx
+                .execute(
+                    "INSERT INTO ledger (plugin_name, first_day, last_day) VALUES (?1, ?2, ?3)
+                     ON CONFLICT DO UPDATE SET first_day = min(first_day, excluded.first_day),
+                       last_day = max(last_day, excluded.last_day)",
+                    params![plugin, from, to],
+                )
+                .ctx("record the start of a run")?;
+        }
+        tx.commit()
     }
 
     /// Ends a run as failed, with its logs, when its own commit could not be
@@ -223,23 +283,116 @@ impl Store {
         )
     }
 
-    /// The days between `from` and `to` that runs asked for and did not
-    /// complete: plugin, day, why, and how many runs tried.
-    pub fn missing_in(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<MissingDay>> {
-        self.query_all(
-            "read missing days",
-            "SELECT plugin_name, day, reason, attempts FROM missing_days
-             WHERE day BETWEEN ?1 AND ?2 ORDER BY plugin_name, day",
-            [from.to_string(), to.to_string()],
-            |r| {
-                Ok(MissingDay {
-                    plugin: r.get(0)?,
-                    day: r.get(1)?,
-                    reason: r.get(2)?,
-                    attempts: r.get(3)?,
-                })
-            },
-        )
+    /// Every job's missing days between `from` and `to` (never today or
+    /// later), with why each is missing, by job and day. Days after the last
+    /// one a job ever asked for are left out: the job's next run collects
+    /// them, and a job that no longer runs has no hole growing every day.
+    pub fn missing_in(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        today: NaiveDate,
+    ) -> Result<Vec<MissingDay>> {
+        let ledger: Vec<(String, String, String)> = self.query_all(
+            "read the ledger",
+            "SELECT plugin_name, first_day, last_day FROM ledger ORDER BY plugin_name",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let Some(to) = today.pred_opt().map(|y| y.min(to)) else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for (plugin, first, last) in ledger {
+            let (start, end) = (parse_day(&first)?.max(from), parse_day(&last)?.min(to));
+            if start > end {
+                continue;
+            }
+            let days = self.missing_between(&plugin, start, end, None)?;
+            let (Some(&a), Some(&b)) = (days.first(), days.last()) else { continue };
+            let recorded: BTreeMap<String, (Option<String>, i64)> = self.query_all(
+                "read missing days",
+                "SELECT day, reason, attempts FROM missing_days
+                 WHERE plugin_name = ?1 AND day BETWEEN ?2 AND ?3",
+                params![plugin, a.to_string(), b.to_string()],
+                |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))),
+            )?;
+            let asked = self.asked(&plugin, a, b)?;
+            // Each day's newest run, in one pass over the runs (newest
+            // first), however many runs and days there are.
+            let mut newest: BTreeMap<NaiveDate, &Asked> = BTreeMap::new();
+            let mut pending = days.clone();
+            for r in &asked {
+                let hit: Vec<NaiveDate> = pending.range(r.from..=r.to).copied().collect();
+                for d in hit {
+                    pending.remove(&d);
+                    newest.insert(d, r);
+                }
+                if pending.is_empty() {
+                    break;
+                }
+            }
+            for day in days {
+                let rec = recorded.get(&day.to_string());
+                out.push(MissingDay {
+                    plugin: plugin.clone(),
+                    day: day.to_string(),
+                    reason: Some(cause(newest.get(&day).copied(), rec.map(|r| &r.0))),
+                    attempts: rec.map_or(0, |r| r.1),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The runs of `plugin` that asked for days between `from` and `to`,
+    /// newest first.
+    fn asked(&self, plugin: &str, from: NaiveDate, to: NaiveDate) -> Result<Vec<Asked>> {
+        let rows: Vec<(String, String, Option<String>, String, String)> = self.query_all(
+            "read runs",
+            "SELECT id, status, error, window_from, window_to FROM runs
+             WHERE plugin_name = ?1 AND window_from IS NOT NULL
+               AND window_from <= ?3 AND window_to >= ?2
+             ORDER BY rowid DESC",
+            params![plugin, from.to_string(), to.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )?;
+        rows.into_iter()
+            .map(|(id, status, error, f, t)| {
+                Ok(Asked { id, status, error, from: parse_day(&f)?, to: parse_day(&t)? })
+            })
+            .collect()
+    }
+
+    /// The days of `plugin` between `from` and `to` that are neither
+    /// complete nor unavailable from the source (nor, with `max_attempts`,
+    /// failed that many times).
+    fn missing_between(
+        &self,
+        plugin: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+        max_attempts: Option<u32>,
+    ) -> Result<BTreeSet<NaiveDate>> {
+        let given_up = match max_attempts {
+            Some(n) => format!(
+                "UNION ALL SELECT day FROM missing_days WHERE plugin_name = ?1
+                 AND day BETWEEN ?2 AND ?3 AND attempts >= {n}"
+            ),
+            None => String::new(),
+        };
+        let sql = format!(
+            "SELECT day FROM coverage WHERE plugin_name = ?1 AND day BETWEEN ?2 AND ?3
+             UNION ALL SELECT day FROM unavailable_days WHERE plugin_name = ?1
+               AND day BETWEEN ?2 AND ?3
+             {given_up}"
+        );
+        let have: Vec<String> = self.query_all(
+            "read coverage",
+            &sql,
+            params![plugin, from.to_string(), to.to_string()],
+            |r| r.get(0),
+        )?;
+        let have: BTreeSet<NaiveDate> = have.iter().map(|d| parse_day(d)).collect::<Result<_>>()?;
+        Ok(crate::kernel::plan::days(from, to).filter(|d| !have.contains(d)).collect())
     }
 
     /// When each plugin's newest successful run started, by plugin.
@@ -258,16 +411,29 @@ impl Store {
         self.days_of("SELECT day FROM coverage WHERE plugin_name = ?1", plugin)
     }
 
-    /// The days runs of `plugin` asked for and did not complete (and no
-    /// later run has completed), fewer than `max_attempts` times: the next
-    /// plan collects them again, and gives up on a day that keeps failing.
-    pub fn missing_days(&self, plugin: &str, max_attempts: u32) -> Result<BTreeSet<NaiveDate>> {
-        self.days_of(
-            &format!(
-                "SELECT day FROM missing_days WHERE plugin_name = ?1 AND attempts < {max_attempts}"
-            ),
-            plugin,
-        )
+    /// The days of `plugin` missing before `today`: from the first day any
+    /// of its runs asked for, those that are not complete, not unavailable
+    /// from the source, and not failed `max_attempts` times (the plan gives
+    /// up on a day that keeps failing; `--from`/`--to` still ask for it).
+    pub fn missing_days(
+        &self,
+        plugin: &str,
+        max_attempts: u32,
+        today: NaiveDate,
+    ) -> Result<BTreeSet<NaiveDate>> {
+        let first: Option<String> = self
+            .conn
+            .query_row("SELECT first_day FROM ledger WHERE plugin_name = ?1", [plugin], |r| {
+                r.get(0)
+            })
+            .optional()
+            .ctx("read the ledger")?;
+        match (first, today.pred_opt()) {
+            (Some(first), Some(yesterday)) => {
+                self.missing_between(plugin, parse_day(&first)?, yesterday, Some(max_attempts))
+            }
+            _ => Ok(BTreeSet::new()),
+        }
     }
 
     /// The generic records of `plugin` (of `kind`, when given), newest
@@ -312,14 +478,15 @@ impl Store {
         let days = stmt.query_map([plugin], |r| r.get::<_, String>(0)).ctx("read coverage")?;
         let mut out = BTreeSet::new();
         for day in days {
-            let day = day.ctx("read coverage")?;
-            let parsed = day
-                .parse()
-                .map_err(|_| StoreError::Invalid(format!("coverage day {day:?} is not a date")))?;
-            out.insert(parsed);
+            out.insert(parse_day(&day.ctx("read coverage")?)?);
         }
         Ok(out)
     }
+}
+
+/// A stored day.
+fn parse_day(day: &str) -> Result<NaiveDate> {
+    day.parse().map_err(|_| StoreError::Invalid(format!("stored day {day:?} is not a date")))
 }
 
 impl Tx<'_> {
@@ -410,6 +577,34 @@ impl Tx<'_> {
         for (day, reason) in days {
             stmt.execute(params![plugin, day.to_string(), run_id, reason])
                 .ctx("record missing days")?;
+        }
+        Ok(())
+    }
+
+    /// Records days the source can never return (with the plugin's reason):
+    /// they are not missing, and not asked for again.
+    pub fn mark_unavailable<'a>(
+        &self,
+        plugin: &str,
+        days: impl IntoIterator<Item = (NaiveDate, &'a str)>,
+        run_id: &str,
+    ) -> Result<()> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO unavailable_days (plugin_name, day, reason, run_id)
+                 VALUES (?1, ?2, ?4, ?3)
+                 ON CONFLICT (plugin_name, day) DO UPDATE SET reason = ?4, run_id = ?3",
+            )
+            .ctx("record unavailable days")?;
+        let mut found = self
+            .tx
+            .prepare_cached("DELETE FROM missing_days WHERE plugin_name = ?1 AND day = ?2")
+            .ctx("record unavailable days")?;
+        for (day, reason) in days {
+            stmt.execute(params![plugin, day.to_string(), run_id, reason])
+                .ctx("record unavailable days")?;
+            found.execute(params![plugin, day.to_string()]).ctx("record unavailable days")?;
         }
         Ok(())
     }
@@ -507,5 +702,76 @@ mod tests {
         assert!(store.complete_days("p").unwrap().is_empty());
         assert_eq!(store.mark_interrupted("now").unwrap(), 1);
         assert_eq!(store.list_runs(1).unwrap()[0].status, "failed");
+    }
+
+    #[test]
+    fn a_day_is_missing_by_arithmetic_whatever_became_of_its_run() {
+        let mut store = Store::open_in_memory().unwrap();
+        let today = day("2025-01-11");
+        let window = |a: &str, b: &str| Some((day(a), day(b)));
+        // A run that asked for 1..5 and died before its commit.
+        store.begin_run("dead0001", "p", "t0", window("2025-01-01", "2025-01-05"), None).unwrap();
+        // One that completed 6..10 except 8, which it lost, and 9, which the
+        // source can never return.
+        store.begin_run("live0002", "p", "t1", window("2025-01-06", "2025-01-10"), None).unwrap();
+        let tx = store.transaction().unwrap();
+        let end = RunEnd {
+            status: "partial",
+            error: Some("1 day(s) not stored"),
+            records_received: 0,
+            records_written: 0,
+            records_changed: 0,
+            duration_ms: 1,
+        };
+        tx.finish_run("live0002", "t2", &end).unwrap();
+        tx.mark_complete(
+            "p",
+            [day("2025-01-06"), day("2025-01-07"), day("2025-01-10")],
+            "live0002",
+            "t2",
+        )
+        .unwrap();
+        tx.mark_missing("p", [(day("2025-01-08"), Some("HTTP 500"))], "live0002").unwrap();
+        tx.mark_unavailable("p", [(day("2025-01-09"), "older than 30 days")], "live0002").unwrap();
+        tx.commit().unwrap();
+
+        let missing = store.missing_days("p", 5, today).unwrap();
+        let expected: BTreeSet<NaiveDate> =
+            ["2025-01-01", "2025-01-02", "2025-01-03", "2025-01-04", "2025-01-05", "2025-01-08"]
+                .iter()
+                .map(|d| day(d))
+                .collect();
+        assert_eq!(missing, expected);
+        let why = |store: &Store| -> Vec<(String, String)> {
+            store
+                .missing_in(day("2025-01-04"), day("2025-12-31"), today)
+                .unwrap()
+                .into_iter()
+                .map(|m| (m.day, m.reason.unwrap_or_default()))
+                .collect()
+        };
+        assert_eq!(
+            why(&store),
+            [
+                ("2025-01-04".into(), "run dead0001 has not finished".into()),
+                ("2025-01-05".into(), "run dead0001 has not finished".into()),
+                ("2025-01-08".into(), "HTTP 500".into()),
+            ]
+        );
+        store.mark_interrupted("t3").unwrap();
+        assert_eq!(why(&store)[0].1, "interrupted run dead0001");
+        // Days after the last run up to yesterday are missing too, and a day
+        // failed five times is given up on (still listed, not planned).
+        let later = day("2025-01-14");
+        assert!(store.missing_days("p", 5, later).unwrap().contains(&day("2025-01-12")));
+        assert_eq!(why(&store).last().unwrap().1, "HTTP 500");
+        let tx = store.transaction().unwrap();
+        for _ in 0..4 {
+            tx.mark_missing("p", [(day("2025-01-08"), Some("HTTP 500"))], "live0002").unwrap();
+        }
+        tx.commit().unwrap();
+        assert!(!store.missing_days("p", 5, today).unwrap().contains(&day("2025-01-08")));
+        let listed = store.missing_in(day("2025-01-08"), day("2025-01-08"), today).unwrap();
+        assert_eq!(listed[0].attempts, 5);
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP capability: reqwest (rustls, proxies from the environment) with
-//! timeouts, a body-size cap, and bounded retries of 429/5xx/529 that honour
-//! `Retry-After`. Errors are one readable line without secrets.
+//! timeouts, a body-size cap, rate limits (429/529) waited out within the
+//! run's patience, and bounded retries of 5xx, each honouring `Retry-After`.
+//! Errors are one readable line without secrets.
 
 use std::io::Read;
 use std::sync::OnceLock;
@@ -20,8 +21,9 @@ pub struct HttpSettings {
     pub timeout_ms: u64,
     /// First retry delay when no `Retry-After` is sent; doubles each retry.
     pub backoff_ms: u64,
-    /// Longest single wait before a retry, `Retry-After` included.
-    pub max_wait_ms: u64,
+    /// How long one host's rate limits may keep this process waiting in all
+    /// (`AGENT_HTTP_MAX_WAIT_SECS`); past it a 429/529 is the answer.
+    pub patience_ms: u64,
     /// Largest response body accepted.
     pub max_body_bytes: u64,
     /// Most request starts per second to one host (0: no ceiling).
@@ -35,7 +37,7 @@ impl Default for HttpSettings {
         HttpSettings {
             timeout_ms: 60_000,
             backoff_ms: 500,
-            max_wait_ms: 60_000,
+            patience_ms: 300_000,
             max_body_bytes: 64 << 20,
             max_rps: 0.0,
             parallel: 8,
@@ -46,7 +48,7 @@ impl Default for HttpSettings {
 impl HttpSettings {
     /// The HTTP settings from the environment or `.env`, with their defaults:
     /// `AGENT_HTTP_TIMEOUT_SECS` (60), `AGENT_HTTP_BACKOFF_MS` (500),
-    /// `AGENT_HTTP_MAX_WAIT_SECS` (60), `AGENT_HTTP_MAX_RPS` (0, none) and
+    /// `AGENT_HTTP_MAX_WAIT_SECS` (300), `AGENT_HTTP_MAX_RPS` (0, none) and
     /// `AGENT_HTTP_PARALLEL` (8).
     pub fn from_settings(s: &Settings) -> crate::error::Result<HttpSettings> {
         let max_rps: f64 =
@@ -65,9 +67,9 @@ impl HttpSettings {
                 3_600_000,
                 "a number of milliseconds",
             )?,
-            max_wait_ms: s.bounded(
+            patience_ms: s.bounded(
                 "AGENT_HTTP_MAX_WAIT_SECS",
-                60,
+                300,
                 86_400,
                 "a number of seconds",
             )? * 1000,
@@ -183,7 +185,10 @@ impl HttpClient {
     }
 
     /// One URL, with its retries, paced with every other request to its
-    /// host: a 429 or 529 holds them all for its `Retry-After`.
+    /// host: a 429 or 529 holds them all for its `Retry-After`. A request
+    /// that may be retried at all (`max_retries` above 0) waits rate limits
+    /// out for as long as the host's patience lasts; a 5xx is retried at
+    /// most `max_retries` times.
     fn execute_one(
         &self,
         url: &Url,
@@ -199,49 +204,79 @@ impl HttpClient {
                 url.port_or_known_default().unwrap_or(0)
             ),
             self.settings.max_rps,
+            Duration::from_millis(self.settings.patience_ms),
         );
-        let mut attempt = 0u32;
+        let mut failures = 0u32;
+        let mut limits = 0u32;
         loop {
             pacer.wait_turn();
             let resp = self.send_once(client, url, req)?;
-            let throttled = matches!(resp.status, 429 | 529);
-            let retryable = throttled || (500..=599).contains(&resp.status);
-            let wait = self.retry_wait(&resp, attempt);
-            if throttled {
-                pacer.back_off(wait);
-            } else if resp.status < 400 {
-                pacer.succeeded();
+            if matches!(resp.status, 429 | 529) {
+                let wait = self.retry_wait(&resp, limits, true);
+                let held = pacer.back_off(wait);
+                if req.max_retries == 0 {
+                    return Ok(resp);
+                }
+                if let Err(out) = held {
+                    log(
+                        LogLevel::WARN,
+                        &format!(
+                            "HTTP {} from {shown} after {limits} rate limit(s); waiting {:.1}s \
+                             more would pass the {:.1}s of patience left \
+                             (AGENT_HTTP_MAX_WAIT_SECS): giving up",
+                            resp.status,
+                            wait.as_secs_f32(),
+                            out.left.as_secs_f32()
+                        ),
+                    );
+                    return Ok(resp);
+                }
+                limits += 1;
+                // The first wait of a request is worth a warning; a long
+                // burst would otherwise flood the console.
+                log(
+                    if limits == 1 { LogLevel::WARN } else { LogLevel::INFO },
+                    &format!(
+                        "HTTP {} from {shown}; rate limited ({limits}), waiting {:.1}s",
+                        resp.status,
+                        wait.as_secs_f32()
+                    ),
+                );
+                // The wait is the pacer's, shared by every request to the host.
+                continue;
             }
-            if !retryable || attempt >= req.max_retries {
+            pacer.answered(resp.status < 400);
+            if !(500..=599).contains(&resp.status) || failures >= req.max_retries {
                 return Ok(resp);
             }
-            attempt += 1;
+            let wait = self.retry_wait(&resp, failures, false);
+            failures += 1;
             log(
                 LogLevel::WARN,
                 &format!(
-                    "HTTP {} from {shown}; retry {attempt}/{} in {:.1}s",
+                    "HTTP {} from {shown}; retry {failures}/{} in {:.1}s",
                     resp.status,
                     req.max_retries,
                     wait.as_secs_f32()
                 ),
             );
-            // A back-off answer's wait is the pacer's, shared by everyone.
-            if !throttled {
-                std::thread::sleep(wait);
-            }
+            std::thread::sleep(wait);
         }
     }
 
-    fn retry_wait(&self, resp: &HttpResponse, attempt: u32) -> Duration {
-        let max = Duration::from_millis(self.settings.max_wait_ms);
-        let asked = resp
-            .header("retry-after")
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(|s| Duration::from_millis((s * 1000.0).min(u64::MAX as f64 / 2.0) as u64));
-        let backoff =
-            Duration::from_millis(self.settings.backoff_ms.saturating_mul(1u64 << attempt.min(16)));
-        asked.unwrap_or(backoff).min(max)
+    /// How long to wait before asking again: the answer's `Retry-After`
+    /// (seconds or an HTTP date), else the back-off doubled `attempt` times
+    /// up to [`MAX_BACKOFF`]. A rate limit's own `Retry-After` is taken as
+    /// asked: the patience decides whether it is waited; any other answer's
+    /// is capped like the back-off.
+    fn retry_wait(&self, resp: &HttpResponse, attempt: u32, rate_limit: bool) -> Duration {
+        let first = Duration::from_millis(self.settings.backoff_ms);
+        let cap = MAX_BACKOFF.max(first);
+        match (retry_after(resp), rate_limit) {
+            (Some(asked), true) => asked,
+            (Some(asked), false) => asked.min(cap),
+            (None, _) => first.saturating_mul(1u32 << attempt.min(16)).min(cap),
+        }
     }
 
     fn send_once(
@@ -296,6 +331,22 @@ impl HttpClient {
 
 /// The most redirects one request follows.
 pub const MAX_REDIRECTS: usize = 10;
+
+/// The longest back-off between two tries (unless `AGENT_HTTP_BACKOFF_MS`
+/// starts higher), and the longest `Retry-After` honoured for a 5xx.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// An answer's `Retry-After`: a number of seconds, or an HTTP date (a date
+/// already past is no wait).
+fn retry_after(resp: &HttpResponse) -> Option<Duration> {
+    let value = resp.header("retry-after")?.trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::from_secs_f64(secs.min(u32::MAX as f64)));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some((at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().unwrap_or_default())
+}
 
 /// Where a 3xx answer points, if it is a redirect with a usable `Location`.
 fn redirect_target(from: &Url, resp: &HttpResponse) -> Option<Result<Url, String>> {
@@ -428,16 +479,29 @@ mod tests {
     }
 
     #[test]
-    fn retry_wait_honours_retry_after_and_caps() {
-        let c = HttpClient::new(HttpSettings { max_wait_ms: 5_000, ..Default::default() });
+    fn retry_wait_honours_retry_after_and_caps_only_the_back_off() {
+        let c = HttpClient::new(HttpSettings::default());
         let mut resp =
             HttpResponse { status: 429, headers: Default::default(), body: Default::default() };
-        assert_eq!(c.retry_wait(&resp, 0), Duration::from_millis(500));
-        assert_eq!(c.retry_wait(&resp, 2), Duration::from_millis(2000));
+        assert_eq!(c.retry_wait(&resp, 0, true), Duration::from_millis(500));
+        assert_eq!(c.retry_wait(&resp, 2, true), Duration::from_millis(2000));
+        assert_eq!(c.retry_wait(&resp, 30, false), MAX_BACKOFF);
         resp.headers.push(Header::new("Retry-After", "2"));
-        assert_eq!(c.retry_wait(&resp, 0), Duration::from_secs(2));
+        assert_eq!(c.retry_wait(&resp, 0, true), Duration::from_secs(2));
+        resp.headers[0] = Header::new("retry-after", "0.05");
+        assert_eq!(c.retry_wait(&resp, 0, true), Duration::from_millis(50));
+        // A rate limit's long wait is for the patience to judge; a 5xx's is capped.
         resp.headers[0] = Header::new("retry-after", "3600");
-        assert_eq!(c.retry_wait(&resp, 0), Duration::from_secs(5));
+        assert_eq!(c.retry_wait(&resp, 0, true), Duration::from_secs(3600));
+        assert_eq!(c.retry_wait(&resp, 0, false), MAX_BACKOFF);
+        let later = chrono::Utc::now() + chrono::Duration::seconds(120);
+        resp.headers[0] = Header::new("Retry-After", &later.to_rfc2822());
+        let wait = c.retry_wait(&resp, 0, true);
+        assert!(wait > Duration::from_secs(100) && wait <= Duration::from_secs(120), "{wait:?}");
+        resp.headers[0] = Header::new("Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT");
+        assert_eq!(c.retry_wait(&resp, 0, true), Duration::ZERO);
+        resp.headers[0] = Header::new("Retry-After", "soon");
+        assert_eq!(c.retry_wait(&resp, 1, true), Duration::from_secs(1));
     }
 
     #[test]

@@ -11,6 +11,10 @@ use plugin_api::{Header, HttpRequest, HttpResponse, LogLevel};
 use reqwest::blocking::Client;
 use reqwest::Url;
 
+use super::destination::{
+    header_allowed, lookup_public, proxy_hosts, Destinations, LookupError, PublicResolver, Refused,
+    Route,
+};
 use super::pacer::Pacer;
 use crate::config::Settings;
 
@@ -84,14 +88,61 @@ impl HttpSettings {
 /// A reusable HTTP client.
 pub struct HttpClient {
     settings: HttpSettings,
+    /// For the operator's URLs (base URLs, webhooks), wherever they point.
     proxied: OnceLock<Result<Client, String>>,
+    /// The same, for this machine: no proxy.
     direct: OnceLock<Result<Client, String>>,
+    /// For a plugin's declared hosts: public addresses only. Its own client,
+    /// so no connection another route opened is ever reused for one.
+    public: OnceLock<Result<Client, String>>,
+    /// Host names of the environment's proxies.
+    proxies: Vec<String>,
 }
 
 impl HttpClient {
     /// A client with these settings; the reqwest clients are built on first use.
     pub fn new(settings: HttpSettings) -> Self {
-        HttpClient { settings, proxied: OnceLock::new(), direct: OnceLock::new() }
+        HttpClient {
+            settings,
+            proxied: OnceLock::new(),
+            direct: OnceLock::new(),
+            public: OnceLock::new(),
+            proxies: proxy_hosts(),
+        }
+    }
+
+    fn builder() -> reqwest::blocking::ClientBuilder {
+        // Redirects are followed by `execute`, hop by hop, under our rules.
+        Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
+            .user_agent(concat!("agent-host/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(15))
+    }
+
+    /// The client for `url` on `route`.
+    fn client_on(&self, route: Route, url: &Url) -> Result<&Client, String> {
+        if route == Route::Operator {
+            return self.client_for(url);
+        }
+        if let (false, Some(url::Host::Domain(name))) = (self.proxies.is_empty(), url.host()) {
+            // Through a proxy the proxy looks the name up and connects; the
+            // host can only check what the name resolves to here first.
+            lookup_public(name).map_err(|e| match e {
+                LookupError::Refused(r) => format!("{}: refused: {r}", display_url(url)),
+                LookupError::Lookup(e) => format!("{}: DNS lookup failed: {e}", display_url(url)),
+            })?;
+        }
+        self.public
+            .get_or_init(|| {
+                let resolver = PublicResolver { proxies: self.proxies.clone() };
+                Self::builder()
+                    .dns_resolver(std::sync::Arc::new(resolver))
+                    .build()
+                    .map_err(|e| format!("cannot start the HTTP client: {}", chain(&e)))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Loopback addresses never go through a proxy: a proxy from the
@@ -105,12 +156,7 @@ impl HttpClient {
         };
         let cell = if loopback { &self.direct } else { &self.proxied };
         cell.get_or_init(|| {
-            // Redirects are followed by `execute`, hop by hop, under our rules.
-            let mut b = Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .referer(false)
-                .user_agent(concat!("agent-host/", env!("CARGO_PKG_VERSION")))
-                .connect_timeout(Duration::from_secs(15));
+            let mut b = Self::builder();
             if loopback {
                 b = b.no_proxy();
             }
@@ -120,26 +166,32 @@ impl HttpClient {
         .map_err(Clone::clone)
     }
 
-    /// Performs `req`, retrying 429/5xx/529 up to `req.max_retries` times and
-    /// following up to [`MAX_REDIRECTS`] redirects. The URL and every hop
-    /// must pass `allowed`; a hop to another origin loses every credential header
-    /// (see [`is_credential`]).
+    /// Performs a plugin's `req`, waiting out rate limits and retrying 5xx
+    /// (see [`HttpClient::execute_one`]) and following up to
+    /// [`MAX_REDIRECTS`] redirects. The URL and every hop must be one of
+    /// `destinations`, checked where the connection is made; a hop to
+    /// another origin loses every credential header (see [`is_credential`]).
+    /// A request setting a header the host frames itself is refused.
     pub fn execute(
         &self,
         req: &HttpRequest,
-        allowed: &dyn Fn(&str) -> Result<(), String>,
+        destinations: &Destinations,
         secrets: &[String],
         log: &dyn Fn(LogLevel, &str),
     ) -> Result<HttpResponse, String> {
+        for h in req.headers.iter() {
+            header_allowed(h.name.as_str())?;
+        }
         let mut url = Url::parse(req.url.as_str())
             .map_err(|e| format!("invalid URL {:?}: {e}", req.url.as_str()))?;
-        allowed(url.as_str())?;
+        let mut route = destinations.route(&url)?;
         let mut req = req.clone();
         for _ in 0..=MAX_REDIRECTS {
-            let resp = self.execute_one(&url, &req, log)?;
+            let client = self.client_on(route, &url)?;
+            let resp = self.execute_one(client, &url, &req, log)?;
             let Some(next) = redirect_target(&url, &resp) else { return Ok(resp) };
             let next = next?;
-            allowed(next.as_str()).map_err(|e| {
+            route = destinations.route(&next).map_err(|e| {
                 format!("{} redirected to a host that is not allowed: {e}", display_url(&url))
             })?;
             if url.scheme() == "https" && next.scheme() != "https" {
@@ -176,7 +228,7 @@ impl HttpClient {
     ) -> Result<HttpResponse, String> {
         let url = Url::parse(req.url.as_str())
             .map_err(|e| format!("invalid URL {:?}: {e}", req.url.as_str()))?;
-        self.execute_one(&url, req, log)
+        self.execute_one(self.client_for(&url)?, &url, req, log)
     }
 
     /// The request settings.
@@ -191,11 +243,11 @@ impl HttpClient {
     /// most `max_retries` times.
     fn execute_one(
         &self,
+        client: &Client,
         url: &Url,
         req: &HttpRequest,
         log: &dyn Fn(LogLevel, &str),
     ) -> Result<HttpResponse, String> {
-        let client = self.client_for(url)?;
         let shown = display_url(url);
         let pacer = Pacer::for_host(
             &format!(
@@ -403,6 +455,9 @@ fn describe(shown: &str, e: &reqwest::Error, timeout: Duration) -> String {
     let mut root = e.to_string();
     let mut cur = std::error::Error::source(e);
     while let Some(s) = cur {
+        if let Some(refused) = s.downcast_ref::<Refused>() {
+            return format!("{shown}: refused: {refused}");
+        }
         root = s.to_string();
         cur = s.source();
     }
@@ -420,63 +475,9 @@ fn describe(shown: &str, e: &reqwest::Error, timeout: Duration) -> String {
     }
 }
 
-/// Whether `url`'s host is one of `allowed` (case-insensitive, port ignored).
-pub fn host_allowed(url: &str, allowed: &[String]) -> Result<(), String> {
-    let parsed = Url::parse(url).map_err(|e| format!("invalid URL {url:?}: {e}"))?;
-    let host = parsed.host_str().unwrap_or_default().trim_matches(['[', ']']);
-    if allowed.iter().any(|a| a.trim_matches(['[', ']']).eq_ignore_ascii_case(host)) {
-        Ok(())
-    } else {
-        Err(format!(
-            "host {host} is not allowed for this plugin (allowed: {}); declare it in the \
-             manifest's hosts or configure it as the plugin's base URL",
-            if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") }
-        ))
-    }
-}
-
-/// Whether a host name is this machine or a private network: a plugin's
-/// manifest may not name one (an operator's base URL setting may).
-pub fn is_local_host(host: &str) -> bool {
-    let host = host.trim_matches(['[', ']']).to_ascii_lowercase();
-    if host == "localhost" || host.ends_with(".localhost") {
-        return true;
-    }
-    match host.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(ip)) => {
-            ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
-        }
-        Ok(std::net::IpAddr::V6(ip)) => {
-            ip.is_loopback()
-                || ip.is_unspecified()
-                || (ip.segments()[0] & 0xfe00) == 0xfc00
-                || (ip.segments()[0] & 0xffc0) == 0xfe80
-        }
-        Err(_) => false,
-    }
-}
-
-/// The host name of a URL-valued setting, if it is one.
-pub fn url_host(value: &str) -> Option<String> {
-    let url = Url::parse(value).ok()?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return None;
-    }
-    url.host_str().map(|h| h.trim_matches(['[', ']']).to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn allow_list_is_by_host() {
-        let allowed = vec!["api.openai.com".to_string(), "127.0.0.1".to_string()];
-        assert!(host_allowed("https://API.openai.com/v1/x", &allowed).is_ok());
-        assert!(host_allowed("http://127.0.0.1:9999/v1", &allowed).is_ok());
-        let err = host_allowed("https://evil.example/steal", &allowed).unwrap_err();
-        assert!(err.contains("host evil.example is not allowed"));
-    }
 
     #[test]
     fn retry_wait_honours_retry_after_and_caps_only_the_back_off() {
@@ -502,6 +503,80 @@ mod tests {
         assert_eq!(c.retry_wait(&resp, 0, true), Duration::ZERO);
         resp.headers[0] = Header::new("Retry-After", "soon");
         assert_eq!(c.retry_wait(&resp, 1, true), Duration::from_secs(1));
+    }
+
+    /// A listener on 127.0.0.1 answering 200 to whoever connects, and how
+    /// many connected.
+    fn listener() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{BufRead, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = seen.clone();
+        std::thread::spawn(move || {
+            for mut s in l.incoming().flatten() {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                while r.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                    line.clear();
+                }
+                let _ = s.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                );
+            }
+        });
+        (port, seen)
+    }
+
+    #[test]
+    fn declared_hosts_never_reach_this_machine_in_any_spelling() {
+        let (port, seen) = listener();
+        let spellings = [
+            "::ffff:7f00:1",
+            "::ffff:127.0.0.1",
+            "::127.0.0.1",
+            "::ffff:0:7f00:1",
+            "127.0.0.1",
+            "127.1",
+            "localhost",
+        ];
+        // As if the manifest check had been passed: the connection is where
+        // it counts.
+        let declared: Vec<String> = spellings.iter().map(|s| s.to_string()).collect();
+        let d = Destinations::new(&declared, ["http://127.0.0.1:9/"]);
+        let c = HttpClient::new(HttpSettings::default());
+        for host in spellings {
+            let host = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
+            let req = HttpRequest::get(&format!("http://{host}:{port}/"));
+            let err = c.execute(&req, &d, &[], &|_, _| {}).unwrap_err();
+            assert!(err.contains("a plugin reaches this machine"), "{host}: {err}");
+            assert!(err.contains("loopback"), "{host}: {err}");
+        }
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 0, "the listener was reached");
+        // The operator's base URL is reached, at exactly its origin.
+        let d = Destinations::new(&[], [format!("http://127.0.0.1:{port}/v1").as_str()]);
+        let req = HttpRequest::get(&format!("http://127.0.0.1:{port}/v1/x"));
+        assert_eq!(c.execute(&req, &d, &[], &|_, _| {}).unwrap().status, 200);
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_plugin_may_not_frame_its_own_request() {
+        let (port, seen) = listener();
+        let d = Destinations::new(&[], [format!("http://127.0.0.1:{port}").as_str()]);
+        let c = HttpClient::new(HttpSettings::default());
+        for (name, value) in [
+            ("Host", "internal.example"),
+            ("Content-Length", "0"),
+            ("Transfer-Encoding", "chunked"),
+            ("Proxy-Authorization", "Basic eA=="),
+        ] {
+            let req = HttpRequest::get(&format!("http://127.0.0.1:{port}/")).header(name, value);
+            let err = c.execute(&req, &d, &[], &|_, _| {}).unwrap_err();
+            assert!(err.contains("is set by the host, never by a plugin"), "{name}: {err}");
+        }
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 
     #[test]

@@ -16,7 +16,8 @@ use plugin_api::{LogLevel, RunMetadata, RunRequest, RunStatus};
 use serde::Serialize;
 
 use super::capabilities::{Broker, LogFn};
-use super::http::{url_host, HttpClient, HttpSettings};
+use super::destination::Destinations;
+use super::http::{HttpClient, HttpSettings};
 use super::isolate::{run_worker, OutputLimits};
 use super::job::Job;
 use super::loader::Plugin;
@@ -169,7 +170,7 @@ struct Prepared {
     /// Shared by the job's runs (one per window, and chained ones).
     spec: Arc<Job>,
     job: RunJob,
-    allowed_hosts: Vec<String>,
+    destinations: Destinations,
     secret_values: Vec<String>,
     window: Option<(NaiveDate, NaiveDate)>,
     started: Instant,
@@ -315,8 +316,9 @@ fn prepare(
         .iter()
         .filter_map(|k| settings.get(k).map(|v| (k.clone(), v.to_string())))
         .collect();
-    let mut allowed_hosts = m.hosts.clone();
-    allowed_hosts.extend(settings_given.values().filter_map(|v| url_host(v)));
+    // The operator's URL settings (base URLs) are reachable wherever they
+    // point; the manifest's hosts only at public addresses.
+    let destinations = Destinations::new(&m.hosts, settings_given.values().map(String::as_str));
     let read_paths = resolve_read_paths(plugin, &settings_given)?;
     let request = RunRequest {
         from: window.map(|w| w.0.to_string()),
@@ -353,7 +355,7 @@ fn prepare(
     Ok(Prepared {
         spec: Arc::clone(spec),
         job,
-        allowed_hosts,
+        destinations,
         secret_values: settings.secret_values(&opts.secret_names),
         window,
         started: Instant::now(),
@@ -403,7 +405,7 @@ fn execute(mut prepared: Prepared, opts: &RunOptions) -> Executed {
         )
     });
     let broker = Arc::new(Broker::new(
-        prepared.allowed_hosts.clone(),
+        prepared.destinations.clone(),
         prepared.secret_values.clone(),
         HttpClient::new(opts.http.clone()),
         log.clone(),

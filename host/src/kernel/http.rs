@@ -167,8 +167,7 @@ impl HttpClient {
     }
 
     /// Performs a plugin's `req`, waiting out rate limits and retrying 5xx
-    /// (see [`HttpClient::execute_one`]) and following up to
-    /// [`MAX_REDIRECTS`] redirects. The URL and every hop must be one of
+    /// (see `execute_one`) and following up to [`MAX_REDIRECTS`] redirects. The URL and every hop must be one of
     /// `destinations`, checked where the connection is made; a hop to
     /// another origin loses every credential header (see [`is_credential`]).
     /// A request setting a header the host frames itself is refused.

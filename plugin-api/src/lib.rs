@@ -142,8 +142,11 @@ pub struct HttpRequest {
     pub body: RVec<u8>,
     /// Whole-request timeout in milliseconds; 0 means the host's default.
     pub timeout_ms: u32,
-    /// How often the host may retry a 429, 5xx or 529 answer (honouring
-    /// `Retry-After`) before it hands the last answer back.
+    /// How often the host may retry a 5xx answer (honouring `Retry-After`)
+    /// before it hands the last answer back. Above 0, a rate limit (429 or
+    /// 529) is also waited out, as often as the operator's patience for
+    /// that host allows (`AGENT_HTTP_MAX_WAIT_SECS`); 0 returns the first
+    /// answer, whatever it is.
     pub max_retries: u32,
 }
 
@@ -166,7 +169,8 @@ impl HttpRequest {
         self
     }
 
-    /// Sets how often a 429, 5xx or 529 answer may be retried.
+    /// Sets how often a 5xx answer may be retried (above 0, rate limits are
+    /// waited out too; see [`HttpRequest::max_retries`]).
     pub fn retries(mut self, max_retries: u32) -> Self {
         self.max_retries = max_retries;
         self

@@ -107,7 +107,7 @@ fn a_429_then_success_completes() {
 }
 
 #[test]
-fn a_5xx_storm_beyond_the_retry_budget_fails_cleanly() {
+fn a_529_storm_beyond_the_patience_fails_cleanly() {
     let sim = simulator();
     sim.set_faults(agent_host_tests::Faults {
         server_error_next: 1000,
@@ -116,6 +116,9 @@ fn a_5xx_storm_beyond_the_retry_budget_fails_cleanly() {
     });
     let mut home = Home::with_plugins(&["anthropic_collector"]);
     home.use_simulator(&sim);
+    // Anthropic's 529 (overloaded) is waited out like a 429, for as long as
+    // the patience lasts: one second here.
+    home.env("AGENT_HTTP_MAX_WAIT_SECS", "1");
     home.run(&[
         "run",
         "--plugin",

@@ -114,6 +114,16 @@ fn network_and_provider_faults_fail_cleanly() {
             reason: "HTTP 429 (rate_limit_error)",
         },
         Case {
+            name: "a Retry-After longer than the patience",
+            faults: Faults {
+                rate_limit_next: 1000,
+                retry_after: Some("3600".into()),
+                ..Default::default()
+            },
+            env: &[],
+            reason: "HTTP 429 (rate_limit_error)",
+        },
+        Case {
             name: "5xx",
             faults: Faults { server_error_next: 1000, ..Default::default() },
             env: &[],

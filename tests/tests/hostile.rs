@@ -176,18 +176,25 @@ fn redirects_are_checked_hop_by_hop_and_lose_credentials_across_origins() {
     let (landing, landed) = http_server(|_| {
         "HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\nlanded".into()
     });
+    let (unconfigured, reached) = http_server(|_| {
+        "HTTP/1.1 200 OK\r\ncontent-length: 7\r\nconnection: close\r\n\r\nreached".into()
+    });
     // The first server redirects /start to the landing server (same host,
-    // another port: another origin) and /away to a host nobody allowed.
+    // another port: another origin, which the operator configured too),
+    // /away to a host nobody allowed, /local to a port of this machine the
+    // operator did not configure, and /mapped to it in another spelling.
     let (start, _) = http_server(move |path| {
-        let to = if path == "/away" {
-            "http://evil.invalid/steal".to_string()
-        } else {
-            format!("http://127.0.0.1:{landing}/landing")
+        let to = match path {
+            "/away" => "http://evil.invalid/steal".to_string(),
+            "/local" => format!("http://127.0.0.1:{unconfigured}/"),
+            "/mapped" => format!("http://[::ffff:7f00:1]:{unconfigured}/"),
+            _ => format!("http://127.0.0.1:{landing}/landing"),
         };
         format!("HTTP/1.1 302 Found\r\nlocation: {to}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
     });
     let mut home = hostile_home();
-    home.env("HOSTILE_BASE_URL", &format!("http://127.0.0.1:{start}"));
+    home.env("HOSTILE_BASE_URL", &format!("http://127.0.0.1:{start}"))
+        .env("HOSTILE_MIRROR_URL", &format!("http://127.0.0.1:{landing}"));
     let outcome = attack(&home, "redirect", &["--param", "target=/start"]);
     assert_eq!(outcome, "HTTP 200: landed");
     let heads = landed.lock().unwrap().join("\n").to_lowercase();
@@ -199,6 +206,185 @@ fn redirects_are_checked_hop_by_hop_and_lose_credentials_across_origins() {
     let away = attack(&home, "redirect", &["--param", "target=/away"]);
     assert!(away.contains("redirected to a host that is not allowed"), "{away}");
     assert!(away.contains("host evil.invalid is not allowed"), "{away}");
+    let local = attack(&home, "redirect", &["--param", "target=/local"]);
+    assert!(local.contains("redirected to a host that is not allowed"), "{local}");
+    assert!(local.contains("127.0.0.1 is a loopback address"), "{local}");
+    let mapped = attack(&home, "redirect", &["--param", "target=/mapped"]);
+    assert!(mapped.contains("redirected to a host that is not allowed"), "{mapped}");
+    assert!(reached.lock().unwrap().is_empty(), "a redirect reached an unconfigured port");
+}
+
+/// The machine's own host name. It must be in `/etc/hosts` at an address
+/// that is not public, so that neither a DNS query nor a request leaves the
+/// machine when a test makes a plugin ask for it.
+fn local_host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: `buf` is writable for its whole length.
+    assert_eq!(unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) }, 0);
+    let name =
+        String::from_utf8_lossy(&buf[..buf.iter().position(|b| *b == 0).unwrap_or(0)]).into_owned();
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    let at = hosts.lines().find_map(|line| {
+        let mut words = line.split('#').next().unwrap_or("").split_whitespace();
+        let ip: std::net::IpAddr = words.next()?.parse().ok()?;
+        words.any(|w| w.eq_ignore_ascii_case(&name)).then_some(ip)
+    });
+    let local = match at {
+        Some(std::net::IpAddr::V4(ip)) => ip.is_loopback() || ip.is_private(),
+        Some(std::net::IpAddr::V6(ip)) => ip.is_loopback() || (ip.segments()[0] & 0xfe00) == 0xfc00,
+        None => false,
+    };
+    assert!(
+        !name.is_empty() && local,
+        "this test needs the host name {name:?} in /etc/hosts at a loopback or private address \
+         (found {at:?}), so that nothing it asks for leaves the machine"
+    );
+    name
+}
+
+/// An HTTP server that answers 200 `reached` to everyone.
+fn reachable_server() -> (u16, Arc<Mutex<Vec<String>>>) {
+    http_server(|_| {
+        "HTTP/1.1 200 OK\r\ncontent-length: 7\r\nconnection: close\r\n\r\nreached".into()
+    })
+}
+
+#[test]
+fn this_machine_is_reached_only_at_the_operators_base_url_in_no_other_spelling() {
+    let (port, seen) = reachable_server();
+    let name = local_host_name();
+    let mut home = hostile_home();
+    home.env("HOSTILE_BASE_URL", &format!("http://127.0.0.1:{port}/api"));
+    let fetch =
+        |home: &Home, url: &str| attack(home, "fetch", &["--param", &format!("target={url}")]);
+    // The operator's base URL is reached: the listener can be, so a refusal
+    // below is the host's doing.
+    assert_eq!(fetch(&home, &format!("http://127.0.0.1:{port}/api/x")), "HTTP 200: reached");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    // The same listener in other spellings is another origin. The host names
+    // are allowed (an operator's URL on another port names each), so what
+    // stops the plugin is the address, checked where the connection is made.
+    for host in [
+        "[::ffff:7f00:1]",
+        "[::ffff:127.0.0.1]",
+        "[::127.0.0.1]",
+        "[::ffff:0:7f00:1]",
+        "0.0.0.0",
+        "[::]",
+        "localhost",
+        name.as_str(),
+    ] {
+        home.env("HOSTILE_MIRROR_URL", &format!("http://{host}:9/"));
+        let outcome = fetch(&home, &format!("http://{host}:{port}/"));
+        assert!(
+            outcome.contains(
+                "a plugin reaches this machine or a private network only at the \
+                              operator's base URL"
+            ),
+            "{host}: {outcome}"
+        );
+    }
+    home.unset("HOSTILE_MIRROR_URL");
+    let undeclared = fetch(&home, &format!("http://[::ffff:7f00:1]:{port}/"));
+    assert!(undeclared.contains("host ::ffff:7f00:1 is not allowed"), "{undeclared}");
+    assert_eq!(seen.lock().unwrap().len(), 1, "the listener was reached in another spelling");
+}
+
+/// The spellings the hostile plugin declares in manifest mode `localN`
+/// (its `LOCAL_SPELLINGS`).
+const LOCAL_SPELLINGS: [&str; 8] = [
+    "::ffff:7f00:1",
+    "[::ffff:127.0.0.1]",
+    "::ffff:a9fe:a9fe",
+    "::ffff:a00:1",
+    "::127.0.0.1",
+    "localhost.",
+    "127.1",
+    "0.0.0.0",
+];
+
+#[test]
+fn a_manifest_naming_this_machine_or_a_private_network_is_refused_in_any_spelling() {
+    let home = Home::with_plugins(&["misbehaving"]);
+    for i in 0..LOCAL_SPELLINGS.len() {
+        patched_hostile(
+            &home.plugins().join(format!("libhostile_local{i}.so")),
+            &format!("local{i}"),
+        );
+    }
+    let doc = home.run(&["plugins", "list", "--json"]).expect_code(0).json();
+    assert_eq!(doc["plugins"].as_array().unwrap().len(), 1, "{doc}");
+    for (i, spelling) in LOCAL_SPELLINGS.iter().enumerate() {
+        let file = format!("libhostile_local{i}.so");
+        let reason = doc["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["path"].as_str().unwrap().ends_with(&file))
+            .map(|r| r["reason"].as_str().unwrap().to_string())
+            .unwrap_or_default();
+        assert!(
+            reason.contains(&format!(
+                "manifest host {spelling:?} is this machine or a private network"
+            )),
+            "{spelling}: {reason:?}"
+        );
+    }
+}
+
+#[test]
+fn a_declared_name_of_this_machine_is_refused_where_it_connects() {
+    let name = local_host_name();
+    let (port, seen) = reachable_server();
+    let home = Home::with_plugins(&[]);
+    // Declares the machine's own name: nothing in the manifest says it is
+    // local, only what it resolves to.
+    patched_hostile(&home.plugins().join("libhostile.so"), "hostname");
+    home.grant_all();
+    let doc = home.run(&[
+        "plugin",
+        "check",
+        home.plugins().join("libhostile.so").to_str().unwrap(),
+        "--json",
+    ]);
+    doc.expect_code(0);
+    assert!(doc.stdout().contains(&name), "{}", doc.stdout());
+    let outcome = attack(&home, "fetch", &["--param", &format!("target=http://{name}:{port}/")]);
+    assert!(outcome.contains(&format!("refused: {name} resolves to ")), "{outcome}");
+    assert!(seen.lock().unwrap().is_empty(), "the plugin reached this machine by its name");
+}
+
+#[test]
+fn a_plugin_cannot_set_the_headers_that_frame_its_request() {
+    let (port, seen) = reachable_server();
+    let mut home = hostile_home();
+    home.env("HOSTILE_BASE_URL", &format!("http://127.0.0.1:{port}"));
+    for header in [
+        "Host: metadata.internal",
+        "Content-Length: 5",
+        "Transfer-Encoding: chunked",
+        "Connection: Upgrade",
+        "Upgrade: websocket",
+        "TE: trailers",
+        "Proxy-Authorization: Basic eDp5",
+    ] {
+        let outcome = attack(
+            &home,
+            "fetch",
+            &[
+                "--param",
+                &format!("target=http://127.0.0.1:{port}/"),
+                "--param",
+                &format!("header={header}"),
+            ],
+        );
+        let name = header.split(':').next().unwrap();
+        assert!(
+            outcome.contains(&format!("header {name:?} is set by the host, never by a plugin")),
+            "{header}: {outcome}"
+        );
+    }
+    assert!(seen.lock().unwrap().is_empty(), "a request with a framing header was sent");
 }
 
 #[test]
@@ -746,4 +932,58 @@ fn threads_and_the_private_folder_are_bounded() {
     assert!(logged.contains("private folder capped at 256 MiB"), "{logged}");
     assert!(logged.contains("threads at most 1024"), "{logged}");
     assert!(logged.contains("no capabilities"), "{logged}");
+}
+
+/// Whether a spreadsheet opening a CSV cell would evaluate it.
+fn evaluated(cell: &str) -> bool {
+    cell.starts_with(['\t', '\r']) || cell.trim_start().starts_with(['=', '+', '-', '@'])
+}
+
+#[test]
+fn formulas_a_plugin_writes_reach_no_exported_spreadsheet() {
+    let home = hostile_home();
+    home.run(&[
+        "run",
+        "--plugin",
+        "hostile",
+        "--param",
+        "attack=formulas",
+        "--from",
+        "2025-08-01",
+        "--to",
+        "2025-08-01",
+    ])
+    .expect_code(0);
+    // The numeric columns, which must stay numbers: in the detail CSV and in FOCUS.
+    let numbers: [&[&str]; 2] = [
+        &["Cost", "Quantity"],
+        &["BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "PricingQuantity"],
+    ];
+    for (format, numbers) in [("csv", numbers[0]), ("focus", numbers[1])] {
+        let out = home
+            .run(&["export", "--detail", "--format", format, "--month", "2025-08", "--out", "-"])
+            .expect_code(0)
+            .stdout();
+        let mut reader = csv::Reader::from_reader(out.as_bytes());
+        let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 1, "{out}");
+        let row: Vec<(&str, &str)> =
+            header.iter().map(String::as_str).zip(rows[0].iter()).collect();
+        for (column, cell) in &row {
+            if numbers.contains(column) {
+                assert!(["-1.50", "-2", ""].contains(cell), "{format} {column}: {cell:?}");
+            } else {
+                assert!(!evaluated(cell), "{format} {column} would be evaluated: {cell:?}");
+            }
+        }
+        let get = |name: &str| row.iter().find(|(c, _)| *c == name).map(|(_, v)| *v).unwrap();
+        let (item, model) = if format == "csv" {
+            (get("Line Item"), get("Model"))
+        } else {
+            (get("ChargeDescription"), get("SkuId"))
+        };
+        assert_eq!(item, "'-1+1+cmd|' /C calc'!A0", "{format}");
+        assert!(model.starts_with("'-0+HYPERLINK("), "{format}: {model}");
+    }
 }

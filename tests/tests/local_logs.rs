@@ -241,3 +241,57 @@ fn prices_show_the_rate_used_and_a_newer_table_can_be_imported() {
     let out = home.run(&["prices", "--model", "claude-sonnet-4-5"]).expect_code(0).stdout();
     assert!(out.contains("input 4 (6 above"), "{out}");
 }
+
+/// `agent-host args…`, killed and failed if it has not finished within
+/// `secs` (a generous bound: what is measured is "does not hang").
+fn run_within(home: &Home, args: &[&str], secs: u64) -> util::Run {
+    use std::time::{Duration, Instant};
+    let mut child = home
+        .command(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("agent-host starts");
+    let started = Instant::now();
+    while child.try_wait().expect("the child can be waited on").is_none() {
+        if started.elapsed() > Duration::from_secs(secs) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`agent-host {}` still ran after {secs} s", args.join(" "));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    util::Run(child.wait_with_output().expect("its output"))
+}
+
+#[test]
+fn prices_update_refuses_anything_but_a_bounded_regular_file() {
+    let (home, logs) = home_with_logs();
+    let fifo = logs.path().join("prices.fifo");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
+    // A sparse file: 300 MB long, no disk used.
+    let huge = logs.path().join("huge.json");
+    std::fs::File::create(&huge).unwrap().set_len(300_000_000).unwrap();
+    let folder = logs.path().join("claude");
+    let cases = [
+        (Path::new("/dev/zero"), "/dev/zero is a character device, not a regular file"),
+        (fifo.as_path(), "prices.fifo is a FIFO, not a regular file"),
+        (folder.as_path(), "claude is a directory, not a regular file"),
+        (huge.as_path(), "huge.json is 300000000 bytes, more than a price table may be"),
+    ];
+    for (path, why) in cases {
+        let run = run_within(&home, &["prices", "update", "--from", path.to_str().unwrap()], 30);
+        run.expect_code(3);
+        let err = run.stderr();
+        let first = err.lines().next().unwrap_or_default();
+        assert!(first.starts_with("error: price table: ") && first.contains(why), "{err}");
+        assert!(first.contains("nothing was imported"), "{err}");
+        assert_eq!(err.lines().filter(|l| l.starts_with("error:")).count(), 1, "{err}");
+    }
+    // The table in force is still the embedded one, and nothing was written.
+    let table = home.run(&["prices", "--json"]).expect_code(0).json();
+    assert!(table["source"].as_str().unwrap().contains("embedded"), "{table}");
+    assert!(!home.path().join("prices").exists());
+}

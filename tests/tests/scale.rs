@@ -38,23 +38,34 @@ fn assert_every_day_exact(home: &Home, sim: &agent_host_tests::Simulator, from: 
     }
 }
 
-/// A two-year backfill while the simulator answers the next `k` requests
-/// with 429; returns the first run's exit code and whether a second run was
-/// needed.
-fn backfill_through_a_burst(k: u32) -> (i32, bool) {
+/// A backfill of `from..=to` while the simulator answers the next `k` data
+/// requests with 429 and `Retry-After: retry_after`, with `env` set; returns
+/// the first run's exit code and whether a second run was needed. Whatever
+/// happens, every day ends up stored exactly once, within at most one
+/// follow-up run.
+fn backfill_through_a_burst(
+    k: u32,
+    retry_after: &str,
+    (from, to): (&str, &str),
+    env: &[(&str, &str)],
+) -> (i32, bool) {
     let sim = simulator();
     let mut home = Home::with_plugins(&["openai_collector", "anthropic_collector"]);
     home.use_simulator(&sim);
+    for (name, value) in env {
+        home.env(name, value);
+    }
     sim.set_faults(Faults {
         rate_limit_next: k,
-        retry_after: Some("0.02".into()),
+        retry_after: Some(retry_after.into()),
         ..Default::default()
     });
-    let first = home.run(&["run-all", "--from", "2023-09-01", "--to", "2025-08-31"]);
+    let first = home.run(&["run-all", "--from", from, "--to", to]);
     let code = first.code();
     assert!(code == 0 || code == 1, "{}", first.stderr());
-    // A range is collected in runs of at most 92 days: a burst may fail one
-    // of them outright or leave it partial; either way only its days wait.
+    // A range is collected in runs of at most 92 days: a burst that outlasts
+    // the run's patience may fail one of them outright or leave it partial;
+    // either way only its days wait.
     let partial =
         home.number("SELECT count(*) FROM runs WHERE status IN ('partial', 'failed')") > 0;
     assert_eq!(code == 1, partial, "exit 1 exactly when some days were not collected");
@@ -62,20 +73,50 @@ fn backfill_through_a_burst(k: u32) -> (i32, bool) {
         // The next nightly run fetches what the burst cost, and no more.
         home.run(&["run-all"]).expect_code(0);
     }
-    assert_every_day_exact(&home, &sim, "2023-09-01", "2025-08-31");
+    assert_every_day_exact(&home, &sim, from, to);
+    // Each day was stored once: no day was written again with other figures.
+    assert_eq!(home.count("revisions"), 0, "a day was stored twice");
     (code, partial)
 }
 
 #[test]
-fn a_burst_of_80_rate_limits_keeps_every_day() {
-    let (code, second_run) = backfill_through_a_burst(80);
-    eprintln!("K=80: first run exit {code}, second run needed: {second_run}");
+fn a_burst_of_80_rate_limits_during_a_60_day_backfill_is_waited_out() {
+    // The reported case: 80 consecutive 429s during a 60-day backfill used to
+    // cost every one of its 120 provider-days, each request giving up after
+    // its 4 retries. Rate limits are waits within the run's patience.
+    let (code, second_run) =
+        backfill_through_a_burst(80, "0.05", ("2025-07-03", "2025-08-31"), &[]);
+    assert_eq!((code, second_run), (0, false), "the first run must store every day");
 }
 
 #[test]
-fn a_burst_of_400_rate_limits_keeps_every_day_fetched_and_the_next_run_finishes() {
-    let (code, second_run) = backfill_through_a_burst(400);
-    eprintln!("K=400: first run exit {code}, second run needed: {second_run}");
+fn a_burst_of_80_rate_limits_keeps_every_day_of_a_two_year_backfill() {
+    let (code, second_run) =
+        backfill_through_a_burst(80, "0.02", ("2023-09-01", "2025-08-31"), &[]);
+    assert_eq!((code, second_run), (0, false), "the first run must store every day");
+}
+
+#[test]
+fn a_burst_of_400_rate_limits_past_the_patience_costs_at_most_one_more_run() {
+    // One second of patience for 400 rate limits of 20 ms each: the run gives
+    // up on some requests, keeps every day it fetched, and the next run
+    // fetches the rest.
+    let (code, second_run) = backfill_through_a_burst(
+        400,
+        "0.02",
+        ("2023-09-01", "2025-08-31"),
+        &[("AGENT_HTTP_MAX_WAIT_SECS", "1")],
+    );
+    // The pacer spaces the burst's requests by their `Retry-After`, so it
+    // lasts several seconds however fast the machine is.
+    assert_eq!((code, second_run), (1, true), "the patience did not run out");
+}
+
+#[test]
+fn a_burst_of_400_rate_limits_within_the_patience_is_waited_out() {
+    let (code, second_run) =
+        backfill_through_a_burst(400, "0.02", ("2023-09-01", "2025-08-31"), &[]);
+    assert_eq!((code, second_run), (0, false), "the first run must store every day");
 }
 
 #[test]
@@ -85,7 +126,9 @@ fn a_request_that_fails_for_good_costs_only_its_days() {
     home.use_simulator(&sim);
     // 2025-01-01..2025-06-30 is collected in two runs of at most 92 days;
     // the first one's 31-day Anthropic chunks are 01-01, 02-01 and 03-04 to
-    // 04-02. Both reports of that last one fail on every try.
+    // 04-02. Both reports of that last one fail on every try: Anthropic's
+    // 529 is waited out like a rate limit, here for at most two seconds.
+    home.env("AGENT_HTTP_MAX_WAIT_SECS", "2");
     sim.set_faults(Faults {
         server_error_next: 10_000,
         only_path: Some("starting_at=2025-03-04".into()),

@@ -1,8 +1,11 @@
 //! Exports: the daily CSV of the original plan (`Provider, Date, Tokens,
 //! Cost, Collected At`, then the columns added since), a detailed CSV with one row per cost line, JSON of
 //! either, and FinOps FOCUS 1.2 rows. Money is exact decimal text, dates are
-//! UTC. Writers take any `impl Write`; the caller picks the file.
+//! UTC. Writers take any `impl Write`; the caller picks the file. Every CSV
+//! cell goes through `sheet_cell`, so text a plugin chose is never run as a
+//! spreadsheet formula.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use chrono::NaiveDate;
@@ -63,7 +66,7 @@ fn cost_text(stored: &str) -> String {
 #[derive(Serialize)]
 struct DailyRow<'a> {
     #[serde(rename = "Provider")]
-    provider: &'a str,
+    provider: Cow<'a, str>,
     #[serde(rename = "Date")]
     date: NaiveDate,
     #[serde(rename = "Tokens")]
@@ -71,7 +74,7 @@ struct DailyRow<'a> {
     #[serde(rename = "Cost")]
     cost: String,
     #[serde(rename = "Collected At")]
-    collected_at: &'a str,
+    collected_at: Cow<'a, str>,
     /// Tokens on usage the provider's cost report leaves out.
     #[serde(rename = "Tokens Without Billed Cost")]
     not_in_cost_tokens: i64,
@@ -83,12 +86,20 @@ struct DailyRow<'a> {
 
 /// One row per provider and day. Returns the number of rows.
 pub fn write_daily(w: impl Write, days: &[DayTotal], format: Format) -> Result<usize, ExportError> {
+    // JSON is not opened by spreadsheets: its text stays as stored.
+    fn text(v: &str, format: Format) -> Cow<'_, str> {
+        if format == Format::Json {
+            Cow::Borrowed(v)
+        } else {
+            sheet_cell(v, Text)
+        }
+    }
     let rows = days.iter().map(|d| DailyRow {
-        provider: &d.provider,
+        provider: text(&d.provider, format),
         date: d.date,
         tokens: d.tokens,
         cost: cost_text(&d.cost),
-        collected_at: &d.collected_at,
+        collected_at: text(&d.collected_at, format),
         not_in_cost_tokens: d.not_in_cost_tokens,
         kind: if d.estimated { "estimated" } else { "billed" },
     });
@@ -121,6 +132,12 @@ pub fn write_daily(w: impl Write, days: &[DayTotal], format: Format) -> Result<u
         }
     }
 }
+
+/// How each detail column reads in a spreadsheet, in [`DETAIL_HEADER`]'s order.
+const DETAIL_KINDS: [Column; 16] = [
+    Text, Text, Text, Text, Text, Text, Text, Text, Text, Text, Text, Number, Text, Number, Text,
+    Text,
+];
 
 const DETAIL_HEADER: [&str; 16] = [
     "Provider",
@@ -173,7 +190,10 @@ pub fn write_detail(
             let mut out = csv::Writer::from_writer(w);
             out.write_record(DETAIL_HEADER)?;
             store.each_cost_line(period.from, period.to, |l| -> Result<(), ExportError> {
-                out.write_record(detail_values(l).iter().map(|v| sheet_safe(v)))?;
+                let values = detail_values(l);
+                out.write_record(
+                    values.iter().zip(DETAIL_KINDS).map(|(v, k)| Cell(sheet_cell(v, k))),
+                )?;
                 n += 1;
                 Ok(())
             })??;
@@ -183,25 +203,54 @@ pub fn write_detail(
     Ok(n)
 }
 
-/// A CSV cell a spreadsheet will not run as a formula: text that starts
-/// with `=`, `+`, `@`, a tab or a carriage return, or with `-` and no digit
-/// after it, gets a leading `'` (numbers such as `-1.50` are left alone).
-/// Line items, models and projects are text a plugin chose.
-fn sheet_safe(cell: &str) -> Cell<'_> {
-    let risky = match cell.as_bytes() {
-        [b'=' | b'+' | b'@' | b'\t' | b'\r', ..] => true,
-        [b'-', next, ..] => !next.is_ascii_digit(),
-        _ => false,
-    };
+/// How a spreadsheet may read a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Column {
+    /// Names, labels and dates: text, whoever wrote it.
+    Text,
+    /// Amounts and quantities: a number, if it is one.
+    Number,
+}
+use Column::{Number, Text};
+
+/// A cell a spreadsheet will not evaluate, as OWASP's CSV-injection advice
+/// has it: text that starts with `=`, `+`, `-` or `@` (after any leading
+/// whitespace, which spreadsheets skip), or with a tab or a carriage
+/// return, gets a leading `'`, whatever follows (`-1+1+cmd|…` is a formula
+/// as much as `=1+1`). A [`Number`] column's value is left exactly as it is
+/// when it is a plain decimal number (`-1.50`, `2.5e-7`); anything else in
+/// it is text. Dates and timestamps begin with a digit and stay as they are.
+fn sheet_cell(value: &str, column: Column) -> Cow<'_, str> {
+    if column == Number && is_plain_number(value) {
+        return Cow::Borrowed(value);
+    }
+    let risky =
+        value.starts_with(['\t', '\r']) || value.trim_start().starts_with(['=', '+', '-', '@']);
     if risky {
-        Cell(std::borrow::Cow::Owned(format!("'{cell}")))
+        Cow::Owned(format!("'{value}"))
     } else {
-        Cell(std::borrow::Cow::Borrowed(cell))
+        Cow::Borrowed(value)
     }
 }
 
+/// `-`? digits, an optional fraction and an optional exponent: what the
+/// store's exact amounts and quantities look like.
+fn is_plain_number(s: &str) -> bool {
+    let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    let s = s.strip_prefix('-').unwrap_or(s);
+    let (mantissa, exponent) = match s.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e.strip_prefix(['+', '-']).unwrap_or(e))),
+        None => (s, None),
+    };
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some((i, f)) => digits(i) && digits(f),
+        None => digits(mantissa),
+    };
+    mantissa_ok && exponent.is_none_or(digits)
+}
+
 /// A CSV cell's bytes (copied only when a `'` had to be added).
-struct Cell<'a>(std::borrow::Cow<'a, str>);
+struct Cell<'a>(Cow<'a, str>);
 
 impl AsRef<[u8]> for Cell<'_> {
     fn as_ref(&self) -> &[u8] {
@@ -230,6 +279,14 @@ fn detail_values<'a>(l: &CostLine<'a>) -> [std::borrow::Cow<'a, str>; 16] {
         Borrowed(l.collected_at),
     ]
 }
+
+/// How each FOCUS column reads in a spreadsheet, in [`FOCUS_COLUMNS`]' order:
+/// the four costs and the two quantities are numbers.
+const FOCUS_KINDS: [Column; 33] = [
+    Number, Number, Number, Number, Text, Text, Text, Text, Text, Text, Text, Text, Text, Text,
+    Text, Text, Number, Text, Text, Text, Text, Text, Text, Text, Text, Text, Text, Text, Number,
+    Text, Text, Text, Text,
+];
 
 /// FOCUS 1.2 columns written, the mandatory ones first.
 pub const FOCUS_COLUMNS: [&str; 33] = [
@@ -339,7 +396,7 @@ pub fn write_focus(w: impl Write, store: &Store, period: Period) -> Result<usize
             l.api_key.to_string(),
             String::from("{}"),
         ];
-        out.write_record(record.iter().map(|v| sheet_safe(v)))?;
+        out.write_record(record.iter().zip(FOCUS_KINDS).map(|(v, k)| Cell(sheet_cell(v, k))))?;
         n += 1;
         Ok(())
     })??;
@@ -353,14 +410,58 @@ mod tests {
 
     #[test]
     fn formulas_never_reach_a_spreadsheet() {
-        let safe = |s: &str| sheet_safe(s).0.into_owned();
-        assert_eq!(safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
-        assert_eq!(safe("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(safe("+1"), "'+1");
-        assert_eq!(safe("-cmd"), "'-cmd");
-        assert_eq!(safe("-1.50"), "-1.50");
-        assert_eq!(safe("gpt-4o, input"), "gpt-4o, input");
-        assert_eq!(safe(""), "");
+        let text = |s: &str| sheet_cell(s, Text).into_owned();
+        assert_eq!(text("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(text("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(text("+1"), "'+1");
+        assert_eq!(text("-cmd"), "'-cmd");
+        // A digit after the sign does not make it a number: it is still a formula.
+        assert_eq!(text("-1+1+cmd|' /C calc'!A0"), "'-1+1+cmd|' /C calc'!A0");
+        assert_eq!(text("-0+HYPERLINK(\"http://x\")"), "'-0+HYPERLINK(\"http://x\")");
+        assert_eq!(text("-1.50"), "'-1.50", "a text column holds text");
+        assert_eq!(text("  =1+1"), "'  =1+1");
+        assert_eq!(text("\n@x"), "'\n@x");
+        assert_eq!(text("\tx"), "'\tx");
+        assert_eq!(text("\rx"), "'\rx");
+        assert_eq!(text("gpt-4o, input"), "gpt-4o, input");
+        assert_eq!(text("2025-08-01T00:00:00Z"), "2025-08-01T00:00:00Z");
+        assert_eq!(text(""), "");
+        assert_eq!(text("   "), "   ");
+        let number = |s: &str| sheet_cell(s, Number).into_owned();
+        for n in ["-1.50", "0.30", "1234", "-0", "1.5e-05", "2E+3"] {
+            assert_eq!(number(n), n);
+        }
+        for (not_a_number, shown) in
+            [("-1+1", "'-1+1"), ("+5", "'+5"), ("-", "'-"), ("1.", "1."), (" 5", " 5")]
+        {
+            assert_eq!(number(not_a_number), shown);
+        }
+    }
+
+    #[test]
+    fn daily_csv_neutralises_a_provider_name_but_not_its_numbers() {
+        let days = vec![DayTotal {
+            provider: "-1+1+cmd|' /C calc'!A0".into(),
+            date: "2025-08-01".parse().unwrap(),
+            tokens: -3,
+            cost: "-1.5".into(),
+            collected_at: "2025-08-02T00:00:00Z".into(),
+            not_in_cost_tokens: 0,
+            estimated: false,
+        }];
+        let mut buf = Vec::new();
+        write_daily(&mut buf, &days, Format::Csv).unwrap();
+        let csv = String::from_utf8(buf).unwrap();
+        assert!(
+            csv.ends_with(
+                "\n'-1+1+cmd|' /C calc'!A0,2025-08-01,-3,-1.50,2025-08-02T00:00:00Z,0,billed\n"
+            ),
+            "{csv}"
+        );
+        let mut buf = Vec::new();
+        write_daily(&mut buf, &days, Format::Json).unwrap();
+        let json = String::from_utf8(buf).unwrap();
+        assert!(json.contains(r#""Provider": "-1+1+cmd|' /C calc'!A0""#), "{json}");
     }
 
     #[test]

@@ -24,6 +24,11 @@ const EMBEDDED_DATE: &str = "2026-08-21";
 /// Anthropic's 1-hour cache-write rates, which genai-prices lacks.
 const ONE_HOUR: &str = include_str!("../../assets/prices/cache-write-1h.json");
 
+/// The largest file `prices update` reads: the embedded table is about
+/// 350 KB, so this leaves room for years of growth while a file of another
+/// kind (a disk image, a log) is refused before it is read.
+pub const MAX_IMPORT_BYTES: u64 = 16 << 20;
+
 /// Where `prices update` keeps an imported table, under the home.
 pub const IMPORTED_FILE: &str = "prices/genai-prices-data.json";
 /// What was imported, when and from where.
@@ -47,6 +52,25 @@ pub enum PriceError {
         path: PathBuf,
         /// Why.
         source: std::io::Error,
+    },
+    /// What `prices update` was given is not a regular file.
+    #[error("{path} is {kind}, not a regular file; nothing was imported")]
+    NotAFile {
+        /// The path given.
+        path: PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+    },
+    /// What `prices update` was given is larger than a price table may be.
+    #[error(
+        "{path} is {size} bytes, more than a price table may be ({MAX_IMPORT_BYTES} bytes, 16 MiB); \
+         nothing was imported"
+    )]
+    TooLarge {
+        /// The path given.
+        path: PathBuf,
+        /// Its size, or what was read of it.
+        size: u64,
     },
 }
 
@@ -443,7 +467,7 @@ pub fn import(home: &Path, from: &Path, today: NaiveDate) -> Result<PriceTable, 
         let path = path.to_path_buf();
         move |source| PriceError::Io { path, source }
     };
-    let json = std::fs::read_to_string(from).map_err(io(from))?;
+    let json = read_bounded(from)?;
     let digest = {
         use sha2::Digest;
         let h = sha2::Sha256::digest(json.as_bytes());
@@ -460,6 +484,59 @@ pub fn import(home: &Path, from: &Path, today: NaiveDate) -> Result<PriceTable, 
     replace_file(&home.join(IMPORTED_FILE), json.as_bytes())
         .map_err(io(&home.join(IMPORTED_FILE)))?;
     Ok(table)
+}
+
+/// The text of `path` if it is a regular file of at most
+/// [`MAX_IMPORT_BYTES`]. Anything else (a device such as `/dev/zero`, a
+/// FIFO, a directory, a socket, a larger file) is refused before a byte of
+/// it is read, and opening never waits: a FIFO without a writer would.
+fn read_bounded(path: &Path) -> Result<String, PriceError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |source| PriceError::Io { path: path.to_path_buf(), source };
+    let check = |meta: &std::fs::Metadata| -> Result<(), PriceError> {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        let kind = if t.is_file() {
+            return if meta.len() > MAX_IMPORT_BYTES {
+                Err(PriceError::TooLarge { path: path.to_path_buf(), size: meta.len() })
+            } else {
+                Ok(())
+            };
+        } else if t.is_dir() {
+            "a directory"
+        } else if t.is_fifo() {
+            "a FIFO"
+        } else if t.is_char_device() {
+            "a character device"
+        } else if t.is_block_device() {
+            "a block device"
+        } else if t.is_socket() {
+            "a socket"
+        } else {
+            "not a file"
+        };
+        Err(PriceError::NotAFile { path: path.to_path_buf(), kind })
+    };
+    // Looked at before opening (a symbolic link to a table is fine)...
+    check(&std::fs::metadata(path).map_err(io)?)?;
+    // ...and the file opened is looked at again, in case the path was
+    // swapped meanwhile; O_NONBLOCK keeps that open from waiting on a FIFO.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(io)?;
+    check(&file.metadata().map_err(io)?)?;
+    // A file that grows while it is read is still cut at the bound.
+    let mut bytes = Vec::new();
+    file.take(MAX_IMPORT_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > MAX_IMPORT_BYTES {
+        return Err(PriceError::TooLarge { path: path.to_path_buf(), size: bytes.len() as u64 });
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        io(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not UTF-8 text: {e}")))
+    })
 }
 
 /// Writes a file through a temporary one renamed into place.
@@ -545,6 +622,26 @@ mod tests {
         // No 1-hour rate for an OpenAI model: unpriced, never $0.
         let hour = Priced { cache_write_1h: 5, ..Priced::default() };
         assert!(matches!(t.estimate("openai", "gpt-5", day, 1, &hour), Estimate::Unpriced(_)));
+    }
+
+    #[test]
+    fn an_import_reads_only_a_regular_file_of_bounded_size() {
+        // The bound leaves the embedded table room to grow many times over.
+        assert!((EMBEDDED.len() as u64) * 16 < MAX_IMPORT_BYTES);
+        let dir = tempfile::tempdir().unwrap();
+        let kind = |p: &Path| match read_bounded(p) {
+            Err(PriceError::NotAFile { kind, .. }) => kind,
+            other => panic!("{} was not refused: {other:?}", p.display()),
+        };
+        assert_eq!(kind(dir.path()), "a directory");
+        assert_eq!(kind(Path::new("/dev/null")), "a character device");
+        let big = dir.path().join("big.json");
+        std::fs::File::create(&big).unwrap().set_len(MAX_IMPORT_BYTES + 1).unwrap();
+        let e = read_bounded(&big).unwrap_err();
+        assert!(e.to_string().contains("is 16777217 bytes, more than a price table may be"), "{e}");
+        let ok = dir.path().join("ok.json");
+        std::fs::write(&ok, "[]").unwrap();
+        assert_eq!(read_bounded(&ok).unwrap(), "[]");
     }
 
     #[test]

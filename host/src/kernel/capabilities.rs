@@ -1,14 +1,16 @@
 //! What the host does on a plugin's behalf, in the host process where plugin
-//! code cannot reach: HTTP to allowed hosts only (every redirect hop checked,
-//! credentials dropped when a hop leaves the origin), and redaction of every
-//! secret value the host knows from whatever the plugin sends back.
+//! code cannot reach: HTTP to allowed destinations only (every redirect hop
+//! checked where its connection is made, credentials dropped when a hop
+//! leaves the origin), and redaction of every secret value the host knows
+//! from whatever the plugin sends back.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use plugin_api::LogLevel;
 
-use super::http::{host_allowed, AnswerBudget, HttpClient};
+use super::destination::Destinations;
+use super::http::{AnswerBudget, HttpClient};
 use super::protocol::{WireRequest, WireResponse};
 use crate::logging::redact;
 
@@ -29,7 +31,7 @@ const MAX_TIMEOUT_MS: u32 = 10 * 60 * 1000;
 
 /// The capabilities of one run of one plugin.
 pub struct Broker {
-    allowed_hosts: Vec<String>,
+    destinations: Destinations,
     secret_values: Vec<String>,
     http: HttpClient,
     log: LogFn,
@@ -39,11 +41,11 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Capabilities for a run: HTTP to `allowed_hosts`, and `secret_values`
+    /// Capabilities for a run: HTTP to `destinations`, and `secret_values`
     /// (every secret the host knows, not only this plugin's) redacted;
     /// `progress` counts requests asked and done.
     pub fn new(
-        allowed_hosts: Vec<String>,
+        destinations: Destinations,
         secret_values: Vec<String>,
         http: HttpClient,
         log: LogFn,
@@ -51,7 +53,7 @@ impl Broker {
     ) -> Self {
         let held = Arc::new(AnswerBudget::new(MAX_HELD_BYTES));
         let http = http.with_budget(held.clone());
-        Broker { allowed_hosts, secret_values, http, log, progress, held }
+        Broker { destinations, secret_values, http, log, progress, held }
     }
 
     /// The answer bytes held for the worker: the writer that hands answers
@@ -112,12 +114,13 @@ impl Broker {
     }
 
     fn http(&self, req: &WireRequest) -> Result<WireResponse, String> {
-        let allowed = |url: &str| host_allowed(url, &self.allowed_hosts);
         let mut request = req.clone().into_api()?;
         request.max_retries = request.max_retries.min(MAX_RETRIES);
         request.timeout_ms = request.timeout_ms.min(MAX_TIMEOUT_MS);
         self.http
-            .execute(&request, &allowed, &self.secret_values, &|level, msg| self.emit(level, msg))
+            .execute(&request, &self.destinations, &self.secret_values, &|level, msg| {
+                self.emit(level, msg)
+            })
             .map(WireResponse::from)
             .map_err(|e| self.redact(&e))
     }

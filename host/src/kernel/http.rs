@@ -1,6 +1,7 @@
 //! The HTTP capability: reqwest (rustls, proxies from the environment) with
-//! timeouts, a body-size cap, and bounded retries of 429/5xx/529 that honour
-//! `Retry-After`. Errors are one readable line without secrets.
+//! timeouts, a body-size cap, rate limits (429/529) waited out within the
+//! run's patience, and bounded retries of 5xx, each honouring `Retry-After`.
+//! Errors are one readable line without secrets.
 
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +12,10 @@ use plugin_api::{Header, HttpRequest, HttpResponse, LogLevel};
 use reqwest::blocking::Client;
 use reqwest::Url;
 
+use super::destination::{
+    header_allowed, lookup_public, proxy_hosts, Destinations, LookupError, PublicResolver, Refused,
+    Route,
+};
 use super::pacer::Pacer;
 use crate::config::Settings;
 
@@ -21,8 +26,9 @@ pub struct HttpSettings {
     pub timeout_ms: u64,
     /// First retry delay when no `Retry-After` is sent; doubles each retry.
     pub backoff_ms: u64,
-    /// Longest single wait before a retry, `Retry-After` included.
-    pub max_wait_ms: u64,
+    /// How long one host's rate limits may keep this process waiting in all
+    /// (`AGENT_HTTP_MAX_WAIT_SECS`); past it a 429/529 is the answer.
+    pub patience_ms: u64,
     /// Largest response body accepted.
     pub max_body_bytes: u64,
     /// Most request starts per second to one host (0: no ceiling).
@@ -36,7 +42,7 @@ impl Default for HttpSettings {
         HttpSettings {
             timeout_ms: 60_000,
             backoff_ms: 500,
-            max_wait_ms: 60_000,
+            patience_ms: 300_000,
             max_body_bytes: 64 << 20,
             max_rps: 0.0,
             parallel: 8,
@@ -47,7 +53,7 @@ impl Default for HttpSettings {
 impl HttpSettings {
     /// The HTTP settings from the environment or `.env`, with their defaults:
     /// `AGENT_HTTP_TIMEOUT_SECS` (60), `AGENT_HTTP_BACKOFF_MS` (500),
-    /// `AGENT_HTTP_MAX_WAIT_SECS` (60), `AGENT_HTTP_MAX_RPS` (0, none) and
+    /// `AGENT_HTTP_MAX_WAIT_SECS` (300), `AGENT_HTTP_MAX_RPS` (0, none) and
     /// `AGENT_HTTP_PARALLEL` (8).
     pub fn from_settings(s: &Settings) -> crate::error::Result<HttpSettings> {
         let max_rps: f64 =
@@ -66,9 +72,9 @@ impl HttpSettings {
                 3_600_000,
                 "a number of milliseconds",
             )?,
-            max_wait_ms: s.bounded(
+            patience_ms: s.bounded(
                 "AGENT_HTTP_MAX_WAIT_SECS",
-                60,
+                300,
                 86_400,
                 "a number of seconds",
             )? * 1000,
@@ -83,9 +89,17 @@ impl HttpSettings {
 /// A reusable HTTP client.
 pub struct HttpClient {
     settings: HttpSettings,
+    /// For the operator's URLs (base URLs, webhooks), wherever they point.
     proxied: OnceLock<Result<Client, String>>,
+    /// The same, for this machine: no proxy.
     direct: OnceLock<Result<Client, String>>,
+    /// Counts every answer body against a worker's budget, when set.
     budget: Option<Arc<AnswerBudget>>,
+    /// For a plugin's declared hosts: public addresses only. Its own client,
+    /// so no connection another route opened is ever reused for one.
+    public: OnceLock<Result<Client, String>>,
+    /// Host names of the environment's proxies.
+    proxies: Vec<String>,
 }
 
 /// Answer bytes one worker's requests may hold in the host at once,
@@ -134,7 +148,14 @@ impl AnswerBudget {
 impl HttpClient {
     /// A client with these settings; the reqwest clients are built on first use.
     pub fn new(settings: HttpSettings) -> Self {
-        HttpClient { settings, proxied: OnceLock::new(), direct: OnceLock::new(), budget: None }
+        HttpClient {
+            settings,
+            proxied: OnceLock::new(),
+            direct: OnceLock::new(),
+            public: OnceLock::new(),
+            proxies: proxy_hosts(),
+            budget: None,
+        }
     }
 
     /// The same client, counting every answer body against `budget`.
@@ -150,6 +171,40 @@ impl HttpClient {
         }
     }
 
+    fn builder() -> reqwest::blocking::ClientBuilder {
+        // Redirects are followed by `execute`, hop by hop, under our rules.
+        Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
+            .user_agent(concat!("agent-host/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(15))
+    }
+
+    /// The client for `url` on `route`.
+    fn client_on(&self, route: Route, url: &Url) -> Result<&Client, String> {
+        if route == Route::Operator {
+            return self.client_for(url);
+        }
+        if let (false, Some(url::Host::Domain(name))) = (self.proxies.is_empty(), url.host()) {
+            // Through a proxy the proxy looks the name up and connects; the
+            // host can only check what the name resolves to here first.
+            lookup_public(name).map_err(|e| match e {
+                LookupError::Refused(r) => format!("{}: refused: {r}", display_url(url)),
+                LookupError::Lookup(e) => format!("{}: DNS lookup failed: {e}", display_url(url)),
+            })?;
+        }
+        self.public
+            .get_or_init(|| {
+                let resolver = PublicResolver { proxies: self.proxies.clone() };
+                Self::builder()
+                    .dns_resolver(std::sync::Arc::new(resolver))
+                    .build()
+                    .map_err(|e| format!("cannot start the HTTP client: {}", chain(&e)))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
     /// Loopback addresses never go through a proxy: a proxy from the
     /// environment cannot reach this machine's local servers.
     fn client_for(&self, url: &Url) -> Result<&Client, String> {
@@ -161,12 +216,7 @@ impl HttpClient {
         };
         let cell = if loopback { &self.direct } else { &self.proxied };
         cell.get_or_init(|| {
-            // Redirects are followed by `execute`, hop by hop, under our rules.
-            let mut b = Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .referer(false)
-                .user_agent(concat!("agent-host/", env!("CARGO_PKG_VERSION")))
-                .connect_timeout(Duration::from_secs(15));
+            let mut b = Self::builder();
             if loopback {
                 b = b.no_proxy();
             }
@@ -176,27 +226,32 @@ impl HttpClient {
         .map_err(Clone::clone)
     }
 
-    /// Performs `req`, retrying 429/5xx/529 up to `req.max_retries` times and
-    /// following up to [`MAX_REDIRECTS`] redirects. The URL and every hop
-    /// must pass `allowed`; a hop to another origin loses every credential header
-    /// (see [`is_credential`]).
+    /// Performs a plugin's `req`, waiting out rate limits and retrying 5xx
+    /// (see `execute_one`) and following up to [`MAX_REDIRECTS`] redirects. The URL and every hop must be one of
+    /// `destinations`, checked where the connection is made; a hop to
+    /// another origin loses every credential header (see [`is_credential`]).
+    /// A request setting a header the host frames itself is refused.
     pub fn execute(
         &self,
         req: &HttpRequest,
-        allowed: &dyn Fn(&str) -> Result<(), String>,
+        destinations: &Destinations,
         secrets: &[String],
         log: &dyn Fn(LogLevel, &str),
     ) -> Result<HttpResponse, String> {
+        for h in req.headers.iter() {
+            header_allowed(h.name.as_str())?;
+        }
         let mut url = Url::parse(req.url.as_str())
             .map_err(|e| format!("invalid URL {:?}: {e}", req.url.as_str()))?;
-        allowed(url.as_str())?;
+        let mut route = destinations.route(&url)?;
         let mut req = req.clone();
         for _ in 0..=MAX_REDIRECTS {
-            let resp = self.execute_one(&url, &req, log)?;
+            let client = self.client_on(route, &url)?;
+            let resp = self.execute_one(client, &url, &req, log)?;
             let Some(next) = redirect_target(&url, &resp) else { return Ok(resp) };
             self.discard(&resp);
             let next = next?;
-            allowed(next.as_str()).map_err(|e| {
+            route = destinations.route(&next).map_err(|e| {
                 format!("{} redirected to a host that is not allowed: {e}", display_url(&url))
             })?;
             if url.scheme() == "https" && next.scheme() != "https" {
@@ -233,7 +288,7 @@ impl HttpClient {
     ) -> Result<HttpResponse, String> {
         let url = Url::parse(req.url.as_str())
             .map_err(|e| format!("invalid URL {:?}: {e}", req.url.as_str()))?;
-        self.execute_one(&url, req, log)
+        self.execute_one(self.client_for(&url)?, &url, req, log)
     }
 
     /// The request settings.
@@ -242,14 +297,17 @@ impl HttpClient {
     }
 
     /// One URL, with its retries, paced with every other request to its
-    /// host: a 429 or 529 holds them all for its `Retry-After`.
+    /// host: a 429 or 529 holds them all for its `Retry-After`. A request
+    /// that may be retried at all (`max_retries` above 0) waits rate limits
+    /// out for as long as the host's patience lasts; a 5xx is retried at
+    /// most `max_retries` times.
     fn execute_one(
         &self,
+        client: &Client,
         url: &Url,
         req: &HttpRequest,
         log: &dyn Fn(LogLevel, &str),
     ) -> Result<HttpResponse, String> {
-        let client = self.client_for(url)?;
         let shown = display_url(url);
         let pacer = Pacer::for_host(
             &format!(
@@ -258,50 +316,81 @@ impl HttpClient {
                 url.port_or_known_default().unwrap_or(0)
             ),
             self.settings.max_rps,
+            Duration::from_millis(self.settings.patience_ms),
         );
-        let mut attempt = 0u32;
+        let mut failures = 0u32;
+        let mut limits = 0u32;
         loop {
             pacer.wait_turn();
             let resp = self.send_once(client, url, req)?;
-            let throttled = matches!(resp.status, 429 | 529);
-            let retryable = throttled || (500..=599).contains(&resp.status);
-            let wait = self.retry_wait(&resp, attempt);
-            if throttled {
-                pacer.back_off(wait);
-            } else if resp.status < 400 {
-                pacer.succeeded();
+            if matches!(resp.status, 429 | 529) {
+                let wait = self.retry_wait(&resp, limits, true);
+                let held = pacer.back_off(wait);
+                if req.max_retries == 0 {
+                    return Ok(resp);
+                }
+                if let Err(out) = held {
+                    log(
+                        LogLevel::WARN,
+                        &format!(
+                            "HTTP {} from {shown} after {limits} rate limit(s); waiting {:.1}s \
+                             more would pass the {:.1}s of patience left \
+                             (AGENT_HTTP_MAX_WAIT_SECS): giving up",
+                            resp.status,
+                            wait.as_secs_f32(),
+                            out.left.as_secs_f32()
+                        ),
+                    );
+                    return Ok(resp);
+                }
+                limits += 1;
+                // The first wait of a request is worth a warning; a long
+                // burst would otherwise flood the console.
+                log(
+                    if limits == 1 { LogLevel::WARN } else { LogLevel::INFO },
+                    &format!(
+                        "HTTP {} from {shown}; rate limited ({limits}), waiting {:.1}s",
+                        resp.status,
+                        wait.as_secs_f32()
+                    ),
+                );
+                self.discard(&resp);
+                // The wait is the pacer's, shared by every request to the host.
+                continue;
             }
-            if !retryable || attempt >= req.max_retries {
+            pacer.answered(resp.status < 400);
+            if !(500..=599).contains(&resp.status) || failures >= req.max_retries {
                 return Ok(resp);
             }
             self.discard(&resp);
-            attempt += 1;
+            let wait = self.retry_wait(&resp, failures, false);
+            failures += 1;
             log(
                 LogLevel::WARN,
                 &format!(
-                    "HTTP {} from {shown}; retry {attempt}/{} in {:.1}s",
+                    "HTTP {} from {shown}; retry {failures}/{} in {:.1}s",
                     resp.status,
                     req.max_retries,
                     wait.as_secs_f32()
                 ),
             );
-            // A back-off answer's wait is the pacer's, shared by everyone.
-            if !throttled {
-                std::thread::sleep(wait);
-            }
+            std::thread::sleep(wait);
         }
     }
 
-    fn retry_wait(&self, resp: &HttpResponse, attempt: u32) -> Duration {
-        let max = Duration::from_millis(self.settings.max_wait_ms);
-        let asked = resp
-            .header("retry-after")
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(|s| Duration::from_millis((s * 1000.0).min(u64::MAX as f64 / 2.0) as u64));
-        let backoff =
-            Duration::from_millis(self.settings.backoff_ms.saturating_mul(1u64 << attempt.min(16)));
-        asked.unwrap_or(backoff).min(max)
+    /// How long to wait before asking again: the answer's `Retry-After`
+    /// (seconds or an HTTP date), else the back-off doubled `attempt` times
+    /// up to [`MAX_BACKOFF`]. A rate limit's own `Retry-After` is taken as
+    /// asked: the patience decides whether it is waited; any other answer's
+    /// is capped like the back-off.
+    fn retry_wait(&self, resp: &HttpResponse, attempt: u32, rate_limit: bool) -> Duration {
+        let first = Duration::from_millis(self.settings.backoff_ms);
+        let cap = MAX_BACKOFF.max(first);
+        match (retry_after(resp), rate_limit) {
+            (Some(asked), true) => asked,
+            (Some(asked), false) => asked.min(cap),
+            (None, _) => first.saturating_mul(1u32 << attempt.min(16)).min(cap),
+        }
     }
 
     fn send_once(
@@ -409,6 +498,22 @@ impl<R: Read> Budgeted<'_, R> {
 /// The most redirects one request follows.
 pub const MAX_REDIRECTS: usize = 10;
 
+/// The longest back-off between two tries (unless `AGENT_HTTP_BACKOFF_MS`
+/// starts higher), and the longest `Retry-After` honoured for a 5xx.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// An answer's `Retry-After`: a number of seconds, or an HTTP date (a date
+/// already past is no wait).
+fn retry_after(resp: &HttpResponse) -> Option<Duration> {
+    let value = resp.header("retry-after")?.trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::from_secs_f64(secs.min(u32::MAX as f64)));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some((at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().unwrap_or_default())
+}
+
 /// Where a 3xx answer points, if it is a redirect with a usable `Location`.
 fn redirect_target(from: &Url, resp: &HttpResponse) -> Option<Result<Url, String>> {
     if !matches!(resp.status, 301 | 302 | 303 | 307 | 308) {
@@ -464,6 +569,9 @@ fn describe(shown: &str, e: &reqwest::Error, timeout: Duration) -> String {
     let mut root = e.to_string();
     let mut cur = std::error::Error::source(e);
     while let Some(s) = cur {
+        if let Some(refused) = s.downcast_ref::<Refused>() {
+            return format!("{shown}: refused: {refused}");
+        }
         root = s.to_string();
         cur = s.source();
     }
@@ -481,75 +589,108 @@ fn describe(shown: &str, e: &reqwest::Error, timeout: Duration) -> String {
     }
 }
 
-/// Whether `url`'s host is one of `allowed` (case-insensitive, port ignored).
-pub fn host_allowed(url: &str, allowed: &[String]) -> Result<(), String> {
-    let parsed = Url::parse(url).map_err(|e| format!("invalid URL {url:?}: {e}"))?;
-    let host = parsed.host_str().unwrap_or_default().trim_matches(['[', ']']);
-    if allowed.iter().any(|a| a.trim_matches(['[', ']']).eq_ignore_ascii_case(host)) {
-        Ok(())
-    } else {
-        Err(format!(
-            "host {host} is not allowed for this plugin (allowed: {}); declare it in the \
-             manifest's hosts or configure it as the plugin's base URL",
-            if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") }
-        ))
-    }
-}
-
-/// Whether a host name is this machine or a private network: a plugin's
-/// manifest may not name one (an operator's base URL setting may).
-pub fn is_local_host(host: &str) -> bool {
-    let host = host.trim_matches(['[', ']']).to_ascii_lowercase();
-    if host == "localhost" || host.ends_with(".localhost") {
-        return true;
-    }
-    match host.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(ip)) => {
-            ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
-        }
-        Ok(std::net::IpAddr::V6(ip)) => {
-            ip.is_loopback()
-                || ip.is_unspecified()
-                || (ip.segments()[0] & 0xfe00) == 0xfc00
-                || (ip.segments()[0] & 0xffc0) == 0xfe80
-        }
-        Err(_) => false,
-    }
-}
-
-/// The host name of a URL-valued setting, if it is one.
-pub fn url_host(value: &str) -> Option<String> {
-    let url = Url::parse(value).ok()?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return None;
-    }
-    url.host_str().map(|h| h.trim_matches(['[', ']']).to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn allow_list_is_by_host() {
-        let allowed = vec!["api.openai.com".to_string(), "127.0.0.1".to_string()];
-        assert!(host_allowed("https://API.openai.com/v1/x", &allowed).is_ok());
-        assert!(host_allowed("http://127.0.0.1:9999/v1", &allowed).is_ok());
-        let err = host_allowed("https://evil.example/steal", &allowed).unwrap_err();
-        assert!(err.contains("host evil.example is not allowed"));
+    fn retry_wait_honours_retry_after_and_caps_only_the_back_off() {
+        let c = HttpClient::new(HttpSettings::default());
+        let mut resp =
+            HttpResponse { status: 429, headers: Default::default(), body: Default::default() };
+        assert_eq!(c.retry_wait(&resp, 0, true), Duration::from_millis(500));
+        assert_eq!(c.retry_wait(&resp, 2, true), Duration::from_millis(2000));
+        assert_eq!(c.retry_wait(&resp, 30, false), MAX_BACKOFF);
+        resp.headers.push(Header::new("Retry-After", "2"));
+        assert_eq!(c.retry_wait(&resp, 0, true), Duration::from_secs(2));
+        resp.headers[0] = Header::new("retry-after", "0.05");
+        assert_eq!(c.retry_wait(&resp, 0, true), Duration::from_millis(50));
+        // A rate limit's long wait is for the patience to judge; a 5xx's is capped.
+        resp.headers[0] = Header::new("retry-after", "3600");
+        assert_eq!(c.retry_wait(&resp, 0, true), Duration::from_secs(3600));
+        assert_eq!(c.retry_wait(&resp, 0, false), MAX_BACKOFF);
+        let later = chrono::Utc::now() + chrono::Duration::seconds(120);
+        resp.headers[0] = Header::new("Retry-After", &later.to_rfc2822());
+        let wait = c.retry_wait(&resp, 0, true);
+        assert!(wait > Duration::from_secs(100) && wait <= Duration::from_secs(120), "{wait:?}");
+        resp.headers[0] = Header::new("Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT");
+        assert_eq!(c.retry_wait(&resp, 0, true), Duration::ZERO);
+        resp.headers[0] = Header::new("Retry-After", "soon");
+        assert_eq!(c.retry_wait(&resp, 1, true), Duration::from_secs(1));
+    }
+
+    /// A listener on 127.0.0.1 answering 200 to whoever connects, and how
+    /// many connected.
+    fn listener() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{BufRead, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = seen.clone();
+        std::thread::spawn(move || {
+            for mut s in l.incoming().flatten() {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                while r.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                    line.clear();
+                }
+                let _ = s.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                );
+            }
+        });
+        (port, seen)
     }
 
     #[test]
-    fn retry_wait_honours_retry_after_and_caps() {
-        let c = HttpClient::new(HttpSettings { max_wait_ms: 5_000, ..Default::default() });
-        let mut resp =
-            HttpResponse { status: 429, headers: Default::default(), body: Default::default() };
-        assert_eq!(c.retry_wait(&resp, 0), Duration::from_millis(500));
-        assert_eq!(c.retry_wait(&resp, 2), Duration::from_millis(2000));
-        resp.headers.push(Header::new("Retry-After", "2"));
-        assert_eq!(c.retry_wait(&resp, 0), Duration::from_secs(2));
-        resp.headers[0] = Header::new("retry-after", "3600");
-        assert_eq!(c.retry_wait(&resp, 0), Duration::from_secs(5));
+    fn declared_hosts_never_reach_this_machine_in_any_spelling() {
+        let (port, seen) = listener();
+        let spellings = [
+            "::ffff:7f00:1",
+            "::ffff:127.0.0.1",
+            "::127.0.0.1",
+            "::ffff:0:7f00:1",
+            "127.0.0.1",
+            "127.1",
+            "localhost",
+        ];
+        // As if the manifest check had been passed: the connection is where
+        // it counts.
+        let declared: Vec<String> = spellings.iter().map(|s| s.to_string()).collect();
+        let d = Destinations::new(&declared, ["http://127.0.0.1:9/"]);
+        let c = HttpClient::new(HttpSettings::default());
+        for host in spellings {
+            let host = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
+            let req = HttpRequest::get(&format!("http://{host}:{port}/"));
+            let err = c.execute(&req, &d, &[], &|_, _| {}).unwrap_err();
+            assert!(err.contains("a plugin reaches this machine"), "{host}: {err}");
+            assert!(err.contains("loopback"), "{host}: {err}");
+        }
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 0, "the listener was reached");
+        // The operator's base URL is reached, at exactly its origin.
+        let d = Destinations::new(&[], [format!("http://127.0.0.1:{port}/v1").as_str()]);
+        let req = HttpRequest::get(&format!("http://127.0.0.1:{port}/v1/x"));
+        assert_eq!(c.execute(&req, &d, &[], &|_, _| {}).unwrap().status, 200);
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_plugin_may_not_frame_its_own_request() {
+        let (port, seen) = listener();
+        let d = Destinations::new(&[], [format!("http://127.0.0.1:{port}").as_str()]);
+        let c = HttpClient::new(HttpSettings::default());
+        for (name, value) in [
+            ("Host", "internal.example"),
+            ("Content-Length", "0"),
+            ("Transfer-Encoding", "chunked"),
+            ("Proxy-Authorization", "Basic eA=="),
+        ] {
+            let req = HttpRequest::get(&format!("http://127.0.0.1:{port}/")).header(name, value);
+            let err = c.execute(&req, &d, &[], &|_, _| {}).unwrap_err();
+            assert!(err.contains("is set by the host, never by a plugin"), "{name}: {err}");
+        }
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 
     #[test]

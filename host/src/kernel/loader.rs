@@ -368,7 +368,7 @@ fn vetted(
     opts: &ScanOptions,
 ) -> std::result::Result<(Manifest, Vec<ReadPath>), String> {
     let mut manifest = checked_manifest(json)?;
-    if let Some(h) = manifest.hosts.iter().find(|h| super::http::is_local_host(h)) {
+    if let Some(h) = manifest.hosts.iter().find(|h| super::destination::is_local_host(h)) {
         return Err(format!(
             "manifest host {h:?} is this machine or a private network; a plugin may name only \
              public hosts (an operator reaches a local one through the plugin's base URL setting)"

@@ -5,6 +5,7 @@
 //! records mean is the business of the [`sink::RecordSink`] it is given.
 
 pub mod capabilities;
+pub mod destination;
 pub mod grants;
 pub mod http;
 pub mod isolate;

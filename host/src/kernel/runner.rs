@@ -16,8 +16,9 @@ use plugin_api::{LogLevel, RunMetadata, RunRequest, RunStatus};
 use serde::Serialize;
 
 use super::capabilities::{Broker, LogFn};
+use super::destination::Destinations;
 use super::grants::check_read_path;
-use super::http::{url_host, HttpClient, HttpSettings};
+use super::http::{HttpClient, HttpSettings};
 use super::isolate::{run_worker, OutputLimits};
 use super::job::Job;
 use super::loader::Plugin;
@@ -173,7 +174,7 @@ struct Prepared {
     /// Shared by the job's runs (one per window, and chained ones).
     spec: Arc<Job>,
     job: RunJob,
-    allowed_hosts: Vec<String>,
+    destinations: Destinations,
     secret_values: Vec<String>,
     window: Option<(NaiveDate, NaiveDate)>,
     started: Instant,
@@ -326,8 +327,9 @@ fn prepare(
         .iter()
         .filter_map(|k| settings.get(k).map(|v| (k.clone(), v.to_string())))
         .collect();
-    let mut allowed_hosts = m.hosts.clone();
-    allowed_hosts.extend(settings_given.values().filter_map(|v| url_host(v)));
+    // The operator's URL settings (base URLs) are reachable wherever they
+    // point; the manifest's hosts only at public addresses.
+    let destinations = Destinations::new(&m.hosts, settings_given.values().map(String::as_str));
     let read_paths = resolve_read_paths(plugin, &settings_given, &opts.protected)?;
     let request = RunRequest {
         from: window.map(|w| w.0.to_string()),
@@ -364,7 +366,7 @@ fn prepare(
     Ok(Prepared {
         spec: Arc::clone(spec),
         job,
-        allowed_hosts,
+        destinations,
         secret_values: settings.secret_values(&opts.secret_names),
         window,
         started: Instant::now(),
@@ -418,7 +420,7 @@ fn execute(mut prepared: Prepared, opts: &RunOptions) -> Executed {
         )
     });
     let broker = Arc::new(Broker::new(
-        prepared.allowed_hosts.clone(),
+        prepared.destinations.clone(),
         prepared.secret_values.clone(),
         HttpClient::new(opts.http.clone()),
         log.clone(),

@@ -11,7 +11,8 @@ use chrono::{Days, NaiveDate};
 use plugin_api::{HttpRequest, PluginCtx, PluginResult, Record, RunMetadata};
 use serde::Deserialize;
 
-/// How often the host retries a 429/5xx/529 answer before giving up.
+/// How often the host retries a 5xx answer before giving up (rate limits
+/// are waited out within the operator's patience, however many).
 pub const RETRIES: u32 = 4;
 
 /// The days a run covers, inclusive.

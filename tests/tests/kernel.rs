@@ -445,3 +445,31 @@ fn plugins_install_checks_then_copies_with_safe_modes() {
     assert!(run.stderr().contains("junk.so: "), "{}", run.stderr());
     assert!(!home.plugins().join("libjunk.so").exists());
 }
+
+#[test]
+fn an_upgrade_from_before_grants_keeps_collecting_what_ran_and_nothing_else() {
+    let sim = util::simulator();
+    let mut home = Home::with_plugins(&["openai_collector"]);
+    home.use_simulator(&sim);
+    home.run(&["run-all"]).expect_code(0);
+    let rows = home.count("cost_rows");
+    assert!(rows > 0);
+    // The previous release kept no grants; a plugin dropped in meanwhile
+    // never ran here.
+    std::fs::remove_file(home.path().join("grants.json")).unwrap();
+    home.drop_in("misbehaving", "libmisbehaving.so");
+    let run = home.run(&["run-all"]);
+    run.expect_code(0);
+    assert!(
+        run.stderr().contains("granted openai_collector what they ask for"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!run.stderr().contains("granted misbehaving"), "{}", run.stderr());
+    assert!(run.stdout().contains("openai_collector"), "{}", run.stdout());
+    let list = home.run(&["plugins", "list"]).expect_code(0).stdout();
+    assert!(list.contains("libmisbehaving.so: not granted"), "{list}");
+    // Said once: the grants file now exists.
+    let again = home.run(&["run-all"]);
+    assert!(!again.stderr().contains("what they ask for"), "{}", again.stderr());
+}

@@ -178,6 +178,18 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
 }
 
 impl Store {
+    /// The sha256 of every plugin file that has ever run here: the files an
+    /// operator ran before grants existed.
+    pub fn plugin_files_run(&self) -> Result<std::collections::BTreeSet<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT plugin_sha256 FROM runs WHERE plugin_sha256 IS NOT NULL")
+            .ctx("read the plugin files that ran")?;
+        let rows =
+            stmt.query_map([], |r| r.get::<_, String>(0)).ctx("read the plugin files that ran")?;
+        rows.collect::<std::result::Result<_, _>>().ctx("read the plugin files that ran")
+    }
+
     /// Records that a run started, and the days it asks for in the job's
     /// ledger (committed at once, so a crash leaves a visible `running` row
     /// that the next run marks as interrupted, and its days missing).

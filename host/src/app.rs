@@ -233,7 +233,12 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Accounts(AccountsCommand::Merge { from, into }) => {
             commands::accounts::merge(&ctx, &from, &into)
         }
-        Command::Records(args) => commands::records::list(&ctx, &args),
+        Command::Records(args) => match &args.action {
+            Some(crate::cli::RecordsAction::Prune { plugin, kind, keep, before }) => {
+                commands::records::prune(&ctx, plugin, kind.as_deref(), *keep, *before)
+            }
+            None => commands::records::list(&ctx, &args),
+        },
         Command::Runs(args) => commands::runs::list(&ctx, &args),
         Command::Summary(args) => commands::billing::summary(&ctx, &args),
         Command::Export(args) => commands::billing::export(&ctx, &args),

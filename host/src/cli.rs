@@ -239,10 +239,15 @@ pub struct RunArgs {
 
 /// `records` arguments.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct RecordsArgs {
+    /// `records prune`: free room under a plugin's records quota.
+    #[command(subcommand)]
+    pub action: Option<RecordsAction>,
+
     /// The plugin (or job) that stored them
-    #[arg(long, value_name = "NAME")]
-    pub plugin: String,
+    #[arg(long, value_name = "NAME", required = true)]
+    pub plugin: Option<String>,
 
     /// Only this kind (e.g. incident)
     #[arg(long, value_name = "KIND")]
@@ -255,6 +260,28 @@ pub struct RecordsArgs {
     /// Print JSON for scripts (payloads whole)
     #[arg(long)]
     pub json: bool,
+}
+
+/// `records` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RecordsAction {
+    /// Delete a plugin's records beyond the newest N (`--keep`) or last
+    /// updated before a day (`--before`); its grant's quota counts what is left.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["keep", "before"])))]
+    Prune {
+        /// The plugin (or job) whose records go
+        #[arg(long, value_name = "NAME")]
+        plugin: String,
+        /// Only this kind
+        #[arg(long, value_name = "KIND")]
+        kind: Option<String>,
+        /// Keep the newest N
+        #[arg(long, value_name = "N")]
+        keep: Option<usize>,
+        /// Delete those last updated before this UTC day (YYYY-MM-DD)
+        #[arg(long, value_name = "DAY", value_parser = parse_day)]
+        before: Option<chrono::NaiveDate>,
+    },
 }
 
 /// `jobs` subcommands.

@@ -987,3 +987,37 @@ fn formulas_a_plugin_writes_reach_no_exported_spreadsheet() {
         assert!(model.starts_with("'-0+HYPERLINK("), "{format}: {model}");
     }
 }
+
+#[test]
+fn records_a_plugin_keeps_stay_within_its_grant_s_quota() {
+    let home = hostile_home();
+    let path = home.path().join("grants.json");
+    let mut grants: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(grants["plugins"]["hostile"]["max_records"], 100_000, "the default quota");
+    grants["plugins"]["hostile"]["max_records"] = serde_json::json!(12);
+    std::fs::write(&path, grants.to_string()).unwrap();
+    let huge = |count: &str| {
+        home.run(&["run", "--plugin", "hostile", "--param", "attack=huge", "--param", count])
+    };
+    huge("count=10").expect_code(0);
+    assert_eq!(home.count("records"), 10);
+    // Keyed records are replaced, not added: the same ten again fit.
+    huge("count=10").expect_code(0);
+    let over = huge("count=20");
+    over.expect_code(1);
+    assert!(over.stdout().contains("past its grant's quota of 12 records"), "{}", over.stdout());
+    assert_eq!(home.count("records"), 10, "nothing of the refused run was stored");
+    let pruned = home.run(&["records", "prune", "--plugin", "hostile", "--keep", "3"]);
+    pruned.expect_code(0);
+    assert!(
+        pruned.stdout().contains("deleted 7 records of hostile; 3 left"),
+        "{}",
+        pruned.stdout()
+    );
+    assert_eq!(home.count("records"), 3);
+    home.run(&["records", "prune", "--plugin", "hostile"]).expect_code(2);
+    let before = home.run(&["records", "prune", "--plugin", "hostile", "--before", "2999-01-01"]);
+    before.expect_code(0);
+    assert_eq!(home.count("records"), 0);
+}

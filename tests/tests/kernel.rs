@@ -473,3 +473,33 @@ fn an_upgrade_from_before_grants_keeps_collecting_what_ran_and_nothing_else() {
     let again = home.run(&["run-all"]);
     assert!(!again.stderr().contains("what they ask for"), "{}", again.stderr());
 }
+
+#[test]
+fn a_plugin_built_for_an_older_contract_is_refused_up_front_with_the_fix() {
+    let home = Home::with_plugins(&["misbehaving"]);
+    let old = home.path().join("old-build.so");
+    let mut bytes = std::fs::read(util::plugin_lib("hostile")).unwrap();
+    let marker = b"HOSTILE-MANIFEST-MODE:normal____";
+    let at = bytes.windows(marker.len()).position(|w| w == marker).unwrap();
+    bytes[at..at + marker.len()].copy_from_slice(b"HOSTILE-MANIFEST-MODE:pre12_____");
+    std::fs::write(&old, bytes).unwrap();
+    let install = home.run(&["plugins", "install", old.to_str().unwrap()]);
+    install.expect_code(2);
+    assert!(install.stderr().contains("before 1.2"), "{}", install.stderr());
+    // Left in the folder by an upgrade: listed, failed by doctor, and the
+    // run names the file and the fix instead of failing on every record.
+    std::fs::copy(&old, home.plugins().join("libhostile.so")).unwrap();
+    home.fix_modes();
+    let list = home.run(&["plugins", "list"]).expect_code(0).stdout();
+    assert!(list.contains("libhostile.so: built for a plugin contract before 1.2"), "{list}");
+    let doctor = home.run(&["doctor"]);
+    doctor.expect_code(3);
+    assert!(doctor.stdout().contains("plugins install FILE"), "{}", doctor.stdout());
+    let run = home.run(&["run", "--plugin", "hostile"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr().contains("libhostile.so: built for a plugin contract"),
+        "{}",
+        run.stderr()
+    );
+}

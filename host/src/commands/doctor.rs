@@ -42,9 +42,12 @@ pub fn run(ctx: &Context, json: bool) -> Result<u8> {
                 let detail = format!("{} sha256:{}", p.path.display(), p.sha256);
                 checks.push(check(true, format!("plugin {}", p.manifest.name), detail));
             }
+            // A file that declares a plugin name is one the operator meant
+            // to run: its refusal stops collection. Other files are noise.
             for r in &catalog.rejected {
                 let what = format!("plugin file {}", r.path.display());
-                checks.push(Check { status: "warn", what, detail: r.reason.clone() });
+                let status = if r.plugin.is_some() { "fail" } else { "warn" };
+                checks.push(Check { status, what, detail: r.reason.clone() });
             }
         }
         Err(e) => checks.push(check(false, "plugins folder", e.to_string())),

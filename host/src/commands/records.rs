@@ -8,13 +8,38 @@ use crate::app::Context;
 use crate::cli::RecordsArgs;
 use crate::error::{ExitCode, HostError, Result};
 
+/// `records prune`: deletes a plugin's records beyond the newest `keep`,
+/// or last updated before `before`, and says how many went.
+pub fn prune(
+    ctx: &Context,
+    plugin: &str,
+    kind: Option<&str>,
+    keep: Option<usize>,
+    before: Option<chrono::NaiveDate>,
+) -> Result<u8> {
+    let mut store = ctx.store()?;
+    let tx = store.transaction()?;
+    let before = before.map(|d| d.to_string());
+    let gone = tx.prune_records(plugin, kind, keep, before.as_deref())?;
+    let (left, bytes) = tx.records_held(plugin)?;
+    tx.commit()?;
+    let name = crate::logging::printable(plugin, false);
+    writeln!(
+        std::io::stdout().lock(),
+        "deleted {gone} records of {name}; {left} left ({bytes} bytes of payload)"
+    )
+    .map_err(write_err)?;
+    Ok(ExitCode::OK)
+}
+
 /// Lists a plugin's (or job's) generic records, newest first.
 pub fn list(ctx: &Context, args: &RecordsArgs) -> Result<u8> {
+    let plugin = args.plugin.as_deref().unwrap_or_default();
     if args.limit == 0 || args.limit > 100_000 {
         return Err(HostError::usage(format!("--limit {} is not 1 to 100000", args.limit)));
     }
     let store = ctx.store()?;
-    let rows = store.generic_records(&args.plugin, args.kind.as_deref(), args.limit)?;
+    let rows = store.generic_records(plugin, args.kind.as_deref(), args.limit)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         let list: Vec<serde_json::Value> = rows
@@ -33,7 +58,7 @@ pub fn list(ctx: &Context, args: &RecordsArgs) -> Result<u8> {
         return Ok(ExitCode::OK);
     }
     if rows.is_empty() {
-        let name = crate::logging::printable(&args.plugin, false);
+        let name = crate::logging::printable(plugin, false);
         writeln!(out, "no records of {name} (has it run? see `agent-host runs`)")
             .map_err(write_err)?;
         return Ok(ExitCode::OK);

@@ -322,6 +322,11 @@ fn check_lines(p: &Plugin, contract: &Contract) -> Vec<(&'static str, String)> {
     if let Some(setup) = &m.setup {
         lines.push(("setup", printable(setup, false)));
     }
+    let grant = match p.standing.refusal(&m.name) {
+        None => "granted (its request is covered by this home's grant)".to_string(),
+        Some(why) => why,
+    };
+    lines.push(("grant", grant));
     let mut params = m.params.iter().map(|s| match &s.default {
         Some(d) => printable(&format!("{} (default {d}): {}", s.name, s.description), false),
         None => printable(&format!("{}: {}", s.name, s.description), false),
@@ -357,6 +362,8 @@ fn check_json(p: &Plugin, contract: &Contract) -> serde_json::Value {
         "observes": m.observes,
         "params": m.params,
         "daily": m.daily,
+        "granted": p.standing.grant().is_some(),
+        "refused": p.standing.refusal(&m.name),
     })
 }
 

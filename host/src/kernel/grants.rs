@@ -118,6 +118,20 @@ pub struct Grant {
     /// only from `.env` or its job). Only names in `allowed.settings` count.
     #[serde(default)]
     pub env: Vec<String>,
+    /// Most records it may keep in the kernel's generic records table.
+    #[serde(default = "default_max_records")]
+    pub max_records: u64,
+    /// Most payload bytes those records may hold.
+    #[serde(default = "default_max_record_bytes")]
+    pub max_record_bytes: u64,
+}
+
+fn default_max_records() -> u64 {
+    100_000
+}
+
+fn default_max_record_bytes() -> u64 {
+    64 << 20
 }
 
 /// Whether a plugin file is covered by its grant, and if not, why.
@@ -209,6 +223,8 @@ impl Grants {
             granted_at: now.to_string(),
             env: request.settings.clone(),
             allowed: request.clone(),
+            max_records: default_max_records(),
+            max_record_bytes: default_max_record_bytes(),
         };
         self.plugins.insert(name.to_string(), grant);
     }

@@ -224,9 +224,15 @@ pub fn scan(dir: &Path, opts: &ScanOptions) -> Result<Catalog> {
     };
     let answers = read_manifests(&checked, &mut cache, opts);
     for ((path, file), answer) in checked.into_iter().zip(answers) {
+        // The name it declares, when it got that far: a run asking for it
+        // then says why it cannot be used.
+        let named = answer.as_ref().ok().and_then(|json| Manifest::from_json(json).ok());
         match answer.and_then(|json| plugin_from(path.clone(), file, &json, opts, &grants)) {
             Ok(plugin) => catalog.plugins.push(plugin),
-            Err(reason) => catalog.rejected.push(Rejected { path, plugin: None, reason }),
+            Err(reason) => {
+                let plugin = named.map(|m| m.name).filter(|n| validate_name(n).is_ok());
+                catalog.rejected.push(Rejected { path, plugin, reason })
+            }
         }
     }
     cache.save();
@@ -372,6 +378,18 @@ fn vetted(
         return Err(format!(
             "manifest host {h:?} is this machine or a private network; a plugin may name only \
              public hosts (an operator reaches a local one through the plugin's base URL setting)"
+        ));
+    }
+    // Since contract 1.2 a daily plugin says which providers it reports
+    // for or observes; a daily manifest with neither was built before, and
+    // every one of its runs would fail on its first record.
+    if manifest.daily && manifest.providers.is_empty() && manifest.observes.is_empty() {
+        return Err(format!(
+            "built for a plugin contract before 1.2: a daily plugin now declares the providers \
+             it reports for (`providers`) or observes (`observes`), and this file declares \
+             neither; install this release's build of {} (`agent-host plugins install FILE`, \
+             or `scripts/install.sh` for the bundled plugins)",
+            manifest.name
         ));
     }
     // Shown on terminals: no escape sequences.

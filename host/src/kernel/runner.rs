@@ -693,7 +693,8 @@ fn commit<S: RecordSink>(store: &mut Store, sink: &S, today: NaiveDate, ex: Exec
         more: status == "success" && metadata.more && prepared.window.is_none(),
     };
     let state = if status == "failed" { None } else { metadata.state.as_deref() };
-    match write_run(store, sink, &input, batch, state, &report, &logs) {
+    let quota = prepared.spec.plugin.standing.grant().map(|g| (g.max_records, g.max_record_bytes));
+    match write_run(store, sink, &input, batch, (state, quota), &report, &logs) {
         Ok(stats) => {
             report.records_written = stats.written;
             report.records_changed = stats.changed;
@@ -722,7 +723,7 @@ fn write_run<S: RecordSink>(
     sink: &S,
     input: &SinkInput<'_>,
     batch: Option<S::Batch>,
-    state: Option<&str>,
+    (state, quota): (Option<&str>, Option<(u64, u64)>),
     report: &RunReport,
     logs: &[RunLog],
 ) -> crate::store::Result<super::sink::WriteStats> {
@@ -731,6 +732,18 @@ fn write_run<S: RecordSink>(
         Some(b) => sink.write(&tx, input, b)?,
         None => Default::default(),
     };
+    if let Some((max_records, max_bytes)) = quota {
+        let (held, bytes) = tx.records_held(input.plugin)?;
+        if held > max_records || bytes > max_bytes {
+            // Dropping the transaction keeps nothing of the run.
+            return Err(crate::store::StoreError::Invalid(format!(
+                "{} would keep {held} records of {bytes} bytes, past its grant's quota of \
+                 {max_records} records and {max_bytes} bytes; nothing of this run was stored \
+                 (`agent-host records prune --plugin {}` frees room)",
+                input.plugin, input.plugin
+            )));
+        }
+    }
     if let Some(state) = state {
         tx.save_plugin_state(input.plugin, state, input.run_id, input.collected_at)?;
     }

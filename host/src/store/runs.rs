@@ -640,6 +640,41 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// How many generic records `plugin` keeps, and their payload bytes.
+    pub fn records_held(&self, plugin: &str) -> Result<(u64, u64)> {
+        self.tx
+            .query_row(
+                "SELECT count(*), coalesce(sum(length(CAST(payload AS BLOB))), 0)
+                 FROM records WHERE plugin_name = ?1",
+                [plugin],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+            )
+            .ctx("count the plugin's records")
+    }
+
+    /// Deletes `plugin`'s generic records (of `kind`, when given) beyond
+    /// the `keep` newest, or last updated before `before`; how many went.
+    pub fn prune_records(
+        &self,
+        plugin: &str,
+        kind: Option<&str>,
+        keep: Option<usize>,
+        before: Option<&str>,
+    ) -> Result<usize> {
+        let gone = self
+            .tx
+            .execute(
+                "DELETE FROM records WHERE plugin_name = ?1 AND (?2 IS NULL OR kind = ?2)
+                 AND ((?3 IS NOT NULL AND id NOT IN (
+                        SELECT id FROM records WHERE plugin_name = ?1 AND (?2 IS NULL OR kind = ?2)
+                        ORDER BY updated_at DESC, id DESC LIMIT ?3))
+                   OR (?4 IS NOT NULL AND updated_at < ?4))",
+                params![plugin, kind, keep.map(|k| k as i64), before],
+            )
+            .ctx("prune records")?;
+        Ok(gone)
+    }
+
     /// Upserts generic records by (plugin, kind, key); keyless ones are added.
     pub fn upsert_records(
         &self,

@@ -162,7 +162,8 @@ fn manifest() -> Manifest {
         daily: true,
         read_paths,
         setup: None,
-        providers: vec!["hostile".into()],
+        // A daily plugin as built before contract 1.2: no providers.
+        providers: if mode == "pre12" { vec![] } else { vec!["hostile".into()] },
         observes: vec![],
     }
 }

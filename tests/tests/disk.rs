@@ -1,6 +1,7 @@
 //! A full or read-only disk: a clear error, a documented exit code, and
 //! nothing already stored is lost. These tests mount a tiny tmpfs as the home
-//! folder, which needs root (as in CI); elsewhere they say so and skip.
+//! folder, which needs root (as in CI): under `CI=true` a machine that cannot
+//! mount one fails them, saying why; elsewhere they say so and skip.
 
 mod util;
 
@@ -23,6 +24,12 @@ impl TinyDisk {
             .status()
             .is_ok_and(|s| s.success());
         if !ok {
+            // A guarantee CI cannot check is a failure there, never a pass.
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must be able to mount a tmpfs (root or CAP_SYS_ADMIN) to test full and \
+                 read-only disks"
+            );
             eprintln!("skipping: mounting a tmpfs needs root (CI runs as root)");
             return None;
         }

@@ -595,7 +595,10 @@ fn doctor_checks_the_database_the_plugins_and_permissions() {
     let out = run.stdout();
     assert!(out.contains("integrity ok"), "{out}");
     assert!(out.contains("plugin misbehaving"), "{out}");
-    assert!(out.contains("sandbox: landlock"), "{out}");
+    // The protections in force, not merely named ("landlock unavailable"
+    // would match a bare "landlock").
+    assert!(out.contains("sandbox: landlock ABI") && out.contains("fully enforced"), "{out}");
+    assert!(out.contains("seccomp filter on"), "{out}");
     assert!(out.contains("fix with `chmod 600"), "{out}");
     set_mode(&home.path().join(".env"), 0o600);
     home.run(&["doctor"]).expect_code(0);

@@ -70,6 +70,21 @@ struct Line<'a> {
     sidechain: Option<bool>,
     #[serde(borrow, default)]
     message: Option<Message<'a>>,
+    /// A `progress` line's payload: a subagent's own line, nested. Kept
+    /// raw (a span of the line) and read only for `progress` lines, since
+    /// other line types may hold anything here.
+    #[serde(borrow, default)]
+    data: Option<&'a serde_json::value::RawValue>,
+}
+
+/// What a `progress` line carries: Claude Code writes a subagent's
+/// assistant lines inside `agent_progress` lines of its parent's transcript
+/// (`data.message` is the subagent's line, with its own `message.usage`).
+/// When the subagent's own file is gone, nothing else records those calls.
+#[derive(Deserialize)]
+struct Progress<'a> {
+    #[serde(borrow, default)]
+    message: Option<Line<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -116,7 +131,10 @@ pub fn parse_line(bytes: &[u8]) -> Parsed {
 }
 
 impl Line<'_> {
-    fn call(self) -> Parsed {
+    fn call(mut self) -> Parsed {
+        if self.kind.as_ref().map(Text::as_str) == Some("progress") {
+            return self.nested_call();
+        }
         let is_assistant = self.kind.as_ref().map(Text::as_str) == Some("assistant");
         let Some(Message { id, model, usage: Some(usage) }) = self.message.filter(|_| is_assistant)
         else {
@@ -140,6 +158,34 @@ impl Line<'_> {
         payload.service_tier = usage.service_tier.map(Text::into_owned);
         payload.speed = usage.speed.map(Text::into_owned);
         Parsed::Call(Call { payload, sidechain: self.sidechain.unwrap_or(false) })
+    }
+}
+
+impl<'a> Line<'a> {
+    /// The call a `progress` line nests, keyed like any other (its message
+    /// id), so a copy in the subagent's own file counts once. It is a
+    /// subagent's, so a sidechain; its project and session are its
+    /// parent's where it does not name them.
+    fn nested_call(&mut self) -> Parsed {
+        let Some(raw) = self.data.take() else { return Parsed::Ignored };
+        let mut inner = match serde_json::from_str::<Progress<'a>>(raw.get()) {
+            Ok(Progress { message: Some(inner) }) => inner,
+            Ok(Progress { message: None }) => return Parsed::Ignored,
+            // Progress of a shape we do not know: not a call we can read.
+            Err(_) => return Parsed::Ignored,
+        };
+        // A progress line nested in a progress line has no call of its own.
+        inner.data = None;
+        inner.cwd = inner.cwd.or_else(|| self.cwd.take());
+        inner.session_id = inner.session_id.or_else(|| self.session_id.take());
+        inner.timestamp = inner.timestamp.or_else(|| self.timestamp.take());
+        inner.sidechain = Some(true);
+        match inner.call() {
+            Parsed::Call(c) => Parsed::Call(c),
+            // Progress of another kind (a tool's, a hook's): nothing to count.
+            Parsed::Ignored => Parsed::Ignored,
+            Parsed::Skipped => Parsed::Skipped,
+        }
     }
 }
 
@@ -255,6 +301,41 @@ mod tests {
             parse_line(b"{\"type\":\"assistant\",\"message\":{\"id\":\"msg_trunc"),
             Parsed::Skipped
         );
+    }
+
+    /// ccusage's shape of an `agent_progress` line (its nested-progress
+    /// tests), with the subagent's call inside.
+    const PROGRESS: &str = r#"{"parentUuid":"p","isSidechain":false,"cwd":"/w","sessionId":"s1","version":"2.1.38","type":"progress","data":{"type":"agent_progress","message":{"type":"assistant","timestamp":"2026-03-10T06:00:01.000Z","message":{"model":"claude-haiku-4-5-20251001","id":"msg_haiku","type":"message","role":"assistant","content":[],"usage":{"input_tokens":20,"output_tokens":2,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}},"requestId":"req_haiku","uuid":"nested"}},"timestamp":"2026-03-10T06:00:01.001Z"}"#;
+
+    #[test]
+    fn reads_the_call_a_progress_line_nests() {
+        let c = call(PROGRESS);
+        let p = &c.payload;
+        assert_eq!(
+            (p.key.as_str(), p.model.as_str(), p.day.as_str()),
+            ("msg_haiku", "claude-haiku-4-5-20251001", "2026-03-10")
+        );
+        // The nested line's own time, its parent's project and session.
+        assert_eq!(p.at.as_deref(), Some("2026-03-10T06:00:01.000Z"));
+        assert_eq!((p.project.as_deref(), p.session.as_deref()), (Some("/w"), Some("s1")));
+        assert_eq!((p.priced.input, p.priced.output), (20, 2));
+        assert!(c.sidechain);
+        // Progress of other kinds, or without a call, counts nothing.
+        let tool = r#"{"type":"progress","data":{"type":"bash_progress","output":"..."},"timestamp":"2026-03-10T06:00:01.001Z"}"#;
+        assert_eq!(parse_line(tool.as_bytes()), Parsed::Ignored);
+        let user =
+            PROGRESS.replace(r#"{"type":"assistant","timestamp""#, r#"{"type":"user","timestamp""#);
+        assert_eq!(parse_line(user.as_bytes()), Parsed::Ignored);
+        // A nested assistant line without an identity is skipped (and counted).
+        let broken =
+            PROGRESS.replace(r#""id":"msg_haiku","#, "").replace(r#""requestId":"req_haiku","#, "");
+        assert_eq!(parse_line(broken.as_bytes()), Parsed::Skipped);
+    }
+
+    #[test]
+    fn a_data_field_of_another_shape_leaves_a_line_as_it_was() {
+        let with_data = LINE.replacen(r#""cwd":"/w","#, r#""cwd":"/w","data":"text","#, 1);
+        assert_eq!(call(&with_data).payload.key, "msg_1");
     }
 
     #[test]

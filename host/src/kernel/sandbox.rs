@@ -137,12 +137,33 @@ mod imp {
         } else {
             "unavailable (kernel without Landlock): files and network are not confined".into()
         };
+        // What a worker will get, as far as can be told without starting
+        // one (each run's log says what it got).
+        let userns = std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
+            .is_ok_and(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 0));
+        let cgroup = worker_cgroup(std::process::id()).and_then(|d| {
+            let parent = std::ffi::CString::new(d.parent()?.as_os_str().as_encoded_bytes()).ok()?;
+            // SAFETY: a NUL-terminated path.
+            (unsafe { libc::access(parent.as_ptr(), libc::W_OK) } == 0).then_some(())
+        });
+        let threads = match (cgroup, userns && !is_root()) {
+            (Some(()), _) => format!("at most {MAX_THREADS} (pids cgroup)"),
+            (None, true) => format!("at most {MAX_THREADS} (RLIMIT_NPROC)"),
+            (None, false) => "not bounded (no pids cgroup this user can create)".to_string(),
+        };
+        let private_folder = if userns {
+            format!("capped at {} MiB", PRIVATE_FOLDER_BYTES >> 20)
+        } else {
+            "not capped (no user namespaces)".to_string()
+        };
         Protections {
-            complete: abi >= 6 && seccomp,
+            complete: abi >= 6 && seccomp && userns && threads.starts_with("at most"),
             landlock,
             seccomp,
             limits: true,
-            ..Protections::default()
+            no_privileges: userns || !is_root(),
+            private_folder,
+            threads,
         }
     }
 

@@ -119,13 +119,17 @@ pub fn run_worker(
         Ok(d) => d,
         Err(e) => return failed(format!("cannot create the worker's private folder: {e}")),
     };
+    // Claimed before the worker starts, held until it is gone.
+    let slot = super::sandbox::CgroupSlot::claim();
     let mut child = match spawn(exe, plugin, workdir.path()) {
         Ok(c) => c,
         Err(e) => return failed(format!("cannot start a worker process ({}): {e}", exe.display())),
     };
     let held = broker.as_ref().map(|b| b.held());
     let (replies, stall) = start_writer(child.stdin.take(), held);
-    let mut job_line = serde_json::to_vec(job).unwrap_or_default();
+    let mut job = job.clone();
+    job.sandbox_mut().cgroup = slot.as_ref().map(|s| s.path().display().to_string());
+    let mut job_line = serde_json::to_vec(&job).unwrap_or_default();
     job_line.push(b'\n');
     // A worker that dies at once closes the pipe; its exit status says why.
     let _ = replies.try_send(Outgoing { line: job_line, release: 0 });
@@ -154,10 +158,10 @@ pub fn run_worker(
     backlog.close();
     kill_group(&child);
     let status = child.wait();
-    super::sandbox::release(child.id());
+    drop(slot);
     let stderr = stderr.recv_timeout(DRAIN_GRACE).unwrap_or_default();
     // Who crashed the worker, as the reason says it.
-    let culprit = match job {
+    let culprit = match &job {
         Job::Manifest { .. } => "reading its manifest",
         Job::Run(_) => "the plugin",
     };

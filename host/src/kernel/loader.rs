@@ -307,6 +307,7 @@ fn read_manifest(file: &File, opts: &ScanOptions) -> (std::result::Result<String
             host_pid: std::process::id(),
             read_paths: Vec::new(),
             memory_bytes: opts.memory_bytes,
+            cgroup: None,
             cpu_secs: opts.timeout.as_secs() + 1,
         },
     };

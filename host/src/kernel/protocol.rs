@@ -64,6 +64,20 @@ pub struct SandboxSpec {
     /// The host's pid: a worker whose parent is no longer it exits.
     #[serde(default)]
     pub host_pid: u32,
+    /// The pids cgroup the host claimed for this worker, which it joins
+    /// first (see `sandbox::CgroupSlot`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+}
+
+impl Job {
+    /// What the sandbox allows, to change before the job is sent.
+    pub fn sandbox_mut(&mut self) -> &mut SandboxSpec {
+        match self {
+            Job::Manifest { sandbox } => sandbox,
+            Job::Run(run) => &mut run.sandbox,
+        }
+    }
 }
 
 /// A record as it crosses the process boundary.

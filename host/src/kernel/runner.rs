@@ -360,6 +360,7 @@ fn prepare(
             host_pid: std::process::id(),
             read_paths: read_paths.values().flatten().map(|p| p.display().to_string()).collect(),
             memory_bytes: opts.memory_bytes,
+            cgroup: None,
             cpu_secs: opts.timeout_for(spec).as_secs() + 5,
         },
     };

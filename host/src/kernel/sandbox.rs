@@ -73,16 +73,33 @@ pub const MAX_THREADS: u64 = 1024;
 /// Most bytes the worker's private folder may hold.
 pub const PRIVATE_FOLDER_BYTES: u64 = 256 << 20;
 
-/// Removes what the sandbox of the worker `pid` left behind in the host's
-/// view (its pids cgroup, once empty). Called by the host after the worker
-/// ended.
-pub fn release(pid: u32) {
-    #[cfg(target_os = "linux")]
-    if let Some(dir) = imp::worker_cgroup(pid) {
-        let _ = std::fs::remove_dir(dir);
+/// A pids cgroup held by the host for one worker, capped at
+/// [`MAX_THREADS`] tasks: the one thread bound that holds for root too
+/// (RLIMIT_NPROC does not bind root). Creating a cgroup costs the kernel
+/// about 10 ms, so slots are made once and reused: each is a folder under
+/// `agent-host-workers/` beside the host's own cgroup, claimed by an
+/// exclusive `flock` on it for as long as its worker lives (other hosts'
+/// workers take other slots).
+pub struct CgroupSlot {
+    dir: std::path::PathBuf,
+    _lock: std::fs::File,
+}
+
+impl CgroupSlot {
+    /// A free slot, or `None` where this user cannot make pids cgroups.
+    pub fn claim() -> Option<CgroupSlot> {
+        #[cfg(target_os = "linux")]
+        {
+            imp::claim_slot()
+        }
+        #[cfg(not(target_os = "linux"))]
+        None
     }
-    #[cfg(not(target_os = "linux"))]
-    let _ = pid;
+
+    /// Its folder, which the worker joins.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
 }
 
 /// Applies the sandbox to the calling process. `plugin` is the plugin file's
@@ -141,7 +158,7 @@ mod imp {
         // one (each run's log says what it got).
         let userns = std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
             .is_ok_and(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 0));
-        let cgroup = worker_cgroup(std::process::id()).and_then(|d| {
+        let cgroup = slots_dir().and_then(|d| {
             let parent = std::ffi::CString::new(d.parent()?.as_os_str().as_encoded_bytes()).ok()?;
             // SAFETY: a NUL-terminated path.
             (unsafe { libc::access(parent.as_ptr(), libc::W_OK) } == 0).then_some(())
@@ -174,7 +191,7 @@ mod imp {
     ) -> Protections {
         // The cgroup is joined while the worker still has the host's
         // rights; everything after gives rights away.
-        let cgroup = join_pids_cgroup();
+        let cgroup = join_pids_cgroup(spec.cgroup.as_deref());
         let (namespaces, private_folder) = enter_namespaces(workdir);
         let limits = set_limits(spec);
         // RLIMIT_NPROC counts a user's tasks per user namespace: inside the
@@ -220,10 +237,10 @@ mod imp {
         unsafe { libc::geteuid() == 0 }
     }
 
-    /// Where the pids controller keeps the cgroup of the worker `pid`: a
-    /// folder beside the cgroup the host runs in (v1's `pids` hierarchy, or
-    /// v2 where it has the controller).
-    pub fn worker_cgroup(pid: u32) -> Option<std::path::PathBuf> {
+    /// Where the pids controller keeps the host's worker slots: a folder
+    /// beside the cgroup this process runs in (v1's `pids` hierarchy, or v2
+    /// where it has the controller).
+    pub fn slots_dir() -> Option<std::path::PathBuf> {
         let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
         let (mount, path) = own.lines().find_map(|l| {
             let mut parts = l.splitn(3, ':');
@@ -236,28 +253,38 @@ mod imp {
                 .is_ok_and(|c| c.split_whitespace().any(|c| c == "pids"));
             (controllers.is_empty() && has_pids).then(|| (v2.to_string(), path.to_string()))
         })?;
-        let base = Path::new(&mount).join(path.trim_start_matches('/'));
-        Some(base.join(format!("agent-worker-{pid}")))
+        Some(Path::new(&mount).join(path.trim_start_matches('/')).join("agent-host-workers"))
     }
 
-    /// Moves the worker into a pids cgroup of its own capped at
-    /// [`MAX_THREADS`] tasks: the one thread bound that
-    /// holds for root too (RLIMIT_NPROC does not bind root).
-    fn join_pids_cgroup() -> Result<(), String> {
-        // SAFETY: no arguments.
-        let me = unsafe { libc::getpid() } as u32;
-        let dir = worker_cgroup(me).ok_or("no pids cgroup controller")?;
-        let fail = |what: &str, e: std::io::Error| format!("pids cgroup: {what}: {e}");
-        std::fs::create_dir(&dir).map_err(|e| fail("cannot create", e))?;
-        let joined = std::fs::write(dir.join("pids.max"), MAX_THREADS.to_string())
-            .map_err(|e| fail("cannot cap", e))
-            .and_then(|()| {
-                std::fs::write(dir.join("cgroup.procs"), "0").map_err(|e| fail("cannot join", e))
-            });
-        if joined.is_err() {
-            let _ = std::fs::remove_dir(&dir);
+    /// Claims the first free slot (making it if there is none), capped at
+    /// [`MAX_THREADS`].
+    pub fn claim_slot() -> Option<super::CgroupSlot> {
+        use std::os::fd::AsRawFd;
+        let base = slots_dir()?;
+        if std::fs::create_dir(&base).is_err() && !base.is_dir() {
+            return None;
         }
-        joined
+        for i in 0..256 {
+            let dir = base.join(format!("slot-{i}"));
+            if std::fs::create_dir(&dir).is_err() && !dir.is_dir() {
+                return None;
+            }
+            let Ok(lock) = std::fs::File::open(&dir) else { return None };
+            // SAFETY: flock on a descriptor this function owns.
+            if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                continue;
+            }
+            std::fs::write(dir.join("pids.max"), MAX_THREADS.to_string()).ok()?;
+            return Some(super::CgroupSlot { dir, _lock: lock });
+        }
+        None
+    }
+
+    /// Moves the worker into the slot the host claimed for it.
+    fn join_pids_cgroup(slot: Option<&str>) -> Result<(), String> {
+        let dir = slot.ok_or("no pids cgroup this user can create")?;
+        std::fs::write(Path::new(dir).join("cgroup.procs"), "0")
+            .map_err(|e| format!("cannot join the pids cgroup: {e}"))
     }
 
     /// A user namespace of the worker's own (its uid and gid mapped to

@@ -74,6 +74,9 @@ pub struct Projection {
 /// One block, or a gap between two.
 #[derive(Debug, Clone, Serialize)]
 pub struct Block {
+    /// Which log's calls (`claude_code`, `codex`): each agent's plan has its
+    /// own windows, so blocks never mix them.
+    pub source: String,
     /// The start in RFC 3339 (`gap-` and the start for a gap), as ccusage's ids.
     pub id: String,
     /// Start (a whole UTC hour for a block).
@@ -108,8 +111,9 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// The blocks and gaps of `calls` (any order), oldest first, seen at `now`.
-pub fn identify(mut calls: Vec<TimedCall>, now: DateTime<Utc>) -> Vec<Block> {
+/// The blocks and gaps of one source's `calls` (any order), oldest first,
+/// seen at `now`.
+pub fn identify(source: &str, mut calls: Vec<TimedCall>, now: DateTime<Utc>) -> Vec<Block> {
     calls.sort_by_key(|c| c.at);
     let span = Duration::hours(BLOCK_HOURS);
     let mut out = Vec::new();
@@ -120,9 +124,9 @@ pub fn identify(mut calls: Vec<TimedCall>, now: DateTime<Utc>) -> Vec<Block> {
             let since_last = call.at - last.at;
             if call.at - start > span || since_last > span {
                 let last_at = last.at;
-                out.push(block(start, std::mem::take(&mut current), now));
+                out.push(block(source, start, std::mem::take(&mut current), now));
                 if since_last > span {
-                    out.push(gap(last_at + span, call.at));
+                    out.push(gap(source, last_at + span, call.at));
                 }
             }
         }
@@ -132,7 +136,7 @@ pub fn identify(mut calls: Vec<TimedCall>, now: DateTime<Utc>) -> Vec<Block> {
         current.push(call);
     }
     if !current.is_empty() {
-        out.push(block(start, current, now));
+        out.push(block(source, start, current, now));
     }
     out
 }
@@ -141,8 +145,9 @@ fn floor_hour(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(Duration::hours(1)).unwrap_or(t)
 }
 
-fn gap(start: DateTime<Utc>, end: DateTime<Utc>) -> Block {
+fn gap(source: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> Block {
     Block {
+        source: source.to_string(),
         id: format!("gap-{}", rfc3339(start)),
         start: rfc3339(start),
         end: rfc3339(end),
@@ -159,7 +164,7 @@ fn gap(start: DateTime<Utc>, end: DateTime<Utc>) -> Block {
     }
 }
 
-fn block(start: DateTime<Utc>, calls: Vec<TimedCall>, now: DateTime<Utc>) -> Block {
+fn block(source: &str, start: DateTime<Utc>, calls: Vec<TimedCall>, now: DateTime<Utc>) -> Block {
     let end = start + Duration::hours(BLOCK_HOURS);
     let (first, last) = (calls[0].at, calls[calls.len() - 1].at);
     let is_active = now - last < Duration::hours(BLOCK_HOURS) && now < end;
@@ -185,6 +190,7 @@ fn block(start: DateTime<Utc>, calls: Vec<TimedCall>, now: DateTime<Utc>) -> Blo
     let rate = if is_active { burn_rate(&tokens, &cost, last - first) } else { None };
     let projection = rate.as_ref().map(|r| project(&tokens, &cost, r, end - now));
     Block {
+        source: source.to_string(),
         id: rfc3339(start),
         start: rfc3339(start),
         end: rfc3339(end),
@@ -279,7 +285,7 @@ mod tests {
             call("2026-11-01T13:30:00Z", 50, 5, "0.005"),
             call("2026-11-01T19:10:00Z", 70, 7, "0.007"),
         ];
-        let blocks = identify(calls, at("2026-11-03T00:00:00Z"));
+        let blocks = identify("claude_code", calls, at("2026-11-03T00:00:00Z"));
         let ids: Vec<(&str, &str, bool)> =
             blocks.iter().map(|b| (b.start.as_str(), b.end.as_str(), b.is_gap)).collect();
         assert_eq!(
@@ -312,7 +318,7 @@ mod tests {
             call("2026-11-01T08:10:00Z", 1000, 100, "0.10"),
             call("2026-11-01T09:10:00Z", 2000, 200, "0.20"),
         ];
-        let blocks = identify(calls, at("2026-11-01T10:10:00Z"));
+        let blocks = identify("claude_code", calls, at("2026-11-01T10:10:00Z"));
         assert_eq!(blocks.len(), 1);
         let b = &blocks[0];
         assert!(b.is_active);

@@ -44,6 +44,7 @@ fn render(blocks: &[Block], active_only: bool) -> String {
         let tokens = if b.is_gap { String::new() } else { tokens };
         let calls = if b.is_gap { String::new() } else { count(b.calls as i64) };
         rows.push(vec![
+            b.source.clone(),
             when(&b.start),
             when(&b.end),
             status,
@@ -56,6 +57,7 @@ fn render(blocks: &[Block], active_only: bool) -> String {
     let mut out = table(
         2,
         &[
+            ("Log", Align::Left),
             ("Start (UTC)", Align::Left),
             ("End", Align::Left),
             ("", Align::Left),
@@ -69,8 +71,9 @@ fn render(blocks: &[Block], active_only: bool) -> String {
     for b in blocks.iter().filter(|b| b.is_active) {
         if let (Some(r), Some(p)) = (&b.burn_rate, &b.projection) {
             out.push_str(&format!(
-                "\n  active block: {} tokens/h, ${}/h; at this rate {} tokens and ${} by {} \
+                "\n  active {} block: {} tokens/h, ${}/h; at this rate {} tokens and ${} by {} \
                  ({} left)",
+                b.source,
                 money(&r.tokens_per_hour).trim_end_matches(".00"),
                 money(&r.cost_per_hour),
                 count(p.tokens.min(i64::MAX as u64) as i64),

@@ -64,9 +64,7 @@ pub fn run(ctx: &Context) -> Result<u8> {
     } else {
         serde_json::from_str(&text).map_err(|e| {
             HostError::usage(format!(
-                "statusline: stdin is not Claude Code's status-line JSON (line {}, column {}: {e})",
-                e.line(),
-                e.column()
+                "statusline: stdin is not Claude Code's status-line JSON ({e})"
             ))
         })?
     };
@@ -109,8 +107,8 @@ pub fn line(ctx: &Context, input: &StatusInput) -> Result<String> {
     let day: Money =
         calls.iter().filter(|(c, _)| c.day == today).filter_map(|(_, p)| p.cost()).cloned().sum();
     parts.push(format!("today ~${}", money(&day.to_stored())));
-    let blocks = super::views::blocks_between(ctx, &store, today - Duration::days(2), today, now)?;
-    match blocks.iter().find(|b| b.is_active) {
+    let blocks = super::views::blocks_of(calls, now);
+    match blocks.iter().find(|b| b.is_active && b.source == "claude_code") {
         Some(b) => {
             let end = chrono::DateTime::parse_from_rfc3339(&b.end)
                 .map(|e| e.with_timezone(&chrono::Utc) - now)

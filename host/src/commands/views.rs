@@ -169,7 +169,8 @@ fn blocks_days(ctx: &Context, args: &BlocksArgs) -> Result<(NaiveDate, NaiveDate
     Ok((from, to))
 }
 
-/// The blocks (and gaps) of the calls between two days, seen at `now`.
+/// The blocks (and gaps) of the calls between two days, per source, seen
+/// at `now`; oldest first.
 pub fn blocks_between(
     ctx: &Context,
     store: &Store,
@@ -177,14 +178,36 @@ pub fn blocks_between(
     to: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<Vec<Block>> {
-    let timed = priced_calls(ctx, store, from, to)?
+    Ok(blocks_of(priced_calls(ctx, store, from, to)?, now))
+}
+
+/// The blocks (and gaps) of priced calls, per source, seen at `now`;
+/// oldest first.
+pub fn blocks_of(
+    calls: Vec<(crate::store::calls::CallLine, estimate::Priced)>,
+    now: DateTime<Utc>,
+) -> Vec<Block> {
+    let mut by_source: std::collections::BTreeMap<String, Vec<TimedCall>> = Default::default();
+    for (c, p) in calls {
+        // A call without an instant cannot be placed in a block.
+        let Some(at) = c.at.as_deref().and_then(|t| DateTime::parse_from_rfc3339(t).ok()) else {
+            continue;
+        };
+        let call = TimedCall {
+            at: at.with_timezone(&Utc),
+            model: c.model,
+            counts: c.counts,
+            cost: p.cost().cloned(),
+        };
+        by_source.entry(c.source).or_default().push(call);
+    }
+    let mut out: Vec<Block> = by_source
         .into_iter()
-        .filter_map(|(c, p)| {
-            let at = DateTime::parse_from_rfc3339(c.at.as_deref()?).ok()?.with_timezone(&Utc);
-            Some(TimedCall { at, model: c.model, counts: c.counts, cost: p.cost().cloned() })
-        })
+        .flat_map(|(source, calls)| blocks::identify(&source, calls, now))
         .collect();
-    Ok(blocks::identify(timed, now))
+    // RFC 3339 in UTC with milliseconds sorts as time does.
+    out.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.source.cmp(&b.source)));
+    out
 }
 
 /// The blocks `blocks` shows (`--active`: only the one under way, if

@@ -380,7 +380,7 @@ fn the_mcp_server_answers_what_the_cli_prints_and_never_crashes() {
         ),
         ("blocks", json!({}), vec!["blocks", "--json"]),
         ("blocks", json!({"active": true}), vec!["blocks", "--active", "--json"]),
-        ("reconcile", range.clone(), [&["reconcile"][..], &period, &["--json"]].concat()),
+        ("reconcile", range, [&["reconcile"][..], &period, &["--json"]].concat()),
         ("runs", json!({"limit": 5}), vec!["runs", "--limit", "5", "--json"]),
         ("runs", json!({"missing": true}), vec!["runs", "--missing", "--json"]),
     ];

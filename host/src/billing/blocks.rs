@@ -329,8 +329,11 @@ mod tests {
         let p = b.projection.as_ref().unwrap();
         assert_eq!((p.remaining_minutes, p.tokens, p.cost.as_str()), (170, 12650, "1.150000"));
         // Five hours after the last call the block is over, even before its end.
-        let later =
-            identify(vec![call("2026-11-01T08:00:00Z", 1, 1, "0")], at("2026-11-01T13:00:00Z"));
+        let later = identify(
+            "claude_code",
+            vec![call("2026-11-01T08:00:00Z", 1, 1, "0")],
+            at("2026-11-01T13:00:00Z"),
+        );
         assert!(!later[0].is_active);
     }
 }

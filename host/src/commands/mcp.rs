@@ -121,11 +121,9 @@ pub fn handle(text: &str, tools: &dyn ToolBox) -> Option<String> {
         return Some(error(reply_id, code::INVALID_REQUEST, "invalid request: no method"));
     };
     let params = obj.get("params").cloned().unwrap_or(json!({}));
-    if id.is_none() {
-        // Notifications (`notifications/initialized`, cancellations) need
-        // no answer, and a notification never gets one.
-        return None;
-    }
+    // Notifications (`notifications/initialized`, cancellations) need no
+    // answer, and a notification never gets one.
+    id.as_ref()?;
     if !id_ok {
         return Some(error(
             Value::Null,

@@ -272,12 +272,7 @@ impl ToolBox for Tools<'_> {
             "runs" => {
                 let r = runs_args(args)?;
                 let wrap = if r.missing { "missing" } else { "runs" };
-                (
-                    ctx.store()
-                        .map_err(HostError::from)
-                        .and_then(|s| views::runs_value(ctx, &s, &r)),
-                    wrap,
-                )
+                (ctx.store().and_then(|s| views::runs_value(ctx, &s, &r)), wrap)
             }
             _ => {
                 let p = period(name, args)?;

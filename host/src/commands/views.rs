@@ -131,7 +131,7 @@ pub fn sessions_value(ctx: &Context, p: Period, sessions: &[SessionLine]) -> Jso
         kind: "estimated",
         basis: "calls read from local agent logs, priced with the table below",
         price_table: table.source.clone(),
-        price_table_date: table.date.clone(),
+        price_table_date: table.date,
         sessions,
     })
 }
@@ -239,7 +239,7 @@ pub fn blocks_json(ctx: &Context, blocks: Vec<Block>, now: DateTime<Utc>) -> Jso
         kind: "estimated",
         basis: "calls read from local agent logs in 5-hour blocks, priced with the table below",
         price_table: table.source.clone(),
-        price_table_date: table.date.clone(),
+        price_table_date: table.date,
         now: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         blocks,
     })

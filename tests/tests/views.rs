@@ -101,6 +101,20 @@ fn sessions_of_the_fixture_transcripts() {
     assert_eq!(total, dec(&summary["estimated"]["total_cost"]));
     let text = home.run(&args).expect_code(0).stdout();
     assert!(text.contains("9f0c2e4a-5b1d") && text.contains("/home/me/legacy"), "{text}");
+    // One provider's sessions: Codex's four rollouts' sessions only.
+    let codex =
+        home.run(&[&args[..], &["--provider", "OpenAI", "--json"]].concat()).expect_code(0).json();
+    let sources: Vec<&str> = codex["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["source"].as_str().unwrap())
+        .collect();
+    assert!(!sources.is_empty() && sources.iter().all(|s| *s == "codex"), "{sources:?}");
+    // Sessions have no days or weeks: refused, not ignored.
+    let refused = home.run(&[&args[..], &["--weekly"]].concat());
+    refused.expect_code(2);
+    assert!(refused.stderr().contains("--by session lists sessions"), "{}", refused.stderr());
 }
 
 /// One Claude Code transcript line (claude-sonnet-4-5: $3 input, $15
@@ -240,6 +254,41 @@ fn statusline(home: &Home, input: &str) -> (std::time::Duration, std::process::O
 }
 
 #[test]
+fn the_status_line_shows_the_months_billed_spend() {
+    let sim = simulator();
+    let mut home = Home::with_plugins(&["openai_collector", "anthropic_collector"]);
+    home.use_simulator(&sim);
+    home.run(&["run-all", "--from", "2025-08-01", "--to", "2025-08-31"]).expect_code(0);
+    home.env("AGENT_NOW", "2025-08-20T12:00:00Z");
+    let s = home
+        .run(&["summary", "--from", "2025-08-01", "--to", "2025-08-20", "--json"])
+        .expect_code(0)
+        .json();
+    let billed = dec(&s["total_cost"])
+        .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    assert!(billed > Decimal::ZERO);
+    let (_, out) = statusline(&home, STATUS_INPUT);
+    let text = String::from_utf8(out.stdout).unwrap();
+    // No local logs: no estimates, but the billed month to date, in cents
+    // with thousands separators.
+    let shown = format!("Aug billed ${}", thousands(&billed.to_string()));
+    assert!(text.trim_end().ends_with(&shown), "{text} should end with {shown}");
+    assert!(text.contains("no active block"), "{text}");
+}
+
+fn thousands(text: &str) -> String {
+    let (int, frac) = text.split_once('.').unwrap_or((text, "00"));
+    let mut out = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{out}.{frac:0<2}")
+}
+
+#[test]
 fn the_status_line_from_claude_codes_input() {
     let (home, _logs) = blocks_home();
     let (took, out) = statusline(&home, STATUS_INPUT);
@@ -260,6 +309,8 @@ fn the_status_line_from_claude_codes_input() {
     let (_, out) = statusline(&home, r#"{"session_id":"b10c5000-0000-4000-8000-000000000001"}"#);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.starts_with("session ~$0.04 · "), "{text}");
+    // The month's billed spend, when collectors stored some: none here.
+    assert!(!text.contains("billed"), "{text}");
     // Not JSON: one line saying so, exit 2.
     let (_, out) = statusline(&home, "{\"session_id\": ");
     assert_eq!(out.status.code(), Some(2));

@@ -63,8 +63,7 @@ pub fn summary(ctx: &Context, args: &SummaryArgs) -> Result<u8> {
         super::views::pretty(&super::views::summary_value(ctx, args)?)
     } else if args.by == By::Session {
         let store = ctx.store()?;
-        let p = period(ctx, &args.period)?;
-        crate::billing::sessions::render(&super::views::sessions(ctx, &store, p)?)
+        crate::billing::sessions::render(&super::views::sessions(ctx, &store, args)?)
     } else {
         let s = summary_data(ctx, args)?;
         if args.daily || args.monthly {

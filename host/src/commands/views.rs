@@ -109,9 +109,20 @@ pub fn priced_calls(
         .collect())
 }
 
-/// `summary --by session`: the period's sessions.
-pub fn sessions(ctx: &Context, store: &Store, p: Period) -> Result<Vec<SessionLine>> {
-    Ok(sessions::by_session(&priced_calls(ctx, store, p.from, p.to)?))
+/// `summary --by session`: the period's sessions (of one provider, by its
+/// display name, when `--provider` says).
+pub fn sessions(ctx: &Context, store: &Store, args: &SummaryArgs) -> Result<Vec<SessionLine>> {
+    if args.daily || args.weekly || args.monthly {
+        return Err(HostError::usage(
+            "--by session lists sessions; --daily, --weekly and --monthly do not apply to it",
+        ));
+    }
+    let p = super::billing::period(ctx, &args.period)?;
+    let mut calls = priced_calls(ctx, store, p.from, p.to)?;
+    if let Some(name) = &args.provider {
+        calls.retain(|(c, _)| &c.name == name);
+    }
+    Ok(sessions::by_session(&calls))
 }
 
 /// `summary --by session --json`.
@@ -147,7 +158,7 @@ pub fn summary_value(ctx: &Context, args: &SummaryArgs) -> Result<Json> {
     if args.by == crate::cli::By::Session {
         let store = ctx.store()?;
         let p = super::billing::period(ctx, &args.period)?;
-        let list = sessions(ctx, &store, p)?;
+        let list = sessions(ctx, &store, args)?;
         return Ok(sessions_value(ctx, p, &list));
     }
     let s = super::billing::summary_data(ctx, args)?;

@@ -384,6 +384,29 @@ fn tool_json(reply: &Value) -> Value {
     text
 }
 
+/// What `serve` answers for `path` (the dashboard's API): data health has
+/// no command of its own, the dashboard is its `--json`.
+fn api_coverage(home: &Home, path: &str) -> Value {
+    use std::io::Read;
+    let mut child = home
+        .command(&["serve", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.split("http://").nth(1).and_then(|r| r.split('/').next()).unwrap().to_string();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {raw}"))
+}
+
 fn cli_json(home: &Home, args: &[&str]) -> Value {
     home.run(args).expect_code(0).json()
 }
@@ -449,6 +472,7 @@ fn the_mcp_server_answers_what_the_cli_prints_and_never_crashes() {
         .map(|p| p["plugin"].as_str().unwrap())
         .collect();
     assert_eq!(plugins, ["claude_code_logs", "codex_logs"]);
+    assert_eq!(health, api_coverage(&home, "/api/coverage?month=2026-11"));
 
     // Invalid arguments, per tool: a JSON-RPC error naming what is wrong.
     let bad = [

@@ -221,7 +221,8 @@ fn blocks_follow_the_rule_with_gaps_a_call_at_the_end_and_streamed_copies() {
     assert_eq!(c["start"], "2026-11-01T19:00:00.000Z");
     assert_eq!(
         c["burn_rate"],
-        json!({"tokens_per_minute": "62.33", "tokens_per_hour": "3740.00", "cost_per_hour": "0.015300"})
+        json!({"tokens_per_minute": "62.33", "tokens_per_minute_indicator": "62.33",
+               "tokens_per_hour": "3740.00", "cost_per_hour": "0.015300"})
     );
     assert_eq!(
         c["projection"],

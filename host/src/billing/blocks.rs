@@ -51,9 +51,11 @@ pub struct BlockTokens {
 /// How fast the active block spends, from its first call to its last.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BurnRate {
-    /// Input and output tokens per minute (ccusage's `tokensPerMinute`),
-    /// two decimals.
+    /// Every token per minute (ccusage's `tokensPerMinute`), two decimals.
     pub tokens_per_minute: String,
+    /// Input and output tokens per minute, cache left out (ccusage's
+    /// `tokensPerMinuteForIndicator`), two decimals.
+    pub tokens_per_minute_indicator: String,
     /// Every token per hour, two decimals.
     pub tokens_per_hour: String,
     /// Estimated USD per hour, six decimals (a rate, not an amount).
@@ -228,7 +230,8 @@ fn burn_rate(tokens: &BlockTokens, cost: &Money, spent: Duration) -> Option<Rate
     let hour = BigDecimal::from(3_600_000);
     Some(Rate {
         shown: BurnRate {
-            tokens_per_minute: (io * &minute / &ms).round(2).to_string(),
+            tokens_per_minute: (&tokens_per_ms * &minute).round(2).to_string(),
+            tokens_per_minute_indicator: (io * &minute / &ms).round(2).to_string(),
             tokens_per_hour: (&tokens_per_ms * &hour).round(2).to_string(),
             cost_per_hour: (&cost_per_ms * &hour).round(6).to_string(),
         },
@@ -307,27 +310,37 @@ mod tests {
 
     // Active block: calls at 08:10 and 09:10 (1h apart), now 10:10.
     //   Block 08:00–13:00, last call 1h ago (< 5h), end ahead: active.
-    //   Tokens 1000+100 + 2000+200 = 3300 over 60 min:
-    //     tokens_per_minute = 3300 / 60 = 55.00, per hour 3300.00.
+    //   Tokens 1000+100 + 2000+200 = 3300 input and output, plus 600
+    //   cache reads = 3900, over 60 min: tokens_per_minute = 3900 / 60 =
+    //   65.00, the indicator 3300 / 60 = 55.00, per hour 3900.00.
     //   Cost 0.10 + 0.20 = 0.30 over 1h: cost_per_hour = 0.300000.
-    //   Left: 13:00 − 10:10 = 170 min: tokens 3300 + 55 × 170 = 12650,
+    //   Left: 13:00 − 10:10 = 170 min: tokens 3900 + 65 × 170 = 14950,
     //   cost 0.30 + 0.30 × 170/60 = 0.30 + 0.85 = 1.150000.
     #[test]
     fn the_active_block_burns_and_projects() {
         let calls = vec![
             call("2026-11-01T08:10:00Z", 1000, 100, "0.10"),
-            call("2026-11-01T09:10:00Z", 2000, 200, "0.20"),
+            TimedCall {
+                counts: billing_records::Priced {
+                    input: 2000,
+                    output: 200,
+                    cache_read: 600,
+                    ..Default::default()
+                },
+                ..call("2026-11-01T09:10:00Z", 0, 0, "0.20")
+            },
         ];
         let blocks = identify("claude_code", calls, at("2026-11-01T10:10:00Z"));
         assert_eq!(blocks.len(), 1);
         let b = &blocks[0];
         assert!(b.is_active);
         let r = b.burn_rate.as_ref().unwrap();
-        assert_eq!(r.tokens_per_minute, "55.00");
-        assert_eq!(r.tokens_per_hour, "3300.00");
+        assert_eq!(r.tokens_per_minute, "65.00");
+        assert_eq!(r.tokens_per_minute_indicator, "55.00");
+        assert_eq!(r.tokens_per_hour, "3900.00");
         assert_eq!(r.cost_per_hour, "0.300000");
         let p = b.projection.as_ref().unwrap();
-        assert_eq!((p.remaining_minutes, p.tokens, p.cost.as_str()), (170, 12650, "1.150000"));
+        assert_eq!((p.remaining_minutes, p.tokens, p.cost.as_str()), (170, 14950, "1.150000"));
         // Five hours after the last call the block is over, even before its end.
         let later = identify(
             "claude_code",

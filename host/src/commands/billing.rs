@@ -63,7 +63,8 @@ pub fn summary(ctx: &Context, args: &SummaryArgs) -> Result<u8> {
         super::views::pretty(&super::views::summary_value(ctx, args)?)
     } else if args.by == By::Session {
         let store = ctx.store()?;
-        crate::billing::sessions::render(&super::views::sessions(ctx, &store, args)?)
+        let table = ctx.prices();
+        crate::billing::sessions::render(&super::views::sessions(ctx, &store, &table, args)?)
     } else {
         let s = summary_data(ctx, args)?;
         if args.daily || args.monthly {

@@ -11,9 +11,10 @@ use crate::error::{ExitCode, Result};
 
 /// Prints the blocks, oldest first (`--active`: the one under way).
 pub fn run(ctx: &Context, args: &BlocksArgs) -> Result<u8> {
-    let (list, now) = super::views::blocks_list(ctx, args)?;
+    let table = ctx.prices();
+    let (list, now) = super::views::blocks_list(ctx, &table, args)?;
     let text = if args.json {
-        super::views::pretty(&super::views::blocks_json(ctx, list, now))
+        super::views::pretty(&super::views::blocks_json(&table, list, now))
     } else {
         render(&list, args.active)
     };

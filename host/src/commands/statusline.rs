@@ -88,7 +88,8 @@ pub fn line(ctx: &Context, input: &StatusInput) -> Result<String> {
     // A day's calls (and the block under way, which starts at most 5 hours
     // back, but whose start depends on the calls before it) are read from
     // the day before yesterday on: a handful of rows, so the line stays fast.
-    let calls = super::views::priced_calls(ctx, &store, today - Duration::days(2), today)?;
+    let table = ctx.prices();
+    let calls = super::views::priced_calls(&table, &store, today - Duration::days(2), today)?;
     let session = input.session_id.as_deref().filter(|s| !s.is_empty());
     let claude_cost = input.cost.as_ref().and_then(|c| c.total_cost_usd.as_ref());
     match (claude_cost, session) {

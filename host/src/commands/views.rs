@@ -10,6 +10,7 @@ use serde_json::value::RawValue;
 use crate::app::Context;
 use crate::billing::blocks::{self, Block, TimedCall};
 use crate::billing::estimate;
+use crate::billing::prices::PriceTable;
 use crate::billing::sessions::{self, SessionLine};
 use crate::billing::summary::Period;
 use crate::cli::{BlocksArgs, RunsArgs, SummaryArgs};
@@ -92,18 +93,17 @@ pub fn now(ctx: &Context) -> Result<DateTime<Utc>> {
 
 /// Every call between two days with its estimate, oldest first.
 pub fn priced_calls(
-    ctx: &Context,
+    table: &PriceTable,
     store: &Store,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<(crate::store::calls::CallLine, estimate::Priced)>> {
-    let table = ctx.prices();
     let starts = table.tier_starts();
     let calls = store.calls_in(from, to)?;
     Ok(calls
         .into_iter()
         .map(|c| {
-            let p = estimate::price_call(&table, &starts, &c);
+            let p = estimate::price_call(table, &starts, &c);
             (c, p)
         })
         .collect())
@@ -111,14 +111,19 @@ pub fn priced_calls(
 
 /// `summary --by session`: the period's sessions (of one provider, by its
 /// display name, when `--provider` says).
-pub fn sessions(ctx: &Context, store: &Store, args: &SummaryArgs) -> Result<Vec<SessionLine>> {
+pub fn sessions(
+    ctx: &Context,
+    store: &Store,
+    table: &PriceTable,
+    args: &SummaryArgs,
+) -> Result<Vec<SessionLine>> {
     if args.daily || args.weekly || args.monthly {
         return Err(HostError::usage(
             "--by session lists sessions; --daily, --weekly and --monthly do not apply to it",
         ));
     }
     let p = super::billing::period(ctx, &args.period)?;
-    let mut calls = priced_calls(ctx, store, p.from, p.to)?;
+    let mut calls = priced_calls(table, store, p.from, p.to)?;
     if let Some(name) = &args.provider {
         calls.retain(|(c, _)| &c.name == name);
     }
@@ -126,7 +131,7 @@ pub fn sessions(ctx: &Context, store: &Store, args: &SummaryArgs) -> Result<Vec<
 }
 
 /// `summary --by session --json`.
-pub fn sessions_value(ctx: &Context, p: Period, sessions: &[SessionLine]) -> Json {
+pub fn sessions_value(table: &PriceTable, p: Period, sessions: &[SessionLine]) -> Json {
     #[derive(Serialize)]
     struct Sessions<'a> {
         period: Period,
@@ -136,13 +141,12 @@ pub fn sessions_value(ctx: &Context, p: Period, sessions: &[SessionLine]) -> Jso
         price_table_date: String,
         sessions: &'a [SessionLine],
     }
-    let table = ctx.prices();
     value(&Sessions {
         period: p,
         kind: "estimated",
         basis: "calls read from local agent logs, priced with the table below",
         price_table: table.source.clone(),
-        price_table_date: table.date,
+        price_table_date: table.date.clone(),
         sessions,
     })
 }
@@ -158,8 +162,9 @@ pub fn summary_value(ctx: &Context, args: &SummaryArgs) -> Result<Json> {
     if args.by == crate::cli::By::Session {
         let store = ctx.store()?;
         let p = super::billing::period(ctx, &args.period)?;
-        let list = sessions(ctx, &store, args)?;
-        return Ok(sessions_value(ctx, p, &list));
+        let table = ctx.prices();
+        let list = sessions(ctx, &store, &table, args)?;
+        return Ok(sessions_value(&table, p, &list));
     }
     let s = super::billing::summary_data(ctx, args)?;
     if args.weekly {
@@ -183,13 +188,13 @@ fn blocks_days(ctx: &Context, args: &BlocksArgs) -> Result<(NaiveDate, NaiveDate
 /// The blocks (and gaps) of the calls between two days, per source, seen
 /// at `now`; oldest first.
 pub fn blocks_between(
-    ctx: &Context,
+    table: &PriceTable,
     store: &Store,
     from: NaiveDate,
     to: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<Vec<Block>> {
-    Ok(blocks_of(priced_calls(ctx, store, from, to)?, now))
+    Ok(blocks_of(priced_calls(table, store, from, to)?, now))
 }
 
 /// The blocks (and gaps) of priced calls, per source, seen at `now`;
@@ -223,11 +228,15 @@ pub fn blocks_of(
 
 /// The blocks `blocks` shows (`--active`: only the one under way, if
 /// any), and the instant they were seen at.
-pub fn blocks_list(ctx: &Context, args: &BlocksArgs) -> Result<(Vec<Block>, DateTime<Utc>)> {
+pub fn blocks_list(
+    ctx: &Context,
+    table: &PriceTable,
+    args: &BlocksArgs,
+) -> Result<(Vec<Block>, DateTime<Utc>)> {
     let store = ctx.store()?;
     let (from, to) = blocks_days(ctx, args)?;
     let now = now(ctx)?;
-    let mut list = blocks_between(ctx, &store, from, to, now)?;
+    let mut list = blocks_between(table, &store, from, to, now)?;
     if args.active {
         list.retain(|b| b.is_active);
     }
@@ -235,7 +244,7 @@ pub fn blocks_list(ctx: &Context, args: &BlocksArgs) -> Result<(Vec<Block>, Date
 }
 
 /// `blocks --json` of [`blocks_list`].
-pub fn blocks_json(ctx: &Context, blocks: Vec<Block>, now: DateTime<Utc>) -> Json {
+pub fn blocks_json(table: &PriceTable, blocks: Vec<Block>, now: DateTime<Utc>) -> Json {
     #[derive(Serialize)]
     struct Blocks {
         kind: &'static str,
@@ -245,12 +254,11 @@ pub fn blocks_json(ctx: &Context, blocks: Vec<Block>, now: DateTime<Utc>) -> Jso
         now: String,
         blocks: Vec<Block>,
     }
-    let table = ctx.prices();
     value(&Blocks {
         kind: "estimated",
         basis: "calls read from local agent logs in 5-hour blocks, priced with the table below",
         price_table: table.source.clone(),
-        price_table_date: table.date,
+        price_table_date: table.date.clone(),
         now: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         blocks,
     })
@@ -258,8 +266,9 @@ pub fn blocks_json(ctx: &Context, blocks: Vec<Block>, now: DateTime<Utc>) -> Jso
 
 /// `blocks --json`.
 pub fn blocks_value(ctx: &Context, args: &BlocksArgs) -> Result<Json> {
-    let (list, now) = blocks_list(ctx, args)?;
-    Ok(blocks_json(ctx, list, now))
+    let table = ctx.prices();
+    let (list, now) = blocks_list(ctx, &table, args)?;
+    Ok(blocks_json(&table, list, now))
 }
 
 /// `reconcile --json`.

@@ -64,6 +64,36 @@ fn weekly_rows_sum_to_the_daily_rows() {
 }
 
 #[test]
+fn weekly_rows_carry_the_local_logs_estimate_beside_the_billed_figures() {
+    let (home, _logs) = home_with_logs();
+    home.run(&["run-all"]).expect_code(0);
+    let s =
+        home.run(&["summary", "--month", "2026-11", "--weekly", "--json"]).expect_code(0).json();
+    let weekly = s["weekly"].as_array().unwrap();
+    // The fixtures' days priced by hand in local_logs.rs: 2026-11-01 (a
+    // Sunday, ISO week 44) Anthropic 0.054468 + OpenAI 0.01397 = 0.068438;
+    // 2026-11-02 (week 45) 0.023102 + 0.005325 = 0.028427.
+    assert_eq!(weekly[0]["week"], "2026-W44");
+    assert_eq!(dec(&weekly[0]["estimated_cost"]), "0.068438".parse().unwrap());
+    assert_eq!(dec(&weekly[1]["estimated_cost"]), "0.028427".parse().unwrap());
+    assert!(weekly[2..].iter().all(|w| w["estimated_cost"].is_null()), "no calls, no estimate");
+    assert!(weekly.iter().all(|w| w["cost"].is_null()), "nothing billed: never an estimate");
+    let total: Decimal = weekly
+        .iter()
+        .filter(|w| !w["estimated_cost"].is_null())
+        .map(|w| dec(&w["estimated_cost"]))
+        .sum();
+    assert_eq!(total, dec(&s["estimated"]["total_cost"]));
+    let tokens: u64 = weekly.iter().map(|w| w["estimated_tokens"].as_u64().unwrap()).sum();
+    assert_eq!(tokens, s["estimated"]["total_tokens"].as_u64().unwrap());
+    let only = home
+        .run(&["summary", "--month", "2026-11", "--weekly", "--provider", "OpenAI", "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(dec(&only["weekly"][0]["estimated_cost"]), "0.01397".parse().unwrap());
+}
+
+#[test]
 fn sessions_of_the_fixture_transcripts() {
     let (home, _logs) = home_with_logs();
     home.run(&["run-all"]).expect_code(0);

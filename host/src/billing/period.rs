@@ -1,9 +1,11 @@
 //! Weekly rows of a summary (`summary --weekly`): ISO weeks, Monday first,
-//! summed exactly from the summary's daily rows, so weeks add up to days.
+//! summed exactly from the summary's daily rows, so weeks add up to days,
+//! with the local logs' estimate of each week beside the billed figures.
 
 use chrono::{Datelike, Duration, NaiveDate};
 use serde::Serialize;
 
+use super::estimate::Priced;
 use super::money::Money;
 use super::summary::DayLine;
 
@@ -24,6 +26,13 @@ pub struct WeekLine {
     pub cost: Option<String>,
     /// Tokens of the collected days (none when no day has data).
     pub tokens: Option<i64>,
+    /// What local logs say the week cost: an estimate, never part of
+    /// `cost` (none without calls that week).
+    pub estimated_cost: Option<String>,
+    /// Tokens of those calls.
+    pub estimated_tokens: u64,
+    /// Tokens of calls no price covers (left out of `estimated_cost`).
+    pub estimated_unpriced_tokens: u64,
 }
 
 /// The ISO week a day falls in, `YYYY-Www`.
@@ -32,8 +41,9 @@ pub fn iso_week(day: NaiveDate) -> String {
     format!("{}-W{:02}", w.year(), w.week())
 }
 
-/// The daily rows (in order) summed per ISO week.
-pub fn weekly(days: &[DayLine]) -> Vec<WeekLine> {
+/// The daily rows (in order) summed per ISO week, with the estimates of
+/// the period's local-log calls.
+pub fn weekly(days: &[DayLine], estimates: &[Priced]) -> Vec<WeekLine> {
     let mut out: Vec<(WeekLine, Money)> = Vec::new();
     for d in days {
         let week = iso_week(d.date);
@@ -48,6 +58,9 @@ pub fn weekly(days: &[DayLine]) -> Vec<WeekLine> {
                 days_collected: 0,
                 cost: None,
                 tokens: None,
+                estimated_cost: None,
+                estimated_tokens: 0,
+                estimated_unpriced_tokens: 0,
             };
             out.push((line, Money::zero()));
         }
@@ -60,19 +73,37 @@ pub fn weekly(days: &[DayLine]) -> Vec<WeekLine> {
             w.tokens = Some(w.tokens.unwrap_or(0) + d.tokens.unwrap_or(0));
         }
     }
+    let mut estimated: Vec<Option<Money>> = vec![None; out.len()];
+    for p in estimates {
+        let week = iso_week(p.group.day);
+        let Some(i) = out.iter().position(|(w, _)| w.week == week) else { continue };
+        let w = &mut out[i].0;
+        w.estimated_tokens = w.estimated_tokens.saturating_add(p.tokens);
+        let e = estimated[i].get_or_insert_with(Money::zero);
+        match p.cost() {
+            Some(c) => *e += c,
+            None => {
+                w.estimated_unpriced_tokens = w.estimated_unpriced_tokens.saturating_add(p.tokens)
+            }
+        }
+    }
     out.into_iter()
-        .map(|(mut w, cost)| {
+        .zip(estimated)
+        .map(|((mut w, cost), estimate)| {
             if w.days_collected > 0 {
                 w.cost = Some(cost.to_stored());
             }
+            w.estimated_cost = estimate.map(|e| e.to_stored());
             w
         })
         .collect()
 }
 
-/// The weeks as a table, money rounded to cents.
+/// The weeks as a table, money rounded to cents; the estimate column only
+/// when local logs have calls in the period.
 pub fn render(weeks: &[WeekLine]) -> String {
     use crate::table::{count, money, render as table, Align};
+    let with_estimates = weeks.iter().any(|w| w.estimated_cost.is_some());
     let rows: Vec<Vec<String>> = weeks
         .iter()
         .map(|w| {
@@ -86,20 +117,28 @@ pub fn render(weeks: &[WeekLine]) -> String {
             } else {
                 String::new()
             };
-            vec![w.week.clone(), format!("{}..{}", w.from, w.to), cost, tokens, note]
+            let mut row = vec![w.week.clone(), format!("{}..{}", w.from, w.to), cost, tokens];
+            if with_estimates {
+                row.push(w.estimated_cost.as_deref().map(money).unwrap_or_default());
+                let t = w.estimated_tokens.min(i64::MAX as u64) as i64;
+                row.push(if w.estimated_cost.is_some() { count(t) } else { String::new() });
+            }
+            row.push(note);
+            row
         })
         .collect();
-    table(
-        2,
-        &[
-            ("Week", Align::Left),
-            ("Days", Align::Left),
-            ("Cost (USD)", Align::Right),
-            ("Tokens", Align::Right),
-            ("", Align::Left),
-        ],
-        &rows,
-    )
+    let mut header = vec![
+        ("Week", Align::Left),
+        ("Days", Align::Left),
+        ("Billed (USD)", Align::Right),
+        ("Tokens", Align::Right),
+    ];
+    if with_estimates {
+        header.push(("Estimated (USD)", Align::Right));
+        header.push(("Est. tokens", Align::Right));
+    }
+    header.push(("", Align::Left));
+    table(2, &header, &rows)
 }
 
 #[cfg(test)]
@@ -125,7 +164,7 @@ mod tests {
             day("2026-11-08", Some("1.000000001"), 5),
             day("2026-11-09", None, 0),
         ];
-        let w = weekly(&days);
+        let w = weekly(&days, &[]);
         let got: Vec<_> = w
             .iter()
             .map(|w| (w.week.as_str(), w.from.to_string(), w.days, w.cost.clone(), w.tokens))

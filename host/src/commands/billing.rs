@@ -75,7 +75,7 @@ pub fn summary(ctx: &Context, args: &SummaryArgs) -> Result<u8> {
             let periods = summary::render_periods(&s, args.monthly, detail.as_deref());
             format!("{}\n{periods}", summary::render(&s))
         } else if args.weekly {
-            let weeks = crate::billing::period::render(&crate::billing::period::weekly(&s.daily));
+            let weeks = crate::billing::period::render(&super::views::weeks(ctx, args, &s)?);
             format!("{}\n{weeks}", summary::render(&s))
         } else {
             summary::render(&s)

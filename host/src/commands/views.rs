@@ -168,10 +168,25 @@ pub fn summary_value(ctx: &Context, args: &SummaryArgs) -> Result<Json> {
     }
     let s = super::billing::summary_data(ctx, args)?;
     if args.weekly {
-        let weekly = crate::billing::period::weekly(&s.daily);
+        let weekly = weeks(ctx, args, &s)?;
         return Ok(value(&Weekly { summary: &s, weekly }));
     }
     Ok(value(&s))
+}
+
+/// `summary --weekly`'s rows: the summary's days per ISO week, with the
+/// estimate of the local-log calls of each (of `--provider`'s, when given).
+pub fn weeks(
+    ctx: &Context,
+    args: &SummaryArgs,
+    s: &crate::billing::summary::Summary,
+) -> Result<Vec<crate::billing::period::WeekLine>> {
+    let store = ctx.store()?;
+    let mut lines = estimate::from_calls(&store, &ctx.prices(), s.period.from, s.period.to)?;
+    if let Some(name) = &args.provider {
+        lines.retain(|l| &l.group.name == name);
+    }
+    Ok(crate::billing::period::weekly(&s.daily, &lines))
 }
 
 /// The days `blocks` reads: `--from`/`--to`, else everything up to today.

@@ -174,6 +174,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Doctor(f) | Command::Home(f) => f.json,
         Command::Prices(a) => a.json,
         Command::Reconcile(a) => a.json,
+        Command::Blocks(a) => a.json,
+        // stdout is the status line or the protocol: nothing else on the console.
+        Command::Statusline | Command::Mcp => true,
         Command::Report(ReportCommand::Html(a)) => a.out.as_os_str() == "-",
         Command::Report(_)
         | Command::Serve(_)
@@ -248,6 +251,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Serve(args) => commands::serve::serve(&ctx, &args),
         Command::Prices(args) => commands::estimates::prices(&ctx, &args),
         Command::Reconcile(args) => commands::estimates::reconcile(&ctx, &args),
+        Command::Blocks(args) => commands::blocks::run(&ctx, &args),
+        Command::Statusline => commands::statusline::run(&ctx),
+        Command::Mcp => commands::mcp::serve(&ctx),
         Command::Schedule(cmd) => commands::schedule::run(&ctx, cmd),
         Command::Doctor(f) => commands::doctor::run(&ctx, f.json),
         Command::Home(f) => commands::doctor::paths(&ctx, f.json),

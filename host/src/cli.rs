@@ -111,6 +111,17 @@ pub enum Command {
     /// Billed cost against estimates (the admin API's usage and local logs
     /// at list prices), per provider and day, with the drift explained.
     Reconcile(ReconcileArgs),
+    /// 5-hour blocks of local-log calls (the window Claude's plans reset
+    /// on), the gaps between them, and the active block's burn rate and
+    /// projection (estimated).
+    Blocks(BlocksArgs),
+    /// One line for Claude Code's status line: reads its status-line JSON on
+    /// stdin, prints the session's, today's, the active block's and the
+    /// month's spend.
+    Statusline,
+    /// A Model Context Protocol server on stdin/stdout (read only): tools
+    /// `summary`, `blocks`, `reconcile`, `runs`, `data_health`.
+    Mcp,
     /// Internal: the isolated worker process.
     #[command(name = "__worker", hide = true)]
     Worker,
@@ -379,6 +390,8 @@ pub enum By {
     Project,
     /// Account (one organization or key of a provider; see agent-host.toml).
     Account,
+    /// The agent's session (local logs only: estimated), one row per session.
+    Session,
 }
 
 /// `summary` arguments.
@@ -404,11 +417,36 @@ pub struct SummaryArgs {
     #[arg(long)]
     pub monthly: bool,
 
+    /// Also show a table with one row per ISO week (Monday first); in
+    /// --json, the `weekly` rows
+    #[arg(long, conflicts_with_all = ["daily", "monthly"])]
+    pub weekly: bool,
+
     /// With --daily or --monthly: the models inside each row
     #[arg(long)]
     pub breakdown: bool,
 
     /// Print JSON for scripts (money exact, not rounded)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `blocks` arguments.
+#[derive(Debug, Args)]
+pub struct BlocksArgs {
+    /// First UTC day of calls to read [default: the first ever]
+    #[arg(long, visible_alias = "since", value_parser = parse_day, value_name = "YYYY-MM-DD")]
+    pub from: Option<NaiveDate>,
+
+    /// Last UTC day of calls to read, inclusive [default: today]
+    #[arg(long, visible_alias = "until", value_parser = parse_day, value_name = "YYYY-MM-DD")]
+    pub to: Option<NaiveDate>,
+
+    /// Only the block under way, if any
+    #[arg(long)]
+    pub active: bool,
+
+    /// Print JSON for scripts (money exact)
     #[arg(long)]
     pub json: bool,
 }

@@ -63,6 +63,35 @@ pub fn from_calls(
     Ok(groups.into_iter().map(|g| price(table, g)).collect())
 }
 
+/// One stored call, priced alone: the long-context tier is the largest of
+/// `starts` (as [`PriceTable::tier_starts`] gives them) its own input
+/// exceeded, as [`from_calls`] groups them.
+pub fn price_call(
+    table: &PriceTable,
+    starts: &[u64],
+    call: &crate::store::calls::CallLine,
+) -> Priced {
+    let input = call.counts.all_input();
+    let over = starts.iter().copied().find(|s| input > *s).unwrap_or(0);
+    price(
+        table,
+        PricedGroup {
+            day: call.day,
+            provider: call.provider.clone(),
+            name: call.name.clone(),
+            account: String::new(),
+            model: call.model.clone(),
+            project: call.project.clone(),
+            tier: call.tier.clone(),
+            calls: 1,
+            over,
+            long_context: false,
+            not_in_cost: false,
+            counts: call.counts,
+        },
+    )
+}
+
 /// The usage collectors reported between two days, priced (what the admin
 /// API's own token counts should have cost).
 pub fn from_usage(

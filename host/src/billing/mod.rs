@@ -3,16 +3,19 @@
 //! and writes only through the store, and never loads or runs plugins.
 
 pub mod alerts;
+pub mod blocks;
 pub mod dashboard;
 pub mod estimate;
 pub mod export;
 pub mod money;
 pub mod notify;
 pub mod page;
+pub mod period;
 pub mod prices;
 pub mod reconcile;
 pub mod records;
 pub mod report;
+pub mod sessions;
 pub mod sink;
 pub mod summary;
 

@@ -35,30 +35,51 @@ pub(crate) fn period(ctx: &Context, args: &PeriodArgs) -> Result<Period> {
     }
 }
 
-/// `agent-host summary`: totals, breakdown, coverage, budget, forecast.
-pub fn summary(ctx: &Context, args: &SummaryArgs) -> Result<u8> {
-    use crate::store::reports::Breakdown;
+/// The summary `summary` prints (`--by session` aside, which is
+/// [`super::views::sessions`]).
+pub(crate) fn summary_data(ctx: &Context, args: &SummaryArgs) -> Result<summary::Summary> {
     let store = ctx.store()?;
-    let p = period(ctx, &args.period)?;
+    let q = summary_query(ctx, args)?;
     let today = ctx.today()?;
     let budget = crate::billing::report::alert_settings(&ctx.settings)?.budget;
+    Ok(dashboard::summary(&store, &q, today, &budget, &ctx.prices())?)
+}
+
+fn summary_query(ctx: &Context, args: &SummaryArgs) -> Result<dashboard::Query> {
+    use crate::store::reports::Breakdown;
+    let p = period(ctx, &args.period)?;
     let by = match args.by {
-        By::Provider => None,
+        By::Provider | By::Session => None,
         By::Model => Some(Breakdown::Model),
         By::Project => Some(Breakdown::Project),
         By::Account => Some(Breakdown::Account),
     };
-    let q = dashboard::Query { period: p, provider: args.provider.clone(), by };
-    let s = dashboard::summary(&store, &q, today, &budget, &ctx.prices())?;
+    Ok(dashboard::Query { period: p, provider: args.provider.clone(), by })
+}
+
+/// `agent-host summary`: totals, breakdown, coverage, budget, forecast.
+pub fn summary(ctx: &Context, args: &SummaryArgs) -> Result<u8> {
     let text = if args.json {
-        serde_json::to_string_pretty(&s).unwrap_or_default()
-    } else if args.daily || args.monthly {
-        let detail =
-            if args.breakdown { Some(dashboard::models_by_day(&store, &q)?) } else { None };
-        let periods = summary::render_periods(&s, args.monthly, detail.as_deref());
-        format!("{}\n{periods}", summary::render(&s))
+        super::views::pretty(&super::views::summary_value(ctx, args)?)
+    } else if args.by == By::Session {
+        let store = ctx.store()?;
+        let table = ctx.prices();
+        crate::billing::sessions::render(&super::views::sessions(ctx, &store, &table, args)?)
     } else {
-        summary::render(&s)
+        let s = summary_data(ctx, args)?;
+        if args.daily || args.monthly {
+            let store = ctx.store()?;
+            let q = summary_query(ctx, args)?;
+            let detail =
+                if args.breakdown { Some(dashboard::models_by_day(&store, &q)?) } else { None };
+            let periods = summary::render_periods(&s, args.monthly, detail.as_deref());
+            format!("{}\n{periods}", summary::render(&s))
+        } else if args.weekly {
+            let weeks = crate::billing::period::render(&super::views::weeks(ctx, args, &s)?);
+            format!("{}\n{weeks}", summary::render(&s))
+        } else {
+            summary::render(&s)
+        }
     };
     writeln!(std::io::stdout().lock(), "{}", text.trim_end()).map_err(write_err)?;
     Ok(ExitCode::OK)

@@ -152,21 +152,28 @@ fn matches<'t>(
     ids.into_iter().filter_map(|p| table.find(p, model).map(|m| (p, m))).collect()
 }
 
-/// `agent-host reconcile`.
-pub fn reconcile(ctx: &Context, args: &ReconcileArgs) -> Result<u8> {
+/// The reconciliation `reconcile` prints.
+pub(crate) fn reconcile_data(
+    ctx: &Context,
+    period: &crate::cli::PeriodArgs,
+) -> Result<reconcile::Reconciliation> {
     let threshold = ctx.settings.bounded(
         "RECONCILE_DRIFT_PCT",
         u64::from(DEFAULT_THRESHOLD_PCT),
         1000,
         "a whole percentage",
     )? as u32;
-    let period = super::billing::period(ctx, &args.period)?;
+    let period = super::billing::period(ctx, period)?;
     let store = ctx.store()?;
-    let r = reconcile::reconcile(&store, &ctx.prices(), period, threshold)?;
+    Ok(reconcile::reconcile(&store, &ctx.prices(), period, threshold)?)
+}
+
+/// `agent-host reconcile`.
+pub fn reconcile(ctx: &Context, args: &ReconcileArgs) -> Result<u8> {
     let text = if args.json {
-        serde_json::to_string_pretty(&r).unwrap_or_default()
+        super::views::pretty(&super::views::reconcile_value(ctx, &args.period)?)
     } else {
-        reconcile::render(&r)
+        reconcile::render(&reconcile_data(ctx, &args.period)?)
     };
     writeln!(std::io::stdout().lock(), "{}", text.trim_end()).map_err(write_err)?;
     Ok(ExitCode::OK)

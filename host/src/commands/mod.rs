@@ -4,17 +4,22 @@
 
 pub mod accounts;
 pub mod billing;
+pub mod blocks;
 pub mod collect;
 pub mod docs;
 pub mod doctor;
 pub mod estimates;
 pub mod jobs;
+pub mod mcp;
+pub mod mcp_tools;
 pub mod plugins;
 pub mod records;
 pub mod runs;
 pub mod schedule;
 pub mod sdk;
 pub mod serve;
+pub mod statusline;
+pub mod views;
 
 use crate::error::HostError;
 

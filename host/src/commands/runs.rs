@@ -24,13 +24,15 @@ pub fn list(ctx: &Context, args: &RunsArgs) -> Result<u8> {
     let mut store = ctx.store()?;
     close_dead_runs(ctx, &mut store);
     let today = ctx.today()?;
-    let missing = store.missing_in(NaiveDate::MIN, today, today)?;
     let mut out = std::io::stdout().lock();
+    if args.json {
+        let v = super::views::runs_value(ctx, &store, args)?;
+        writeln!(out, "{}", super::views::pretty(&v)).map_err(write_err)?;
+        return Ok(ExitCode::OK);
+    }
+    let missing = store.missing_in(NaiveDate::MIN, today, today)?;
     if args.missing {
-        if args.json {
-            writeln!(out, "{}", serde_json::to_string_pretty(&missing).unwrap_or_default())
-                .map_err(write_err)?;
-        } else if missing.is_empty() {
+        if missing.is_empty() {
             writeln!(out, "no missing days").map_err(write_err)?;
         } else {
             write_missing(&mut out, &missing, usize::MAX)?;
@@ -38,11 +40,6 @@ pub fn list(ctx: &Context, args: &RunsArgs) -> Result<u8> {
         return Ok(ExitCode::OK);
     }
     let rows = store.list_runs(args.limit as usize)?;
-    if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&rows).unwrap_or_default())
-            .map_err(write_err)?;
-        return Ok(ExitCode::OK);
-    }
     if rows.is_empty() {
         writeln!(out, "no runs yet").map_err(write_err)?;
         return Ok(ExitCode::OK);

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod billing;
+pub mod calls;
 mod decimal_sum;
 mod migrations;
 pub mod reports;

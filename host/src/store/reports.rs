@@ -67,7 +67,7 @@ pub enum Breakdown {
 
 /// A provider's display name, as its collector described it (the id when
 /// none did), for a query joining `providers p` to a table `t`.
-const DISPLAY: &str = "COALESCE(p.display_name, t.provider)";
+pub(super) const DISPLAY: &str = "COALESCE(p.display_name, t.provider)";
 
 /// Token counts summed over a group of calls or usage rows, as prices see
 /// them (the bucket names of [`billing_records::Priced`]).

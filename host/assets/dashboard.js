@@ -182,10 +182,13 @@
         el("td", { class: "num" }, count(t.without_billed_cost)),
         el("td", { class: "muted" }, t.without_billed_cost ? notes[t.provider] || "" : "")]), "No data");
     const when = (t) => (t ? t.slice(0, 16).replace("T", " ") : "never");
-    table("health", [["Plugin"], ["Days complete", 1], ["Last success"], ["Last run"], ["Status"], ["Why"]],
+    table("health", [["Plugin"], ["Days complete (or calls read)", 1], ["Last success"], ["Last run"], ["Status"], ["Why"]],
       d.coverage.plugins.map((p) => {
         const r = p.last_run;
-        return [el("td", {}, p.plugin), el("td", { class: "num" }, `${p.days_complete} of ${p.days_finished}`),
+        // A plugin reading local logs has no days to complete: its calls say how it is doing.
+        const health = p.calls === undefined ? `${p.days_complete} of ${p.days_finished}`
+          : `${count(p.calls)} calls` + (p.last_call_at ? `, last ${when(p.last_call_at)}` : "");
+        return [el("td", {}, p.plugin), el("td", { class: "num" }, health),
           el("td", {}, when(p.last_success_at)), el("td", {}, when(r && r.started_at)),
           el("td", { class: r ? "status-" + r.status : "" }, r ? r.status : ""),
           el("td", { class: "muted" }, (r && r.error) || "")];

@@ -344,4 +344,10 @@ fn estimates_from_local_logs_show_apart_from_billed_in_a_real_browser() {
         "not billed"
     );
     assert!(dom.contains("Estimated from local logs (not billed)"), "{dom}");
+    // Data health counts what a log plugin read, never "0 of 30 days".
+    let calls = home.number(
+        "SELECT count(*) FROM calls WHERE plugin_name = 'claude_code_logs' AND day LIKE '2026-11-%'",
+    );
+    assert!(dom.contains(&format!("{calls} calls, last 2026-11-")), "{dom}");
+    assert!(!dom.contains(">0 of "), "{dom}");
 }

@@ -276,6 +276,14 @@ pub struct PluginHealth {
     pub last_run: Option<RunRow>,
     /// When its newest successful run started.
     pub last_success_at: Option<String>,
+    /// For a plugin that reads local logs (its days are not tracked:
+    /// it reads files, not days): the calls it stored for the period, and
+    /// the newest one's time. Absent for the others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calls: Option<i64>,
+    /// The newest of those calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_call_at: Option<String>,
 }
 
 /// Which days each plugin has, which it lacks and why, and which days a
@@ -311,19 +319,34 @@ fn coverage_of(
     let mut last: BTreeMap<String, RunRow> =
         store.last_runs()?.into_iter().map(|r| (r.plugin_name.clone(), r)).collect();
     let mut successes: BTreeMap<String, String> = store.last_successes()?;
-    let mut names: Vec<String> = counts.keys().chain(last.keys()).cloned().collect();
+    let mut calls = store.calls_by_plugin(p.from, p.to)?;
+    let mut names: Vec<String> =
+        counts.keys().chain(last.keys()).chain(calls.keys()).cloned().collect();
     names.sort();
     names.dedup();
     let plugins = names
         .into_iter()
-        .map(|plugin| PluginHealth {
-            days_complete: counts.get(&plugin).copied().unwrap_or(0),
-            days_finished: finished,
-            last_run: last.remove(&plugin),
-            last_success_at: successes.remove(&plugin),
-            plugin,
+        .map(|plugin| {
+            let (calls, last_call_at) = match calls.remove(&plugin) {
+                Some((n, at)) => (Some(n), at),
+                // A plugin that has stored calls before, but none in the
+                // period, still reads logs: say 0, not "0 of N days".
+                None if !counts.contains_key(&plugin) && store.has_calls(&plugin)? => {
+                    (Some(0), None)
+                }
+                None => (None, None),
+            };
+            Ok(PluginHealth {
+                days_complete: counts.get(&plugin).copied().unwrap_or(0),
+                days_finished: finished,
+                last_run: last.remove(&plugin),
+                last_success_at: successes.remove(&plugin),
+                calls,
+                last_call_at,
+                plugin,
+            })
         })
-        .collect();
+        .collect::<Result<_, StoreError>>()?;
     let missing = store.missing_in(p.from, p.to, today)?;
     Ok(Coverage { period: p, plugins, missing, revisions })
 }

@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use rusqlite::params;
 
 use super::reports::{priced_columns, DISPLAY};
-use super::{Result, Store};
+use super::{Context, Result, Store};
 
 /// One stored call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +34,33 @@ pub struct CallLine {
 }
 
 impl Store {
+    /// Per plugin that reads local logs: its calls between two UTC days,
+    /// and the newest instant among them.
+    pub fn calls_by_plugin(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<std::collections::BTreeMap<String, (i64, Option<String>)>> {
+        self.query_all(
+            "read calls",
+            "SELECT plugin_name, count(*), max(at) FROM calls WHERE day BETWEEN ?1 AND ?2
+             GROUP BY plugin_name",
+            params![from.to_string(), to.to_string()],
+            |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))),
+        )
+    }
+
+    /// Whether `plugin` has ever stored a call.
+    pub fn has_calls(&self, plugin: &str) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM calls WHERE plugin_name = ?1)",
+                [plugin],
+                |r| r.get(0),
+            )
+            .ctx("read calls")
+    }
+
     /// Every call between two UTC days, oldest first (calls without an
     /// instant sort first on their day).
     pub fn calls_in(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<CallLine>> {

@@ -11,7 +11,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use util::{plugin_lib, Home};
+use util::{patched_hostile, plugin_lib, Home};
 
 /// A home with the hostile plugin and these secrets set.
 fn hostile_home() -> Home {
@@ -461,17 +461,6 @@ fn memory_is_limited() {
     let run = home.run(&["run", "--plugin", "hostile", "--param", "attack=memory"]);
     run.expect_code(1);
     assert!(run.stdout().contains("memory allocation"), "{}", run.stdout());
-}
-
-/// A copy of the hostile plugin whose `manifest()` misbehaves in `mode`.
-fn patched_hostile(dest: &Path, mode: &str) {
-    let mut bytes = std::fs::read(plugin_lib("hostile")).unwrap();
-    let marker = b"HOSTILE-MANIFEST-MODE:normal____";
-    let at = bytes.windows(marker.len()).position(|w| w == marker).expect("the marker");
-    let patched = format!("HOSTILE-MANIFEST-MODE:{mode:_<10}");
-    bytes[at..at + marker.len()].copy_from_slice(patched.as_bytes());
-    std::fs::write(dest, bytes).unwrap();
-    set_mode(dest, 0o755);
 }
 
 #[test]

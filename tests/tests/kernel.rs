@@ -478,11 +478,7 @@ fn an_upgrade_from_before_grants_keeps_collecting_what_ran_and_nothing_else() {
 fn a_plugin_built_for_an_older_contract_is_refused_up_front_with_the_fix() {
     let home = Home::with_plugins(&["misbehaving"]);
     let old = home.path().join("old-build.so");
-    let mut bytes = std::fs::read(util::plugin_lib("hostile")).unwrap();
-    let marker = b"HOSTILE-MANIFEST-MODE:normal____";
-    let at = bytes.windows(marker.len()).position(|w| w == marker).unwrap();
-    bytes[at..at + marker.len()].copy_from_slice(b"HOSTILE-MANIFEST-MODE:pre12_____");
-    std::fs::write(&old, bytes).unwrap();
+    util::patched_hostile(&old, "pre12");
     let install = home.run(&["plugins", "install", old.to_str().unwrap()]);
     install.expect_code(2);
     assert!(install.stderr().contains("before 1.2"), "{}", install.stderr());

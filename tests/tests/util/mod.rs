@@ -272,3 +272,17 @@ pub fn home_with_logs() -> (Home, tempfile::TempDir) {
         .env("CODEX_HOME", &logs.path().join("codex/home").display().to_string());
     (home, logs)
 }
+
+/// A copy of the hostile plugin at `dest` (mode 0755) whose `manifest()`
+/// behaves as `mode` says (see `plugins/hostile`): the bytes after its
+/// marker are patched, so the file's hash differs too.
+pub fn patched_hostile(dest: &Path, mode: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut bytes = std::fs::read(plugin_lib("hostile")).unwrap();
+    let marker = b"HOSTILE-MANIFEST-MODE:normal____";
+    let at = bytes.windows(marker.len()).position(|w| w == marker).expect("the marker");
+    let patched = format!("HOSTILE-MANIFEST-MODE:{mode:_<10}");
+    bytes[at..at + marker.len()].copy_from_slice(patched.as_bytes());
+    std::fs::write(dest, bytes).unwrap();
+    std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o755)).unwrap();
+}

@@ -86,7 +86,7 @@ impl Context {
     /// each plugin file that already ran here is granted what it asks for,
     /// once, and said so, so an upgrade keeps collecting. Any other file
     /// waits for the operator.
-    fn grant_what_ran_before(&self, opts: &crate::kernel::loader::ScanOptions) -> Result<()> {
+    pub fn grant_what_ran_before(&self, opts: &crate::kernel::loader::ScanOptions) -> Result<()> {
         use crate::kernel::grants::Grants;
         let path = self.home.grants_path();
         if path.exists() || !self.home.db_path().exists() {

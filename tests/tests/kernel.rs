@@ -472,6 +472,16 @@ fn an_upgrade_from_before_grants_keeps_collecting_what_ran_and_nothing_else() {
     // Said once: the grants file now exists.
     let again = home.run(&["run-all"]);
     assert!(!again.stderr().contains("what they ask for"), "{}", again.stderr());
+
+    // Installing a plugin first, in a home from before grants, keeps what
+    // already ran there granted too.
+    std::fs::remove_file(home.path().join("grants.json")).unwrap();
+    std::fs::remove_file(home.plugins().join("libmisbehaving.so")).unwrap();
+    home.install("anthropic_collector");
+    let list = home.run(&["plugins", "list", "--json"]).expect_code(0).json();
+    let names: Vec<&str> =
+        list["plugins"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["anthropic_collector", "openai_collector"], "{list}");
 }
 
 #[test]

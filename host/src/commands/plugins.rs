@@ -111,6 +111,11 @@ pub fn list(ctx: &Context, json: bool) -> Result<u8> {
 /// and nothing of it is copied or granted.
 pub fn install(ctx: &Context, files: &[std::path::PathBuf]) -> Result<u8> {
     let opts = ctx.scan_options()?;
+    // A home from before grants keeps what already ran there, whatever
+    // is installed now.
+    if ctx.plugins_dir.is_dir() {
+        ctx.grant_what_ran_before(&opts)?;
+    }
     let mut grants = load_grants(ctx)?;
     let dir = &ctx.plugins_dir;
     std::fs::create_dir_all(dir)

@@ -530,8 +530,66 @@ impl Store {
     /// model, project, tier and the largest of `starts` (long-context
     /// thresholds, highest first, as [`crate::billing::prices::PriceTable::tier_starts`]
     /// gives them) each call's input exceeded: tiers price whole
-    /// requests, so calls are grouped by the tier they fall in.
+    /// requests, so calls are grouped by the tier they fall in. Read from
+    /// the sums kept as calls are stored (`call_days`), rebuilt first when
+    /// they were made for other tier starts; a read-only store that cannot
+    /// rebuild them sums the calls themselves.
     pub fn call_groups(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        starts: &[u64],
+    ) -> Result<Vec<PricedGroup>> {
+        if self.call_tiers()? != starts && self.rebuild_call_days(starts).is_err() {
+            return self.call_groups_from_calls(from, to, starts);
+        }
+        let sql = format!(
+            "SELECT t.day, t.provider, {DISPLAY}, t.model, t.project,
+                    trim(t.service_tier || ' ' || t.speed), t.over, t.calls,
+                    input, output, cache_read, cache_write_5m, cache_write_1h, reasoning,
+                    web_searches, t.account
+             FROM call_days t LEFT JOIN providers p USING (provider)
+             WHERE t.day BETWEEN ?1 AND ?2 AND t.calls > 0
+             ORDER BY t.day"
+        );
+        self.query_all("read calls", &sql, [from.to_string(), to.to_string()], call_group)
+    }
+
+    /// The tier starts the kept sums were made for, highest first.
+    fn call_tiers(&self) -> Result<Vec<u64>> {
+        self.query_all("read calls", "SELECT start FROM call_tiers ORDER BY start DESC", [], |r| {
+            count(r, 0)
+        })
+    }
+
+    /// Makes the kept sums again for other tier starts, from the calls.
+    pub fn rebuild_call_days(&self, starts: &[u64]) -> Result<()> {
+        let tx = self.conn.unchecked_transaction().ctx("rebuild the sums of calls")?;
+        tx.execute("DELETE FROM call_tiers", []).ctx("rebuild the sums of calls")?;
+        for s in starts {
+            tx.execute("INSERT OR IGNORE INTO call_tiers (start) VALUES (?1)", [*s as i64])
+                .ctx("rebuild the sums of calls")?;
+        }
+        tx.execute_batch(
+            "DELETE FROM call_days;
+             INSERT INTO call_days (day, provider, account, model, project, service_tier, speed,
+                 over, calls, input, output, cache_read, cache_write_5m, cache_write_1h,
+                 reasoning, web_searches)
+             SELECT day, provider, account, model, project, service_tier, speed,
+                 coalesce((SELECT max(start) FROM call_tiers
+                           WHERE start < input + cache_read + cache_write_5m + cache_write_1h), 0)
+                   AS tier_over,
+                 count(*), sum(input), sum(output), sum(cache_read), sum(cache_write_5m),
+                 sum(cache_write_1h), sum(reasoning), sum(web_searches)
+             FROM calls
+             GROUP BY day, provider, account, model, project, service_tier, speed, tier_over;",
+        )
+        .ctx("rebuild the sums of calls")?;
+        tx.commit().ctx("rebuild the sums of calls")
+    }
+
+    /// [`Store::call_groups`] summed from the calls themselves.
+    fn call_groups_from_calls(
         &self,
         from: NaiveDate,
         to: NaiveDate,
@@ -561,22 +619,7 @@ impl Store {
                       over
              ORDER BY t.day"
         );
-        self.query_all("read calls", &sql, [from.to_string(), to.to_string()], |r| {
-            Ok(PricedGroup {
-                day: group_day(r.get(0)?)?,
-                provider: r.get(1)?,
-                name: r.get(2)?,
-                account: r.get(15)?,
-                model: r.get(3)?,
-                project: r.get(4)?,
-                tier: r.get(5)?,
-                over: count(r, 6)?,
-                long_context: false,
-                calls: r.get(7)?,
-                not_in_cost: false,
-                counts: priced_columns(r, 8)?,
-            })
-        })
+        self.query_all("read calls", &sql, [from.to_string(), to.to_string()], call_group)
     }
 
     /// The priced counts collectors sent with their usage between two days,
@@ -614,5 +657,98 @@ impl Store {
                 })
             },
         )
+    }
+}
+
+/// A row of [`Store::call_groups`]' queries.
+fn call_group(r: &rusqlite::Row<'_>) -> rusqlite::Result<PricedGroup> {
+    Ok(PricedGroup {
+        day: group_day(r.get(0)?)?,
+        provider: r.get(1)?,
+        name: r.get(2)?,
+        account: r.get(15)?,
+        model: r.get(3)?,
+        project: r.get(4)?,
+        tier: r.get(5)?,
+        over: count(r, 6)?,
+        long_context: false,
+        calls: r.get(7)?,
+        not_in_cost: false,
+        counts: priced_columns(r, 8)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn insert(store: &Store, key: &str, day: &str, model: &str, input: i64, output: i64) {
+        store
+            .conn
+            .execute(
+                "INSERT INTO calls (plugin_name, source, key, provider, account, day, at, model,
+                    project, session, service_tier, speed, input, output, cache_read,
+                    cache_write_5m, cache_write_1h, reasoning, web_searches, run_id)
+                 VALUES ('p', 's', ?1, 'anthropic', 'default', ?2, NULL, ?3, '/w', 's1',
+                    'standard', '', ?4, ?5, 0, 0, 0, 0, 0, 'r')
+                 ON CONFLICT DO UPDATE SET input = ?4, output = ?5",
+                params![key, day, model, input, output],
+            )
+            .unwrap();
+    }
+
+    /// The kept sums, as `call_groups` reads them.
+    fn kept(store: &Store, starts: &[u64]) -> Vec<(String, String, u64, i64, u64, u64)> {
+        let from = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let to = NaiveDate::from_ymd_opt(2026, 12, 31).unwrap();
+        let groups = |g: Vec<PricedGroup>| {
+            let mut rows: Vec<_> = g
+                .into_iter()
+                .map(|g| {
+                    (g.day.to_string(), g.model, g.over, g.calls, g.counts.input, g.counts.output)
+                })
+                .collect();
+            rows.sort();
+            rows
+        };
+        let kept = groups(store.call_groups(from, to, starts).unwrap());
+        // Whatever happened, the sums are those of the calls themselves.
+        assert_eq!(kept, groups(store.call_groups_from_calls(from, to, starts).unwrap()));
+        kept
+    }
+
+    #[test]
+    fn sums_kept_as_calls_are_stored_equal_the_sums_of_the_calls() {
+        let store = Store::open_in_memory().unwrap();
+        insert(&store, "a", "2026-11-01", "m1", 10, 5);
+        insert(&store, "b", "2026-11-01", "m1", 300_000, 7);
+        insert(&store, "c", "2026-11-02", "m2", 1, 1);
+        assert_eq!(
+            kept(&store, &[]),
+            [
+                ("2026-11-01".into(), "m1".into(), 0, 2, 300_010, 12),
+                ("2026-11-02".into(), "m2".into(), 0, 1, 1, 1)
+            ]
+        );
+        // Another table's long-context start splits the day's calls by tier.
+        let tiers = kept(&store, &[200_000]);
+        assert_eq!(tiers.len(), 3, "{tiers:?}");
+        assert!(tiers.contains(&("2026-11-01".into(), "m1".into(), 200_000, 1, 300_000, 7)));
+        // A call that grows past the start moves to its tier; one deleted
+        // leaves nothing behind.
+        insert(&store, "a", "2026-11-01", "m1", 250_000, 9);
+        store.conn.execute("DELETE FROM calls WHERE key = 'c'", []).unwrap();
+        assert_eq!(
+            kept(&store, &[200_000]),
+            [("2026-11-01".into(), "m1".into(), 200_000, 2, 550_000, 16)]
+        );
+        // Rows moved to another account keep their sums.
+        store.conn.execute("UPDATE calls SET account = 'acme'", []).unwrap();
+        assert_eq!(kept(&store, &[200_000]).len(), 1);
+        let accounts: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM call_days WHERE account = 'default'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(accounts, 0);
     }
 }

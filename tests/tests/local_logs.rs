@@ -85,6 +85,28 @@ fn logs_are_kept_deduplicated_priced_exactly_and_outlive_their_files() {
     assert!(text.contains("Estimated from local logs (NOT billed"), "{text}");
     assert!(text.contains("No billed data in this period"), "{text}");
 
+    // Every day with calls shows its estimate, apart from billed figures,
+    // in the daily rows of text and JSON: never "no data".
+    let daily = home
+        .run(&["summary", "--from", "2026-10-31", "--to", "2026-11-02", "--daily", "--json"])
+        .expect_code(0)
+        .json();
+    let days = daily["daily"].as_array().unwrap();
+    assert_eq!(days[0]["estimated_cost"], serde_json::Value::Null, "a day without calls");
+    for (day, anthropic, openai) in
+        [(&days[1], ANTHROPIC_DAY1, OPENAI_DAY1), (&days[2], ANTHROPIC_DAY2, OPENAI_DAY2)]
+    {
+        assert_eq!(day["collected"], false, "nothing billed: {day}");
+        assert_eq!(day["cost"], serde_json::Value::Null, "an estimate is never a billed cost");
+        let est = dec(day["estimated_cost"].as_str().unwrap());
+        assert_eq!(est, dec(anthropic) + dec(openai), "{day}");
+        assert!(day["estimated_tokens"].as_i64().unwrap() > 0, "{day}");
+    }
+    let table = home.run(&["summary", "--from", "2026-11-01", "--to", "2026-11-02", "--daily"]);
+    let table = table.expect_code(0).stdout();
+    assert!(table.contains("Estimated, NOT billed (USD)"), "{table}");
+    assert!(!table.contains("no data"), "{table}");
+
     // A second run reads nothing new and changes nothing.
     home.run(&["run-all"]).expect_code(0);
     assert_eq!(home.count("calls"), 18);

@@ -153,6 +153,7 @@ fn summary_of(
         }
     };
     let mut s = summary::summarize(p, today, days, breakdown, &month_days, budget);
+    estimate::onto_days(&mut s.daily, &lines);
     s.estimated = estimate::summarize(&lines, prices).map(|mut e| {
         if let Some(by) = q.by {
             e.breakdown = estimate::by_key(&lines, by);

@@ -52,6 +52,27 @@ fn price(table: &PriceTable, group: PricedGroup) -> Priced {
     }
 }
 
+/// Lays each day's estimate from the calls of local logs (`lines` from
+/// [`from_calls`]) onto `days`, beside what was billed: a day with calls is
+/// never a day without data. Usage groups (a collector's own usage at list
+/// prices) are `reconcile`'s, not a day's estimate.
+pub fn onto_days(days: &mut [super::summary::DayLine], lines: &[Priced]) {
+    let mut by_day: BTreeMap<NaiveDate, (Money, i64)> = BTreeMap::new();
+    for l in lines.iter().filter(|l| l.group.calls > 0) {
+        let e = by_day.entry(l.group.day).or_default();
+        if let Some(cost) = l.cost() {
+            e.0 += cost;
+        }
+        e.1 += l.tokens as i64;
+    }
+    for d in days {
+        if let Some((cost, tokens)) = by_day.remove(&d.date) {
+            d.estimated_cost = Some(cost.to_stored());
+            d.estimated_tokens = Some(tokens);
+        }
+    }
+}
+
 /// The calls of local logs between two days, priced.
 pub fn from_calls(
     store: &Store,

@@ -114,6 +114,14 @@ pub struct DayLine {
     pub cost: Option<String>,
     /// Tokens, all providers.
     pub tokens: Option<i64>,
+    /// The day's calls from local logs at list prices (exact, priced calls
+    /// only): an estimate, never billed, never added to `cost`. A day with
+    /// calls is never a day without data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_cost: Option<String>,
+    /// Those calls' tokens (priced or not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_tokens: Option<i64>,
 }
 
 /// The budget view of the month holding the period's end.
@@ -257,8 +265,17 @@ pub fn summarize(
                 collected: true,
                 cost: Some(cost.to_string()),
                 tokens: Some(*tokens),
+                estimated_cost: None,
+                estimated_tokens: None,
             },
-            None => DayLine { date: d, collected: false, cost: None, tokens: None },
+            None => DayLine {
+                date: d,
+                collected: false,
+                cost: None,
+                tokens: None,
+                estimated_cost: None,
+                estimated_tokens: None,
+            },
         })
         .collect();
     let (breakdown_by, breakdown) = match breakdown {
@@ -397,6 +414,8 @@ pub fn render_periods(
     };
     // Period key → (cost, tokens, collected days, days).
     let mut periods: BTreeMap<String, (Money, i64, usize, usize)> = BTreeMap::new();
+    // Period key → (estimated cost, estimated tokens), where there are calls.
+    let mut estimates: BTreeMap<String, (Money, i64)> = BTreeMap::new();
     for d in &s.daily {
         let e = periods.entry(key(d.date)).or_default();
         e.3 += 1;
@@ -405,7 +424,13 @@ pub fn render_periods(
             e.1 += d.tokens.unwrap_or(0);
             e.2 += 1;
         }
+        if let Some(tokens) = d.estimated_tokens {
+            let e = estimates.entry(key(d.date)).or_default();
+            e.0 += &Money::from_stored(d.estimated_cost.as_deref().unwrap_or("0"));
+            e.1 += tokens;
+        }
     }
+    let with_estimates = !estimates.is_empty();
     // Period key → (provider, model or project) → (cost, tokens).
     type Inner = BTreeMap<(String, String), (Money, i64)>;
     let mut inner: BTreeMap<String, Inner> = BTreeMap::new();
@@ -420,40 +445,53 @@ pub fn render_periods(
     }
     let mut rows = Vec::new();
     for (k, (cost, tokens, collected, days)) in &periods {
-        let (cost, tokens) = if *collected == 0 {
-            ("no data".to_string(), String::new())
-        } else {
-            (money(&cost.to_string()), count(*tokens))
+        let estimate = estimates.get(k);
+        let (cost, tokens) = match (*collected, estimate) {
+            // Calls but no bill: not "no data".
+            (0, Some(_)) => ("not billed".to_string(), String::new()),
+            (0, None) => ("no data".to_string(), String::new()),
+            _ => (money(&cost.to_string()), count(*tokens)),
         };
         let note = match (by_month, days - collected) {
             (_, 0) => String::new(),
             (false, _) => String::new(),
-            (true, n) => format!("{n} day(s) without data"),
+            (true, n) => format!("{n} day(s) without billed data"),
         };
-        rows.push(vec![k.clone(), String::new(), cost, tokens, note]);
+        let mut row = vec![k.clone(), String::new(), cost, tokens];
+        if with_estimates {
+            row.push(estimate.map(|(c, _)| money(&c.to_string())).unwrap_or_default());
+            row.push(estimate.map(|(_, t)| count(*t)).unwrap_or_default());
+        }
+        row.push(note);
+        rows.push(row);
         for ((provider, name), (c, t)) in inner.get(k).into_iter().flatten() {
             let name = if name.is_empty() { "(default)" } else { name };
-            rows.push(vec![
+            let mut row = vec![
                 String::new(),
                 format!("{provider} {name}").chars().take(48).collect(),
                 money(&c.to_string()),
                 count(*t),
-                String::new(),
-            ]);
+            ];
+            if with_estimates {
+                row.extend([String::new(), String::new()]);
+            }
+            row.push(String::new());
+            rows.push(row);
         }
     }
     let first = if by_month { "Month" } else { "Day" };
-    table(
-        2,
-        &[
-            (first, Align::Left),
-            ("", Align::Left),
-            ("Cost (USD)", Align::Right),
-            ("Tokens", Align::Right),
-            ("", Align::Left),
-        ],
-        &rows,
-    )
+    let mut header = vec![
+        (first, Align::Left),
+        ("", Align::Left),
+        ("Cost (USD)", Align::Right),
+        ("Tokens", Align::Right),
+    ];
+    if with_estimates {
+        header.push(("Estimated, NOT billed (USD)", Align::Right));
+        header.push(("Est. tokens", Align::Right));
+    }
+    header.push(("", Align::Left));
+    table(2, &header, &rows)
 }
 
 /// One character per day: ▁ (lowest) to █ (highest); `·` for a day

@@ -194,7 +194,11 @@ impl Settings {
     /// [`is_secret_name`]), or a URL carrying a password. Such a setting is
     /// never handed to a plugin as a plain setting.
     pub fn is_secret(&self, name: &str, declared: &[String]) -> bool {
+        // The alert mail server's URL holds its login whenever it has one;
+        // without one it is still the host's, never a plugin's.
+        const HOST_SECRETS: [&str; 1] = ["ALERT_SMTP_URL"];
         is_secret_name(name)
+            || HOST_SECRETS.contains(&name)
             || declared.iter().any(|d| d == name)
             || self.get(name).is_some_and(url_has_password)
     }
@@ -394,6 +398,12 @@ mod tests {
             [("DATABASE_URL".into(), "postgres://u:hunter22@db/x".into())].into(),
         );
         assert!(s.is_secret("DATABASE_URL", &[]));
+        // The alert mail server, with or without a login in it.
+        let s = Settings::from_map(
+            [("ALERT_SMTP_URL".into(), "smtp://u:pw-secret@mail.example.com:587".into())].into(),
+        );
+        assert!(s.is_secret("ALERT_SMTP_URL", &[]));
+        assert!(Settings::from_map(BTreeMap::new()).is_secret("ALERT_SMTP_URL", &[]));
         assert_eq!(s.secret_values(&[]), vec!["postgres://u:hunter22@db/x".to_string()]);
     }
 

@@ -52,7 +52,9 @@ pub fn render(indent: usize, header: &[(&str, Align)], rows: &[Vec<String>]) -> 
 /// Exact decimal text shown as money: rounded half away from zero to cents,
 /// with thousands separators (`1234.5678` → `1,234.57`).
 pub fn money(exact: &str) -> String {
-    match crate::billing::money::parse_decimal(exact) {
+    use crate::billing::money::{parse_decimal, parse_stored};
+    // Stored sums may be longer than a provider's number may be.
+    match parse_decimal(exact).or_else(|_| parse_stored(exact)) {
         Ok(d) => {
             let cents = d.with_scale_round(2, bigdecimal::RoundingMode::HalfUp);
             let text = cents.to_plain_string();
@@ -96,6 +98,7 @@ mod tests {
         assert_eq!(money("0.000001"), "0.00");
         assert_eq!(money("-1234567.5"), "-1,234,567.50");
         assert_eq!(money("12"), "12.00");
+        assert_eq!(money("75.41574922000000019551115123125783"), "75.42");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod dashboard;
+pub mod email;
 pub mod estimate;
 pub mod export;
 pub mod money;

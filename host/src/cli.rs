@@ -365,7 +365,7 @@ pub struct SummaryArgs {
     #[arg(long, value_enum, default_value_t = By::Provider)]
     pub by: By,
 
-    /// Only this provider (its name as shown, e.g. OpenAI)
+    /// Only this provider: its id or its name as shown, in any case (openai, OpenAI)
     #[arg(long, value_name = "NAME")]
     pub provider: Option<String>,
 
@@ -398,7 +398,7 @@ pub struct PricesArgs {
     #[arg(long, value_name = "MODEL")]
     pub model: Option<String>,
 
-    /// Whose price list to look in [default: every provider with the model]
+    /// Whose price list to look in, by id in any case (openai, OpenAI) [default: every provider with the model]
     #[arg(long, value_name = "ID")]
     pub provider: Option<String>,
 
@@ -493,7 +493,7 @@ pub struct HtmlArgs {
     #[command(flatten)]
     pub period: PeriodArgs,
 
-    /// Only this provider's spend and tokens (its name as shown, e.g.
+    /// Only this provider's spend and tokens (its id or name, e.g. openai or
     /// OpenAI); data health, runs and alerts still cover every plugin
     #[arg(long, value_name = "NAME")]
     pub provider: Option<String>,

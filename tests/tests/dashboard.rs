@@ -153,6 +153,8 @@ fn an_empty_home_answers_and_bad_requests_get_one_line() {
         ("/api/summary?month=2025-13", 400, "is not a month"),
         ("/api/summary?from=2025-08-02&to=2025-08-01", 400, "after"),
         ("/api/summary?color=red", 400, "unknown parameter"),
+        // See: issue 24, point 2.
+        ("/api/summary?provider=Nope", 400, "unknown provider \"Nope\""),
         ("/api/models?by=colour", 400, "not provider, model, project or account"),
         ("/api/runs?limit=0", 400, "limit"),
         ("/api/runs?limit=%FF", 400, "limit"),

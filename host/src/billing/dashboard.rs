@@ -86,9 +86,40 @@ impl Query {
         Ok(Query { period, provider, by })
     }
 
+    /// Turns `provider` as asked (an id such as `openai` or a display name
+    /// such as `OpenAI`, in any case) into the display name the data is kept
+    /// under; one no data knows is refused with the list of those it does.
+    pub fn resolve_provider(&mut self, store: &Store) -> Result<(), String> {
+        let Some(asked) = self.provider.as_deref() else { return Ok(()) };
+        let known = store.provider_names().map_err(|e| e.to_string())?;
+        let want = asked.trim();
+        match known
+            .iter()
+            .find(|(id, name)| id.eq_ignore_ascii_case(want) || name.eq_ignore_ascii_case(want))
+        {
+            Some((_, name)) => {
+                self.provider = Some(name.clone());
+                Ok(())
+            }
+            None => Err(unknown_provider(want, &known)),
+        }
+    }
+
     fn keeps(&self, provider: &str) -> bool {
         self.provider.as_deref().is_none_or(|p| p == provider)
     }
+}
+
+/// "unknown provider" with the list of known ones.
+fn unknown_provider(asked: &str, known: &[(String, String)]) -> String {
+    if known.is_empty() {
+        return format!("unknown provider {asked:?}: no provider has data in this home yet");
+    }
+    let list: Vec<String> = known
+        .iter()
+        .map(|(id, name)| if id == name { id.clone() } else { format!("{name} ({id})") })
+        .collect();
+    format!("unknown provider {asked:?}; known: {}", list.join(", "))
 }
 
 /// The summary (`summary --json`): totals, breakdown, coverage, budget and

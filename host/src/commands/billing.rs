@@ -48,7 +48,8 @@ pub fn summary(ctx: &Context, args: &SummaryArgs) -> Result<u8> {
         By::Project => Some(Breakdown::Project),
         By::Account => Some(Breakdown::Account),
     };
-    let q = dashboard::Query { period: p, provider: args.provider.clone(), by };
+    let mut q = dashboard::Query { period: p, provider: args.provider.clone(), by };
+    q.resolve_provider(&store).map_err(HostError::usage)?;
     let s = dashboard::summary(&store, &q, today, &budget, &ctx.prices())?;
     let text = if args.json {
         serde_json::to_string_pretty(&s).unwrap_or_default()

@@ -8,12 +8,36 @@ use crate::app::Context;
 use crate::cli::RecordsArgs;
 use crate::error::{ExitCode, HostError, Result};
 
+/// A name no installed plugin, job or stored run has is a usage error
+/// listing the names there are.
+fn known(ctx: &Context, store: &crate::store::Store, name: &str) -> Result<()> {
+    let mut names = store.run_names()?;
+    // A folder that cannot be read still leaves the names runs stored.
+    if let Ok(catalog) = ctx.catalog() {
+        let loaded = catalog.plugins.iter().chain(&catalog.ungranted);
+        names.extend(loaded.map(|p| p.manifest.name.clone()));
+    }
+    if names.iter().any(|n| n == name) {
+        return Ok(());
+    }
+    names.sort();
+    names.dedup();
+    let shown = crate::logging::printable(name, false);
+    let hint = if names.is_empty() {
+        "no plugin is installed or has run in this home".to_string()
+    } else {
+        format!("plugins and jobs: {}", names.join(", "))
+    };
+    Err(HostError::usage(format!("unknown plugin {shown}")).with_hint(hint))
+}
+
 /// Lists a plugin's (or job's) generic records, newest first.
 pub fn list(ctx: &Context, args: &RecordsArgs) -> Result<u8> {
     if args.limit == 0 || args.limit > 100_000 {
         return Err(HostError::usage(format!("--limit {} is not 1 to 100000", args.limit)));
     }
     let store = ctx.store()?;
+    known(ctx, &store, &args.plugin)?;
     let rows = store.generic_records(&args.plugin, args.kind.as_deref(), args.limit)?;
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -231,9 +231,10 @@ fn api(
     let bad = |e: String| (StatusCode::BAD_REQUEST, e);
     let today = server.today();
     let extra: &[&str] = if view == "runs" { &["limit"] } else { &[] };
-    let q = Query::from_params(params, extra, default_period(today)).map_err(bad)?;
+    let mut q = Query::from_params(params, extra, default_period(today)).map_err(bad)?;
     let store = Store::open_read_only(&server.db)
         .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    q.resolve_provider(&store).map_err(bad)?;
     let failed = |e: crate::store::StoreError| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
     let json = match view {
         "summary" => to_json(
@@ -277,7 +278,8 @@ pub fn report_html(ctx: &Context, args: &HtmlArgs) -> Result<u8> {
     let today = ctx.today()?;
     let period = super::billing::period(ctx, &args.period)?;
     let budget = crate::billing::report::alert_settings(&ctx.settings)?.budget;
-    let q = Query { period, provider: args.provider.clone(), by: None };
+    let mut q = Query { period, provider: args.provider.clone(), by: None };
+    q.resolve_provider(&store).map_err(HostError::usage)?;
     let data = dashboard::everything(&store, &q, today, &budget, &ctx.prices())?;
     let html = page::render(Some(&data));
     if args.out.as_os_str() == "-" {

@@ -1,0 +1,66 @@
+//! What a new user tripped over (issue 24), pinned: providers and plugins
+//! named by id or display name in any case, unknown ones refused with the
+//! list (exit 2), and the outputs that changed, as snapshots.
+
+mod util;
+
+use util::{simulator, Home};
+
+/// A home with ten days of August 2025 from the simulator.
+fn collected(sim: &agent_host_tests::Simulator) -> Home {
+    let mut home = Home::with_plugins(&["openai_collector", "anthropic_collector"]);
+    home.use_simulator(sim);
+    home.run(&["run-all", "--from", "2025-08-01", "--to", "2025-08-10"]).expect_code(0);
+    home
+}
+
+// See: issue 24, point 2.
+#[test]
+fn providers_are_named_by_id_or_name_in_any_case_and_unknown_ones_exit_2() {
+    let sim = simulator();
+    let home = collected(&sim);
+    let period = ["--from", "2025-08-01", "--to", "2025-08-10"];
+    let by_name = home.run(&[&["summary", "--json", "--provider", "OpenAI"][..], &period].concat());
+    by_name.expect_code(0);
+    for spelling in ["openai", "OPENAI", "openAI"] {
+        let other =
+            home.run(&[&["summary", "--json", "--provider", spelling][..], &period].concat());
+        other.expect_code(0);
+        assert_eq!(other.json(), by_name.json(), "{spelling}");
+    }
+    assert_ne!(by_name.json()["total_cost"], serde_json::json!("0"));
+
+    let unknown = home.run(&[&["summary", "--provider", "Foo"][..], &period].concat());
+    unknown.expect_code(2);
+    insta::assert_snapshot!("unknown_provider", unknown.stderr());
+    let html = home.path().join("r.html");
+    let report =
+        home.run(&["report", "html", "--provider", "nope", "--out", html.to_str().unwrap()]);
+    report.expect_code(2);
+    assert!(report.stderr().contains("unknown provider \"nope\"; known: "), "{}", report.stderr());
+    assert!(!html.exists());
+
+    let prices = home.run(&["prices", "--model", "gpt-4o", "--provider", "OpenAI"]);
+    prices.expect_code(0);
+    let prices = home.run(&["prices", "--model", "gpt-4o", "--provider", "Nope"]);
+    prices.expect_code(2);
+    assert!(
+        prices.stderr().contains("unknown provider \"Nope\"; the price table has: ")
+            && prices.stderr().contains("openai"),
+        "{}",
+        prices.stderr()
+    );
+}
+
+// See: issue 24, point 11.
+#[test]
+fn records_of_an_unknown_plugin_exit_2_with_the_list() {
+    let home = Home::with_plugins(&["misbehaving"]);
+    let run = home.run(&["records", "--plugin", "nosuch"]);
+    run.expect_code(2);
+    insta::assert_snapshot!("records_unknown_plugin", run.stderr());
+    // Installed but without records yet: not an error.
+    let none = home.run(&["records", "--plugin", "misbehaving"]);
+    none.expect_code(0);
+    assert!(none.stdout().contains("no records of misbehaving"), "{}", none.stdout());
+}

@@ -140,9 +140,10 @@ impl Settings {
             let text = std::fs::read_to_string(env_file).map_err(|e| {
                 HostError::config(format!("cannot read {}: {e}", env_file.display()))
             })?;
-            settings.vars = parse_env_file(&text).map_err(|e| {
-                HostError::config(format!("{}: {e}", env_file.display()))
-                    .with_hint("each line must be NAME=value (quotes allowed); # starts a comment")
+            settings.vars = crate::envfile::parse(&text).map_err(|e| {
+                HostError::config(format!("{}: {e}", env_file.display())).with_hint(
+                    "each line is NAME=value, taken literally (no $VAR expansion; quotes allowed); # starts a comment",
+                )
             })?;
             settings.operator = settings.vars.clone();
         }
@@ -287,36 +288,6 @@ fn url_has_password(value: &str) -> bool {
     url::Url::parse(value).is_ok_and(|u| u.password().is_some_and(|p| !p.is_empty()))
 }
 
-/// Parses `.env` text with dotenvy's grammar, into a map.
-pub fn parse_env_file(text: &str) -> std::result::Result<BTreeMap<String, String>, String> {
-    let mut vars = BTreeMap::new();
-    for item in dotenvy::from_read_iter(text.as_bytes()) {
-        let (k, v) = item.map_err(|e| match e {
-            dotenvy::Error::LineParse(line, _) => malformed(text, &line),
-            other => other.to_string(),
-        })?;
-        vars.insert(k, v);
-    }
-    Ok(vars)
-}
-
-/// Where a malformed `.env` line is and which setting it meant, never its
-/// value (it may be a secret).
-fn malformed(text: &str, line: &str) -> String {
-    let start = text.find(line.trim_end()).unwrap_or(0);
-    let number = text[..start].matches('\n').count() + 1;
-    let name = line
-        .trim_start()
-        .trim_start_matches("export ")
-        .split_once('=')
-        .map(|(k, _)| k.trim())
-        .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
-    match name {
-        Some(k) => format!("line {number}: the value of {k} cannot be read (an unclosed quote?)"),
-        None => format!("line {number}: not a NAME=value setting"),
-    }
-}
-
 #[cfg(unix)]
 fn permission_warning(path: &Path) -> Option<String> {
     use std::os::unix::fs::PermissionsExt;
@@ -338,25 +309,6 @@ fn permission_warning(_path: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn env_file_parses_quotes_and_comments() {
-        let vars = parse_env_file("# c\nA=1\nB=\"two words\"\nexport C=3\n").unwrap();
-        assert_eq!(vars["A"], "1");
-        assert_eq!(vars["B"], "two words");
-        assert_eq!(vars["C"], "3");
-    }
-
-    #[test]
-    fn malformed_env_line_is_one_line_error() {
-        let err = parse_env_file("GOOD=1\nthis is not a setting\n").unwrap_err();
-        assert_eq!(err, "line 2: not a NAME=value setting");
-        let err = parse_env_file("A=1\nOPENAI_ADMIN_KEY=\"sk-admin-secret\nB=2\n").unwrap_err();
-        assert_eq!(
-            err,
-            "line 2: the value of OPENAI_ADMIN_KEY cannot be read (an unclosed quote?)"
-        );
-    }
 
     #[test]
     fn secret_names_and_urls_with_passwords_are_secrets() {
@@ -398,13 +350,13 @@ mod tests {
             [("DATABASE_URL".into(), "postgres://u:hunter22@db/x".into())].into(),
         );
         assert!(s.is_secret("DATABASE_URL", &[]));
+        assert_eq!(s.secret_values(&[]), vec!["postgres://u:hunter22@db/x".to_string()]);
         // The alert mail server, with or without a login in it.
         let s = Settings::from_map(
             [("ALERT_SMTP_URL".into(), "smtp://u:pw-secret@mail.example.com:587".into())].into(),
         );
         assert!(s.is_secret("ALERT_SMTP_URL", &[]));
         assert!(Settings::from_map(BTreeMap::new()).is_secret("ALERT_SMTP_URL", &[]));
-        assert_eq!(s.secret_values(&[]), vec!["postgres://u:hunter22@db/x".to_string()]);
     }
 
     #[test]

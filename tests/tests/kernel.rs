@@ -351,7 +351,7 @@ fn a_malformed_dot_env_is_one_line_with_a_hint() {
     let err = run.stderr();
     assert!(err.starts_with("error: "), "{err}");
     assert!(err.contains(".env: line 2: not a NAME=value setting"), "{err}");
-    assert!(err.contains("hint: each line must be NAME=value"), "{err}");
+    assert!(err.contains("hint: each line is NAME=value, taken literally"), "{err}");
     assert_eq!(err.lines().count(), 2, "{err}");
 }
 

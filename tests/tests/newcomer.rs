@@ -64,3 +64,24 @@ fn records_of_an_unknown_plugin_exit_2_with_the_list() {
     none.expect_code(0);
     assert!(none.stdout().contains("no records of misbehaving"), "{}", none.stdout());
 }
+
+// See: issue 24, point 12.
+#[test]
+fn env_values_are_literal_and_an_empty_one_is_an_error_naming_its_line() {
+    let sim = simulator();
+    let sink = agent_host_tests::WebhookSink::start().unwrap();
+    let home = collected(&sim);
+    let env = home.path().join(".env");
+    // A `$` in a value stays a `$`: the webhook is reached at the path as written.
+    let url = sink.url("/hook/pa$$word$HOME");
+    std::fs::write(&env, format!("MONTHLY_BUDGET_USD=1\nALERT_WEBHOOK_URL='{url}'\n")).unwrap();
+    home.run(&["alerts"]).expect_code(0);
+    let got = sink.received();
+    assert!(!got.is_empty() && got.iter().all(|(p, _)| p == "/hook/pa$$word$HOME"), "{got:?}");
+
+    std::fs::write(&env, "OPENAI_ADMIN_KEY=sk-admin-x\nMONTHLY_BUDGET_USD=\n").unwrap();
+    let run = home.run(&["summary"]);
+    run.expect_code(3);
+    let shown = run.stderr().replace(&env.display().to_string(), "HOME/.env");
+    insta::assert_snapshot!("env_empty_value", shown);
+}

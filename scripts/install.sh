@@ -32,7 +32,8 @@ case "$(uname -s)" in
 esac
 mkdir -p "$home/plugins"
 # The host refuses plugin files or folders others can write.
-chmod go-w "$home" "$home/plugins"
+chmod 700 "$home"
+chmod go-w "$home/plugins"
 # Each file's manifest is read in a sandboxed worker before it is copied in.
 files=()
 for p in "${plugins[@]}"; do files+=("target/release/lib$p.$ext"); done

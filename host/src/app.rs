@@ -151,7 +151,12 @@ pub fn run(cli: Cli) -> Result<u8> {
         }
         _ => {}
     }
+    // What the home keeps (database, log, caches, exports) is this user's
+    // alone: new files 0600 in 0700 folders, and files an older release
+    // left readable by others tightened.
+    crate::config::keep_private();
     let ctx = Context::load(&cli)?;
+    ctx.home.tighten();
     let json = match &cli.command {
         Command::Plugins(PluginsCommand::List(f)) => f.json,
         Command::Plugins(

@@ -110,6 +110,51 @@ impl Home {
     pub fn default_plugins_dir(&self) -> PathBuf {
         self.root.join("plugins")
     }
+
+    /// The files the home keeps for agent-host (not `.env`, which is the
+    /// operator's: `doctor` checks it).
+    pub fn kept_files(&self) -> Vec<PathBuf> {
+        let db = self.db_path();
+        let with = |suffix: &str| {
+            let mut name = db.as_os_str().to_os_string();
+            name.push(suffix);
+            PathBuf::from(name)
+        };
+        vec![
+            db.clone(),
+            with("-wal"),
+            with("-shm"),
+            self.log_path(),
+            self.manifest_cache_path(),
+            self.grants_path(),
+            self.lock_path(),
+        ]
+    }
+
+    /// Makes each kept file that others may read or write 0600: a home
+    /// made by an older release had its database and log at 0644. A file
+    /// that cannot be changed is left for `doctor` to report.
+    pub fn tighten(&self) {
+        #[cfg(unix)]
+        for path in self.kept_files() {
+            use std::os::unix::fs::PermissionsExt;
+            let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+            if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+                let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+            }
+        }
+    }
+}
+
+/// Files and folders this process creates are its user's alone (umask 077):
+/// the database, its journal, the log, caches and exports hold spend and
+/// the names of keys. Plugin files are installed with an explicit 0755.
+pub fn keep_private() {
+    #[cfg(unix)]
+    // SAFETY: umask only sets this process's file creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
 }
 
 /// Settings and secrets: `.env` overlaid by the process environment.

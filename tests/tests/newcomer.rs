@@ -85,3 +85,50 @@ fn env_values_are_literal_and_an_empty_one_is_an_error_naming_its_line() {
     let shown = run.stderr().replace(&env.display().to_string(), "HOME/.env");
     insta::assert_snapshot!("env_empty_value", shown);
 }
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+// See: issue 24, point 13.
+#[test]
+fn what_the_home_keeps_is_0600_in_a_0700_folder() {
+    let sim = simulator();
+    let home = collected(&sim);
+    for file in ["agent_os.db", "agent.log", "grants.json", "plugin-manifests.json"] {
+        assert_eq!(mode(&home.path().join(file)), 0o600, "{file}");
+    }
+    home.run(&["report", "daily"]).expect_code(0);
+    assert_eq!(mode(&home.path().join("exports")), 0o700);
+    assert_eq!(mode(&home.path().join("exports/billing_export_2025-08.csv")), 0o600);
+
+    // A home an older release left readable is tightened on the next command.
+    use std::os::unix::fs::PermissionsExt;
+    for file in ["agent_os.db", "agent.log"] {
+        let p = home.path().join(file);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    home.run(&["runs"]).expect_code(0);
+    for file in ["agent_os.db", "agent.log"] {
+        assert_eq!(mode(&home.path().join(file)), 0o600, "{file}");
+    }
+
+    // The default home (no --home, no AGENT_HOME) is made 0700.
+    let user = tempfile::tempdir().unwrap();
+    let out = home
+        .command(&["home", "--json"])
+        .env_remove("AGENT_HOME")
+        .env("HOME", user.path())
+        .env("XDG_DATA_HOME", user.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let made = user.path().join("data/agent-host");
+    assert_eq!(mode(&made), 0o700);
+    assert_eq!(mode(&made.join("agent.log")), 0o600);
+}

@@ -110,8 +110,22 @@ fn mode_of(_path: &Path) -> Option<u32> {
 
 fn home_check(home: &Path) -> Check {
     let what = format!("home folder {}", home.display());
-    let fix = format!("others can write to it; fix with `chmod go-w {}`", home.display());
-    mode_check(home, what, 0o022, &fix).unwrap_or_else(|what| check(false, what, "cannot be read"))
+    let fix = format!("others can write to it; fix with `chmod 700 {}`", home.display());
+    let found = mode_check(home, what, 0o022, &fix)
+        .unwrap_or_else(|what| check(false, what, "cannot be read"));
+    match mode_of(home) {
+        // Others may not write; reading is a warning (it holds spend, logs
+        // and the database).
+        Some(mode) if found.status == "ok" && mode & 0o077 != 0 => Check {
+            status: "warn",
+            detail: format!(
+                "mode {mode:o}: others can read what it holds; fix with `chmod 700 {}`",
+                home.display()
+            ),
+            ..found
+        },
+        _ => found,
+    }
 }
 
 fn env_check(env: &Path) -> Check {

@@ -132,3 +132,20 @@ fn what_the_home_keeps_is_0600_in_a_0700_folder() {
     assert_eq!(mode(&made), 0o700);
     assert_eq!(mode(&made.join("agent.log")), 0o600);
 }
+
+// See: issue 24, point 14 (`home --json` had keys like "settings (.env)"
+// and relative paths).
+#[test]
+fn home_json_has_plain_keys_and_absolute_paths() {
+    let home = Home::with_plugins(&[]);
+    let out = home
+        .command(&["--home", ".", "home", "--json"])
+        .env_remove("AGENT_HOME")
+        .current_dir(home.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text =
+        String::from_utf8_lossy(&out.stdout).replace(&home.path().display().to_string(), "HOME");
+    insta::assert_snapshot!("home_json", text);
+}

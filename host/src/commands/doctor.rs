@@ -74,24 +74,27 @@ pub fn run(ctx: &Context, json: bool) -> Result<u8> {
 /// `agent-host home`: where everything is.
 pub fn paths(ctx: &Context, json: bool) -> Result<u8> {
     let h = &ctx.home;
+    // (text label, JSON key, absolute path)
     let rows = [
-        ("home", h.path().to_path_buf()),
-        ("settings (.env)", h.env_path()),
-        ("database", h.db_path()),
-        ("log", h.log_path()),
-        ("plugins", ctx.plugins_dir.clone()),
-        ("exports", h.exports_dir()),
-        ("manifest cache", h.manifest_cache_path()),
+        ("home", "home", h.path().to_path_buf()),
+        ("settings (.env)", "env", h.env_path()),
+        ("database", "database", h.db_path()),
+        ("log", "log", h.log_path()),
+        ("plugins", "plugins", ctx.plugins_dir.clone()),
+        ("grants", "grants", h.grants_path()),
+        ("exports", "exports", h.exports_dir()),
+        ("manifest cache", "manifest_cache", h.manifest_cache_path()),
     ];
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let mut out = std::io::stdout().lock();
     if json {
         let doc: serde_json::Map<String, serde_json::Value> =
-            rows.iter().map(|(k, p)| (k.to_string(), serde_json::json!(p))).collect();
+            rows.iter().map(|(_, k, p)| (k.to_string(), serde_json::json!(absolute(p)))).collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default())
             .map_err(write_err)?;
     } else {
-        for (what, p) in rows {
-            writeln!(out, "{what:<16} {}", p.display()).map_err(write_err)?;
+        for (what, _, p) in rows {
+            writeln!(out, "{what:<16} {}", absolute(&p).display()).map_err(write_err)?;
         }
     }
     Ok(ExitCode::OK)

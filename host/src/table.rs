@@ -66,6 +66,17 @@ pub fn money(exact: &str) -> String {
     }
 }
 
+/// `text` cut to `max` characters, the cut marked with `…` (a model name
+/// cut silently reads as another model).
+pub fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut s: String = text.chars().take(max.saturating_sub(1)).collect();
+    s.push('…');
+    s
+}
+
 /// A count with thousands separators (`213955403` → `213,955,403`).
 pub fn count(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
@@ -99,6 +110,13 @@ mod tests {
         assert_eq!(money("-1234567.5"), "-1,234,567.50");
         assert_eq!(money("12"), "12.00");
         assert_eq!(money("75.41574922000000019551115123125783"), "75.42");
+    }
+
+    #[test]
+    fn clipped_text_says_so() {
+        assert_eq!(clip("claude-sonnet-4-5", 48), "claude-sonnet-4-5");
+        assert_eq!(clip("abcdef", 4), "abc…");
+        assert_eq!(clip("abcd", 4), "abcd");
     }
 
     #[test]

@@ -149,3 +149,34 @@ fn home_json_has_plain_keys_and_absolute_paths() {
         String::from_utf8_lossy(&out.stdout).replace(&home.path().display().to_string(), "HOME");
     insta::assert_snapshot!("home_json", text);
 }
+
+// See: issue 24, points 4 and 10.
+#[test]
+fn summary_json_carries_the_daily_and_monthly_tables_and_future_days() {
+    let sim = simulator();
+    let mut home = collected(&sim);
+    let args = ["summary", "--from", "2025-08-01", "--to", "2025-08-10", "--json"];
+    let daily = home.run(&[&args[..], &["--daily", "--breakdown"]].concat()).json();
+    assert_eq!(daily["periods"]["by"], "day");
+    let rows = daily["periods"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 10);
+    // Every day with spend lists its models (the simulator has a day off).
+    let mut spent = rows.iter().filter(|r| r["tokens"] != 0);
+    assert!(spent.clone().count() >= 9);
+    assert!(spent.all(|r| r["breakdown"].as_array().is_some_and(|b| !b.is_empty())), "{rows:?}");
+    let monthly = home.run(&[&args[..], &["--monthly"]].concat()).json();
+    assert_eq!(monthly["periods"]["by"], "month");
+    assert_eq!(monthly["periods"]["rows"][0]["cost"], daily["total_cost"]);
+
+    // Today is 2025-08-11: the days from it on are future, not missing.
+    home.env("AGENT_TODAY", "2025-08-11");
+    let doc = home.run(&["summary", "--month", "2025-08", "--json", "--monthly"]).json();
+    let states: Vec<&str> =
+        doc["daily"].as_array().unwrap().iter().map(|d| d["state"].as_str().unwrap()).collect();
+    assert_eq!(states.iter().filter(|s| **s == "future").count(), 21, "{states:?}");
+    assert_eq!(states.iter().filter(|s| **s == "missing").count(), 0, "{states:?}");
+    assert_eq!(doc["periods"]["rows"][0]["days_future"], 21);
+    let text = home.run(&["summary", "--month", "2025-08", "--daily"]).stdout();
+    assert!(text.contains("(20 later day(s) of the period are still to come)"), "{text}");
+    assert!(text.contains("2025-08-11") && !text.contains("2025-08-12"), "{text}");
+}

@@ -139,7 +139,7 @@ fn budget_alerts(today: NaiveDate, days: &[DayTotal], s: &AlertSettings) -> Vec<
             rule: "forecast",
             severity: "warning",
             title: format!("AI spend is on course to exceed the {month_key} budget"),
-            period: month_key.clone(),
+            period: month_key,
             message: format!(
                 "Forecast ${} at month end against a ${} budget ({}).{}",
                 cents(&f.month_end),

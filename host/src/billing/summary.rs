@@ -110,6 +110,10 @@ pub struct DayLine {
     /// Whether any provider's data for the day is stored; a day that is not
     /// has no cost and no tokens (never a made-up zero).
     pub collected: bool,
+    /// `collected`, `missing` (a finished day without data) or `future`
+    /// (today or later: not finished, so not missing), as the dashboard's
+    /// daily view says.
+    pub state: &'static str,
     /// Exact cost, all providers.
     pub cost: Option<String>,
     /// Tokens, all providers.
@@ -255,10 +259,17 @@ pub fn summarize(
             Some((cost, tokens)) => DayLine {
                 date: d,
                 collected: true,
+                state: "collected",
                 cost: Some(cost.to_string()),
                 tokens: Some(*tokens),
             },
-            None => DayLine { date: d, collected: false, cost: None, tokens: None },
+            None => DayLine {
+                date: d,
+                collected: false,
+                state: if d < today { "missing" } else { "future" },
+                cost: None,
+                tokens: None,
+            },
         })
         .collect();
     let (breakdown_by, breakdown) = match breakdown {
@@ -379,15 +390,35 @@ pub fn budget_view(
     }
 }
 
-/// One row per day (`by_month == false`) or per calendar month of the
-/// summary's period, money rounded to cents; with `detail`, the models (or
-/// projects) inside each row under it. Days without data say so.
-pub fn render_periods(
+/// One row of `summary --daily` or `--monthly`: a day or a month.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeriodLine {
+    /// `YYYY-MM-DD` or `YYYY-MM`.
+    pub period: String,
+    /// Exact cost of its collected days (absent when none is collected).
+    pub cost: Option<String>,
+    /// Tokens of its collected days.
+    pub tokens: Option<i64>,
+    /// Days of the row inside the summary's period.
+    pub days: usize,
+    /// Of them, days with data.
+    pub days_collected: usize,
+    /// Finished days without data (not zeros).
+    pub days_missing: usize,
+    /// Today or later: not finished, so neither collected nor missing.
+    pub days_future: usize,
+    /// With `--breakdown`: the models (or projects) inside the row.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub breakdown: Vec<BreakdownLine>,
+}
+
+/// The rows of `summary --daily` (`by_month` false) or `--monthly`, with
+/// the breakdown of each row when `detail` is given.
+pub fn period_lines(
     s: &Summary,
     by_month: bool,
     detail: Option<&[crate::store::reports::DayBreakdownRow]>,
-) -> String {
-    use crate::table::{count, money, render as table, Align};
+) -> Vec<PeriodLine> {
     let key = |d: NaiveDate| {
         if by_month {
             d.format("%Y-%m").to_string()
@@ -395,15 +426,31 @@ pub fn render_periods(
             d.to_string()
         }
     };
-    // Period key → (cost, tokens, collected days, days).
-    let mut periods: BTreeMap<String, (Money, i64, usize, usize)> = BTreeMap::new();
+    let mut periods: BTreeMap<String, (Money, i64, PeriodLine)> = BTreeMap::new();
     for d in &s.daily {
-        let e = periods.entry(key(d.date)).or_default();
-        e.3 += 1;
-        if let (true, Some(cost)) = (d.collected, &d.cost) {
-            e.0 += &Money::from_stored(cost);
-            e.1 += d.tokens.unwrap_or(0);
-            e.2 += 1;
+        let k = key(d.date);
+        let e = periods.entry(k.clone()).or_insert_with(|| {
+            let line = PeriodLine {
+                period: k,
+                cost: None,
+                tokens: None,
+                days: 0,
+                days_collected: 0,
+                days_missing: 0,
+                days_future: 0,
+                breakdown: Vec::new(),
+            };
+            (Money::zero(), 0, line)
+        });
+        e.2.days += 1;
+        match (d.state, &d.cost) {
+            ("collected", Some(cost)) => {
+                e.0 += &Money::from_stored(cost);
+                e.1 += d.tokens.unwrap_or(0);
+                e.2.days_collected += 1;
+            }
+            ("future", _) => e.2.days_future += 1,
+            _ => e.2.days_missing += 1,
         }
     }
     // Period key → (provider, model or project) → (cost, tokens).
@@ -418,32 +465,78 @@ pub fn render_periods(
         e.0 += &Money::from_stored(&r.row.cost);
         e.1 += r.row.tokens;
     }
+    periods
+        .into_iter()
+        .map(|(k, (cost, tokens, mut line))| {
+            if line.days_collected > 0 {
+                line.cost = Some(cost.to_string());
+                line.tokens = Some(tokens);
+            }
+            line.breakdown = inner
+                .remove(&k)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|((provider, key), (c, t))| BreakdownLine {
+                    provider,
+                    key: if key.is_empty() { "(default)".into() } else { key },
+                    cost: c.to_string(),
+                    tokens: t,
+                })
+                .collect();
+            line
+        })
+        .collect()
+}
+
+/// The `--daily` or `--monthly` table: one row per day or month, "no data"
+/// where nothing was collected; days after today are left out of `--daily`
+/// (they are not missing) and counted apart in `--monthly`.
+pub fn render_periods(
+    s: &Summary,
+    by_month: bool,
+    detail: Option<&[crate::store::reports::DayBreakdownRow]>,
+) -> String {
+    use crate::table::{count, money, render as table, Align};
+    let lines = period_lines(s, by_month, detail);
+    // Future days exist only when the period reaches today, and then the
+    // last finished day is yesterday.
+    let today = s.last_finished_day.map(|d| (d + Days::new(1)).to_string());
     let mut rows = Vec::new();
-    for (k, (cost, tokens, collected, days)) in &periods {
-        let (cost, tokens) = if *collected == 0 {
-            ("no data".to_string(), String::new())
-        } else {
-            (money(&cost.to_string()), count(*tokens))
+    let mut later = 0;
+    for l in &lines {
+        // Today gets a row (its spend so far); later days do not.
+        if !by_month && l.days_future > 0 && Some(&l.period) != today.as_ref() {
+            later += 1;
+            continue;
+        }
+        let (cost, tokens) = match (&l.cost, l.tokens) {
+            (Some(c), Some(t)) => (money(c), count(t)),
+            _ if l.days_future == l.days => ("not finished".to_string(), String::new()),
+            _ => ("no data".to_string(), String::new()),
         };
-        let note = match (by_month, days - collected) {
-            (_, 0) => String::new(),
-            (false, _) => String::new(),
-            (true, n) => format!("{n} day(s) without data"),
-        };
-        rows.push(vec![k.clone(), String::new(), cost, tokens, note]);
-        for ((provider, name), (c, t)) in inner.get(k).into_iter().flatten() {
-            let name = if name.is_empty() { "(default)" } else { name };
+        let mut notes = Vec::new();
+        if by_month && l.days_missing > 0 && l.days_collected > 0 {
+            notes.push(format!("{} day(s) without data", l.days_missing));
+        }
+        if by_month && l.days_future > 0 {
+            notes.push(format!("{} day(s) still to come", l.days_future));
+        }
+        if !by_month && Some(&l.period) == today.as_ref() {
+            notes.push("today, not finished".to_string());
+        }
+        rows.push(vec![l.period.clone(), String::new(), cost, tokens, notes.join("; ")]);
+        for b in &l.breakdown {
             rows.push(vec![
                 String::new(),
-                format!("{provider} {name}").chars().take(48).collect(),
-                money(&c.to_string()),
-                count(*t),
+                crate::table::clip(&format!("{} {}", b.provider, b.key), 48),
+                money(&b.cost),
+                count(b.tokens),
                 String::new(),
             ]);
         }
     }
     let first = if by_month { "Month" } else { "Day" };
-    table(
+    let mut out = table(
         2,
         &[
             (first, Align::Left),
@@ -453,7 +546,11 @@ pub fn render_periods(
             ("", Align::Left),
         ],
         &rows,
-    )
+    );
+    if later > 0 {
+        let _ = writeln!(out, "  ({later} later day(s) of the period are still to come)");
+    }
+    out
 }
 
 /// One character per day: ▁ (lowest) to █ (highest); `·` for a day
@@ -523,8 +620,12 @@ pub fn render(s: &Summary) -> String {
             .breakdown
             .iter()
             .map(|b| {
-                let key: String = b.key.chars().take(48).collect();
-                vec![b.provider.clone(), key, money(&b.cost), count(b.tokens)]
+                vec![
+                    b.provider.clone(),
+                    crate::table::clip(&b.key, 48),
+                    money(&b.cost),
+                    count(b.tokens),
+                ]
             })
             .collect();
         let title = match by.as_str() {
@@ -670,10 +771,9 @@ fn render_estimate(out: &mut String, e: &super::estimate::EstimateSummary) {
             .breakdown
             .iter()
             .map(|b| {
-                let key: String = b.key.chars().take(48).collect();
                 vec![
                     b.provider.clone(),
-                    key,
+                    crate::table::clip(&b.key, 48),
                     money(&b.cost),
                     count(b.tokens as i64),
                     count(b.calls),
@@ -819,6 +919,46 @@ mod tests {
         let daily = render_periods(&s, false, Some(&detail));
         let monthly = render_periods(&s, true, None);
         insta::assert_snapshot!(format!("{daily}\n{monthly}"));
+    }
+
+    // See: issue 24, points 4 and 10.
+    #[test]
+    fn days_after_today_are_future_not_missing_and_json_has_the_rows() {
+        let days = vec![
+            total("OpenAI", "2026-12-01", 1_000, "1.005"),
+            total("OpenAI", "2026-12-03", 10, "0.1"),
+            total("OpenAI", "2026-12-05", 10, "0.2"),
+            total("OpenAI", "2026-12-06", 10, "0.2"),
+        ];
+        let budget = Money::parse_major("50").unwrap();
+        let s = summarize(
+            Period::parse_month("2026-12").unwrap(),
+            d("2026-12-06"),
+            &days,
+            None,
+            &days,
+            &budget,
+        );
+        let states: Vec<&str> = s.daily.iter().map(|d| d.state).collect();
+        // Today has spend so far: collected, though not finished.
+        assert_eq!(
+            &states[..7],
+            ["collected", "missing", "collected", "missing", "collected", "collected", "future"]
+        );
+        let detail = vec![crate::store::reports::DayBreakdownRow {
+            day: d("2026-12-01"),
+            row: BreakdownRow {
+                provider: "OpenAI".into(),
+                key: "a-model-name-long-enough-to-be-cut-in-the-table-of-days".into(),
+                cost: "1.005".into(),
+                tokens: 1_000,
+            },
+        }];
+        let daily = render_periods(&s, false, Some(&detail));
+        let monthly = render_periods(&s, true, None);
+        insta::assert_snapshot!("future_days_tables", format!("{daily}\n{monthly}"));
+        let json = serde_json::to_string_pretty(&period_lines(&s, true, Some(&detail))).unwrap();
+        insta::assert_snapshot!("future_days_json", json);
     }
 
     #[test]

@@ -52,7 +52,18 @@ pub fn summary(ctx: &Context, args: &SummaryArgs) -> Result<u8> {
     q.resolve_provider(&store).map_err(HostError::usage)?;
     let s = dashboard::summary(&store, &q, today, &budget, &ctx.prices())?;
     let text = if args.json {
-        serde_json::to_string_pretty(&s).unwrap_or_default()
+        let mut doc = serde_json::to_value(&s).unwrap_or_default();
+        // --json carries what the text shows: the --daily/--monthly table.
+        if args.daily || args.monthly {
+            let detail =
+                if args.breakdown { Some(dashboard::models_by_day(&store, &q)?) } else { None };
+            let rows = summary::period_lines(&s, args.monthly, detail.as_deref());
+            doc["periods"] = serde_json::json!({
+                "by": if args.monthly { "month" } else { "day" },
+                "rows": rows,
+            });
+        }
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
     } else if args.daily || args.monthly {
         let detail =
             if args.breakdown { Some(dashboard::models_by_day(&store, &q)?) } else { None };

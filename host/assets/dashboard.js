@@ -107,9 +107,14 @@
       cards.append(card("Estimated from local logs (not billed)", e.total_cost,
         `${count(e.calls)} calls at list prices (${e.price_table})`, { money: true, id: "estimated" }));
     }
-    cards.append(card(`Month to date (${b.month})`, b.month_to_date,
+    // A month with a forecast is under way; any other is over (or has no
+    // collected day yet): its spend is not "to date".
+    const spentLabel = (b.forecast ? `Month to date (${b.month})` : `Spent in ${b.month}`) +
+      (b.provider ? ", all providers" : "");
+    cards.append(card(spentLabel, b.month_to_date,
       `${b.percent_used} % of the $${cents(b.monthly_budget)} budget` +
-        (b.estimated ? `; $${cents(b.estimated)} of it estimated` : ""),
+        (b.estimated ? `; $${cents(b.estimated)} of it estimated` : "") +
+        (b.provider ? `; ${b.provider}: $${cents(b.provider_month_to_date)}` : ""),
       { money: true, id: "month-to-date", warn: Number(b.percent_used) >= 100 }));
     if (b.forecast) {
       cards.append(card("Forecast at month end", b.forecast.month_end, "run rate over collected days (hover for the method)",
@@ -210,7 +215,8 @@
     const month = $("month");
     month.value = p.from.slice(0, 7);
     const select = $("provider");
-    const chosen = query.get("provider") || "";
+    // The provider the data is of (a saved report has no address to ask).
+    const chosen = d.provider || query.get("provider") || "";
     const names = new Set(d.daily.providers);
     if (chosen) names.add(chosen);
     select.replaceChildren(el("option", { value: "" }, "All providers"));

@@ -180,3 +180,32 @@ fn summary_json_carries_the_daily_and_monthly_tables_and_future_days() {
     assert!(text.contains("(20 later day(s) of the period are still to come)"), "{text}");
     assert!(text.contains("2025-08-11") && !text.contains("2025-08-12"), "{text}");
 }
+
+// See: issue 24, point 6.
+#[test]
+fn one_provider_s_spend_is_its_part_of_the_budget_not_all_of_it() {
+    let sim = simulator();
+    let home = collected(&sim);
+    let all = home.run(&["summary", "--month", "2025-08", "--json"]).json();
+    let one = home.run(&["summary", "--month", "2025-08", "--json", "--provider", "anthropic"]);
+    one.expect_code(0);
+    let one = one.json();
+    assert_eq!(one["budget"]["percent_used"], all["budget"]["percent_used"]);
+    assert_eq!(one["budget"]["month_to_date"], all["budget"]["month_to_date"]);
+    assert_eq!(one["budget"]["provider"], "Anthropic");
+    assert_eq!(one["budget"]["provider_month_to_date"], one["total_cost"]);
+    let text = home.run(&["summary", "--month", "2025-08", "--provider", "Anthropic"]).stdout();
+    let budget: Vec<&str> =
+        text.lines().skip_while(|l| !l.trim_start().starts_with("Budget")).take(2).collect();
+    insta::assert_snapshot!("one_provider_budget", budget.join("\n"));
+
+    let html = home.path().join("a.html");
+    let out = html.to_str().unwrap();
+    home.run(&["report", "html", "--month", "2025-08", "--provider", "ANTHROPIC", "--out", out])
+        .expect_code(0);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains(r#"{"provider":"Anthropic","summary":"#),
+        "the page knows whose data it is"
+    );
+}

@@ -184,6 +184,19 @@ fn summary_of(
         }
     };
     let mut s = summary::summarize(p, today, days, breakdown, &month_days, budget);
+    if q.provider.is_some() {
+        // The budget is for every provider: one provider's spend is shown
+        // as its part of it, never measured against all of it.
+        let all = Query { provider: None, ..q.clone() };
+        let mut all_days = day_totals(store, &all, month)?;
+        let all_lines = estimates(store, &all, prices, month)?;
+        let stand_ins = estimate::stand_ins(&all_days, &all_lines, &month.finished_days(today));
+        all_days.extend(stand_ins);
+        let part = s.budget.month_to_date.clone();
+        s.budget = summary::budget_view(p.to, today, &all_days, budget);
+        s.budget.provider = q.provider.clone();
+        s.budget.provider_month_to_date = Some(part);
+    }
     s.estimated = estimate::summarize(&lines, prices).map(|mut e| {
         if let Some(by) = q.by {
             e.breakdown = estimate::by_key(&lines, by);
@@ -379,6 +392,8 @@ pub fn alerts(store: &Store) -> Result<Vec<SentAlert>, StoreError> {
 /// Everything the page shows, for `report html`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Everything {
+    /// The one provider the views are of (its display name), if any.
+    pub provider: Option<String>,
     /// `/api/summary`.
     pub summary: Summary,
     /// `/api/daily`.
@@ -409,6 +424,7 @@ pub fn everything(
     let days = day_totals(store, q, q.period)?;
     let revisions = store.revisions_by_day(q.period.from, q.period.to)?;
     Ok(Everything {
+        provider: q.provider.clone(),
         summary: summary_of(store, q, today, budget, prices, &days)?,
         daily: daily_of(q.period, today, &days, &revisions),
         models: models(store, &Query { by: Some(Breakdown::Model), ..q.clone() })?,

@@ -141,6 +141,13 @@ pub struct Budget {
     /// `month_to_date`, never counted as $0.
     #[serde(skip_serializing_if = "is_zero")]
     pub estimated_unpriced_tokens: i64,
+    /// With one provider asked for: its name. The budget covers every
+    /// provider, so `month_to_date` and `percent_used` stay everyone's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// With one provider asked for: its part of `month_to_date`, exact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_month_to_date: Option<String>,
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -387,6 +394,8 @@ pub fn budget_view(
         forecast,
         estimated,
         estimated_unpriced_tokens,
+        provider: None,
+        provider_month_to_date: None,
     }
 }
 
@@ -692,6 +701,9 @@ pub fn render(s: &Summary) -> String {
             "    and {} tokens of them have no known price: left out, not counted as $0",
             count(b.estimated_unpriced_tokens)
         );
+    }
+    if let (Some(p), Some(part)) = (&b.provider, &b.provider_month_to_date) {
+        let _ = writeln!(out, "    all providers; {p}'s part: ${}", money(part));
     }
     if let Some(f) = &b.forecast {
         let _ = writeln!(out, "  Forecast: ${} at month end ({})", money(&f.month_end), f.method);

@@ -783,12 +783,18 @@ fn render_estimate(out: &mut String, e: &super::estimate::EstimateSummary) {
             .breakdown
             .iter()
             .map(|b| {
+                let unpriced = match b.unpriced_tokens {
+                    0 => String::new(),
+                    n => format!("{} tokens unpriced", count(n as i64)),
+                };
                 vec![
                     b.provider.clone(),
                     crate::table::clip(&b.key, 48),
-                    money(&b.cost),
+                    // Never $0 for a model without a price.
+                    b.cost.as_deref().map_or_else(|| "unpriced".into(), money),
                     count(b.tokens as i64),
                     count(b.calls),
+                    unpriced,
                 ]
             })
             .collect();
@@ -800,6 +806,7 @@ fn render_estimate(out: &mut String, e: &super::estimate::EstimateSummary) {
                 ("Estimated (USD)", Align::Right),
                 ("Tokens", Align::Right),
                 ("Calls", Align::Right),
+                ("", Align::Left),
             ],
             &rows,
         ));

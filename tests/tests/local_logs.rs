@@ -72,7 +72,13 @@ fn logs_are_kept_deduplicated_priced_exactly_and_outlive_their_files() {
             .expect_code(0)
             .json();
         let lines = s["estimated"]["breakdown"].as_array().unwrap();
-        let sum: Decimal = lines.iter().map(|l| dec(l["cost"].as_str().unwrap())).sum();
+        // A key whose calls have no price has no cost (null), never 0.
+        let sum: Decimal = lines.iter().filter_map(|l| l["cost"].as_str()).map(dec).sum();
+        assert!(
+            lines.iter().all(|l| l["cost"].is_null()
+                == (l["tokens"] == l["unpriced_tokens"] && l["tokens"] != 0)),
+            "{lines:?}"
+        );
         assert_eq!(sum, dec(s["estimated"]["total_cost"].as_str().unwrap()), "{by}");
         if by == "model" {
             let opus = lines.iter().find(|l| l["key"] == "claude-opus-4-6").unwrap();

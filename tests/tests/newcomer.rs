@@ -209,3 +209,42 @@ fn one_provider_s_spend_is_its_part_of_the_budget_not_all_of_it() {
         "the page knows whose data it is"
     );
 }
+
+// See: issue 24, point 9.
+#[test]
+fn a_jobs_file_says_which_plugins_it_leaves_out_and_doctor_checks_it() {
+    let sim = simulator();
+    let mut home = Home::with_plugins(&["openai_collector", "anthropic_collector"]);
+    home.use_simulator(&sim);
+    let file = home.path().join("agent-host.toml");
+    std::fs::write(&file, "[[job]]\nname = \"openai\"\nplugin = \"openai_collector\"\n").unwrap();
+    let run = home.run(&["run-all", "--from", "2025-08-01", "--to", "2025-08-02"]);
+    run.expect_code(0);
+    assert!(
+        run.stderr().contains("agent-host.toml names no job for anthropic_collector: not run"),
+        "{}",
+        run.stderr()
+    );
+    let doctor = home.run(&["doctor", "--json"]);
+    doctor.expect_code(0);
+    let checks = doctor.json();
+    let jobs: Vec<&serde_json::Value> = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["what"].as_str().unwrap().starts_with("jobs "))
+        .collect();
+    assert_eq!(jobs.len(), 2, "{checks:#}");
+    assert_eq!(jobs[0]["status"], "ok");
+    assert_eq!(jobs[1]["status"], "warn");
+    assert!(jobs[1]["detail"].as_str().unwrap().contains("anthropic_collector"));
+
+    // A file run-all refuses is a failed check: exit 3, as run-all's.
+    std::fs::write(&file, "[[job]]\nname = \"x\"\nplugin = \"nosuch\"\n").unwrap();
+    home.run(&["run-all"]).expect_code(3);
+    let doctor = home.run(&["doctor"]);
+    doctor.expect_code(3);
+    let line = doctor.stdout().lines().find(|l| l.contains("agent-host.toml")).unwrap().to_string();
+    let shown = line.replace(&home.path().display().to_string(), "HOME");
+    insta::assert_snapshot!("doctor_bad_jobs_file", shown);
+}

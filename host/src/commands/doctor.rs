@@ -46,6 +46,7 @@ pub fn run(ctx: &Context, json: bool) -> Result<u8> {
                 let what = format!("plugin file {}", r.path.display());
                 checks.push(Check { status: "warn", what, detail: r.reason.clone() });
             }
+            checks.extend(jobs_check(ctx, &catalog));
         }
         Err(e) => checks.push(check(false, "plugins folder", e.to_string())),
     }
@@ -150,6 +151,39 @@ fn mode_check(path: &Path, what: String, forbidden: u32, fix: &str) -> Result<Ch
     } else {
         check(true, what, format!("mode {mode:o}"))
     })
+}
+
+/// `agent-host.toml`, checked as `run-all` checks it: a file `run-all`
+/// would refuse fails, and plugins no job names are a warning.
+fn jobs_check(ctx: &Context, catalog: &crate::kernel::loader::Catalog) -> Vec<Check> {
+    let path = ctx.home.path().join(crate::jobfile::FILE);
+    if !path.exists() {
+        return Vec::new();
+    }
+    let what = format!("jobs {}", path.display());
+    match crate::jobfile::load(ctx, catalog) {
+        Err(e) => vec![check(false, what, e.to_string())],
+        Ok(jobs) => {
+            let enabled = jobs.jobs.iter().filter(|j| j.enabled).count();
+            let mut out = vec![if enabled == 0 {
+                check(false, what.clone(), "no enabled job: run-all would collect nothing")
+            } else {
+                check(true, what.clone(), format!("{} job(s), {enabled} enabled", jobs.jobs.len()))
+            }];
+            let unnamed = super::collect::unnamed_plugins(catalog, &jobs);
+            if !unnamed.is_empty() {
+                out.push(Check {
+                    status: "warn",
+                    what,
+                    detail: format!(
+                        "no job for {}: run-all does not run them (add a [[job]] for each)",
+                        unnamed.join(", ")
+                    ),
+                });
+            }
+            out
+        }
+    }
 }
 
 fn db_check(db: &Path) -> Check {

@@ -248,3 +248,24 @@ fn a_jobs_file_says_which_plugins_it_leaves_out_and_doctor_checks_it() {
     let shown = line.replace(&home.path().display().to_string(), "HOME");
     insta::assert_snapshot!("doctor_bad_jobs_file", shown);
 }
+
+// See: issue 24, point 8.
+#[test]
+fn reconcile_names_a_cause_for_every_drift_and_totals_compare_like_with_like() {
+    let sim = simulator();
+    let home = collected(&sim);
+    let run = home.run(&["reconcile", "--from", "2025-08-01", "--to", "2025-08-10", "--json"]);
+    run.expect_code(0);
+    let doc = run.json();
+    for day in doc["days"].as_array().unwrap() {
+        if day["flagged"] == true {
+            assert!(!day["causes"].as_array().unwrap().is_empty(), "{day:#}");
+        }
+        if day["billed"].as_str().is_some_and(|b| b.trim_start_matches(['0', '.']).is_empty()) {
+            let causes = day["causes"].to_string();
+            assert!(!causes.contains("billed, but no usage"), "{day:#}");
+        }
+    }
+    let text = home.run(&["reconcile", "--from", "2025-08-01", "--to", "2025-08-03"]).stdout();
+    insta::assert_snapshot!("reconcile_text", text);
+}

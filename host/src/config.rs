@@ -19,9 +19,10 @@ impl Home {
     /// Resolves the home folder: `--home` (which clap fills from
     /// `AGENT_HOME`), which must exist; else the platform's data folder
     /// (`~/.local/share/agent-host` on Linux, `~/Library/Application
-    /// Support/agent-host` on macOS), created on first use.
-    pub fn resolve(flag: Option<&Path>) -> Result<Self> {
-        let Some(root) = flag.map(Path::to_path_buf) else { return Self::default_home() };
+    /// Support/agent-host` on macOS), created on first use unless `create`
+    /// is false (a command that only reads: `prices`, `plugin check`).
+    pub fn resolve(flag: Option<&Path>, create: bool) -> Result<Self> {
+        let Some(root) = flag.map(Path::to_path_buf) else { return Self::default_home(create) };
         if !root.is_dir() {
             return Err(HostError::config(format!(
                 "home folder {} does not exist",
@@ -35,13 +36,13 @@ impl Home {
         Ok(Home { root })
     }
 
-    fn default_home() -> Result<Self> {
+    fn default_home(create: bool) -> Result<Self> {
         let base = dirs::data_dir().ok_or_else(|| {
             HostError::config("cannot find this user's data folder (is HOME set?)")
                 .with_hint("point --home or AGENT_HOME at a folder")
         })?;
         let root = base.join("agent-host");
-        if !root.is_dir() {
+        if create && !root.is_dir() {
             let mut builder = std::fs::DirBuilder::new();
             builder.recursive(true);
             #[cfg(unix)]
@@ -64,6 +65,11 @@ impl Home {
             _ => false,
         };
         (here.is_file() && !same(&here, &ours)).then_some(here)
+    }
+
+    /// Whether the folder exists (a read-only command does not create it).
+    pub fn exists(&self) -> bool {
+        self.root.is_dir()
     }
 
     /// The home folder itself.

@@ -269,3 +269,70 @@ fn reconcile_names_a_cause_for_every_drift_and_totals_compare_like_with_like() {
     let text = home.run(&["reconcile", "--from", "2025-08-01", "--to", "2025-08-03"]).stdout();
     insta::assert_snapshot!("reconcile_text", text);
 }
+
+// See: issue 24, point 14: the smaller things.
+#[test]
+fn the_smaller_things_a_newcomer_met() {
+    let home = Home::with_plugins(&["misbehaving"]);
+    // A failed run's error is printed once (its result line), not twice.
+    let run = home.run(&["run", "--plugin", "misbehaving", "--param", "mode=panic"]);
+    run.expect_code(1);
+    let both = format!("{}{}", run.stdout(), run.stderr());
+    assert_eq!(both.matches("deliberate panic").count(), 1, "{both}");
+    assert!(home.log().contains("deliberate panic"), "agent.log keeps it");
+
+    // --breakdown without a table to break down is a usage error.
+    let lonely = home.run(&["summary", "--breakdown"]);
+    lonely.expect_code(2);
+    assert!(lonely.stderr().contains("<--daily|--monthly>"), "{}", lonely.stderr());
+
+    // An export without rows says so.
+    let out = home.path().join("empty.csv");
+    let export = home.run(&["export", "--month", "2024-01", "--out", out.to_str().unwrap()]);
+    export.expect_code(0);
+    assert!(export.stderr().contains("holds only the header"), "{}", export.stderr());
+
+    // A port in use: exit 3 with a hint.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let serve = home.run(&["serve", "--bind", &addr]);
+    serve.expect_code(3);
+    assert!(serve.stderr().contains("hint: another program"), "{}", serve.stderr());
+    let name = home.run(&["serve", "--bind", "localhost"]);
+    name.expect_code(2);
+    assert!(name.stderr().contains("\"localhost\" has no port"), "{}", name.stderr());
+
+    // The price table's error says "price table" once.
+    let bad = home.path().join("prices.json");
+    std::fs::write(&bad, "{\"x\": 1}").unwrap();
+    let update = home.run(&["prices", "update", "--from", bad.to_str().unwrap()]);
+    update.expect_code(3);
+    assert!(
+        update.stderr().starts_with("error: the price table: invalid type"),
+        "{}",
+        update.stderr()
+    );
+
+    // `prices` and `plugin check` read; they make no home.
+    let user = tempfile::tempdir().unwrap();
+    for args in [&["prices"][..], &["plugin", "check", "/bin/ls"]] {
+        let out = home
+            .command(args)
+            .env_remove("AGENT_HOME")
+            .env("HOME", user.path())
+            .env("XDG_DATA_HOME", user.path().join("data"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        if args[0] == "plugin" {
+            assert_eq!(out.status.code(), Some(3));
+            // The file is named once, and what it is not said plainly.
+            assert!(err.starts_with("error: /bin/ls: not a loadable library: "), "{err}");
+            assert_eq!(err.matches("/bin/ls").count(), 1, "{err}");
+            assert!(!err.contains("the plugin file"), "{err}");
+        } else {
+            assert!(out.status.success(), "{err}");
+        }
+        assert!(!user.path().join("data/agent-host").exists(), "{args:?} made a home");
+    }
+}

@@ -28,6 +28,11 @@ pub(crate) fn period(ctx: &Context, args: &PeriodArgs) -> Result<Period> {
         (Some(from), Some(to)) => {
             Period::new(from, to).map_err(|e| HostError::usage(format!("--{e}")))
         }
+        // As `run-all --from`: up to yesterday, the last finished day.
+        (Some(from), None) => {
+            let yesterday = ctx.today()? - chrono::Days::new(1);
+            Ok(Period { from, to: yesterday.max(from) })
+        }
         _ => {
             let today = ctx.today()?;
             Ok(dashboard::default_period(today))
@@ -176,6 +181,16 @@ pub fn export(ctx: &Context, args: &ExportArgs) -> Result<u8> {
         write_export(&store, &prices, today, p, args.format, args.detail, w)
     })?;
     tracing::info!("wrote {n} rows for {}..{} to {}", p.from, p.to, path.display());
+    if n == 0 {
+        // Written all the same (a script may expect the file), but said.
+        tracing::warn!(
+            "no data for {}..{}: {} holds only the header (see `agent-host runs`, or collect with `agent-host run-all --from {}`)",
+            p.from,
+            p.to,
+            path.display(),
+            p.from
+        );
+    }
     writeln!(std::io::stdout().lock(), "{}", path.display()).map_err(write_err)?;
     Ok(ExitCode::OK)
 }

@@ -105,7 +105,17 @@ fn pinned_today(ctx: &Context) -> Result<Option<NaiveDate>> {
 async fn run(server: Arc<Server>, bind: SocketAddr) -> Result<u8> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
-        .map_err(|e| HostError::config(format!("cannot listen on {bind}: {e}")))?;
+        .map_err(|e| {
+            let err = HostError::config(format!("cannot listen on {bind}: {e}"));
+            match e.kind() {
+                std::io::ErrorKind::AddrInUse => err.with_hint(format!(
+                    "another program (another `agent-host serve`?) listens on port {}; choose another with --bind {}:PORT",
+                    bind.port(),
+                    bind.ip()
+                )),
+                _ => err,
+            }
+        })?;
     let addr = listener.local_addr().map_err(write_err)?;
     {
         let mut out = std::io::stdout().lock();

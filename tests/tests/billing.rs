@@ -221,6 +221,15 @@ fn an_email_alert_arrives_once_per_period_and_its_password_is_never_said() {
         .env("ALERT_SMTP_URL", &url)
         .env("ALERT_EMAIL_FROM", "agent-host <alerts@example.com>")
         .env("ALERT_EMAIL_TO", "finance@example.com, Ops <ops@example.com>");
+    let doctor = home.run(&["doctor"]);
+    doctor.expect_code(0);
+    assert!(
+        doctor
+            .stdout()
+            .contains("ok    alert channels: email to finance@example.com, Ops <ops@example.com>"),
+        "{}",
+        doctor.stdout()
+    );
     let dry = home.run(&["alerts", "--dry-run"]);
     dry.expect_code(0);
     assert!(
@@ -253,7 +262,7 @@ fn an_email_alert_arrives_once_per_period_and_its_password_is_never_said() {
     home.run(&["alerts"]).expect_code(0);
     home.run(&["report", "daily"]).expect_code(0);
     assert_eq!(smtp.mails().len(), 1);
-    for place in [home.log(), dry.stdout(), dry.stderr()] {
+    for place in [home.log(), dry.stdout(), dry.stderr(), doctor.stdout()] {
         assert!(!place.contains("SMTP-hunter2-secret"), "{place}");
     }
     assert!(!home
@@ -270,6 +279,16 @@ fn an_email_alert_arrives_once_per_period_and_its_password_is_never_said() {
     assert!(run.stdout().contains("1 failed"), "{}", run.stdout());
     assert!(home.log().contains("not delivered to email"), "{}", home.log());
     assert!(!home.log().contains("SMTP-hunter2-secret") && !run.stderr().contains("hunter2"));
+
+    // A bad address is found by doctor (exit 3) and refused by alerts, the
+    // URL unsaid.
+    home.env("ALERT_EMAIL_TO", "finance");
+    let doctor = home.run(&["doctor"]);
+    doctor.expect_code(3);
+    assert!(doctor.stdout().contains("\"finance\" is not an email address"), "{}", doctor.stdout());
+    let refused = home.run(&["alerts"]);
+    refused.expect_code(3);
+    assert!(!refused.stderr().contains("hunter2") && !doctor.stdout().contains("hunter2"));
 }
 
 #[test]

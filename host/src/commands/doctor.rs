@@ -50,6 +50,7 @@ pub fn run(ctx: &Context, json: bool) -> Result<u8> {
         }
         Err(e) => checks.push(check(false, "plugins folder", e.to_string())),
     }
+    checks.push(alerts_check(ctx));
     let p = sandbox::probe();
     let status = if p.complete { "ok" } else { "warn" };
     checks.push(Check { status, what: "sandbox".into(), detail: p.describe() });
@@ -184,6 +185,31 @@ fn jobs_check(ctx: &Context, catalog: &crate::kernel::loader::Catalog) -> Vec<Ch
             out
         }
     }
+}
+
+/// The alert channels read as `alerts` reads them (a bad URL or address
+/// fails here, not on the night a budget is crossed).
+fn alerts_check(ctx: &Context) -> Check {
+    use crate::billing::{email, notify};
+    let what = "alert channels";
+    let webhooks = match notify::channels(&ctx.settings) {
+        Ok(c) => c,
+        Err(e) => return check(false, what, e.to_string()),
+    };
+    let mut names: Vec<String> = webhooks.iter().map(|c| c.name.to_string()).collect();
+    match email::email_channel(&ctx.settings) {
+        Ok(Some(e)) => names.push(format!("email to {}", e.recipients())),
+        Ok(None) => {}
+        Err(e) => return check(false, what, e.to_string()),
+    }
+    if names.is_empty() {
+        return Check {
+            status: "warn",
+            what: what.into(),
+            detail: "none configured: alerts are not sent".into(),
+        };
+    }
+    check(true, what, names.join(", "))
 }
 
 fn db_check(db: &Path) -> Check {

@@ -37,12 +37,13 @@ bin=target/release/agent-host
 if [[ -z "$home" ]]; then
   # The default home: created (0700) by agent-host itself on first use.
   home="$("$bin" home --json | sed -n 's/^  "home": "\(.*\)",\{0,1\}$/\1/p')"
+  home="$(cd "$home" && pwd)"
   again="agent-host run-all"
 else
   mkdir -p "$home"
+  home="$(cd "$home" && pwd)"
   again="agent-host --home '$home' run-all   (or export AGENT_HOME='$home')"
 fi
-home="$(cd "$home" && pwd)"
 # What the home keeps (keys, spend, logs) is for this user only.
 chmod 700 "$home"
 mkdir -p "$home/plugins"

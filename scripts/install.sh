@@ -4,13 +4,16 @@
 # folder of the home folder with `agent-host plugins install`, and prints
 # where everything went.
 #
-#   scripts/install.sh [HOME_DIR]     default: $AGENT_HOME, else ./agent-home
+#   scripts/install.sh [HOME_DIR]
 #
-# Afterwards: put your keys in HOME_DIR/.env (chmod 600) and run
-#   target/release/agent-host --home HOME_DIR run-all
+# Without HOME_DIR the home is $AGENT_HOME, else the one `agent-host` uses
+# by default (the platform's data folder; `agent-host home` prints it), so
+# `agent-host run-all` right after finds the plugins. Afterwards: put your
+# keys in the home's .env (chmod 600) and run `agent-host run-all` (with
+# `--home HOME_DIR`, or AGENT_HOME set, for another home).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-home="${1:-${AGENT_HOME:-agent-home}}"
+home="${1:-${AGENT_HOME:-}}"
 # Every collector the workspace builds: a plugins/ crate named *_collector
 # (admin APIs) or *_logs (local agent logs) with a cdylib target (the test
 # plugins are neither).
@@ -30,13 +33,27 @@ case "$(uname -s)" in
   Darwin) ext=dylib ;;
   *) ext=so ;;
 esac
+bin=target/release/agent-host
+if [[ -z "$home" ]]; then
+  # The default home: created (0700) by agent-host itself on first use.
+  home="$("$bin" home --json | sed -n 's/^  "home": "\(.*\)",\{0,1\}$/\1/p')"
+  home="$(cd "$home" && pwd)"
+  again="agent-host run-all"
+else
+  mkdir -p "$home"
+  home="$(cd "$home" && pwd)"
+  again="agent-host --home '$home' run-all   (or export AGENT_HOME='$home')"
+fi
+# What the home keeps (keys, spend, logs) is for this user only.
+chmod 700 "$home"
 mkdir -p "$home/plugins"
 # The host refuses plugin files or folders others can write.
-chmod go-w "$home" "$home/plugins"
+chmod go-w "$home/plugins"
 # Each file's manifest is read in a sandboxed worker before it is copied in.
 files=()
 for p in "${plugins[@]}"; do files+=("target/release/lib$p.$ext"); done
-target/release/agent-host --home "$home" plugins install "${files[@]}"
-echo "agent-host: $(command -v agent-host || echo "$(pwd)/target/release/agent-host")"
-echo "home:       $(cd "$home" && pwd)"
+"$bin" --home "$home" plugins install "${files[@]}"
+echo "agent-host: $(command -v agent-host || echo "$(pwd)/$bin")"
+echo "home:       $home"
 echo "plugins:    ${plugins[*]}"
+echo "next:       put your admin keys in $home/.env (chmod 600), then: $again"

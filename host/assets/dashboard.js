@@ -107,9 +107,14 @@
       cards.append(card("Estimated from local logs (not billed)", e.total_cost,
         `${count(e.calls)} calls at list prices (${e.price_table})`, { money: true, id: "estimated" }));
     }
-    cards.append(card(`Month to date (${b.month})`, b.month_to_date,
+    // A month with a forecast is under way; any other is over (or has no
+    // collected day yet): its spend is not "to date".
+    const spentLabel = (b.forecast ? `Month to date (${b.month})` : `Spent in ${b.month}`) +
+      (b.provider ? ", all providers" : "");
+    cards.append(card(spentLabel, b.month_to_date,
       `${b.percent_used} % of the $${cents(b.monthly_budget)} budget` +
-        (b.estimated ? `; $${cents(b.estimated)} of it estimated` : ""),
+        (b.estimated ? `; $${cents(b.estimated)} of it estimated` : "") +
+        (b.provider ? `; ${b.provider}: $${cents(b.provider_month_to_date)}` : ""),
       { money: true, id: "month-to-date", warn: Number(b.percent_used) >= 100 }));
     if (b.forecast) {
       cards.append(card("Forecast at month end", b.forecast.month_end, "run rate over collected days (hover for the method)",
@@ -131,24 +136,44 @@
     const xs = days.map((x) => Date.parse(x.date + "T00:00:00Z") / 1000);
     // Heights only: the chart draws numbers, the tables keep the exact text.
     const per = names.map((n) => days.map((x) => (x.providers[n] ? parseFloat(x.providers[n].cost) : 0)));
-    const stacked = per.map((_, i) => days.map((_, j) => per.slice(0, i + 1).reduce((a, s) => a + s[j], 0)));
-    const top = Math.max(0.01, ...(stacked.length ? stacked[stacked.length - 1] : [0]));
+    // Only collected days get a bar: a missing day is a full grey column and
+    // a day still to come gets nothing (not a zero-height stub).
+    const stacked = per.map((_, i) => days.map((x, j) => (x.state === "collected"
+      ? per.slice(0, i + 1).reduce((a, s) => a + s[j], 0) : null)));
+    const highest = Math.max(0, ...(stacked.length ? stacked[stacked.length - 1].map((v) => v || 0) : [0]));
+    // Without any spend the axis is $0 to $1, not fractions of a cent.
+    const top = highest > 0 ? highest * 1.05 : 1;
     const gaps = days.map((x) => (x.state === "missing" ? top : null));
     const palette = ["#3559e0", "#12b76a", "#f79009", "#7a5af8", "#ee46bc", "#06aed4"];
     const bars = uPlot.paths.bars({ size: [0.8, 40] });
-    const series = [{}];
+    const series = [{ label: "Day" }];
     for (let i = names.length - 1; i >= 0; i--) {
       series.push({ label: names[i], fill: palette[i % palette.length], stroke: palette[i % palette.length],
-        paths: bars, points: { show: false }, value: (u, v) => (v == null ? "" : "$" + v.toFixed(2)) });
+        paths: bars, points: { show: false } });
     }
     series.push({ label: "no data", fill: "rgba(152,162,179,0.35)", stroke: "rgba(152,162,179,0.6)",
-      paths: bars, points: { show: false }, value: (u, v) => (v == null ? "" : "no data") });
+      paths: bars, points: { show: false } });
     const data = [xs, ...stacked.slice().reverse(), gaps];
     const box = $("chart");
     box.replaceChildren();
     const width = Math.max(320, box.clientWidth || 900);
-    new uPlot({ width, height: 260, series, scales: { x: { time: true } },
-      axes: [{}, { values: (u, v) => v.map((x) => "$" + x) }], legend: { live: true } }, data, box);
+    // Half a day of room on each side, so the first and last bars are whole.
+    const half = 43200;
+    const dollars = (v) => "$" + (top >= 10 ? v.toFixed(0) : v.toFixed(2));
+    new uPlot({ width, height: 260, series,
+      scales: { x: { time: true, range: (u, min, max) => [min - half, max + half] },
+        y: { range: () => [0, top] } },
+      axes: [{}, { values: (u, vs) => vs.map(dollars) }],
+      // A key of colours, not a read-out: hovering a day's box below gives its figures.
+      legend: { live: false },
+      // The ranges drawn, for the browser tests (scales are set once drawn).
+      hooks: { ready: [(u) => {
+        box.dataset.xMin = String(u.scales.x.min);
+        box.dataset.xMax = String(u.scales.x.max);
+        box.dataset.yMax = String(u.scales.y.max);
+      }] } }, data, box);
+    box.dataset.firstDay = String(xs[0]);
+    box.dataset.lastDay = String(xs[xs.length - 1]);
 
     const strip = $("strip");
     strip.replaceChildren();
@@ -213,7 +238,8 @@
     const month = $("month");
     month.value = p.from.slice(0, 7);
     const select = $("provider");
-    const chosen = query.get("provider") || "";
+    // The provider the data is of (a saved report has no address to ask).
+    const chosen = d.provider || query.get("provider") || "";
     const names = new Set(d.daily.providers);
     if (chosen) names.add(chosen);
     select.replaceChildren(el("option", { value: "" }, "All providers"));

@@ -24,7 +24,13 @@ pub struct Context {
 
 impl Context {
     fn load(cli: &Cli) -> Result<Context> {
-        let home = Home::resolve(cli.home.as_deref())?;
+        // Reading a price or a plugin file writes nothing: no home is made.
+        let create = !matches!(
+            cli.command,
+            Command::Prices(crate::cli::PricesArgs { command: None, .. })
+                | Command::Plugin(crate::cli::PluginCommand::Check(_))
+        );
+        let home = Home::resolve(cli.home.as_deref(), create)?;
         let settings = Settings::load(&home.env_path())?;
         let plugins_dir = cli.plugins_dir.clone().unwrap_or_else(|| home.default_plugins_dir());
         Ok(Context { home, settings, plugins_dir })
@@ -56,7 +62,7 @@ impl Context {
         })?;
         Ok(crate::kernel::loader::ScanOptions {
             exe,
-            cache: Some(self.home.manifest_cache_path()),
+            cache: self.home.exists().then(|| self.home.manifest_cache_path()),
             timeout: std::time::Duration::from_secs(self.settings.bounded(
                 "AGENT_MANIFEST_TIMEOUT_SECS",
                 10,
@@ -151,7 +157,12 @@ pub fn run(cli: Cli) -> Result<u8> {
         }
         _ => {}
     }
+    // What the home keeps (database, log, caches, exports) is this user's
+    // alone: new files 0600 in 0700 folders, and files an older release
+    // left readable by others tightened.
+    crate::config::keep_private();
     let ctx = Context::load(&cli)?;
+    ctx.home.tighten();
     let json = match &cli.command {
         Command::Plugins(PluginsCommand::List(f)) => f.json,
         Command::Plugins(
@@ -192,7 +203,8 @@ pub fn run(cli: Cli) -> Result<u8> {
     } else {
         "warn"
     };
-    crate::logging::init(Some(&ctx.home.log_path()), console).map_err(HostError::config)?;
+    let log = ctx.home.exists().then(|| ctx.home.log_path());
+    crate::logging::init(log.as_deref(), console).map_err(HostError::config)?;
     for w in ctx.settings.warnings() {
         tracing::warn!("{w}");
     }

@@ -359,16 +359,10 @@ pub struct PeriodArgs {
     pub month: Option<String>,
 
     /// First UTC day (YYYY-MM-DD)
-    #[arg(
-        long,
-        visible_alias = "since",
-        value_parser = parse_day,
-        value_name = "YYYY-MM-DD",
-        requires = "to"
-    )]
+    #[arg(long, visible_alias = "since", value_parser = parse_day, value_name = "YYYY-MM-DD")]
     pub from: Option<NaiveDate>,
 
-    /// Last UTC day, inclusive (YYYY-MM-DD)
+    /// Last UTC day, inclusive (YYYY-MM-DD) [default with --from: yesterday, as for run-all]
     #[arg(
         long,
         visible_alias = "until",
@@ -396,6 +390,7 @@ pub enum By {
 
 /// `summary` arguments.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("table").args(["daily", "monthly"])))]
 pub struct SummaryArgs {
     /// Which days.
     #[command(flatten)]
@@ -405,7 +400,7 @@ pub struct SummaryArgs {
     #[arg(long, value_enum, default_value_t = By::Provider)]
     pub by: By,
 
-    /// Only this provider (its name as shown, e.g. OpenAI)
+    /// Only this provider: its id or its name as shown, in any case (openai, OpenAI)
     #[arg(long, value_name = "NAME")]
     pub provider: Option<String>,
 
@@ -423,7 +418,7 @@ pub struct SummaryArgs {
     pub weekly: bool,
 
     /// With --daily or --monthly: the models inside each row
-    #[arg(long)]
+    #[arg(long, requires = "table")]
     pub breakdown: bool,
 
     /// Print JSON for scripts (money exact, not rounded)
@@ -463,7 +458,7 @@ pub struct PricesArgs {
     #[arg(long, value_name = "MODEL")]
     pub model: Option<String>,
 
-    /// Whose price list to look in [default: every provider with the model]
+    /// Whose price list to look in, by id in any case (openai, OpenAI) [default: every provider with the model]
     #[arg(long, value_name = "ID")]
     pub provider: Option<String>,
 
@@ -558,7 +553,7 @@ pub struct HtmlArgs {
     #[command(flatten)]
     pub period: PeriodArgs,
 
-    /// Only this provider's spend and tokens (its name as shown, e.g.
+    /// Only this provider's spend and tokens (its id or name, e.g. openai or
     /// OpenAI); data health, runs and alerts still cover every plugin
     #[arg(long, value_name = "NAME")]
     pub provider: Option<String>,
@@ -572,7 +567,7 @@ pub struct HtmlArgs {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on; anything but loopback needs a token
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787", value_parser = parse_bind)]
     pub bind: std::net::SocketAddr,
 
     /// Require this token (16 characters or more) on every request
@@ -636,6 +631,27 @@ pub fn parse_day(s: &str) -> Result<NaiveDate, String> {
     }
 }
 
+/// An address to listen on: `IP:PORT`, or `localhost:PORT` (which is
+/// `127.0.0.1:PORT`: a name is not looked up).
+pub fn parse_bind(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    let port = |p: &str| p.parse::<u16>().ok();
+    match s.rsplit_once(':') {
+        Some((host, p)) if host.eq_ignore_ascii_case("localhost") && port(p).is_some() => {
+            Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port(p).unwrap_or_default())))
+        }
+        Some((_, p)) if port(p).is_none() => {
+            Err(format!("{s:?}: {p:?} is not a port (0 to 65535)"))
+        }
+        None => Err(format!("{s:?} has no port: expected IP:PORT, e.g. 127.0.0.1:8787")),
+        Some((host, _)) => Err(format!(
+            "{s:?}: {host:?} is not an IP address (expected IP:PORT, e.g. 127.0.0.1:8787 or [::1]:8787; localhost is accepted)"
+        )),
+    }
+}
+
 fn parse_param(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
@@ -659,6 +675,19 @@ mod tests {
         assert!(parse_day("2025-02-30").is_err());
         assert!(parse_day("2025-2-3").is_err());
         assert!(parse_day("yesterday").is_err());
+    }
+
+    // See: issue 24, point 14 (`--bind localhost:8787` got clap's generic
+    // "invalid socket address").
+    #[test]
+    fn bind_addresses_take_localhost_and_say_what_is_wrong() {
+        assert_eq!(parse_bind("localhost:8787").unwrap().to_string(), "127.0.0.1:8787");
+        assert_eq!(parse_bind("[::1]:9").unwrap().to_string(), "[::1]:9");
+        let errors: Vec<String> = ["localhost", "localhost:99999", "example.com:80", "1.2.3.4:x"]
+            .iter()
+            .map(|s| parse_bind(s).unwrap_err())
+            .collect();
+        insta::assert_snapshot!("bind_errors", errors.join("\n"));
     }
 
     #[test]

@@ -19,9 +19,10 @@ impl Home {
     /// Resolves the home folder: `--home` (which clap fills from
     /// `AGENT_HOME`), which must exist; else the platform's data folder
     /// (`~/.local/share/agent-host` on Linux, `~/Library/Application
-    /// Support/agent-host` on macOS), created on first use.
-    pub fn resolve(flag: Option<&Path>) -> Result<Self> {
-        let Some(root) = flag.map(Path::to_path_buf) else { return Self::default_home() };
+    /// Support/agent-host` on macOS), created on first use unless `create`
+    /// is false (a command that only reads: `prices`, `plugin check`).
+    pub fn resolve(flag: Option<&Path>, create: bool) -> Result<Self> {
+        let Some(root) = flag.map(Path::to_path_buf) else { return Self::default_home(create) };
         if !root.is_dir() {
             return Err(HostError::config(format!(
                 "home folder {} does not exist",
@@ -35,13 +36,13 @@ impl Home {
         Ok(Home { root })
     }
 
-    fn default_home() -> Result<Self> {
+    fn default_home(create: bool) -> Result<Self> {
         let base = dirs::data_dir().ok_or_else(|| {
             HostError::config("cannot find this user's data folder (is HOME set?)")
                 .with_hint("point --home or AGENT_HOME at a folder")
         })?;
         let root = base.join("agent-host");
-        if !root.is_dir() {
+        if create && !root.is_dir() {
             let mut builder = std::fs::DirBuilder::new();
             builder.recursive(true);
             #[cfg(unix)]
@@ -64,6 +65,11 @@ impl Home {
             _ => false,
         };
         (here.is_file() && !same(&here, &ours)).then_some(here)
+    }
+
+    /// Whether the folder exists (a read-only command does not create it).
+    pub fn exists(&self) -> bool {
+        self.root.is_dir()
     }
 
     /// The home folder itself.
@@ -110,6 +116,51 @@ impl Home {
     pub fn default_plugins_dir(&self) -> PathBuf {
         self.root.join("plugins")
     }
+
+    /// The files the home keeps for agent-host (not `.env`, which is the
+    /// operator's: `doctor` checks it).
+    pub fn kept_files(&self) -> Vec<PathBuf> {
+        let db = self.db_path();
+        let with = |suffix: &str| {
+            let mut name = db.as_os_str().to_os_string();
+            name.push(suffix);
+            PathBuf::from(name)
+        };
+        vec![
+            db.clone(),
+            with("-wal"),
+            with("-shm"),
+            self.log_path(),
+            self.manifest_cache_path(),
+            self.grants_path(),
+            self.lock_path(),
+        ]
+    }
+
+    /// Makes each kept file that others may read or write 0600: a home
+    /// made by an older release had its database and log at 0644. A file
+    /// that cannot be changed is left for `doctor` to report.
+    pub fn tighten(&self) {
+        #[cfg(unix)]
+        for path in self.kept_files() {
+            use std::os::unix::fs::PermissionsExt;
+            let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+            if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+                let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+            }
+        }
+    }
+}
+
+/// Files and folders this process creates are its user's alone (umask 077):
+/// the database, its journal, the log, caches and exports hold spend and
+/// the names of keys. Plugin files are installed with an explicit 0755.
+pub fn keep_private() {
+    #[cfg(unix)]
+    // SAFETY: umask only sets this process's file creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
 }
 
 /// Settings and secrets: `.env` overlaid by the process environment.
@@ -140,9 +191,10 @@ impl Settings {
             let text = std::fs::read_to_string(env_file).map_err(|e| {
                 HostError::config(format!("cannot read {}: {e}", env_file.display()))
             })?;
-            settings.vars = parse_env_file(&text).map_err(|e| {
-                HostError::config(format!("{}: {e}", env_file.display()))
-                    .with_hint("each line must be NAME=value (quotes allowed); # starts a comment")
+            settings.vars = crate::envfile::parse(&text).map_err(|e| {
+                HostError::config(format!("{}: {e}", env_file.display())).with_hint(
+                    "each line is NAME=value, taken literally (no $VAR expansion; quotes allowed); # starts a comment",
+                )
             })?;
             settings.operator = settings.vars.clone();
         }
@@ -194,7 +246,11 @@ impl Settings {
     /// [`is_secret_name`]), or a URL carrying a password. Such a setting is
     /// never handed to a plugin as a plain setting.
     pub fn is_secret(&self, name: &str, declared: &[String]) -> bool {
+        // The alert mail server's URL holds its login whenever it has one;
+        // without one it is still the host's, never a plugin's.
+        const HOST_SECRETS: [&str; 1] = ["ALERT_SMTP_URL"];
         is_secret_name(name)
+            || HOST_SECRETS.contains(&name)
             || declared.iter().any(|d| d == name)
             || self.get(name).is_some_and(url_has_password)
     }
@@ -283,36 +339,6 @@ fn url_has_password(value: &str) -> bool {
     url::Url::parse(value).is_ok_and(|u| u.password().is_some_and(|p| !p.is_empty()))
 }
 
-/// Parses `.env` text with dotenvy's grammar, into a map.
-pub fn parse_env_file(text: &str) -> std::result::Result<BTreeMap<String, String>, String> {
-    let mut vars = BTreeMap::new();
-    for item in dotenvy::from_read_iter(text.as_bytes()) {
-        let (k, v) = item.map_err(|e| match e {
-            dotenvy::Error::LineParse(line, _) => malformed(text, &line),
-            other => other.to_string(),
-        })?;
-        vars.insert(k, v);
-    }
-    Ok(vars)
-}
-
-/// Where a malformed `.env` line is and which setting it meant, never its
-/// value (it may be a secret).
-fn malformed(text: &str, line: &str) -> String {
-    let start = text.find(line.trim_end()).unwrap_or(0);
-    let number = text[..start].matches('\n').count() + 1;
-    let name = line
-        .trim_start()
-        .trim_start_matches("export ")
-        .split_once('=')
-        .map(|(k, _)| k.trim())
-        .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
-    match name {
-        Some(k) => format!("line {number}: the value of {k} cannot be read (an unclosed quote?)"),
-        None => format!("line {number}: not a NAME=value setting"),
-    }
-}
-
 #[cfg(unix)]
 fn permission_warning(path: &Path) -> Option<String> {
     use std::os::unix::fs::PermissionsExt;
@@ -334,25 +360,6 @@ fn permission_warning(_path: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn env_file_parses_quotes_and_comments() {
-        let vars = parse_env_file("# c\nA=1\nB=\"two words\"\nexport C=3\n").unwrap();
-        assert_eq!(vars["A"], "1");
-        assert_eq!(vars["B"], "two words");
-        assert_eq!(vars["C"], "3");
-    }
-
-    #[test]
-    fn malformed_env_line_is_one_line_error() {
-        let err = parse_env_file("GOOD=1\nthis is not a setting\n").unwrap_err();
-        assert_eq!(err, "line 2: not a NAME=value setting");
-        let err = parse_env_file("A=1\nOPENAI_ADMIN_KEY=\"sk-admin-secret\nB=2\n").unwrap_err();
-        assert_eq!(
-            err,
-            "line 2: the value of OPENAI_ADMIN_KEY cannot be read (an unclosed quote?)"
-        );
-    }
 
     #[test]
     fn secret_names_and_urls_with_passwords_are_secrets() {
@@ -395,6 +402,12 @@ mod tests {
         );
         assert!(s.is_secret("DATABASE_URL", &[]));
         assert_eq!(s.secret_values(&[]), vec!["postgres://u:hunter22@db/x".to_string()]);
+        // The alert mail server, with or without a login in it.
+        let s = Settings::from_map(
+            [("ALERT_SMTP_URL".into(), "smtp://u:pw-secret@mail.example.com:587".into())].into(),
+        );
+        assert!(s.is_secret("ALERT_SMTP_URL", &[]));
+        assert!(Settings::from_map(BTreeMap::new()).is_secret("ALERT_SMTP_URL", &[]));
     }
 
     #[test]

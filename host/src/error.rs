@@ -130,7 +130,11 @@ impl std::error::Error for HostError {}
 
 impl From<crate::billing::prices::PriceError> for HostError {
     fn from(e: crate::billing::prices::PriceError) -> Self {
-        HostError::config(format!("price table: {e}"))
+        // A shape error already says "the price table: …".
+        let text = e.to_string();
+        let text =
+            if text.starts_with("the price table") { text } else { format!("price table: {text}") };
+        HostError::config(text)
             .with_hint("`agent-host prices update --from FILE` takes a genai-prices data.json")
     }
 }

@@ -7,14 +7,18 @@ use std::sync::Mutex;
 
 use tracing_subscriber::{fmt, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter, Layer};
 
+/// The target of a run's outcome, which the console leaves out: the
+/// command prints each run's result line (with its error) itself.
+pub const OUTCOME: &str = "agent_host::outcome";
+
 /// Starts logging to stderr at `console` level (`error`, `warn` or `info`;
 /// `AGENT_LOG` overrides it) and, when `log_file` is given, appending
 /// everything from `info` up to it. A log file that cannot be opened (a
 /// read-only or full disk) is warned about and skipped: the command itself
 /// reports what it cannot do.
 pub fn init(log_file: Option<&Path>, console: &str) -> Result<(), String> {
-    let console_filter =
-        EnvFilter::try_from_env("AGENT_LOG").unwrap_or_else(|_| EnvFilter::new(console));
+    let console_filter = EnvFilter::try_from_env("AGENT_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("{console},{OUTCOME}=off")));
     let console = fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(
@@ -27,9 +31,12 @@ pub fn init(log_file: Option<&Path>, console: &str) -> Result<(), String> {
 
     let mut file_problem = None;
     let file = log_file.and_then(|path| {
-        OpenOptions::new()
-            .create(true)
-            .append(true)
+        let mut options = OpenOptions::new();
+        options.create(true).append(true);
+        // The log names plugins, days and errors: this user's alone.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options
             .open(path)
             .map_err(|e| {
                 file_problem = Some(format!("cannot open log file {}: {e}", path.display()))

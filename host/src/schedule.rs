@@ -389,7 +389,7 @@ mod tests {
         let line = job().fill(CRON_LINE);
         assert_eq!(
             line,
-            "05 06 * * * cd '/srv/ai' && '/opt/agent-host' --home '/srv/ai' report daily >> '/srv/ai/report.log' 2>&1 # agent-host report daily: /srv/ai\n"
+            "05 06 * * * cd '/srv/ai' && umask 077 && '/opt/agent-host' --home '/srv/ai' report daily >> '/srv/ai/report.log' 2>&1 # agent-host report daily: /srv/ai\n"
         );
         assert!(job().fill(SYSTEMD_TIMER).contains("OnCalendar=*-*-* 06:05:00"));
         assert!(job().fill(LAUNCHD_PLIST).contains("<integer>06</integer>"));

@@ -52,7 +52,9 @@ pub fn render(indent: usize, header: &[(&str, Align)], rows: &[Vec<String>]) -> 
 /// Exact decimal text shown as money: rounded half away from zero to cents,
 /// with thousands separators (`1234.5678` → `1,234.57`).
 pub fn money(exact: &str) -> String {
-    match crate::billing::money::parse_decimal(exact) {
+    use crate::billing::money::{parse_decimal, parse_stored};
+    // Stored sums may be longer than a provider's number may be.
+    match parse_decimal(exact).or_else(|_| parse_stored(exact)) {
         Ok(d) => {
             let cents = d.with_scale_round(2, bigdecimal::RoundingMode::HalfUp);
             let text = cents.to_plain_string();
@@ -62,6 +64,17 @@ pub fn money(exact: &str) -> String {
         }
         Err(_) => exact.to_string(),
     }
+}
+
+/// `text` cut to `max` characters, the cut marked with `…` (a model name
+/// cut silently reads as another model).
+pub fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut s: String = text.chars().take(max.saturating_sub(1)).collect();
+    s.push('…');
+    s
 }
 
 /// A count with thousands separators (`213955403` → `213,955,403`).
@@ -96,6 +109,14 @@ mod tests {
         assert_eq!(money("0.000001"), "0.00");
         assert_eq!(money("-1234567.5"), "-1,234,567.50");
         assert_eq!(money("12"), "12.00");
+        assert_eq!(money("75.41574922000000019551115123125783"), "75.42");
+    }
+
+    #[test]
+    fn clipped_text_says_so() {
+        assert_eq!(clip("claude-sonnet-4-5", 48), "claude-sonnet-4-5");
+        assert_eq!(clip("abcdef", 4), "abc…");
+        assert_eq!(clip("abcd", 4), "abcd");
     }
 
     #[test]

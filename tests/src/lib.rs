@@ -11,13 +11,14 @@
 //! This file holds the server, its faults and the dispatch; each emulated
 //! service has its own module (`openai`, `anthropic`, [`openrouter`]), as do
 //! the wire format (`wire`), paging (`paging`) and the alert tests' webhook
-//! receiver ([`WebhookSink`]).
+//! receiver ([`WebhookSink`]) and SMTP sink ([`smtp::SmtpSink`]).
 
 mod anthropic;
 pub mod data;
 mod openai;
 pub mod openrouter;
 mod paging;
+pub mod smtp;
 pub mod statuspage;
 mod webhook;
 mod wire;

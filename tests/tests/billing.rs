@@ -210,6 +210,87 @@ fn an_alert_fires_once_and_only_once_per_period() {
     }
 }
 
+// See: issue 24, point 15 (alerts by email).
+#[test]
+fn an_email_alert_arrives_once_per_period_and_its_password_is_never_said() {
+    let sim = simulator();
+    let smtp = agent_host_tests::smtp::SmtpSink::start().unwrap();
+    let mut home = august(&sim);
+    let url = smtp.url("alerts%40example.com", "SMTP-hunter2-secret");
+    home.env("MONTHLY_BUDGET_USD", "10")
+        .env("ALERT_SMTP_URL", &url)
+        .env("ALERT_EMAIL_FROM", "agent-host <alerts@example.com>")
+        .env("ALERT_EMAIL_TO", "finance@example.com, Ops <ops@example.com>");
+    let doctor = home.run(&["doctor"]);
+    doctor.expect_code(0);
+    assert!(
+        doctor
+            .stdout()
+            .contains("ok    alert channels: email to finance@example.com, Ops <ops@example.com>"),
+        "{}",
+        doctor.stdout()
+    );
+    let dry = home.run(&["alerts", "--dry-run"]);
+    dry.expect_code(0);
+    assert!(
+        dry.stdout().contains("would send to email: to finance@example.com, Ops <ops@example.com>: [agent-host] budget alert, 2025-08:"),
+        "{}",
+        dry.stdout()
+    );
+    assert!(smtp.mails().is_empty(), "a dry run sends nothing");
+    home.run(&["alerts"]).expect_code(0);
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let mail = &mails[0];
+    assert_eq!(mail.from, "alerts@example.com");
+    assert_eq!(mail.to, ["finance@example.com", "ops@example.com"]);
+    assert_eq!(
+        mail.login,
+        Some(("alerts@example.com".to_string(), "SMTP-hunter2-secret".to_string()))
+    );
+    let data = mail.data.replace("=\r\n", "");
+    assert!(
+        data.contains("Subject: [agent-host] budget alert, 2025-08: AI spend reached 100 % of the\r\n monthly budget")
+            || data.contains("Subject: [agent-host] budget alert, 2025-08: AI spend reached 100 % of the monthly budget"),
+        "{data}"
+    );
+    assert!(data.contains("multipart/alternative") && data.contains("text/html"), "{data}");
+    assert!(data.contains("Spend in 2025-08 by provider (rounded to cents):"), "{data}");
+    assert!(!data.contains("http://") && !data.contains("https://"), "link-free: {data}");
+
+    // Once per rule and period: the nightly job does not send it again.
+    home.run(&["alerts"]).expect_code(0);
+    home.run(&["report", "daily"]).expect_code(0);
+    assert_eq!(smtp.mails().len(), 1);
+    for place in [home.log(), dry.stdout(), dry.stderr(), doctor.stdout()] {
+        assert!(!place.contains("SMTP-hunter2-secret"), "{place}");
+    }
+    assert!(!home
+        .text("SELECT group_concat(channel || rule_key || message) FROM alerts_sent")
+        .contains("hunter2"));
+
+    // A server that is down is a failed delivery, retried next run, the
+    // password unsaid (a new threshold, so a new alert is due).
+    home.env("ALERT_SMTP_URL", "smtp://u:SMTP-hunter2-secret@127.0.0.1:9")
+        .env("MONTHLY_BUDGET_USD", "0.01")
+        .env("ALERT_BUDGET_THRESHOLDS", "100,1000");
+    let run = home.run(&["alerts"]);
+    run.expect_code(0);
+    assert!(run.stdout().contains("1 failed"), "{}", run.stdout());
+    assert!(home.log().contains("not delivered to email"), "{}", home.log());
+    assert!(!home.log().contains("SMTP-hunter2-secret") && !run.stderr().contains("hunter2"));
+
+    // A bad address is found by doctor (exit 3) and refused by alerts, the
+    // URL unsaid.
+    home.env("ALERT_EMAIL_TO", "finance");
+    let doctor = home.run(&["doctor"]);
+    doctor.expect_code(3);
+    assert!(doctor.stdout().contains("\"finance\" is not an email address"), "{}", doctor.stdout());
+    let refused = home.run(&["alerts"]);
+    refused.expect_code(3);
+    assert!(!refused.stderr().contains("hunter2") && !doctor.stdout().contains("hunter2"));
+}
+
 #[test]
 fn a_failed_delivery_does_not_fail_the_report_and_is_retried_next_run() {
     let sim = simulator();

@@ -9,10 +9,14 @@ use util::{simulator, Home};
 #[test]
 fn command_line_errors_are_whole_and_agent_host_alone_prints_help() {
     let home = Home::with_plugins(&[]);
-    let missing = home.run(&["summary", "--from", "2026-11-01"]);
+    let missing = home.run(&["summary", "--to", "2026-11-01"]);
     missing.expect_code(2);
-    assert!(missing.stderr().contains("--to <YYYY-MM-DD>"), "{}", missing.stderr());
+    assert!(missing.stderr().contains("--from <YYYY-MM-DD>"), "{}", missing.stderr());
     assert!(missing.stderr().contains("hint: "), "{}", missing.stderr());
+    // --from alone runs to yesterday, as `run-all --from` does (issue 24).
+    let from = home.run(&["summary", "--from", "2025-08-01", "--json"]);
+    from.expect_code(0);
+    assert_eq!(from.json()["period"]["to"], "2025-08-31", "AGENT_TODAY is 2025-09-01");
 
     let values = home.run(&["export", "--format", "xml"]);
     values.expect_code(2);

@@ -153,6 +153,8 @@ fn an_empty_home_answers_and_bad_requests_get_one_line() {
         ("/api/summary?month=2025-13", 400, "is not a month"),
         ("/api/summary?from=2025-08-02&to=2025-08-01", 400, "after"),
         ("/api/summary?color=red", 400, "unknown parameter"),
+        // See: issue 24, point 2.
+        ("/api/summary?provider=Nope", 400, "unknown provider \"Nope\""),
         ("/api/models?by=colour", 400, "not provider, model, project or account"),
         ("/api/runs?limit=0", 400, "limit"),
         ("/api/runs?limit=%FF", 400, "limit"),
@@ -350,4 +352,45 @@ fn estimates_from_local_logs_show_apart_from_billed_in_a_real_browser() {
     );
     assert!(dom.contains(&format!("{calls} calls, last 2026-11-")), "{dom}");
     assert!(!dom.contains(">0 of "), "{dom}");
+}
+
+/// The `<table class="u-legend …">…</table>` of the chart.
+fn legend(dom: &str) -> &str {
+    let start = dom.find("<table class=\"u-legend").expect("the chart has a legend");
+    let end = start + dom[start..].find("</table>").expect("the legend closes");
+    &dom[start..end]
+}
+
+// See: issue 24, point 5: the first and last bars were cut in half, the
+// legend read "Time: -- OpenRouter: OpenAI:" with empty values, and an empty
+// period had a y-axis of fractions of a cent.
+#[test]
+fn the_chart_keeps_its_edge_bars_whole_and_its_legend_is_a_key() {
+    let Some(browser) = chromium() else { return };
+    let home = august_with_a_hole();
+    let server = serve(&home, &[]);
+    let (dom, log) = browse(&browser, &format!("http://{}/?month=2025-08", server.addr), None);
+    assert!(dom.contains("data-ready=\"yes\""), "{dom}");
+    assert!(console_problems(&log).is_empty(), "{:?}", console_problems(&log));
+    let num = |name: &str| -> f64 {
+        attr(&dom, "id=\"chart\"", name).and_then(|v| v.parse().ok()).unwrap_or_else(|| {
+            panic!("{name} on the chart: {}", &dom[dom.find("id=\"chart\"").unwrap_or(0)..][..300])
+        })
+    };
+    // Half a day of room before the first day and after the last.
+    assert!(num("data-x-min") <= num("data-first-day") - 43_200.0);
+    assert!(num("data-x-max") >= num("data-last-day") + 43_200.0);
+    let key = legend(&dom);
+    for name in ["OpenAI", "Anthropic", "no data"] {
+        assert!(key.contains(&format!(">{name}<")), "{name} in {key}");
+    }
+    assert!(!key.contains("u-value") && !key.contains("--"), "no empty read-out: {key}");
+    assert!(!key.contains(">Day<") && !key.contains(">Time<"), "{key}");
+    assert!(!dom.contains("u-series\" style=\"display: none"), "every entry shows: {key}");
+
+    // A period without any data: a $0 to $1 axis, not fractions of a cent.
+    let (dom, _) = browse(&browser, &format!("http://{}/?month=2024-01", server.addr), None);
+    assert!(dom.contains("data-ready=\"yes\""), "{dom}");
+    assert_eq!(attr(&dom, "id=\"chart\"", "data-y-max").as_deref(), Some("1"));
+    assert!(dom.contains("Spent in 2024-01"), "a past month is not 'month to date'");
 }

@@ -666,7 +666,7 @@ fn read_paths_never_reach_the_home_the_plugins_or_the_system() {
         let file = elsewhere.path().join(format!("libhostile_{mode}.so"));
         patched_hostile(&file, mode);
         let run = home.run(&["plugins", "install", file.to_str().unwrap()]);
-        run.expect_code(2);
+        run.expect_code(3);
         assert!(run.stderr().contains(why), "{mode}: {}", run.stderr());
         // Dropped in instead: refused with the same reason, never run.
         std::fs::copy(&file, home.plugins().join("libhostile.so")).unwrap();
@@ -684,7 +684,7 @@ fn read_paths_never_reach_the_home_the_plugins_or_the_system() {
     let sethome = elsewhere.path().join("libhostile_sethome.so");
     patched_hostile(&sethome, "sethome");
     let run = home.run(&["plugins", "install", sethome.to_str().unwrap()]);
-    run.expect_code(2);
+    run.expect_code(3);
     assert!(run.stderr().contains("whole home folder"), "{}", run.stderr());
     // ... and at run time when HOME is pointed there after the grant.
     home.unset("HOME");

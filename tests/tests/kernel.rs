@@ -43,7 +43,7 @@ fn plugins_list_loads_good_plugins_and_explains_every_rejection() {
         reason("libincompatible.so")
     );
     assert!(reason("x.so").contains("file too short"), "{}", reason("x.so"));
-    assert!(reason("random.so").contains("Could not open library"), "{}", reason("random.so"));
+    assert!(reason("random.so").contains("not a loadable library"), "{}", reason("random.so"));
     for r in rejected {
         assert!(!r["reason"].as_str().unwrap().contains('\n'), "one line per rejection");
     }
@@ -351,7 +351,7 @@ fn a_malformed_dot_env_is_one_line_with_a_hint() {
     let err = run.stderr();
     assert!(err.starts_with("error: "), "{err}");
     assert!(err.contains(".env: line 2: not a NAME=value setting"), "{err}");
-    assert!(err.contains("hint: each line must be NAME=value"), "{err}");
+    assert!(err.contains("hint: each line is NAME=value, taken literally"), "{err}");
     assert_eq!(err.lines().count(), 2, "{err}");
 }
 
@@ -440,8 +440,12 @@ fn plugins_install_checks_then_copies_with_safe_modes() {
     home.run(&["run", "--plugin", "misbehaving"]).expect_code(0);
     let junk = home.path().join("junk.so");
     std::fs::write(&junk, b"not a library").unwrap();
+    // Exit 3, as `plugin check` says of the same file (issue 24).
     let run = home.run(&["plugins", "install", junk.to_str().unwrap()]);
-    run.expect_code(2);
+    run.expect_code(3);
+    let check = home.run(&["plugin", "check", junk.to_str().unwrap()]);
+    check.expect_code(3);
+    assert_eq!(check.stderr(), run.stderr());
     assert!(run.stderr().contains("junk.so: "), "{}", run.stderr());
     assert!(!home.plugins().join("libjunk.so").exists());
 }

@@ -72,7 +72,13 @@ fn logs_are_kept_deduplicated_priced_exactly_and_outlive_their_files() {
             .expect_code(0)
             .json();
         let lines = s["estimated"]["breakdown"].as_array().unwrap();
-        let sum: Decimal = lines.iter().map(|l| dec(l["cost"].as_str().unwrap())).sum();
+        // A key whose calls have no price has no cost (null), never 0.
+        let sum: Decimal = lines.iter().filter_map(|l| l["cost"].as_str()).map(dec).sum();
+        assert!(
+            lines.iter().all(|l| l["cost"].is_null()
+                == (l["tokens"] == l["unpriced_tokens"] && l["tokens"] != 0)),
+            "{lines:?}"
+        );
         assert_eq!(sum, dec(s["estimated"]["total_cost"].as_str().unwrap()), "{by}");
         if by == "model" {
             let opus = lines.iter().find(|l| l["key"] == "claude-opus-4-6").unwrap();
@@ -213,6 +219,15 @@ fn reconcile_puts_billed_and_both_estimates_side_by_side_with_exact_drift() {
     // Totals compare like with like: only provider-days with a bill.
     let local_total = dec(r["totals"]["local_estimate"].as_str().unwrap());
     assert_eq!(local_total, dec(ANTHROPIC_DAY1) + dec(ANTHROPIC_DAY2));
+    // ... and its drift is against the bill of those same days (issue 24).
+    let billed_days: Decimal = ["2026-11-01", "2026-11-02"]
+        .iter()
+        .map(|d| dec(&sim.expected_day("anthropic", d.parse().unwrap()).1))
+        .sum();
+    assert_eq!(dec(r["totals_compared"]["local_billed"].as_str().unwrap()), billed_days);
+    let want = ((local_total - billed_days) * Decimal::from(100) / billed_days)
+        .round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven);
+    assert_eq!(dec(r["totals"]["local_drift_pct"].as_str().unwrap()), want);
     // Codex's calls have nothing billed to compare with: said, not hidden.
     let openai = days.iter().find(|d| d["provider"] == "OpenAI").unwrap();
     assert!(openai["billed"].is_null());

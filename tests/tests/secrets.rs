@@ -1,6 +1,6 @@
-//! No secret anywhere: the whole flow runs with recognisable fake keys and
-//! webhook URLs, then every log line, error, database row, export and
-//! `--json` output is searched for them.
+//! No secret anywhere: the whole flow runs with recognisable fake keys,
+//! webhook URLs and an SMTP password, then every log line, error, database
+//! row, export and `--json` output is searched for them.
 
 mod util;
 
@@ -12,6 +12,7 @@ const SECRETS: &[&str] = &[
     "discord-TOKEN-b7e1c9",
     "slack-TOKEN-5d2a44",
     "generic-TOKEN-93ff10",
+    "smtp-PASS-6c1f0e",
 ];
 
 fn dump_database(home: &Home) -> String {
@@ -41,6 +42,7 @@ fn dump_database(home: &Home) -> String {
 fn no_secret_appears_in_any_output_log_row_or_export() {
     let sim = simulator();
     let sink = agent_host_tests::WebhookSink::start().unwrap();
+    let smtp = agent_host_tests::smtp::SmtpSink::start().unwrap();
     let mut home = Home::with_plugins(&["openai_collector", "anthropic_collector", "misbehaving"]);
     home.use_simulator(&sim)
         .env("MONTHLY_BUDGET_USD", "5")
@@ -48,7 +50,10 @@ fn no_secret_appears_in_any_output_log_row_or_export() {
         .env("MISBEHAVE_TOKEN", agent_host_tests::OPENAI_KEY)
         .env("DISCORD_WEBHOOK_URL", &sink.url("/api/webhooks/1/discord-TOKEN-b7e1c9"))
         .env("SLACK_WEBHOOK_URL", &sink.url("/services/slack-TOKEN-5d2a44"))
-        .env("ALERT_WEBHOOK_URL", &sink.url("/hook?token=generic-TOKEN-93ff10"));
+        .env("ALERT_WEBHOOK_URL", &sink.url("/hook?token=generic-TOKEN-93ff10"))
+        .env("ALERT_SMTP_URL", &smtp.url("billing", "smtp-PASS-6c1f0e"))
+        .env("ALERT_EMAIL_FROM", "agent-host@example.com")
+        .env("ALERT_EMAIL_TO", "billing@example.com");
     // Make one delivery fail, so an error path is exercised too.
     sink.script(&[(500, "failure echoing nothing")]);
     let mut outputs = Vec::new();
@@ -90,5 +95,6 @@ fn no_secret_appears_in_any_output_log_row_or_export() {
     // The flow really ran: data, alerts and the redaction are all there.
     assert!(home.count("cost_rows") > 0);
     assert!(!sink.received().is_empty());
+    assert!(!smtp.mails().is_empty(), "an email alert was sent");
     assert!(home.log().contains("my token is [redacted]"));
 }

@@ -13,6 +13,7 @@ use super::money::Money;
 use super::summary::{budget_view, Period};
 use crate::store::reports::DayTotal;
 use crate::store::runs::RunRow;
+use crate::table::money as cents;
 
 /// Rule settings (all from the environment or `.env`).
 #[derive(Debug, Clone)]
@@ -36,15 +37,21 @@ pub struct Alert {
     pub severity: &'static str,
     /// One line.
     pub title: String,
-    /// The detail.
+    /// The period it is about: a month (`2025-08`), a day, or a run's id.
+    pub period: String,
+    /// The detail; money in it is rounded to cents.
     pub message: String,
+    /// The exact amounts behind the message (`month_to_date`, `budget`,
+    /// `forecast`, `spend`, `median`), as exact decimal text.
+    pub amounts: BTreeMap<&'static str, String>,
 }
 
 /// The sentences an alert on estimated spend carries.
 fn estimated_note(view: &super::summary::Budget) -> String {
     let mut note = match &view.estimated {
         Some(e) => format!(
-            " Of it, ${e} is ESTIMATED from local logs (providers without billed data), not billed."
+            " Of it, ${} is ESTIMATED from local logs (providers without billed data), not billed.",
+            cents(e)
         ),
         None => String::new(),
     };
@@ -55,6 +62,10 @@ fn estimated_note(view: &super::summary::Budget) -> String {
         ));
     }
     note
+}
+
+fn exact(pairs: &[(&'static str, &String)]) -> BTreeMap<&'static str, String> {
+    pairs.iter().map(|(k, v)| (*k, Money::from_stored(v).to_stored())).collect()
 }
 
 fn median(mut v: Vec<Money>) -> Money {
@@ -107,13 +118,18 @@ fn budget_alerts(today: NaiveDate, days: &[DayTotal], s: &AlertSettings) -> Vec<
             rule: "budget",
             severity: if *t >= 100 { "critical" } else { "warning" },
             title: format!("AI spend reached {t} % of the monthly budget"),
+            period: month_key.clone(),
             message: format!(
                 "{month_key}: ${} spent of a ${} budget ({} %).{}",
-                view.month_to_date,
-                view.monthly_budget,
+                cents(&view.month_to_date),
+                cents(&view.monthly_budget),
                 view.percent_used,
                 estimated_note(&view)
             ),
+            amounts: exact(&[
+                ("month_to_date", &view.month_to_date),
+                ("budget", &view.monthly_budget),
+            ]),
         });
     }
     if let Some(f) = view.forecast.as_ref().filter(|f| Money::from_stored(&f.month_end) > s.budget)
@@ -123,13 +139,19 @@ fn budget_alerts(today: NaiveDate, days: &[DayTotal], s: &AlertSettings) -> Vec<
             rule: "forecast",
             severity: "warning",
             title: format!("AI spend is on course to exceed the {month_key} budget"),
+            period: month_key,
             message: format!(
                 "Forecast ${} at month end against a ${} budget ({}).{}",
-                f.month_end,
-                view.monthly_budget,
+                cents(&f.month_end),
+                cents(&view.monthly_budget),
                 f.method,
                 estimated_note(&view)
             ),
+            amounts: exact(&[
+                ("forecast", &f.month_end),
+                ("month_to_date", &view.month_to_date),
+                ("budget", &view.monthly_budget),
+            ]),
         });
     }
     out
@@ -161,10 +183,12 @@ fn provider_alerts(yesterday: NaiveDate, days: &[DayTotal], s: &AlertSettings) -
                     rule: "collector",
                     severity: "warning",
                     title: format!("{provider}: no spend recorded for {yesterday}"),
+                    period: yesterday.to_string(),
                     message: format!(
                         "{provider} spend for {yesterday} is {what} while the week before had spend; \
                          the collector or the account may be broken. Check `agent-host runs`."
                     ),
+                    amounts: BTreeMap::new(),
                 });
             }
             Some(cost) => {
@@ -175,10 +199,14 @@ fn provider_alerts(yesterday: NaiveDate, days: &[DayTotal], s: &AlertSettings) -
                         rule: "spike",
                         severity: "warning",
                         title: format!("{provider}: spend spike on {yesterday}"),
+                        period: yesterday.to_string(),
                         message: format!(
-                            "{provider} spent ${cost} on {yesterday}, more than {} times the median of the 14 days before (${m}).",
-                            s.spike_factor
+                            "{provider} spent ${} on {yesterday}, more than {} times the median of the 14 days before (${}).",
+                            cents(&cost.to_stored()),
+                            s.spike_factor,
+                            cents(&m.to_stored())
                         ),
+                        amounts: exact(&[("spend", &cost.to_stored()), ("median", &m.to_stored())]),
                     });
                 }
             }
@@ -198,6 +226,7 @@ fn failed_runs(last_runs: &[RunRow]) -> Vec<Alert> {
             rule: "collector",
             severity: "critical",
             title: format!("{}: the last run {}", r.plugin_name, r.status),
+            period: r.started_at.get(..10).unwrap_or(&r.started_at).to_string(),
             message: format!(
                 "Run {} of {} at {}: {}",
                 r.id.get(..8).unwrap_or(&r.id),
@@ -205,6 +234,7 @@ fn failed_runs(last_runs: &[RunRow]) -> Vec<Alert> {
                 r.started_at,
                 r.error.as_deref().unwrap_or("no reason given")
             ),
+            amounts: BTreeMap::new(),
         })
         .collect()
 }
@@ -256,5 +286,23 @@ mod tests {
         assert!(keys.contains(&"collector:Anthropic:2025-08-09"), "{keys:?}");
         assert!(keys.contains(&"spike:OpenAI:2025-08-09"), "{keys:?}");
         assert!(!keys.iter().any(|k| k.starts_with("budget")));
+    }
+
+    // See: issue 24, point 3 (a float residue reached Discord unrounded).
+    #[test]
+    fn alert_texts_round_to_cents_and_keep_the_exact_amounts() {
+        let mut days: Vec<DayTotal> =
+            (1..=9).map(|d| t("OpenAI", &format!("2026-12-0{d}"), "8")).collect();
+        days[0] = t("OpenAI", "2026-12-01", "11.41574922000000019551115123125783");
+        days.push(t("OpenAI", "2026-12-10", "40.12345"));
+        let alerts = evaluate("2026-12-11".parse().unwrap(), &days, &[], &settings());
+        let text: Vec<String> =
+            alerts.iter().map(|a| format!("{} | {} | {}", a.key, a.title, a.message)).collect();
+        insta::assert_snapshot!("alert_texts", text.join("\n"));
+        let budget = alerts.iter().find(|a| a.rule == "budget").unwrap();
+        assert_eq!(budget.amounts["month_to_date"], "115.53919922000000019551115123125783");
+        assert_eq!(budget.amounts["budget"], "50");
+        let spike = alerts.iter().find(|a| a.rule == "spike").unwrap();
+        assert_eq!(spike.amounts["spend"], "40.12345");
     }
 }

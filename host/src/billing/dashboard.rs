@@ -86,9 +86,40 @@ impl Query {
         Ok(Query { period, provider, by })
     }
 
+    /// Turns `provider` as asked (an id such as `openai` or a display name
+    /// such as `OpenAI`, in any case) into the display name the data is kept
+    /// under; one no data knows is refused with the list of those it does.
+    pub fn resolve_provider(&mut self, store: &Store) -> Result<(), String> {
+        let Some(asked) = self.provider.as_deref() else { return Ok(()) };
+        let known = store.provider_names().map_err(|e| e.to_string())?;
+        let want = asked.trim();
+        match known
+            .iter()
+            .find(|(id, name)| id.eq_ignore_ascii_case(want) || name.eq_ignore_ascii_case(want))
+        {
+            Some((_, name)) => {
+                self.provider = Some(name.clone());
+                Ok(())
+            }
+            None => Err(unknown_provider(want, &known)),
+        }
+    }
+
     fn keeps(&self, provider: &str) -> bool {
         self.provider.as_deref().is_none_or(|p| p == provider)
     }
+}
+
+/// "unknown provider" with the list of known ones.
+fn unknown_provider(asked: &str, known: &[(String, String)]) -> String {
+    if known.is_empty() {
+        return format!("unknown provider {asked:?}: no provider has data in this home yet");
+    }
+    let list: Vec<String> = known
+        .iter()
+        .map(|(id, name)| if id == name { id.clone() } else { format!("{name} ({id})") })
+        .collect();
+    format!("unknown provider {asked:?}; known: {}", list.join(", "))
 }
 
 /// The summary (`summary --json`): totals, breakdown, coverage, budget and
@@ -154,6 +185,19 @@ fn summary_of(
     };
     let mut s = summary::summarize(p, today, days, breakdown, &month_days, budget);
     estimate::onto_days(&mut s.daily, &lines);
+    if q.provider.is_some() {
+        // The budget is for every provider: one provider's spend is shown
+        // as its part of it, never measured against all of it.
+        let all = Query { provider: None, ..q.clone() };
+        let mut all_days = day_totals(store, &all, month)?;
+        let all_lines = estimates(store, &all, prices, month)?;
+        let stand_ins = estimate::stand_ins(&all_days, &all_lines, &month.finished_days(today));
+        all_days.extend(stand_ins);
+        let part = s.budget.month_to_date.clone();
+        s.budget = summary::budget_view(p.to, today, &all_days, budget);
+        s.budget.provider = q.provider.clone();
+        s.budget.provider_month_to_date = Some(part);
+    }
     s.estimated = estimate::summarize(&lines, prices).map(|mut e| {
         if let Some(by) = q.by {
             e.breakdown = estimate::by_key(&lines, by);
@@ -372,6 +416,8 @@ pub fn alerts(store: &Store) -> Result<Vec<SentAlert>, StoreError> {
 /// Everything the page shows, for `report html`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Everything {
+    /// The one provider the views are of (its display name), if any.
+    pub provider: Option<String>,
     /// `/api/summary`.
     pub summary: Summary,
     /// `/api/daily`.
@@ -402,6 +448,7 @@ pub fn everything(
     let days = day_totals(store, q, q.period)?;
     let revisions = store.revisions_by_day(q.period.from, q.period.to)?;
     Ok(Everything {
+        provider: q.provider.clone(),
         summary: summary_of(store, q, today, budget, prices, &days)?,
         daily: daily_of(q.period, today, &days, &revisions),
         models: models(store, &Query { by: Some(Breakdown::Model), ..q.clone() })?,

@@ -173,8 +173,9 @@ pub struct KeyEstimate {
     pub provider: String,
     /// The model or project.
     pub key: String,
-    /// Estimated cost of the priced calls, exact.
-    pub cost: String,
+    /// Estimated cost of the priced calls, exact; `None` when none of its
+    /// calls has a price (an unpriced model is never $0).
+    pub cost: Option<String>,
     /// Tokens.
     pub tokens: u64,
     /// Calls.
@@ -196,10 +197,11 @@ pub fn by_key(lines: &[Priced], by: Breakdown) -> Vec<KeyEstimate> {
     }
     acc.into_iter()
         .flat_map(|((name, key), group)| {
+            let priced = group.iter().any(|p| matches!(p.estimate, Estimate::Cost(_)));
             by_provider(group).into_iter().map(move |e| KeyEstimate {
                 provider: name.to_string(),
                 key: if key.is_empty() { "(none)".to_string() } else { key.to_string() },
-                cost: e.cost,
+                cost: priced.then_some(e.cost),
                 tokens: e.tokens,
                 calls: e.calls,
                 unpriced_tokens: e.unpriced_tokens,
@@ -339,6 +341,21 @@ mod tests {
             not_in_cost: false,
             counts: billing_records::Priced { cache_read, ..Default::default() },
         }
+    }
+
+    // See: issue 24, point 7 (an unpriced model showed 0.00 and "cost": "0").
+    #[test]
+    fn an_unpriced_model_has_no_cost_never_zero() {
+        let t = PriceTable::embedded();
+        let mut unknown = group(0, 1_000, 2);
+        unknown.model = "no-such-model-anywhere".into();
+        let lines = vec![price(&t, group(0, 300_000, 3)), price(&t, unknown)];
+        let keys = by_key(&lines, Breakdown::Model);
+        insta::assert_snapshot!(
+            "unpriced_model_json",
+            serde_json::to_string_pretty(&keys).unwrap()
+        );
+        assert_eq!(keys.iter().find(|k| k.key.starts_with("no-such")).unwrap().cost, None);
     }
 
     #[test]

@@ -84,7 +84,9 @@ pub fn payload(channel: &Channel, alert: &Alert) -> serde_json::Value {
             "rule": alert.rule,
             "severity": alert.severity,
             "title": alert.title,
+            "period": alert.period,
             "message": alert.message,
+            "amounts": alert.amounts,
         }),
     }
 }
@@ -136,7 +138,15 @@ mod tests {
     use super::*;
 
     fn alert(message: String) -> Alert {
-        Alert { key: "k".into(), rule: "budget", severity: "warning", title: "t".into(), message }
+        Alert {
+            key: "k".into(),
+            rule: "budget",
+            severity: "warning",
+            title: "t".into(),
+            period: "2025-08".into(),
+            message,
+            amounts: Default::default(),
+        }
     }
 
     #[test]

@@ -149,8 +149,11 @@ mod tests {
         DayLine {
             date: d.parse().unwrap(),
             collected: cost.is_some(),
+            state: if cost.is_some() { "collected" } else { "missing" },
             cost: cost.map(str::to_string),
             tokens: cost.map(|_| tokens),
+            estimated_cost: None,
+            estimated_tokens: None,
         }
     }
 

@@ -73,11 +73,24 @@ pub struct Reconciliation {
     pub price_table: String,
     /// Its date.
     pub price_table_date: String,
-    /// The period's totals, over the provider-days that have a billed
-    /// amount (days on one side only are listed, not summed).
+    /// The period's totals: `billed` is every billed amount; each
+    /// estimate sums the provider-days that have a billed amount, and its
+    /// drift compares it with the billed cost of those same days (below).
     pub totals: Figures,
+    /// The billed cost each total drift is measured against: of the
+    /// provider-days with a usage estimate, and with a local one.
+    pub totals_compared: Compared,
     /// Per provider and day.
     pub days: Vec<DayRow>,
+}
+
+/// The billed cost behind each total drift, exact.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Compared {
+    /// Billed, over the provider-days the usage estimate covers.
+    pub usage_billed: Option<String>,
+    /// Billed, over the provider-days the local estimate covers.
+    pub local_billed: Option<String>,
 }
 
 /// Money summed per key, with the unpriced reasons and tokens seen.
@@ -157,14 +170,28 @@ fn past(threshold: u32, drift: &Option<String>) -> bool {
     drift.as_deref().and_then(|d| d.parse::<BigDecimal>().ok()).is_some_and(|d| d.abs() > threshold)
 }
 
-/// The causes of a day's difference that the data shows.
-fn causes(billed: Option<&Money>, usage: Option<&Side>, local: Option<&Side>) -> Vec<String> {
+/// The causes of a day's difference that the data shows; `billed_only`
+/// are the billed lines (model or line item) no estimate names.
+fn causes(
+    billed: Option<&Money>,
+    usage: Option<&Side>,
+    local: Option<&Side>,
+    billed_only: &[(&str, &Money)],
+) -> Vec<String> {
     let mut out = Vec::new();
+    let shown: Vec<String> = billed_only
+        .iter()
+        .filter(|(_, m)| !m.is_zero())
+        .map(|(k, m)| format!("{k} ${}", crate::table::money(&m.to_stored())))
+        .collect();
+    if !shown.is_empty() && (usage.is_some() || local.is_some()) {
+        out.push(format!("billed, with nothing in usage or logs to price: {}", shown.join(", ")));
+    }
     if let Some(u) = usage.filter(|u| u.not_in_cost.0 > 0) {
         out.push(format!(
             "{} tokens of priority-tier usage have no billed cost (estimated ${})",
             crate::table::count(u.not_in_cost.0 as i64),
-            u.not_in_cost.1
+            crate::table::money(&u.not_in_cost.1.to_stored())
         ));
     }
     for (side, what) in [(usage, "usage"), (local, "local logs")] {
@@ -181,7 +208,10 @@ fn causes(billed: Option<&Money>, usage: Option<&Side>, local: Option<&Side>) ->
         }
     }
     match (billed.is_some(), usage.is_some(), local.is_some()) {
-        (true, false, false) => out.push("billed, but no usage or local calls this day".into()),
+        // A $0.00 day without usage is a day off, not a difference.
+        (true, false, false) if !billed.is_some_and(Money::is_zero) => {
+            out.push("billed, but no usage or local calls this day".into())
+        }
         (false, _, true) => out.push("in local logs only: nothing billed this day".into()),
         (false, true, false) => out.push("usage without any billed cost".into()),
         _ => {}
@@ -234,12 +264,26 @@ pub fn reconcile(
                     })
                 })
                 .collect();
+            let billed_only: Vec<(&str, &Money)> = billed_models
+                .range((key.clone(), String::new())..)
+                .take_while(|((k, _), _)| k == key)
+                .filter(|(mk, _)| !usage_models.contains_key(mk) && !local_models.contains_key(mk))
+                .map(|((_, model), m)| (model.as_str(), m))
+                .collect();
+            let flagged = past(threshold, &day_figures.usage_drift_pct)
+                || past(threshold, &day_figures.local_drift_pct);
+            let mut causes = causes(b, u, l, &billed_only);
+            if flagged && causes.is_empty() {
+                causes.push(
+                    "no cause in the data: the rates differ from the bill (is the price table current? see `agent-host prices`)"
+                        .into(),
+                );
+            }
             DayRow {
                 provider: key.0.clone(),
                 date: key.1,
-                flagged: past(threshold, &day_figures.usage_drift_pct)
-                    || past(threshold, &day_figures.local_drift_pct),
-                causes: causes(b, u, l),
+                flagged,
+                causes,
                 figures: day_figures,
                 models,
             }
@@ -251,20 +295,40 @@ pub fn reconcile(
         billed_days.keys().filter_map(|k| side.get(k)?.cost.clone()).reduce(|a, b| a + b)
     };
     let billed = billed_days.values().cloned().reduce(|a, b| a + b);
+    // Each estimate's drift is against the billed cost of the days it
+    // covers, never against providers it has no figures for.
+    let billed_of = |side: &BTreeMap<DayKey, Side>| -> Option<Money> {
+        billed_days
+            .iter()
+            .filter(|(k, _)| side.get(*k).is_some_and(|s| s.cost.is_some()))
+            .map(|(_, m)| m.clone())
+            .reduce(|a, b| a + b)
+    };
+    let (usage_billed, local_billed) = (billed_of(&usage_days), billed_of(&local_days));
     let (ut, lt) = (
         Side { cost: sum(&usage_days), ..Side::default() },
         Side { cost: sum(&local_days), ..Side::default() },
     );
+    let mut totals = figures(
+        billed.as_ref(),
+        ut.cost.is_some().then_some(&ut),
+        lt.cost.is_some().then_some(&lt),
+    );
+    let drift = |b: &Option<Money>, e: &Option<Money>| {
+        b.as_ref().zip(e.as_ref()).and_then(|(b, e)| drift_pct(b, e))
+    };
+    totals.usage_drift_pct = drift(&usage_billed, &ut.cost);
+    totals.local_drift_pct = drift(&local_billed, &lt.cost);
     Ok(Reconciliation {
         period,
         threshold_pct: threshold,
         price_table: prices.source.clone(),
         price_table_date: prices.date.clone(),
-        totals: figures(
-            billed.as_ref(),
-            ut.cost.is_some().then_some(&ut),
-            lt.cost.is_some().then_some(&lt),
-        ),
+        totals,
+        totals_compared: Compared {
+            usage_billed: usage_billed.map(|m| m.to_stored()),
+            local_billed: local_billed.map(|m| m.to_stored()),
+        },
         days,
     })
 }
@@ -329,6 +393,16 @@ pub fn render(r: &Reconciliation) -> String {
         ],
         &rows,
     ));
+    let c = &r.totals_compared;
+    let partial = |b: &Option<String>| b.is_some() && b != &t.billed;
+    if partial(&c.usage_billed) || partial(&c.local_billed) {
+        let _ = writeln!(
+            out,
+            "  Total drifts compare each estimate with the billed cost of the days it covers: {} (usage), {} (logs)",
+            c.usage_billed.as_deref().map_or("-".into(), |b| format!("${}", money(b))),
+            c.local_billed.as_deref().map_or("-".into(), |b| format!("${}", money(b))),
+        );
+    }
     for d in r.days.iter().filter(|d| d.flagged || !d.causes.is_empty()) {
         for c in &d.causes {
             let _ = writeln!(out, "  {} {}: {c}", d.provider, d.date);

@@ -10,6 +10,7 @@ use chrono::{Days, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::alerts::{evaluate, Alert, AlertSettings};
+use super::email::{email_channel, EmailChannel, ProviderSpend};
 use super::money::Money;
 use super::notify::{channels, deliver, payload};
 use super::prices::PriceTable;
@@ -55,21 +56,53 @@ pub fn alert_settings(s: &Settings) -> Result<AlertSettings> {
     Ok(AlertSettings { budget, thresholds, spike_factor })
 }
 
-/// The alerts that hold on `today`.
+/// The alerts that hold on `today`, with the month's spend by provider
+/// (what an email shows beside them).
 /// Providers without billed data count by their estimate from local logs.
 pub fn due_alerts(
     store: &Store,
     settings: &AlertSettings,
     prices: &PriceTable,
     today: NaiveDate,
-) -> Result<Vec<Alert>> {
+) -> Result<(Vec<Alert>, Vec<ProviderSpend>)> {
     let yesterday = today - Days::new(1);
     let month = Period::month_of(yesterday);
     let from = month.from.min(yesterday - Days::new(15));
     let days =
         super::estimate::with_stand_ins(store, prices, Period { from, to: yesterday }, today)?;
     let runs = store.last_runs()?;
-    Ok(evaluate(today, &days, &runs, settings))
+    let mut spend: Vec<ProviderSpend> = Vec::new();
+    for d in days.iter().filter(|d| d.date >= month.from) {
+        let cost = Money::from_stored(&d.cost);
+        match spend.iter_mut().find(|s| s.provider == d.provider) {
+            Some(s) => {
+                s.cost = (Money::from_stored(&s.cost) + cost).to_stored();
+                s.estimated |= d.estimated;
+            }
+            None => spend.push(ProviderSpend {
+                provider: d.provider.clone(),
+                cost: cost.to_stored(),
+                estimated: d.estimated,
+            }),
+        }
+    }
+    spend.sort_by(|a, b| a.provider.cmp(&b.provider));
+    Ok((evaluate(today, &days, &runs, settings), spend))
+}
+
+/// A place alerts go: a webhook, or email.
+enum Target {
+    Webhook(super::notify::Channel),
+    Email(Box<EmailChannel>),
+}
+
+impl Target {
+    fn name(&self) -> &'static str {
+        match self {
+            Target::Webhook(c) => c.name,
+            Target::Email(_) => "email",
+        }
+    }
 }
 
 impl AlertOutcome {
@@ -108,12 +141,16 @@ pub fn check_alerts(
     out: &mut dyn Write,
 ) -> Result<AlertOutcome> {
     let rules = alert_settings(settings)?;
-    let targets = channels(settings)?;
-    let mut outcome =
-        AlertOutcome { due: due_alerts(store, &rules, prices, today)?, ..Default::default() };
+    let mut targets: Vec<Target> = channels(settings)?.into_iter().map(Target::Webhook).collect();
+    if let Some(email) = email_channel(settings)? {
+        targets.push(Target::Email(Box::new(email)));
+    }
+    let (due, spend) = due_alerts(store, &rules, prices, today)?;
+    let month = Period::month_of(today - Days::new(1)).from.format("%Y-%m").to_string();
+    let mut outcome = AlertOutcome { due, ..Default::default() };
     if targets.is_empty() && !outcome.due.is_empty() {
         tracing::warn!(
-            "{} alert(s) due but no channel is configured: set DISCORD_WEBHOOK_URL, SLACK_WEBHOOK_URL or ALERT_WEBHOOK_URL",
+            "{} alert(s) due but no channel is configured: set DISCORD_WEBHOOK_URL, SLACK_WEBHOOK_URL, ALERT_WEBHOOK_URL or ALERT_SMTP_URL",
             outcome.due.len()
         );
     }
@@ -123,35 +160,42 @@ pub fn check_alerts(
         ..HttpSettings::from_settings(settings)?
     });
     for alert in &outcome.due {
-        for ch in &targets {
-            if store.alert_sent(&alert.key, ch.name)? {
+        for target in &targets {
+            let name = target.name();
+            if store.alert_sent(&alert.key, name)? {
                 outcome.already_sent += 1;
                 continue;
             }
             if dry_run {
-                let body = payload(ch, alert);
-                writeln!(out, "would send to {}: {body}", ch.name).map_err(HostError::write)?;
-                outcome.sent.push((alert.key.clone(), ch.name.to_string()));
+                let preview = match target {
+                    Target::Webhook(ch) => payload(ch, alert).to_string(),
+                    Target::Email(e) => format!(
+                        "to {}: {}\n{}",
+                        e.recipients(),
+                        super::email::subject(alert),
+                        super::email::text_body(alert, &month, &spend)
+                    ),
+                };
+                writeln!(out, "would send to {name}: {preview}").map_err(HostError::write)?;
+                outcome.sent.push((alert.key.clone(), name.to_string()));
                 continue;
             }
-            match deliver(&client, ch, alert) {
+            let sent = match target {
+                Target::Webhook(ch) => deliver(&client, ch, alert),
+                Target::Email(e) => e.send(&e.message(alert, &month, &spend)?),
+            };
+            match sent {
                 Ok(()) => {
-                    store.record_alert(
-                        &alert.key,
-                        ch.name,
-                        &Utc::now().to_rfc3339(),
-                        &alert.title,
-                    )?;
-                    tracing::info!("alert {} sent to {}", alert.key, ch.name);
-                    outcome.sent.push((alert.key.clone(), ch.name.to_string()));
+                    store.record_alert(&alert.key, name, &Utc::now().to_rfc3339(), &alert.title)?;
+                    tracing::info!("alert {} sent to {name}", alert.key);
+                    outcome.sent.push((alert.key.clone(), name.to_string()));
                 }
                 Err(e) => {
                     tracing::warn!(
-                        "alert {} not delivered to {}: {e}; will retry next run",
-                        alert.key,
-                        ch.name
+                        "alert {} not delivered to {name}: {e}; will retry next run",
+                        alert.key
                     );
-                    outcome.failed.push((alert.key.clone(), ch.name.to_string(), e));
+                    outcome.failed.push((alert.key.clone(), name.to_string(), e));
                 }
             }
         }

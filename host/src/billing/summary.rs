@@ -110,6 +110,10 @@ pub struct DayLine {
     /// Whether any provider's data for the day is stored; a day that is not
     /// has no cost and no tokens (never a made-up zero).
     pub collected: bool,
+    /// `collected`, `missing` (a finished day without data) or `future`
+    /// (today or later: not finished, so not missing), as the dashboard's
+    /// daily view says.
+    pub state: &'static str,
     /// Exact cost, all providers.
     pub cost: Option<String>,
     /// Tokens, all providers.
@@ -145,6 +149,13 @@ pub struct Budget {
     /// `month_to_date`, never counted as $0.
     #[serde(skip_serializing_if = "is_zero")]
     pub estimated_unpriced_tokens: i64,
+    /// With one provider asked for: its name. The budget covers every
+    /// provider, so `month_to_date` and `percent_used` stay everyone's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// With one provider asked for: its part of `month_to_date`, exact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_month_to_date: Option<String>,
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -263,6 +274,7 @@ pub fn summarize(
             Some((cost, tokens)) => DayLine {
                 date: d,
                 collected: true,
+                state: "collected",
                 cost: Some(cost.to_string()),
                 tokens: Some(*tokens),
                 estimated_cost: None,
@@ -271,6 +283,7 @@ pub fn summarize(
             None => DayLine {
                 date: d,
                 collected: false,
+                state: if d < today { "missing" } else { "future" },
                 cost: None,
                 tokens: None,
                 estimated_cost: None,
@@ -393,18 +406,47 @@ pub fn budget_view(
         forecast,
         estimated,
         estimated_unpriced_tokens,
+        provider: None,
+        provider_month_to_date: None,
     }
 }
 
-/// One row per day (`by_month == false`) or per calendar month of the
-/// summary's period, money rounded to cents; with `detail`, the models (or
-/// projects) inside each row under it. Days without data say so.
-pub fn render_periods(
+/// One row of `summary --daily` or `--monthly`: a day or a month.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeriodLine {
+    /// `YYYY-MM-DD` or `YYYY-MM`.
+    pub period: String,
+    /// Exact cost of its collected days (absent when none is collected).
+    pub cost: Option<String>,
+    /// Tokens of its collected days.
+    pub tokens: Option<i64>,
+    /// Days of the row inside the summary's period.
+    pub days: usize,
+    /// Of them, days with data.
+    pub days_collected: usize,
+    /// Finished days without data (not zeros).
+    pub days_missing: usize,
+    /// Today or later: not finished, so neither collected nor missing.
+    pub days_future: usize,
+    /// With `--breakdown`: the models (or projects) inside the row.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub breakdown: Vec<BreakdownLine>,
+    /// Its calls from local logs at list prices (exact, priced calls only):
+    /// an estimate, never billed, never in `cost`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_cost: Option<String>,
+    /// Those calls' tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_tokens: Option<i64>,
+}
+
+/// The rows of `summary --daily` (`by_month` false) or `--monthly`, with
+/// the breakdown of each row when `detail` is given.
+pub fn period_lines(
     s: &Summary,
     by_month: bool,
     detail: Option<&[crate::store::reports::DayBreakdownRow]>,
-) -> String {
-    use crate::table::{count, money, render as table, Align};
+) -> Vec<PeriodLine> {
     let key = |d: NaiveDate| {
         if by_month {
             d.format("%Y-%m").to_string()
@@ -412,25 +454,42 @@ pub fn render_periods(
             d.to_string()
         }
     };
-    // Period key → (cost, tokens, collected days, days).
-    let mut periods: BTreeMap<String, (Money, i64, usize, usize)> = BTreeMap::new();
-    // Period key → (estimated cost, estimated tokens), where there are calls.
-    let mut estimates: BTreeMap<String, (Money, i64)> = BTreeMap::new();
+    let mut periods: BTreeMap<String, (Money, i64, PeriodLine)> = BTreeMap::new();
     for d in &s.daily {
-        let e = periods.entry(key(d.date)).or_default();
-        e.3 += 1;
-        if let (true, Some(cost)) = (d.collected, &d.cost) {
-            e.0 += &Money::from_stored(cost);
-            e.1 += d.tokens.unwrap_or(0);
-            e.2 += 1;
+        let k = key(d.date);
+        let e = periods.entry(k.clone()).or_insert_with(|| {
+            let line = PeriodLine {
+                period: k,
+                cost: None,
+                tokens: None,
+                days: 0,
+                days_collected: 0,
+                days_missing: 0,
+                days_future: 0,
+                breakdown: Vec::new(),
+                estimated_cost: None,
+                estimated_tokens: None,
+            };
+            (Money::zero(), 0, line)
+        });
+        e.2.days += 1;
+        match (d.state, &d.cost) {
+            ("collected", Some(cost)) => {
+                e.0 += &Money::from_stored(cost);
+                e.1 += d.tokens.unwrap_or(0);
+                e.2.days_collected += 1;
+            }
+            ("future", _) => e.2.days_future += 1,
+            _ => e.2.days_missing += 1,
         }
         if let Some(tokens) = d.estimated_tokens {
-            let e = estimates.entry(key(d.date)).or_default();
-            e.0 += &Money::from_stored(d.estimated_cost.as_deref().unwrap_or("0"));
-            e.1 += tokens;
+            let line = &mut e.2;
+            let cost = Money::from_stored(line.estimated_cost.as_deref().unwrap_or("0"))
+                + Money::from_stored(d.estimated_cost.as_deref().unwrap_or("0"));
+            line.estimated_cost = Some(cost.to_stored());
+            line.estimated_tokens = Some(line.estimated_tokens.unwrap_or(0) + tokens);
         }
     }
-    let with_estimates = !estimates.is_empty();
     // Period key → (provider, model or project) → (cost, tokens).
     type Inner = BTreeMap<(String, String), (Money, i64)>;
     let mut inner: BTreeMap<String, Inner> = BTreeMap::new();
@@ -443,34 +502,81 @@ pub fn render_periods(
         e.0 += &Money::from_stored(&r.row.cost);
         e.1 += r.row.tokens;
     }
+    periods
+        .into_iter()
+        .map(|(k, (cost, tokens, mut line))| {
+            if line.days_collected > 0 {
+                line.cost = Some(cost.to_string());
+                line.tokens = Some(tokens);
+            }
+            line.breakdown = inner
+                .remove(&k)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|((provider, key), (c, t))| BreakdownLine {
+                    provider,
+                    key: if key.is_empty() { "(default)".into() } else { key },
+                    cost: c.to_string(),
+                    tokens: t,
+                })
+                .collect();
+            line
+        })
+        .collect()
+}
+
+/// The `--daily` or `--monthly` table: one row per day or month, "no data"
+/// where nothing was collected; days after today are left out of `--daily`
+/// (they are not missing) and counted apart in `--monthly`.
+pub fn render_periods(
+    s: &Summary,
+    by_month: bool,
+    detail: Option<&[crate::store::reports::DayBreakdownRow]>,
+) -> String {
+    use crate::table::{count, money, render as table, Align};
+    let lines = period_lines(s, by_month, detail);
+    let with_estimates = lines.iter().any(|l| l.estimated_tokens.is_some());
+    // Future days exist only when the period reaches today, and then the
+    // last finished day is yesterday.
+    let today = s.last_finished_day.map(|d| (d + Days::new(1)).to_string());
     let mut rows = Vec::new();
-    for (k, (cost, tokens, collected, days)) in &periods {
-        let estimate = estimates.get(k);
-        let (cost, tokens) = match (*collected, estimate) {
-            // Calls but no bill: not "no data".
-            (0, Some(_)) => ("not billed".to_string(), String::new()),
-            (0, None) => ("no data".to_string(), String::new()),
-            _ => (money(&cost.to_string()), count(*tokens)),
-        };
-        let note = match (by_month, days - collected) {
-            (_, 0) => String::new(),
-            (false, _) => String::new(),
-            (true, n) => format!("{n} day(s) without billed data"),
-        };
-        let mut row = vec![k.clone(), String::new(), cost, tokens];
-        if with_estimates {
-            row.push(estimate.map(|(c, _)| money(&c.to_string())).unwrap_or_default());
-            row.push(estimate.map(|(_, t)| count(*t)).unwrap_or_default());
+    let mut later = 0;
+    for l in &lines {
+        // Today gets a row (its spend so far); later days do not.
+        if !by_month && l.days_future > 0 && Some(&l.period) != today.as_ref() {
+            later += 1;
+            continue;
         }
-        row.push(note);
+        let (cost, tokens) = match (&l.cost, l.tokens) {
+            (Some(c), Some(t)) => (money(c), count(t)),
+            // Calls but no bill: never "no data".
+            _ if l.estimated_tokens.is_some() => ("not billed".to_string(), String::new()),
+            _ if l.days_future == l.days => ("not finished".to_string(), String::new()),
+            _ => ("no data".to_string(), String::new()),
+        };
+        let mut notes = Vec::new();
+        if by_month && l.days_missing > 0 && l.days_collected > 0 {
+            notes.push(format!("{} day(s) without data", l.days_missing));
+        }
+        if by_month && l.days_future > 0 {
+            notes.push(format!("{} day(s) still to come", l.days_future));
+        }
+        if !by_month && Some(&l.period) == today.as_ref() {
+            notes.push("today, not finished".to_string());
+        }
+        let mut row = vec![l.period.clone(), String::new(), cost, tokens];
+        if with_estimates {
+            row.push(l.estimated_cost.as_deref().map(money).unwrap_or_default());
+            row.push(l.estimated_tokens.map(count).unwrap_or_default());
+        }
+        row.push(notes.join("; "));
         rows.push(row);
-        for ((provider, name), (c, t)) in inner.get(k).into_iter().flatten() {
-            let name = if name.is_empty() { "(default)" } else { name };
+        for b in &l.breakdown {
             let mut row = vec![
                 String::new(),
-                format!("{provider} {name}").chars().take(48).collect(),
-                money(&c.to_string()),
-                count(*t),
+                crate::table::clip(&format!("{} {}", b.provider, b.key), 48),
+                money(&b.cost),
+                count(b.tokens),
             ];
             if with_estimates {
                 row.extend([String::new(), String::new()]);
@@ -491,7 +597,11 @@ pub fn render_periods(
         header.push(("Est. tokens", Align::Right));
     }
     header.push(("", Align::Left));
-    table(2, &header, &rows)
+    let mut out = table(2, &header, &rows);
+    if later > 0 {
+        let _ = writeln!(out, "  ({later} later day(s) of the period are still to come)");
+    }
+    out
 }
 
 /// One character per day: ▁ (lowest) to █ (highest); `·` for a day
@@ -561,8 +671,12 @@ pub fn render(s: &Summary) -> String {
             .breakdown
             .iter()
             .map(|b| {
-                let key: String = b.key.chars().take(48).collect();
-                vec![b.provider.clone(), key, money(&b.cost), count(b.tokens)]
+                vec![
+                    b.provider.clone(),
+                    crate::table::clip(&b.key, 48),
+                    money(&b.cost),
+                    count(b.tokens),
+                ]
             })
             .collect();
         let title = match by.as_str() {
@@ -629,6 +743,9 @@ pub fn render(s: &Summary) -> String {
             "    and {} tokens of them have no known price: left out, not counted as $0",
             count(b.estimated_unpriced_tokens)
         );
+    }
+    if let (Some(p), Some(part)) = (&b.provider, &b.provider_month_to_date) {
+        let _ = writeln!(out, "    all providers; {p}'s part: ${}", money(part));
     }
     if let Some(f) = &b.forecast {
         let _ = writeln!(out, "  Forecast: ${} at month end ({})", money(&f.month_end), f.method);
@@ -708,13 +825,18 @@ fn render_estimate(out: &mut String, e: &super::estimate::EstimateSummary) {
             .breakdown
             .iter()
             .map(|b| {
-                let key: String = b.key.chars().take(48).collect();
+                let unpriced = match b.unpriced_tokens {
+                    0 => String::new(),
+                    n => format!("{} tokens unpriced", count(n as i64)),
+                };
                 vec![
                     b.provider.clone(),
-                    key,
-                    money(&b.cost),
+                    crate::table::clip(&b.key, 48),
+                    // Never $0 for a model without a price.
+                    b.cost.as_deref().map_or_else(|| "unpriced".into(), money),
                     count(b.tokens as i64),
                     count(b.calls),
+                    unpriced,
                 ]
             })
             .collect();
@@ -726,6 +848,7 @@ fn render_estimate(out: &mut String, e: &super::estimate::EstimateSummary) {
                 ("Estimated (USD)", Align::Right),
                 ("Tokens", Align::Right),
                 ("Calls", Align::Right),
+                ("", Align::Left),
             ],
             &rows,
         ));
@@ -857,6 +980,46 @@ mod tests {
         let daily = render_periods(&s, false, Some(&detail));
         let monthly = render_periods(&s, true, None);
         insta::assert_snapshot!(format!("{daily}\n{monthly}"));
+    }
+
+    // See: issue 24, points 4 and 10.
+    #[test]
+    fn days_after_today_are_future_not_missing_and_json_has_the_rows() {
+        let days = vec![
+            total("OpenAI", "2026-12-01", 1_000, "1.005"),
+            total("OpenAI", "2026-12-03", 10, "0.1"),
+            total("OpenAI", "2026-12-05", 10, "0.2"),
+            total("OpenAI", "2026-12-06", 10, "0.2"),
+        ];
+        let budget = Money::parse_major("50").unwrap();
+        let s = summarize(
+            Period::parse_month("2026-12").unwrap(),
+            d("2026-12-06"),
+            &days,
+            None,
+            &days,
+            &budget,
+        );
+        let states: Vec<&str> = s.daily.iter().map(|d| d.state).collect();
+        // Today has spend so far: collected, though not finished.
+        assert_eq!(
+            &states[..7],
+            ["collected", "missing", "collected", "missing", "collected", "collected", "future"]
+        );
+        let detail = vec![crate::store::reports::DayBreakdownRow {
+            day: d("2026-12-01"),
+            row: BreakdownRow {
+                provider: "OpenAI".into(),
+                key: "a-model-name-long-enough-to-be-cut-in-the-table-of-days".into(),
+                cost: "1.005".into(),
+                tokens: 1_000,
+            },
+        }];
+        let daily = render_periods(&s, false, Some(&detail));
+        let monthly = render_periods(&s, true, None);
+        insta::assert_snapshot!("future_days_tables", format!("{daily}\n{monthly}"));
+        let json = serde_json::to_string_pretty(&period_lines(&s, true, Some(&detail))).unwrap();
+        insta::assert_snapshot!("future_days_json", json);
     }
 
     #[test]

@@ -28,6 +28,11 @@ pub(crate) fn period(ctx: &Context, args: &PeriodArgs) -> Result<Period> {
         (Some(from), Some(to)) => {
             Period::new(from, to).map_err(|e| HostError::usage(format!("--{e}")))
         }
+        // As `run-all --from`: up to yesterday, the last finished day.
+        (Some(from), None) => {
+            let yesterday = ctx.today()? - chrono::Days::new(1);
+            Ok(Period { from, to: yesterday.max(from) })
+        }
         _ => {
             let today = ctx.today()?;
             Ok(dashboard::default_period(today))
@@ -45,7 +50,9 @@ pub(crate) fn summary_data(ctx: &Context, args: &SummaryArgs) -> Result<summary:
     Ok(dashboard::summary(&store, &q, today, &budget, &ctx.prices())?)
 }
 
-fn summary_query(ctx: &Context, args: &SummaryArgs) -> Result<dashboard::Query> {
+/// The summary's query, its provider resolved (an id or a display name,
+/// any case; an unknown one is a usage error listing the known ones).
+pub(crate) fn summary_query(ctx: &Context, args: &SummaryArgs) -> Result<dashboard::Query> {
     use crate::store::reports::Breakdown;
     let p = period(ctx, &args.period)?;
     let by = match args.by {
@@ -54,7 +61,9 @@ fn summary_query(ctx: &Context, args: &SummaryArgs) -> Result<dashboard::Query> 
         By::Project => Some(Breakdown::Project),
         By::Account => Some(Breakdown::Account),
     };
-    Ok(dashboard::Query { period: p, provider: args.provider.clone(), by })
+    let mut q = dashboard::Query { period: p, provider: args.provider.clone(), by };
+    q.resolve_provider(&ctx.store()?).map_err(HostError::usage)?;
+    Ok(q)
 }
 
 /// `agent-host summary`: totals, breakdown, coverage, budget, forecast.
@@ -185,6 +194,16 @@ pub fn export(ctx: &Context, args: &ExportArgs) -> Result<u8> {
         write_export(&store, &prices, today, p, args.format, args.detail, w)
     })?;
     tracing::info!("wrote {n} rows for {}..{} to {}", p.from, p.to, path.display());
+    if n == 0 {
+        // Written all the same (a script may expect the file), but said.
+        tracing::warn!(
+            "no data for {}..{}: {} holds only the header (see `agent-host runs`, or collect with `agent-host run-all --from {}`)",
+            p.from,
+            p.to,
+            path.display(),
+            p.from
+        );
+    }
     writeln!(std::io::stdout().lock(), "{}", path.display()).map_err(write_err)?;
     Ok(ExitCode::OK)
 }

@@ -209,6 +209,9 @@ fn run_collection(
                 ))
                 .with_hint("run `agent-host plugins list` to see why, or `scripts/install.sh` to install them"));
             }
+            if jobs.file.is_some() {
+                report_unnamed(&catalog, &jobs);
+            }
             let jobs: Vec<Job> = jobs.jobs.into_iter().filter(|j| j.enabled).collect();
             if jobs.is_empty() {
                 return Err(HostError::config(format!(
@@ -245,6 +248,29 @@ fn plugin_alone(ctx: &Context, catalog: &Catalog, jobs: &Jobs, name: &str) -> Re
         }
     }
     Ok(Job::of(plugin, &ctx.settings))
+}
+
+/// With `agent-host.toml`, a plugin no job names is not run: said on every
+/// `run-all`, so adding the file never stops a collector silently.
+fn report_unnamed(catalog: &Catalog, jobs: &Jobs) {
+    let unnamed = unnamed_plugins(catalog, jobs);
+    if !unnamed.is_empty() {
+        tracing::warn!(
+            "{} names no job for {}: not run (add a [[job]] for each, or run one with `agent-host run --plugin NAME`)",
+            crate::jobfile::FILE,
+            unnamed.join(", ")
+        );
+    }
+}
+
+/// The loaded plugins no job of the file runs.
+pub(crate) fn unnamed_plugins(catalog: &Catalog, jobs: &Jobs) -> Vec<String> {
+    catalog
+        .plugins
+        .iter()
+        .map(|p| p.manifest.name.clone())
+        .filter(|name| !jobs.jobs.iter().any(|j| &j.plugin.manifest.name == name))
+        .collect()
 }
 
 fn report_rejected(catalog: &Catalog) {

@@ -49,9 +49,11 @@ pub fn run(ctx: &Context, json: bool) -> Result<u8> {
                 let status = if r.plugin.is_some() { "fail" } else { "warn" };
                 checks.push(Check { status, what, detail: r.reason.clone() });
             }
+            checks.extend(jobs_check(ctx, &catalog));
         }
         Err(e) => checks.push(check(false, "plugins folder", e.to_string())),
     }
+    checks.push(alerts_check(ctx));
     let p = sandbox::probe();
     let status = if p.complete { "ok" } else { "warn" };
     checks.push(Check { status, what: "sandbox".into(), detail: p.describe() });
@@ -77,24 +79,27 @@ pub fn run(ctx: &Context, json: bool) -> Result<u8> {
 /// `agent-host home`: where everything is.
 pub fn paths(ctx: &Context, json: bool) -> Result<u8> {
     let h = &ctx.home;
+    // (text label, JSON key, absolute path)
     let rows = [
-        ("home", h.path().to_path_buf()),
-        ("settings (.env)", h.env_path()),
-        ("database", h.db_path()),
-        ("log", h.log_path()),
-        ("plugins", ctx.plugins_dir.clone()),
-        ("exports", h.exports_dir()),
-        ("manifest cache", h.manifest_cache_path()),
+        ("home", "home", h.path().to_path_buf()),
+        ("settings (.env)", "env", h.env_path()),
+        ("database", "database", h.db_path()),
+        ("log", "log", h.log_path()),
+        ("plugins", "plugins", ctx.plugins_dir.clone()),
+        ("grants", "grants", h.grants_path()),
+        ("exports", "exports", h.exports_dir()),
+        ("manifest cache", "manifest_cache", h.manifest_cache_path()),
     ];
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let mut out = std::io::stdout().lock();
     if json {
         let doc: serde_json::Map<String, serde_json::Value> =
-            rows.iter().map(|(k, p)| (k.to_string(), serde_json::json!(p))).collect();
+            rows.iter().map(|(_, k, p)| (k.to_string(), serde_json::json!(absolute(p)))).collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default())
             .map_err(write_err)?;
     } else {
-        for (what, p) in rows {
-            writeln!(out, "{what:<16} {}", p.display()).map_err(write_err)?;
+        for (what, _, p) in rows {
+            writeln!(out, "{what:<16} {}", absolute(&p).display()).map_err(write_err)?;
         }
     }
     Ok(ExitCode::OK)
@@ -113,8 +118,22 @@ fn mode_of(_path: &Path) -> Option<u32> {
 
 fn home_check(home: &Path) -> Check {
     let what = format!("home folder {}", home.display());
-    let fix = format!("others can write to it; fix with `chmod go-w {}`", home.display());
-    mode_check(home, what, 0o022, &fix).unwrap_or_else(|what| check(false, what, "cannot be read"))
+    let fix = format!("others can write to it; fix with `chmod 700 {}`", home.display());
+    let found = mode_check(home, what, 0o022, &fix)
+        .unwrap_or_else(|what| check(false, what, "cannot be read"));
+    match mode_of(home) {
+        // Others may not write; reading is a warning (it holds spend, logs
+        // and the database).
+        Some(mode) if found.status == "ok" && mode & 0o077 != 0 => Check {
+            status: "warn",
+            detail: format!(
+                "mode {mode:o}: others can read what it holds; fix with `chmod 700 {}`",
+                home.display()
+            ),
+            ..found
+        },
+        _ => found,
+    }
 }
 
 fn env_check(env: &Path) -> Check {
@@ -136,6 +155,64 @@ fn mode_check(path: &Path, what: String, forbidden: u32, fix: &str) -> Result<Ch
     } else {
         check(true, what, format!("mode {mode:o}"))
     })
+}
+
+/// `agent-host.toml`, checked as `run-all` checks it: a file `run-all`
+/// would refuse fails, and plugins no job names are a warning.
+fn jobs_check(ctx: &Context, catalog: &crate::kernel::loader::Catalog) -> Vec<Check> {
+    let path = ctx.home.path().join(crate::jobfile::FILE);
+    if !path.exists() {
+        return Vec::new();
+    }
+    let what = format!("jobs {}", path.display());
+    match crate::jobfile::load(ctx, catalog) {
+        Err(e) => vec![check(false, what, e.to_string())],
+        Ok(jobs) => {
+            let enabled = jobs.jobs.iter().filter(|j| j.enabled).count();
+            let mut out = vec![if enabled == 0 {
+                check(false, what.clone(), "no enabled job: run-all would collect nothing")
+            } else {
+                check(true, what.clone(), format!("{} job(s), {enabled} enabled", jobs.jobs.len()))
+            }];
+            let unnamed = super::collect::unnamed_plugins(catalog, &jobs);
+            if !unnamed.is_empty() {
+                out.push(Check {
+                    status: "warn",
+                    what,
+                    detail: format!(
+                        "no job for {}: run-all does not run them (add a [[job]] for each)",
+                        unnamed.join(", ")
+                    ),
+                });
+            }
+            out
+        }
+    }
+}
+
+/// The alert channels read as `alerts` reads them (a bad URL or address
+/// fails here, not on the night a budget is crossed).
+fn alerts_check(ctx: &Context) -> Check {
+    use crate::billing::{email, notify};
+    let what = "alert channels";
+    let webhooks = match notify::channels(&ctx.settings) {
+        Ok(c) => c,
+        Err(e) => return check(false, what, e.to_string()),
+    };
+    let mut names: Vec<String> = webhooks.iter().map(|c| c.name.to_string()).collect();
+    match email::email_channel(&ctx.settings) {
+        Ok(Some(e)) => names.push(format!("email to {}", e.recipients())),
+        Ok(None) => {}
+        Err(e) => return check(false, what, e.to_string()),
+    }
+    if names.is_empty() {
+        return Check {
+            status: "warn",
+            what: what.into(),
+            detail: "none configured: alerts are not sent".into(),
+        };
+    }
+    check(true, what, names.join(", "))
 }
 
 fn db_check(db: &Path) -> Check {

@@ -105,9 +105,13 @@ fn print_model(
     args: &PricesArgs,
     asked: &str,
 ) -> Result<()> {
-    let found = matches(table, args.provider.as_deref(), asked);
+    let provider = match args.provider.as_deref() {
+        None => None,
+        Some(p) => Some(price_list(table, p)?),
+    };
+    let found = matches(table, provider, asked);
     if found.is_empty() {
-        let whose = args.provider.as_deref().map(|p| format!("{p}'s ")).unwrap_or_default();
+        let whose = provider.map(|p| format!("{p}'s ")).unwrap_or_default();
         return Err(HostError::usage(format!(
             "model {asked:?} is not in {whose}price table ({}): its usage is reported as unpriced, never $0",
             table.source
@@ -137,6 +141,18 @@ fn print_model(
         }
     }
     Ok(())
+}
+
+/// The table's id for `asked`: an id in any case (`OpenAI` is `openai`);
+/// one the table does not have is a usage error listing those it has.
+fn price_list<'t>(table: &'t PriceTable, asked: &str) -> Result<&'t str> {
+    let want = asked.trim();
+    table.provider_ids().find(|id| id.eq_ignore_ascii_case(want)).ok_or_else(|| {
+        HostError::usage(format!(
+            "unknown provider {want:?}; the price table has: {}",
+            table.provider_ids().collect::<Vec<_>>().join(", ")
+        ))
+    })
 }
 
 /// The providers whose table prices `model`, with the model it matches.

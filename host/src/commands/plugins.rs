@@ -122,7 +122,8 @@ pub fn install(ctx: &Context, files: &[std::path::PathBuf]) -> Result<u8> {
         .map_err(|e| HostError::output(format!("cannot create {}: {e}", dir.display())))?;
     let mut out = std::io::stdout().lock();
     for path in files {
-        let fail = |why: String| HostError::usage(format!("{}: {why}", path.display()));
+        // Exit 3, as `plugin check` says of the same file.
+        let fail = |why: String| HostError::config(format!("{}: {why}", path.display()));
         if !std::fs::metadata(path).map_err(|e| fail(format!("cannot open: {e}")))?.is_file() {
             return Err(fail("not a regular file".into()));
         }

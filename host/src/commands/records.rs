@@ -18,6 +18,7 @@ pub fn prune(
     before: Option<chrono::NaiveDate>,
 ) -> Result<u8> {
     let mut store = ctx.store()?;
+    known(ctx, &store, plugin)?;
     let tx = store.transaction()?;
     let before = before.map(|d| d.to_string());
     let gone = tx.prune_records(plugin, kind, keep, before.as_deref())?;
@@ -32,6 +33,29 @@ pub fn prune(
     Ok(ExitCode::OK)
 }
 
+/// A name no installed plugin, job or stored run has is a usage error
+/// listing the names there are.
+fn known(ctx: &Context, store: &crate::store::Store, name: &str) -> Result<()> {
+    let mut names = store.run_names()?;
+    // A folder that cannot be read still leaves the names runs stored.
+    if let Ok(catalog) = ctx.catalog() {
+        let loaded = catalog.plugins.iter().chain(&catalog.ungranted);
+        names.extend(loaded.map(|p| p.manifest.name.clone()));
+    }
+    if names.iter().any(|n| n == name) {
+        return Ok(());
+    }
+    names.sort();
+    names.dedup();
+    let shown = crate::logging::printable(name, false);
+    let hint = if names.is_empty() {
+        "no plugin is installed or has run in this home".to_string()
+    } else {
+        format!("plugins and jobs: {}", names.join(", "))
+    };
+    Err(HostError::usage(format!("unknown plugin {shown}")).with_hint(hint))
+}
+
 /// Lists a plugin's (or job's) generic records, newest first.
 pub fn list(ctx: &Context, args: &RecordsArgs) -> Result<u8> {
     let plugin = args.plugin.as_deref().unwrap_or_default();
@@ -39,6 +63,7 @@ pub fn list(ctx: &Context, args: &RecordsArgs) -> Result<u8> {
         return Err(HostError::usage(format!("--limit {} is not 1 to 100000", args.limit)));
     }
     let store = ctx.store()?;
+    known(ctx, &store, plugin)?;
     let rows = store.generic_records(plugin, args.kind.as_deref(), args.limit)?;
     let mut out = std::io::stdout().lock();
     if args.json {

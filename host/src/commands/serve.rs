@@ -105,7 +105,17 @@ fn pinned_today(ctx: &Context) -> Result<Option<NaiveDate>> {
 async fn run(server: Arc<Server>, bind: SocketAddr) -> Result<u8> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
-        .map_err(|e| HostError::config(format!("cannot listen on {bind}: {e}")))?;
+        .map_err(|e| {
+            let err = HostError::config(format!("cannot listen on {bind}: {e}"));
+            match e.kind() {
+                std::io::ErrorKind::AddrInUse => err.with_hint(format!(
+                    "another program (another `agent-host serve`?) listens on port {}; choose another with --bind {}:PORT",
+                    bind.port(),
+                    bind.ip()
+                )),
+                _ => err,
+            }
+        })?;
     let addr = listener.local_addr().map_err(write_err)?;
     {
         let mut out = std::io::stdout().lock();
@@ -231,9 +241,10 @@ fn api(
     let bad = |e: String| (StatusCode::BAD_REQUEST, e);
     let today = server.today();
     let extra: &[&str] = if view == "runs" { &["limit"] } else { &[] };
-    let q = Query::from_params(params, extra, default_period(today)).map_err(bad)?;
+    let mut q = Query::from_params(params, extra, default_period(today)).map_err(bad)?;
     let store = Store::open_read_only(&server.db)
         .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    q.resolve_provider(&store).map_err(bad)?;
     let failed = |e: crate::store::StoreError| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
     let json = match view {
         "summary" => to_json(
@@ -277,7 +288,8 @@ pub fn report_html(ctx: &Context, args: &HtmlArgs) -> Result<u8> {
     let today = ctx.today()?;
     let period = super::billing::period(ctx, &args.period)?;
     let budget = crate::billing::report::alert_settings(&ctx.settings)?.budget;
-    let q = Query { period, provider: args.provider.clone(), by: None };
+    let mut q = Query { period, provider: args.provider.clone(), by: None };
+    q.resolve_provider(&store).map_err(HostError::usage)?;
     let data = dashboard::everything(&store, &q, today, &budget, &ctx.prices())?;
     let html = page::render(Some(&data));
     if args.out.as_os_str() == "-" {

@@ -171,6 +171,33 @@ pub fn summary_value(ctx: &Context, args: &SummaryArgs) -> Result<Json> {
         let weekly = weeks(ctx, args, &s)?;
         return Ok(value(&Weekly { summary: &s, weekly }));
     }
+    if args.daily || args.monthly {
+        // --json carries what the text shows: the --daily/--monthly table.
+        #[derive(Serialize)]
+        struct Periods<'a> {
+            by: &'static str,
+            rows: Vec<crate::billing::summary::PeriodLine>,
+            #[serde(skip)]
+            _s: std::marker::PhantomData<&'a ()>,
+        }
+        #[derive(Serialize)]
+        struct WithPeriods<'a> {
+            #[serde(flatten)]
+            summary: &'a crate::billing::summary::Summary,
+            periods: Periods<'a>,
+        }
+        let store = ctx.store()?;
+        let q = super::billing::summary_query(ctx, args)?;
+        let detail = if args.breakdown {
+            Some(crate::billing::dashboard::models_by_day(&store, &q)?)
+        } else {
+            None
+        };
+        let rows = crate::billing::summary::period_lines(&s, args.monthly, detail.as_deref());
+        let by = if args.monthly { "month" } else { "day" };
+        let periods = Periods { by, rows, _s: std::marker::PhantomData };
+        return Ok(value(&WithPeriods { summary: &s, periods }));
+    }
     Ok(value(&s))
 }
 
@@ -183,8 +210,8 @@ pub fn weeks(
 ) -> Result<Vec<crate::billing::period::WeekLine>> {
     let store = ctx.store()?;
     let mut lines = estimate::from_calls(&store, &ctx.prices(), s.period.from, s.period.to)?;
-    if let Some(name) = &args.provider {
-        lines.retain(|l| &l.group.name == name);
+    if let Some(name) = super::billing::summary_query(ctx, args)?.provider {
+        lines.retain(|l| l.group.name == name);
     }
     Ok(crate::billing::period::weekly(&s.daily, &lines))
 }

@@ -648,6 +648,13 @@ pub fn summarize(text: &str) -> String {
     };
     // abi_stable's own typo, kept out of our messages.
     out = out.replace("Could load symbol", "Could not load symbol");
+    // "Could not open library at: F because: F: why" names the file twice.
+    if let Some((file, why)) =
+        out.strip_prefix("Could not open library at: ").and_then(|r| r.split_once(" because: "))
+    {
+        let why = why.strip_prefix(&format!("{file}: ")).unwrap_or(why);
+        out = format!("not a loadable library: {why}");
+    }
     if out.chars().count() > 400 {
         out = out.chars().take(400).collect::<String>() + "…";
     }
@@ -672,7 +679,7 @@ mod tests {
     #[test]
     fn summarize_folds_plain_errors_to_one_line() {
         let s = summarize("Could not open library at: x.so because:\n x.so: file too short");
-        assert_eq!(s, "Could not open library at: x.so because: x.so: file too short");
+        assert_eq!(s, "not a loadable library: file too short");
     }
 
     #[test]

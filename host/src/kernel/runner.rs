@@ -782,7 +782,10 @@ fn run_end(r: &RunReport) -> RunEnd<'_> {
 
 fn log_outcome(r: &RunReport) {
     match &r.error {
-        Some(e) => tracing::error!(plugin = %r.plugin, run_id = %r.run_id, "{}: {e}", r.status),
+        // For agent.log: the console already shows the run's result line.
+        Some(e) => {
+            tracing::error!(target: crate::logging::OUTCOME, plugin = %r.plugin, run_id = %r.run_id, "{}: {e}", r.status)
+        }
         None => tracing::info!(
             plugin = %r.plugin,
             run_id = %r.run_id,

@@ -233,6 +233,25 @@ fn parse_date(s: &str) -> Result<NaiveDate> {
 }
 
 impl Store {
+    /// Every provider with data, as `(id, display name)`: those collectors
+    /// described, and those only known by their id (local-log calls) or
+    /// their name (`results` rows), by display name.
+    pub fn provider_names(&self) -> Result<Vec<(String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT provider, display_name FROM providers
+                 UNION SELECT DISTINCT provider, provider FROM calls
+                   WHERE provider NOT IN (SELECT provider FROM providers)
+                 UNION SELECT DISTINCT lower(provider), provider FROM results
+                   WHERE provider NOT IN (SELECT display_name FROM providers)
+                 ORDER BY 2",
+            )
+            .ctx("read providers")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).ctx("read providers")?;
+        rows.collect::<rusqlite::Result<_>>().ctx("read providers")
+    }
+
     /// The `results` rows between two days, by date then provider.
     pub fn day_totals(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<DayTotal>> {
         let mut stmt = self

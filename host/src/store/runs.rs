@@ -448,6 +448,19 @@ impl Store {
         }
     }
 
+    /// Every plugin or job name that ran or stored records here.
+    pub fn run_names(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT DISTINCT plugin_name FROM runs
+                 UNION SELECT DISTINCT plugin_name FROM records ORDER BY 1",
+            )
+            .ctx("read run names")?;
+        let rows = stmt.query_map([], |r| r.get(0)).ctx("read run names")?;
+        rows.collect::<rusqlite::Result<_>>().ctx("read run names")
+    }
+
     /// The generic records of `plugin` (of `kind`, when given), newest
     /// first, at most `limit`.
     pub fn generic_records(

@@ -24,3 +24,4 @@ pub mod logging;
 pub mod schedule;
 pub mod store;
 pub mod table;
+pub mod trigger;

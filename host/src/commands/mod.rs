@@ -8,6 +8,7 @@ pub mod collect;
 pub mod docs;
 pub mod doctor;
 pub mod estimates;
+pub mod hooks;
 pub mod jobs;
 pub mod plugins;
 pub mod records;

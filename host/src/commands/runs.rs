@@ -63,6 +63,7 @@ pub fn list(ctx: &Context, args: &RunsArgs) -> Result<u8> {
                 count(r.records_written),
                 r.id.get(..8).unwrap_or(&r.id).to_string(),
                 format!("sha256:{sha}"),
+                r.trigger.as_ref().map_or("-".into(), |t| format!("trigger {t}")),
                 r.error.clone().unwrap_or_default(),
             ]
         })
@@ -77,6 +78,7 @@ pub fn list(ctx: &Context, args: &RunsArgs) -> Result<u8> {
             ("Rows", Align::Right),
             ("Run", Align::Left),
             ("Plugin file", Align::Left),
+            ("Started by", Align::Left),
             ("Error", Align::Left),
         ],
         &cells,

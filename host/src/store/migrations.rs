@@ -304,6 +304,11 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX job_identities_by_identity ON job_identities (identity);
     "#,
+    // 10: which signed webhook trigger (`[[trigger]]` of agent-host.toml)
+    // started a run; NULL for a run started from the command line.
+    r#"
+    ALTER TABLE runs ADD COLUMN trigger TEXT;
+    "#,
 ];
 
 /// `PRAGMA application_id` of an agent-host database ("AgHo"): a file

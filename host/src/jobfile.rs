@@ -201,7 +201,10 @@ fn triggers(
         let e = entry.get_ref();
         let name = e.name.get_ref();
         if !valid_name(name, 64, &['_', '-']) {
-            return Err(at(&e.name, format!("trigger {name:?}: letters, digits, '_' and '-' only")));
+            return Err(at(
+                &e.name,
+                format!("trigger {name:?}: letters, digits, '_' and '-' only"),
+            ));
         }
         if out.iter().any(|t| &t.name == name) {
             return Err(at(&e.name, format!("trigger {name:?} is declared twice")));
@@ -209,7 +212,10 @@ fn triggers(
         let names = match &e.jobs {
             None => jobs.iter().filter(|j| j.enabled).map(|j| j.name.clone()).collect(),
             Some(list) if list.get_ref().is_empty() => {
-                return Err(at(list, format!("trigger {name:?}: jobs is empty (omit it for every enabled job)")))
+                return Err(at(
+                    list,
+                    format!("trigger {name:?}: jobs is empty (omit it for every enabled job)"),
+                ))
             }
             Some(list) => {
                 let mut names = Vec::new();
@@ -235,7 +241,9 @@ fn triggers(
             // Most likely the key itself pasted here: never repeat it.
             return Err(at(
                 &e.secret,
-                format!("trigger {name:?}: secret must name a variable (put the key itself in .env)"),
+                format!(
+                    "trigger {name:?}: secret must name a variable (put the key itself in .env)"
+                ),
             ));
         }
         let key = match settings.get(var) {

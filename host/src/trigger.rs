@@ -226,7 +226,7 @@ mod tests {
         }
     }
 
-    fn headers(pairs: &[(&str, String)]) -> impl Fn(&str) -> Option<String> + '_ {
+    fn headers<'a>(pairs: &'a [(&'a str, String)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |n: &str| pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone())
     }
 
@@ -243,7 +243,8 @@ mod tests {
         let bad = [("x-agent-timestamp", "1000".to_string()), ("x-agent-signature", other)];
         assert_eq!(verify(&t, headers(&bad), b"{}", 1000).unwrap_err(), Refusal::BadSignature);
         assert!(matches!(verify(&t, headers(&[]), b"{}", 1000), Err(Refusal::Unsigned(_))));
-        let junk = [("x-agent-timestamp", "1000".to_string()), ("x-agent-signature", "sha256=zz".into())];
+        let junk =
+            [("x-agent-timestamp", "1000".to_string()), ("x-agent-signature", "sha256=zz".into())];
         assert!(matches!(verify(&t, headers(&junk), b"{}", 1000), Err(Refusal::Unsigned(_))));
     }
 

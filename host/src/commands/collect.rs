@@ -247,8 +247,7 @@ pub(crate) fn collect_for_trigger(
     if interrupted > 0 {
         tracing::warn!("{interrupted} earlier run(s) were interrupted; marked failed");
     }
-    let chosen: Vec<Job> =
-        jobs.jobs.into_iter().filter(|j| job_names.contains(&j.name)).collect();
+    let chosen: Vec<Job> = jobs.jobs.into_iter().filter(|j| job_names.contains(&j.name)).collect();
     adopt(&mut store, &chosen.iter().collect::<Vec<_>>())?;
     runner::run_many(&mut store, &chosen, &BillingSink, &opts, &mut |_| {})
 }

@@ -100,7 +100,8 @@ pub async fn handle(hooks: Option<&Arc<Hooks>>, req: Request) -> Response {
         Ok(s) => s,
         Err(why) => return refuse(&trigger, &why.to_string()),
     };
-    if let Err(why) = hooks.memory.lock().unwrap_or_else(|p| p.into_inner()).0.check(&name, &signed, now)
+    if let Err(why) =
+        hooks.memory.lock().unwrap_or_else(|p| p.into_inner()).0.check(&name, &signed, now)
     {
         return refuse(&trigger, &why.to_string());
     }
@@ -141,11 +142,8 @@ fn accept(hooks: &Hooks, trigger: Trigger, signed: trigger::Signed, now: i64) ->
     }
     let ids: BTreeMap<String, String> =
         trigger.jobs.iter().map(|j| (j.clone(), uuid::Uuid::new_v4().to_string())).collect();
-    let runs: Vec<serde_json::Value> = trigger
-        .jobs
-        .iter()
-        .map(|j| serde_json::json!({ "job": j, "run_id": ids[j] }))
-        .collect();
+    let runs: Vec<serde_json::Value> =
+        trigger.jobs.iter().map(|j| serde_json::json!({ "job": j, "run_id": ids[j] })).collect();
     let accepted =
         Accepted { trigger: trigger.name.clone(), jobs: trigger.jobs.clone(), ids, lock };
     if hooks.queue.lock().unwrap_or_else(|p| p.into_inner()).send(accepted).is_err() {

@@ -140,7 +140,8 @@ async fn run(server: Arc<Server>, bind: SocketAddr) -> Result<u8> {
             .map_err(write_err)?;
         if let Some(hooks) = &server.hooks {
             for name in hooks.names() {
-                writeln!(out, "trigger {name}: POST http://{addr}/hooks/{name}").map_err(write_err)?;
+                writeln!(out, "trigger {name}: POST http://{addr}/hooks/{name}")
+                    .map_err(write_err)?;
             }
         }
         out.flush().map_err(write_err)?;

@@ -115,12 +115,12 @@ pub fn load(ctx: &Context, catalog: &Catalog) -> Result<Jobs> {
     Ok(Jobs { file: Some(path), jobs, secret_variables, triggers })
 }
 
-/// The file's jobs, and the variables it names as holding secrets.
-fn parse(
-    text: &str,
-    catalog: &Catalog,
-    settings: &Settings,
-) -> Result<(Vec<Job>, Vec<String>, Vec<Trigger>), Mistake> {
+/// The file's jobs, the variables it names as holding secrets, and its
+/// triggers.
+type Parsed = (Vec<Job>, Vec<String>, Vec<Trigger>);
+
+/// Reads the file's text into [`Parsed`].
+fn parse(text: &str, catalog: &Catalog, settings: &Settings) -> Result<Parsed, Mistake> {
     let file: JobsToml = toml::from_str(text).map_err(|e| Mistake {
         at: e.span().map_or(0, |s| s.start),
         what: hide_values(&e.message().replace('\n', " ")),

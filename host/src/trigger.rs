@@ -234,7 +234,7 @@ mod tests {
     fn agent_signatures_check_key_body_and_time() {
         let t = trigger(Style::Agent);
         let sig = sign("k3y-k3y-k3y-k3y-k3y", 1000, b"{}");
-        let ok = [("x-agent-timestamp", "1000".to_string()), ("x-agent-signature", sig.clone())];
+        let ok = [("x-agent-timestamp", "1000".to_string()), ("x-agent-signature", sig)];
         assert!(verify(&t, headers(&ok), b"{}", 1100).is_ok());
         assert_eq!(verify(&t, headers(&ok), b"{ }", 1100).unwrap_err(), Refusal::BadSignature);
         assert!(matches!(verify(&t, headers(&ok), b"{}", 1301), Err(Refusal::Stale(_))));

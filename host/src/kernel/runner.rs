@@ -23,7 +23,7 @@ use super::isolate::{run_worker, OutputLimits};
 use super::job::Job;
 use super::loader::Plugin;
 use super::plan::{days, plan};
-use super::protocol::{Job as WorkerJob, RunJob, SandboxSpec, WireResult};
+use super::protocol::{Job as WorkerJob, ProtocolInfo, RunJob, SandboxSpec, WireResult};
 use super::sink::{RecordSink, SinkInput};
 use crate::config::Settings;
 use crate::error::{HostError, Result};
@@ -366,6 +366,7 @@ fn prepare(
             .collect(),
         state,
         account: spec.account.clone(),
+        ..Default::default()
     };
     let run_id = opts.begin(store, name, window, &plugin.sha256)?;
     match window {
@@ -384,6 +385,7 @@ fn prepare(
             memory_bytes: opts.memory_bytes,
             cpu_secs: opts.timeout_for(spec).as_secs() + 5,
         },
+        protocol: ProtocolInfo::default(),
     };
     Ok(Prepared {
         spec: Arc::clone(spec),

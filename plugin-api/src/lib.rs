@@ -1,4 +1,5 @@
-//! The stable-ABI contract between `agent-host` and its plugins, frozen at 1.0.
+//! The stable-ABI contract between `agent-host` and its plugins: contract
+//! [`CONTRACT_VERSION`] (its binary interface frozen at 1.0), crate 2.x.
 //!
 //! # Brief overview
 //!
@@ -20,6 +21,17 @@
 //! `README.md` walks through a complete plugin, every capability, every
 //! manifest field and the record kinds the host understands.
 //!
+//! # Source compatibility
+//!
+//! New fields never break a plugin's build. The structs a plugin builds
+//! ([`Manifest`], [`ParamSpec`], [`RunMetadata`], [`RunRequest`]) have
+//! `Default`, builders where they are long ([`Manifest::new`] and its
+//! setters, [`ParamSpec::new`]), and a hidden last field, so a struct literal
+//! must end in `..Default::default()`: the only style a new field would
+//! break does not compile to begin with. The crate's version follows semver
+//! over this source API; [`CONTRACT_VERSION`] is the binary contract, which a
+//! host checks.
+//!
 //! # Evolution rules
 //!
 //! abi_stable accepts a plugin only when the host's view of every prefix type
@@ -40,8 +52,8 @@
 //!   field, a new value of [`RunStatus`] or [`LogLevel`] that old hosts would
 //!   not understand, or a change in the meaning of an existing JSON field.
 //!
-//! Plugins must be built with `panic = "unwind"` (the default), against this
-//! crate's 1.0.x and abi_stable 0.11.
+//! Plugins must be built with `panic = "unwind"` (the default), against a
+//! release of this crate of contract 1.x and abi_stable 0.11.
 
 #![warn(missing_docs)]
 // abi_stable's derives name the prefix reference `PluginMod_Ref` and emit
@@ -893,6 +905,12 @@ mod tests {
         };
         assert_eq!(built, literal);
         assert_eq!(Manifest::from_json(&built.to_json()).unwrap(), built);
+    }
+
+    #[test]
+    fn the_file_stamp_carries_the_contract() {
+        assert_eq!(CONTRACT_STAMP, format!("{CONTRACT_MARKER}{CONTRACT_VERSION}\0"));
+        assert!(CONTRACT_VERSION.starts_with("1."), "the binary interface is 1.x");
     }
 
     #[test]

@@ -200,6 +200,12 @@
         el("td", {}, r.window_from ? `${r.window_from}..${r.window_to}` : "-"),
         el("td", { class: "num" }, count(r.records_written)),
         el("td", {}, r.trigger ? "trigger " + r.trigger : "-"), el("td", { class: "muted" }, r.error || "")]), "No runs yet");
+    table("incidents", [["Updated (UTC)"], ["Page"], ["Incident"], ["Status"], ["Impact"], ["Plugin"]],
+      (d.incidents || []).map((i) => [el("td", {}, when(i.updated_at)), el("td", {}, i.fields.page || ""),
+        el("td", { "data-key": i.key || "" }, i.fields.name || i.key || ""),
+        el("td", {}, i.fields.status || ""), el("td", {}, i.fields.impact || ""),
+        el("td", { class: "muted" }, i.plugin)]),
+      "No incident recorded (a plugin such as status_watch records them)");
     table("alerts", [["Sent (UTC)"], ["Channel"], ["Rule"], ["Message"]],
       d.alerts.map((a) => [el("td", {}, a.sent_at.slice(0, 16).replace("T", " ")), el("td", {}, a.channel),
         el("td", {}, a.key), el("td", { class: "muted" }, a.message)]), "No alerts sent");

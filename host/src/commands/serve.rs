@@ -282,6 +282,7 @@ fn api(
         "coverage" => to_json(&dashboard::coverage(&store, &q, today).map_err(failed)?),
         "tokens" => to_json(&dashboard::token_mix(&store, &q).map_err(failed)?),
         "alerts" => to_json(&dashboard::alerts(&store).map_err(failed)?),
+        "incidents" => to_json(&dashboard::incidents(&store).map_err(failed)?),
         "runs" => {
             let limit = match params.iter().find(|(k, _)| k == "limit") {
                 None => 50,

@@ -487,6 +487,27 @@ impl Store {
         )
     }
 
+    /// The newest generic records of `kind`, whichever plugin sent them
+    /// (the dashboard's status-page incidents).
+    pub fn records_of_kind(&self, kind: &str, limit: usize) -> Result<Vec<StoredRecord>> {
+        self.query_all(
+            "read records",
+            "SELECT plugin_name, kind, key, updated_at, run_id, payload FROM records
+             WHERE kind = ?1 ORDER BY updated_at DESC, id DESC LIMIT ?2",
+            params![kind, limit as i64],
+            |r| {
+                Ok(StoredRecord {
+                    plugin: r.get(0)?,
+                    kind: r.get(1)?,
+                    key: r.get(2)?,
+                    updated_at: r.get(3)?,
+                    run_id: r.get(4)?,
+                    payload: r.get(5)?,
+                })
+            },
+        )
+    }
+
     /// What `plugin` asked to keep at the end of its last stored run.
     pub fn plugin_state(&self, plugin: &str) -> Result<Option<String>> {
         self.conn

@@ -337,3 +337,43 @@ fn triggers_are_checked_with_the_file() {
         assert!(!r.stderr().contains("short\n") && !r.stderr().contains(KEY));
     }
 }
+
+#[test]
+fn triggers_answer_off_loopback_without_the_token_and_are_rate_limited() {
+    let home = home();
+    home.run(&["runs"]).expect_code(0);
+    let token = "dashboard-token-0123456789";
+    let mut child = home
+        .command(&["serve", "--bind", "0.0.0.0:0", "--token", token])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let port = line.split("0.0.0.0:").nth(1).and_then(|r| r.split('/').next()).unwrap();
+    // Only 127.0.0.1 is reached; the Host a remote sender would name.
+    let server = Served { child, addr: format!("127.0.0.1:{port}") };
+    let remote = [("Host".to_string(), "agent.example.com".to_string())];
+    let with = |extra: &[(String, String)]| [&remote[..], extra].concat();
+
+    let body = b"{}";
+    let (status, answer) =
+        post(&server.addr, "/hooks/collect-now", &with(&signed(KEY, now(), body)), body);
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(finished(&home, &run_ids(&answer)[0]), "success");
+    // Everything else keeps the token rule.
+    assert_eq!(request(&server.addr, "GET", "/api/summary", &remote, b"").0, 401);
+    let bearer = [("Authorization".to_string(), format!("Bearer {token}"))];
+    assert_eq!(request(&server.addr, "GET", "/api/summary", &with(&bearer), b"").0, 200);
+
+    // A flood of bad requests is cut off: 60 a minute reach the check.
+    let bad = signed("not-the-key-0123456789abcdef", now(), body);
+    let statuses: Vec<u16> =
+        (0..61).map(|_| post(&server.addr, "/hooks/collect-now", &with(&bad), body).0).collect();
+    assert!(statuses[..59].iter().all(|s| *s == 401), "{statuses:?}");
+    assert_eq!(statuses[60], 429, "{statuses:?}");
+    assert_eq!(runs(&home), 1);
+}

@@ -113,9 +113,19 @@ pub fn serve(ctx: &Context, args: &ServeArgs) -> Result<u8> {
 }
 
 /// The `[[trigger]]`s of `agent-host.toml` (checked with its jobs), or
-/// `None` without the file or triggers.
+/// `None` without the file or triggers: a dashboard without triggers never
+/// loads plugins or reads the jobs.
 fn triggers(ctx: &Context) -> Result<Option<Vec<crate::trigger::Trigger>>> {
-    if !ctx.home.path().join(crate::jobfile::FILE).exists() {
+    let Ok(text) = std::fs::read_to_string(ctx.home.path().join(crate::jobfile::FILE)) else {
+        return Ok(None);
+    };
+    // A file that does not parse is checked in full when it may hold
+    // triggers, so its mistake is said with its line.
+    let declares = match text.parse::<toml::Table>() {
+        Ok(t) => t.contains_key("trigger"),
+        Err(_) => text.contains("trigger"),
+    };
+    if !declares {
         return Ok(None);
     }
     let jobs = crate::jobfile::load(ctx, &ctx.catalog()?)?;

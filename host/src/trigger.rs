@@ -35,6 +35,16 @@ pub enum Style {
     Github,
 }
 
+impl Style {
+    /// Its name in `agent-host.toml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Style::Agent => "agent",
+            Style::Github => "github",
+        }
+    }
+}
+
 /// The HMAC key: never printed.
 #[derive(Clone)]
 pub struct Key(Vec<u8>);
@@ -83,6 +93,8 @@ pub enum Refusal {
     Stale(String),
     /// This signature was used already.
     Replay,
+    /// Too many signatures are remembered to take another now (429).
+    Full,
 }
 
 impl fmt::Display for Refusal {
@@ -92,6 +104,7 @@ impl fmt::Display for Refusal {
             Refusal::BadSignature => f.write_str("the signature does not match"),
             Refusal::Stale(why) => f.write_str(why),
             Refusal::Replay => f.write_str("this signature was already used"),
+            Refusal::Full => f.write_str("too many recent trigger requests; try again later"),
         }
     }
 }
@@ -170,7 +183,7 @@ impl Used {
         }
         if self.seen.len() >= MAX_REMEMBERED {
             // Never forget one early: that would let it be replayed.
-            return Err(Refusal::Stale("too many recent requests; try again later".into()));
+            return Err(Refusal::Full);
         }
         Ok(())
     }

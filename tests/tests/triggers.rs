@@ -312,6 +312,15 @@ fn a_trigger_while_a_run_holds_the_lock_answers_409() {
 #[test]
 fn triggers_are_checked_with_the_file() {
     let mut home = home();
+    let listed = home.run(&["jobs", "list"]).expect_code(0).stdout();
+    let line = "trigger collect-now: POST /hooks/collect-now (agent-host serve) runs openai-acme; \
+                key in HOOK_KEY, agent signatures";
+    assert!(listed.lines().any(|l| l == line), "{listed}");
+    let doc = home.run(&["jobs", "list", "--json"]).expect_code(0).json();
+    assert_eq!(doc["triggers"][1]["jobs"][0], "openai-acme", "every enabled job");
+    assert_eq!(doc["triggers"][1]["style"], "github");
+    let all = format!("{listed}{doc}");
+    assert!(!all.contains(KEY) && !all.contains(GH_KEY));
     let bad = [
         (
             "[[trigger]]\nname = \"x\"\nsecret = \"UNSET_HOOK_KEY\"\n",

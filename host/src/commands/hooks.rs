@@ -16,7 +16,7 @@ use super::serve::{error, respond};
 use crate::app::Context;
 use crate::error::ErrorKind;
 use crate::kernel::lock::RunLock;
-use crate::trigger::{self, RateLimit, Trigger, Used};
+use crate::trigger::{self, RateLimit, Refusal, Trigger, Used};
 
 /// A trigger request that was accepted: what the background thread runs.
 pub struct Accepted {
@@ -98,21 +98,26 @@ pub async fn handle(hooks: Option<&Arc<Hooks>>, req: Request) -> Response {
     let read = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
     let signed = match trigger::verify(&trigger, read, &body, now) {
         Ok(s) => s,
-        Err(why) => return refuse(&trigger, &why.to_string()),
+        Err(why) => return refuse(&trigger, &why),
     };
     if let Err(why) =
         hooks.memory.lock().unwrap_or_else(|p| p.into_inner()).0.check(&name, &signed, now)
     {
-        return refuse(&trigger, &why.to_string());
+        return refuse(&trigger, &why);
     }
     let answer = tokio::task::spawn_blocking(move || accept(&hooks, trigger, signed, now)).await;
     answer.unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "the request failed"))
 }
 
-/// A 401, logged without the request's content.
-fn refuse(trigger: &Trigger, why: &str) -> Response {
+/// A 401 (a 429 when the memory of used signatures is full), logged
+/// without the request's content.
+fn refuse(trigger: &Trigger, why: &Refusal) -> Response {
     tracing::warn!(trigger = %trigger.name, "trigger request refused: {why}");
-    error(StatusCode::UNAUTHORIZED, why)
+    let status = match why {
+        Refusal::Full => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::UNAUTHORIZED,
+    };
+    error(status, &why.to_string())
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
@@ -136,7 +141,7 @@ fn accept(hooks: &Hooks, trigger: Trigger, signed: trigger::Signed, now: i64) ->
         let mut memory = hooks.memory.lock().unwrap_or_else(|p| p.into_inner());
         // Checked again under the lock: two copies of one request may race.
         if let Err(why) = memory.0.check(&trigger.name, &signed, now) {
-            return refuse(&trigger, &why.to_string());
+            return refuse(&trigger, &why);
         }
         memory.0.remember(&trigger.name, signed);
     }

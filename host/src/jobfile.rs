@@ -210,6 +210,12 @@ fn triggers(
             return Err(at(&e.name, format!("trigger {name:?} is declared twice")));
         }
         let names = match &e.jobs {
+            None if !jobs.iter().any(|j| j.enabled) => {
+                return Err(at(
+                    &e.name,
+                    format!("trigger {name:?}: the file has no enabled job to run"),
+                ))
+            }
             None => jobs.iter().filter(|j| j.enabled).map(|j| j.name.clone()).collect(),
             Some(list) if list.get_ref().is_empty() => {
                 return Err(at(

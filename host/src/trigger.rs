@@ -129,7 +129,7 @@ pub fn verify(
         let ts: i64 = ts_text.trim().parse().map_err(|_| {
             Refusal::Stale("X-Agent-Timestamp is not a number of Unix seconds".into())
         })?;
-        if (now - ts).abs() > WINDOW_SECS {
+        if now.abs_diff(ts) > WINDOW_SECS as u64 {
             return Err(Refusal::Stale(format!(
                 "X-Agent-Timestamp is more than {WINDOW_SECS} seconds from this host's clock"
             )));
@@ -159,7 +159,7 @@ pub fn verify(
 fn hex_signature(value: &str) -> Result<Vec<u8>, Refusal> {
     let bad = Refusal::Unsigned("the signature is not sha256=HEX");
     let hex = value.trim().strip_prefix("sha256=").ok_or(bad)?;
-    if hex.len() != 64 {
+    if hex.len() != 64 || !hex.is_ascii() {
         return Err(Refusal::Unsigned("the signature is not sha256=HEX"));
     }
     (0..32)
@@ -256,6 +256,16 @@ mod tests {
         let bad = [("x-agent-timestamp", "1000".to_string()), ("x-agent-signature", other)];
         assert_eq!(verify(&t, headers(&bad), b"{}", 1000).unwrap_err(), Refusal::BadSignature);
         assert!(matches!(verify(&t, headers(&[]), b"{}", 1000), Err(Refusal::Unsigned(_))));
+        let far = [
+            ("x-agent-timestamp", i64::MIN.to_string()),
+            ("x-agent-signature", "sha256=00".into()),
+        ];
+        assert!(matches!(verify(&t, headers(&far), b"{}", 1000), Err(Refusal::Stale(_))));
+        let wide = [
+            ("x-agent-timestamp", "1000".to_string()),
+            ("x-agent-signature", format!("sha256={}", "é".repeat(32))),
+        ];
+        assert!(matches!(verify(&t, headers(&wide), b"{}", 1000), Err(Refusal::Unsigned(_))));
         let junk =
             [("x-agent-timestamp", "1000".to_string()), ("x-agent-signature", "sha256=zz".into())];
         assert!(matches!(verify(&t, headers(&junk), b"{}", 1000), Err(Refusal::Unsigned(_))));

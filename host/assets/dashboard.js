@@ -222,11 +222,18 @@
       d.coverage.missing.map((m) => [el("td", {}, m.plugin), el("td", {}, m.day),
         el("td", { class: "muted" }, m.reason || ""), el("td", { class: "num" }, m.attempts)]),
       "Every day asked for was collected");
-    table("runs", [["Started (UTC)"], ["Plugin"], ["Status"], ["Days"], ["Rows", 1], ["Error"]],
+    table("runs", [["Started (UTC)"], ["Plugin"], ["Status"], ["Days"], ["Rows", 1], ["Started by"], ["Error"]],
       d.runs.slice(0, 20).map((r) => [el("td", {}, r.started_at.slice(0, 19).replace("T", " ")), el("td", {}, r.plugin_name),
         el("td", { class: "status-" + r.status }, r.status),
         el("td", {}, r.window_from ? `${r.window_from}..${r.window_to}` : "-"),
-        el("td", { class: "num" }, count(r.records_written)), el("td", { class: "muted" }, r.error || "")]), "No runs yet");
+        el("td", { class: "num" }, count(r.records_written)),
+        el("td", {}, r.trigger ? "trigger " + r.trigger : "-"), el("td", { class: "muted" }, r.error || "")]), "No runs yet");
+    table("incidents", [["Updated (UTC)"], ["Page"], ["Incident"], ["Status"], ["Impact"], ["Plugin"]],
+      (d.incidents || []).map((i) => [el("td", {}, when(i.updated_at)), el("td", {}, i.fields.page || ""),
+        el("td", { "data-key": i.key || "" }, i.fields.name || i.key || ""),
+        el("td", {}, i.fields.status || ""), el("td", {}, i.fields.impact || ""),
+        el("td", { class: "muted" }, i.plugin)]),
+      "No incident recorded (a plugin such as status_watch records them)");
     table("alerts", [["Sent (UTC)"], ["Channel"], ["Rule"], ["Message"]],
       d.alerts.map((a) => [el("td", {}, a.sent_at.slice(0, 16).replace("T", " ")), el("td", {}, a.channel),
         el("td", {}, a.key), el("td", { class: "muted" }, a.message)]), "No alerts sent");

@@ -17,6 +17,7 @@ use crate::error::{HostError, Result};
 use crate::kernel::job::Job;
 use crate::kernel::loader::{Catalog, Plugin};
 use crate::kernel::runner::MAX_RUN_TIMEOUT_SECS;
+use crate::trigger::{Key, Style, Trigger};
 
 /// The file's name in the home folder.
 pub const FILE: &str = "agent-host.toml";
@@ -26,7 +27,24 @@ pub const FILE: &str = "agent-host.toml";
 struct JobsToml {
     #[serde(default)]
     job: Vec<Spanned<Entry>>,
+    #[serde(default)]
+    trigger: Vec<Spanned<TriggerEntry>>,
 }
+
+/// A `[[trigger]]`: a signed webhook that starts jobs.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TriggerEntry {
+    name: Spanned<String>,
+    #[serde(default)]
+    jobs: Option<Spanned<Vec<Spanned<String>>>>,
+    secret: Spanned<String>,
+    #[serde(default)]
+    style: Option<Spanned<String>>,
+}
+
+/// The shortest HMAC key a trigger accepts, in bytes.
+const MIN_KEY_BYTES: usize = 16;
 
 type Table = BTreeMap<Spanned<String>, Spanned<String>>;
 
@@ -68,6 +86,8 @@ pub struct Jobs {
     /// The variables the file names as holding secrets: secrets too, never
     /// handed over as settings and always redacted.
     pub secret_variables: Vec<String>,
+    /// The file's signed webhook triggers.
+    pub triggers: Vec<Trigger>,
 }
 
 /// Reads and checks `agent-host.toml` (or, without it, makes one job per
@@ -78,24 +98,29 @@ pub fn load(ctx: &Context, catalog: &Catalog) -> Result<Jobs> {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let jobs = catalog.plugins.iter().map(|p| Job::of(p, &ctx.settings)).collect();
-            return Ok(Jobs { file: None, jobs, secret_variables: Vec::new() });
+            return Ok(Jobs {
+                file: None,
+                jobs,
+                secret_variables: Vec::new(),
+                triggers: Vec::new(),
+            });
         }
         Err(e) => return Err(HostError::config(format!("cannot read {}: {e}", path.display()))),
     };
-    let (jobs, secret_variables) = parse(&text, catalog, &ctx.settings).map_err(|m| {
+    let (jobs, secret_variables, triggers) = parse(&text, catalog, &ctx.settings).map_err(|m| {
         let line = text[..m.at.min(text.len())].matches('\n').count() + 1;
         HostError::config(format!("{}:{line}: {}", path.display(), m.what))
             .with_hint("see `agent-host jobs list` and the README's \"Jobs\" section")
     })?;
-    Ok(Jobs { file: Some(path), jobs, secret_variables })
+    Ok(Jobs { file: Some(path), jobs, secret_variables, triggers })
 }
 
-/// The file's jobs, and the variables it names as holding secrets.
-fn parse(
-    text: &str,
-    catalog: &Catalog,
-    settings: &Settings,
-) -> Result<(Vec<Job>, Vec<String>), Mistake> {
+/// The file's jobs, the variables it names as holding secrets, and its
+/// triggers.
+type Parsed = (Vec<Job>, Vec<String>, Vec<Trigger>);
+
+/// Reads the file's text into [`Parsed`].
+fn parse(text: &str, catalog: &Catalog, settings: &Settings) -> Result<Parsed, Mistake> {
     let file: JobsToml = toml::from_str(text).map_err(|e| Mistake {
         at: e.span().map_or(0, |s| s.start),
         what: hide_values(&e.message().replace('\n', " ")),
@@ -104,6 +129,7 @@ fn parse(
         .job
         .iter()
         .flat_map(|j| j.get_ref().secrets.values().map(|v| v.get_ref().clone()))
+        .chain(file.trigger.iter().map(|t| t.get_ref().secret.get_ref().clone()))
         .collect();
     let mut jobs = Vec::new();
     let mut names = BTreeSet::new();
@@ -160,7 +186,104 @@ fn parse(
         }
         jobs.push(job);
     }
-    Ok((jobs, secret_variables))
+    let triggers = triggers(&file.trigger, &jobs, settings)?;
+    Ok((jobs, secret_variables, triggers))
+}
+
+/// The file's triggers, each naming jobs of the file and a set key.
+fn triggers(
+    entries: &[Spanned<TriggerEntry>],
+    jobs: &[Job],
+    settings: &Settings,
+) -> Result<Vec<Trigger>, Mistake> {
+    let mut out: Vec<Trigger> = Vec::new();
+    for entry in entries {
+        let e = entry.get_ref();
+        let name = e.name.get_ref();
+        if !valid_name(name, 64, &['_', '-']) {
+            return Err(at(
+                &e.name,
+                format!("trigger {name:?}: letters, digits, '_' and '-' only"),
+            ));
+        }
+        if out.iter().any(|t| &t.name == name) {
+            return Err(at(&e.name, format!("trigger {name:?} is declared twice")));
+        }
+        let names = match &e.jobs {
+            None if !jobs.iter().any(|j| j.enabled) => {
+                return Err(at(
+                    &e.name,
+                    format!("trigger {name:?}: the file has no enabled job to run"),
+                ))
+            }
+            None => jobs.iter().filter(|j| j.enabled).map(|j| j.name.clone()).collect(),
+            Some(list) if list.get_ref().is_empty() => {
+                return Err(at(
+                    list,
+                    format!("trigger {name:?}: jobs is empty (omit it for every enabled job)"),
+                ))
+            }
+            Some(list) => {
+                let mut names = Vec::new();
+                for j in list.get_ref() {
+                    if !jobs.iter().any(|job| &job.name == j.get_ref()) {
+                        let known: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+                        return Err(at(
+                            j,
+                            format!(
+                                "trigger {name:?}: no job named {:?} (jobs: {})",
+                                j.get_ref(),
+                                known.join(", ")
+                            ),
+                        ));
+                    }
+                    names.push(j.get_ref().clone());
+                }
+                names
+            }
+        };
+        let var = e.secret.get_ref();
+        if !is_variable_name(var) {
+            // Most likely the key itself pasted here: never repeat it.
+            return Err(at(
+                &e.secret,
+                format!(
+                    "trigger {name:?}: secret must name a variable (put the key itself in .env)"
+                ),
+            ));
+        }
+        let key = match settings.get(var) {
+            None => {
+                return Err(at(
+                    &e.secret,
+                    format!(
+                        "trigger {name:?}: secret names {var:?}, which is not set in the environment or .env"
+                    ),
+                ))
+            }
+            Some(k) if k.len() < MIN_KEY_BYTES => {
+                return Err(at(
+                    &e.secret,
+                    format!(
+                        "trigger {name:?}: the key in {var:?} is shorter than {MIN_KEY_BYTES} bytes"
+                    ),
+                ))
+            }
+            Some(k) => Key::new(k),
+        };
+        let style = match e.style.as_ref().map(|s| (s, s.get_ref().as_str())) {
+            None | Some((_, "agent")) => Style::Agent,
+            Some((_, "github")) => Style::Github,
+            Some((s, other)) => {
+                return Err(at(
+                    s,
+                    format!("trigger {name:?}: style {other:?} is not \"agent\" or \"github\""),
+                ))
+            }
+        };
+        out.push(Trigger { name: name.clone(), jobs: names, secret: var.clone(), key, style });
+    }
+    Ok(out)
 }
 
 /// Whether `s` can be an account label.

@@ -25,3 +25,4 @@ pub mod logging;
 pub mod schedule;
 pub mod store;
 pub mod table;
+pub mod trigger;

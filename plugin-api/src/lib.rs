@@ -1,4 +1,5 @@
-//! The stable-ABI contract between `agent-host` and its plugins, frozen at 1.0.
+//! The stable-ABI contract between `agent-host` and its plugins: contract
+//! [`CONTRACT_VERSION`] (its binary interface frozen at 1.0), crate 2.x.
 //!
 //! # Brief overview
 //!
@@ -20,6 +21,17 @@
 //! `README.md` walks through a complete plugin, every capability, every
 //! manifest field and the record kinds the host understands.
 //!
+//! # Source compatibility
+//!
+//! New fields never break a plugin's build. The structs a plugin builds
+//! ([`Manifest`], [`ParamSpec`], [`RunMetadata`], [`RunRequest`]) have
+//! `Default`, builders where they are long ([`Manifest::new`] and its
+//! setters, [`ParamSpec::new`]), and a hidden last field, so a struct literal
+//! must end in `..Default::default()`: the only style a new field would
+//! break does not compile to begin with. The crate's version follows semver
+//! over this source API; [`CONTRACT_VERSION`] is the binary contract, which a
+//! host checks.
+//!
 //! # Evolution rules
 //!
 //! abi_stable accepts a plugin only when the host's view of every prefix type
@@ -40,8 +52,8 @@
 //!   field, a new value of [`RunStatus`] or [`LogLevel`] that old hosts would
 //!   not understand, or a change in the meaning of an existing JSON field.
 //!
-//! Plugins must be built with `panic = "unwind"` (the default), against this
-//! crate's 1.0.x and abi_stable 0.11.
+//! Plugins must be built with `panic = "unwind"` (the default), against a
+//! release of this crate of contract 1.x and abi_stable 0.11.
 
 #![warn(missing_docs)]
 // abi_stable's derives name the prefix reference `PluginMod_Ref` and emit
@@ -55,7 +67,7 @@ pub use abi_stable;
 use abi_stable::{
     declare_root_module_statics,
     library::RootModule,
-    package_version_strings, sabi_trait,
+    sabi_trait,
     sabi_types::VersionStrings,
     std_types::{RNone, ROption, RResult, RSlice, RStr, RString, RVec},
     StableAbi,
@@ -67,6 +79,67 @@ pub use abi_stable::sabi_types::RRef;
 
 #[cfg(feature = "testing")]
 pub mod testing;
+
+/// The version of the contract between host and plugin: its major is the
+/// binary interface (the `#[repr(C)]` types, [`PluginMod`], the [`Host`]
+/// vtable), frozen at 1; its minor counts the JSON additions. abi_stable
+/// stamps it into every type layout (see `build.rs`), and a host loads a
+/// plugin of the same major whatever the minor: readers ignore what they do
+/// not know. It is not the crate's version, which follows semver over the
+/// Rust source API.
+///
+/// Changelog:
+///
+/// - 1.0: the binary interface; the manifest's `name`, `version`,
+///   `description`, `secrets`, `settings`, `requires_one_of`, `hosts`,
+///   `params`, `daily`; the run request's `from`, `to`, `params`,
+///   `settings`; the metadata's `complete_days` and `requests`.
+/// - 1.1: the manifest's `read_paths`, `setup`, `providers`.
+/// - 1.2: the run request's `today`; the metadata's `lost_days` and
+///   `unavailable_days`.
+/// - 1.3: `$SETTING` read paths and `observes`; the run request's
+///   `read_paths`, `state` and `account`; the metadata's `state` and `more`.
+/// - 1.4: `Host::call("host.features", "{}")` answers the host's contract
+///   version and features ([`HostFeatures`]); the manifest's `features`;
+///   [`export_plugin!`] writes the exact contract version into the file
+///   ([`CONTRACT_MARKER`]).
+pub const CONTRACT_VERSION: &str = env!("PLUGIN_API_CONTRACT");
+
+/// What [`export_plugin!`] writes into every plugin file, followed by
+/// [`CONTRACT_VERSION`] and a NUL: `plugin check` reads the exact contract
+/// a file was built against from it.
+pub const CONTRACT_MARKER: &str = "agent-plugin-contract=";
+
+#[doc(hidden)]
+pub const CONTRACT_STAMP: &str =
+    concat!("agent-plugin-contract=", env!("PLUGIN_API_CONTRACT"), "\0");
+
+/// The features a host of this crate's contract offers through
+/// `Host::call`, by name (see [`HostFeatures`]).
+pub const FEATURES: &[&str] = &["host.features"];
+
+/// What `Host::call("host.features", "{}")` answers (contract 1.4): the
+/// host's contract version and the features it offers. An older host
+/// answers `Err` (an unknown method): take that as contract 1.3 without
+/// features.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostFeatures {
+    /// The host's [`CONTRACT_VERSION`].
+    pub contract: String,
+    /// The `Host::call` methods and behaviours it offers.
+    #[serde(default)]
+    pub features: Vec<String>,
+    #[doc(hidden)]
+    #[serde(skip)]
+    pub __non_exhaustive: NonExhaustive,
+}
+
+impl HostFeatures {
+    /// Whether the host offers `feature`.
+    pub fn has(&self, feature: &str) -> bool {
+        self.features.iter().any(|f| f == feature)
+    }
+}
 
 /// The outcome of a run: `SUCCESS`, `PARTIAL` or `FAILED`.
 ///
@@ -161,6 +234,21 @@ impl HttpRequest {
             timeout_ms: 0,
             max_retries: 0,
         }
+    }
+
+    /// A `POST` of `body` to `url`, with the host's default timeout and no
+    /// retries.
+    pub fn post(url: &str, body: impl Into<Vec<u8>>) -> Self {
+        let mut request = HttpRequest::get(url);
+        request.method = "POST".into();
+        request.body = body.into().into();
+        request
+    }
+
+    /// Sets the whole-request timeout in milliseconds (0: the host's).
+    pub fn timeout_ms(mut self, timeout_ms: u32) -> Self {
+        self.timeout_ms = timeout_ms;
+        self
     }
 
     /// Adds a header.
@@ -266,6 +354,14 @@ impl PluginCtx<'_> {
         self.host.http(request).into_result().map_err(String::from)
     }
 
+    /// What the host supports: its contract version and features
+    /// (`Host::call("host.features")`), or `None` from a host older than
+    /// contract 1.4.
+    pub fn host_features(&self) -> Option<HostFeatures> {
+        let answer = self.host.call("host.features".into(), "{}".into()).into_result().ok()?;
+        serde_json::from_str(answer.as_str()).ok()
+    }
+
     /// Performs independent requests concurrently, answering in order.
     pub fn http_all(&self, requests: &[HttpRequest]) -> Vec<Result<HttpResponse, String>> {
         self.host
@@ -343,8 +439,20 @@ impl PluginResult {
     }
 }
 
+/// The hidden last field of the JSON structs a plugin builds ([`Manifest`],
+/// [`ParamSpec`], [`RunMetadata`], [`RunRequest`]): a struct literal must end
+/// in `..Default::default()`, so a field added in a minor release never
+/// breaks a plugin's build. (`#[non_exhaustive]` would forbid that style
+/// outside this crate too; the builders and `Default` stay open.)
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct NonExhaustive(());
+
 /// One parameter a plugin accepts through `--param name=value`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Built with [`ParamSpec::new`] (and [`ParamSpec::with_default`]), or a
+/// literal ending in `..Default::default()`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParamSpec {
     /// The parameter's name.
     pub name: String,
@@ -354,10 +462,31 @@ pub struct ParamSpec {
     /// Its default, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<String>,
+    #[doc(hidden)]
+    #[serde(skip)]
+    pub __non_exhaustive: NonExhaustive,
+}
+
+impl ParamSpec {
+    /// A parameter without a default.
+    pub fn new(name: impl Into<String>, description: impl Into<String>) -> Self {
+        ParamSpec { name: name.into(), description: description.into(), ..Default::default() }
+    }
+
+    /// Sets its default.
+    pub fn with_default(mut self, value: impl Into<String>) -> Self {
+        self.default = Some(value.into());
+        self
+    }
 }
 
 /// What a plugin declares about itself (the JSON `manifest()` returns).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Built with [`Manifest::new`] and its builder methods
+/// (`Manifest::new("acme_usage", "0.1.0").secrets(["ACME_KEY"]).hosts(["api.acme.example"])`),
+/// or a literal ending in `..Default::default()`. Either way a field added
+/// in a later release never breaks the build.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     /// Unique plugin name, e.g. `openai_collector`.
     pub name: String,
@@ -417,9 +546,99 @@ pub struct Manifest {
     /// Since 1.3 (JSON).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub observes: Vec<String>,
+    /// The host features (`Host::call` methods, see [`FEATURES`]) the
+    /// plugin relies on: `plugin check` shows them, and whether this host
+    /// offers each. Since 1.4 (JSON).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<String>,
+    #[doc(hidden)]
+    #[serde(skip)]
+    pub __non_exhaustive: NonExhaustive,
+}
+
+/// A list of anything string-like, for the builders.
+fn strings<S: Into<String>>(items: impl IntoIterator<Item = S>) -> Vec<String> {
+    items.into_iter().map(Into::into).collect()
 }
 
 impl Manifest {
+    /// A manifest with a name and a version; everything else empty.
+    pub fn new(name: impl Into<String>, version: impl Into<String>) -> Self {
+        Manifest { name: name.into(), version: version.into(), ..Default::default() }
+    }
+
+    /// Sets [`Manifest::description`].
+    pub fn description(mut self, text: impl Into<String>) -> Self {
+        self.description = text.into();
+        self
+    }
+
+    /// Sets [`Manifest::secrets`].
+    pub fn secrets<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.secrets = strings(names);
+        self
+    }
+
+    /// Sets [`Manifest::settings`].
+    pub fn settings<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.settings = strings(names);
+        self
+    }
+
+    /// Sets [`Manifest::requires_one_of`].
+    pub fn requires_one_of<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.requires_one_of = strings(names);
+        self
+    }
+
+    /// Sets [`Manifest::hosts`].
+    pub fn hosts<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.hosts = strings(names);
+        self
+    }
+
+    /// Sets [`Manifest::params`].
+    pub fn params(mut self, params: impl IntoIterator<Item = ParamSpec>) -> Self {
+        self.params = params.into_iter().collect();
+        self
+    }
+
+    /// Sets [`Manifest::daily`].
+    pub fn daily(mut self, daily: bool) -> Self {
+        self.daily = daily;
+        self
+    }
+
+    /// Sets [`Manifest::read_paths`] (since 1.1).
+    pub fn read_paths<S: Into<String>>(mut self, paths: impl IntoIterator<Item = S>) -> Self {
+        self.read_paths = strings(paths);
+        self
+    }
+
+    /// Sets [`Manifest::setup`] (since 1.1).
+    pub fn setup(mut self, text: impl Into<String>) -> Self {
+        self.setup = Some(text.into());
+        self
+    }
+
+    /// Sets [`Manifest::providers`] (since 1.1).
+    pub fn providers<S: Into<String>>(mut self, ids: impl IntoIterator<Item = S>) -> Self {
+        self.providers = strings(ids);
+        self
+    }
+
+    /// Sets [`Manifest::features`] (since 1.4).
+    pub fn features<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.features = strings(names);
+        self
+    }
+
+    /// Sets [`Manifest::observes`] (since 1.3).
+    pub fn observes<S: Into<String>>(mut self, ids: impl IntoIterator<Item = S>) -> Self {
+        self.observes = strings(ids);
+        self
+    }
+
     /// Parses the manifest JSON.
     pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(json)
@@ -466,6 +685,9 @@ pub struct RunRequest {
     /// plugin's own default. Since 1.3 (JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    #[doc(hidden)]
+    #[serde(skip)]
+    pub __non_exhaustive: NonExhaustive,
 }
 
 /// Well-known keys of `metadata_json`.
@@ -502,6 +724,9 @@ pub struct RunMetadata {
     /// Anything else.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
+    #[doc(hidden)]
+    #[serde(skip)]
+    pub __non_exhaustive: NonExhaustive,
 }
 
 impl RunMetadata {
@@ -529,7 +754,9 @@ impl RootModule for PluginMod_Ref {
     declare_root_module_statics! {PluginMod_Ref}
     const BASE_NAME: &'static str = "agent_plugin";
     const NAME: &'static str = "agent plugin";
-    const VERSION_STRINGS: VersionStrings = package_version_strings!();
+    // The contract's version, not the crate's: a plugin is loaded by any
+    // host of the same contract major (see `CONTRACT_VERSION`).
+    const VERSION_STRINGS: VersionStrings = VersionStrings::new(CONTRACT_VERSION);
 }
 
 /// Runs `f`, turning a panic into `Err` with the panic's message.
@@ -578,19 +805,42 @@ pub fn guard_manifest(manifest: impl FnOnce() -> Manifest) -> RString {
 /// ```
 ///
 /// Both functions are wrapped in `catch_unwind`, so a panic becomes a failed
-/// result instead of killing the host. The plugin crate must depend on
-/// `abi_stable` itself (0.11): its `export_root_module` attribute names it by
-/// absolute path.
+/// result instead of killing the host. Everything the expansion names is
+/// reached through `$crate`, so a plugin depends on `plugin-api` alone (and
+/// `serde_json` if it writes JSON): it is what abi_stable's
+/// `#[export_root_module]` expands to, written with `$crate::abi_stable`
+/// paths because that attribute names `::abi_stable` by absolute path.
 #[macro_export]
 macro_rules! export_plugin {
     (manifest: $manifest:path, run: $run:path $(,)?) => {
         /// The plugin's root module, checked by the host before any of it runs.
-        #[$crate::abi_stable::export_root_module]
         pub fn __agent_plugin_root_module() -> $crate::PluginMod_Ref {
             use $crate::abi_stable::prefix_type::PrefixTypeTrait;
             $crate::PluginMod { manifest: __agent_plugin_manifest, run: __agent_plugin_run }
                 .leak_into_prefix()
         }
+
+        /// What the host's loader looks up: the library header, under the
+        /// name abi_stable looks for (`plugin_api::ROOT_MODULE_SYMBOL`).
+        #[unsafe(no_mangle)]
+        #[allow(non_upper_case_globals)]
+        pub static _1as_0lib_1header_0root_bmodule_bloader: $crate::abi_stable::library::LibHeader = {
+            extern "C" fn erased() -> $crate::abi_stable::library::RootModuleResult {
+                $crate::abi_stable::library::__call_root_module_loader(__agent_plugin_root_module)
+            }
+            // SAFETY: `erased` returns the root module of type `PluginMod_Ref`,
+            // the type given here, exactly as `#[export_root_module]` does.
+            unsafe {
+                $crate::abi_stable::library::LibHeader::from_constructor::<$crate::PluginMod_Ref>(
+                    erased,
+                    $crate::abi_stable::library::CheckTypeLayout::Yes,
+                )
+            }
+        };
+
+        /// The exact contract this file was built against, for `plugin check`.
+        #[used]
+        static __AGENT_PLUGIN_CONTRACT: &str = $crate::CONTRACT_STAMP;
 
         extern "C" fn __agent_plugin_manifest() -> $crate::abi_stable::std_types::RString {
             $crate::guard_manifest($manifest)
@@ -604,6 +854,10 @@ macro_rules! export_plugin {
         }
     };
 }
+
+/// The symbol [`export_plugin!`] exports, which abi_stable's loader looks up
+/// (abi_stable's `ROOT_MODULE_LOADER_NAME`; a test keeps them equal).
+pub const ROOT_MODULE_SYMBOL: &str = "_1as_0lib_1header_0root_bmodule_bloader";
 
 #[cfg(test)]
 mod tests {
@@ -621,6 +875,42 @@ mod tests {
     fn run_status_names() {
         assert_eq!(RunStatus::SUCCESS.name(), Some("success"));
         assert_eq!(RunStatus(9).name(), None);
+    }
+
+    #[test]
+    fn the_exported_symbol_is_the_one_abi_stable_looks_up() {
+        assert_eq!(ROOT_MODULE_SYMBOL, abi_stable::library::ROOT_MODULE_LOADER_NAME);
+    }
+
+    #[test]
+    fn builders_and_default_fill_the_same_manifest() {
+        let built = Manifest::new("x", "1")
+            .secrets(["K"])
+            .hosts(vec!["h".to_string()])
+            .params([ParamSpec::new("p", "d").with_default("1")])
+            .daily(true);
+        let literal = Manifest {
+            name: "x".into(),
+            version: "1".into(),
+            secrets: vec!["K".into()],
+            hosts: vec!["h".into()],
+            params: vec![ParamSpec {
+                name: "p".into(),
+                description: "d".into(),
+                default: Some("1".into()),
+                ..Default::default()
+            }],
+            daily: true,
+            ..Default::default()
+        };
+        assert_eq!(built, literal);
+        assert_eq!(Manifest::from_json(&built.to_json()).unwrap(), built);
+    }
+
+    #[test]
+    fn the_file_stamp_carries_the_contract() {
+        assert_eq!(CONTRACT_STAMP, format!("{CONTRACT_MARKER}{CONTRACT_VERSION}\0"));
+        assert!(CONTRACT_VERSION.starts_with("1."), "the binary interface is 1.x");
     }
 
     #[test]

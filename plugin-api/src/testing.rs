@@ -374,6 +374,15 @@ impl Host for Session<'_> {
 
     fn call(&self, method: RStr<'_>, json: RStr<'_>) -> RResult<RString, RString> {
         let Some(handler) = self.fake.calls.get(method.as_str()) else {
+            // Like a real host of this contract, unless the test says otherwise.
+            if method.as_str() == "host.features" {
+                let answer = crate::HostFeatures {
+                    contract: crate::CONTRACT_VERSION.into(),
+                    features: crate::FEATURES.iter().map(|f| f.to_string()).collect(),
+                    ..Default::default()
+                };
+                return ROk(serde_json::to_string(&answer).unwrap_or_default().into());
+            }
             return RErr(format!("unknown host method {:?}", method.as_str()).into());
         };
         match catch_panic(|| handler(json.as_str())) {
@@ -442,25 +451,10 @@ mod tests {
     }
 
     fn manifest() -> Manifest {
-        Manifest {
-            name: "demo".into(),
-            version: "0.1.0".into(),
-            description: String::new(),
-            secrets: vec!["DEMO_KEY".into()],
-            settings: vec!["DEMO_BASE_URL".into()],
-            requires_one_of: vec![],
-            hosts: vec![],
-            params: vec![ParamSpec {
-                name: "mode".into(),
-                description: String::new(),
-                default: Some("fast".into()),
-            }],
-            daily: false,
-            read_paths: vec![],
-            setup: None,
-            providers: vec![],
-            observes: vec![],
-        }
+        Manifest::new("demo", "0.1.0")
+            .secrets(["DEMO_KEY"])
+            .settings(["DEMO_BASE_URL"])
+            .params([ParamSpec::new("mode", "").with_default("fast")])
     }
 
     fn request(base: &str) -> RunRequest {

@@ -14,6 +14,9 @@ use std::thread::JoinHandle;
 
 use util::Home;
 
+/// The contract this host speaks (plugin-api's `CONTRACT_VERSION`).
+const CONTRACT: &str = "1.4.0";
+
 fn text(p: &Path) -> &str {
     p.to_str().expect("temporary paths are UTF-8")
 }
@@ -76,6 +79,7 @@ fn a_new_plugin_builds_tests_installs_checks_and_runs_outside_the_workspace() {
     for file in [
         "Cargo.toml",
         "src/lib.rs",
+        "vendor/plugin-api/build.rs",
         "tests/plugin.rs",
         ".gitignore",
         "vendor/plugin-api/Cargo.toml",
@@ -98,9 +102,13 @@ fn a_new_plugin_builds_tests_installs_checks_and_runs_outside_the_workspace() {
     let check = home.run(&["plugin", "check", text(&lib)]);
     check.expect_code(0);
     let shown = check.stdout();
+    let contract = format!(
+        "contract     plugin-api {CONTRACT} (this host: {CONTRACT}); manifest fields of 1.0"
+    );
     for line in [
         "plugin       hello_sdk 0.1.0",
-        "contract     plugin-api 1.0 (this host: 1.0.0); manifest fields of 1.0",
+        &contract,
+        "features     none",
         "settings     HELLO_SDK_BASE_URL",
         "secrets      none",
         "daily        no",
@@ -109,7 +117,8 @@ fn a_new_plugin_builds_tests_installs_checks_and_runs_outside_the_workspace() {
     }
     let doc = home.run(&["plugin", "check", "--json", text(&lib)]).json();
     assert_eq!(doc["name"], "hello_sdk");
-    assert_eq!(doc["contract"]["plugin_api"][0], "1.0");
+    assert_eq!(doc["contract"]["plugin_api"][0], CONTRACT[..3]);
+    assert_eq!(doc["contract"]["version"], CONTRACT);
     assert_eq!(doc["settings"][0], "HELLO_SDK_BASE_URL");
 
     let (url, server) = serve_once(r#"{"ok":true,"n":7}"#);
@@ -200,4 +209,172 @@ fn plugin_check_refuses_what_is_not_a_plugin() {
     r.expect_code(0);
     assert!(r.stdout().contains("secrets      MISBEHAVE_TOKEN"), "{}", r.stdout());
     assert!(r.stdout().contains("params       mode: how to misbehave"), "{}", r.stdout());
+}
+
+/// A plugin project of its own (outside this workspace) named `name`, whose
+/// `Cargo.toml` has `deps` and whose `src/lib.rs` is `lib`.
+fn project(root: &Path, name: &str, deps: &str, lib: &str) -> std::path::PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    let manifest = format!(
+        "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
+         [lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\n{deps}\n[workspace]\n"
+    );
+    std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+    std::fs::write(dir.join("src/lib.rs"), lib).unwrap();
+    dir
+}
+
+/// The manifest with the builder; asks the host what it supports.
+const BUILDER_STYLE: &str = r#"
+use plugin_api::{export_plugin, Manifest, ParamSpec, PluginCtx, PluginResult, Record, RunMetadata, RunRequest};
+
+fn manifest() -> Manifest {
+    Manifest::new("builder_style", "0.1.0")
+        .description("built with the builder")
+        .params([ParamSpec::new("mode", "what to do").with_default("ask")])
+        .features(["host.features"])
+}
+
+fn run(ctx: &PluginCtx<'_>, _req: RunRequest) -> PluginResult {
+    let answer = match ctx.host_features() {
+        Some(f) => serde_json::json!({ "contract": f.contract, "features": f.features }),
+        None => serde_json::Value::Null,
+    };
+    let mut meta = RunMetadata::default();
+    meta.requests = 0;
+    PluginResult::success(vec![Record::new("features", "host", answer.to_string())], &meta)
+}
+
+export_plugin! { manifest: manifest, run: run }
+"#;
+
+/// Struct literals ending in `..Default::default()`; plugin-api alone.
+const LITERAL_STYLE: &str = r##"
+use plugin_api::{Manifest, ParamSpec, PluginCtx, PluginResult, Record, RunMetadata, RunRequest};
+
+fn manifest() -> Manifest {
+    Manifest {
+        name: "literal_style".into(),
+        version: "0.1.0".into(),
+        params: vec![ParamSpec { name: "mode".into(), description: "what to do".into(), ..Default::default() }],
+        ..Default::default()
+    }
+}
+
+fn run(_ctx: &PluginCtx<'_>, _req: RunRequest) -> PluginResult {
+    let meta = RunMetadata { requests: 0, ..Default::default() };
+    PluginResult::success(vec![Record::new("example", "k", r#"{"style":"literal"}"#.to_string())], &meta)
+}
+
+plugin_api::export_plugin! { manifest: manifest, run: run }
+"##;
+
+/// A plugin as written against plugin-api 1.0.0: every manifest field
+/// named, abi_stable a dependency of its own. It asks the host through
+/// the generic `call`, which 1.0 already had.
+const OLD_RELEASE: &str = r#"
+use plugin_api::{Manifest, PluginCtx, PluginResult, Record, RunMetadata, RunRequest};
+
+fn manifest() -> Manifest {
+    Manifest {
+        name: "old_release".into(),
+        version: "0.1.0".into(),
+        description: "built against plugin-api 1.0.0".into(),
+        secrets: vec![],
+        settings: vec![],
+        requires_one_of: vec![],
+        hosts: vec![],
+        params: vec![],
+        daily: false,
+        read_paths: vec![],
+        setup: None,
+        providers: vec![],
+        observes: vec![],
+    }
+}
+
+fn run(ctx: &PluginCtx<'_>, _req: RunRequest) -> PluginResult {
+    let answer = ctx.host.call("host.features".into(), "{}".into()).into_result();
+    let payload = match answer {
+        Ok(json) => json.to_string(),
+        Err(e) => serde_json::json!({ "error": e.to_string() }).to_string(),
+    };
+    PluginResult::success(vec![Record::new("features", "host", payload)], &RunMetadata::default())
+}
+
+plugin_api::export_plugin! { manifest: manifest, run: run }
+"#;
+
+#[test]
+fn plugins_of_every_style_and_of_the_previous_release_build_load_and_run() {
+    let root = tempfile::tempdir().unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let api = workspace.join("plugin-api");
+    let api_dep = format!("plugin-api = {{ path = {:?} }}\n", text(&api));
+    let old_api = workspace.join("tests/fixtures/plugin-api-1.0.0");
+    let old_dep = format!(
+        "plugin-api = {{ path = {:?} }}\nabi_stable = \"0.11\"\nserde_json = \"1\"\n",
+        text(&old_api)
+    );
+    let builder = project(
+        root.path(),
+        "builder_style",
+        &format!("{api_dep}serde_json = \"1\"\n"),
+        BUILDER_STYLE,
+    );
+    // plugin-api and nothing else: export_plugin! needs no abi_stable here.
+    let literal = project(root.path(), "literal_style", &api_dep, LITERAL_STYLE);
+    let old = project(root.path(), "old_release", &old_dep, OLD_RELEASE);
+    for dir in [&builder, &literal, &old] {
+        cargo(dir, target.path(), &["build"]);
+    }
+    let literal_toml = std::fs::read_to_string(literal.join("Cargo.toml")).unwrap();
+    assert!(!literal_toml.contains("abi_stable") && !literal_toml.contains("serde"));
+
+    let lib = |name: &str| target.path().join(format!("debug/lib{name}.so"));
+    let home = Home::with_plugins(&[]);
+    for name in ["builder_style", "literal_style", "old_release"] {
+        home.run(&["plugins", "install", text(&lib(name))]).expect_code(0);
+    }
+
+    let check = home.run(&["plugin", "check", text(&lib("builder_style"))]).expect_code(0).stdout();
+    let line = format!("contract     plugin-api {CONTRACT} (this host: {CONTRACT}); manifest fields of 1.4 (features)");
+    assert!(check.lines().any(|l| l == line), "no {line:?} in:\n{check}");
+    assert!(
+        check.lines().any(|l| l == "features     host.features (this host offers each)"),
+        "{check}"
+    );
+    assert!(check.contains("params       mode (default ask): what to do"), "{check}");
+
+    // The previous release's binary: its contract named, and it loads.
+    let check = home.run(&["plugin", "check", text(&lib("old_release"))]).expect_code(0).stdout();
+    let line = format!(
+        "contract     plugin-api 1.0 (built before 1.4, which records the patch; this host: {CONTRACT}); \
+         manifest fields of 1.0"
+    );
+    assert!(check.lines().any(|l| l == line), "no {line:?} in:\n{check}");
+    let listed = home.run(&["plugins", "list", "--json"]).expect_code(0).stdout();
+    assert!(!listed.contains("incompatible"), "{listed}");
+
+    for name in ["builder_style", "literal_style", "old_release"] {
+        home.run(&["run", "--plugin", name]).expect_code(0);
+    }
+    let answer = |plugin: &str| -> serde_json::Value {
+        let sql = format!(
+            "SELECT payload FROM records WHERE plugin_name = '{plugin}' AND kind = 'features'"
+        );
+        serde_json::from_str(&home.text(&sql)).unwrap()
+    };
+    // Both ask the host what it supports, and get the same answer.
+    for plugin in ["builder_style", "old_release"] {
+        let doc = answer(plugin);
+        assert_eq!(doc["contract"], CONTRACT, "{plugin}: {doc}");
+        assert_eq!(doc["features"][0], "host.features", "{plugin}: {doc}");
+    }
+    let literal_record = home.text(
+        "SELECT payload FROM records WHERE plugin_name = 'literal_style' AND kind = 'example'",
+    );
+    assert_eq!(literal_record, r#"{"style":"literal"}"#);
 }

@@ -71,3 +71,150 @@ fn status_watch_runs_beside_the_collectors_and_billing_ignores_it() {
     assert_eq!(providers, ["OpenAI"]);
     assert!(s.get("estimated").is_none());
 }
+
+/// The home of a status-page watcher started by a signed webhook: a job of
+/// status_watch and a trigger for it.
+const TRIGGERED: &str = r#"
+[[job]]
+name = "status"
+plugin = "status_watch"
+
+[[trigger]]
+name = "statuspage"
+jobs = ["status"]
+secret = "STATUS_HOOK_KEY"
+"#;
+
+const HOOK_KEY: &str = "status-hook-key-0123456789";
+
+/// A signed `POST /hooks/statuspage` as a status page's relay sends it:
+/// (status, body).
+fn post_signed(addr: &str, body: &str) -> (u16, String) {
+    use hmac::{Hmac, Mac};
+    use std::io::{Read, Write};
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(HOOK_KEY.as_bytes()).unwrap();
+    mac.update(format!("{ts}.{body}").as_bytes());
+    let sig: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let request = format!(
+        "POST /hooks/statuspage HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nX-Agent-Timestamp: {ts}\r\n\
+         X-Agent-Signature: sha256={sig}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(request.as_bytes()).unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, body.to_string())
+}
+
+fn get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(request.as_bytes()).unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+}
+
+#[test]
+fn a_status_page_webhook_starts_status_watch_and_the_health_page_shows_its_incidents() {
+    use std::io::BufRead;
+    let lib = build_status_watch();
+    let sim = simulator();
+    let mut home = Home::with_plugins(&[]);
+    home.use_simulator(&sim)
+        .env("OPENAI_STATUS_URL", &sim.status_url("openai"))
+        .env("ANTHROPIC_STATUS_URL", &sim.status_url("anthropic"))
+        .env("STATUS_HOOK_KEY", HOOK_KEY);
+    home.run(&["plugins", "install", lib.to_str().unwrap()]).expect_code(0);
+    std::fs::write(home.path().join("agent-host.toml"), TRIGGERED).unwrap();
+
+    let mut server = home
+        .command(&["serve", "--bind", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr = line.split("http://").nth(1).and_then(|r| r.split('/').next()).unwrap().to_string();
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+
+    // What a Statuspage webhook sends, relayed with a signature.
+    let (status, answer) =
+        post_signed(&addr, r#"{"incident":{"id":"openai-inc-00","status":"monitoring"}}"#);
+    assert_eq!(status, 202, "{answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    let id = answer["runs"][0]["run_id"].as_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        let s = home.text(&format!("SELECT coalesce(max(status), '') FROM runs WHERE id = '{id}'"));
+        if !s.is_empty() && s != "running" {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "the triggered run never finished");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(status, "success");
+    assert_eq!(home.text(&format!("SELECT trigger FROM runs WHERE id = '{id}'")), "statuspage");
+    let expected = statuspage::incidents("openai") + statuspage::incidents("anthropic");
+    assert_eq!(
+        home.number("SELECT count(*) FROM records WHERE plugin_name = 'status'"),
+        expected as i64
+    );
+
+    // The health section's data: the incidents, newest first, with their page.
+    let incidents: serde_json::Value = serde_json::from_str(&get(&addr, "/api/incidents")).unwrap();
+    let list = incidents.as_array().unwrap();
+    assert_eq!(list.len(), expected.min(20));
+    let open = list.iter().find(|i| i["key"] == "page-openai/openai-inc-00").unwrap();
+    assert_eq!(open["fields"]["status"], "monitoring");
+    assert_eq!(open["fields"]["page"], "OpenAI");
+    assert_eq!(open["plugin"], "status");
+    let everything: serde_json::Value =
+        serde_json::from_str(&get(&addr, "/api/everything")).unwrap();
+    assert_eq!(everything["incidents"], incidents);
+    let runs: serde_json::Value = serde_json::from_str(&get(&addr, "/api/runs")).unwrap();
+    assert_eq!(runs[0]["trigger"], "statuspage");
+
+    // And on the page itself, in a real browser.
+    let browser = chromium();
+    let profile = tempfile::tempdir().unwrap();
+    let dom = Command::new(browser)
+        .args(["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run"])
+        .arg("--virtual-time-budget=10000")
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(format!("http://{addr}/"))
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(dom.contains("data-ready=\"yes\""), "the page did not finish: {dom}");
+    let table = dom.split("id=\"incidents\"").nth(1).unwrap_or_default();
+    assert!(table.contains("data-key=\"page-openai/openai-inc-00\""), "{table}");
+    assert!(dom.contains("trigger statuspage"), "the runs list says who started it");
+}
+
+/// Chromium for the page check (`AGENT_TEST_CHROMIUM`, else `chromium` on
+/// PATH); this test needs one.
+fn chromium() -> PathBuf {
+    if let Some(p) = std::env::var_os("AGENT_TEST_CHROMIUM") {
+        return PathBuf::from(p);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .flat_map(|d| ["chromium", "chromium-browser", "google-chrome"].map(|n| d.join(n)))
+        .find(|p| p.is_file())
+        .expect("a Chromium on PATH (or AGENT_TEST_CHROMIUM) for the dashboard check")
+}

@@ -18,21 +18,10 @@ pub const PAGES: [(&str, &str); 2] = [
 
 /// What the plugin declares; the host grants it nothing else.
 pub fn manifest() -> Manifest {
-    Manifest {
-        name: "status_watch".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        description: "Public status-page incidents of the AI providers (Statuspage API)".into(),
-        secrets: vec![],
-        settings: PAGES.iter().map(|(s, _)| s.to_string()).collect(),
-        requires_one_of: vec![],
-        hosts: vec!["status.openai.com".into(), "status.anthropic.com".into()],
-        params: vec![],
-        daily: false,
-        read_paths: vec![],
-        setup: None,
-        providers: vec![],
-        observes: vec![],
-    }
+    Manifest::new("status_watch", env!("CARGO_PKG_VERSION"))
+        .description("Public status-page incidents of the AI providers (Statuspage API)")
+        .settings(PAGES.iter().map(|(s, _)| *s))
+        .hosts(["status.openai.com", "status.anthropic.com"])
 }
 
 /// A Statuspage answer: the page and its recent incidents.

@@ -434,6 +434,45 @@ pub struct Everything {
     pub runs: Vec<RunRow>,
     /// `/api/alerts`.
     pub alerts: Vec<SentAlert>,
+    /// Status-page incidents plugins recorded (newest first).
+    pub incidents: Vec<Incident>,
+}
+
+/// A status-page incident a plugin recorded (records of kind `incident`,
+/// such as `status_watch`'s), for the health section.
+#[derive(Debug, Clone, Serialize)]
+pub struct Incident {
+    /// The plugin (job) that recorded it.
+    pub plugin: String,
+    /// Its key (`<page id>/<incident id>`).
+    pub key: Option<String>,
+    /// When it was last recorded.
+    pub updated_at: String,
+    /// The payload's `page`, `name`, `status`, `impact`, `created_at`,
+    /// `resolved_at` and `shortlink`, where they are text.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// Incidents shown at most.
+const MAX_INCIDENTS: usize = 20;
+
+/// The newest incidents any plugin recorded.
+pub fn incidents(store: &Store) -> Result<Vec<Incident>, StoreError> {
+    const SHOWN: [&str; 7] =
+        ["page", "name", "status", "impact", "created_at", "resolved_at", "shortlink"];
+    let rows = store.records_of_kind("incident", MAX_INCIDENTS)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let payload: serde_json::Value =
+                serde_json::from_str(&r.payload).unwrap_or(serde_json::Value::Null);
+            let fields = SHOWN
+                .iter()
+                .filter_map(|k| Some((k.to_string(), payload.get(k)?.as_str()?.to_string())))
+                .collect();
+            Incident { plugin: r.plugin, key: r.key, updated_at: r.updated_at, fields }
+        })
+        .collect())
 }
 
 /// Every view at once.
@@ -457,6 +496,7 @@ pub fn everything(
         coverage: coverage_of(store, q, today, revisions)?,
         runs: runs(store, 50)?,
         alerts: alerts(store)?,
+        incidents: incidents(store)?,
     })
 }
 

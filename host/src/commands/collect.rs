@@ -94,6 +94,8 @@ fn run_options(
         jobs: s.bounded("AGENT_JOBS", 2, 64, "a number of parallel runs")? as usize,
         progress,
         protected: ctx.protected_paths(),
+        trigger: None,
+        preset_ids: Default::default(),
     })
 }
 
@@ -224,6 +226,33 @@ fn run_collection(
             runner::run_many(&mut store, &jobs, &sink, &opts, on_done)
         }
     }
+}
+
+/// The jobs of a webhook trigger, for `serve`, which holds the run lock:
+/// each job's first run takes its id from `ids` (the ids the trigger
+/// answered with) and every run records the trigger.
+pub(crate) fn collect_for_trigger(
+    ctx: &Context,
+    trigger: &str,
+    job_names: &[String],
+    ids: BTreeMap<String, String>,
+) -> Result<Vec<RunReport>> {
+    let catalog = ctx.catalog()?;
+    let mut store = ctx.store()?;
+    let jobs = crate::jobfile::load(ctx, &catalog)?;
+    let mut secret_names = catalog.declared_secrets();
+    secret_names.extend(jobs.secret_variables.iter().cloned());
+    let exec = ExecArgs { from: None, to: None, timeout: None, json: true };
+    let mut opts = run_options(ctx, &exec, BTreeMap::new(), secret_names, None)?;
+    opts.trigger = Some(trigger.to_string());
+    opts.preset_ids = std::sync::Arc::new(std::sync::Mutex::new(ids));
+    let interrupted = store.mark_interrupted(&Utc::now().to_rfc3339())?;
+    if interrupted > 0 {
+        tracing::warn!("{interrupted} earlier run(s) were interrupted; marked failed");
+    }
+    let chosen: Vec<Job> = jobs.jobs.into_iter().filter(|j| job_names.contains(&j.name)).collect();
+    adopt(&mut store, &chosen.iter().collect::<Vec<_>>())?;
+    runner::run_many(&mut store, &chosen, &BillingSink, &opts, &mut |_| {})
 }
 
 /// `name` as a job of its own with the host's settings; refused when

@@ -9,7 +9,7 @@ use crate::error::{ExitCode, Result};
 /// Lists the jobs (never a secret's value: only which variable holds it).
 pub fn list(ctx: &Context, json: bool) -> Result<u8> {
     let catalog = ctx.catalog()?;
-    let crate::jobfile::Jobs { file, jobs, .. } = crate::jobfile::load(ctx, &catalog)?;
+    let crate::jobfile::Jobs { file, jobs, triggers, .. } = crate::jobfile::load(ctx, &catalog)?;
     let mut out = std::io::stdout().lock();
     if json {
         let list: Vec<_> = jobs
@@ -28,7 +28,17 @@ pub fn list(ctx: &Context, json: bool) -> Result<u8> {
                 })
             })
             .collect();
-        let doc = serde_json::json!({ "file": file, "jobs": list });
+        // The variable that holds each trigger's key, never the key.
+        let hooks: Vec<_> = triggers
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "name": t.name, "path": format!("/hooks/{}", t.name), "jobs": t.jobs,
+                    "secret": t.secret, "style": t.style.name(),
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({ "file": file, "jobs": list, "triggers": hooks });
         writeln!(out, "{doc:#}").map_err(write_err)?;
         return Ok(ExitCode::OK);
     }
@@ -64,6 +74,18 @@ pub fn list(ctx: &Context, json: bool) -> Result<u8> {
         ("Secrets set", Align::Left),
     ];
     write!(out, "{}", render(2, &header, &rows)).map_err(write_err)?;
+    for t in &triggers {
+        writeln!(
+            out,
+            "trigger {}: POST /hooks/{} (agent-host serve) runs {}; key in {}, {} signatures",
+            t.name,
+            t.name,
+            t.jobs.join(", "),
+            t.secret,
+            t.style.name()
+        )
+        .map_err(write_err)?;
+    }
     Ok(ExitCode::OK)
 }
 

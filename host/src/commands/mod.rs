@@ -9,6 +9,7 @@ pub mod collect;
 pub mod docs;
 pub mod doctor;
 pub mod estimates;
+pub mod hooks;
 pub mod jobs;
 pub mod mcp;
 pub mod mcp_tools;

@@ -60,6 +60,7 @@ pub fn list(ctx: &Context, args: &RunsArgs) -> Result<u8> {
                 count(r.records_written),
                 r.id.get(..8).unwrap_or(&r.id).to_string(),
                 format!("sha256:{sha}"),
+                r.trigger.as_ref().map_or("-".into(), |t| format!("trigger {t}")),
                 r.error.clone().unwrap_or_default(),
             ]
         })
@@ -74,6 +75,7 @@ pub fn list(ctx: &Context, args: &RunsArgs) -> Result<u8> {
             ("Rows", Align::Right),
             ("Run", Align::Left),
             ("Plugin file", Align::Left),
+            ("Started by", Align::Left),
             ("Error", Align::Left),
         ],
         &cells,

@@ -31,8 +31,9 @@ const PROJECT: [(&str, &str); 4] = [
 ];
 
 /// plugin-api's sources, written as they are: it is not on crates.io yet.
-const VENDORED: [(&str, &str); 4] = [
+const VENDORED: [(&str, &str); 5] = [
     ("vendor/plugin-api/Cargo.toml", API_MANIFEST),
+    ("vendor/plugin-api/build.rs", include_str!("../../../plugin-api/build.rs")),
     ("vendor/plugin-api/README.md", include_str!("../../../plugin-api/README.md")),
     ("vendor/plugin-api/src/lib.rs", include_str!("../../../plugin-api/src/lib.rs")),
     ("vendor/plugin-api/src/testing.rs", include_str!("../../../plugin-api/src/testing.rs")),
@@ -43,6 +44,10 @@ const API_MANIFEST: &str = include_str!("../../../plugin-api/Cargo.toml");
 /// What abi_stable writes before the version in every type layout of
 /// plugin-api (`package;version`), so it is in every plugin file.
 const LAYOUT_MARKER: &[u8] = b"plugin-api;";
+
+/// What `export_plugin!` writes before the exact contract version (and a
+/// NUL) since contract 1.4.
+const CONTRACT_MARKER: &[u8] = plugin_api::CONTRACT_MARKER.as_bytes();
 
 /// Names cargo or rustc refuse for a crate, or that shadow a standard crate.
 const RESERVED: &str = "as async await break const continue crate dyn else enum extern false fn \
@@ -168,6 +173,9 @@ pub fn check(ctx: &Context, args: &PluginCheckArgs) -> Result<u8> {
     let (file, built_with) = open_plugin_file(path).map_err(refuse)?;
     let plugin = loader::check_file(path, file, &opts).map_err(refuse)?;
     let contract = Contract::of(&plugin.manifest, built_with);
+    if !contract.missing_features().is_empty() {
+        tracing::warn!("{}: {}", path.display(), contract.describe_features());
+    }
     let mut out = std::io::stdout().lock();
     if args.json {
         let doc = check_json(&plugin, &contract);
@@ -183,7 +191,7 @@ pub fn check(ctx: &Context, args: &PluginCheckArgs) -> Result<u8> {
 /// Opens the file as it is (unlike the plugins folder, where it lives is
 /// not checked: `plugins install` copies it), hashes it, and reads the
 /// plugin-api versions its type layouts name.
-fn open_plugin_file(path: &Path) -> std::result::Result<(CheckedFile, BTreeSet<String>), String> {
+fn open_plugin_file(path: &Path) -> std::result::Result<(CheckedFile, Built), String> {
     // Checked before opening: opening a FIFO would wait for a writer.
     if !std::fs::metadata(path).map_err(|e| format!("cannot open: {e}"))?.is_file() {
         return Err("not a regular file".into());
@@ -193,14 +201,23 @@ fn open_plugin_file(path: &Path) -> std::result::Result<(CheckedFile, BTreeSet<S
     if !meta.is_file() {
         return Err("not a regular file".into());
     }
-    let (sha256, versions) = digest(&mut file).map_err(|e| format!("cannot read: {e}"))?;
-    Ok((CheckedFile { file, identity: Identity::of(&meta, sha256) }, versions))
+    let (sha256, built) = digest(&mut file).map_err(|e| format!("cannot read: {e}"))?;
+    Ok((CheckedFile { file, identity: Identity::of(&meta, sha256) }, built))
 }
 
-/// The file's sha256, and every `plugin-api;VERSION` in it, read in one pass.
-fn digest(file: &mut File) -> std::io::Result<(String, BTreeSet<String>)> {
+/// What a file says it was built against.
+#[derive(Debug, Default)]
+struct Built {
+    /// The `MAJOR.MINOR` its type layouts name (one, normally).
+    layouts: BTreeSet<String>,
+    /// The exact contract version `export_plugin!` wrote (since 1.4).
+    exact: Option<String>,
+}
+
+/// The file's sha256, and what it was built against, read in one pass.
+fn digest(file: &mut File) -> std::io::Result<(String, Built)> {
     let mut hasher = Sha256::new();
-    let mut versions = BTreeSet::new();
+    let mut versions = Built::default();
     let mut window: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -210,7 +227,10 @@ fn digest(file: &mut File) -> std::io::Result<(String, BTreeSet<String>)> {
         }
         hasher.update(&buf[..n]);
         window.extend_from_slice(&buf[..n]);
-        layout_versions(&window, &mut versions);
+        layout_versions(&window, &mut versions.layouts);
+        if versions.exact.is_none() {
+            versions.exact = exact_contract(&window);
+        }
         // Keep enough of the end for a marker cut in two by the read.
         let keep = window.len().min(64);
         window.drain(..window.len() - keep);
@@ -240,6 +260,24 @@ fn major_minor(bytes: &[u8]) -> Option<String> {
         .then(|| format!("{}.{}", String::from_utf8_lossy(major), String::from_utf8_lossy(minor)))
 }
 
+/// The version after [`CONTRACT_MARKER`], up to its NUL: digits and dots
+/// only, at most 32 of them.
+fn exact_contract(bytes: &[u8]) -> Option<String> {
+    let mut at = 0;
+    while let Some(i) = find(&bytes[at..], CONTRACT_MARKER) {
+        at += i + CONTRACT_MARKER.len();
+        let rest = &bytes[at..];
+        let Some(end) = rest.iter().position(|b| *b == 0) else { continue };
+        let version = &rest[..end];
+        let shaped = (1..=32).contains(&version.len())
+            && version.iter().all(|b| b.is_ascii_digit() || *b == b'.');
+        if shaped {
+            return Some(String::from_utf8_lossy(version).into_owned());
+        }
+    }
+    None
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
@@ -248,13 +286,17 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 struct Contract {
     /// The plugin-api versions its type layouts name (one, normally).
     built_with: BTreeSet<String>,
+    /// The exact contract version, when the file records it (since 1.4).
+    exact: Option<String>,
+    /// The host features its manifest relies on.
+    features: Vec<String>,
     /// The manifest's JSON fields added after 1.0, with the version that
     /// added each.
     fields: Vec<(&'static str, &'static str)>,
 }
 
 impl Contract {
-    fn of(m: &Manifest, built_with: BTreeSet<String>) -> Contract {
+    fn of(m: &Manifest, built: Built) -> Contract {
         let mut fields = Vec::new();
         let mut add = |used: bool, since: &'static str, field: &'static str| {
             if used {
@@ -266,7 +308,34 @@ impl Contract {
         add(!m.providers.is_empty(), "1.1", "providers");
         add(m.read_paths.iter().any(|p| p.starts_with('$')), "1.3", "read_paths $SETTING");
         add(!m.observes.is_empty(), "1.3", "observes");
-        Contract { built_with, fields }
+        add(!m.features.is_empty(), "1.4", "features");
+        Contract {
+            built_with: built.layouts,
+            exact: built.exact,
+            features: m.features.clone(),
+            fields,
+        }
+    }
+
+    /// The features this host does not offer.
+    fn missing_features(&self) -> Vec<&str> {
+        let offered = plugin_api::FEATURES;
+        self.features.iter().map(String::as_str).filter(|f| !offered.contains(f)).collect()
+    }
+
+    /// The features line: each one used, and whether this host offers it.
+    fn describe_features(&self) -> String {
+        if self.features.is_empty() {
+            return "none".into();
+        }
+        let missing = self.missing_features();
+        let list = printable(&self.features.join(", "), false);
+        if missing.is_empty() {
+            format!("{list} (this host offers each)")
+        } else {
+            let missing = printable(&missing.join(", "), false);
+            format!("{list} (this host lacks {missing}: calls to it get an error)")
+        }
     }
 
     /// The newest JSON version the manifest relies on.
@@ -275,12 +344,19 @@ impl Contract {
     }
 
     fn describe(&self) -> String {
-        let host = api_version(API_MANIFEST).unwrap_or("?");
-        let built = if self.built_with.is_empty() {
-            format!("plugin-api (version not found in the file; this host: {host})")
-        } else {
-            let versions: Vec<&str> = self.built_with.iter().map(String::as_str).collect();
-            format!("plugin-api {} (this host: {host})", versions.join(", "))
+        let host = plugin_api::CONTRACT_VERSION;
+        let built = match (&self.exact, self.built_with.is_empty()) {
+            (Some(exact), _) => format!("plugin-api {exact} (this host: {host})"),
+            (None, true) => {
+                format!("plugin-api (version not found in the file; this host: {host})")
+            }
+            (None, false) => {
+                let versions: Vec<&str> = self.built_with.iter().map(String::as_str).collect();
+                format!(
+                    "plugin-api {} (built before 1.4, which records the patch; this host: {host})",
+                    versions.join(", ")
+                )
+            }
         };
         let fields: Vec<&str> = self.fields.iter().map(|(_, f)| *f).collect();
         let json = if fields.is_empty() {
@@ -309,6 +385,7 @@ fn check_lines(p: &Plugin, contract: &Contract) -> Vec<(&'static str, String)> {
         ("file", p.path.display().to_string()),
         ("sha256", p.sha256.clone()),
         ("contract", contract.describe()),
+        ("features", contract.describe_features()),
         ("secrets", none_or(&m.secrets)),
         ("settings", none_or(&m.settings)),
         ("hosts", none_or(&m.hosts)),
@@ -348,7 +425,12 @@ fn check_json(p: &Plugin, contract: &Contract) -> serde_json::Value {
         "sha256": p.sha256,
         "contract": {
             "plugin_api": contract.built_with,
+            "version": contract.exact,
+            "host": plugin_api::CONTRACT_VERSION,
             "host_plugin_api": api_version(API_MANIFEST),
+            "features": contract.features,
+            "host_features": plugin_api::FEATURES,
+            "missing_features": contract.missing_features(),
             "manifest_json": contract.json_version(),
             "manifest_json_fields": contract.fields.iter().map(|(_, f)| *f).collect::<Vec<_>>(),
         },
@@ -408,7 +490,10 @@ mod tests {
         assert!(PROJECT.iter().any(|(_, t)| t.contains("{{NAME_UPPER}}")));
         assert!(!API_MANIFEST.contains(".workspace"), "the vendored crate inherits nothing");
         assert!(!API_MANIFEST.contains("workspace = true"));
-        assert_eq!(api_version(API_MANIFEST), Some("1.0.0"));
+        // The crate's source API is 2.x; its contract (the ABI) stays 1.x.
+        assert!(api_version(API_MANIFEST).is_some_and(|v| v.starts_with("2.")));
+        assert!(plugin_api::CONTRACT_VERSION.starts_with("1."));
+        assert!(VENDORED.iter().any(|(p, _)| p.ends_with("build.rs")));
     }
 
     #[test]
@@ -427,7 +512,8 @@ mod tests {
         bytes.extend_from_slice(b"plugin-api;1.4.2x");
         tmp.write_all(&bytes).unwrap();
         std::io::Seek::rewind(&mut tmp).unwrap();
-        let (sha, versions) = digest(&mut tmp).unwrap();
+        let (sha, built) = digest(&mut tmp).unwrap();
+        let versions = built.layouts;
         assert_eq!(sha.len(), 64);
         assert_eq!(versions.into_iter().collect::<Vec<_>>(), ["1.4"]);
     }
@@ -435,16 +521,38 @@ mod tests {
     #[test]
     fn contract_lists_fields_newer_than_1_0() {
         let mut m = Manifest::from_json(r#"{"name":"x","version":"1"}"#).unwrap();
-        assert_eq!(Contract::of(&m, BTreeSet::new()).json_version(), "1.0");
+        assert_eq!(Contract::of(&m, Built::default()).json_version(), "1.0");
         m.read_paths = vec!["$LOGS".into()];
         m.settings = vec!["LOGS".into()];
-        let c = Contract::of(&m, BTreeSet::from(["1.0".to_string()]));
+        let built = Built { layouts: BTreeSet::from(["1.0".to_string()]), exact: None };
+        let c = Contract::of(&m, built);
         assert_eq!(c.json_version(), "1.3");
         let text = c.describe();
-        assert!(
-            text.starts_with("plugin-api 1.0 (this host: 1.0.0); manifest fields of 1.3"),
-            "{text}"
+        let host = plugin_api::CONTRACT_VERSION;
+        let want = format!(
+            "plugin-api 1.0 (built before 1.4, which records the patch; this host: {host}); \
+             manifest fields of 1.3"
         );
+        assert!(text.starts_with(&want), "{text}");
+        assert_eq!(c.describe_features(), "none");
+
+        m.features = vec!["host.features".into(), "host.teleport".into()];
+        let exact = Built { layouts: BTreeSet::new(), exact: Some("1.4.0".into()) };
+        let c = Contract::of(&m, exact);
+        assert!(c
+            .describe()
+            .starts_with(&format!("plugin-api 1.4.0 (this host: {host}); manifest fields of 1.4")));
+        assert_eq!(c.missing_features(), ["host.teleport"]);
+        assert!(c.describe_features().contains("this host lacks host.teleport"));
+    }
+
+    #[test]
+    fn the_exact_contract_is_read_up_to_its_nul() {
+        let stamp = plugin_api::CONTRACT_STAMP.as_bytes();
+        assert_eq!(exact_contract(stamp).as_deref(), Some(plugin_api::CONTRACT_VERSION));
+        assert_eq!(exact_contract(b"xxagent-plugin-contract=1.4.0\0yy").as_deref(), Some("1.4.0"));
+        assert_eq!(exact_contract(b"agent-plugin-contract=1.4.0"), None, "no NUL: cut by a read");
+        assert_eq!(exact_contract(b"agent-plugin-contract=1.x\0"), None);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use chrono::NaiveDate;
 
+use super::hooks::{self, Hooks};
 use super::write_err;
 use crate::app::Context;
 use crate::billing::dashboard::{self, default_period, Query};
@@ -42,6 +43,8 @@ struct Server {
     prices: crate::billing::prices::PriceTable,
     /// Bounds the work requests can queue on the machine.
     views: tokio::sync::Semaphore,
+    /// The signed webhook triggers of `agent-host.toml`, if any.
+    hooks: Option<Arc<Hooks>>,
 }
 
 impl Server {
@@ -78,6 +81,13 @@ pub fn serve(ctx: &Context, args: &ServeArgs) -> Result<u8> {
     }
     // Creates or upgrades the database once; the server only reads it.
     drop(ctx.store()?);
+    let (hooks, queue) = match triggers(ctx)? {
+        Some(triggers) => {
+            let (hooks, queue) = Hooks::new(triggers, ctx.home.lock_path());
+            (Some(Arc::new(hooks)), Some(queue))
+        }
+        None => (None, None),
+    };
     let server = Arc::new(Server {
         db: ctx.home.db_path(),
         token,
@@ -86,13 +96,40 @@ pub fn serve(ctx: &Context, args: &ServeArgs) -> Result<u8> {
         budget: crate::billing::report::alert_settings(&ctx.settings)?.budget,
         prices: ctx.prices(),
         views: tokio::sync::Semaphore::new(CONCURRENT_VIEWS),
+        hooks,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_io()
         .build()
         .map_err(|e| HostError::config(format!("cannot start the server: {e}")))?;
-    runtime.block_on(run(server, args.bind))
+    // Triggered jobs run on a thread of their own, one trigger at a time.
+    std::thread::scope(|s| {
+        if let Some(queue) = queue {
+            s.spawn(move || hooks::work(ctx, queue));
+        }
+        runtime.block_on(run(server, args.bind))
+    })
+}
+
+/// The `[[trigger]]`s of `agent-host.toml` (checked with its jobs), or
+/// `None` without the file or triggers: a dashboard without triggers never
+/// loads plugins or reads the jobs.
+fn triggers(ctx: &Context) -> Result<Option<Vec<crate::trigger::Trigger>>> {
+    let Ok(text) = std::fs::read_to_string(ctx.home.path().join(crate::jobfile::FILE)) else {
+        return Ok(None);
+    };
+    // A file that does not parse is checked in full when it may hold
+    // triggers, so its mistake is said with its line.
+    let declares = match text.parse::<toml::Table>() {
+        Ok(t) => t.contains_key("trigger"),
+        Err(_) => text.contains("trigger"),
+    };
+    if !declares {
+        return Ok(None);
+    }
+    let jobs = crate::jobfile::load(ctx, &ctx.catalog()?)?;
+    Ok((!jobs.triggers.is_empty()).then_some(jobs.triggers))
 }
 
 fn pinned_today(ctx: &Context) -> Result<Option<NaiveDate>> {
@@ -121,6 +158,12 @@ async fn run(server: Arc<Server>, bind: SocketAddr) -> Result<u8> {
         let mut out = std::io::stdout().lock();
         writeln!(out, "agent-host dashboard on http://{addr}/ (read-only; Ctrl-C stops it)")
             .map_err(write_err)?;
+        if let Some(hooks) = &server.hooks {
+            for name in hooks.names() {
+                writeln!(out, "trigger {name}: POST http://{addr}/hooks/{name}")
+                    .map_err(write_err)?;
+            }
+        }
         out.flush().map_err(write_err)?;
     }
     let app = axum::Router::new().fallback(handle).with_state(server);
@@ -131,12 +174,12 @@ async fn run(server: Arc<Server>, bind: SocketAddr) -> Result<u8> {
 }
 
 /// A JSON error answer: `{"error": "one line"}`.
-fn error(status: StatusCode, message: &str) -> Response {
+pub(super) fn error(status: StatusCode, message: &str) -> Response {
     let body = serde_json::json!({ "error": message }).to_string();
     respond(status, "application/json", body)
 }
 
-fn respond(status: StatusCode, content_type: &str, body: String) -> Response {
+pub(super) fn respond(status: StatusCode, content_type: &str, body: String) -> Response {
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, content_type)
@@ -155,6 +198,10 @@ fn respond(status: StatusCode, content_type: &str, body: String) -> Response {
 
 /// Every request: checks, then the page or one API view.
 async fn handle(State(server): State<Arc<Server>>, req: Request) -> Response {
+    // A trigger's signature is its authentication: no token, any address.
+    if req.uri().path().starts_with("/hooks/") {
+        return hooks::handle(server.hooks.as_ref(), req).await;
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return error(StatusCode::METHOD_NOT_ALLOWED, "read-only: only GET is served");
     }
@@ -256,6 +303,7 @@ fn api(
         "coverage" => to_json(&dashboard::coverage(&store, &q, today).map_err(failed)?),
         "tokens" => to_json(&dashboard::token_mix(&store, &q).map_err(failed)?),
         "alerts" => to_json(&dashboard::alerts(&store).map_err(failed)?),
+        "incidents" => to_json(&dashboard::incidents(&store).map_err(failed)?),
         "runs" => {
             let limit = match params.iter().find(|(k, _)| k == "limit") {
                 None => 50,

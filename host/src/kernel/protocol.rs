@@ -24,6 +24,55 @@ pub enum Job {
     Run(Box<RunJob>),
 }
 
+/// The version of this protocol (the lines between host and worker).
+///
+/// Changelog:
+///
+/// - 1: jobs, logs, HTTP, records, results, manifests.
+/// - 2: a run job carries [`ProtocolInfo`]: the host's contract and the
+///   features its `Host::call` answers.
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// What the host tells a worker about itself (as nushell's plugin
+/// `ProtocolInfo` does): the protocol, the plugin contract it speaks and the
+/// features `Host::call` offers. A plugin reads it through
+/// `Host::call("host.features")`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtocolInfo {
+    /// Always `agent-host-worker`.
+    pub protocol: String,
+    /// [`PROTOCOL_VERSION`].
+    pub version: u32,
+    /// The host's `plugin_api::CONTRACT_VERSION`.
+    pub contract: String,
+    /// The `Host::call` features it offers (`plugin_api::FEATURES`).
+    pub features: Vec<String>,
+}
+
+impl Default for ProtocolInfo {
+    /// This host's.
+    fn default() -> Self {
+        ProtocolInfo {
+            protocol: "agent-host-worker".into(),
+            version: PROTOCOL_VERSION,
+            contract: plugin_api::CONTRACT_VERSION.into(),
+            features: plugin_api::FEATURES.iter().map(|f| f.to_string()).collect(),
+        }
+    }
+}
+
+impl ProtocolInfo {
+    /// What `Host::call("host.features")` answers.
+    pub fn features_json(&self) -> String {
+        let answer = plugin_api::HostFeatures {
+            contract: self.contract.clone(),
+            features: self.features.clone(),
+            ..Default::default()
+        };
+        serde_json::to_string(&answer).unwrap_or_default()
+    }
+}
+
 /// One run of a plugin.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct RunJob {
@@ -40,6 +89,22 @@ pub struct RunJob {
     pub declared: Vec<String>,
     /// What the sandbox allows.
     pub sandbox: SandboxSpec,
+    /// The protocol and what the host offers (absent from a protocol 1
+    /// host: version 1, no features).
+    #[serde(default = "ProtocolInfo::version_1")]
+    pub protocol: ProtocolInfo,
+}
+
+impl ProtocolInfo {
+    /// What a job of a protocol 1 host (which did not say) amounts to.
+    fn version_1() -> Self {
+        ProtocolInfo {
+            version: 1,
+            contract: "1.3.0".into(),
+            features: Vec::new(),
+            ..Self::default()
+        }
+    }
 }
 
 // The job carries secrets: never print them.
@@ -323,6 +388,31 @@ pub enum Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_job_carries_the_protocol_and_the_features() {
+        let job = RunJob {
+            plugin: "p".into(),
+            run_id: "r".into(),
+            request_json: "{}".into(),
+            secrets: BTreeMap::new(),
+            declared: Vec::new(),
+            sandbox: SandboxSpec::default(),
+            protocol: ProtocolInfo::default(),
+        };
+        let line = serde_json::to_string(&job).unwrap();
+        let back: RunJob = serde_json::from_str(&line).unwrap();
+        assert_eq!(back.protocol.version, PROTOCOL_VERSION);
+        assert_eq!(back.protocol.contract, plugin_api::CONTRACT_VERSION);
+        let answer: plugin_api::HostFeatures =
+            serde_json::from_str(&back.protocol.features_json()).unwrap();
+        assert!(answer.has("host.features"));
+        // A job without it reads as protocol 1.
+        let mut old: serde_json::Value = serde_json::from_str(&line).unwrap();
+        old.as_object_mut().unwrap().remove("protocol");
+        let old: RunJob = serde_json::from_value(old).unwrap();
+        assert_eq!(old.protocol.version, 1);
+    }
 
     #[test]
     fn a_body_never_grows_by_more_than_a_third_on_the_wire() {

@@ -23,7 +23,7 @@ use super::isolate::{run_worker, OutputLimits};
 use super::job::Job;
 use super::loader::Plugin;
 use super::plan::{days, plan};
-use super::protocol::{Job as WorkerJob, RunJob, SandboxSpec, WireResult};
+use super::protocol::{Job as WorkerJob, ProtocolInfo, RunJob, SandboxSpec, WireResult};
 use super::sink::{RecordSink, SinkInput};
 use crate::config::Settings;
 use crate::error::{HostError, Result};
@@ -89,9 +89,32 @@ pub struct RunOptions {
     /// Folders no read path may reach, whatever was granted (the home and
     /// the plugins folder).
     pub protected: Vec<PathBuf>,
+    /// The webhook trigger these runs answer, recorded with each run.
+    pub trigger: Option<String>,
+    /// Run ids chosen before the runs start (a trigger answers with them),
+    /// by job name: each is taken by that job's first run.
+    pub preset_ids: std::sync::Arc<std::sync::Mutex<BTreeMap<String, String>>>,
 }
 
 impl RunOptions {
+    /// Starts a run of job `name`: its id (preset or new), recorded as
+    /// running, with its trigger.
+    fn begin(
+        &self,
+        store: &mut Store,
+        name: &str,
+        window: Option<(NaiveDate, NaiveDate)>,
+        sha256: &str,
+    ) -> Result<String> {
+        let preset = self.preset_ids.lock().ok().and_then(|mut ids| ids.remove(name));
+        let run_id = preset.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        store.begin_run(&run_id, name, &now_rfc3339(), window, Some(sha256))?;
+        if let Some(trigger) = &self.trigger {
+            store.note_trigger(&run_id, trigger)?;
+        }
+        Ok(run_id)
+    }
+
     /// How long a run of `spec` may take.
     fn timeout_for(&self, spec: &Job) -> Duration {
         match spec.timeout {
@@ -343,9 +366,9 @@ fn prepare(
             .collect(),
         state,
         account: spec.account.clone(),
+        ..Default::default()
     };
-    let run_id = uuid::Uuid::new_v4().to_string();
-    store.begin_run(&run_id, name, &now_rfc3339(), window, Some(&plugin.sha256))?;
+    let run_id = opts.begin(store, name, window, &plugin.sha256)?;
     match window {
         Some((f, t)) => tracing::info!(plugin = %name, run_id = %run_id, "collecting {f}..{t}"),
         None => tracing::info!(plugin = %name, run_id = %run_id, "running"),
@@ -363,6 +386,7 @@ fn prepare(
             cgroup: None,
             cpu_secs: opts.timeout_for(spec).as_secs() + 5,
         },
+        protocol: ProtocolInfo::default(),
     };
     Ok(Prepared {
         spec: Arc::clone(spec),
@@ -801,12 +825,17 @@ fn log_outcome(r: &RunReport) {
 
 /// Records a job that was not run, with the reason: `skipped` (no key) or
 /// `failed` (it cannot be prepared, e.g. a bad read-path setting).
-fn not_run(store: &mut Store, spec: &Job, status: &str, why: &str) -> Result<RunReport> {
+fn not_run(
+    store: &mut Store,
+    opts: &RunOptions,
+    spec: &Job,
+    status: &str,
+    why: &str,
+) -> Result<RunReport> {
     let (name, plugin) = (&spec.name, &spec.plugin);
     // The result line says why; the log keeps it too.
     tracing::info!(plugin = %name, "{status}: {why}");
-    let run_id = uuid::Uuid::new_v4().to_string();
-    store.begin_run(&run_id, name, &now_rfc3339(), None, Some(&plugin.sha256))?;
+    let run_id = opts.begin(store, name, None, &plugin.sha256)?;
     let tx = store.transaction()?;
     let end = RunEnd {
         status,
@@ -923,7 +952,7 @@ pub fn run_many<S: RecordSink>(
     let mut skipped = Vec::new();
     for spec in specs {
         if let Some(why) = missing_secret(&spec.plugin, &spec.settings) {
-            let report = not_run(store, spec, "skipped", &why)?;
+            let report = not_run(store, opts, spec, "skipped", &why)?;
             on_done(&report);
             skipped.push(report);
             continue;
@@ -934,7 +963,7 @@ pub fn run_many<S: RecordSink>(
         {
             Ok(p) => prepared.extend(p),
             Err(e) => {
-                let report = not_run(store, spec, "failed", &e.to_string())?;
+                let report = not_run(store, opts, spec, "failed", &e.to_string())?;
                 on_done(&report);
                 skipped.push(report);
             }

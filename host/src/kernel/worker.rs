@@ -17,7 +17,10 @@ use abi_stable::std_types::{
 use plugin_api::{Host, HttpRequest, HttpResponse, LogLevel, PluginCtx, PluginMod_Ref, TD_Opaque};
 
 use super::loader;
-use super::protocol::{Job, Message, Reply, RunJob, WireRecord, WireRequest, WireResult};
+use super::protocol::{
+    Job, Message, ProtocolInfo, Reply, RunJob, WireRecord, WireRequest, WireResult,
+    PROTOCOL_VERSION,
+};
 use super::sandbox;
 
 /// The descriptor on which the host passes the plugin file.
@@ -86,6 +89,14 @@ pub fn main() -> u8 {
 
 /// Runs the plugin and streams its records, then its result.
 fn run_plugin(module: PluginMod_Ref, job: &RunJob, proto: Proto, input: BufReader<File>) {
+    if job.protocol.version != PROTOCOL_VERSION {
+        let error = format!(
+            "the host speaks worker protocol {}, this worker {PROTOCOL_VERSION}",
+            job.protocol.version
+        );
+        send(&proto, &Message::Fatal { error });
+        return;
+    }
     let declared = plugin_api::Manifest::from_json((module.manifest())().as_str())
         .map(|m| m.name)
         .unwrap_or_default();
@@ -94,7 +105,13 @@ fn run_plugin(module: PluginMod_Ref, job: &RunJob, proto: Proto, input: BufReade
         send(&proto, &Message::Fatal { error });
         return;
     }
-    let host = RemoteHost::start(proto.clone(), input, job.secrets.clone(), job.declared.clone());
+    let host = RemoteHost::start(
+        proto.clone(),
+        input,
+        job.secrets.clone(),
+        job.declared.clone(),
+        job.protocol.clone(),
+    );
     let ctx = PluginCtx {
         host: plugin_api::Host_TO::from_ptr(&host, TD_Opaque),
         run_id: RStr::from(job.run_id.as_str()),
@@ -135,6 +152,8 @@ struct RemoteHost {
     proto: Proto,
     secrets: BTreeMap<String, String>,
     declared: Vec<String>,
+    /// What the host offers, for `call("host.features")`.
+    protocol: ProtocolInfo,
     next_id: AtomicU64,
     waiting: Arc<Mutex<HashMap<u64, mpsc::Sender<Answers>>>>,
 }
@@ -146,6 +165,7 @@ impl RemoteHost {
         input: BufReader<File>,
         secrets: BTreeMap<String, String>,
         declared: Vec<String>,
+        protocol: ProtocolInfo,
     ) -> Self {
         let waiting: Arc<Mutex<HashMap<u64, mpsc::Sender<Answers>>>> = Arc::default();
         let routes = waiting.clone();
@@ -161,7 +181,7 @@ impl RemoteHost {
             // The host is gone: wake every waiting call with nothing.
             routes.lock().unwrap_or_else(|p| p.into_inner()).clear();
         });
-        RemoteHost { proto, secrets, declared, next_id: AtomicU64::new(1), waiting }
+        RemoteHost { proto, secrets, declared, protocol, next_id: AtomicU64::new(1), waiting }
     }
 
     fn exchange(&self, requests: &[HttpRequest]) -> Vec<Result<HttpResponse, String>> {
@@ -246,7 +266,14 @@ impl Host for RemoteHost {
     }
 
     fn call(&self, method: RStr<'_>, _json: RStr<'_>) -> RResult<RString, RString> {
-        RErr(format!("unknown host method {:?}", method.as_str()).into())
+        guarded(
+            || match method.as_str() {
+                // Answered here, from what the host sent with the job.
+                "host.features" => ROk(self.protocol.features_json().into()),
+                other => RErr(format!("unknown host method {other:?}").into()),
+            },
+            |p| RErr(format!("host call panicked: {p}").into()),
+        )
     }
 }
 

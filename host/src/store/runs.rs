@@ -46,6 +46,8 @@ pub struct RunRow {
     pub plugin_sha256: Option<String>,
     /// Wall time.
     pub duration_ms: Option<i64>,
+    /// The webhook trigger that started it (`None`: the command line).
+    pub trigger: Option<String>,
 }
 
 /// A day of a job's history that is not complete.
@@ -157,7 +159,7 @@ pub struct StoredRecord {
 
 const RUN_COLUMNS: &str = "id, plugin_name, status, started_at, finished_at, error, \
      records_received, records_written, records_changed, window_from, window_to, plugin_sha256, \
-     duration_ms";
+     duration_ms, trigger";
 
 fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
     Ok(RunRow {
@@ -174,6 +176,7 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
         window_to: r.get(10)?,
         plugin_sha256: r.get(11)?,
         duration_ms: r.get(12)?,
+        trigger: r.get(13)?,
     })
 }
 
@@ -227,6 +230,15 @@ impl Store {
                 .ctx("record the start of a run")?;
         }
         tx.commit()
+    }
+
+    /// Notes which webhook trigger started a run (right after
+    /// [`Store::begin_run`]).
+    pub fn note_trigger(&mut self, id: &str, trigger: &str) -> Result<()> {
+        self.conn
+            .execute("UPDATE runs SET trigger = ?2 WHERE id = ?1", params![id, trigger])
+            .ctx("record the trigger of a run")?;
+        Ok(())
     }
 
     /// Ends a run as failed, with its logs, when its own commit could not be
@@ -475,6 +487,27 @@ impl Store {
              WHERE plugin_name = ?1 AND (?2 IS NULL OR kind = ?2)
              ORDER BY updated_at DESC, id DESC LIMIT ?3",
             params![plugin, kind, limit as i64],
+            |r| {
+                Ok(StoredRecord {
+                    plugin: r.get(0)?,
+                    kind: r.get(1)?,
+                    key: r.get(2)?,
+                    updated_at: r.get(3)?,
+                    run_id: r.get(4)?,
+                    payload: r.get(5)?,
+                })
+            },
+        )
+    }
+
+    /// The newest generic records of `kind`, whichever plugin sent them
+    /// (the dashboard's status-page incidents).
+    pub fn records_of_kind(&self, kind: &str, limit: usize) -> Result<Vec<StoredRecord>> {
+        self.query_all(
+            "read records",
+            "SELECT plugin_name, kind, key, updated_at, run_id, payload FROM records
+             WHERE kind = ?1 ORDER BY updated_at DESC, id DESC LIMIT ?2",
+            params![kind, limit as i64],
             |r| {
                 Ok(StoredRecord {
                     plugin: r.get(0)?,

@@ -20,21 +20,15 @@ pub const API_VERSION: &str = "2023-06-01";
 pub const PAGE_DAYS: u64 = 31;
 
 fn manifest() -> Manifest {
-    Manifest {
-        name: "anthropic_collector".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        description: "Anthropic billed cost and token usage (admin API)".into(),
-        secrets: vec!["ANTHROPIC_ADMIN_KEY".into(), "ANTHROPIC_API_KEY".into()],
-        requires_one_of: vec!["ANTHROPIC_ADMIN_KEY".into(), "ANTHROPIC_API_KEY".into()],
-        settings: vec!["ANTHROPIC_BASE_URL".into(), "ANTHROPIC_ACCOUNT".into()],
-        hosts: vec!["api.anthropic.com".into()],
-        params: vec![],
-        daily: true,
-        read_paths: vec![],
-        setup: Some("an organization admin creates an admin key at console.anthropic.com, Settings > Admin keys".into()),
-        providers: vec!["anthropic".into()],
-        observes: vec![],
-    }
+    Manifest::new("anthropic_collector", env!("CARGO_PKG_VERSION"))
+        .description("Anthropic billed cost and token usage (admin API)")
+        .secrets(["ANTHROPIC_ADMIN_KEY", "ANTHROPIC_API_KEY"])
+        .requires_one_of(["ANTHROPIC_ADMIN_KEY", "ANTHROPIC_API_KEY"])
+        .settings(["ANTHROPIC_BASE_URL", "ANTHROPIC_ACCOUNT"])
+        .hosts(["api.anthropic.com"])
+        .daily(true)
+        .setup("an organization admin creates an admin key at console.anthropic.com, Settings > Admin keys")
+        .providers(["anthropic"])
 }
 
 fn run(ctx: &PluginCtx<'_>, req: RunRequest) -> PluginResult {

@@ -38,26 +38,13 @@ pub const DEFAULT_PROJECTS: [&str; 2] = ["~/.claude/projects", "~/.config/claude
 
 /// What the plugin declares.
 pub fn manifest() -> Manifest {
-    Manifest {
-        name: "claude_code_logs".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        description:
-            "Claude Code API calls from its local transcripts (token counts, for estimates)".into(),
-        secrets: vec![],
-        settings: vec![CONFIG_DIR.into(), log_kit::MAX_BYTES_SETTING.into()],
-        requires_one_of: vec![],
-        hosts: vec![],
-        params: vec![],
-        daily: false,
-        read_paths: vec![
-            CONFIG_PROJECTS.into(),
-            DEFAULT_PROJECTS[0].into(),
-            DEFAULT_PROJECTS[1].into(),
-        ],
-        setup: None,
-        providers: vec![],
-        observes: vec![PROVIDER.into()],
-    }
+    Manifest::new("claude_code_logs", env!("CARGO_PKG_VERSION"))
+        .description(
+            "Claude Code API calls from its local transcripts (token counts, for estimates)",
+        )
+        .settings([CONFIG_DIR, log_kit::MAX_BYTES_SETTING])
+        .read_paths([CONFIG_PROJECTS, DEFAULT_PROJECTS[0], DEFAULT_PROJECTS[1]])
+        .observes([PROVIDER])
 }
 
 fn run(ctx: &PluginCtx<'_>, req: RunRequest) -> PluginResult {

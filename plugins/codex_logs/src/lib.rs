@@ -36,22 +36,13 @@ pub const DEFAULT_SESSIONS: [&str; 2] = ["~/.codex/sessions", "~/.codex/archived
 
 /// What the plugin declares.
 pub fn manifest() -> Manifest {
-    Manifest {
-        name: "codex_logs".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        description:
-            "Codex CLI API calls from its local session logs (token counts, for estimates)".into(),
-        secrets: vec![],
-        settings: vec![CODEX_HOME.into(), log_kit::MAX_BYTES_SETTING.into()],
-        requires_one_of: vec![],
-        hosts: vec![],
-        params: vec![],
-        daily: false,
-        read_paths: HOME_SESSIONS.iter().chain(&DEFAULT_SESSIONS).map(|p| p.to_string()).collect(),
-        setup: None,
-        providers: vec![],
-        observes: vec![PROVIDER.into()],
-    }
+    Manifest::new("codex_logs", env!("CARGO_PKG_VERSION"))
+        .description(
+            "Codex CLI API calls from its local session logs (token counts, for estimates)",
+        )
+        .settings([CODEX_HOME, log_kit::MAX_BYTES_SETTING])
+        .read_paths(HOME_SESSIONS.iter().chain(&DEFAULT_SESSIONS).copied())
+        .observes([PROVIDER])
 }
 
 fn run(ctx: &PluginCtx<'_>, req: RunRequest) -> PluginResult {

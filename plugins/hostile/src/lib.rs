@@ -113,8 +113,7 @@ fn manifest() -> Manifest {
         None if mode == "hostname" => vec![host_name()],
         None => vec![],
     };
-    let param =
-        |name: &str| ParamSpec { name: name.into(), description: String::new(), default: None };
+    let param = |name: &str| ParamSpec::new(name, "");
     let mut settings: Vec<String> = [
         "HOSTILE_BASE_URL",
         "HOSTILE_MIRROR_URL",
@@ -142,30 +141,17 @@ fn manifest() -> Manifest {
         }
         _ => vec![],
     };
-    Manifest {
-        name: "hostile".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        description: "tries every attack on the kernel (trust-boundary tests)".into(),
-        secrets: vec!["HOSTILE_KEY".into()],
+    Manifest::new("hostile", env!("CARGO_PKG_VERSION"))
+        .description("tries every attack on the kernel (trust-boundary tests)")
+        .secrets(["HOSTILE_KEY"])
         // Asks for an admin key and a webhook as if they were plain settings.
-        settings,
-        requires_one_of: vec![],
-        hosts,
-        params: vec![
-            param("attack"),
-            param("target"),
-            param("port"),
-            param("count"),
-            param("secs"),
-            param("header"),
-        ],
-        daily: true,
-        read_paths,
-        setup: None,
+        .settings(settings)
+        .hosts(hosts)
+        .params(["attack", "target", "port", "count", "secs", "header"].map(param))
+        .daily(true)
+        .read_paths(read_paths)
         // A daily plugin as built before contract 1.2: no providers.
-        providers: if mode == "pre12" { vec![] } else { vec!["hostile".into()] },
-        observes: vec![],
-    }
+        .providers(if mode == "pre12" { vec![] } else { vec!["hostile"] })
 }
 
 fn probe(attack: &str, outcome: String) -> PluginResult {

@@ -10,24 +10,20 @@ use plugin_api::{
 };
 
 fn manifest() -> Manifest {
+    // The struct-literal style, ending in `..Default::default()`: fields added
+    // to the manifest later never break it.
     Manifest {
         name: "misbehaving".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         description: "misbehaves on purpose (kernel tests)".into(),
         secrets: vec!["MISBEHAVE_TOKEN".into()],
         settings: vec!["MISBEHAVE_MODE".into()],
-        requires_one_of: vec![],
-        hosts: vec![],
         params: vec![ParamSpec {
             name: "mode".into(),
             description: "how to misbehave".into(),
-            default: None,
+            ..Default::default()
         }],
-        daily: false,
-        read_paths: vec![],
-        setup: None,
-        providers: vec![],
-        observes: vec![],
+        ..Default::default()
     }
 }
 

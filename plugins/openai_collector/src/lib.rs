@@ -34,21 +34,15 @@ pub const USAGE_ENDPOINTS: &[(&str, &[&str])] = &[
 ];
 
 fn manifest() -> Manifest {
-    Manifest {
-        name: "openai_collector".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        description: "OpenAI billed cost and token usage (admin API)".into(),
-        secrets: vec!["OPENAI_ADMIN_KEY".into(), "OPENAI_API_KEY".into()],
-        requires_one_of: vec!["OPENAI_ADMIN_KEY".into(), "OPENAI_API_KEY".into()],
-        settings: vec!["OPENAI_BASE_URL".into(), "OPENAI_ACCOUNT".into()],
-        hosts: vec!["api.openai.com".into()],
-        params: vec![],
-        daily: true,
-        read_paths: vec![],
-        setup: Some("an organization owner creates an admin key at platform.openai.com, Settings > Organization > Admin keys".into()),
-        providers: vec!["openai".into()],
-        observes: vec![],
-    }
+    Manifest::new("openai_collector", env!("CARGO_PKG_VERSION"))
+        .description("OpenAI billed cost and token usage (admin API)")
+        .secrets(["OPENAI_ADMIN_KEY", "OPENAI_API_KEY"])
+        .requires_one_of(["OPENAI_ADMIN_KEY", "OPENAI_API_KEY"])
+        .settings(["OPENAI_BASE_URL", "OPENAI_ACCOUNT"])
+        .hosts(["api.openai.com"])
+        .daily(true)
+        .setup("an organization owner creates an admin key at platform.openai.com, Settings > Organization > Admin keys")
+        .providers(["openai"])
 }
 
 fn run(ctx: &PluginCtx<'_>, req: RunRequest) -> PluginResult {

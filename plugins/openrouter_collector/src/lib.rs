@@ -19,28 +19,15 @@ pub const DEFAULT_BASE_URL: &str = "https://openrouter.ai/api/v1";
 pub const RETENTION_DAYS: u64 = 30;
 
 fn manifest() -> Manifest {
-    Manifest {
-        name: "openrouter_collector".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        description: "OpenRouter daily spend and tokens per model (activity API, last 30 days)"
-            .into(),
-        secrets: vec!["OPENROUTER_MANAGEMENT_KEY".into(), "OPENROUTER_PROVISIONING_KEY".into()],
-        requires_one_of: vec![
-            "OPENROUTER_MANAGEMENT_KEY".into(),
-            "OPENROUTER_PROVISIONING_KEY".into(),
-        ],
-        settings: vec!["OPENROUTER_BASE_URL".into(), "OPENROUTER_ACCOUNT".into()],
-        hosts: vec!["openrouter.ai".into()],
-        params: vec![],
-        daily: true,
-        read_paths: vec![],
-        setup: Some(
-            "create a management key at openrouter.ai, Settings > Management keys (an inference key cannot read activity)"
-                .into(),
-        ),
-        providers: vec!["openrouter".into()],
-        observes: vec![],
-    }
+    Manifest::new("openrouter_collector", env!("CARGO_PKG_VERSION"))
+        .description("OpenRouter daily spend and tokens per model (activity API, last 30 days)")
+        .secrets(["OPENROUTER_MANAGEMENT_KEY", "OPENROUTER_PROVISIONING_KEY"])
+        .requires_one_of(["OPENROUTER_MANAGEMENT_KEY", "OPENROUTER_PROVISIONING_KEY"])
+        .settings(["OPENROUTER_BASE_URL", "OPENROUTER_ACCOUNT"])
+        .hosts(["openrouter.ai"])
+        .daily(true)
+        .setup("create a management key at openrouter.ai, Settings > Management keys (an inference key cannot read activity)")
+        .providers(["openrouter"])
 }
 
 fn run(ctx: &PluginCtx<'_>, req: RunRequest) -> PluginResult {

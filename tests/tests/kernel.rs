@@ -494,7 +494,7 @@ fn a_plugin_built_for_an_older_contract_is_refused_up_front_with_the_fix() {
     let old = home.path().join("old-build.so");
     util::patched_hostile(&old, "pre12");
     let install = home.run(&["plugins", "install", old.to_str().unwrap()]);
-    install.expect_code(2);
+    install.expect_code(3);
     assert!(install.stderr().contains("before 1.2"), "{}", install.stderr());
     // Left in the folder by an upgrade: listed, failed by doctor, and the
     // run names the file and the fix instead of failing on every record.

@@ -42,8 +42,7 @@ pub fn manifest() -> Manifest {
         name: "gemini_cli_logs".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         description:
-            "Gemini CLI API calls from its local session files (token counts, for estimates)"
-                .into(),
+            "Gemini CLI API calls from its local session files (token counts, for estimates)".into(),
         secrets: vec![],
         settings: vec![GEMINI_CLI_HOME.into(), log_kit::MAX_BYTES_SETTING.into()],
         requires_one_of: vec![],

@@ -145,7 +145,8 @@ mod tests {
 
     #[test]
     fn missing_counts_are_zero_and_a_blank_model_is_none() {
-        let line = br#"{"id":"m2","type":"gemini","model":" ","tokens":{"input":7,"output":1,"total":8}}"#;
+        let line =
+            br#"{"id":"m2","type":"gemini","model":" ","tokens":{"input":7,"output":1,"total":8}}"#;
         let Some(Record::Reply { model, tokens, timestamp, .. }) = parse_line(line) else {
             panic!("a reply")
         };

@@ -12,7 +12,10 @@
 //!   [`Session::feed`] turns a reply with tokens into a call keyed by the
 //!   message's id.
 //! * [`parse_line`] reads one line into a [`Record`].
+//! * [`legacy`] reads the whole-file `.json` sessions of Gemini CLI before
+//!   v0.39.0, again only when one changed.
 
+pub mod legacy;
 mod parse;
 mod session;
 
@@ -22,6 +25,7 @@ use std::path::{Component, Path, PathBuf};
 use billing_records::CallPayload;
 use log_kit::{Level, Line, Log, LogState, Outcome};
 use plugin_api::{Manifest, PluginCtx, PluginResult, RunRequest};
+use serde::{Deserialize, Serialize};
 
 pub use parse::{parse_line, Record, Tokens};
 pub use session::{Fed, Session, PROVIDER, SOURCE, UNKNOWN_MODEL};
@@ -68,13 +72,59 @@ plugin_api::export_plugin! { manifest: manifest, run: run }
 pub fn collect(req: &RunRequest, log: Log<'_>) -> Result<Outcome, String> {
     let max_bytes = log_kit::max_bytes(&req.settings)?;
     let roots = log_kit::roots(&req.read_paths, HOME_TMP, &[DEFAULT_TMP]);
-    let files = session_files(&roots, log);
-    let state = LogState::<Session>::load(req.state.as_deref(), log);
+    let state = State::load(req.state.as_deref(), log);
     let mut tally = Tally::default();
-    let scanned =
-        log_kit::scan(&files, state, max_bytes, log, |session, line| tally.feed(session, line));
-    let extra = BTreeMap::from([("model_unknown".to_string(), tally.model_unknown)]);
-    Ok(scanned.into_outcome(tally.calls.into_values().collect(), extra))
+    // The legacy files first: they are few and no longer grow.
+    let pass = legacy::read(&legacy::legacy_files(&roots), &state.legacy, max_bytes, log, |call| {
+        tally.add(call);
+    });
+    let lines = LogState::<Session>::load(state.jsonl.as_deref(), log);
+    let (jsonl, more, mut counts) = if pass.more {
+        (state.jsonl, true, log_kit::Counts::default())
+    } else {
+        let left = max_bytes.saturating_sub(pass.bytes_read).max(1);
+        let files = session_files(&roots, log);
+        let scanned =
+            log_kit::scan(&files, lines, left, log, |session, line| tally.feed(session, line));
+        (Some(scanned.state.to_json()), scanned.more, scanned.counts)
+    };
+    counts.files_read += pass.files_read;
+    counts.bytes_read += pass.bytes_read;
+    let extra = BTreeMap::from([
+        ("model_unknown".to_string(), tally.model_unknown),
+        ("legacy_unreadable".to_string(), pass.unreadable),
+    ]);
+    let state = State { jsonl, legacy: pass.seen }.to_json();
+    Ok(Outcome { calls: tally.calls.into_values().collect(), state, more, counts, extra })
+}
+
+/// What the next run starts from: the JSONL files' offsets (log_kit's own
+/// state, as its text) and what each legacy file was when read.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    jsonl: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    legacy: BTreeMap<String, legacy::Seen>,
+}
+
+impl State {
+    /// A state that does not read starts the reading over (calls are
+    /// merged by key, so nothing counts twice), with a warning.
+    fn load(text: Option<&str>, log: Log<'_>) -> State {
+        let Some(text) = text else { return State::default() };
+        serde_json::from_str(text).unwrap_or_else(|e| {
+            log(
+                Level::Warn,
+                &format!("the stored state does not read ({e}); reading from the start"),
+            );
+            State::default()
+        })
+    }
+
+    fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a state always serializes")
+    }
 }
 
 /// Every session file under the roots: `<root>/<project>/chats/**/*.jsonl`
@@ -113,17 +163,20 @@ impl Tally {
     fn feed(&mut self, session: &mut Session, line: &[u8]) -> Line {
         match session.feed(line) {
             Fed::Call(call) => {
-                let unknown = call.model == UNKNOWN_MODEL;
-                // A message re-appended in full (with its tool calls, after
-                // a rewind's resume, on migration) repeats its tokens: the
-                // first copy is kept.
-                let new = log_kit::tally::merge_call(&mut self.calls, call);
-                self.model_unknown += u64::from(new && unknown);
+                self.add(call);
                 Line::Used
             }
             Fed::Noted => Line::Used,
             Fed::Skipped => Line::Skipped,
         }
+    }
+
+    /// A message re-appended in full (with its tool calls, on migration, in
+    /// a rewritten legacy file) repeats its tokens: the first copy is kept.
+    fn add(&mut self, call: CallPayload) {
+        let unknown = call.model == UNKNOWN_MODEL;
+        let new = log_kit::tally::merge_call(&mut self.calls, call);
+        self.model_unknown += u64::from(new && unknown);
     }
 }
 

@@ -302,13 +302,13 @@ fn prices_update_refuses_anything_but_a_bounded_regular_file() {
 //
 // 2026-11-01 gemini-2.5-pro   (1.25, 10, 0.125): 8000*1.25 + 1320*10 + 24000*0.125 = 26200
 // 2026-11-01 gemini-2.5-flash (0.3, 2.5, 0.03):  3050*0.3 + 200*2.5 + 12000*0.03 = 1775
-// 2026-11-02 gemini-2.5-flash-lite (0.1, 0.4):   3000*0.1 + 100*0.4 = 340
-// 2026-11-02 unknown: unpriced, 1010 tokens left out (never $0).
+// 2026-11-02 gemini-2.5-flash-lite (0.1, 0.4):   4000*0.1 + 110*0.4 = 444
 // 2026-10-30 gemini-2.5-pro (a legacy .json session): 500*1.25 + 50*10 = 1125
+// 2026-10-30 unknown (no model named yet): unpriced, 1010 tokens left out (never $0)
 // 2026-10-31 gemini-2.5-flash (migrated, in .json and .jsonl): 1000*0.3 + 100*2.5 + 1000*0.03 = 580
 const GOOGLE_LEGACY: &str = "0.001705";
 const GOOGLE_DAY1: &str = "0.027975";
-const GOOGLE_DAY2: &str = "0.00034";
+const GOOGLE_DAY2: &str = "0.000444";
 
 #[test]
 fn gemini_cli_sessions_are_kept_once_priced_and_outlive_their_files() {
@@ -319,14 +319,12 @@ fn gemini_cli_sessions_are_kept_once_priced_and_outlive_their_files() {
         .env("HOME", &logs.path().join("nobody").display().to_string())
         .env("GEMINI_CLI_HOME", &logs.path().join("home").display().to_string());
     home.run(&["run-all"]).expect_code(0);
-    assert_eq!(home.count("calls"), 7, "one call per reply, whatever its copies");
-    assert_eq!(
-        estimated(&summary(&home, "2026-10-30", "2026-10-31"), "Google"),
-        dec(GOOGLE_LEGACY)
-    );
-
+    assert_eq!(home.count("calls"), 8, "one call per reply, whatever its copies");
     let s = summary(&home, "2026-11-01", "2026-11-02");
     assert_eq!(estimated(&s, "Google"), dec(GOOGLE_DAY1) + dec(GOOGLE_DAY2));
+
+    let s = summary(&home, "2026-10-30", "2026-10-31");
+    assert_eq!(estimated(&s, "Google"), dec(GOOGLE_LEGACY));
     let google = s["estimated"]["providers"].as_array().unwrap();
     let google = google.iter().find(|p| p["provider"] == "Google").unwrap();
     assert_eq!(google["unpriced_tokens"], 1010, "{google}");
@@ -338,7 +336,7 @@ fn gemini_cli_sessions_are_kept_once_priced_and_outlive_their_files() {
 
     // Nothing new: nothing read, nothing changed.
     home.run(&["run-all"]).expect_code(0);
-    assert_eq!(home.count("calls"), 7);
+    assert_eq!(home.count("calls"), 8);
 
     // A reply appended: only it is read. 100,000 uncached input tokens of
     // gemini-2.5-flash at $0.30 per million.
@@ -352,7 +350,7 @@ fn gemini_cli_sessions_are_kept_once_priced_and_outlive_their_files() {
     let run = home.run(&["run", "--plugin", "gemini_cli_logs", "--json"]);
     run.expect_code(0);
     assert_eq!(run.json()[0]["records_received"], 2, "the appended call and its provider");
-    assert_eq!(home.count("calls"), 8);
+    assert_eq!(home.count("calls"), 9);
     let s = summary(&home, "2026-11-02", "2026-11-02");
     assert_eq!(estimated(&s, "Google"), dec(GOOGLE_DAY2) + dec("0.03"));
 
@@ -361,5 +359,5 @@ fn gemini_cli_sessions_are_kept_once_priced_and_outlive_their_files() {
     std::fs::remove_dir_all(logs.path().join("home/.gemini/tmp")).unwrap();
     home.run(&["run-all"]).expect_code(0);
     assert_eq!(summary(&home, "2026-10-30", "2026-11-02")["estimated"], before["estimated"]);
-    assert_eq!(home.count("calls"), 8);
+    assert_eq!(home.count("calls"), 9);
 }

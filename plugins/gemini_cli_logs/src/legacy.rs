@@ -83,7 +83,7 @@ pub fn read(
     old: &BTreeMap<String, Seen>,
     max_bytes: u64,
     log: Log<'_>,
-    mut on_call: impl FnMut(CallPayload),
+    mut on_call: impl FnMut(CallPayload, bool),
 ) -> Pass {
     let mut pass = Pass::default();
     for path in files {
@@ -138,14 +138,15 @@ struct Conversation<'a> {
 }
 
 /// One file's calls; its size on success.
-fn read_one(path: &Path, on_call: &mut impl FnMut(CallPayload)) -> Result<u64, String> {
+fn read_one(path: &Path, on_call: &mut impl FnMut(CallPayload, bool)) -> Result<u64, String> {
     let text = fs::read_to_string(path).map_err(|e| e.to_string())?;
     let record: Conversation<'_> =
         serde_json::from_str(&text).map_err(|e| format!("not a session record: {e}"))?;
-    let mut session = Session { id: Some(record.session_id), project: record.project_hash };
+    let mut session =
+        Session { id: Some(record.session_id), project: record.project_hash, model: None };
     for message in record.messages {
-        if let Fed::Call(call) = session.feed(message.get().as_bytes()) {
-            on_call(call);
+        if let Fed::Call { call, guessed } = session.feed(message.get().as_bytes()) {
+            on_call(call, guessed);
         }
     }
     Ok(text.len() as u64)
@@ -172,7 +173,7 @@ mod tests {
     fn calls(dir: &Path, old: &BTreeMap<String, Seen>) -> (Pass, Vec<CallPayload>) {
         let mut out = Vec::new();
         let files = legacy_files(&[dir.to_path_buf()]);
-        let pass = read(&files, old, 1 << 20, &mut |_, _| {}, |c| out.push(c));
+        let pass = read(&files, old, 1 << 20, &mut |_, _| {}, |c, _| out.push(c));
         (pass, out)
     }
 

@@ -75,9 +75,15 @@ pub fn collect(req: &RunRequest, log: Log<'_>) -> Result<Outcome, String> {
     let state = State::load(req.state.as_deref(), log);
     let mut tally = Tally::default();
     // The legacy files first: they are few and no longer grow.
-    let pass = legacy::read(&legacy::legacy_files(&roots), &state.legacy, max_bytes, log, |call| {
-        tally.add(call);
-    });
+    let pass = legacy::read(
+        &legacy::legacy_files(&roots),
+        &state.legacy,
+        max_bytes,
+        log,
+        |call, guessed| {
+            tally.add(call, guessed);
+        },
+    );
     let lines = LogState::<Session>::load(state.jsonl.as_deref(), log);
     let (jsonl, more, mut counts) = if pass.more {
         (state.jsonl, true, log_kit::Counts::default())
@@ -92,6 +98,7 @@ pub fn collect(req: &RunRequest, log: Log<'_>) -> Result<Outcome, String> {
     counts.bytes_read += pass.bytes_read;
     let extra = BTreeMap::from([
         ("model_unknown".to_string(), tally.model_unknown),
+        ("model_guessed".to_string(), tally.model_guessed),
         ("legacy_unreadable".to_string(), pass.unreadable),
     ]);
     let state = State { jsonl, legacy: pass.seen }.to_json();
@@ -157,13 +164,14 @@ fn in_chats(root: &Path, path: &Path) -> bool {
 struct Tally {
     calls: BTreeMap<String, CallPayload>,
     model_unknown: u64,
+    model_guessed: u64,
 }
 
 impl Tally {
     fn feed(&mut self, session: &mut Session, line: &[u8]) -> Line {
         match session.feed(line) {
-            Fed::Call(call) => {
-                self.add(call);
+            Fed::Call { call, guessed } => {
+                self.add(call, guessed);
                 Line::Used
             }
             Fed::Noted => Line::Used,
@@ -173,10 +181,11 @@ impl Tally {
 
     /// A message re-appended in full (with its tool calls, on migration, in
     /// a rewritten legacy file) repeats its tokens: the first copy is kept.
-    fn add(&mut self, call: CallPayload) {
+    fn add(&mut self, call: CallPayload, guessed: bool) {
         let unknown = call.model == UNKNOWN_MODEL;
         let new = log_kit::tally::merge_call(&mut self.calls, call);
         self.model_unknown += u64::from(new && unknown);
+        self.model_guessed += u64::from(new && guessed && !unknown);
     }
 }
 

@@ -11,8 +11,8 @@ use crate::parse::{parse_line, Record, Tokens};
 pub const PROVIDER: &str = "google";
 /// The `source` of every call payload.
 pub const SOURCE: &str = "gemini_cli";
-/// The model of a reply that names none: not in the price table, so its
-/// calls show as unpriced rather than guessed.
+/// The model of a reply that names none before any reply of its file
+/// named one: not in the price table, so its calls show as unpriced.
 pub const UNKNOWN_MODEL: &str = "unknown";
 
 impl Tokens {
@@ -41,6 +41,9 @@ pub struct Session {
     /// Gemini's project identifier (`projectHash`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
+    /// The model of the file's latest reply that named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 /// What a line did.
@@ -49,7 +52,13 @@ pub struct Session {
 pub enum Fed {
     /// A reply with tokens: one call (a later copy of the same message
     /// yields the same key).
-    Call(CallPayload),
+    Call {
+        /// The call.
+        call: CallPayload,
+        /// The reply named no model (its model is the file's latest, else
+        /// [`UNKNOWN_MODEL`]).
+        guessed: bool,
+    },
     /// Context, or nothing of interest.
     Noted,
     /// A line that does not read, or a reply with tokens but no time.
@@ -75,7 +84,16 @@ impl Session {
                 let Some((day, at)) = timestamp.as_deref().and_then(log_kit::utc_time) else {
                     return Fed::Skipped;
                 };
-                let model = model.as_deref().unwrap_or(UNKNOWN_MODEL);
+                // An empty reply is recorded without its model
+                // (`recordSyntheticMessage`); the chat's model is the one
+                // its replies named last.
+                let guessed = model.is_none();
+                if let Some(m) = &model {
+                    if self.model.as_deref() != Some(m) {
+                        self.model = Some(m.to_string());
+                    }
+                }
+                let model = self.model.as_deref().unwrap_or(UNKNOWN_MODEL);
                 // Message ids are random UUIDs Gemini CLI keeps when it
                 // re-appends, migrates or resumes a session: the id alone
                 // names the call wherever its copies lie.
@@ -84,7 +102,7 @@ impl Session {
                 call.project = self.project.clone();
                 call.session = self.id.clone();
                 call.priced = tokens.priced();
-                Fed::Call(call)
+                Fed::Call { call, guessed }
             }
         }
     }
@@ -104,7 +122,7 @@ mod tests {
 
     fn call(fed: Fed) -> CallPayload {
         match fed {
-            Fed::Call(call) => call,
+            Fed::Call { call, .. } => call,
             other => panic!("not a call: {other:?}"),
         }
     }
@@ -139,10 +157,18 @@ mod tests {
     }
 
     #[test]
-    fn no_model_is_unknown_and_no_time_is_skipped() {
+    fn no_model_is_the_last_named_else_unknown_and_no_time_is_skipped() {
         let mut s = Session::default();
         let line = br#"{"id":"m3","timestamp":"2026-11-01T10:00:00Z","type":"gemini","tokens":{"input":3,"output":1,"cached":0,"total":4}}"#;
-        assert_eq!(call(s.feed(line)).model, UNKNOWN_MODEL);
+        assert!(
+            matches!(s.feed(line), Fed::Call { call, guessed: true } if call.model == UNKNOWN_MODEL)
+        );
+        call(s.feed(reply("m5", "gemini-2.5-flash", [1, 1, 0, 0, 0]).as_bytes()));
+        let again = String::from_utf8_lossy(line).replace("m3", "m6");
+        assert!(
+            matches!(s.feed(again.as_bytes()), Fed::Call { call, guessed: true } if call.model == "gemini-2.5-flash")
+        );
+        assert_eq!(s.model.as_deref(), Some("gemini-2.5-flash"), "kept in the state");
         let line = br#"{"id":"m4","timestamp":"soon","type":"gemini","model":"gemini-2.5-pro","tokens":{"input":3,"output":1,"cached":0,"total":4}}"#;
         assert_eq!(s.feed(line), Fed::Skipped);
         assert_eq!(s.feed(b"not json"), Fed::Skipped);

@@ -54,12 +54,12 @@ fn row(
 fn expected() -> Totals {
     Totals::from([
         row("2026-10-30", "gemini-2.5-pro", 1, [500, 50, 0, 0]),
+        row("2026-10-30", "unknown", 1, [1000, 10, 0, 0]),
         row("2026-10-31", "gemini-2.5-flash", 1, [1000, 100, 1000, 0]),
         // uncached input (tool prompts included), output (thoughts included), cache read, thoughts
         row("2026-11-01", "gemini-2.5-flash", 1, [3050, 200, 12000, 0]),
         row("2026-11-01", "gemini-2.5-pro", 2, [8000, 1320, 24000, 520]),
-        row("2026-11-02", "gemini-2.5-flash-lite", 1, [3000, 100, 0, 0]),
-        row("2026-11-02", "unknown", 1, [1000, 10, 0, 0]),
+        row("2026-11-02", "gemini-2.5-flash-lite", 2, [4000, 110, 0, 0]),
     ])
 }
 
@@ -94,12 +94,18 @@ fn reply(id: &str, ts: &str, tokens: &str) -> String {
 fn the_fixture_home_gives_the_hand_computed_totals() {
     let out = run(&request(&[&home()]));
     assert_eq!(run_totals(&out), expected());
-    assert_eq!(out.calls.len(), 7, "one call per message id");
+    assert_eq!(out.calls.len(), 8, "one call per message id");
     assert_eq!((out.counts.files_read, out.counts.lines_skipped), (5, 1));
     assert_eq!(out.extra["legacy_unreadable"], 0);
+    assert_eq!(out.extra["model_guessed"], 1);
     assert_eq!(out.extra["model_unknown"], 1);
     assert!(!out.more);
-    let sub = out.calls.iter().find(|c| c.model == "gemini-2.5-flash-lite").unwrap();
+    let sub = out
+        .calls
+        .iter()
+        .find(|c| c.key.ends_with("000000000003") && c.key.starts_with("1b"))
+        .unwrap();
+    assert_eq!(sub.model, "gemini-2.5-flash-lite", "the latest model named in its file");
     assert_eq!(sub.session.as_deref(), Some("sub-7c9d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2f"));
     assert_eq!(sub.project.as_deref(), Some(PROJECT));
     let late = out.calls.iter().find(|c| c.key.ends_with("0006")).unwrap();
@@ -158,7 +164,7 @@ fn a_second_run_reads_nothing_and_appended_replies_are_the_new_calls() {
     for out in [first, second, third, fourth] {
         merge(&mut kept, out.calls);
     }
-    assert_eq!(kept.len(), 9);
+    assert_eq!(kept.len(), 10);
     let before: u64 = expected().values().map(|(n, _)| n).sum();
     assert_eq!(totals(&kept).values().map(|(n, _)| n).sum::<u64>(), before + 2);
 }

@@ -1,6 +1,6 @@
-//! Local agent logs end to end: the real `claude_code_logs` and `codex_logs`
-//! plugins read the fixture trees (`tests/fixtures/logs`) through the
-//! sandbox, the host keeps every call, prices it exactly from the embedded
+//! Local agent logs end to end: the real `claude_code_logs`, `codex_logs`
+//! and `gemini_cli_logs` plugins read the fixture trees (`tests/fixtures/logs`)
+//! through the sandbox, the host keeps every call, prices it exactly from the embedded
 //! table, keeps it after its log is deleted, reads only what changed, and
 //! puts the estimate next to the simulator's billed cost in `reconcile`.
 
@@ -331,4 +331,70 @@ fn prices_update_refuses_anything_but_a_bounded_regular_file() {
     let table = home.run(&["prices", "--json"]).expect_code(0).json();
     assert!(table["source"].as_str().unwrap().contains("embedded"), "{table}");
     assert!(!home.path().join("prices").exists());
+}
+
+// The Gemini fixture's calls (tests/fixtures/logs/README.md, "Gemini CLI")
+// priced by hand from the same table (USD per million tokens: input, output,
+// cache read; gemini-2.5-pro's first tier, all prompts below 200k):
+//
+// 2026-11-01 gemini-2.5-pro   (1.25, 10, 0.125): 8000*1.25 + 1320*10 + 24000*0.125 = 26200
+// 2026-11-01 gemini-2.5-flash (0.3, 2.5, 0.03):  3050*0.3 + 200*2.5 + 12000*0.03 = 1775
+// 2026-11-02 gemini-2.5-flash-lite (0.1, 0.4):   4000*0.1 + 110*0.4 = 444
+// 2026-10-30 gemini-2.5-pro (a legacy .json session): 500*1.25 + 50*10 = 1125
+// 2026-10-30 unknown (no model named yet): unpriced, 1010 tokens left out (never $0)
+// 2026-10-31 gemini-2.5-flash (migrated, in .json and .jsonl): 1000*0.3 + 100*2.5 + 1000*0.03 = 580
+const GOOGLE_LEGACY: &str = "0.001705";
+const GOOGLE_DAY1: &str = "0.027975";
+const GOOGLE_DAY2: &str = "0.000444";
+
+#[test]
+fn gemini_cli_sessions_are_kept_once_priced_and_outlive_their_files() {
+    let logs = tempfile::tempdir().unwrap();
+    util::copy_tree(&util::fixtures().join("gemini"), logs.path());
+    let mut home = Home::with_plugins(&["gemini_cli_logs"]);
+    home.env("AGENT_TODAY", "2026-11-03")
+        .env("HOME", &logs.path().join("nobody").display().to_string())
+        .env("GEMINI_CLI_HOME", &logs.path().join("home").display().to_string());
+    home.run(&["run-all"]).expect_code(0);
+    assert_eq!(home.count("calls"), 8, "one call per reply, whatever its copies");
+    let s = summary(&home, "2026-11-01", "2026-11-02");
+    assert_eq!(estimated(&s, "Google"), dec(GOOGLE_DAY1) + dec(GOOGLE_DAY2));
+
+    let s = summary(&home, "2026-10-30", "2026-10-31");
+    assert_eq!(estimated(&s, "Google"), dec(GOOGLE_LEGACY));
+    let google = s["estimated"]["providers"].as_array().unwrap();
+    let google = google.iter().find(|p| p["provider"] == "Google").unwrap();
+    assert_eq!(google["unpriced_tokens"], 1010, "{google}");
+    let why = google["unpriced"].to_string();
+    assert!(why.contains("unknown"), "{why}");
+    for (day, want) in [("2026-11-01", GOOGLE_DAY1), ("2026-11-02", GOOGLE_DAY2)] {
+        assert_eq!(estimated(&summary(&home, day, day), "Google"), dec(want), "{day}");
+    }
+
+    // Nothing new: nothing read, nothing changed.
+    home.run(&["run-all"]).expect_code(0);
+    assert_eq!(home.count("calls"), 8);
+
+    // A reply appended: only it is read. 100,000 uncached input tokens of
+    // gemini-2.5-flash at $0.30 per million.
+    let main = logs.path().join(
+        "home/.gemini/tmp/9a3f6c1e0b7d4a25c8e1f09b3d6a7c4e2f1b8d0a5c3e7f9b1d2a4c6e8f0b2d4a/chats/session-2026-11-01T09-00-5e1f0a2b.jsonl",
+    );
+    let line = r#"{"id":"0a1b2c3d-0000-4000-8000-0000000000b1","timestamp":"2026-11-02T11:00:00.000Z","type":"gemini","content":"ok","thoughts":[],"tokens":{"input":100000,"output":0,"cached":0,"thoughts":0,"tool":0,"total":100000},"model":"gemini-2.5-flash"}"#;
+    let mut text = std::fs::read_to_string(&main).unwrap();
+    text.push_str(&format!("{line}\n{line}\n"));
+    std::fs::write(&main, text).unwrap();
+    let run = home.run(&["run", "--plugin", "gemini_cli_logs", "--json"]);
+    run.expect_code(0);
+    assert_eq!(run.json()[0]["records_received"], 2, "the appended call and its provider");
+    assert_eq!(home.count("calls"), 9);
+    let s = summary(&home, "2026-11-02", "2026-11-02");
+    assert_eq!(estimated(&s, "Google"), dec(GOOGLE_DAY2) + dec("0.03"));
+
+    // The sessions go (Gemini CLI's retention deletes old ones): history stays.
+    let before = summary(&home, "2026-10-30", "2026-11-02");
+    std::fs::remove_dir_all(logs.path().join("home/.gemini/tmp")).unwrap();
+    home.run(&["run-all"]).expect_code(0);
+    assert_eq!(summary(&home, "2026-10-30", "2026-11-02")["estimated"], before["estimated"]);
+    assert_eq!(home.count("calls"), 9);
 }

@@ -1,5 +1,5 @@
-//! `log_kit`: what the local-log plugins (`claude_code_logs`, `codex_logs`)
-//! share: finding log files, reading each one incrementally and within a
+//! `log_kit`: what the local-log plugins (`claude_code_logs`, `codex_logs`,
+//! `gemini_cli_logs`) share: finding log files, reading each one incrementally and within a
 //! byte budget, the state that remembers how far each file was read, and the
 //! run's outcome as plugin records and metadata. It knows nothing of any
 //! agent's line format: a plugin hands it a per-line function.

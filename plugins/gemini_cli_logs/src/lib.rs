@@ -42,22 +42,13 @@ pub const DEFAULT_TMP: &str = "~/.gemini/tmp";
 
 /// What the plugin declares.
 pub fn manifest() -> Manifest {
-    Manifest {
-        name: "gemini_cli_logs".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        description:
-            "Gemini CLI API calls from its local session files (token counts, for estimates)".into(),
-        secrets: vec![],
-        settings: vec![GEMINI_CLI_HOME.into(), log_kit::MAX_BYTES_SETTING.into()],
-        requires_one_of: vec![],
-        hosts: vec![],
-        params: vec![],
-        daily: false,
-        read_paths: vec![HOME_TMP.into(), DEFAULT_TMP.into()],
-        setup: None,
-        providers: vec![],
-        observes: vec![PROVIDER.into()],
-    }
+    Manifest::new("gemini_cli_logs", env!("CARGO_PKG_VERSION"))
+        .description(
+            "Gemini CLI API calls from its local session files (token counts, for estimates)",
+        )
+        .settings([GEMINI_CLI_HOME, log_kit::MAX_BYTES_SETTING])
+        .read_paths([HOME_TMP, DEFAULT_TMP])
+        .observes([PROVIDER])
 }
 
 fn run(ctx: &PluginCtx<'_>, req: RunRequest) -> PluginResult {

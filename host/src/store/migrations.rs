@@ -359,6 +359,7 @@ const MIGRATIONS: &[&str] = &[
         UPDATE call_days SET calls = calls + 1, input = input + NEW.input, output = output + NEW.output, cache_read = cache_read + NEW.cache_read, cache_write_5m = cache_write_5m + NEW.cache_write_5m, cache_write_1h = cache_write_1h + NEW.cache_write_1h, reasoning = reasoning + NEW.reasoning, web_searches = web_searches + NEW.web_searches
         WHERE day = NEW.day AND provider = NEW.provider AND account = NEW.account AND model = NEW.model AND project = NEW.project AND service_tier = NEW.service_tier AND speed = NEW.speed AND over = coalesce((SELECT max(start) FROM call_tiers WHERE start < NEW.input + NEW.cache_read + NEW.cache_write_5m + NEW.cache_write_1h), 0);
     END;
+    "#,
     // 11: which signed webhook trigger (`[[trigger]]` of agent-host.toml)
     // started a run; NULL for a run started from the command line.
     r#"

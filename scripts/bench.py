@@ -46,7 +46,9 @@ def make_home(plugins, rel=REL):
     # The operator's grant (this build's; a baseline from before grants
     # runs what it finds).
     if plugins and rel == REL:
-        subprocess.run([BIN, "plugins", "grant", "--all"], env=env_for(home), check=True,
+        # `~/…` read paths are checked at grant time: the user's HOME.
+        env = env_for(home, {"HOME": os.environ.get("HOME", "/root")})
+        subprocess.run([BIN, "plugins", "grant", "--all"], env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return home
 
@@ -422,6 +424,9 @@ def tree_peak_mib(cmd, env):
             tree |= more
         peak = max(peak, sum(rss.get(p, 0) for p in tree))
         time.sleep(0.02)
+    # A failed command measures nothing: never a row.
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed (exit {proc.returncode}): no figure")
     return peak / 1024, time.perf_counter() - t0
 
 

@@ -526,9 +526,11 @@ impl Tx<'_> {
             .tx
             .prepare_cached(
                 "SELECT input, output, cache_read, cache_write_5m, cache_write_1h, reasoning,
-                        web_searches FROM calls WHERE plugin_name = ?1 AND source = ?2 AND key = ?3",
+                        web_searches, day, provider, account, model, project, service_tier, speed
+                 FROM calls WHERE plugin_name = ?1 AND source = ?2 AND key = ?3",
             )
             .ctx("read calls")?;
+        let mut sums = CallSums::new(&self.tx)?;
         let mut insert = self
             .tx
             .prepare_cached(
@@ -546,18 +548,40 @@ impl Tx<'_> {
         for c in calls {
             let stored = read
                 .query_row(params![plugin, c.source, c.key], |r| {
-                    super::reports::priced_columns(r, 0)
+                    let group: [String; 7] = [
+                        r.get(7)?,
+                        r.get(8)?,
+                        r.get(9)?,
+                        r.get(10)?,
+                        r.get(11)?,
+                        r.get(12)?,
+                        r.get(13)?,
+                    ];
+                    Ok((super::reports::priced_columns(r, 0)?, group))
                 })
                 .optional()
                 .ctx("read calls")?;
             let p = match stored {
-                Some(s) if s.max(c.priced) == s => continue,
-                Some(s) => {
+                Some((s, _)) if s.max(c.priced) == s => continue,
+                Some((s, group)) => {
                     changed += 1;
+                    // The stored call keeps its group: only its counts grow.
+                    sums.remove(&group, &s)?;
+                    sums.add(&group, &s.max(c.priced))?;
                     s.max(c.priced)
                 }
                 None => {
                     written += 1;
+                    let group = [
+                        c.day.to_string(),
+                        c.provider.clone(),
+                        c.account.clone(),
+                        c.model.clone(),
+                        c.project.clone(),
+                        c.service_tier.clone(),
+                        c.speed.clone(),
+                    ];
+                    sums.add(&group, &c.priced)?;
                     c.priced
                 }
             };
@@ -809,6 +833,96 @@ impl Tx<'_> {
                 }
             }
         }
+        Ok(())
+    }
+}
+
+/// Keeps `call_days` (the calls summed per day and group) as
+/// [`Tx::upsert_calls`] writes: each call's counts added to its group, under
+/// the long-context tier its input exceeded (the starts in `call_tiers`).
+struct CallSums<'t> {
+    tiers: Vec<u64>,
+    add: rusqlite::CachedStatement<'t>,
+    remove: rusqlite::CachedStatement<'t>,
+    empty: rusqlite::CachedStatement<'t>,
+}
+
+impl<'t> CallSums<'t> {
+    fn new(tx: &'t rusqlite::Transaction<'_>) -> Result<Self> {
+        const WHAT: &str = "keep the sums of calls";
+        let mut tiers_stmt =
+            tx.prepare_cached("SELECT start FROM call_tiers ORDER BY start DESC").ctx(WHAT)?;
+        let tiers = tiers_stmt
+            .query_map([], |r| r.get::<_, i64>(0))
+            .ctx(WHAT)?
+            .map(|t| t.map(|t| t as u64))
+            .collect::<rusqlite::Result<Vec<u64>>>()
+            .ctx(WHAT)?;
+        let add = tx
+            .prepare_cached(
+                "INSERT INTO call_days (day, provider, account, model, project, service_tier,
+                    speed, over, calls, input, output, cache_read, cache_write_5m,
+                    cache_write_1h, reasoning, web_searches)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                 ON CONFLICT DO UPDATE SET calls = calls + excluded.calls,
+                    input = input + excluded.input, output = output + excluded.output,
+                    cache_read = cache_read + excluded.cache_read,
+                    cache_write_5m = cache_write_5m + excluded.cache_write_5m,
+                    cache_write_1h = cache_write_1h + excluded.cache_write_1h,
+                    reasoning = reasoning + excluded.reasoning,
+                    web_searches = web_searches + excluded.web_searches",
+            )
+            .ctx(WHAT)?;
+        let remove = tx
+            .prepare_cached(
+                "UPDATE call_days SET calls = calls - 1, input = input - ?9,
+                    output = output - ?10, cache_read = cache_read - ?11,
+                    cache_write_5m = cache_write_5m - ?12, cache_write_1h = cache_write_1h - ?13,
+                    reasoning = reasoning - ?14, web_searches = web_searches - ?15
+                 WHERE day = ?1 AND provider = ?2 AND account = ?3 AND model = ?4
+                    AND project = ?5 AND service_tier = ?6 AND speed = ?7 AND over = ?8",
+            )
+            .ctx(WHAT)?;
+        let empty = tx
+            .prepare_cached(
+                "DELETE FROM call_days WHERE day = ?1 AND provider = ?2 AND account = ?3
+                    AND model = ?4 AND project = ?5 AND service_tier = ?6 AND speed = ?7
+                    AND over = ?8 AND calls = 0",
+            )
+            .ctx(WHAT)?;
+        Ok(CallSums { tiers, add, remove, empty })
+    }
+
+    /// The tier a call falls in: the largest start its input exceeded.
+    fn over(&self, p: &billing_records::Priced) -> i64 {
+        let input = p.input + p.cache_read + p.cache_write_5m + p.cache_write_1h;
+        self.tiers.iter().copied().find(|s| input > *s).unwrap_or(0) as i64
+    }
+
+    fn add(&mut self, group: &[String; 7], p: &billing_records::Priced) -> Result<()> {
+        let [input, output, read, write_5m, write_1h, reasoning, searches] = count_params(p);
+        let (g, over) = (group, self.over(p));
+        self.add
+            .execute(params![
+                g[0], g[1], g[2], g[3], g[4], g[5], g[6], over, 1, input, output, read, write_5m,
+                write_1h, reasoning, searches
+            ])
+            .ctx("keep the sums of calls")?;
+        Ok(())
+    }
+
+    fn remove(&mut self, group: &[String; 7], p: &billing_records::Priced) -> Result<()> {
+        let [input, output, read, write_5m, write_1h, reasoning, searches] = count_params(p);
+        let (g, over) = (group, self.over(p));
+        self.remove
+            .execute(params![
+                g[0], g[1], g[2], g[3], g[4], g[5], g[6], over, input, output, read, write_5m,
+                write_1h, reasoning, searches
+            ])
+            .ctx("keep the sums of calls")?;
+        self.empty
+            .execute(params![g[0], g[1], g[2], g[3], g[4], g[5], g[6], over])
+            .ctx("keep the sums of calls")?;
         Ok(())
     }
 }

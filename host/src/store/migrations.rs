@@ -306,8 +306,9 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 10: the calls of local logs summed per day and group as they are
     // stored, so an estimate over any range reads one row per day and
-    // group, not every call. Triggers keep the sums whatever writes the
-    // calls (imports, account moves and merges). Long-context tiers price
+    // group, not every call. The import adds to them as it writes calls;
+    // triggers keep them whatever else moves or removes a call (account
+    // moves and merges). Long-context tiers price
     // whole requests, so each call's group holds the largest of
     // `call_tiers` (the price table's tier starts) its input exceeded; a
     // price table with other starts rebuilds the sums.
@@ -335,29 +336,21 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO call_days (day, provider, account, model, project, service_tier, speed, over, calls, input, output, cache_read, cache_write_5m, cache_write_1h, reasoning, web_searches)
         SELECT day, provider, account, model, project, service_tier, speed, 0, count(*), sum(input), sum(output), sum(cache_read), sum(cache_write_5m), sum(cache_write_1h), sum(reasoning), sum(web_searches)
         FROM calls GROUP BY day, provider, account, model, project, service_tier, speed;
-    CREATE TRIGGER call_days_insert AFTER INSERT ON calls BEGIN
-        -- Not INSERT OR IGNORE: an upsert's own conflict clause would override it.
+    -- The store adds each call it writes (`Tx::upsert_calls`, the hot
+    -- path, in one statement); these keep the sums whatever else changes a
+    -- call's group (an account moved or merged) or removes it.
+    CREATE TRIGGER call_days_move AFTER UPDATE OF day, provider, account, model, project, service_tier, speed ON calls BEGIN
+        UPDATE call_days SET calls = calls - 1, input = input - OLD.input, output = output - OLD.output, cache_read = cache_read - OLD.cache_read, cache_write_5m = cache_write_5m - OLD.cache_write_5m, cache_write_1h = cache_write_1h - OLD.cache_write_1h, reasoning = reasoning - OLD.reasoning, web_searches = web_searches - OLD.web_searches
+        WHERE day = OLD.day AND provider = OLD.provider AND account = OLD.account AND model = OLD.model AND project = OLD.project AND service_tier = OLD.service_tier AND speed = OLD.speed AND over = coalesce((SELECT max(start) FROM call_tiers WHERE start < OLD.input + OLD.cache_read + OLD.cache_write_5m + OLD.cache_write_1h), 0);
+        DELETE FROM call_days WHERE day = OLD.day AND provider = OLD.provider AND account = OLD.account AND model = OLD.model AND project = OLD.project AND service_tier = OLD.service_tier AND speed = OLD.speed AND calls = 0;
         INSERT INTO call_days (day, provider, account, model, project, service_tier, speed, over, calls, input, output, cache_read, cache_write_5m, cache_write_1h, reasoning, web_searches)
-        SELECT NEW.day, NEW.provider, NEW.account, NEW.model, NEW.project, NEW.service_tier, NEW.speed, coalesce((SELECT max(start) FROM call_tiers WHERE start < NEW.input + NEW.cache_read + NEW.cache_write_5m + NEW.cache_write_1h), 0), 0, 0, 0, 0, 0, 0, 0, 0
-        WHERE NOT EXISTS (SELECT 1 FROM call_days WHERE day = NEW.day AND provider = NEW.provider AND account = NEW.account AND model = NEW.model AND project = NEW.project AND service_tier = NEW.service_tier AND speed = NEW.speed AND over = coalesce((SELECT max(start) FROM call_tiers WHERE start < NEW.input + NEW.cache_read + NEW.cache_write_5m + NEW.cache_write_1h), 0));
-        UPDATE call_days SET calls = calls + 1, input = input + NEW.input, output = output + NEW.output, cache_read = cache_read + NEW.cache_read, cache_write_5m = cache_write_5m + NEW.cache_write_5m, cache_write_1h = cache_write_1h + NEW.cache_write_1h, reasoning = reasoning + NEW.reasoning, web_searches = web_searches + NEW.web_searches
-        WHERE day = NEW.day AND provider = NEW.provider AND account = NEW.account AND model = NEW.model AND project = NEW.project AND service_tier = NEW.service_tier AND speed = NEW.speed AND over = coalesce((SELECT max(start) FROM call_tiers WHERE start < NEW.input + NEW.cache_read + NEW.cache_write_5m + NEW.cache_write_1h), 0);
+        VALUES (NEW.day, NEW.provider, NEW.account, NEW.model, NEW.project, NEW.service_tier, NEW.speed, coalesce((SELECT max(start) FROM call_tiers WHERE start < NEW.input + NEW.cache_read + NEW.cache_write_5m + NEW.cache_write_1h), 0), 1, NEW.input, NEW.output, NEW.cache_read, NEW.cache_write_5m, NEW.cache_write_1h, NEW.reasoning, NEW.web_searches)
+        ON CONFLICT DO UPDATE SET calls = calls + 1, input = input + excluded.input, output = output + excluded.output, cache_read = cache_read + excluded.cache_read, cache_write_5m = cache_write_5m + excluded.cache_write_5m, cache_write_1h = cache_write_1h + excluded.cache_write_1h, reasoning = reasoning + excluded.reasoning, web_searches = web_searches + excluded.web_searches;
     END;
     CREATE TRIGGER call_days_delete AFTER DELETE ON calls BEGIN
         UPDATE call_days SET calls = calls - 1, input = input - OLD.input, output = output - OLD.output, cache_read = cache_read - OLD.cache_read, cache_write_5m = cache_write_5m - OLD.cache_write_5m, cache_write_1h = cache_write_1h - OLD.cache_write_1h, reasoning = reasoning - OLD.reasoning, web_searches = web_searches - OLD.web_searches
         WHERE day = OLD.day AND provider = OLD.provider AND account = OLD.account AND model = OLD.model AND project = OLD.project AND service_tier = OLD.service_tier AND speed = OLD.speed AND over = coalesce((SELECT max(start) FROM call_tiers WHERE start < OLD.input + OLD.cache_read + OLD.cache_write_5m + OLD.cache_write_1h), 0);
         DELETE FROM call_days WHERE day = OLD.day AND provider = OLD.provider AND account = OLD.account AND model = OLD.model AND project = OLD.project AND service_tier = OLD.service_tier AND speed = OLD.speed AND calls = 0;
-    END;
-    CREATE TRIGGER call_days_update AFTER UPDATE ON calls BEGIN
-        UPDATE call_days SET calls = calls - 1, input = input - OLD.input, output = output - OLD.output, cache_read = cache_read - OLD.cache_read, cache_write_5m = cache_write_5m - OLD.cache_write_5m, cache_write_1h = cache_write_1h - OLD.cache_write_1h, reasoning = reasoning - OLD.reasoning, web_searches = web_searches - OLD.web_searches
-        WHERE day = OLD.day AND provider = OLD.provider AND account = OLD.account AND model = OLD.model AND project = OLD.project AND service_tier = OLD.service_tier AND speed = OLD.speed AND over = coalesce((SELECT max(start) FROM call_tiers WHERE start < OLD.input + OLD.cache_read + OLD.cache_write_5m + OLD.cache_write_1h), 0);
-        DELETE FROM call_days WHERE day = OLD.day AND provider = OLD.provider AND account = OLD.account AND model = OLD.model AND project = OLD.project AND service_tier = OLD.service_tier AND speed = OLD.speed AND calls = 0;
-        -- Not INSERT OR IGNORE: an upsert's own conflict clause would override it.
-        INSERT INTO call_days (day, provider, account, model, project, service_tier, speed, over, calls, input, output, cache_read, cache_write_5m, cache_write_1h, reasoning, web_searches)
-        SELECT NEW.day, NEW.provider, NEW.account, NEW.model, NEW.project, NEW.service_tier, NEW.speed, coalesce((SELECT max(start) FROM call_tiers WHERE start < NEW.input + NEW.cache_read + NEW.cache_write_5m + NEW.cache_write_1h), 0), 0, 0, 0, 0, 0, 0, 0, 0
-        WHERE NOT EXISTS (SELECT 1 FROM call_days WHERE day = NEW.day AND provider = NEW.provider AND account = NEW.account AND model = NEW.model AND project = NEW.project AND service_tier = NEW.service_tier AND speed = NEW.speed AND over = coalesce((SELECT max(start) FROM call_tiers WHERE start < NEW.input + NEW.cache_read + NEW.cache_write_5m + NEW.cache_write_1h), 0));
-        UPDATE call_days SET calls = calls + 1, input = input + NEW.input, output = output + NEW.output, cache_read = cache_read + NEW.cache_read, cache_write_5m = cache_write_5m + NEW.cache_write_5m, cache_write_1h = cache_write_1h + NEW.cache_write_1h, reasoning = reasoning + NEW.reasoning, web_searches = web_searches + NEW.web_searches
-        WHERE day = NEW.day AND provider = NEW.provider AND account = NEW.account AND model = NEW.model AND project = NEW.project AND service_tier = NEW.service_tier AND speed = NEW.speed AND over = coalesce((SELECT max(start) FROM call_tiers WHERE start < NEW.input + NEW.cache_read + NEW.cache_write_5m + NEW.cache_write_1h), 0);
     END;
     "#,
     // 11: which signed webhook trigger (`[[trigger]]` of agent-host.toml)

@@ -701,19 +701,25 @@ fn call_group(r: &rusqlite::Row<'_>) -> rusqlite::Result<PricedGroup> {
 mod tests {
     use super::*;
 
-    fn insert(store: &Store, key: &str, day: &str, model: &str, input: i64, output: i64) {
-        store
-            .conn
-            .execute(
-                "INSERT INTO calls (plugin_name, source, key, provider, account, day, at, model,
-                    project, session, service_tier, speed, input, output, cache_read,
-                    cache_write_5m, cache_write_1h, reasoning, web_searches, run_id)
-                 VALUES ('p', 's', ?1, 'anthropic', 'default', ?2, NULL, ?3, '/w', 's1',
-                    'standard', '', ?4, ?5, 0, 0, 0, 0, 0, 'r')
-                 ON CONFLICT DO UPDATE SET input = ?4, output = ?5",
-                params![key, day, model, input, output],
-            )
-            .unwrap();
+    /// Stores a call (or a larger copy of it) the way an import does.
+    fn insert(store: &mut Store, key: &str, day: &str, model: &str, input: u64, output: u64) {
+        let row = crate::billing::records::CallRow {
+            provider: "anthropic".into(),
+            account: "default".into(),
+            source: "s".into(),
+            key: key.into(),
+            day: day.parse().unwrap(),
+            at: None,
+            model: model.into(),
+            project: "/w".into(),
+            session: "s1".into(),
+            service_tier: "standard".into(),
+            speed: String::new(),
+            priced: billing_records::Priced { input, output, ..Default::default() },
+        };
+        let tx = store.transaction().unwrap();
+        tx.upsert_calls("p", "r", &[row]).unwrap();
+        tx.commit().unwrap();
     }
 
     /// The kept sums, as `call_groups` reads them.
@@ -738,10 +744,10 @@ mod tests {
 
     #[test]
     fn sums_kept_as_calls_are_stored_equal_the_sums_of_the_calls() {
-        let store = Store::open_in_memory().unwrap();
-        insert(&store, "a", "2026-11-01", "m1", 10, 5);
-        insert(&store, "b", "2026-11-01", "m1", 300_000, 7);
-        insert(&store, "c", "2026-11-02", "m2", 1, 1);
+        let mut store = Store::open_in_memory().unwrap();
+        insert(&mut store, "a", "2026-11-01", "m1", 10, 5);
+        insert(&mut store, "b", "2026-11-01", "m1", 300_000, 7);
+        insert(&mut store, "c", "2026-11-02", "m2", 1, 1);
         assert_eq!(
             kept(&store, &[]),
             [
@@ -749,13 +755,17 @@ mod tests {
                 ("2026-11-02".into(), "m2".into(), 0, 1, 1, 1)
             ]
         );
+        // A copy that only grows a call's counts moves its group by the
+        // difference.
+        insert(&mut store, "c", "2026-11-02", "m2", 1, 4);
+        assert_eq!(kept(&store, &[])[1], ("2026-11-02".into(), "m2".into(), 0, 1, 1, 4));
         // Another table's long-context start splits the day's calls by tier.
         let tiers = kept(&store, &[200_000]);
         assert_eq!(tiers.len(), 3, "{tiers:?}");
         assert!(tiers.contains(&("2026-11-01".into(), "m1".into(), 200_000, 1, 300_000, 7)));
         // A call that grows past the start moves to its tier; one deleted
         // leaves nothing behind.
-        insert(&store, "a", "2026-11-01", "m1", 250_000, 9);
+        insert(&mut store, "a", "2026-11-01", "m1", 250_000, 9);
         store.conn.execute("DELETE FROM calls WHERE key = 'c'", []).unwrap();
         assert_eq!(
             kept(&store, &[200_000]),

@@ -505,6 +505,34 @@ def bench_local_logs(total_mb=1024):
         shutil.rmtree(home)
 
 
+def bench_statusline(runs=21):
+    """`statusline` as Claude Code runs it: the status-line JSON on stdin,
+    over a home with the fixture logs collected."""
+    logs = tempfile.mkdtemp(prefix="agent-bench-status-")
+    home = make_home(["claude_code_logs"])
+    try:
+        fixtures = os.path.join(ROOT, "tests", "fixtures", "logs", "claude")
+        shutil.copytree(fixtures, os.path.join(logs, "claude"))
+        roots = ",".join(os.path.join(logs, "claude", r) for r in ("root-a", "root-b"))
+        env = env_for(home, {"CLAUDE_CONFIG_DIR": roots, "HOME": logs, "AGENT_TODAY": "2026-11-03"})
+        subprocess.run([BIN, "run-all"], env=env, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        stdin = json.dumps({"session_id": "9f0c2e4a-5b1d-4c7e-8a2f-3d6b1e0c9a11",
+                            "model": {"id": "claude-sonnet-4-5", "display_name": "Sonnet 4.5"},
+                            "workspace": {"current_dir": "/home/me/app"},
+                            "cost": {"total_cost_usd": 0.42}}).encode()
+        samples = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            subprocess.run([BIN, "statusline"], env=env, input=stdin, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            samples.append((time.perf_counter() - t0) * 1000)
+        return M(samples)
+    finally:
+        shutil.rmtree(logs)
+        shutil.rmtree(home)
+
+
 def sqlite_cli_version():
     if not shutil.which("sqlite3"):
         return "not installed"
@@ -638,6 +666,9 @@ def main():
         mib * 1.048576 < 100, M([mib]))
     row("nightly run after 1 MB of new lines on top of it (median wall time)", f"{nightly_ms:.0f} ms",
         "< 1 s", nightly_ms < 1000, nightly_ms)
+    status_ms = bench_statusline()
+    row("`statusline`, Claude Code's status-line JSON on stdin (median wall time)",
+        f"{status_ms:.1f} ms", "< 50 ms", status_ms < 50, status_ms)
 
     count, summary_ms, by_model_ms, export_ms, sqlite_ms, exported, dash_ms, html_ms = bench_million()
     row(f"`serve`: the dashboard's data for one month over {count:,} cost rows (`/api/everything`, "

@@ -44,7 +44,7 @@ pub(crate) fn period(ctx: &Context, args: &PeriodArgs) -> Result<Period> {
 /// [`super::views::sessions`]).
 pub(crate) fn summary_data(ctx: &Context, args: &SummaryArgs) -> Result<summary::Summary> {
     let store = ctx.store()?;
-    let q = summary_query(ctx, args)?;
+    let q = summary_query(ctx, args, &store)?;
     let today = ctx.today()?;
     let budget = crate::billing::report::alert_settings(&ctx.settings)?.budget;
     Ok(dashboard::summary(&store, &q, today, &budget, &ctx.prices())?)
@@ -52,7 +52,11 @@ pub(crate) fn summary_data(ctx: &Context, args: &SummaryArgs) -> Result<summary:
 
 /// The summary's query, its provider resolved (an id or a display name,
 /// any case; an unknown one is a usage error listing the known ones).
-pub(crate) fn summary_query(ctx: &Context, args: &SummaryArgs) -> Result<dashboard::Query> {
+pub(crate) fn summary_query(
+    ctx: &Context,
+    args: &SummaryArgs,
+    store: &Store,
+) -> Result<dashboard::Query> {
     use crate::store::reports::Breakdown;
     let p = period(ctx, &args.period)?;
     let by = match args.by {
@@ -62,7 +66,7 @@ pub(crate) fn summary_query(ctx: &Context, args: &SummaryArgs) -> Result<dashboa
         By::Account => Some(Breakdown::Account),
     };
     let mut q = dashboard::Query { period: p, provider: args.provider.clone(), by };
-    q.resolve_provider(&ctx.store()?).map_err(HostError::usage)?;
+    q.resolve_provider(store).map_err(HostError::usage)?;
     Ok(q)
 }
 
@@ -78,7 +82,7 @@ pub fn summary(ctx: &Context, args: &SummaryArgs) -> Result<u8> {
         let s = summary_data(ctx, args)?;
         if args.daily || args.monthly {
             let store = ctx.store()?;
-            let q = summary_query(ctx, args)?;
+            let q = summary_query(ctx, args, &store)?;
             let detail =
                 if args.breakdown { Some(dashboard::models_by_day(&store, &q)?) } else { None };
             let periods = summary::render_periods(&s, args.monthly, detail.as_deref());

@@ -174,20 +174,18 @@ pub fn summary_value(ctx: &Context, args: &SummaryArgs) -> Result<Json> {
     if args.daily || args.monthly {
         // --json carries what the text shows: the --daily/--monthly table.
         #[derive(Serialize)]
-        struct Periods<'a> {
+        struct Periods {
             by: &'static str,
             rows: Vec<crate::billing::summary::PeriodLine>,
-            #[serde(skip)]
-            _s: std::marker::PhantomData<&'a ()>,
         }
         #[derive(Serialize)]
         struct WithPeriods<'a> {
             #[serde(flatten)]
             summary: &'a crate::billing::summary::Summary,
-            periods: Periods<'a>,
+            periods: Periods,
         }
         let store = ctx.store()?;
-        let q = super::billing::summary_query(ctx, args)?;
+        let q = super::billing::summary_query(ctx, args, &store)?;
         let detail = if args.breakdown {
             Some(crate::billing::dashboard::models_by_day(&store, &q)?)
         } else {
@@ -195,7 +193,7 @@ pub fn summary_value(ctx: &Context, args: &SummaryArgs) -> Result<Json> {
         };
         let rows = crate::billing::summary::period_lines(&s, args.monthly, detail.as_deref());
         let by = if args.monthly { "month" } else { "day" };
-        let periods = Periods { by, rows, _s: std::marker::PhantomData };
+        let periods = Periods { by, rows };
         return Ok(value(&WithPeriods { summary: &s, periods }));
     }
     Ok(value(&s))
@@ -210,7 +208,7 @@ pub fn weeks(
 ) -> Result<Vec<crate::billing::period::WeekLine>> {
     let store = ctx.store()?;
     let mut lines = estimate::from_calls(&store, &ctx.prices(), s.period.from, s.period.to)?;
-    if let Some(name) = super::billing::summary_query(ctx, args)?.provider {
+    if let Some(name) = super::billing::summary_query(ctx, args, &store)?.provider {
         lines.retain(|l| l.group.name == name);
     }
     Ok(crate::billing::period::weekly(&s.daily, &lines))

@@ -109,7 +109,7 @@ enum Event {
 pub fn run_worker(
     exe: &Path,
     plugin: &File,
-    job: &Job,
+    mut job: Job,
     timeout: Duration,
     limits: &OutputLimits,
     broker: Option<Arc<Broker>>,
@@ -127,7 +127,6 @@ pub fn run_worker(
     };
     let held = broker.as_ref().map(|b| b.held());
     let (replies, stall) = start_writer(child.stdin.take(), held);
-    let mut job = job.clone();
     job.sandbox_mut().cgroup = slot.as_ref().map(|s| s.path().display().to_string());
     let mut job_line = serde_json::to_vec(&job).unwrap_or_default();
     job_line.push(b'\n');

@@ -314,7 +314,7 @@ fn read_manifest(file: &File, opts: &ScanOptions) -> (std::result::Result<String
     let outcome = run_worker(
         &opts.exe,
         file,
-        &job,
+        job,
         opts.timeout,
         &OutputLimits { log_lines: 0, ..OutputLimits::default() },
         None,

@@ -455,7 +455,7 @@ fn execute(mut prepared: Prepared, opts: &RunOptions) -> Executed {
     let outcome = run_worker(
         &opts.exe,
         &prepared.spec.plugin.file,
-        &job,
+        job,
         opts.timeout_for(&prepared.spec),
         &opts.limits,
         Some(broker),

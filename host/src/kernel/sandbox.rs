@@ -163,11 +163,8 @@ mod imp {
             // SAFETY: a NUL-terminated path.
             (unsafe { libc::access(parent.as_ptr(), libc::W_OK) } == 0).then_some(())
         });
-        let threads = match (cgroup, userns && !is_root()) {
-            (Some(()), _) => format!("at most {MAX_THREADS} (pids cgroup)"),
-            (None, true) => format!("at most {MAX_THREADS} (RLIMIT_NPROC)"),
-            (None, false) => "not bounded (no pids cgroup this user can create)".to_string(),
-        };
+        let cgroup = cgroup.ok_or_else(|| "no pids cgroup this user can create".to_string());
+        let threads = thread_bound(cgroup, userns && !is_root());
         let private_folder = if userns {
             format!("capped at {} MiB", PRIVATE_FOLDER_BYTES >> 20)
         } else {
@@ -202,11 +199,7 @@ mod imp {
             // SAFETY: a plain struct passed by pointer.
             unsafe { libc::setrlimit(libc::RLIMIT_NPROC, &l) == 0 }
         };
-        let threads = match cgroup {
-            Ok(()) => format!("at most {MAX_THREADS} (pids cgroup)"),
-            Err(_) if nproc => format!("at most {MAX_THREADS} (RLIMIT_NPROC)"),
-            Err(why) => format!("not bounded ({why})"),
-        };
+        let threads = thread_bound(cgroup, nproc);
         let no_privileges = drop_capabilities() && (namespaces.is_ok() || !is_root());
         let private_folder = match private_folder {
             Ok(()) => format!("capped at {} MiB", PRIVATE_FOLDER_BYTES >> 20),
@@ -230,6 +223,16 @@ mod imp {
             && private_folder.starts_with("capped")
             && threads.starts_with("at most");
         Protections { landlock, seccomp, limits, no_privileges, private_folder, threads, complete }
+    }
+
+    /// How a worker's threads are bounded: by its pids cgroup, else by
+    /// RLIMIT_NPROC inside its user namespace, else not (and why).
+    fn thread_bound(cgroup: Result<(), String>, nproc: bool) -> String {
+        match cgroup {
+            Ok(()) => format!("at most {MAX_THREADS} (pids cgroup)"),
+            Err(_) if nproc => format!("at most {MAX_THREADS} (RLIMIT_NPROC)"),
+            Err(why) => format!("not bounded ({why})"),
+        }
     }
 
     fn is_root() -> bool {

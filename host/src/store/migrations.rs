@@ -492,6 +492,31 @@ mod tests {
     }
 
     #[test]
+    fn an_upgrade_sums_the_calls_a_previous_release_stored() {
+        let call = |key: &str, day: &str, input: i64| {
+            format!(
+                "INSERT INTO calls VALUES ('claude_code_logs', 'claude_code', '{key}', 'anthropic',
+                   'default', '{day}', NULL, 'claude-sonnet-4-5', '/w', 's', 'standard', '',
+                   {input}, 10, 0, 0, 0, 0, 0, 'r');"
+            )
+        };
+        let calls =
+            [call("a", "2026-11-01", 5), call("b", "2026-11-01", 7), call("c", "2026-11-02", 1)];
+        let mut conn = at_version(9, &calls.concat());
+        conn.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
+        apply(&mut conn, Path::new("test.db")).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT day, over, calls, input, output FROM call_days ORDER BY day")
+            .unwrap();
+        let sums: Vec<(String, i64, i64, i64, i64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(sums, [("2026-11-01".into(), 0, 2, 12, 20), ("2026-11-02".into(), 0, 1, 1, 10)]);
+    }
+
+    #[test]
     fn the_ledger_starts_from_what_the_previous_schema_recorded() {
         let path = Path::new("test.db");
         let mut conn = at_version(

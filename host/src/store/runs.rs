@@ -487,16 +487,7 @@ impl Store {
              WHERE plugin_name = ?1 AND (?2 IS NULL OR kind = ?2)
              ORDER BY updated_at DESC, id DESC LIMIT ?3",
             params![plugin, kind, limit as i64],
-            |r| {
-                Ok(StoredRecord {
-                    plugin: r.get(0)?,
-                    kind: r.get(1)?,
-                    key: r.get(2)?,
-                    updated_at: r.get(3)?,
-                    run_id: r.get(4)?,
-                    payload: r.get(5)?,
-                })
-            },
+            stored_record,
         )
     }
 
@@ -508,16 +499,7 @@ impl Store {
             "SELECT plugin_name, kind, key, updated_at, run_id, payload FROM records
              WHERE kind = ?1 ORDER BY updated_at DESC, id DESC LIMIT ?2",
             params![kind, limit as i64],
-            |r| {
-                Ok(StoredRecord {
-                    plugin: r.get(0)?,
-                    kind: r.get(1)?,
-                    key: r.get(2)?,
-                    updated_at: r.get(3)?,
-                    run_id: r.get(4)?,
-                    payload: r.get(5)?,
-                })
-            },
+            stored_record,
         )
     }
 
@@ -744,6 +726,18 @@ impl Tx<'_> {
         }
         Ok(records.len())
     }
+}
+
+/// A row of `plugin_name, kind, key, updated_at, run_id, payload`.
+fn stored_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRecord> {
+    Ok(StoredRecord {
+        plugin: r.get(0)?,
+        kind: r.get(1)?,
+        key: r.get(2)?,
+        updated_at: r.get(3)?,
+        run_id: r.get(4)?,
+        payload: r.get(5)?,
+    })
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::cli::{AccountsCommand, Cli, Command, JobsCommand, PluginsCommand, Rep
 use crate::commands;
 use crate::config::{Home, Settings};
 use crate::error::{HostError, Result};
-use crate::store::Store;
+use crate::store::{Location, Store};
 
 /// What every command starts from.
 pub struct Context {
@@ -50,9 +50,34 @@ impl Context {
         })
     }
 
-    /// Opens the database.
+    /// Where the history lives: `AGENT_STORE_URL` (environment or `.env`),
+    /// else `[store] url` in `agent-host.toml`, else the home's SQLite file.
+    pub fn store_location(&self) -> Result<Location> {
+        let url = match self.settings.get("AGENT_STORE_URL") {
+            Some(u) => Some(u.to_string()),
+            None => crate::jobfile::store_url(self.home.path())?,
+        };
+        match url {
+            Some(u) => Ok(Location::parse(&u)?),
+            None => Ok(Location::Sqlite(self.home.db_path())),
+        }
+    }
+
+    /// This machine's name in a shared store: `AGENT_MACHINE`, else the
+    /// host name.
+    pub fn machine(&self) -> String {
+        self.settings
+            .get("AGENT_MACHINE")
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(host_name)
+    }
+
+    /// Opens the store, writing as this machine.
     pub fn store(&self) -> Result<Store> {
-        Ok(Store::open(&self.home.db_path())?)
+        let mut store = Store::open_at(&self.store_location()?)?;
+        store.set_machine(&self.machine());
+        Ok(store)
     }
 
     /// How plugins are found: manifests read by workers, cached in the home.
@@ -277,4 +302,13 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Plugin(_) => Ok(crate::error::ExitCode::OK),
         Command::Worker => Ok(crate::kernel::worker::main()),
     }
+}
+
+/// The kernel's name for this machine (`uname -n`), or `unknown`.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
 }

@@ -248,7 +248,7 @@ impl Settings {
     pub fn is_secret(&self, name: &str, declared: &[String]) -> bool {
         // The alert mail server's URL holds its login whenever it has one;
         // without one it is still the host's, never a plugin's.
-        const HOST_SECRETS: [&str; 1] = ["ALERT_SMTP_URL"];
+        const HOST_SECRETS: [&str; 2] = ["ALERT_SMTP_URL", "AGENT_STORE_URL"];
         is_secret_name(name)
             || HOST_SECRETS.contains(&name)
             || declared.iter().any(|d| d == name)
@@ -263,6 +263,9 @@ impl Settings {
             .filter(|(k, v)| !v.is_empty() && self.is_secret(k, declared))
             .map(|(_, v)| v.clone())
             .collect();
+        // A URL's password also shows on its own (a driver's message).
+        let passwords: Vec<String> = values.iter().flat_map(|v| url_password(v)).collect();
+        values.extend(passwords);
         // Longest first, so a secret that contains another is redacted whole.
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));
         values.dedup();
@@ -335,6 +338,18 @@ pub fn is_secret_name(name: &str) -> bool {
 }
 
 /// Whether a value is a URL with a password in it (`postgres://u:pw@h/db`).
+/// A URL's password, as written and percent-decoded.
+fn url_password(value: &str) -> Vec<String> {
+    let Some(p) = url::Url::parse(value).ok().and_then(|u| u.password().map(str::to_string))
+    else {
+        return Vec::new();
+    };
+    let decoded = url::form_urlencoded::parse(format!("p={p}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned());
+    std::iter::once(p).chain(decoded).filter(|p| !p.is_empty()).collect()
+}
+
 fn url_has_password(value: &str) -> bool {
     url::Url::parse(value).is_ok_and(|u| u.password().is_some_and(|p| !p.is_empty()))
 }
@@ -401,7 +416,12 @@ mod tests {
             [("DATABASE_URL".into(), "postgres://u:hunter22@db/x".into())].into(),
         );
         assert!(s.is_secret("DATABASE_URL", &[]));
-        assert_eq!(s.secret_values(&[]), vec!["postgres://u:hunter22@db/x".to_string()]);
+        // The password alone too: a driver may quote it without the URL.
+        assert_eq!(
+            s.secret_values(&[]),
+            vec!["postgres://u:hunter22@db/x".to_string(), "hunter22".to_string()]
+        );
+        assert!(Settings::from_map(BTreeMap::new()).is_secret("AGENT_STORE_URL", &[]));
         // The alert mail server, with or without a login in it.
         let s = Settings::from_map(
             [("ALERT_SMTP_URL".into(), "smtp://u:pw-secret@mail.example.com:587".into())].into(),

@@ -29,6 +29,34 @@ struct JobsToml {
     job: Vec<Spanned<Entry>>,
     #[serde(default)]
     trigger: Vec<Spanned<TriggerEntry>>,
+    /// Read by [`store_url`], before any job.
+    #[serde(default)]
+    #[expect(dead_code, reason = "read by store_url; accepted here so the file validates")]
+    store: Option<StoreEntry>,
+}
+
+/// `[store]`: where this home's history lives (see [`store_url`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreEntry {
+    url: String,
+}
+
+/// The `[store] url` of the home's `agent-host.toml`, if it sets one. A
+/// parse error names the file but never quotes it (the URL may hold a
+/// password).
+pub fn store_url(home: &std::path::Path) -> Result<Option<String>> {
+    #[derive(Deserialize)]
+    struct OnlyStore {
+        #[serde(default)]
+        store: Option<StoreEntry>,
+    }
+    let path = home.join(FILE);
+    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
+    let parsed: OnlyStore = toml::from_str(&text).map_err(|e| {
+        HostError::config(format!("{}: {}", path.display(), e.message().trim()))
+    })?;
+    Ok(parsed.store.map(|s| s.url).filter(|u| !u.trim().is_empty()))
 }
 
 /// A `[[trigger]]`: a signed webhook that starts jobs.

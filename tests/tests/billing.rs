@@ -22,13 +22,7 @@ fn august(sim: &agent_host_tests::Simulator) -> Home {
 }
 
 fn stored_total(home: &Home) -> Decimal {
-    let amounts: Vec<String> = {
-        let db = home.db();
-        let mut stmt =
-            db.prepare("SELECT amount FROM cost_rows WHERE day LIKE '2025-08-%'").unwrap();
-        let rows = stmt.query_map([], |r| r.get(0)).unwrap();
-        rows.map(Result::unwrap).collect()
-    };
+    let amounts = home.column("SELECT amount FROM cost_rows WHERE day LIKE '2025-08-%'", &[]);
     amounts.iter().map(|a| dec(a)).sum()
 }
 

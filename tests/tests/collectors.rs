@@ -12,13 +12,12 @@ fn day(s: &str) -> NaiveDate {
 }
 
 fn stored_day(home: &Home, provider: &str, d: NaiveDate) -> (u64, String) {
-    home.db()
-        .query_row(
-            "SELECT tokens, cost FROM results WHERE provider = ?1 AND date = ?2",
-            [provider, &d.to_string()],
-            |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
-        )
-        .unwrap_or_else(|e| panic!("no results row for {provider} {d}: {e}"))
+    let rows = home.rows(
+        "SELECT tokens, cost FROM results WHERE provider = ?1 AND date = ?2",
+        &[provider, &d.to_string()],
+    );
+    let row = rows.first().unwrap_or_else(|| panic!("no results row for {provider} {d}"));
+    (row[0].as_deref().unwrap().parse().unwrap(), row[1].clone().unwrap())
 }
 
 #[test]
@@ -41,13 +40,16 @@ fn per_day_totals_equal_the_providers_to_the_last_digit() {
         home.text("SELECT cost FROM results WHERE provider = 'OpenAI' AND tokens = 0 LIMIT 1"),
         "0"
     );
-    // Amounts stay decimal text: no float ever touched them.
-    let non_text: i64 = home
-        .db()
-        .query_row("SELECT count(*) FROM cost_rows WHERE typeof(amount) != 'text'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    // Amounts stay exact decimals: text in SQLite, NUMERIC in PostgreSQL;
+    // no float ever touched them.
+    let non_text = if home.is_postgres() {
+        home.number(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'cost_rows'
+               AND column_name = 'amount' AND data_type != 'numeric'",
+        )
+    } else {
+        home.number("SELECT count(*) FROM cost_rows WHERE typeof(amount) != 'text'")
+    };
     assert_eq!(non_text, 0);
 }
 
@@ -230,21 +232,15 @@ fn a_revised_day_is_updated_and_its_revision_recorded() {
     assert_eq!(stored_day(&home, "Anthropic", revised), sim.expected_day("anthropic", revised));
     let revisions = home.count("revisions");
     assert!(revisions >= 4, "cost and usage values of both providers changed: {revisions}");
-    let other_days: i64 = home
-        .db()
-        .query_row("SELECT count(*) FROM revisions WHERE day != '2025-08-30'", [], |r| r.get(0))
-        .unwrap();
+    let other_days = home.number("SELECT count(*) FROM revisions WHERE day != '2025-08-30'");
     assert_eq!(other_days, 0, "only the revised day changed");
-    let tables = home.text("SELECT group_concat(DISTINCT table_name) FROM revisions");
+    let tables = home.column("SELECT DISTINCT table_name FROM revisions", &[]).join(",");
     assert!(tables.contains("cost_rows") && tables.contains("usage_rows"), "{tables}");
-    let (old, new): (String, String) = home
-        .db()
-        .query_row(
-            "SELECT old_value, new_value FROM revisions WHERE table_name = 'cost_rows' AND natural_key LIKE 'openai|%' LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let row = home.rows(
+        "SELECT old_value, new_value FROM revisions WHERE table_name = 'cost_rows' AND natural_key LIKE 'openai|%' LIMIT 1",
+        &[],
+    );
+    let (old, new) = (row[0][0].clone().unwrap(), row[0][1].clone().unwrap());
     assert!(
         new.parse::<rust_decimal::Decimal>().unwrap()
             > old.parse::<rust_decimal::Decimal>().unwrap()

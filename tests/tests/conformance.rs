@@ -82,13 +82,13 @@ fn body(name: &str) -> String {
 
 /// The stored (tokens, cost, tokens without billed cost) of a day.
 fn stored(home: &Home, provider: &str, day: &str) -> Option<(i64, String, i64)> {
-    home.db()
-        .query_row(
-            "SELECT tokens, cost, not_in_cost_tokens FROM results WHERE provider = ?1 AND date = ?2",
-            [provider, day],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .ok()
+    let rows = home.rows(
+        "SELECT tokens, cost, not_in_cost_tokens FROM results WHERE provider = ?1 AND date = ?2",
+        &[provider, day],
+    );
+    let r = rows.first()?;
+    let int = |i: usize| r[i].as_deref().unwrap().parse().unwrap();
+    Some((int(0), r[1].clone().unwrap(), int(2)))
 }
 
 /// Runs the Anthropic collector over 2026-08-01..03 against `pages`.
@@ -157,7 +157,7 @@ fn openai_spec_bodies_give_exact_days() {
     assert_eq!(stored(&home, "OpenAI", "2026-08-03"), None);
     // Quantities are kept exactly as sent.
     assert_eq!(
-        home.text("SELECT group_concat(quantity, ' ') FROM (SELECT quantity FROM cost_rows WHERE day = '2026-08-01' ORDER BY line_item)"),
+        home.text("SELECT group_concat(quantity, ' ') FROM (SELECT quantity FROM cost_rows WHERE day = '2026-08-01' ORDER BY line_item) AS q"),
         "7.5 2.0E3"
     );
     // The cursor went back percent-encoded, every other parameter kept.

@@ -16,13 +16,12 @@ fn d(s: &str) -> NaiveDate {
 
 /// The stored `results` (tokens, cost) of a provider's day, if any.
 fn stored(home: &Home, provider: &str, day: NaiveDate) -> Option<(u64, String)> {
-    let db = home.db();
-    db.query_row(
+    let rows = home.rows(
         "SELECT tokens, cost FROM results WHERE provider = ?1 AND date = ?2",
-        [provider, &day.to_string()],
-        |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
-    )
-    .ok()
+        &[provider, &day.to_string()],
+    );
+    let r = rows.first()?;
+    Some((r[0].as_deref().unwrap().parse().unwrap(), r[1].clone().unwrap()))
 }
 
 #[test]

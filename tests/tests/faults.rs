@@ -36,33 +36,21 @@ fn nothing_stored(home: &Home) -> bool {
 
 /// The invariants that must hold after any interruption.
 fn assert_consistent(home: &Home) {
-    let db = home.db();
     // Coverage is never ahead of the data: every complete day has its results row.
-    let ahead: i64 = db
-        .query_row(
-            "SELECT count(*) FROM coverage c WHERE NOT EXISTS (
-                SELECT 1 FROM results r WHERE r.date = c.day AND r.provider =
-                  CASE c.plugin_name WHEN 'openai_collector' THEN 'OpenAI' ELSE 'Anthropic' END)",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let ahead = home.number(
+        "SELECT count(*) FROM coverage c WHERE NOT EXISTS (
+            SELECT 1 FROM results r WHERE r.date = c.day AND r.provider =
+              CASE c.plugin_name WHEN 'openai_collector' THEN 'OpenAI' ELSE 'Anthropic' END)",
+    );
     assert_eq!(ahead, 0, "coverage ahead of the data");
     // Never a partial day: each stored day's total equals the sum of its rows.
-    let mut stmt = db.prepare("SELECT provider, date, cost FROM results").unwrap();
-    let rows: Vec<(String, String, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    for (provider, date, cost) in rows {
+    for row in home.rows("SELECT provider, date, cost FROM results", &[]) {
+        let [provider, date, cost] = [0, 1, 2].map(|i| row[i].clone().unwrap());
         let id = if provider == "OpenAI" { "openai" } else { "anthropic" };
-        let mut s =
-            db.prepare("SELECT amount FROM cost_rows WHERE provider = ?1 AND day = ?2").unwrap();
-        let sum: Decimal = s
-            .query_map([id, &date], |r| r.get::<_, String>(0))
-            .unwrap()
-            .map(|a| a.unwrap().parse::<Decimal>().unwrap())
+        let sum: Decimal = home
+            .column("SELECT amount FROM cost_rows WHERE provider = ?1 AND day = ?2", &[id, &date])
+            .iter()
+            .map(|a| a.parse::<Decimal>().unwrap())
             .sum();
         assert_eq!(sum, cost.parse::<Decimal>().unwrap(), "{provider} {date} is partial");
     }

@@ -232,13 +232,12 @@ fn a_job_name_given_to_another_plugin_leaves_the_old_rows_alone() {
 
 /// Per provider and day, the stored tokens and cost.
 fn day_totals(home: &Home) -> Vec<(String, String, i64, String)> {
-    let db = home.db();
-    let mut stmt = db
-        .prepare("SELECT provider, date, tokens, cost FROM results ORDER BY provider, date")
-        .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .unwrap()
-        .map(Result::unwrap)
+    home.rows("SELECT provider, date, tokens, cost FROM results ORDER BY provider, date", &[])
+        .into_iter()
+        .map(|r| {
+            let t = |i: usize| r[i].clone().unwrap();
+            (t(0), t(1), t(2).parse().unwrap(), t(3))
+        })
         .collect()
 }
 
@@ -321,8 +320,8 @@ fn moving_keys_from_dot_env_into_jobs_keeps_one_account_and_counts_every_day_onc
         assert_eq!(a["account"], "acme");
         let days = home.number(&format!(
             "SELECT count(DISTINCT day) FROM (SELECT provider, day FROM cost_rows
-             UNION ALL SELECT provider, day FROM usage_rows) WHERE provider = {}",
-            a["provider"]
+             UNION ALL SELECT provider, day FROM usage_rows) AS all_rows WHERE provider = '{}'",
+            a["provider"].as_str().unwrap()
         ));
         assert_eq!(a["days"], days);
         assert_eq!(a["identities"].as_array().unwrap().len(), 1);

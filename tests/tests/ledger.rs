@@ -33,18 +33,13 @@ fn days(from: NaiveDate, to: NaiveDate) -> impl Iterator<Item = NaiveDate> {
 /// Every day of the backfill, for both providers, equals what the
 /// simulator reports for it.
 fn assert_every_day_exact(home: &Home, sim: &Simulator) {
-    let db = home.db();
-    let mut stmt = db
-        .prepare("SELECT tokens || ' ' || cost FROM results WHERE provider = ?1 AND date = ?2")
-        .unwrap();
     for (id, name) in [("openai", "OpenAI"), ("anthropic", "Anthropic")] {
         for d in days(day(FROM), day(TO)) {
             let (tokens, cost) = sim.expected_day(id, d);
-            let stored: Vec<String> = stmt
-                .query_map([name, &d.to_string()], |r| r.get(0))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
+            let stored = home.column(
+                "SELECT tokens || ' ' || cost FROM results WHERE provider = ?1 AND date = ?2",
+                &[name, &d.to_string()],
+            );
             assert_eq!(stored, [format!("{tokens} {cost}")], "{name} {d}");
         }
     }
@@ -82,12 +77,8 @@ fn a_host_stopped_while_a_window_hangs_loses_time_never_days() {
             .unwrap();
         // Every other window commits; the hung one is still in flight.
         // The database may not exist yet, or not be migrated yet.
-        let committed = || {
-            let db = home.path().join("agent_os.db");
-            rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .and_then(|db| db.query_row("SELECT count(*) FROM coverage", [], |r| r.get(0)))
-                .is_ok_and(|n: i64| n == 2 * all - hole)
-        };
+        let committed =
+            || home.try_number("SELECT count(*) FROM coverage") == Some(2 * all - hole);
         wait_for("the other windows", committed);
         assert_eq!(home.number("SELECT count(*) FROM runs WHERE status = 'running'"), 1, "{name}");
         // SAFETY: signalling the host process this test started.

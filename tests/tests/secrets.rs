@@ -16,22 +16,20 @@ const SECRETS: &[&str] = &[
 ];
 
 fn dump_database(home: &Home) -> String {
-    let db = home.db();
-    let tables: Vec<String> = {
-        let mut s = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").unwrap();
-        s.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    let tables = if home.is_postgres() {
+        home.column(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()",
+            &[],
+        )
+    } else {
+        home.column("SELECT name FROM sqlite_master WHERE type = 'table'", &[])
     };
     let mut out = String::new();
     for t in tables {
-        let mut s = db.prepare(&format!("SELECT * FROM {t}")).unwrap();
-        let n = s.column_count();
-        let mut rows = s.query([]).unwrap();
-        while let Some(r) = rows.next().unwrap() {
-            for i in 0..n {
-                if let Ok(rusqlite::types::ValueRef::Text(t)) = r.get_ref(i) {
-                    out.push_str(&String::from_utf8_lossy(t));
-                    out.push('\n');
-                }
+        for row in home.rows(&format!("SELECT * FROM {t}"), &[]) {
+            for v in row.into_iter().flatten() {
+                out.push_str(&v);
+                out.push('\n');
             }
         }
     }

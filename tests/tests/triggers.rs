@@ -160,7 +160,7 @@ fn finished(home: &Home, id: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let status: Option<String> =
-            home.db().query_row("SELECT status FROM runs WHERE id = ?1", [id], |r| r.get(0)).ok();
+            home.column("SELECT status FROM runs WHERE id = ?1", &[id]).into_iter().next();
         match status.as_deref() {
             Some("running") | None if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(100))
@@ -249,12 +249,7 @@ fn a_signed_request_runs_its_jobs_once_and_nothing_else_does() {
 
     // The keys are in no log, row or answer.
     let stderr = server.stop();
-    let logs: Vec<String> = {
-        let db = home.db();
-        let mut stmt = db.prepare("SELECT message FROM run_logs").unwrap();
-        let lines = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
-        lines.map(Result::unwrap).collect()
-    };
+    let logs = home.column("SELECT message FROM run_logs", &[]);
     let runs_json = home.run(&["runs", "--json"]).stdout();
     for text in [home.log(), stderr, logs.join("\n"), runs_json, listed] {
         assert!(!text.contains(KEY) && !text.contains(GH_KEY), "a key leaked:\n{text}");

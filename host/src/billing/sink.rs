@@ -379,7 +379,7 @@ mod tests {
         let names = store.query_all::<String, Vec<_>>(
             "read",
             "SELECT display_name FROM providers",
-            [],
+            crate::store::sql::args![],
             |r| r.get(0),
         );
         assert_eq!(names.unwrap(), ["Anthropic"], "the claimant's name stays");
@@ -436,7 +436,7 @@ mod tests {
 
     fn revisions(store: &Store) -> i64 {
         let n: Vec<i64> =
-            store.query_all("read", "SELECT count(*) FROM revisions", [], |r| r.get(0)).unwrap();
+            store.query_all("read", "SELECT count(*) FROM revisions", crate::store::sql::args![], |r| r.get(0)).unwrap();
         n[0]
     }
 
@@ -456,7 +456,7 @@ mod tests {
                     "read",
                     "SELECT u.not_in_cost, r.not_in_cost_tokens FROM usage_rows u, results r
                      WHERE r.date = u.day",
-                    [],
+                    crate::store::sql::args![],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .unwrap()
@@ -480,7 +480,7 @@ mod tests {
         );
         assert_eq!(revisions(&store), 0, "a re-keyed day with the same totals");
         let projects: Vec<String> =
-            store.query_all("read", "SELECT project FROM cost_rows", [], |r| r.get(0)).unwrap();
+            store.query_all("read", "SELECT project FROM cost_rows", crate::store::sql::args![], |r| r.get(0)).unwrap();
         assert_eq!(projects, ["b"]);
         // A real revision: the amount moves; both the change and the row it
         // replaced are recorded.

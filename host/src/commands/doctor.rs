@@ -33,7 +33,7 @@ fn check(ok: bool, what: impl Into<String>, detail: impl Into<String>) -> Check 
 /// failed, else 3.
 pub fn run(ctx: &Context, json: bool) -> Result<u8> {
     let mut checks = vec![home_check(ctx.home.path()), env_check(&ctx.home.env_path())];
-    let db = db_check(&ctx.home.db_path());
+    let db = db_check(&ctx.store_location()?);
     let db_failed = db.status == "fail";
     checks.push(db);
     match ctx.catalog() {
@@ -215,12 +215,14 @@ fn alerts_check(ctx: &Context) -> Check {
     check(true, what, names.join(", "))
 }
 
-fn db_check(db: &Path) -> Check {
-    let what = format!("database {}", db.display());
-    if !db.exists() {
-        return Check { status: "ok", what, detail: "not created yet".into() };
+fn db_check(at: &crate::store::Location) -> Check {
+    let what = format!("database {at}");
+    if let crate::store::Location::Sqlite(path) = at {
+        if !path.exists() {
+            return Check { status: "ok", what, detail: "not created yet".into() };
+        }
     }
-    match Store::check_file(db) {
+    match Store::check(at) {
         Ok(detail) => check(true, what, detail),
         Err(e) => check(false, what, e.to_string()),
     }

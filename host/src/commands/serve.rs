@@ -5,7 +5,6 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -32,7 +31,7 @@ const CONCURRENT_VIEWS: usize = 2;
 
 /// What every request needs.
 struct Server {
-    db: PathBuf,
+    store: crate::store::Location,
     token: Option<String>,
     /// Bound to loopback: requests must name a loopback host (a page on
     /// another site cannot reach the API through DNS rebinding).
@@ -89,7 +88,7 @@ pub fn serve(ctx: &Context, args: &ServeArgs) -> Result<u8> {
         None => (None, None),
     };
     let server = Arc::new(Server {
-        db: ctx.home.db_path(),
+        store: ctx.store_location()?,
         token,
         loopback,
         today: pinned_today(ctx)?,
@@ -289,7 +288,7 @@ fn api(
     let today = server.today();
     let extra: &[&str] = if view == "runs" { &["limit"] } else { &[] };
     let mut q = Query::from_params(params, extra, default_period(today)).map_err(bad)?;
-    let store = Store::open_read_only(&server.db)
+    let store = Store::open_read_only(&server.store)
         .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     q.resolve_provider(&store).map_err(bad)?;
     let failed = |e: crate::store::StoreError| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string());

@@ -5,10 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
-use rusqlite::params;
+use super::sql::args;
 use serde::Serialize;
 
-use super::{Context, Result, Store, StoreError, Tx};
+use super::{Result, Store, StoreError, Tx};
 
 /// An account of one provider, as `accounts list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -67,29 +67,29 @@ impl Store {
     /// Every account with rows, by provider and account.
     pub fn accounts(&self) -> Result<Vec<AccountRow>> {
         let groups: Vec<(String, String, String, i64, String, String)> = self.query_all(
-            "read accounts",
-            "SELECT provider, account, plugin_name, count(DISTINCT day), min(day), max(day) FROM (
+"read accounts",
+"SELECT provider, account, plugin_name, count(DISTINCT day), min(day), max(day) FROM (
                 SELECT provider, account, plugin_name, day FROM cost_rows
                 UNION ALL SELECT provider, account, plugin_name, day FROM usage_rows
-             ) GROUP BY provider, account, plugin_name ORDER BY provider, account, plugin_name",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
-        )?;
+             ) AS all_rows GROUP BY provider, account, plugin_name ORDER BY provider, account, plugin_name",
+args![],
+|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+)?;
         let days: BTreeMap<(String, String), i64> = self.query_all(
-            "read accounts",
-            "SELECT provider, account, count(DISTINCT day) FROM (
+"read accounts",
+"SELECT provider, account, count(DISTINCT day) FROM (
                 SELECT provider, account, day FROM cost_rows
                 UNION ALL SELECT provider, account, day FROM usage_rows
-             ) GROUP BY provider, account",
-            [],
-            |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)),
-        )?;
+             ) AS all_rows GROUP BY provider, account",
+args![],
+|r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)),
+)?;
         let identities: Vec<(String, String)> = self.query_all(
-            "read identities",
-            "SELECT plugin_name, identity FROM job_identities ORDER BY identity",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+"read identities",
+"SELECT plugin_name, identity FROM job_identities ORDER BY identity",
+args![],
+|r| Ok((r.get(0)?, r.get(1)?)),
+)?;
         let mut out: Vec<AccountRow> = Vec::new();
         for (provider, account, job, _, first, last) in groups {
             let same = out.last().is_some_and(|a| a.provider == provider && a.account == account);
@@ -120,12 +120,12 @@ impl Store {
     /// The jobs recorded with `identity`, and the account each gave.
     pub fn jobs_of_identity(&self, identity: &str) -> Result<Vec<KnownJob>> {
         self.query_all(
-            "read identities",
-            "SELECT plugin_name, plugin, account FROM job_identities WHERE identity = ?1
+"read identities",
+"SELECT plugin_name, plugin, account FROM job_identities WHERE identity = ?1
              ORDER BY plugin_name, account",
-            [identity],
-            |r| Ok(KnownJob { job: r.get(0)?, plugin: r.get(1)?, account: r.get(2)? }),
-        )
+args![identity],
+|r| Ok(KnownJob { job: r.get(0)?, plugin: r.get(1)?, account: r.get(2)? }),
+)
     }
 }
 
@@ -145,43 +145,27 @@ impl Tx<'_> {
     ) -> Result<()> {
         const WHAT: &str = "record the job's identity";
         let first: Option<String> = self
-            .tx
-            .query_row(
-                "SELECT min(first_seen) FROM job_identities WHERE identity = ?1",
-                [identity],
-                |r| r.get(0),
-            )
-            .ctx(WHAT)?;
+            .db
+            .row(WHAT, "SELECT min(first_seen) FROM job_identities WHERE identity = ?1", args![identity], |r| r.get(0))?;
         if replace {
-            self.tx
-                .execute("DELETE FROM job_identities WHERE identity = ?1", [identity])
-                .ctx(WHAT)?;
+            self.db
+                .exec(WHAT, "DELETE FROM job_identities WHERE identity = ?1", args![identity])?;
         }
-        self.tx
-            .execute(
-                "INSERT INTO job_identities (plugin_name, plugin, identity, account, first_seen,
+        self.db
+            .exec(WHAT, "INSERT INTO job_identities (plugin_name, plugin, identity, account, first_seen,
                     last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT DO UPDATE SET plugin = ?2, last_seen = ?6",
-                params![job, plugin, identity, account, first.as_deref().unwrap_or(now), now],
-            )
-            .ctx(WHAT)?;
+                 ON CONFLICT (plugin_name, identity, account) DO UPDATE SET plugin = ?2, last_seen = ?6", args![job, plugin, identity, account, first.as_deref().unwrap_or(now), now])?;
         Ok(())
     }
 
     /// The accounts of `provider` whose rows `job` wrote, other than `but`.
     pub fn accounts_of_job(&self, job: &str, provider: &str, but: &str) -> Result<Vec<String>> {
         const WHAT: &str = "read the job's accounts";
-        let mut stmt = self
-            .tx
-            .prepare_cached(
-                "SELECT account FROM cost_rows WHERE plugin_name = ?1 AND provider = ?2
+        let stmt = "SELECT account FROM cost_rows WHERE plugin_name = ?1 AND provider = ?2
                    AND account != ?3
                  UNION SELECT account FROM usage_rows WHERE plugin_name = ?1 AND provider = ?2
-                   AND account != ?3",
-            )
-            .ctx(WHAT)?;
-        let rows = stmt.query_map(params![job, provider, but], |r| r.get(0)).ctx(WHAT)?;
-        rows.collect::<rusqlite::Result<_>>().ctx(WHAT)
+                   AND account != ?3";
+        self.db.rows(WHAT, stmt, args![job, provider, but], |r| r.get(0))
     }
 
     /// Gives `job` the rows of `provider` that `from_job` wrote (the
@@ -191,14 +175,10 @@ impl Tx<'_> {
         let mut rows = 0;
         for table in ["cost_rows", "usage_rows", "usage_priced"] {
             rows += self
-                .tx
-                .execute(
-                    &format!(
+                .db
+                .exec(WHAT, &format!(
                         "UPDATE {table} SET plugin_name = ?3 WHERE plugin_name = ?1 AND provider = ?2"
-                    ),
-                    params![from_job, provider, job],
-                )
-                .ctx(WHAT)?;
+                    ), args![from_job, provider, job])?;
         }
         Ok(rows)
     }
@@ -208,8 +188,9 @@ impl Tx<'_> {
     /// now `job`'s).
     pub fn move_history(&self, from_job: &str, job: &str) -> Result<()> {
         const WHAT: &str = "move the job's history";
-        self.tx
-            .execute_batch(&format!(
+        self.db.batch(
+            WHAT,
+            &format!(
                 "INSERT INTO coverage (plugin_name, day, run_id, completed_at)
                    SELECT {to}, day, run_id, completed_at FROM coverage WHERE plugin_name = {from}
                    ON CONFLICT DO NOTHING;
@@ -218,13 +199,16 @@ impl Tx<'_> {
                    WHERE plugin_name = {from} ON CONFLICT DO NOTHING;
                  INSERT INTO ledger (plugin_name, first_day, last_day)
                    SELECT {to}, first_day, last_day FROM ledger WHERE plugin_name = {from}
-                   ON CONFLICT DO UPDATE SET first_day = min(first_day, excluded.first_day),
-                     last_day = max(last_day, excluded.last_day);
+                   ON CONFLICT (plugin_name) DO UPDATE SET
+                     first_day = CASE WHEN excluded.first_day < ledger.first_day
+                       THEN excluded.first_day ELSE ledger.first_day END,
+                     last_day = CASE WHEN excluded.last_day > ledger.last_day
+                       THEN excluded.last_day ELSE ledger.last_day END;
                  DELETE FROM ledger WHERE plugin_name = {from};",
                 to = quote(job),
                 from = quote(from_job),
-            ))
-            .ctx(WHAT)
+            ),
+        )
     }
 
     /// Moves the rows of `provider` under account `from` (only those `job`
@@ -247,14 +231,12 @@ impl Tx<'_> {
         if from == into {
             return Ok(Ok(Moved::default()));
         }
-        let source = "provider = ?1 AND account = ?2 AND (?3 IS NULL OR plugin_name = ?3)";
+        let source = "provider = ?1 AND account = ?2 AND (plugin_name = ?3 OR ?3 IS NULL)";
         let days_of =
-            |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<BTreeSet<NaiveDate>> {
-                let mut stmt = self.tx.prepare_cached(sql).ctx(WHAT)?;
-                let rows = stmt.query_map(p, |r| r.get::<_, String>(0)).ctx(WHAT)?;
+            |sql: &str, p: &[&dyn super::sql::Arg]| -> Result<BTreeSet<NaiveDate>> {
+                let rows: Vec<String> = self.db.rows(WHAT, sql, p, |r| r.get(0))?;
                 let mut out = BTreeSet::new();
                 for d in rows {
-                    let d = d.ctx(WHAT)?;
                     out.insert(d.parse().map_err(|_| {
                         StoreError::Invalid(format!("stored day {d:?} is not a date"))
                     })?);
@@ -265,12 +247,12 @@ impl Tx<'_> {
             &format!(
                 "SELECT day FROM cost_rows WHERE {source} UNION SELECT day FROM usage_rows WHERE {source}"
             ),
-            params![provider, from, job],
+            args![provider, from, job],
         )?;
         let held = days_of(
             "SELECT day FROM cost_rows WHERE provider = ?1 AND account = ?2
              UNION SELECT day FROM usage_rows WHERE provider = ?1 AND account = ?2",
-            params![provider, into],
+            args![provider, into],
         )?;
         let mut moved = Moved::default();
         let mut differing = Vec::new();
@@ -286,35 +268,23 @@ impl Tx<'_> {
         }
         for day in moved.overlapping.keys() {
             for table in ["cost_rows", "usage_rows", "usage_priced"] {
-                self.tx
-                    .execute(
-                        &format!("DELETE FROM {table} WHERE {source} AND day = ?4"),
-                        params![provider, from, job, day.to_string()],
-                    )
-                    .ctx(WHAT)?;
+                self.db
+                    .exec(WHAT, &format!("DELETE FROM {table} WHERE {source} AND day = ?4"), args![provider, from, job, day.to_string()])?;
             }
         }
         for table in ["cost_rows", "usage_rows", "usage_priced"] {
             moved.rows += self
-                .tx
-                .execute(
-                    &format!(
+                .db
+                .exec(WHAT, &format!(
                         "UPDATE {table} SET account = ?4, plugin_name = coalesce(?5, plugin_name)
                          WHERE {source}"
-                    ),
-                    params![provider, from, job, into, new_job],
-                )
-                .ctx(WHAT)?;
+                    ), args![provider, from, job, into, new_job])?;
         }
         // Calls (local logs, estimates) follow a renamed account; a job's
         // adoption concerns billed rows only.
         if job.is_none() {
-            self.tx
-                .execute(
-                    "UPDATE calls SET account = ?3 WHERE provider = ?1 AND account = ?2",
-                    params![provider, from, into],
-                )
-                .ctx(WHAT)?;
+            self.db
+                .exec(WHAT, "UPDATE calls SET account = ?3 WHERE provider = ?1 AND account = ?2", args![provider, from, into])?;
         }
         let providers = BTreeSet::from([provider.to_string()]);
         let days: Vec<NaiveDate> = moving.into_iter().collect();
@@ -336,16 +306,15 @@ impl Tx<'_> {
         for (table, columns) in [("cost_rows", COST_COLUMNS), ("usage_rows", USAGE_COLUMNS)] {
             let a = format!(
                 "SELECT {columns} FROM {table} WHERE provider = ?1 AND day = ?2 AND account = ?3
-                 AND (?5 IS NULL OR plugin_name = ?5)"
+                 AND (plugin_name = ?5 OR ?5 IS NULL)"
             );
             let b = format!(
                 "SELECT {columns} FROM {table} WHERE provider = ?1 AND day = ?2 AND account = ?4"
             );
             let sql = format!("SELECT EXISTS ({a} EXCEPT {b}) OR EXISTS ({b} EXCEPT {a})");
             let d: bool = self
-                .tx
-                .query_row(&sql, params![provider, day.to_string(), from, into, job], |r| r.get(0))
-                .ctx("compare two accounts' days")?;
+                .db
+                .row("compare two accounts' days", &sql, args![provider, day.to_string(), from, into, job], |r| r.get(0))?;
             differ |= d;
         }
         Ok(!differ)
@@ -363,14 +332,15 @@ mod tests {
 
     fn cost(store: &Store, account: &str, job: &str, day: &str, amount: &str) {
         store
-            .conn
-            .execute(
+            .db
+            .exec(
+                "insert",
                 "INSERT INTO cost_rows (provider, account, day, project, api_key, line_item, model,
                     token_type, cost_type, service_tier, context_window, amount, currency,
                     plugin_name, run_id, collected_at)
                  VALUES ('openai', ?1, ?2, '', '', 'gpt', 'gpt', '', '', '', '', ?3, 'USD', ?4,
                     'r', 't')",
-                params![account, day, amount, job],
+                args![account, day, amount, job],
             )
             .unwrap();
     }
@@ -398,7 +368,12 @@ mod tests {
         assert_eq!(moved.overlapping, BTreeMap::from([(day("2025-08-02"), true)]));
         assert_eq!(accounts(&store), [("acme".to_string(), 3)]);
         let total: Vec<String> =
-            store.query_all("read", "SELECT dec_sum(cost) FROM results", [], |r| r.get(0)).unwrap();
+            store.query_all(
+"read",
+"SELECT dec_sum(cost) FROM results",
+args![],
+|r| r.get(0),
+).unwrap();
         assert_eq!(total, ["3.5"], "results of the moved days, each counted once");
 
         cost(&store, "globex", "openai-globex", "2025-08-03", "4");

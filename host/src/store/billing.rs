@@ -6,10 +6,10 @@ use std::hash::Hash;
 
 use bigdecimal::{BigDecimal, Zero};
 use chrono::NaiveDate;
-use rusqlite::{params, OptionalExtension, Statement};
+use super::sql::{args, Db, Row};
 
 use super::reports::Breakdown;
-use super::{Context, Result, StoreError, Tx};
+use super::{Result, StoreError, Tx};
 use crate::billing::money::Money;
 use crate::billing::records::{
     name_key, CallRow, CostKey, CostRow, PricedUsage, ProviderInfo, Rows, UsageKey, UsageRow,
@@ -73,7 +73,7 @@ trait DayTable {
     const DELETE: &'static str;
     /// A stored row's key, value and attributes; `None` for a day that does
     /// not parse.
-    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<(Self::Key, Stored)>>;
+    fn read(r: &Row<'_>) -> Result<Option<(Self::Key, Stored)>>;
     fn key(row: &Self::Row) -> &Self::Key;
     fn value(row: &Self::Row) -> String;
     /// The attributes as one comparable text.
@@ -90,11 +90,11 @@ trait DayTable {
     fn total(key: &Self::Key) -> &str;
     fn describe(key: &Self::Key) -> String;
     fn upsert(
-        stmt: &mut Statement<'_>,
+        db: &Db,
         row: &Self::Row,
         input: &SinkInput<'_>,
-    ) -> rusqlite::Result<usize>;
-    fn delete(stmt: &mut Statement<'_>, key: &Self::Key) -> rusqlite::Result<usize>;
+    ) -> Result<usize>;
+    fn delete(db: &Db, key: &Self::Key) -> Result<usize>;
 }
 
 /// A stored row's value and attributes.
@@ -145,7 +145,9 @@ impl DayTable for Costs {
             model, token_type, cost_type, service_tier, context_window, amount, currency, quantity,
             quantity_unit, plugin_name, run_id, collected_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
-         ON CONFLICT DO UPDATE SET amount = excluded.amount, currency = excluded.currency,
+         ON CONFLICT (provider, account, day, project, api_key, line_item, model, token_type,
+            cost_type, service_tier, context_window)
+         DO UPDATE SET amount = excluded.amount, currency = excluded.currency,
             quantity = excluded.quantity, quantity_unit = excluded.quantity_unit,
             plugin_name = excluded.plugin_name, run_id = excluded.run_id,
             collected_at = excluded.collected_at";
@@ -154,7 +156,7 @@ impl DayTable for Costs {
          AND project = ?4 AND api_key = ?5 AND line_item = ?6 AND model = ?7 AND token_type = ?8
          AND cost_type = ?9 AND service_tier = ?10 AND context_window = ?11";
 
-    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<(CostKey, Stored)>> {
+    fn read(r: &Row<'_>) -> Result<Option<(CostKey, Stored)>> {
         let Some(day) = day_of(r.get(2)?) else { return Ok(None) };
         let key = CostKey {
             provider: r.get(0)?,
@@ -220,12 +222,12 @@ impl DayTable for Costs {
     }
 
     fn upsert(
-        stmt: &mut Statement<'_>,
+        db: &Db,
         row: &CostRow,
         input: &SinkInput<'_>,
-    ) -> rusqlite::Result<usize> {
+    ) -> Result<usize> {
         let k = &row.key;
-        stmt.execute(params![
+        db.exec("store rows", Self::UPSERT, args![
             k.provider,
             k.account,
             k.day.to_string(),
@@ -247,8 +249,8 @@ impl DayTable for Costs {
         ])
     }
 
-    fn delete(stmt: &mut Statement<'_>, k: &CostKey) -> rusqlite::Result<usize> {
-        stmt.execute(params![
+    fn delete(db: &Db, k: &CostKey) -> Result<usize> {
+        db.exec("store rows", Self::DELETE, args![
             k.provider,
             k.account,
             k.day.to_string(),
@@ -283,7 +285,9 @@ impl DayTable for Usage {
             api_key, user_id, service_tier, dims, metric, quantity, counts_as_tokens, plugin_name,
             run_id, collected_at, not_in_cost)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
-         ON CONFLICT DO UPDATE SET quantity = excluded.quantity,
+         ON CONFLICT (provider, account, day, source, model, project, api_key, user_id,
+            service_tier, dims, metric)
+         DO UPDATE SET quantity = excluded.quantity,
             counts_as_tokens = excluded.counts_as_tokens, not_in_cost = excluded.not_in_cost,
             plugin_name = excluded.plugin_name,
             run_id = excluded.run_id, collected_at = excluded.collected_at";
@@ -292,7 +296,7 @@ impl DayTable for Usage {
          AND source = ?4 AND model = ?5 AND project = ?6 AND api_key = ?7 AND user_id = ?8
          AND service_tier = ?9 AND dims = ?10 AND metric = ?11";
 
-    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<(UsageKey, Stored)>> {
+    fn read(r: &Row<'_>) -> Result<Option<(UsageKey, Stored)>> {
         let Some(day) = day_of(r.get(2)?) else { return Ok(None) };
         let key = UsageKey {
             provider: r.get(0)?,
@@ -308,7 +312,7 @@ impl DayTable for Usage {
             metric: r.get(10)?,
         };
         let (tokens, not_in_cost): (bool, bool) = (r.get(12)?, r.get(13)?);
-        let value = r.get::<_, i64>(11)?.to_string();
+        let value = r.get::<i64>(11)?.to_string();
         Ok(Some((key, Stored { value, attributes: usage_attributes(tokens, not_in_cost) })))
     }
 
@@ -350,12 +354,12 @@ impl DayTable for Usage {
     }
 
     fn upsert(
-        stmt: &mut Statement<'_>,
+        db: &Db,
         row: &UsageRow,
         input: &SinkInput<'_>,
-    ) -> rusqlite::Result<usize> {
+    ) -> Result<usize> {
         let k = &row.key;
-        stmt.execute(params![
+        db.exec("store rows", Self::UPSERT, args![
             k.provider,
             k.account,
             k.day.to_string(),
@@ -376,8 +380,8 @@ impl DayTable for Usage {
         ])
     }
 
-    fn delete(stmt: &mut Statement<'_>, k: &UsageKey) -> rusqlite::Result<usize> {
-        stmt.execute(params![
+    fn delete(db: &Db, k: &UsageKey) -> Result<usize> {
+        db.exec("store rows", Self::DELETE, args![
             k.provider,
             k.account,
             k.day.to_string(),
@@ -406,16 +410,13 @@ impl Tx<'_> {
         }
         self.replace_days::<Costs>(input, &days, rows.costs.values(), &mut out)?;
         self.replace_days::<Usage>(input, &days, rows.usage.values(), &mut out)?;
-        let mut insert_rev = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO revisions (table_name, day, natural_key, old_value, new_value, run_id, changed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .ctx("store revisions")?;
+        let insert_rev = "INSERT INTO revisions (table_name, day, natural_key, old_value, new_value, run_id, changed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
         for r in &out.revisions {
-            insert_rev
-                .execute(params![
+            self.db.exec(
+                "store revisions",
+                insert_rev,
+                args![
                     r.table,
                     r.day.to_string(),
                     r.natural_key,
@@ -423,8 +424,8 @@ impl Tx<'_> {
                     r.new_value,
                     input.run_id,
                     input.collected_at
-                ])
-                .ctx("store revisions")?;
+                ],
+            )?;
         }
         Ok(out)
     }
@@ -440,20 +441,18 @@ impl Tx<'_> {
         let what = format!("store {}", T::TABLE);
         let (Some(first), Some(last)) = (days.first(), days.last()) else { return Ok(()) };
         let mut existing: HashMap<T::Key, Stored> = HashMap::new();
-        {
-            let mut stmt = self.tx.prepare_cached(T::SELECT).ctx(&what)?;
-            let mut q = stmt
-                .query(params![input.plugin, first.to_string(), last.to_string()])
-                .ctx(&what)?;
-            // Rows a job name kept from another plugin or account are not
-            // this run's to replace.
-            while let Some(r) = q.next().ctx(&what)? {
-                if let Some((key, stored)) = T::read(r).ctx(&what)? {
-                    let (provider, account) = T::owner(&key);
-                    if days.contains(&T::day(&key)) && input.owns(provider, account) {
-                        existing.insert(key, stored);
-                    }
-                }
+        let stored: Vec<Option<(T::Key, Stored)>> = self.db.rows(
+            &what,
+            T::SELECT,
+            args![input.plugin, first.to_string(), last.to_string()],
+            T::read,
+        )?;
+        // Rows a job name kept from another plugin or account are not this
+        // run's to replace.
+        for (key, stored) in stored.into_iter().flatten() {
+            let (provider, account) = T::owner(&key);
+            if days.contains(&T::day(&key)) && input.owns(provider, account) {
+                existing.insert(key, stored);
             }
         }
         let stored_days: BTreeSet<NaiveDate> = existing.keys().map(T::day).collect();
@@ -468,7 +467,6 @@ impl Tx<'_> {
             let total = (T::day(key), provider.into(), account.into(), T::total(key).into());
             *moved.entry(total).or_default() += delta;
         };
-        let mut upsert = self.tx.prepare_cached(T::UPSERT).ctx(&what)?;
         for row in rows.filter(|r| days.contains(&T::day(T::key(r)))) {
             let key = T::key(row);
             let value = T::value(row);
@@ -479,7 +477,7 @@ impl Tx<'_> {
             if same_value && old.as_ref().is_some_and(|o| o.attributes == T::attributes(row)) {
                 continue;
             }
-            T::upsert(&mut upsert, row, input).ctx(&what)?;
+            T::upsert(self.db, row, input)?;
             out.written += 1;
             if !same_value && (old.is_some() || stored_days.contains(&T::day(key))) {
                 let old_value = old.map(|o| o.value);
@@ -493,9 +491,8 @@ impl Tx<'_> {
                 });
             }
         }
-        let mut delete = self.tx.prepare_cached(T::DELETE).ctx(&what)?;
         for (key, old) in existing {
-            T::delete(&mut delete, &key).ctx(&what)?;
+            T::delete(self.db, &key)?;
             shift(&key, Some(&old.value), None);
             candidates.push(Revision {
                 table: T::TABLE,
@@ -522,32 +519,21 @@ impl Tx<'_> {
         // A call already stored keeps its first copy's attributes and the
         // larger of each count: a shorter copy (an earlier streamed line,
         // a replay) never lowers what is stored.
-        let mut read = self
-            .tx
-            .prepare_cached(
-                "SELECT input, output, cache_read, cache_write_5m, cache_write_1h, reasoning,
+        let read = "SELECT input, output, cache_read, cache_write_5m, cache_write_1h, reasoning,
                         web_searches, day, provider, account, model, project, service_tier, speed
-                 FROM calls WHERE plugin_name = ?1 AND source = ?2 AND key = ?3",
-            )
-            .ctx("read calls")?;
-        let mut sums = CallSums::new(&self.tx)?;
-        let mut insert = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO calls (plugin_name, source, key, provider, account, day, at, model,
+                 FROM calls WHERE plugin_name = ?1 AND source = ?2 AND key = ?3";
+        let mut sums = CallSums::new(self.db)?;
+        let insert = "INSERT INTO calls (plugin_name, source, key, provider, account, day, at, model,
                     project, session, service_tier, speed, input, output, cache_read,
-                    cache_write_5m, cache_write_1h, reasoning, web_searches, run_id)
+                    cache_write_5m, cache_write_1h, reasoning, web_searches, run_id, machine)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                    ?17, ?18, ?19, ?20)
-                 ON CONFLICT DO UPDATE SET input = ?13, output = ?14, cache_read = ?15,
+                    ?17, ?18, ?19, ?20, ?21)
+                 ON CONFLICT (plugin_name, source, key) DO UPDATE SET input = ?13, output = ?14, cache_read = ?15,
                     cache_write_5m = ?16, cache_write_1h = ?17, reasoning = ?18,
-                    web_searches = ?19, run_id = ?20",
-            )
-            .ctx("store calls")?;
+                    web_searches = ?19, run_id = ?20";
         let (mut written, mut changed) = (0, 0);
         for c in calls {
-            let stored = read
-                .query_row(params![plugin, c.source, c.key], |r| {
+            let stored = self.db.row_opt("read calls", read, args![plugin, c.source, c.key], |r| {
                     let group: [String; 7] = [
                         r.get(7)?,
                         r.get(8)?,
@@ -558,9 +544,7 @@ impl Tx<'_> {
                         r.get(13)?,
                     ];
                     Ok((super::reports::priced_columns(r, 0)?, group))
-                })
-                .optional()
-                .ctx("read calls")?;
+                })?;
             let p = match stored {
                 Some((s, _)) if s.max(c.priced) == s => continue,
                 Some((s, group)) => {
@@ -586,8 +570,7 @@ impl Tx<'_> {
                 }
             };
             let [input, output, read_, write_5m, write_1h, reasoning, searches] = count_params(&p);
-            insert
-                .execute(params![
+            self.db.exec("store calls", insert, args![
                     plugin,
                     c.source,
                     c.key,
@@ -607,9 +590,9 @@ impl Tx<'_> {
                     write_1h,
                     reasoning,
                     searches,
-                    run_id
-                ])
-                .ctx("store calls")?;
+                    run_id,
+                    self.machine
+                ])?;
         }
         Ok((written, changed))
     }
@@ -618,34 +601,21 @@ impl Tx<'_> {
     /// providers, and of its job's account when set) with `rows`.
     pub fn replace_priced_usage(&self, input: &SinkInput<'_>, rows: &[PricedUsage]) -> Result<()> {
         const WHAT: &str = "store priced usage";
-        let mut clear = self
-            .tx
-            .prepare_cached(
-                "DELETE FROM usage_priced WHERE plugin_name = ?1 AND day = ?2 AND provider = ?3
-                 AND (?4 IS NULL OR account = ?4)",
-            )
-            .ctx(WHAT)?;
+        let clear = "DELETE FROM usage_priced WHERE plugin_name = ?1 AND day = ?2 AND provider = ?3
+                 AND (account = ?4 OR ?4 IS NULL)";
         for day in input.complete_days {
             for provider in input.claims {
-                clear
-                    .execute(params![input.plugin, day.to_string(), provider, input.account])
-                    .ctx(WHAT)?;
+                self.db.exec(WHAT, clear, args![input.plugin, day.to_string(), provider, input.account])?;
             }
         }
-        let mut insert = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO usage_priced (plugin_name, provider, account, day, model, project,
+        let insert = "INSERT INTO usage_priced (plugin_name, provider, account, day, model, project,
                     service_tier, long_context, not_in_cost, input, output, cache_read,
                     cache_write_5m, cache_write_1h, reasoning, web_searches)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-            )
-            .ctx(WHAT)?;
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
         for r in rows.iter().filter(|r| input.complete_days.contains(&r.day)) {
             let [input_, output, read_, write_5m, write_1h, reasoning, searches] =
                 count_params(&r.priced);
-            insert
-                .execute(params![
+            self.db.exec(WHAT, insert, args![
                     input.plugin,
                     r.provider,
                     r.account,
@@ -662,8 +632,7 @@ impl Tx<'_> {
                     write_1h,
                     reasoning,
                     searches
-                ])
-                .ctx(WHAT)?;
+                ])?;
         }
         Ok(())
     }
@@ -691,24 +660,15 @@ impl Tx<'_> {
         } else {
             "DO NOTHING"
         };
-        let mut stmt = self
-            .tx
-            .prepare_cached(&format!(
+        let stmt = &format!(
                 "INSERT INTO providers (provider, display_name, service_name, service_category,
                     service_subcategory, sub_account_type, not_in_cost_note, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (provider) {on_conflict}"
-            ))
-            .ctx("store providers")?;
-        let mut others = self
-            .tx
-            .prepare_cached("SELECT provider, display_name FROM providers")
-            .ctx("read providers")?;
-        let known: Vec<(String, String)> = others
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .ctx("read providers")?
-            .collect::<rusqlite::Result<_>>()
-            .ctx("read providers")?;
+            );
+        let others = "SELECT provider, display_name FROM providers";
+        let known: Vec<(String, String)> =
+            self.db.rows("read providers", others, args![], |r| Ok((r.get(0)?, r.get(1)?)))?;
         for p in infos {
             let key = name_key(&p.display_name);
             if let Some((other, _)) =
@@ -719,7 +679,7 @@ impl Tx<'_> {
                     p.provider, p.display_name
                 )));
             }
-            stmt.execute(params![
+            self.db.exec("store providers", stmt, args![
                 p.provider,
                 p.display_name,
                 p.service_name,
@@ -728,8 +688,7 @@ impl Tx<'_> {
                 p.sub_account_type,
                 p.not_in_cost_note,
                 now
-            ])
-            .ctx("store providers")?;
+            ])?;
         }
         Ok(())
     }
@@ -742,10 +701,7 @@ impl Tx<'_> {
         days: &[NaiveDate],
         now: &str,
     ) -> Result<()> {
-        let mut stmt = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO results (provider, date, tokens, cost, collected_at, not_in_cost_tokens)
+        let stmt = "INSERT INTO results (provider, date, tokens, cost, collected_at, not_in_cost_tokens)
                  SELECT COALESCE((SELECT display_name FROM providers WHERE provider = ?1), ?1), ?2,
                    COALESCE(SUM(quantity), 0),
                    (SELECT dec_sum(amount) FROM cost_rows WHERE provider = ?1 AND day = ?2),
@@ -754,12 +710,10 @@ impl Tx<'_> {
                  FROM usage_rows WHERE provider = ?1 AND day = ?2 AND counts_as_tokens = 1
                  ON CONFLICT (provider, date) DO UPDATE SET tokens = excluded.tokens,
                    cost = excluded.cost, collected_at = excluded.collected_at,
-                   not_in_cost_tokens = excluded.not_in_cost_tokens",
-            )
-            .ctx("refresh results")?;
+                   not_in_cost_tokens = excluded.not_in_cost_tokens";
         for p in providers {
             for d in days {
-                stmt.execute(params![p, d.to_string(), now]).ctx("refresh results")?;
+                self.db.exec("refresh results", stmt, args![p, d.to_string(), now])?;
             }
         }
         self.refresh_daily_totals(providers, days)
@@ -773,27 +727,17 @@ impl Tx<'_> {
         days: &[NaiveDate],
     ) -> Result<Vec<NotInCost>> {
         const WHAT: &str = "read tokens without billed cost";
-        let mut stmt = self
-            .tx
-            .prepare_cached(
-                "SELECT COALESCE(p.display_name, ?1), r.not_in_cost_tokens, p.not_in_cost_note
+        let stmt = "SELECT COALESCE(p.display_name, ?1), r.not_in_cost_tokens, p.not_in_cost_note
                  FROM results r LEFT JOIN providers p ON p.provider = ?1
                  WHERE r.provider = COALESCE(p.display_name, ?1) AND r.date = ?2
-                   AND r.not_in_cost_tokens > 0",
-            )
-            .ctx(WHAT)?;
+                   AND r.not_in_cost_tokens > 0";
         let mut out = Vec::new();
         for p in providers {
             for d in days {
-                let mut rows = stmt.query(params![p, d.to_string()]).ctx(WHAT)?;
-                while let Some(r) = rows.next().ctx(WHAT)? {
-                    out.push(NotInCost {
-                        provider: r.get(0).ctx(WHAT)?,
-                        day: *d,
-                        tokens: r.get(1).ctx(WHAT)?,
-                        note: r.get(2).ctx(WHAT)?,
-                    });
-                }
+                let rows: Vec<NotInCost> = self.db.rows(WHAT, stmt, args![p, d.to_string()], |r| {
+                    Ok(NotInCost { provider: r.get(0)?, day: *d, tokens: r.get(1)?, note: r.get(2)? })
+                })?;
+                out.extend(rows);
             }
         }
         Ok(out)
@@ -803,15 +747,12 @@ impl Tx<'_> {
     /// for these providers and days, from their detailed rows.
     fn refresh_daily_totals(&self, providers: &BTreeSet<String>, days: &[NaiveDate]) -> Result<()> {
         const WHAT: &str = "refresh daily totals";
-        let mut clear = self
-            .tx
-            .prepare_cached("DELETE FROM daily_totals WHERE provider = ?1 AND day = ?2")
-            .ctx(WHAT)?;
-        let mut fill: Vec<_> = Breakdown::ALL
+        let clear = "DELETE FROM daily_totals WHERE provider = ?1 AND day = ?2";
+        let fill: Vec<String> = Breakdown::ALL
             .iter()
             .map(|by| {
                 let (dim, (cost_key, usage_key)) = (by.dim(), by.keys());
-                self.tx.prepare_cached(&format!(
+                format!(
                     "INSERT INTO daily_totals (provider, day, dim, key, cost, tokens)
                  SELECT ?1, ?2, '{dim}', k, dec_sum(cost), SUM(tokens) FROM (
                    SELECT {cost_key} AS k, amount AS cost, 0 AS tokens FROM cost_rows
@@ -819,17 +760,16 @@ impl Tx<'_> {
                    UNION ALL
                    SELECT {usage_key}, NULL, quantity FROM usage_rows
                     WHERE provider = ?1 AND day = ?2 AND counts_as_tokens = 1
-                 ) GROUP BY k"
-                ))
+                 ) AS parts GROUP BY k"
+                )
             })
-            .collect::<rusqlite::Result<_>>()
-            .ctx(WHAT)?;
+            .collect();
         for p in providers {
             for d in days {
                 let day = d.to_string();
-                clear.execute(params![p, day]).ctx(WHAT)?;
-                for stmt in &mut fill {
-                    stmt.execute(params![p, day]).ctx(WHAT)?;
+                self.db.exec(WHAT, clear, args![p, day])?;
+                for stmt in &fill {
+                    self.db.exec(WHAT, stmt, args![p, day])?;
                 }
             }
         }
@@ -841,56 +781,41 @@ impl Tx<'_> {
 /// [`Tx::upsert_calls`] writes: each call's counts added to its group, under
 /// the long-context tier its input exceeded (the starts in `call_tiers`).
 struct CallSums<'t> {
+    db: &'t Db,
     tiers: Vec<u64>,
-    add: rusqlite::CachedStatement<'t>,
-    remove: rusqlite::CachedStatement<'t>,
-    empty: rusqlite::CachedStatement<'t>,
 }
 
+const SUMS_ADD: &str = "INSERT INTO call_days (day, provider, account, model, project, service_tier,
+        speed, over, calls, input, output, cache_read, cache_write_5m,
+        cache_write_1h, reasoning, web_searches)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+     ON CONFLICT (day, provider, account, model, project, service_tier, speed, over)
+     DO UPDATE SET calls = call_days.calls + excluded.calls,
+        input = call_days.input + excluded.input, output = call_days.output + excluded.output,
+        cache_read = call_days.cache_read + excluded.cache_read,
+        cache_write_5m = call_days.cache_write_5m + excluded.cache_write_5m,
+        cache_write_1h = call_days.cache_write_1h + excluded.cache_write_1h,
+        reasoning = call_days.reasoning + excluded.reasoning,
+        web_searches = call_days.web_searches + excluded.web_searches";
+const SUMS_REMOVE: &str = "UPDATE call_days SET calls = calls - 1, input = input - ?9,
+        output = output - ?10, cache_read = cache_read - ?11,
+        cache_write_5m = cache_write_5m - ?12, cache_write_1h = cache_write_1h - ?13,
+        reasoning = reasoning - ?14, web_searches = web_searches - ?15
+     WHERE day = ?1 AND provider = ?2 AND account = ?3 AND model = ?4
+        AND project = ?5 AND service_tier = ?6 AND speed = ?7 AND over = ?8";
+const SUMS_EMPTY: &str = "DELETE FROM call_days WHERE day = ?1 AND provider = ?2 AND account = ?3
+        AND model = ?4 AND project = ?5 AND service_tier = ?6 AND speed = ?7
+        AND over = ?8 AND calls = 0";
+
 impl<'t> CallSums<'t> {
-    fn new(tx: &'t rusqlite::Transaction<'_>) -> Result<Self> {
-        const WHAT: &str = "keep the sums of calls";
-        let mut tiers_stmt =
-            tx.prepare_cached("SELECT start FROM call_tiers ORDER BY start DESC").ctx(WHAT)?;
-        let tiers = tiers_stmt
-            .query_map([], |r| r.get::<_, i64>(0))
-            .ctx(WHAT)?
-            .map(|t| t.map(|t| t as u64))
-            .collect::<rusqlite::Result<Vec<u64>>>()
-            .ctx(WHAT)?;
-        let add = tx
-            .prepare_cached(
-                "INSERT INTO call_days (day, provider, account, model, project, service_tier,
-                    speed, over, calls, input, output, cache_read, cache_write_5m,
-                    cache_write_1h, reasoning, web_searches)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
-                 ON CONFLICT DO UPDATE SET calls = calls + excluded.calls,
-                    input = input + excluded.input, output = output + excluded.output,
-                    cache_read = cache_read + excluded.cache_read,
-                    cache_write_5m = cache_write_5m + excluded.cache_write_5m,
-                    cache_write_1h = cache_write_1h + excluded.cache_write_1h,
-                    reasoning = reasoning + excluded.reasoning,
-                    web_searches = web_searches + excluded.web_searches",
-            )
-            .ctx(WHAT)?;
-        let remove = tx
-            .prepare_cached(
-                "UPDATE call_days SET calls = calls - 1, input = input - ?9,
-                    output = output - ?10, cache_read = cache_read - ?11,
-                    cache_write_5m = cache_write_5m - ?12, cache_write_1h = cache_write_1h - ?13,
-                    reasoning = reasoning - ?14, web_searches = web_searches - ?15
-                 WHERE day = ?1 AND provider = ?2 AND account = ?3 AND model = ?4
-                    AND project = ?5 AND service_tier = ?6 AND speed = ?7 AND over = ?8",
-            )
-            .ctx(WHAT)?;
-        let empty = tx
-            .prepare_cached(
-                "DELETE FROM call_days WHERE day = ?1 AND provider = ?2 AND account = ?3
-                    AND model = ?4 AND project = ?5 AND service_tier = ?6 AND speed = ?7
-                    AND over = ?8 AND calls = 0",
-            )
-            .ctx(WHAT)?;
-        Ok(CallSums { tiers, add, remove, empty })
+    fn new(db: &'t Db) -> Result<Self> {
+        let tiers: Vec<i64> = db.rows(
+            "keep the sums of calls",
+            "SELECT start FROM call_tiers ORDER BY start DESC",
+            args![],
+            |r| r.get(0),
+        )?;
+        Ok(CallSums { db, tiers: tiers.into_iter().map(|t| t as u64).collect() })
     }
 
     /// The tier a call falls in: the largest start its input exceeded.
@@ -902,27 +827,21 @@ impl<'t> CallSums<'t> {
     fn add(&mut self, group: &[String; 7], p: &billing_records::Priced) -> Result<()> {
         let [input, output, read, write_5m, write_1h, reasoning, searches] = count_params(p);
         let (g, over) = (group, self.over(p));
-        self.add
-            .execute(params![
+        self.db.exec("keep the sums of calls", SUMS_ADD, args![
                 g[0], g[1], g[2], g[3], g[4], g[5], g[6], over, 1, input, output, read, write_5m,
                 write_1h, reasoning, searches
-            ])
-            .ctx("keep the sums of calls")?;
+            ])?;
         Ok(())
     }
 
     fn remove(&mut self, group: &[String; 7], p: &billing_records::Priced) -> Result<()> {
         let [input, output, read, write_5m, write_1h, reasoning, searches] = count_params(p);
         let (g, over) = (group, self.over(p));
-        self.remove
-            .execute(params![
+        self.db.exec("keep the sums of calls", SUMS_REMOVE, args![
                 g[0], g[1], g[2], g[3], g[4], g[5], g[6], over, input, output, read, write_5m,
                 write_1h, reasoning, searches
-            ])
-            .ctx("keep the sums of calls")?;
-        self.empty
-            .execute(params![g[0], g[1], g[2], g[3], g[4], g[5], g[6], over])
-            .ctx("keep the sums of calls")?;
+            ])?;
+        self.db.exec("keep the sums of calls", SUMS_EMPTY, args![g[0], g[1], g[2], g[3], g[4], g[5], g[6], over])?;
         Ok(())
     }
 }

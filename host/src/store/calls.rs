@@ -3,10 +3,10 @@
 //! the status line); the grouped reads are in [`super::reports`].
 
 use chrono::NaiveDate;
-use rusqlite::params;
+use super::sql::args;
 
 use super::reports::{priced_columns, DISPLAY};
-use super::{Context, Result, Store};
+use super::{Result, Store};
 
 /// One stored call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,20 +45,15 @@ impl Store {
             "read calls",
             "SELECT plugin_name, count(*), max(at) FROM calls WHERE day BETWEEN ?1 AND ?2
              GROUP BY plugin_name",
-            params![from.to_string(), to.to_string()],
+            args![from.to_string(), to.to_string()],
             |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))),
         )
     }
 
     /// Whether `plugin` has ever stored a call.
     pub fn has_calls(&self, plugin: &str) -> Result<bool> {
-        self.conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM calls WHERE plugin_name = ?1)",
-                [plugin],
-                |r| r.get(0),
-            )
-            .ctx("read calls")
+        self.db
+            .row("read calls", "SELECT EXISTS (SELECT 1 FROM calls WHERE plugin_name = ?1)", args![plugin], |r| r.get(0))
     }
 
     /// Every call between two UTC days, oldest first (calls without an
@@ -72,18 +67,14 @@ impl Store {
              WHERE t.day BETWEEN ?1 AND ?2
              ORDER BY t.day, t.at, t.source, t.key"
         );
-        self.query_all("read calls", &sql, params![from.to_string(), to.to_string()], |r| {
+        self.query_all("read calls", &sql, args![from.to_string(), to.to_string()], |r| {
             let day: String = r.get(3)?;
             Ok(CallLine {
                 source: r.get(0)?,
                 provider: r.get(1)?,
                 name: r.get(2)?,
                 day: day.parse().map_err(|_| {
-                    rusqlite::Error::FromSqlConversionFailure(
-                        3,
-                        rusqlite::types::Type::Text,
-                        "day".into(),
-                    )
+                    super::StoreError::Invalid(format!("stored day {day:?} is not a date"))
                 })?,
                 at: r.get(4)?,
                 model: r.get(5)?,

@@ -1,48 +1,103 @@
-//! The SQLite store: the only module that touches `rusqlite`.
+//! The store: the only module that names a database engine.
 //!
-//! WAL mode, a busy timeout, and versioned migrations tracked with
-//! `PRAGMA user_version`. Kernel tables (runs, logs, coverage, generic records)
-//! live in [`runs`]; the billing application's tables in [`billing`]. A file
-//! that is not an agent-host database is refused, never overwritten.
+//! Two engines behind one seam ([`sql::Db`]): the embedded SQLite file
+//! (the default, no setup; see [`sqlite`]) and a PostgreSQL server shared
+//! by a team's machines (`AGENT_STORE_URL`; see [`postgres`]). The query
+//! modules are written once, in the SQL both accept: kernel tables (runs,
+//! logs, coverage, generic records) in [`runs`], the billing application's
+//! in [`billing`], [`reports`], [`accounts`] and [`calls`]. A database that
+//! is not agent-host's is refused, never overwritten.
 
 pub mod accounts;
 pub mod billing;
 pub mod calls;
-mod decimal_sum;
-mod migrations;
+pub mod postgres;
 pub mod reports;
 pub mod runs;
+pub mod sql;
+pub mod sqlite;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use sql::{args, Db};
+
+/// Where the history lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Location {
+    /// The embedded SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL server (`postgres://user:pass@host:port/db`).
+    Postgres(String),
+}
+
+impl Location {
+    /// From a store URL: `postgres://…` / `postgresql://…`, or
+    /// `sqlite:PATH` (a relative path is taken from the working folder).
+    pub fn parse(url: &str) -> Result<Location> {
+        let url = url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Location::Postgres(url.to_string()))
+        } else if let Some(path) = url.strip_prefix("sqlite://").or(url.strip_prefix("sqlite:")) {
+            if path.is_empty() {
+                return Err(StoreError::Url("sqlite: needs a file path (sqlite:PATH)".into()));
+            }
+            Ok(Location::Sqlite(PathBuf::from(path)))
+        } else {
+            Err(StoreError::Url(format!(
+                "{} is not a store URL: use postgres://user:password@host:port/database or sqlite:PATH",
+                postgres::redacted(url)
+            )))
+        }
+    }
+}
+
+/// Shown without its password.
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(p) => write!(f, "{}", p.display()),
+            Location::Postgres(url) => f.write_str(&postgres::redacted(url)),
+        }
+    }
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
 
 /// Why the store cannot do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The file is not an SQLite database at all.
-    #[error("{path} is not an SQLite database (left untouched)")]
+    #[error("{at} is not an SQLite database (left untouched)")]
     NotADatabase {
         /// The file.
-        path: PathBuf,
+        at: String,
     },
-    /// An SQLite database that agent-host did not create.
-    #[error("{path} is an SQLite database that agent-host did not create (left untouched)")]
+    /// A database that agent-host did not create.
+    #[error("{at} is a database that agent-host did not create (left untouched)")]
     Foreign {
-        /// The file.
-        path: PathBuf,
+        /// The file or server.
+        at: String,
     },
     /// Written by a newer agent-host.
-    #[error("{path} has schema version {found}, newer than this agent-host knows ({known})")]
+    #[error("{at} has schema version {found}, newer than this agent-host knows ({known})")]
     TooNew {
-        /// The file.
-        path: PathBuf,
+        /// The file or server.
+        at: String,
         /// Version in the file.
         found: i64,
         /// Newest version this build knows.
         known: i64,
     },
+    /// A store URL that cannot be used (shown without its password).
+    #[error("{0}")]
+    Url(String),
+    /// The PostgreSQL server could not be reached or refused the login.
+    #[error("cannot reach the store: {0}")]
+    Unreachable(String),
     /// The database file is damaged.
     #[error("the database is corrupt: {0}")]
     Corrupt(String),
@@ -67,6 +122,14 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// Anything else from PostgreSQL, with what was being done.
+    #[error("failed to {what}: {detail}")]
+    Postgres {
+        /// What was being done, as a "failed to ..." fragment.
+        what: String,
+        /// The server's message (never holds the password).
+        detail: String,
+    },
     /// A stored value that does not read back (a bug or a hand edit).
     #[error("invalid stored data: {0}")]
     Invalid(String),
@@ -76,11 +139,16 @@ impl StoreError {
     /// How to fix it, where that is known.
     pub fn hint(&self) -> Option<String> {
         match self {
-            StoreError::NotADatabase { path } | StoreError::Foreign { path } => Some(format!(
-                "move {} aside (or use another --home); agent-host creates a fresh database",
-                path.display()
+            StoreError::NotADatabase { at } | StoreError::Foreign { at } => Some(format!(
+                "move {at} aside (or use another --home or AGENT_STORE_URL); agent-host creates a fresh database"
             )),
             StoreError::TooNew { .. } => Some("upgrade agent-host".into()),
+            StoreError::Url(_) => Some(
+                "set AGENT_STORE_URL (or [store] url in agent-host.toml) to postgres://user:password@host:port/database; TLS is required toward another machine".into(),
+            ),
+            StoreError::Unreachable(_) => Some(
+                "check that the PostgreSQL server is up, the URL's host, port, user and password, and that the database exists; nothing was written".into(),
+            ),
             StoreError::Corrupt(_) => {
                 Some("restore agent_os.db from a backup, or move it aside to start afresh".into())
             }
@@ -97,6 +165,7 @@ impl StoreError {
 
     /// Wraps an SQLite error, classifying the ones a user can act on.
     pub(crate) fn sqlite(what: &str, source: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
         let code = source.sqlite_error_code();
         let text = source.to_string();
         match code {
@@ -114,163 +183,196 @@ impl StoreError {
             _ => StoreError::Sqlite { what: what.to_string(), source },
         }
     }
+
+    /// Wraps a PostgreSQL error, classifying the ones a user can act on.
+    pub(crate) fn postgres(what: &str, e: ::postgres::Error) -> Self {
+        use ::postgres::error::SqlState;
+        let detail = match e.as_db_error() {
+            Some(db) => db.message().to_string(),
+            None => e.to_string(),
+        };
+        match e.code() {
+            _ if e.is_closed() => StoreError::Unreachable(format!("the connection closed ({detail})")),
+            Some(c) if *c == SqlState::DISK_FULL => StoreError::Full(detail),
+            Some(c) if *c == SqlState::READ_ONLY_SQL_TRANSACTION => StoreError::ReadOnly(detail),
+            Some(c)
+                if *c == SqlState::INVALID_PASSWORD
+                    || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
+            {
+                StoreError::Unreachable(detail)
+            }
+            _ => StoreError::Postgres { what: what.to_string(), detail },
+        }
+    }
 }
 
 /// A `Result` with a [`StoreError`].
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// Adds "failed to ..." context to rusqlite results.
-pub(crate) trait Context<T> {
-    fn ctx(self, what: &str) -> Result<T>;
-}
-
-impl<T> Context<T> for rusqlite::Result<T> {
-    fn ctx(self, what: &str) -> Result<T> {
-        self.map_err(|e| StoreError::sqlite(what, e))
-    }
-}
-
-/// An open database.
+/// An open store, on either engine.
 pub struct Store {
-    conn: Connection,
+    db: Db,
+    /// The machine this process writes as (`AGENT_MACHINE`).
+    machine: String,
 }
 
 /// One write transaction; dropped without [`Tx::commit`] it rolls back.
 pub struct Tx<'a> {
-    tx: rusqlite::Transaction<'a>,
+    db: &'a Db,
+    machine: &'a str,
+    done: bool,
 }
 
 impl Tx<'_> {
     /// Commits everything written through this transaction at once.
-    pub fn commit(self) -> Result<()> {
-        self.tx.commit().ctx("commit")
+    pub fn commit(mut self) -> Result<()> {
+        self.done = true;
+        self.db.batch("commit", "COMMIT")
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            // Nothing to report: a failed rollback leaves the server or
+            // SQLite to discard the transaction when the connection ends.
+            let _ = self.db.batch("roll back", "ROLLBACK");
+        }
     }
 }
 
 impl Store {
-    /// Opens (or creates) the database at `path` and brings its schema up to
-    /// date. A file that is not ours is refused and left as it is.
+    /// Opens (or creates) the store at `at` and brings its schema up to
+    /// date. A database that is not ours is refused and left as it is.
+    pub fn open_at(at: &Location) -> Result<Store> {
+        match at {
+            Location::Sqlite(path) => Store::open(path),
+            Location::Postgres(url) => {
+                let mut client = postgres::connect(url)?;
+                postgres::migrate(&mut client, &at.to_string())?;
+                Ok(Store::from_db(Db::Pg(sql::PgConn::new(client))))
+            }
+        }
+    }
+
+    /// Opens (or creates) the SQLite file at `path`.
     pub fn open(path: &Path) -> Result<Store> {
-        let existed = path.exists();
-        if existed {
-            check_header(path)?;
-        }
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).ctx("open the database")?;
-        // Judge the schema before anything writes (WAL mode changes the header).
-        migrations::check(&conn, path)?;
-        let mut store = Store { conn };
-        store.configure()?;
-        migrations::apply(&mut store.conn, path)?;
-        Ok(store)
+        sqlite::open(path).map(Db::Lite).map(Store::from_db)
     }
 
-    /// Opens an existing database for reading only (the dashboard): ours,
-    /// at this build's schema version, and never written through this
-    /// connection.
-    pub fn open_read_only(path: &Path) -> Result<Store> {
-        check_header(path)?;
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).ctx("open the database")?;
-        migrations::check(&conn, path)?;
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .ctx("read the schema version")?;
-        if version != migrations::LATEST {
-            return Err(StoreError::Invalid(format!(
-                "{} is at schema version {version}, not {}: run any other agent-host command once to upgrade it",
-                path.display(),
-                migrations::LATEST
-            )));
+    /// Opens an existing store for reading only (the dashboard): ours, at
+    /// this build's schema version, and never written through.
+    pub fn open_read_only(at: &Location) -> Result<Store> {
+        match at {
+            Location::Sqlite(path) => sqlite::open_read_only(path).map(Db::Lite),
+            Location::Postgres(url) => {
+                let mut client = postgres::connect(url)?;
+                let shown = at.to_string();
+                let version = postgres::check(&mut client, &shown)?;
+                if version != postgres::LATEST {
+                    return Err(StoreError::Invalid(format!(
+                        "{shown} is at schema version {version}, not {}: run any other agent-host command once to upgrade it",
+                        postgres::LATEST
+                    )));
+                }
+                client
+                    .batch_execute("SET default_transaction_read_only = on")
+                    .map_err(|e| StoreError::postgres("open the store read-only", e))?;
+                Ok(Db::Pg(sql::PgConn::new(client)))
+            }
         }
-        conn.busy_timeout(Duration::from_secs(10)).ctx("set the busy timeout")?;
-        decimal_sum::register(&conn).ctx("register dec_sum")?;
-        Ok(Store { conn })
+        .map(Store::from_db)
     }
 
-    /// Checks a database without changing it: ours (see
-    /// `migrations::check`), and intact (`PRAGMA integrity_check`).
-    pub fn check_file(path: &Path) -> Result<String> {
-        check_header(path)?;
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .ctx("open the database")?;
-        migrations::check(&conn, path)?;
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .ctx("read the schema version")?;
-        let problems: Vec<String> = conn
-            .prepare("PRAGMA integrity_check")
-            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-            .ctx("check the database")?;
-        if problems.len() == 1 && problems[0] == "ok" {
-            Ok(format!("agent-host database, schema version {version}, integrity ok"))
-        } else {
-            Err(StoreError::Corrupt(problems.join("; ")))
+    /// Checks a store without changing it: ours, at a known version, and
+    /// (for SQLite) intact.
+    pub fn check(at: &Location) -> Result<String> {
+        match at {
+            Location::Sqlite(path) => sqlite::check_file(path),
+            Location::Postgres(url) => {
+                let mut client = postgres::connect(url)?;
+                let version = postgres::check(&mut client, &at.to_string())?;
+                Ok(format!("agent-host PostgreSQL store, schema version {version}"))
+            }
         }
     }
 
-    /// A fresh in-memory database (tests and benchmarks).
+    /// A fresh in-memory SQLite database (tests and benchmarks).
     pub fn open_in_memory() -> Result<Store> {
-        let conn = Connection::open_in_memory().ctx("open an in-memory database")?;
-        let mut store = Store { conn };
-        store.configure()?;
-        migrations::apply(&mut store.conn, Path::new(":memory:"))?;
-        Ok(store)
+        sqlite::open_in_memory().map(Db::Lite).map(Store::from_db)
     }
 
-    fn configure(&mut self) -> Result<()> {
-        self.conn.busy_timeout(Duration::from_secs(10)).ctx("set the busy timeout")?;
-        // journal_mode answers with a row, so it is read rather than executed.
-        let _mode: String = self
-            .conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .ctx("switch to WAL mode")?;
-        self.conn
-            .execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
-            .ctx("configure the database")?;
-        decimal_sum::register(&self.conn).ctx("register dec_sum")?;
-        Ok(())
+    fn from_db(db: Db) -> Store {
+        Store { db, machine: String::new() }
     }
 
-    /// Every row `sql` returns for `params`, mapped by `row`, collected
+    /// Writes as `machine` from now on (runs and newly read calls say so).
+    pub fn set_machine(&mut self, machine: &str) {
+        self.machine = machine.to_string();
+    }
+
+    /// The machine this store writes as.
+    pub fn machine(&self) -> &str {
+        &self.machine
+    }
+
+    /// Whether this is a store several machines share (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        self.db.is_postgres()
+    }
+
+    /// Every row `sql` returns for `args`, mapped by `row`, collected
     /// (into a `Vec`, a map...); `what` names the read in errors.
     pub(crate) fn query_all<T, C: FromIterator<T>>(
         &self,
         what: &str,
         sql: &str,
-        params: impl rusqlite::Params,
-        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+        args: &[&dyn sql::Arg],
+        row: impl FnMut(&sql::Row<'_>) -> Result<T>,
     ) -> Result<C> {
-        let mut stmt = self.conn.prepare_cached(sql).ctx(what)?;
-        let rows = stmt.query_map(params, row).ctx(what)?;
-        rows.collect::<rusqlite::Result<C>>().ctx(what)
+        self.db.rows(what, sql, args, row)
     }
 
-    /// Starts a write transaction. `BEGIN IMMEDIATE` takes the write lock now,
-    /// so two writers queue instead of failing half way.
+    /// Starts a write transaction. SQLite's `BEGIN IMMEDIATE` and
+    /// PostgreSQL's write lock take the write turn now, so two writers
+    /// queue instead of failing half way.
     pub fn transaction(&mut self) -> Result<Tx<'_>> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .ctx("begin a transaction")?;
-        Ok(Tx { tx })
+        self.begin()
     }
-}
 
-/// Refuses files that are not SQLite databases before SQLite touches them.
-fn check_header(path: &Path) -> Result<()> {
-    use std::io::Read;
-    let mut head = [0u8; 16];
-    let mut file = std::fs::File::open(path).map_err(|e| StoreError::ReadOnly(e.to_string()))?;
-    let n = file.read(&mut head).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    // An empty file is what SQLite itself creates before the first write.
-    if n == 0 {
-        return Ok(());
+    /// [`Store::transaction`] for the store's own multi-statement writes
+    /// behind `&self` (a read that first rebuilds what it reads).
+    fn begin(&self) -> Result<Tx<'_>> {
+        if self.db.is_postgres() {
+            self.db.batch("begin a transaction", "BEGIN")?;
+            let tx = Tx { db: &self.db, machine: &self.machine, done: false };
+            self.db.exec(
+                "begin a transaction",
+                "SELECT pg_advisory_xact_lock(?1, ?2)",
+                args![i64::from(postgres::LOCK_SPACE), i64::from(postgres::WRITE_LOCK)],
+            )?;
+            Ok(tx)
+        } else {
+            self.db.batch("begin a transaction", "BEGIN IMMEDIATE")?;
+            Ok(Tx { db: &self.db, machine: &self.machine, done: false })
+        }
     }
-    if n < 16 || &head != b"SQLite format 3\0" {
-        return Err(StoreError::NotADatabase { path: path.to_path_buf() });
+
+    /// Takes job `name` for this process: `false` when another machine
+    /// sharing the store is collecting it now. (An SQLite store is one
+    /// home's, and the home's run lock already serializes its runs.)
+    pub fn try_claim_job(&self, name: &str) -> Result<bool> {
+        match &self.db {
+            Db::Lite(_) => Ok(true),
+            Db::Pg(p) => postgres::try_lock_job(&mut p.client.borrow_mut(), name),
+        }
     }
-    Ok(())
+
+    /// Gives job `name` back (also given back when the process ends).
+    pub fn release_job(&self, name: &str) -> Result<()> {
+        match &self.db {
+            Db::Lite(_) => Ok(()),
+            Db::Pg(p) => postgres::unlock_job(&mut p.client.borrow_mut(), name),
+        }
+    }
 }

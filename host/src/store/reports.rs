@@ -3,9 +3,9 @@
 //! SQL with the exact `dec_sum` aggregate and comes back as decimal text.
 
 use chrono::NaiveDate;
-use rusqlite::{params, OptionalExtension};
+use super::sql::{args, Row, Val};
 
-use super::{Context, Result, Store, StoreError};
+use super::{Result, Store, StoreError};
 
 /// One row of `results`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,17 +101,17 @@ pub struct PricedGroup {
     pub counts: billing_records::Priced,
 }
 
-fn count(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<u64> {
-    Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as u64)
+fn count(r: &Row<'_>, i: usize) -> Result<u64> {
+    Ok(r.get::<Option<i64>>(i)?.unwrap_or(0).max(0) as u64)
 }
 
 /// The seven counts of a query row from column `first` on (`input`,
 /// `output`, `cache_read`, `cache_write_5m`, `cache_write_1h`, `reasoning`,
 /// `web_searches`, in that order); a NULL sum is 0.
 pub(super) fn priced_columns(
-    r: &rusqlite::Row<'_>,
+    r: &Row<'_>,
     first: usize,
-) -> rusqlite::Result<billing_records::Priced> {
+) -> Result<billing_records::Priced> {
     Ok(billing_records::Priced {
         input: count(r, first)?,
         output: count(r, first + 1)?,
@@ -123,10 +123,8 @@ pub(super) fn priced_columns(
     })
 }
 
-fn group_day(text: String) -> rusqlite::Result<NaiveDate> {
-    text.parse().map_err(|_| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, "day".into())
-    })
+fn group_day(text: String) -> Result<NaiveDate> {
+    text.parse().map_err(|_| StoreError::Invalid(format!("stored day {text:?} is not a date")))
 }
 
 impl Breakdown {
@@ -219,7 +217,7 @@ pub struct CostLine<'a> {
 
 /// A breakdown row from the columns provider, key, cost, tokens starting at
 /// column `at`.
-fn breakdown_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<BreakdownRow> {
+fn breakdown_row(r: &Row<'_>, at: usize) -> Result<BreakdownRow> {
     Ok(BreakdownRow {
         provider: r.get(at)?,
         key: r.get(at + 1)?,
@@ -237,46 +235,26 @@ impl Store {
     /// described, and those only known by their id (local-log calls) or
     /// their name (`results` rows), by display name.
     pub fn provider_names(&self) -> Result<Vec<(String, String)>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT provider, display_name FROM providers
+        let stmt = "SELECT provider, display_name FROM providers
                  UNION SELECT DISTINCT provider, provider FROM calls
                    WHERE provider NOT IN (SELECT provider FROM providers)
                  UNION SELECT DISTINCT lower(provider), provider FROM results
                    WHERE provider NOT IN (SELECT display_name FROM providers)
-                 ORDER BY 2",
-            )
-            .ctx("read providers")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).ctx("read providers")?;
-        rows.collect::<rusqlite::Result<_>>().ctx("read providers")
+                 ORDER BY 2";
+        self.query_all("read providers", stmt, args![], |r| Ok((r.get(0)?, r.get(1)?)))
     }
 
     /// The `results` rows between two days, by date then provider.
     pub fn day_totals(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<DayTotal>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT provider, date, tokens, cost, collected_at, not_in_cost_tokens FROM results
-                 WHERE date BETWEEN ?1 AND ?2 ORDER BY date, provider",
-            )
-            .ctx("read results")?;
-        let rows = stmt
-            .query_map(params![from.to_string(), to.to_string()], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })
-            .ctx("read results")?;
+        let stmt = "SELECT provider, date, tokens, cost, collected_at, not_in_cost_tokens FROM results
+                 WHERE date BETWEEN ?1 AND ?2 ORDER BY date, provider";
+        #[expect(clippy::type_complexity, reason = "one row of results, as read")]
+        let rows: Vec<(String, String, i64, String, String, i64)> =
+            self.query_all("read results", stmt, args![from.to_string(), to.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            })?;
         let mut out = Vec::new();
-        for row in rows {
-            let (provider, date, tokens, cost, collected_at, not_in_cost_tokens) =
-                row.ctx("read results")?;
+        for (provider, date, tokens, cost, collected_at, not_in_cost_tokens) in rows {
             out.push(DayTotal {
                 provider,
                 date: parse_date(&date)?,
@@ -298,28 +276,28 @@ impl Store {
         to: NaiveDate,
     ) -> Result<std::collections::BTreeMap<String, i64>> {
         self.query_all(
-            "read revisions",
-            "SELECT day, count(*) FROM revisions WHERE day BETWEEN ?1 AND ?2
+"read revisions",
+"SELECT day, count(*) FROM revisions WHERE day BETWEEN ?1 AND ?2
              GROUP BY day ORDER BY day",
-            [from.to_string(), to.to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+args![from.to_string(), to.to_string()],
+|r| Ok((r.get(0)?, r.get(1)?)),
+)
     }
 
     /// Tokens between two days per provider (display name) and counter,
     /// counting only the counters that make up the day's tokens.
     pub fn token_mix(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<TokenMix>> {
         self.query_all(
-            "read the token mix",
-            &format!(
+"read the token mix",
+&format!(
                 "SELECT {DISPLAY} AS name, metric, SUM(quantity),
                         SUM(CASE WHEN not_in_cost = 1 THEN quantity ELSE 0 END)
                  FROM usage_rows t LEFT JOIN providers p USING (provider)
                  WHERE day BETWEEN ?1 AND ?2 AND counts_as_tokens = 1
                  GROUP BY name, metric ORDER BY name, metric"
             ),
-            [from.to_string(), to.to_string()],
-            |r| {
+args![from.to_string(), to.to_string()],
+|r| {
                 Ok(TokenMix {
                     provider: r.get(0)?,
                     metric: r.get(1)?,
@@ -327,17 +305,17 @@ impl Store {
                     without_billed_cost: r.get(3)?,
                 })
             },
-        )
+)
     }
 
     /// The alerts delivered, newest first, at most `limit`.
     pub fn alerts_sent(&self, limit: usize) -> Result<Vec<SentAlert>> {
         self.query_all(
-            "read alerts",
-            "SELECT rule_key, channel, sent_at, message FROM alerts_sent
+"read alerts",
+"SELECT rule_key, channel, sent_at, message FROM alerts_sent
              ORDER BY sent_at DESC LIMIT ?1",
-            [limit as i64],
-            |r| {
+args![limit as i64],
+|r| {
                 Ok(SentAlert {
                     key: r.get(0)?,
                     channel: r.get(1)?,
@@ -345,18 +323,18 @@ impl Store {
                     message: r.get(3)?,
                 })
             },
-        )
+)
     }
 
     /// Each described provider's note on usage its cost report leaves out,
     /// by display name.
     pub fn not_in_cost_notes(&self) -> Result<std::collections::BTreeMap<String, String>> {
         self.query_all(
-            "read providers",
-            "SELECT display_name, not_in_cost_note FROM providers WHERE not_in_cost_note IS NOT NULL",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+"read providers",
+"SELECT display_name, not_in_cost_note FROM providers WHERE not_in_cost_note IS NOT NULL",
+args![],
+|r| Ok((r.get(0)?, r.get(1)?)),
+)
     }
 
     /// Cost and tokens between two days, grouped by provider and `by`, from
@@ -389,22 +367,19 @@ impl Store {
         by: Breakdown,
     ) -> Result<Vec<DayBreakdownRow>> {
         let dim = by.dim();
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
+        let stmt = &format!(
                 "SELECT day, {DISPLAY} AS name, key, cost, tokens FROM daily_totals t
                  LEFT JOIN providers p USING (provider)
                  WHERE dim = ?3 AND day BETWEEN ?1 AND ?2 ORDER BY day, name, key"
-            ))
-            .ctx("read a breakdown")?;
-        let rows = stmt
-            .query_map(params![from.to_string(), to.to_string(), dim], |r| {
-                Ok((r.get::<_, String>(0)?, breakdown_row(r, 1)?))
-            })
-            .ctx("read a breakdown")?;
+            );
+        let rows: Vec<(String, BreakdownRow)> = self.query_all(
+            "read a breakdown",
+            stmt,
+            args![from.to_string(), to.to_string(), dim],
+            |r| Ok((r.get(0)?, breakdown_row(r, 1)?)),
+        )?;
         let mut out = Vec::new();
-        for row in rows {
-            let (day, row) = row.ctx("read a breakdown")?;
+        for (day, row) in rows {
             out.push(DayBreakdownRow { day: parse_date(&day)?, row });
         }
         Ok(out)
@@ -440,13 +415,9 @@ impl Store {
         to: NaiveDate,
         dim: &str,
     ) -> Result<Vec<BreakdownRow>> {
-        let mut stmt = self.conn.prepare_cached(sql).ctx("read a breakdown")?;
         let (from, to) = (from.to_string(), to.to_string());
-        let args: Vec<&dyn rusqlite::ToSql> =
-            if dim.is_empty() { vec![&from, &to] } else { vec![&from, &to, &dim] };
-        let rows =
-            stmt.query_map(args.as_slice(), |r| breakdown_row(r, 0)).ctx("read a breakdown")?;
-        rows.collect::<rusqlite::Result<_>>().ctx("read a breakdown")
+        let args = if dim.is_empty() { args![from, to] } else { args![from, to, dim] };
+        self.query_all("read a breakdown", sql, args, |r| breakdown_row(r, 0))
     }
 
     /// Calls `f` for every cost row between two days, in key order, one row
@@ -457,10 +428,7 @@ impl Store {
         to: NaiveDate,
         mut f: impl FnMut(&CostLine<'_>) -> std::result::Result<(), E>,
     ) -> Result<std::result::Result<(), E>> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT t.provider, account, day, project, api_key, line_item, model, token_type,
+        let stmt = "SELECT t.provider, account, day, project, api_key, line_item, model, token_type,
                         cost_type, service_tier, context_window, amount, currency, quantity,
                         quantity_unit, collected_at, COALESCE(p.display_name, t.provider),
                         p.service_name, p.service_category, p.service_subcategory,
@@ -468,23 +436,21 @@ impl Store {
                  FROM cost_rows t LEFT JOIN providers p USING (provider)
                  WHERE day BETWEEN ?1 AND ?2
                  ORDER BY day, t.provider, account, project, api_key, line_item, model, token_type,
-                          cost_type, service_tier, context_window",
-            )
-            .ctx("read cost rows")?;
-        let mut rows =
-            stmt.query(params![from.to_string(), to.to_string()]).ctx("read cost rows")?;
-        while let Some(r) = rows.next().ctx("read cost rows")? {
-            let text = |i: usize| -> Result<&str> {
-                r.get_ref(i)
-                    .ctx("read cost rows")?
-                    .as_str()
-                    .map_err(|e| StoreError::Invalid(format!("cost row column {i}: {e}")))
-            };
+                          cost_type, service_tier, context_window";
+        let mut stopped = Ok(());
+        self.db.each("read cost rows", stmt, args![from.to_string(), to.to_string()], |r| {
+            // Each column as read: borrowed from SQLite's row, or decoded
+            // (PostgreSQL's NUMERIC amounts) into this row's own text.
+            let vals = (0..21).map(|i| r.val(i)).collect::<Result<Vec<Val<'_>>>>()?;
             let opt = |i: usize| -> Result<Option<&str>> {
-                r.get_ref(i)
-                    .ctx("read cost rows")?
-                    .as_str_or_null()
-                    .map_err(|e| StoreError::Invalid(format!("cost row column {i}: {e}")))
+                match &vals[i] {
+                    Val::Text(t) => Ok(Some(t.as_ref())),
+                    Val::Null => Ok(None),
+                    _ => Err(StoreError::Invalid(format!("cost row column {i} is not text"))),
+                }
+            };
+            let text = |i: usize| -> Result<&str> {
+                opt(i)?.ok_or_else(|| StoreError::Invalid(format!("cost row column {i} is NULL")))
             };
             let line = CostLine {
                 provider: text(0)?,
@@ -506,23 +472,16 @@ impl Store {
                 provider_name: text(16)?,
                 service: [opt(17)?, opt(18)?, opt(19)?, opt(20)?],
             };
-            if let Err(e) = f(&line) {
-                return Ok(Err(e));
-            }
-        }
-        Ok(Ok(()))
+            stopped = f(&line);
+            Ok(stopped.is_ok())
+        })?;
+        Ok(stopped)
     }
 
     /// Whether an alert went out on `channel` already.
     pub fn alert_sent(&self, rule_key: &str, channel: &str) -> Result<bool> {
-        self.conn
-            .query_row(
-                "SELECT 1 FROM alerts_sent WHERE rule_key = ?1 AND channel = ?2",
-                params![rule_key, channel],
-                |_| Ok(()),
-            )
-            .optional()
-            .ctx("read sent alerts")
+        self.db
+            .row_opt("read sent alerts", "SELECT 1 FROM alerts_sent WHERE rule_key = ?1 AND channel = ?2", args![rule_key, channel], |_| Ok(()))
             .map(|o| o.is_some())
     }
 
@@ -534,12 +493,9 @@ impl Store {
         now: &str,
         message: &str,
     ) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT OR IGNORE INTO alerts_sent (rule_key, channel, sent_at, message) VALUES (?1, ?2, ?3, ?4)",
-                params![rule_key, channel, now, message],
-            )
-            .ctx("record a sent alert")?;
+        self.db
+            .exec("record a sent alert", "INSERT INTO alerts_sent (rule_key, channel, sent_at, message) VALUES (?1, ?2, ?3, ?4)
+                  ON CONFLICT DO NOTHING", args![rule_key, channel, now, message])?;
         Ok(())
     }
 }
@@ -571,25 +527,40 @@ impl Store {
              WHERE t.day BETWEEN ?1 AND ?2 AND t.calls > 0
              ORDER BY t.day"
         );
-        self.query_all("read calls", &sql, [from.to_string(), to.to_string()], call_group)
+        self.query_all(
+"read calls",
+&sql,
+args![from.to_string(), to.to_string()],
+call_group,
+)
     }
 
     /// The tier starts the kept sums were made for, highest first.
     fn call_tiers(&self) -> Result<Vec<u64>> {
-        self.query_all("read calls", "SELECT start FROM call_tiers ORDER BY start DESC", [], |r| {
+        self.query_all(
+"read calls",
+"SELECT start FROM call_tiers ORDER BY start DESC",
+args![],
+|r| {
             count(r, 0)
-        })
+        },
+)
     }
 
     /// Makes the kept sums again for other tier starts, from the calls.
     pub fn rebuild_call_days(&self, starts: &[u64]) -> Result<()> {
-        let tx = self.conn.unchecked_transaction().ctx("rebuild the sums of calls")?;
-        tx.execute("DELETE FROM call_tiers", []).ctx("rebuild the sums of calls")?;
+        const WHAT: &str = "rebuild the sums of calls";
+        let tx = self.begin()?;
+        tx.db.exec(WHAT, "DELETE FROM call_tiers", args![])?;
         for s in starts {
-            tx.execute("INSERT OR IGNORE INTO call_tiers (start) VALUES (?1)", [*s as i64])
-                .ctx("rebuild the sums of calls")?;
+            tx.db.exec(
+                WHAT,
+                "INSERT INTO call_tiers (start) VALUES (?1) ON CONFLICT DO NOTHING",
+                args![*s],
+            )?;
         }
-        tx.execute_batch(
+        tx.db.batch(
+            WHAT,
             "DELETE FROM call_days;
              INSERT INTO call_days (day, provider, account, model, project, service_tier, speed,
                  over, calls, input, output, cache_read, cache_write_5m, cache_write_1h,
@@ -602,9 +573,8 @@ impl Store {
                  sum(cache_write_1h), sum(reasoning), sum(web_searches)
              FROM calls
              GROUP BY day, provider, account, model, project, service_tier, speed, tier_over;",
-        )
-        .ctx("rebuild the sums of calls")?;
-        tx.commit().ctx("rebuild the sums of calls")
+        )?;
+        tx.commit()
     }
 
     /// [`Store::call_groups`] summed from the calls themselves.
@@ -634,11 +604,16 @@ impl Store {
                     SUM(cache_write_1h), SUM(reasoning), SUM(web_searches), t.account
              FROM calls t LEFT JOIN providers p USING (provider)
              WHERE t.day BETWEEN ?1 AND ?2
-             GROUP BY t.day, t.provider, t.account, t.model, t.project, t.service_tier, t.speed,
-                      over
+             GROUP BY t.day, t.provider, p.display_name, t.account, t.model, t.project,
+                      t.service_tier, t.speed, over
              ORDER BY t.day"
         );
-        self.query_all("read calls", &sql, [from.to_string(), to.to_string()], call_group)
+        self.query_all(
+"read calls",
+&sql,
+args![from.to_string(), to.to_string()],
+call_group,
+)
     }
 
     /// The priced counts collectors sent with their usage between two days,
@@ -646,20 +621,21 @@ impl Store {
     /// whether the cost report covers them.
     pub fn usage_groups(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<PricedGroup>> {
         self.query_all(
-            "read priced usage",
-            &format!(
+"read priced usage",
+&format!(
                 "SELECT t.day, t.provider, {DISPLAY}, t.account, t.model, t.project,
                         t.service_tier, t.long_context, t.not_in_cost, SUM(input), SUM(output),
                         SUM(cache_read), SUM(cache_write_5m), SUM(cache_write_1h),
                         SUM(reasoning), SUM(web_searches)
                  FROM usage_priced t LEFT JOIN providers p USING (provider)
                  WHERE t.day BETWEEN ?1 AND ?2
-                 GROUP BY t.day, t.provider, t.account, t.model, t.project, t.service_tier,
+                 GROUP BY t.day, t.provider, p.display_name, t.account, t.model, t.project,
+                          t.service_tier,
                           t.long_context, t.not_in_cost
                  ORDER BY t.day"
             ),
-            [from.to_string(), to.to_string()],
-            |r| {
+args![from.to_string(), to.to_string()],
+|r| {
                 Ok(PricedGroup {
                     day: group_day(r.get(0)?)?,
                     over: 0,
@@ -675,12 +651,12 @@ impl Store {
                     counts: priced_columns(r, 9)?,
                 })
             },
-        )
+)
     }
 }
 
 /// A row of [`Store::call_groups`]' queries.
-fn call_group(r: &rusqlite::Row<'_>) -> rusqlite::Result<PricedGroup> {
+fn call_group(r: &Row<'_>) -> Result<PricedGroup> {
     Ok(PricedGroup {
         day: group_day(r.get(0)?)?,
         provider: r.get(1)?,
@@ -766,17 +742,19 @@ mod tests {
         // A call that grows past the start moves to its tier; one deleted
         // leaves nothing behind.
         insert(&mut store, "a", "2026-11-01", "m1", 250_000, 9);
-        store.conn.execute("DELETE FROM calls WHERE key = 'c'", []).unwrap();
+        store.db.exec("delete", "DELETE FROM calls WHERE key = 'c'", args![]).unwrap();
         assert_eq!(
             kept(&store, &[200_000]),
             [("2026-11-01".into(), "m1".into(), 200_000, 2, 550_000, 16)]
         );
         // Rows moved to another account keep their sums.
-        store.conn.execute("UPDATE calls SET account = 'acme'", []).unwrap();
+        store.db.exec("update", "UPDATE calls SET account = 'acme'", args![]).unwrap();
         assert_eq!(kept(&store, &[200_000]).len(), 1);
         let accounts: i64 = store
-            .conn
-            .query_row("SELECT count(*) FROM call_days WHERE account = 'default'", [], |r| r.get(0))
+            .db
+            .row("read", "SELECT count(*) FROM call_days WHERE account = 'default'", args![], |r| {
+                r.get(0)
+            })
             .unwrap();
         assert_eq!(accounts, 0);
     }

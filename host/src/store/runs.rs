@@ -11,10 +11,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
-use rusqlite::{params, OptionalExtension};
+use super::sql::{args, Row};
 use serde::Serialize;
 
-use super::{Context, Result, Store, StoreError, Tx};
+use super::{Result, Store, StoreError, Tx};
 
 /// A run as stored in `runs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -161,7 +161,7 @@ const RUN_COLUMNS: &str = "id, plugin_name, status, started_at, finished_at, err
      records_received, records_written, records_changed, window_from, window_to, plugin_sha256, \
      duration_ms, trigger";
 
-fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
+fn run_from_row(r: &Row<'_>) -> Result<RunRow> {
     Ok(RunRow {
         id: r.get(0)?,
         plugin_name: r.get(1)?,
@@ -184,13 +184,12 @@ impl Store {
     /// The sha256 of every plugin file that has ever run here: the files an
     /// operator ran before grants existed.
     pub fn plugin_files_run(&self) -> Result<std::collections::BTreeSet<String>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT DISTINCT plugin_sha256 FROM runs WHERE plugin_sha256 IS NOT NULL")
-            .ctx("read the plugin files that ran")?;
-        let rows =
-            stmt.query_map([], |r| r.get::<_, String>(0)).ctx("read the plugin files that ran")?;
-        rows.collect::<std::result::Result<_, _>>().ctx("read the plugin files that ran")
+        self.query_all(
+            "read the plugin files that ran",
+            "SELECT DISTINCT plugin_sha256 FROM runs WHERE plugin_sha256 IS NOT NULL",
+            args![],
+            |r| r.get(0),
+        )
     }
 
     /// Records that a run started, and the days it asks for in the job's
@@ -209,25 +208,21 @@ impl Store {
             None => (None, None),
         };
         let tx = self.transaction()?;
-        tx.tx
-            .execute(
-                "INSERT INTO runs (id, plugin_name, status, started_at, window_from, window_to, plugin_sha256)
-                 VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6)",
-                params![id, plugin, started_at, from, to, plugin_sha256],
-            )
-            .ctx("record the start of a run")?;
+        tx.db
+            .exec("record the start of a run", "INSERT INTO runs (id, plugin_name, status, started_at, window_from, window_to,
+                   plugin_sha256, machine)
+                 VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7)", args![id, plugin, started_at, from, to, plugin_sha256, tx.machine])?;
         // The ledger learns what the job's history should hold before
         // anything is fetched: a run that never ends still leaves its days
         // missing.
         if let (Some(from), Some(to)) = (from, to) {
-            tx.tx
-                .execute(
-                    "INSERT INTO ledger (plugin_name, first_day, last_day) VALUES (?1, ?2, ?3)
-                     ON CONFLICT DO UPDATE SET first_day = min(first_day, excluded.first_day),
-                       last_day = max(last_day, excluded.last_day)",
-                    params![plugin, from, to],
-                )
-                .ctx("record the start of a run")?;
+            tx.db
+                .exec("record the start of a run", "INSERT INTO ledger (plugin_name, first_day, last_day) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (plugin_name) DO UPDATE SET
+                       first_day = CASE WHEN excluded.first_day < ledger.first_day
+                         THEN excluded.first_day ELSE ledger.first_day END,
+                       last_day = CASE WHEN excluded.last_day > ledger.last_day
+                         THEN excluded.last_day ELSE ledger.last_day END", args![plugin, from, to])?;
         }
         tx.commit()
     }
@@ -235,9 +230,8 @@ impl Store {
     /// Notes which webhook trigger started a run (right after
     /// [`Store::begin_run`]).
     pub fn note_trigger(&mut self, id: &str, trigger: &str) -> Result<()> {
-        self.conn
-            .execute("UPDATE runs SET trigger = ?2 WHERE id = ?1", params![id, trigger])
-            .ctx("record the trigger of a run")?;
+        self.db
+            .exec("record the trigger of a run", "UPDATE runs SET trigger = ?2 WHERE id = ?1", args![id, trigger])?;
         Ok(())
     }
 
@@ -259,23 +253,17 @@ impl Store {
     /// Marks every `running` row as failed. Called while holding the run lock,
     /// so such rows belong to a host that died.
     pub fn mark_interrupted(&mut self, now: &str) -> Result<usize> {
-        self.conn
-            .execute(
-                "UPDATE runs SET status = 'failed', finished_at = ?1,
+        self.db
+            .exec("mark interrupted runs", "UPDATE runs SET status = 'failed', finished_at = ?1,
                  error = 'interrupted: the host stopped before the run finished; nothing of it was stored'
-                 WHERE status = 'running'",
-                params![now],
-            )
-            .ctx("mark interrupted runs")
+                 WHERE status = 'running'", args![now])
     }
 
     /// The newest `limit` runs, newest first.
     pub fn list_runs(&self, limit: usize) -> Result<Vec<RunRow>> {
         let sql =
             format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?1");
-        let mut stmt = self.conn.prepare(&sql).ctx("list runs")?;
-        let rows = stmt.query_map([limit as i64], run_from_row).ctx("list runs")?;
-        rows.collect::<rusqlite::Result<_>>().ctx("read runs")
+        self.query_all("list runs", &sql, args![limit], run_from_row)
     }
 
     /// The newest finished run of each plugin, by plugin name.
@@ -287,9 +275,7 @@ impl Store {
                 SELECT max(rowid) FROM runs WHERE status != 'running' GROUP BY plugin_name)
              ORDER BY plugin_name"
         );
-        let mut stmt = self.conn.prepare(&sql).ctx("read the last runs")?;
-        let rows = stmt.query_map([], run_from_row).ctx("read the last runs")?;
-        rows.collect::<rusqlite::Result<_>>().ctx("read the last runs")
+        self.query_all("read the last runs", &sql, args![], run_from_row)
     }
 
     /// Per plugin, how many days between `from` and `to` are complete.
@@ -299,12 +285,12 @@ impl Store {
         to: NaiveDate,
     ) -> Result<std::collections::BTreeMap<String, i64>> {
         self.query_all(
-            "read coverage",
-            "SELECT plugin_name, count(*) FROM coverage WHERE day BETWEEN ?1 AND ?2
+"read coverage",
+"SELECT plugin_name, count(*) FROM coverage WHERE day BETWEEN ?1 AND ?2
              GROUP BY plugin_name ORDER BY plugin_name",
-            [from.to_string(), to.to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+args![from.to_string(), to.to_string()],
+|r| Ok((r.get(0)?, r.get(1)?)),
+)
     }
 
     /// Every job's missing days between `from` and `to` (never today or
@@ -318,11 +304,11 @@ impl Store {
         today: NaiveDate,
     ) -> Result<Vec<MissingDay>> {
         let ledger: Vec<(String, String, String)> = self.query_all(
-            "read the ledger",
-            "SELECT plugin_name, first_day, last_day FROM ledger ORDER BY plugin_name",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
+"read the ledger",
+"SELECT plugin_name, first_day, last_day FROM ledger ORDER BY plugin_name",
+args![],
+|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+)?;
         let Some(to) = today.pred_opt().map(|y| y.min(to)) else { return Ok(Vec::new()) };
         let mut out = Vec::new();
         for (plugin, first, last) in ledger {
@@ -336,7 +322,7 @@ impl Store {
                 "read missing days",
                 "SELECT day, reason, attempts FROM missing_days
                  WHERE plugin_name = ?1 AND day BETWEEN ?2 AND ?3",
-                params![plugin, a.to_string(), b.to_string()],
+                args![plugin, a.to_string(), b.to_string()],
                 |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))),
             )?;
             let asked = self.asked(&plugin, a, b)?;
@@ -376,7 +362,7 @@ impl Store {
              WHERE plugin_name = ?1 AND window_from IS NOT NULL
                AND window_from <= ?3 AND window_to >= ?2
              ORDER BY rowid DESC",
-            params![plugin, from.to_string(), to.to_string()],
+            args![plugin, from.to_string(), to.to_string()],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )?;
         rows.into_iter()
@@ -412,7 +398,7 @@ impl Store {
         let have: Vec<String> = self.query_all(
             "read coverage",
             &sql,
-            params![plugin, from.to_string(), to.to_string()],
+            args![plugin, from.to_string(), to.to_string()],
             |r| r.get(0),
         )?;
         let have: BTreeSet<NaiveDate> = have.iter().map(|d| parse_day(d)).collect::<Result<_>>()?;
@@ -422,12 +408,12 @@ impl Store {
     /// When each plugin's newest successful run started, by plugin.
     pub fn last_successes(&self) -> Result<std::collections::BTreeMap<String, String>> {
         self.query_all(
-            "read the last successes",
-            "SELECT plugin_name, max(started_at) FROM runs WHERE status = 'success'
+"read the last successes",
+"SELECT plugin_name, max(started_at) FROM runs WHERE status = 'success'
              GROUP BY plugin_name",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+args![],
+|r| Ok((r.get(0)?, r.get(1)?)),
+)
     }
 
     /// The days of `plugin` whose data is complete.
@@ -446,12 +432,10 @@ impl Store {
         today: NaiveDate,
     ) -> Result<BTreeSet<NaiveDate>> {
         let first: Option<String> = self
-            .conn
-            .query_row("SELECT first_day FROM ledger WHERE plugin_name = ?1", [plugin], |r| {
+            .db
+            .row_opt("read the ledger", "SELECT first_day FROM ledger WHERE plugin_name = ?1", args![plugin], |r| {
                 r.get(0)
-            })
-            .optional()
-            .ctx("read the ledger")?;
+            })?;
         match (first, today.pred_opt()) {
             (Some(first), Some(yesterday)) => {
                 self.missing_between(plugin, parse_day(&first)?, yesterday, Some(max_attempts))
@@ -462,15 +446,9 @@ impl Store {
 
     /// Every plugin or job name that ran or stored records here.
     pub fn run_names(&self) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT DISTINCT plugin_name FROM runs
-                 UNION SELECT DISTINCT plugin_name FROM records ORDER BY 1",
-            )
-            .ctx("read run names")?;
-        let rows = stmt.query_map([], |r| r.get(0)).ctx("read run names")?;
-        rows.collect::<rusqlite::Result<_>>().ctx("read run names")
+        let stmt = "SELECT DISTINCT plugin_name FROM runs
+                 UNION SELECT DISTINCT plugin_name FROM records ORDER BY 1";
+        self.query_all("read run names", stmt, args![], |r| r.get(0))
     }
 
     /// The generic records of `plugin` (of `kind`, when given), newest
@@ -484,9 +462,9 @@ impl Store {
         self.query_all(
             "read records",
             "SELECT plugin_name, kind, key, updated_at, run_id, payload FROM records
-             WHERE plugin_name = ?1 AND (?2 IS NULL OR kind = ?2)
+             WHERE plugin_name = ?1 AND (kind = ?2 OR ?2 IS NULL)
              ORDER BY updated_at DESC, id DESC LIMIT ?3",
-            params![plugin, kind, limit as i64],
+            args![plugin, kind, limit as i64],
             stored_record,
         )
     }
@@ -498,29 +476,22 @@ impl Store {
             "read records",
             "SELECT plugin_name, kind, key, updated_at, run_id, payload FROM records
              WHERE kind = ?1 ORDER BY updated_at DESC, id DESC LIMIT ?2",
-            params![kind, limit as i64],
+            args![kind, limit as i64],
             stored_record,
         )
     }
 
     /// What `plugin` asked to keep at the end of its last stored run.
     pub fn plugin_state(&self, plugin: &str) -> Result<Option<String>> {
-        self.conn
-            .query_row("SELECT state FROM plugin_state WHERE plugin_name = ?1", [plugin], |r| {
+        self.db
+            .row_opt("read the plugin's state", "SELECT state FROM plugin_state WHERE plugin_name = ?1", args![plugin], |r| {
                 r.get(0)
             })
-            .optional()
-            .ctx("read the plugin's state")
     }
 
     fn days_of(&self, sql: &str, plugin: &str) -> Result<BTreeSet<NaiveDate>> {
-        let mut stmt = self.conn.prepare_cached(sql).ctx("read coverage")?;
-        let days = stmt.query_map([plugin], |r| r.get::<_, String>(0)).ctx("read coverage")?;
-        let mut out = BTreeSet::new();
-        for day in days {
-            out.insert(parse_day(&day.ctx("read coverage")?)?);
-        }
-        Ok(out)
+        let days: Vec<String> = self.query_all("read coverage", sql, args![plugin], |r| r.get(0))?;
+        days.iter().map(|d| parse_day(d)).collect()
     }
 }
 
@@ -533,11 +504,9 @@ impl Tx<'_> {
     /// Writes how a run ended.
     pub fn finish_run(&self, id: &str, finished_at: &str, end: &RunEnd<'_>) -> Result<()> {
         let n = self
-            .tx
-            .execute(
-                "UPDATE runs SET status = ?2, finished_at = ?3, error = ?4, records_received = ?5,
-                 records_written = ?6, records_changed = ?7, duration_ms = ?8 WHERE id = ?1",
-                params![
+            .db
+            .exec("record the end of a run", "UPDATE runs SET status = ?2, finished_at = ?3, error = ?4, records_received = ?5,
+                 records_written = ?6, records_changed = ?7, duration_ms = ?8 WHERE id = ?1", args![
                     id,
                     end.status,
                     finished_at,
@@ -546,9 +515,7 @@ impl Tx<'_> {
                     end.records_written as i64,
                     end.records_changed as i64,
                     end.duration_ms as i64
-                ],
-            )
-            .ctx("record the end of a run")?;
+                ])?;
         if n != 1 {
             return Err(StoreError::Invalid(format!("run {id} is not in the runs table")));
         }
@@ -557,15 +524,9 @@ impl Tx<'_> {
 
     /// Stores a run's log lines.
     pub fn insert_run_logs(&self, run_id: &str, logs: &[RunLog]) -> Result<()> {
-        let mut stmt = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO run_logs (run_id, seq, at, level, message) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .ctx("store run logs")?;
+        let stmt = "INSERT INTO run_logs (run_id, seq, at, level, message) VALUES (?1, ?2, ?3, ?4, ?5)";
         for (seq, log) in logs.iter().enumerate() {
-            stmt.execute(params![run_id, seq as i64, log.at, log.level, log.message])
-                .ctx("store run logs")?;
+            self.db.exec("store run logs", stmt, args![run_id, seq as i64, log.at, log.level, log.message])?;
         }
         Ok(())
     }
@@ -578,20 +539,12 @@ impl Tx<'_> {
         run_id: &str,
         now: &str,
     ) -> Result<()> {
-        let mut stmt = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO coverage (plugin_name, day, run_id, completed_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (plugin_name, day) DO UPDATE SET run_id = ?3, completed_at = ?4",
-            )
-            .ctx("record coverage")?;
-        let mut found = self
-            .tx
-            .prepare_cached("DELETE FROM missing_days WHERE plugin_name = ?1 AND day = ?2")
-            .ctx("record coverage")?;
+        let stmt = "INSERT INTO coverage (plugin_name, day, run_id, completed_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (plugin_name, day) DO UPDATE SET run_id = ?3, completed_at = ?4";
+        let found = "DELETE FROM missing_days WHERE plugin_name = ?1 AND day = ?2";
         for day in days {
-            stmt.execute(params![plugin, day.to_string(), run_id, now]).ctx("record coverage")?;
-            found.execute(params![plugin, day.to_string()]).ctx("record coverage")?;
+            self.db.exec("record coverage", stmt, args![plugin, day.to_string(), run_id, now])?;
+            self.db.exec("record coverage", found, args![plugin, day.to_string()])?;
         }
         Ok(())
     }
@@ -604,19 +557,13 @@ impl Tx<'_> {
         days: impl IntoIterator<Item = (NaiveDate, Option<&'a str>)>,
         run_id: &str,
     ) -> Result<()> {
-        let mut stmt = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO missing_days (plugin_name, day, run_id, reason)
+        let stmt = "INSERT INTO missing_days (plugin_name, day, run_id, reason)
                  SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS
                    (SELECT 1 FROM coverage WHERE plugin_name = ?1 AND day = ?2)
                  ON CONFLICT (plugin_name, day) DO UPDATE SET run_id = ?3, reason = ?4,
-                   attempts = attempts + 1",
-            )
-            .ctx("record missing days")?;
+                   attempts = missing_days.attempts + 1";
         for (day, reason) in days {
-            stmt.execute(params![plugin, day.to_string(), run_id, reason])
-                .ctx("record missing days")?;
+            self.db.exec("record missing days", stmt, args![plugin, day.to_string(), run_id, reason])?;
         }
         Ok(())
     }
@@ -629,22 +576,13 @@ impl Tx<'_> {
         days: impl IntoIterator<Item = (NaiveDate, &'a str)>,
         run_id: &str,
     ) -> Result<()> {
-        let mut stmt = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO unavailable_days (plugin_name, day, reason, run_id)
+        let stmt = "INSERT INTO unavailable_days (plugin_name, day, reason, run_id)
                  VALUES (?1, ?2, ?4, ?3)
-                 ON CONFLICT (plugin_name, day) DO UPDATE SET reason = ?4, run_id = ?3",
-            )
-            .ctx("record unavailable days")?;
-        let mut found = self
-            .tx
-            .prepare_cached("DELETE FROM missing_days WHERE plugin_name = ?1 AND day = ?2")
-            .ctx("record unavailable days")?;
+                 ON CONFLICT (plugin_name, day) DO UPDATE SET reason = ?4, run_id = ?3";
+        let found = "DELETE FROM missing_days WHERE plugin_name = ?1 AND day = ?2";
         for (day, reason) in days {
-            stmt.execute(params![plugin, day.to_string(), run_id, reason])
-                .ctx("record unavailable days")?;
-            found.execute(params![plugin, day.to_string()]).ctx("record unavailable days")?;
+            self.db.exec("record unavailable days", stmt, args![plugin, day.to_string(), run_id, reason])?;
+            self.db.exec("record unavailable days", found, args![plugin, day.to_string()])?;
         }
         Ok(())
     }
@@ -657,27 +595,18 @@ impl Tx<'_> {
         run_id: &str,
         now: &str,
     ) -> Result<()> {
-        self.tx
-            .execute(
-                "INSERT INTO plugin_state (plugin_name, state, run_id, updated_at)
+        self.db
+            .exec("store the plugin's state", "INSERT INTO plugin_state (plugin_name, state, run_id, updated_at)
                  VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT DO UPDATE SET state = ?2, run_id = ?3, updated_at = ?4",
-                params![plugin, state, run_id, now],
-            )
-            .ctx("store the plugin's state")?;
+                 ON CONFLICT (plugin_name) DO UPDATE SET state = ?2, run_id = ?3, updated_at = ?4", args![plugin, state, run_id, now])?;
         Ok(())
     }
 
     /// How many generic records `plugin` keeps, and their payload bytes.
     pub fn records_held(&self, plugin: &str) -> Result<(u64, u64)> {
-        self.tx
-            .query_row(
-                "SELECT count(*), coalesce(sum(length(CAST(payload AS BLOB))), 0)
-                 FROM records WHERE plugin_name = ?1",
-                [plugin],
-                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
-            )
-            .ctx("count the plugin's records")
+        self.db
+            .row("count the plugin's records", "SELECT count(*), coalesce(sum(octet_length(payload)), 0)
+                 FROM records WHERE plugin_name = ?1", args![plugin], |r| Ok((r.get::<i64>(0)? as u64, r.get::<i64>(1)? as u64)))
     }
 
     /// Deletes `plugin`'s generic records (of `kind`, when given) beyond
@@ -690,16 +619,12 @@ impl Tx<'_> {
         before: Option<&str>,
     ) -> Result<usize> {
         let gone = self
-            .tx
-            .execute(
-                "DELETE FROM records WHERE plugin_name = ?1 AND (?2 IS NULL OR kind = ?2)
-                 AND ((?3 IS NOT NULL AND id NOT IN (
-                        SELECT id FROM records WHERE plugin_name = ?1 AND (?2 IS NULL OR kind = ?2)
+            .db
+            .exec("prune records", "DELETE FROM records WHERE plugin_name = ?1 AND (kind = ?2 OR ?2 IS NULL)
+                 AND ((CAST(?3 AS BIGINT) IS NOT NULL AND id NOT IN (
+                        SELECT id FROM records WHERE plugin_name = ?1 AND (kind = ?2 OR ?2 IS NULL)
                         ORDER BY updated_at DESC, id DESC LIMIT ?3))
-                   OR (?4 IS NOT NULL AND updated_at < ?4))",
-                params![plugin, kind, keep.map(|k| k as i64), before],
-            )
-            .ctx("prune records")?;
+                   OR (CAST(?4 AS TEXT) IS NOT NULL AND updated_at < ?4))", args![plugin, kind, keep.map(|k| k as i64), before])?;
         Ok(gone)
     }
 
@@ -711,25 +636,19 @@ impl Tx<'_> {
         now: &str,
         records: &[GenericRecord],
     ) -> Result<usize> {
-        let mut stmt = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO records (plugin_name, kind, key, payload, run_id, updated_at)
+        let stmt = "INSERT INTO records (plugin_name, kind, key, payload, run_id, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (plugin_name, kind, key) DO UPDATE
-                 SET payload = ?4, run_id = ?5, updated_at = ?6",
-            )
-            .ctx("store records")?;
+                 SET payload = ?4, run_id = ?5, updated_at = ?6";
         for r in records {
-            stmt.execute(params![plugin, r.kind, r.key, r.payload, run_id, now])
-                .ctx("store records")?;
+            self.db.exec("store records", stmt, args![plugin, r.kind, r.key, r.payload, run_id, now])?;
         }
         Ok(records.len())
     }
 }
 
 /// A row of `plugin_name, kind, key, updated_at, run_id, payload`.
-fn stored_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRecord> {
+fn stored_record(r: &Row<'_>) -> Result<StoredRecord> {
     Ok(StoredRecord {
         plugin: r.get(0)?,
         kind: r.get(1)?,

@@ -38,6 +38,122 @@ pub fn plugin_lib(name: &str) -> PathBuf {
 pub struct Home {
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
+    /// Its own PostgreSQL database, when the suite runs on PostgreSQL.
+    pg: Option<PgDatabase>,
+}
+
+/// The server the suite runs against when `AGENT_TEST_STORE=postgres`:
+/// `AGENT_TEST_PG_URL` (a superuser's URL; `.ci/run` starts a throw-away
+/// cluster and sets both).
+pub fn pg_server() -> Option<String> {
+    match std::env::var("AGENT_TEST_STORE").as_deref() {
+        Ok("postgres") => Some(std::env::var("AGENT_TEST_PG_URL").expect(
+            "AGENT_TEST_STORE=postgres needs AGENT_TEST_PG_URL=postgres://user@127.0.0.1:port/postgres",
+        )),
+        _ => None,
+    }
+}
+
+/// A PostgreSQL server for the tests that need one whatever the suite's
+/// backend: `AGENT_TEST_PG_URL`. Under `CI=true` its absence fails the
+/// test; elsewhere the test says so and passes without running.
+pub fn pg_required(test: &str) -> Option<String> {
+    match std::env::var("AGENT_TEST_PG_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{test} needs AGENT_TEST_PG_URL under CI=true (.ci/run starts PostgreSQL)")
+        }
+        Err(_) => {
+            eprintln!("{test}: AGENT_TEST_PG_URL is not set; not run");
+            None
+        }
+    }
+}
+
+/// The tests' SQLite spelling of a read in PostgreSQL's: `group_concat(x)`
+/// and `group_concat(x, sep)` are `string_agg`.
+fn pg_spelling(sql: &str) -> String {
+    let mut out = String::new();
+    let mut rest = sql;
+    while let Some(i) = rest.find("group_concat(") {
+        out.push_str(&rest[..i]);
+        let body = &rest[i + "group_concat(".len()..];
+        let (mut depth, mut end, mut comma) = (1, 0, None);
+        for (j, c) in body.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = j;
+                        break;
+                    }
+                }
+                ',' if depth == 1 => comma = Some(j),
+                _ => {}
+            }
+        }
+        let (arg, sep) = match comma {
+            Some(c) => (&body[..c], body[c + 1..end].trim()),
+            None => (&body[..end], "','"),
+        };
+        out.push_str(&format!("string_agg(CAST({arg} AS TEXT), {sep})"));
+        rest = &body[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A throw-away database on the test server, dropped with its home.
+pub struct PgDatabase {
+    server: String,
+    name: String,
+}
+
+impl PgDatabase {
+    /// A fresh, empty database.
+    pub fn create(server: &str) -> PgDatabase {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("t_{}_{n}", std::process::id());
+        let mut c = postgres::Client::connect(server, postgres::NoTls).expect("the test server");
+        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).expect("a clean slate");
+        c.batch_execute(&format!("CREATE DATABASE {name}")).expect("a test database");
+        PgDatabase { server: server.to_string(), name }
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        match self.server.rfind('/') {
+            Some(i) => format!("{}/{}", &self.server[..i], self.name),
+            None => panic!("AGENT_TEST_PG_URL has no database part: {}", self.server),
+        }
+    }
+
+    /// Every row of `sql`, each value as text (`None` for NULL).
+    pub fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        self.try_rows(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// [`PgDatabase::rows`], or the server's error.
+    pub fn try_rows(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, postgres::Error> {
+        let mut c = postgres::Client::connect(&self.url(), postgres::NoTls)?;
+        let mut out = Vec::new();
+        for m in c.simple_query(sql)? {
+            if let postgres::SimpleQueryMessage::Row(r) = m {
+                out.push((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect());
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.server, postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        }
+    }
 }
 
 impl Home {
@@ -50,7 +166,12 @@ impl Home {
             ("AGENT_TODAY".into(), "2025-09-01".into()),
             ("HOME".into(), "/nonexistent-user-home".into()),
         ];
-        let home = Home { dir, env };
+        let mut home = Home { dir, env, pg: None };
+        if let Some(server) = pg_server() {
+            let db = PgDatabase::create(&server);
+            home.env("AGENT_STORE_URL", &db.url());
+            home.pg = Some(db);
+        }
         std::fs::create_dir(home.plugins()).expect("plugins folder");
         for p in plugins {
             home.install(p);
@@ -150,7 +271,70 @@ impl Home {
         Run(out)
     }
 
-    /// The database, read-only.
+    /// Whether this home's store is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.pg.is_some()
+    }
+
+    /// Every row of `sql` with `args` bound to `?1`, `?2`… (text), each
+    /// value as text, on whichever store the home uses.
+    pub fn rows(&self, sql: &str, args: &[&str]) -> Vec<Vec<Option<String>>> {
+        match &self.pg {
+            Some(db) => {
+                let mut sql = pg_spelling(sql);
+                for (i, a) in args.iter().enumerate().rev() {
+                    sql = sql.replace(&format!("?{}", i + 1), &format!("'{}'", a.replace('\'', "''")));
+                }
+                db.rows(&sql)
+            }
+            None => {
+                let db = self.db();
+                let mut stmt = db.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let n = stmt.column_count();
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                        (0..n)
+                            .map(|i| {
+                                Ok(match r.get_ref(i)? {
+                                    rusqlite::types::ValueRef::Null => None,
+                                    rusqlite::types::ValueRef::Integer(v) => Some(v.to_string()),
+                                    rusqlite::types::ValueRef::Real(v) => Some(v.to_string()),
+                                    rusqlite::types::ValueRef::Text(t)
+                                    | rusqlite::types::ValueRef::Blob(t) => {
+                                        Some(String::from_utf8_lossy(t).into_owned())
+                                    }
+                                })
+                            })
+                            .collect::<rusqlite::Result<Vec<_>>>()
+                    })
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                rows.map(Result::unwrap).collect()
+            }
+        }
+    }
+
+    /// One integer from a query, or `None` while the store cannot answer
+    /// it (not created or not migrated yet).
+    pub fn try_number(&self, sql: &str) -> Option<i64> {
+        let first = match &self.pg {
+            Some(db) => db.try_rows(&pg_spelling(sql)).ok()?.into_iter().next()?.remove(0),
+            None => rusqlite::Connection::open_with_flags(
+                self.path().join("agent_os.db"),
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .and_then(|db| db.query_row(sql, [], |r| r.get::<_, i64>(0)))
+            .ok()
+            .map(|n| n.to_string()),
+        };
+        first?.parse().ok()
+    }
+
+    /// The first column of every row, as text.
+    pub fn column(&self, sql: &str, args: &[&str]) -> Vec<String> {
+        self.rows(sql, args).into_iter().map(|r| r[0].clone().unwrap_or_default()).collect()
+    }
+
+    /// The home's SQLite database, read-only (tests of the file itself).
     pub fn db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open_with_flags(
             self.path().join("agent_os.db"),
@@ -166,12 +350,15 @@ impl Home {
 
     /// One integer from a query.
     pub fn number(&self, sql: &str) -> i64 {
-        self.db().query_row(sql, [], |r| r.get(0)).unwrap()
+        let text = self.text(sql);
+        text.parse().unwrap_or_else(|_| panic!("{sql}: {text:?} is not an integer"))
     }
 
-    /// One text value from a query.
+    /// One text value from a query (empty for NULL).
     pub fn text(&self, sql: &str) -> String {
-        self.db().query_row(sql, [], |r| r.get::<_, Option<String>>(0)).unwrap().unwrap_or_default()
+        let rows = self.rows(sql, &[]);
+        let row = rows.first().unwrap_or_else(|| panic!("{sql}: no row"));
+        row[0].clone().unwrap_or_default()
     }
 
     /// `agent.log`.

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use super::{Context, Result, StoreError};
+use super::Context;
+use crate::store::{Result, StoreError};
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -358,6 +359,12 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE runs ADD COLUMN trigger TEXT;
     "#,
+    // 12: the machine (AGENT_MACHINE) that ran a run, and that first read
+    // a call: one store can hold a team's machines.
+    r#"
+    ALTER TABLE runs ADD COLUMN machine TEXT;
+    ALTER TABLE calls ADD COLUMN machine TEXT NOT NULL DEFAULT '';
+    "#,
 ];
 
 /// `PRAGMA application_id` of an agent-host database ("AgHo"): a file
@@ -376,7 +383,7 @@ pub fn check(conn: &Connection, path: &Path) -> Result<()> {
         conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0)).ctx("read the database header")
     };
     let (app_id, version) = (pragma("application_id")?, pragma("user_version")?);
-    let foreign = || StoreError::Foreign { path: path.to_path_buf() };
+    let foreign = || StoreError::Foreign { at: path.display().to_string() };
     if app_id != APPLICATION_ID {
         if app_id != 0 {
             return Err(foreign());
@@ -392,7 +399,7 @@ pub fn check(conn: &Connection, path: &Path) -> Result<()> {
         }
     }
     if version > LATEST {
-        return Err(StoreError::TooNew { path: path.to_path_buf(), found: version, known: LATEST });
+        return Err(StoreError::TooNew { at: path.display().to_string(), found: version, known: LATEST });
     }
     Ok(())
 }

@@ -5,11 +5,13 @@
 //! normally writes the `-shm` index; the sandbox lets this plugin read
 //! those three files and nothing else beside them.
 //!
-//! * While OpenCode runs (a `-wal` file exists) the database is opened
+//! * While OpenCode runs (a `-wal` and a `-shm` exist) the database is opened
 //!   `mode=ro`: SQLite reads a `-shm` it cannot write as a read-only index
 //!   (or, when no writer holds it, rebuilds one in memory from the `-wal`).
 //! * Otherwise every change is in the database file itself (the last
-//!   connection checkpointed and removed the `-wal`), which is opened
+//!   connection checkpointed and removed the `-wal`; or a crash left a
+//!   `-wal` without its `-shm`, whose rows wait until OpenCode next opens
+//!   the database), which is opened
 //!   `immutable=1`: no lock, no `-shm`, nothing to create. Should OpenCode
 //!   start while it is read, the run keeps its mark and asks to run again.
 //!
@@ -78,7 +80,13 @@ pub fn read(
     let (dev, ino) = (meta.dev(), meta.ino());
     let same = prev.filter(|p| (p.dev, p.ino) == (dev, ino));
     let replaced = prev.is_some() && same.is_none();
-    let live = companion(db, "-wal").exists();
+    let companions = || (companion(db, "-wal").exists(), companion(db, "-shm").exists());
+    let before = companions();
+    // A `-wal` without its `-shm` was left by a process that died: no one
+    // has the database open, and SQLite could not rebuild the index without
+    // writing it, so the file alone is read; the rest once OpenCode opens
+    // it again and checkpoints.
+    let live = before == (true, true);
     let conn = open(db, live).map_err(|e| format!("{}: {e}", db.display()))?;
     let prev_mark = same.map(|s| &s.mark);
     let adv = scan(&conn, prev_mark, max_bytes, on_row).map_err(|e| {
@@ -87,7 +95,7 @@ pub fn read(
         format!("{}: {e}{hint}", db.display())
     })?;
     drop(conn);
-    if !live && companion(db, "-wal").exists() {
+    if !live && companions() != before {
         // OpenCode started while the file was read without locks: what was
         // read stays (keyed, so never twice), the mark stays, and the next
         // run reads through the WAL.

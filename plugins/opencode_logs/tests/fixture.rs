@@ -225,6 +225,32 @@ fn a_live_wal_is_read_without_writing_and_a_replaced_file_again() {
 }
 
 #[test]
+fn a_wal_left_without_its_shm_reads_the_file_alone_and_settles() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = data_home(dir.path());
+    let writer = Connection::open(&db).unwrap();
+    writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    let data = r#"{"role":"assistant","providerID":"openai","modelID":"gpt-5","time":{"created":1793620800000},"tokens":{"input":10,"output":20}}"#;
+    writer
+        .execute(
+            "INSERT INTO message VALUES ('msg_wal', 'ses_gpt', 1893620800000, 1893620800000, ?1)",
+            [data],
+        )
+        .unwrap();
+    // What a killed OpenCode leaves: the database and its WAL, no index.
+    let left = dir.path().join("crashed/opencode");
+    fs::create_dir_all(&left).unwrap();
+    fs::copy(&db, left.join("opencode.db")).unwrap();
+    fs::copy(opencode_logs::db::companion(&db, "-wal"), left.join("opencode.db-wal")).unwrap();
+    drop(writer);
+    let req = request(&dir.path().join("crashed"), None);
+    let out = run(&req);
+    assert!(!out.more, "no run again and again");
+    assert_eq!(out.extra["rows_read"], 11, "the file's rows; the WAL's wait");
+    assert!(!left.join("opencode.db-shm").exists());
+}
+
+#[test]
 fn a_missing_database_is_noted_and_an_unreadable_one_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let req = request(dir.path(), None);

@@ -4,10 +4,11 @@
 //!
 //! A writer stamps the time before it commits, and OpenCode's processes wait
 //! up to seconds for the database's lock, so a change can land after a
-//! reader saw later ones. A finished run therefore starts the next one
-//! [`Mark::slack`] before its mark, and remembers what it read in that
-//! window (`recent`) so nothing is sent twice. A run stopped by its budget
-//! resumes exactly after the last thing it read, so every run makes progress.
+//! reader saw later ones. A finished run therefore starts the next one a
+//! slack (the source's) before its mark (see [`Mark::after`]), and
+//! remembers what it read in that window (`recent`) so nothing is sent
+//! twice. A run stopped by its budget resumes exactly after the last thing
+//! it read, so every run makes progress.
 
 use std::collections::BTreeMap;
 

@@ -29,6 +29,7 @@ use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 
 use crate::cursor::{self, Mark};
+use crate::message::Origin;
 
 /// How far before its mark a finished run's successor looks again, in
 /// milliseconds: OpenCode waits up to 5 s for the database's lock after
@@ -69,12 +70,12 @@ pub fn companion(db: &Path, suffix: &str) -> PathBuf {
 }
 
 /// Reads the rows of `db` changed since `prev`, at most about `max_bytes`
-/// of their `data`, handing each to `on_row(id, session_id, data)`.
+/// of their `data`, handing each to `on_row` with the row's own columns.
 pub fn read(
     db: &Path,
     prev: Option<&DbState>,
     max_bytes: u64,
-    on_row: &mut dyn FnMut(&str, &str, &[u8]),
+    on_row: &mut dyn FnMut(Origin<'_>, &[u8]),
 ) -> Result<DbRead, String> {
     let meta = fs::metadata(db).map_err(|e| format!("{}: {e}", db.display()))?;
     let (dev, ino) = (meta.dev(), meta.ino());
@@ -139,7 +140,7 @@ fn scan(
     conn: &Connection,
     prev: Option<&Mark>,
     max_bytes: u64,
-    on_row: &mut dyn FnMut(&str, &str, &[u8]),
+    on_row: &mut dyn FnMut(Origin<'_>, &[u8]),
 ) -> rusqlite::Result<cursor::Advanced> {
     conn.execute_batch("BEGIN")?;
     let (t, id) = Mark::after(prev, SLACK_MS);
@@ -151,20 +152,22 @@ fn scan(
     let items = keys
         .query_map((t, id), |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut row = conn.prepare("SELECT session_id, data FROM message WHERE id = ?1")?;
+    let mut row =
+        conn.prepare("SELECT session_id, time_created, data FROM message WHERE id = ?1")?;
     let mut failed = None;
     let adv = cursor::advance(prev, &items, SLACK_MS, max_bytes, |key| {
         let got = row.query_row([key], |r| {
             let session: String = r.get(0)?;
-            let data = match r.get_ref(1)? {
+            let created: Option<i64> = r.get(1)?;
+            let data = match r.get_ref(2)? {
                 ValueRef::Text(b) | ValueRef::Blob(b) => b.to_vec(),
                 _ => Vec::new(),
             };
-            Ok((session, data))
+            Ok((session, created, data))
         });
         match got {
-            Ok((session, data)) => {
-                on_row(key, &session, &data);
+            Ok((session, created, data)) => {
+                on_row(Origin { id: Some(key), session: Some(&session), created }, &data);
                 data.len() as u64
             }
             Err(e) => {

@@ -171,9 +171,7 @@ impl Run {
             return;
         };
         let tally = &mut self.tally;
-        let read = db::read(&path, prev, left, &mut |id, session, data| {
-            tally.feed(data, Origin { id: Some(id), session: Some(session) });
-        });
+        let read = db::read(&path, prev, left, &mut |origin, data| tally.feed(data, origin));
         match read {
             Ok(r) => {
                 if r.replaced {

@@ -134,6 +134,8 @@ pub struct Origin<'a> {
     pub id: Option<&'a str>,
     /// The row's `session_id`.
     pub session: Option<&'a str>,
+    /// The row's `time_created` (ms), for a message without `time.created`.
+    pub created: Option<i64>,
 }
 
 /// What a message is.
@@ -170,7 +172,9 @@ pub fn read(data: &[u8], origin: Origin<'_>) -> Read {
     }
     let id = origin.id.map(str::to_string).or_else(|| m.id.map(Text::into_owned));
     let Some(id) = id.filter(|i| !i.is_empty()) else { return Read::Skipped };
-    let Some((day, at)) = m.time.created.and_then(|ms| utc_millis(ms.0)) else {
+    let created =
+        m.time.created.map(|c| c.0).or(origin.created.and_then(|c| u64::try_from(c).ok()));
+    let Some((day, at)) = created.and_then(utc_millis) else {
         return Read::Skipped;
     };
     let named = m.provider.as_ref().map(Text::as_str).unwrap_or_default();
@@ -201,7 +205,8 @@ fn utc_millis(ms: u64) -> Option<(String, String)> {
 mod tests {
     use super::*;
 
-    const ROW: Origin<'static> = Origin { id: Some("msg_a1"), session: Some("ses_1") };
+    const ROW: Origin<'static> =
+        Origin { id: Some("msg_a1"), session: Some("ses_1"), created: None };
 
     fn call(read: Read) -> CallPayload {
         match read {
@@ -284,9 +289,16 @@ mod tests {
         ] {
             assert_eq!(read(skipped, ROW), Read::Skipped, "{}", String::from_utf8_lossy(skipped));
         }
+        // A row's own time stands in for a message without one.
+        let row = Origin { created: Some(1793577600000), ..ROW };
+        assert_eq!(call(read(skipped_no_time(), row)).day, "2026-11-02");
         // A legacy file without an id cannot be deduplicated.
         let no_id = br#"{"role":"assistant","time":{"created":1793577600000},"tokens":{"input":5,"output":1}}"#;
         assert_eq!(read(no_id, Origin::default()), Read::Skipped);
+    }
+
+    fn skipped_no_time() -> &'static [u8] {
+        br#"{"role":"assistant","tokens":{"input":5,"output":1}}"#
     }
 
     #[test]

@@ -266,3 +266,28 @@ fn a_missing_database_is_noted_and_an_unreadable_one_skipped() {
     assert!(logged.iter().any(|m| m.contains("cannot be read")), "{logged:?}");
     assert_eq!(out.calls.len(), 3, "the legacy files' calls");
 }
+
+#[test]
+fn opencode_starting_during_an_immutable_read_keeps_the_mark_and_asks_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = data_home(dir.path());
+    let mut opened = None;
+    let mut rows = 0;
+    // OpenCode opens the database (creating its -wal and -shm) while the
+    // file is read without locks.
+    let read = opencode_logs::db::read(&db, None, u64::MAX, &mut |_, _| {
+        rows += 1;
+        if opened.is_none() {
+            let c = Connection::open(&db).unwrap();
+            c.query_row("SELECT count(*) FROM message", [], |r| r.get::<_, i64>(0)).unwrap();
+            opened = Some(c);
+        }
+    })
+    .unwrap();
+    assert_eq!(rows, 11, "what was read is kept (keyed, so never twice)");
+    assert!(read.more, "asked to run again, through the WAL");
+    assert_eq!(read.state.mark, Default::default(), "the mark did not move");
+    let again = opencode_logs::db::read(&db, Some(&read.state), u64::MAX, &mut |_, _| {}).unwrap();
+    assert!(!again.more);
+    assert_eq!(again.rows, 11);
+}

@@ -20,7 +20,8 @@
 //! `hang`, `panic` or `noread` (floods requests, never reads answers), and
 //! declares hosts of this machine when they are patched to `localN` (the
 //! Nth spelling of [`LOCAL_SPELLINGS`]) or `hostname` (the machine's own
-//! host name); its ELF constructor creates the file named by
+//! host name), and asks for `opencode_logs`' read paths (the database
+//! files only) when they are patched to `opencode`; its ELF constructor creates the file named by
 //! `HOSTILE_CTOR_MARKER` if that variable is visible to it.
 
 use std::io::{Read, Write};
@@ -139,6 +140,11 @@ fn manifest() -> Manifest {
             settings.push("HOME".into());
             vec!["$HOME".to_string()]
         }
+        // Exactly `opencode_logs`' grant: a database and its companions,
+        // file by file, in the folder that also holds OpenCode's auth.json.
+        "opencode" => ["opencode.db", "opencode.db-wal", "opencode.db-shm"]
+            .map(|f| format!("~/.local/share/opencode/{f}"))
+            .to_vec(),
         _ => vec![],
     };
     Manifest::new("hostile", env!("CARGO_PKG_VERSION"))

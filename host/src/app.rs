@@ -203,6 +203,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Jobs(JobsCommand::List(f)) => f.json,
         Command::Accounts(AccountsCommand::List(f)) => f.json,
         Command::Accounts(_) => false,
+        Command::Store(crate::cli::StoreCommand::Migrate(a)) => a.json,
         Command::Records(a) => a.json,
         Command::Summary(a) => a.json,
         Command::Alerts(a) => a.json,
@@ -272,6 +273,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         }
         Command::Accounts(AccountsCommand::Merge { from, into }) => {
             commands::accounts::merge(&ctx, &from, &into)
+        }
+        Command::Store(crate::cli::StoreCommand::Migrate(args)) => {
+            commands::store::migrate(&ctx, &args)
         }
         Command::Records(args) => match &args.action {
             Some(crate::cli::RecordsAction::Prune { plugin, kind, keep, before }) => {

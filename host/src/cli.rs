@@ -79,6 +79,9 @@ pub enum Command {
     /// The accounts rows are kept under: list, rename, merge.
     #[command(subcommand)]
     Accounts(AccountsCommand),
+    /// The store itself: copy this home's history into another store.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Spend at a glance: totals, breakdown, coverage, budget and forecast.
     Summary(SummaryArgs),
     /// Write billing data as CSV, JSON or FinOps FOCUS.
@@ -325,6 +328,31 @@ pub enum AccountsCommand {
         /// The account that keeps the rows
         into: String,
     },
+}
+
+/// `store` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy the whole history of this home's store (AGENT_STORE_URL, or the
+    /// SQLite file) into another, and verify row counts and exact money sums
+    /// per table. Refused if the target holds history, unless --append.
+    Migrate(MigrateArgs),
+}
+
+/// `store migrate` arguments.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The target: postgres://user:password@host:port/database, or
+    /// sqlite:PATH (a new or empty file).
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// Add to a target that already holds history; refused, with nothing
+    /// written, if any row is in both (a day would count twice).
+    #[arg(long)]
+    pub append: bool,
+    /// Print what was copied as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `run-all` arguments.

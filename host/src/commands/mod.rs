@@ -20,6 +20,7 @@ pub mod schedule;
 pub mod sdk;
 pub mod serve;
 pub mod statusline;
+pub mod store;
 pub mod views;
 
 use crate::error::HostError;

@@ -926,17 +926,31 @@ pub fn run_plugin<S: RecordSink>(
     if let Some(why) = missing_secret(&spec.plugin, &spec.settings) {
         return Err(HostError::config(format!("{} cannot run: {why}", spec.name)));
     }
+    if !store.try_claim_job(&spec.name)? {
+        let report = not_run(store, opts, spec, "skipped", TAKEN)?;
+        on_done(&report);
+        return Ok(vec![report]);
+    }
     let mut reports = Vec::new();
     let spec = Arc::new(spec.clone());
-    for prepared in prepare_all(store, &spec, opts, &params)? {
-        let executed = execute(prepared, opts);
-        let report = commit(store, sink, opts.today, executed);
-        on_done(&report);
-        reports.push(report.clone());
-        reports.extend(chain(store, &spec, sink, opts, report, on_done)?);
-    }
-    Ok(reports)
+    let ran = (|| {
+        for prepared in prepare_all(store, &spec, opts, &params)? {
+            let executed = execute(prepared, opts);
+            let report = commit(store, sink, opts.today, executed);
+            on_done(&report);
+            reports.push(report.clone());
+            reports.extend(chain(store, &spec, sink, opts, report, on_done)?);
+        }
+        Ok(())
+    })();
+    store.release_job(&spec.name)?;
+    ran.map(|()| reports)
 }
+
+/// Why a job is skipped: a machine sharing the store holds it. Its windows
+/// are computed only once the job is held, so the two never fetch the same
+/// days, and the next run finds whatever the other machine left missing.
+const TAKEN: &str = "another machine sharing the store is collecting this job now";
 
 /// Runs several jobs: executions overlap (up to `opts.jobs` at once),
 /// commits happen one by one on this thread as runs finish, and `on_done`
@@ -950,6 +964,7 @@ pub fn run_many<S: RecordSink>(
 ) -> Result<Vec<RunReport>> {
     let mut prepared = Vec::new();
     let mut skipped = Vec::new();
+    let mut claimed = Vec::new();
     for spec in specs {
         if let Some(why) = missing_secret(&spec.plugin, &spec.settings) {
             let report = not_run(store, opts, spec, "skipped", &why)?;
@@ -957,6 +972,13 @@ pub fn run_many<S: RecordSink>(
             skipped.push(report);
             continue;
         }
+        if !store.try_claim_job(&spec.name)? {
+            let report = not_run(store, opts, spec, "skipped", TAKEN)?;
+            on_done(&report);
+            skipped.push(report);
+            continue;
+        }
+        claimed.push(spec.name.as_str());
         // One job that cannot be prepared fails alone; the others run.
         let shared = Arc::new(spec.clone());
         match job_params(spec, &BTreeMap::new()).and_then(|p| prepare_all(store, &shared, opts, &p))
@@ -1000,6 +1022,9 @@ pub fn run_many<S: RecordSink>(
             }
         }
     });
+    for name in claimed {
+        store.release_job(name)?;
+    }
     let order: Vec<&str> = specs.iter().map(|j| j.name.as_str()).collect();
     // By plugin, then by window (the sort is stable; windows ran oldest first).
     reports.sort_by_key(|r| (order.iter().position(|n| *n == r.plugin), r.from));

@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod billing;
 pub mod calls;
+pub mod copy;
 pub mod postgres;
 pub mod reports;
 pub mod runs;
@@ -130,6 +131,9 @@ pub enum StoreError {
         /// The server's message (never holds the password).
         detail: String,
     },
+    /// A copy's target already holds what it would copy.
+    #[error("{0}")]
+    NotEmpty(String),
     /// A stored value that does not read back (a bug or a hand edit).
     #[error("invalid stored data: {0}")]
     Invalid(String),
@@ -159,6 +163,9 @@ impl StoreError {
                 Some("free disk space (and check the disk) and run again; nothing was lost".into())
             }
             StoreError::Busy(_) => Some("wait for the other agent-host to finish".into()),
+            StoreError::NotEmpty(_) => Some(
+                "migrate into an empty database, or pass --append to add a history that shares no row with it".into(),
+            ),
             _ => None,
         }
     }
@@ -342,7 +349,7 @@ impl Store {
 
     /// [`Store::transaction`] for the store's own multi-statement writes
     /// behind `&self` (a read that first rebuilds what it reads).
-    fn begin(&self) -> Result<Tx<'_>> {
+    pub(crate) fn begin(&self) -> Result<Tx<'_>> {
         if self.db.is_postgres() {
             self.db.batch("begin a transaction", "BEGIN")?;
             let tx = Tx { db: &self.db, machine: &self.machine, done: false };

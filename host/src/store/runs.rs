@@ -250,13 +250,32 @@ impl Store {
         tx.commit()
     }
 
-    /// Marks every `running` row as failed. Called while holding the run lock,
-    /// so such rows belong to a host that died.
+    /// Marks every `running` row of a host that died as failed. Called
+    /// while holding the home's run lock, so in the home's own SQLite file
+    /// every such row is a dead host's. In a shared store a row is a dead
+    /// host's when nobody holds its job (a live run holds its job's lock
+    /// until it ends; the server drops the lock of a host that died).
     pub fn mark_interrupted(&mut self, now: &str) -> Result<usize> {
-        self.db
-            .exec("mark interrupted runs", "UPDATE runs SET status = 'failed', finished_at = ?1,
-                 error = 'interrupted: the host stopped before the run finished; nothing of it was stored'
-                 WHERE status = 'running'", args![now])
+        const MARK: &str = "UPDATE runs SET status = 'failed', finished_at = ?1,
+             error = 'interrupted: the host stopped before the run finished; nothing of it was stored'
+             WHERE status = 'running' AND (plugin_name = ?2 OR ?2 IS NULL)";
+        if !self.is_shared() {
+            return self.db.exec("mark interrupted runs", MARK, args![now, None::<&str>]);
+        }
+        let running: Vec<String> = self.query_all(
+            "read running runs",
+            "SELECT DISTINCT plugin_name FROM runs WHERE status = 'running'",
+            args![],
+            |r| r.get(0),
+        )?;
+        let mut marked = 0;
+        for job in running {
+            if self.try_claim_job(&job)? {
+                marked += self.db.exec("mark interrupted runs", MARK, args![now, job])?;
+                self.release_job(&job)?;
+            }
+        }
+        Ok(marked)
     }
 
     /// The newest `limit` runs, newest first.
@@ -481,12 +500,21 @@ args![],
         )
     }
 
-    /// What `plugin` asked to keep at the end of its last stored run.
+    /// What `plugin` asked to keep at the end of its last stored run on
+    /// this machine. A plugin's state describes what it read where it runs
+    /// (a log reader's files and offsets), so in a shared store each machine
+    /// keeps its own; the state a single-machine store kept (before a
+    /// `store migrate`) is this machine's until it saves one.
     pub fn plugin_state(&self, plugin: &str) -> Result<Option<String>> {
-        self.db
-            .row_opt("read the plugin's state", "SELECT state FROM plugin_state WHERE plugin_name = ?1", args![plugin], |r| {
-                r.get(0)
-            })
+        const READ: &str = "SELECT state FROM plugin_state WHERE plugin_name = ?1";
+        let what = "read the plugin's state";
+        if self.is_shared() {
+            let own = state_key(plugin, &self.machine, true);
+            if let Some(s) = self.db.row_opt(what, READ, args![own], |r| r.get(0))? {
+                return Ok(Some(s));
+            }
+        }
+        self.db.row_opt(what, READ, args![plugin], |r| r.get(0))
     }
 
     fn days_of(&self, sql: &str, plugin: &str) -> Result<BTreeSet<NaiveDate>> {
@@ -496,6 +524,16 @@ args![],
 }
 
 /// A stored day.
+/// Where a plugin's state is kept: under its name, or, in a shared store,
+/// under `name@machine`.
+fn state_key(plugin: &str, machine: &str, shared: bool) -> String {
+    if shared {
+        format!("{plugin}@{machine}")
+    } else {
+        plugin.to_string()
+    }
+}
+
 fn parse_day(day: &str) -> Result<NaiveDate> {
     day.parse().map_err(|_| StoreError::Invalid(format!("stored day {day:?} is not a date")))
 }
@@ -598,7 +636,7 @@ impl Tx<'_> {
         self.db
             .exec("store the plugin's state", "INSERT INTO plugin_state (plugin_name, state, run_id, updated_at)
                  VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (plugin_name) DO UPDATE SET state = ?2, run_id = ?3, updated_at = ?4", args![plugin, state, run_id, now])?;
+                 ON CONFLICT (plugin_name) DO UPDATE SET state = ?2, run_id = ?3, updated_at = ?4", args![state_key(plugin, self.machine, self.db.is_postgres()), state, run_id, now])?;
         Ok(())
     }
 

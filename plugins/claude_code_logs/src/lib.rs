@@ -63,14 +63,21 @@ pub fn collect(req: &RunRequest, log: Log<'_>) -> Result<Outcome, String> {
     let state = LogState::<()>::load(req.state.as_deref(), log);
     let mut calls = Calls::default();
     let scanned = log_kit::scan(&files, state, max_bytes, log, |_, line| match parse_line(line) {
-        Parsed::Call(call) => {
-            calls.add(call);
-            Line::Used
-        }
+        // A copy of a call already held costs no memory: only new keys count.
+        Parsed::Call(call) => kept(calls.add(call)),
         Parsed::Ignored => Line::Used,
         Parsed::Skipped => Line::Skipped,
     });
     Ok(scanned.into_outcome(calls.into_payloads(), BTreeMap::new()))
+}
+
+/// What a call's line was: [`Line::Kept`] when it brought a new call.
+fn kept(new: bool) -> Line {
+    if new {
+        Line::Kept
+    } else {
+        Line::Used
+    }
 }
 
 /// Every transcript under the config folders' `projects/` folders (as

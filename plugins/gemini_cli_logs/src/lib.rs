@@ -161,10 +161,11 @@ struct Tally {
 impl Tally {
     fn feed(&mut self, session: &mut Session, line: &[u8]) -> Line {
         match session.feed(line) {
-            Fed::Call { call, guessed } => {
-                self.add(call, guessed);
-                Line::Used
-            }
+            // A copy of a call already held costs no memory: only new keys count.
+            Fed::Call { call, guessed } => match self.add(call, guessed) {
+                true => Line::Kept,
+                false => Line::Used,
+            },
             Fed::Noted => Line::Used,
             Fed::Skipped => Line::Skipped,
         }
@@ -172,11 +173,12 @@ impl Tally {
 
     /// A message re-appended in full (with its tool calls, on migration, in
     /// a rewritten legacy file) repeats its tokens: the first copy is kept.
-    fn add(&mut self, call: CallPayload, guessed: bool) {
+    fn add(&mut self, call: CallPayload, guessed: bool) -> bool {
         let unknown = call.model == UNKNOWN_MODEL;
         let new = log_kit::tally::merge_call(&mut self.calls, call);
         self.model_unknown += u64::from(new && unknown);
         self.model_guessed += u64::from(new && guessed && !unknown);
+        new
     }
 }
 

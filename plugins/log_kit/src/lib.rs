@@ -28,8 +28,8 @@ mod time;
 mod walk;
 
 pub use outcome::{run_with, Outcome};
-pub use read::{read_file, Budget, FileRead, Line};
-pub use scan::{scan, Counts, Scanned};
+pub use read::{read_file, Budget, FileRead, Line, MAX_KEPT};
+pub use scan::{scan, scan_within, Counts, Scanned};
 pub use state::{Entry, LogState, STATE_VERSION};
 pub use text::Text;
 pub use time::utc_time;

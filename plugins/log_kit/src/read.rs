@@ -15,25 +15,44 @@ pub enum Line {
     /// Not valid JSON, or lacking a field the plugin needs: counted in
     /// `lines_skipped`.
     Skipped,
+    /// Read, and it left a record in memory until the run ends (a call):
+    /// counted against the run's [`MAX_KEPT`].
+    Kept,
 }
+
+/// The most lines a run keeps a record of (16,384) before it stops at the
+/// next line boundary and answers `more`. What a run holds (in the worker,
+/// on the wire and in the host until the commit) grows with its records,
+/// not with the bytes it reads past: real transcripts are mostly tool
+/// output, a few calls per hundred kilobytes, so this bound, not the byte
+/// budget, is what keeps a first import to a few runs in little memory.
+pub const MAX_KEPT: u64 = 16_384;
 
 /// How many bytes of new log data a run may still consume.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
     max: u64,
     used: u64,
+    max_kept: u64,
+    kept: u64,
 }
 
 impl Budget {
-    /// A budget of `max` bytes.
+    /// A budget of `max` bytes and [`MAX_KEPT`] kept lines.
     pub fn new(max: u64) -> Self {
-        Budget { max, used: 0 }
+        Budget::with_kept(max, MAX_KEPT)
     }
 
-    /// Whether the run has consumed more than its budget. Checked after each
-    /// line, so a run always makes progress, even past one huge line.
+    /// A budget of `max` bytes and `max_kept` kept lines.
+    pub fn with_kept(max: u64, max_kept: u64) -> Self {
+        Budget { max, used: 0, max_kept, kept: 0 }
+    }
+
+    /// Whether the run has consumed more than its budget, in bytes or in
+    /// kept lines. Checked after each line, so a run always makes
+    /// progress, even past one huge line.
     pub fn spent(&self) -> bool {
-        self.used > self.max
+        self.used > self.max || self.kept >= self.max_kept
     }
 
     /// Bytes consumed so far.
@@ -81,13 +100,6 @@ fn unchanged<T>(prev: &Entry<T>, meta: &Metadata) -> bool {
     identity(meta) == (prev.dev, prev.ino) && meta.len() == prev.off
 }
 
-/// Whether the file at `path` holds anything `prev` has not read (a new file
-/// always does). Only a stat, for deciding whether a stopped run has more.
-pub(crate) fn pending<T>(path: &Path, prev: Option<&Entry<T>>) -> io::Result<bool> {
-    let meta = fs::metadata(path)?;
-    Ok(prev.is_none_or(|p| !unchanged(p, &meta)))
-}
-
 /// Where to resume: `prev` if it is the same file, no shorter than what was
 /// read; else the start, with a fresh context.
 fn resume<T: Default + Clone>(prev: Option<&Entry<T>>, meta: &Metadata) -> Entry<T> {
@@ -122,7 +134,9 @@ where
     // The file opened, not the one stat saw: it may have been replaced since.
     let entry = resume(prev, &file.metadata()?);
     let mut reader = BufReader::with_capacity(256 * 1024, file);
-    reader.seek(SeekFrom::Start(entry.off))?;
+    if entry.off > 0 {
+        reader.seek(SeekFrom::Start(entry.off))?;
+    }
     read_lines(reader, entry, budget, on_line)
 }
 
@@ -161,8 +175,12 @@ where
         bytes += n;
         budget.used += n;
         let line = trim_line_end(&buf);
-        if !line.is_empty() && on_line(&mut entry.ctx, line) == Line::Skipped {
-            lines_skipped += 1;
+        if !line.is_empty() {
+            match on_line(&mut entry.ctx, line) {
+                Line::Used => {}
+                Line::Skipped => lines_skipped += 1,
+                Line::Kept => budget.kept += 1,
+            }
         }
     }
     Ok(FileRead { entry, bytes, lines_skipped, opened: true, rest })

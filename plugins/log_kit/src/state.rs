@@ -51,11 +51,20 @@ pub struct LogState<T> {
     pub v: u32,
     /// Path → entry.
     pub files: BTreeMap<String, Entry<T>>,
+    /// Where a run that stopped on its budget stopped: the first file of
+    /// its list it did not read to the end. The run the host chains next
+    /// starts there, taking the entries of the files before it as they are
+    /// (read in this import a moment ago) instead of asking the disk about
+    /// each again; a run that reads to the end of its list leaves it unset,
+    /// so the next one looks at every file. Added to version 1 without a
+    /// bump: a state without it reads as unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<String>,
 }
 
 impl<T> Default for LogState<T> {
     fn default() -> Self {
-        LogState { v: STATE_VERSION, files: BTreeMap::new() }
+        LogState { v: STATE_VERSION, files: BTreeMap::new(), resume: None }
     }
 }
 

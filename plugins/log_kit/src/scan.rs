@@ -118,7 +118,8 @@ where
         let entry = match stop {
             _ if before_resume => prev,
             Stop::Reading => {
-                let (entry, rest) = visit(path, prev, &mut budget, &mut out.counts, log, &mut on_line);
+                let (entry, rest) =
+                    visit(path, prev, &mut budget, &mut out.counts, log, &mut on_line);
                 if budget.spent() {
                     stop = if rest { Stop::At(key.clone()) } else { Stop::AtNext };
                 }

@@ -67,8 +67,9 @@ pub fn collect(req: &RunRequest, log: Log<'_>) -> Result<Outcome, String> {
             }
         }
     }
-    let files = rollouts(&roots, log);
     let state = LogState::<Session>::load(req.state.as_deref(), log);
+    // An import under way goes on with what its last run left, unwalked.
+    let files = state.remaining().unwrap_or_else(|| rollouts(&roots, log));
     let mut tally = Tally::default();
     let scanned =
         log_kit::scan(&files, state, max_bytes, log, |session, line| tally.feed(session, line));

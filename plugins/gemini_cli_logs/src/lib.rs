@@ -80,7 +80,8 @@ pub fn collect(req: &RunRequest, log: Log<'_>) -> Result<Outcome, String> {
         (state.jsonl, true, log_kit::Counts::default())
     } else {
         let left = max_bytes.saturating_sub(pass.bytes_read).max(1);
-        let files = session_files(&roots, log);
+        // An import under way goes on with what its last run left, unwalked.
+        let files = lines.remaining().unwrap_or_else(|| session_files(&roots, log));
         let scanned =
             log_kit::scan(&files, lines, left, log, |session, line| tally.feed(session, line));
         (Some(scanned.state.to_json()), scanned.more, scanned.counts)

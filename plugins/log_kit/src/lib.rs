@@ -12,8 +12,9 @@
 //! * [`scan()`] reads the new complete lines of a list of files, resuming each
 //!   from its entry, and stops at a line boundary once the run has consumed
 //!   more than its budget ([`max_bytes`], or [`MAX_KEPT`] calls held); the
-//!   state notes where, and the run the host chains next starts there
-//!   without looking at the files before it again.
+//!   state keeps the files left ([`LogState::remaining`]), and the run the
+//!   host chains next reads those, without a walk and without looking at
+//!   the files already read again.
 //! * [`Outcome`] is what a plugin's pure `collect` returns; [`run_with`]
 //!   turns it into a [`plugin_api::PluginResult`].
 //!

@@ -41,7 +41,8 @@ impl Counts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scanned<T> {
     /// Where the next run resumes: one entry per file of this run's list
-    /// (files gone since are dropped).
+    /// (files gone since are dropped) and, in an import under way, of the
+    /// files its earlier runs read; and the files left to read, if any.
     pub state: LogState<T>,
     /// Whether the budget ran out with new data left to read.
     pub more: bool,
@@ -69,11 +70,10 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned + Default + PartialEq> Sc
 /// Reads the new complete lines of `files`, in order, resuming each from its
 /// entry in `old`, and hands each line to `on_line` with that file's
 /// context. Once more than `max_bytes` are consumed, or [`crate::MAX_KEPT`]
-/// lines kept, it stops at the next line boundary and answers `more` if
-/// files are left, noting in the state where it stopped: the run after it
-/// starts there (one pass over the logs, however many runs it takes). A
-/// file that cannot be read is logged and keeps its old entry; the run goes
-/// on.
+/// new records kept, it stops at the next line boundary and answers `more`
+/// if files are left, keeping them in the state's `todo`: the run after it
+/// reads those ([`LogState::remaining`]), without a walk. A file that
+/// cannot be read is logged and keeps its old entry; the run goes on.
 pub fn scan<T, F>(
     files: &[PathBuf],
     old: LogState<T>,
@@ -101,48 +101,40 @@ where
     F: FnMut(&mut T, &[u8]) -> Line,
 {
     let mut out = Scanned { state: LogState::default(), more: false, counts: Counts::default() };
-    // Files before the resume point were read to their end by the runs
-    // just before this one: their entries stand without a stat. A resume
-    // point no longer listed (its file gone) resumes nothing.
-    let resume = old.resume.take();
-    let mut before_resume =
-        resume.as_deref().is_some_and(|r| files.iter().any(|f| f.to_string_lossy() == r));
-    let mut stop = Stop::Reading;
-    for path in files {
+    // An import under way: `files` is what the last run left, and the
+    // entries of the files it read stand as they are.
+    let continuing = !std::mem::take(&mut old.todo).is_empty();
+    let mut stop = None;
+    for (i, path) in files.iter().enumerate() {
         let key = path.to_string_lossy().into_owned();
         if out.state.files.contains_key(&key) {
             continue;
         }
-        before_resume &= resume.as_deref() != Some(key.as_str());
         let prev = old.files.remove(&key);
-        let entry = match stop {
-            _ if before_resume => prev,
-            Stop::Reading => {
-                let (entry, rest) =
-                    visit(path, prev, &mut budget, &mut out.counts, log, &mut on_line);
-                if budget.spent() {
-                    stop = if rest { Stop::At(key.clone()) } else { Stop::AtNext };
-                }
-                entry
+        let entry = if stop.is_some() {
+            // Not read this run, not even stat'ed: the next run reads it.
+            prev
+        } else {
+            let (entry, rest) = visit(path, prev, &mut budget, &mut out.counts, log, &mut on_line);
+            if budget.spent() {
+                stop = Some(if rest { i } else { i + 1 });
             }
-            Stop::AtNext => {
-                stop = Stop::At(key.clone());
-                prev
-            }
-            // Not read this run, not even stat'ed: the next run starts here.
-            Stop::At(_) => prev,
+            entry
         };
         if let Some(entry) = entry {
             out.state.files.insert(key, entry);
         }
     }
-    if let Stop::At(at) = stop {
-        out.state.resume = Some(at);
-        out.more = true;
+    if let Some(at) = stop {
+        out.state.todo = files[at..].iter().map(|f| f.to_string_lossy().into_owned()).collect();
+        out.more = !out.state.todo.is_empty();
     }
-    // What is left of the old state are files read before and gone now
-    // (a log cleanup): what they held stays stored, never re-derived smaller.
-    if !old.files.is_empty() {
+    if continuing {
+        // Read earlier in this import (or gone since: the next walk says so).
+        out.state.files.append(&mut old.files);
+    } else if !old.files.is_empty() {
+        // Files read before and gone now (a log cleanup): what they held
+        // stays stored, never re-derived smaller.
         log(
             Level::Info,
             &format!(
@@ -152,17 +144,6 @@ where
         );
     }
     out
-}
-
-/// Where a run is in its list of files.
-enum Stop {
-    /// Within its budget: reading.
-    Reading,
-    /// The budget ran out at the end of a file: the next file is where the
-    /// next run starts.
-    AtNext,
-    /// The next run starts at this file.
-    At(String),
 }
 
 /// One file of [`scan`]: the entry it keeps in the state, if any, and
@@ -231,7 +212,7 @@ mod tests {
     }
 
     #[test]
-    fn a_chained_run_starts_where_the_last_stopped_and_nothing_is_lost() {
+    fn a_chained_run_reads_what_the_last_left_and_nothing_is_lost() {
         let dir = tempfile::tempdir().unwrap();
         let files: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!("{i}.jsonl"))).collect();
         for f in &files {
@@ -239,14 +220,17 @@ mod tests {
         }
         let (n, first) = count_lines(&files, LogState::default(), 15);
         assert_eq!((n, first.more), (2, true));
-        assert_eq!(first.state.resume.as_deref(), Some(&*files[1].to_string_lossy()));
-        // A file before the resume point grows between the runs: the
-        // chained run takes its entry as it is, without a look at the disk.
+        assert_eq!(first.state.remaining().unwrap(), &files[1..]);
+        // A file already read grows between the runs: the chained run
+        // takes its entry as it is, without a look at the disk.
         fs::write(&files[0], "0123456789\n0123456789\nnew\n").unwrap();
-        let (n, second) = count_lines(&files, first.state, 15);
+        let left = first.state.remaining().unwrap();
+        let (n, second) = count_lines(&left, first.state, 15);
         assert_eq!((n, second.counts.files_read, second.more), (2, 1, true));
-        let (n, third) = count_lines(&files, second.state, 15);
-        assert_eq!((n, third.more, third.state.resume.clone()), (2, false, None));
+        assert!(second.state.files.contains_key(&*files[0].to_string_lossy()), "kept, unread");
+        let left = second.state.remaining().unwrap();
+        let (n, third) = count_lines(&left, second.state, 15);
+        assert_eq!((n, third.more, third.state.remaining()), (2, false, None));
         // The run after the import looks at every file again: the growth is read.
         let (n, next) = count_lines(&files, third.state, 15);
         assert_eq!((n, next.counts.files_read, next.more), (1, 1, false));
@@ -254,16 +238,14 @@ mod tests {
     }
 
     #[test]
-    fn a_resume_point_that_is_gone_resumes_nothing() {
+    fn a_file_left_to_read_and_gone_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let files: Vec<PathBuf> = (0..2).map(|i| dir.path().join(format!("{i}.jsonl"))).collect();
-        for f in &files {
-            fs::write(f, "x\n").unwrap();
-        }
+        fs::write(&files[0], "x\n").unwrap();
         let mut old = LogState::default();
-        old.resume = Some(dir.path().join("gone.jsonl").to_string_lossy().into_owned());
+        old.todo = files.iter().map(|f| f.to_string_lossy().into_owned()).collect();
         let (n, scanned) = count_lines(&files, old, 100);
-        assert_eq!((n, scanned.more, scanned.state.resume), (2, false, None));
+        assert_eq!((n, scanned.more, scanned.state.files.len()), (1, false, 1));
     }
 
     #[test]

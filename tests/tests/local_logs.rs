@@ -162,6 +162,26 @@ fn a_nightly_run_reads_only_the_new_lines() {
     home.run(&["run", "--plugin", "claude_code_logs"]).expect_code(0);
 }
 
+/// An import too large for one run is several: each reads what the last
+/// left (one pass over the logs, no walk and no look at the files already
+/// read), and together they keep exactly what one run keeps.
+#[test]
+fn an_import_in_many_runs_keeps_what_one_run_does() {
+    let (mut home, _logs) = home_with_logs();
+    home.env("LOG_MAX_BYTES", "1500");
+    let run = home.run(&["run", "--plugin", "claude_code_logs", "--json"]);
+    run.expect_code(0);
+    let runs = run.json().as_array().map_or(0, Vec::len);
+    assert!(runs > 2, "a 1500-byte budget takes several runs, not {runs}");
+    assert_eq!(home.count("calls"), 9, "the 9 Claude Code calls, each once");
+    let s = summary(&home, "2026-11-01", "2026-11-02");
+    assert_eq!(estimated(&s, "Anthropic"), dec(ANTHROPIC_DAY1) + dec(ANTHROPIC_DAY2));
+    let state = home.text("SELECT state FROM plugin_state WHERE plugin_name = 'claude_code_logs'");
+    assert!(!state.contains("todo"), "the import is done: nothing left to read: {state}");
+    let again = home.run(&["run", "--plugin", "claude_code_logs", "--json"]);
+    assert_eq!(again.expect_code(0).json()[0]["records_received"], 1, "only the provider's name");
+}
+
 #[test]
 fn budgets_exports_and_alerts_run_on_estimates_labelled_as_such() {
     let (mut home, _logs) = home_with_logs();

@@ -242,8 +242,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files: Vec<PathBuf> = (0..2).map(|i| dir.path().join(format!("{i}.jsonl"))).collect();
         fs::write(&files[0], "x\n").unwrap();
-        let mut old = LogState::default();
-        old.todo = files.iter().map(|f| f.to_string_lossy().into_owned()).collect();
+        let todo = files.iter().map(|f| f.to_string_lossy().into_owned()).collect();
+        let old = LogState { todo, ..LogState::default() };
         let (n, scanned) = count_lines(&files, old, 100);
         assert_eq!((n, scanned.more, scanned.state.files.len()), (1, false, 1));
     }

@@ -96,7 +96,7 @@ impl<T: Serialize + DeserializeOwned + Default + PartialEq> LogState<T> {
     }
 
     /// The files an import stopped on its budget still has to read, in
-    /// order: the list to hand to [`crate::scan`] instead of walking the
+    /// order: the list to hand to [`crate::scan()`] instead of walking the
     /// folders again; `None` when no import is under way.
     pub fn remaining(&self) -> Option<Vec<std::path::PathBuf>> {
         (!self.todo.is_empty()).then(|| self.todo.iter().map(Into::into).collect())

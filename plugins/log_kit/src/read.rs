@@ -15,17 +15,19 @@ pub enum Line {
     /// Not valid JSON, or lacking a field the plugin needs: counted in
     /// `lines_skipped`.
     Skipped,
-    /// Read, and it left a record in memory until the run ends (a call):
-    /// counted against the run's [`MAX_KEPT`].
+    /// Read, and it left a new record in memory until the run ends (a call
+    /// not seen before in the run): counted against the run's [`MAX_KEPT`].
     Kept,
 }
 
-/// The most lines a run keeps a record of (6,144) before it stops at the
+/// The most new records (calls) a run keeps (6,144) before it stops at the
 /// next line boundary and answers `more`. What a run holds (in the worker,
 /// on the wire and in the host until the commit) grows with its records,
-/// not with the bytes it reads past: real transcripts are mostly tool
-/// output, a few calls per hundred kilobytes, so this bound, not the byte
-/// budget, is what keeps a first import to a few runs in little memory.
+/// about 3.8 KB each, not with the bytes it reads past: real transcripts
+/// are mostly tool output, about one call per 14 KB. Measured on 1.2 GB of
+/// real-shaped transcripts, host and worker together peak at 39 MiB
+/// (2,400 calls a run), 51–57 MiB (6,144), 64 MiB (8,192) and 93 MiB
+/// (16,384): this is the largest that stays under 64 MB.
 pub const MAX_KEPT: u64 = 6_144;
 
 /// How many bytes of new log data a run may still consume.

@@ -162,6 +162,102 @@ fn a_nightly_run_reads_only_the_new_lines() {
     home.run(&["run", "--plugin", "claude_code_logs"]).expect_code(0);
 }
 
+/// An import too large for one run is several: each reads what the last
+/// left (one pass over the logs, no walk and no look at the files already
+/// read), and together they keep exactly what one run keeps.
+#[test]
+fn an_import_in_many_runs_keeps_what_one_run_does() {
+    let (mut home, _logs) = home_with_logs();
+    home.env("LOG_MAX_BYTES", "1500");
+    let run = home.run(&["run", "--plugin", "claude_code_logs", "--json"]);
+    run.expect_code(0);
+    let runs = run.json().as_array().map_or(0, Vec::len);
+    assert!(runs > 2, "a 1500-byte budget takes several runs, not {runs}");
+    assert_eq!(home.count("calls"), 9, "the 9 Claude Code calls, each once");
+    let s = summary(&home, "2026-11-01", "2026-11-02");
+    assert_eq!(estimated(&s, "Anthropic"), dec(ANTHROPIC_DAY1) + dec(ANTHROPIC_DAY2));
+    let state = home.text("SELECT state FROM plugin_state WHERE plugin_name = 'claude_code_logs'");
+    assert!(!state.contains("todo"), "the import is done: nothing left to read: {state}");
+    let again = home.run(&["run", "--plugin", "claude_code_logs", "--json"]);
+    assert_eq!(again.expect_code(0).json()[0]["records_received"], 1, "only the provider's name");
+}
+
+/// Transcripts of `files` sessions of `calls` calls each under
+/// `root/projects`, every call streamed as two copies (the second complete).
+fn write_sessions(root: &Path, files: usize, calls: usize) {
+    let dir = root.join("projects").join("-home-me-many");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in 0..files {
+        let mut text = String::new();
+        for c in 0..calls {
+            for out in [1, 10 + c] {
+                text.push_str(&format!(
+                    r#"{{"type":"assistant","cwd":"/home/me/many","sessionId":"s{f}","requestId":"req_{f}_{c}","timestamp":"2026-11-01T10:{:02}:00.000Z","message":{{"id":"msg_{f}_{c}","model":"claude-sonnet-4-5","role":"assistant","content":[{{"type":"text","text":"{}"}}],"usage":{{"input_tokens":{c},"output_tokens":{out},"cache_read_input_tokens":0,"cache_creation_input_tokens":0}}}}}}"#,
+                    c % 60,
+                    "x".repeat(300)
+                ));
+                text.push('\n');
+            }
+        }
+        std::fs::write(dir.join(format!("{f:04}.jsonl")), text).unwrap();
+    }
+}
+
+/// A host killed mid-import, again and again, costs runs, never calls, and
+/// never counts one twice: each run's calls and the state it goes on from
+/// (the files it has left) are stored together.
+#[test]
+fn an_import_killed_again_and_again_ends_with_each_call_once() {
+    let logs = tempfile::tempdir().unwrap();
+    write_sessions(logs.path(), 40, 40);
+    let config = logs.path().display().to_string();
+    let mut whole = Home::with_plugins(&["claude_code_logs"]);
+    whole.env("CLAUDE_CONFIG_DIR", &config).env("AGENT_TODAY", "2026-11-03");
+    whole.run(&["run", "--plugin", "claude_code_logs"]).expect_code(0);
+    assert_eq!(whole.count("calls"), 1600);
+
+    let mut home = Home::with_plugins(&["claude_code_logs"]);
+    home.env("CLAUDE_CONFIG_DIR", &config).env("AGENT_TODAY", "2026-11-03");
+    home.env("LOG_MAX_BYTES", "20000");
+    let state =
+        "SELECT coalesce((SELECT state FROM plugin_state WHERE plugin_name = 'claude_code_logs'), '')";
+    let mut mid_import = 0;
+    for delay_ms in [40u64, 120, 250, 400, 600] {
+        let mut child = home
+            .command(&["run", "--plugin", "claude_code_logs"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        // Orphaned workers end on their own once their pipe is gone.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if !home.path().join("agent_os.db").exists() {
+            continue; // killed before the database was made
+        }
+        let has_table = home.number(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'plugin_state'",
+        );
+        if has_table == 0 {
+            continue;
+        }
+        mid_import += usize::from(home.text(state).contains("todo"));
+        let over = home.number(
+            "SELECT count(*) FROM (SELECT key FROM calls GROUP BY key HAVING count(*) > 1)",
+        );
+        assert_eq!(over, 0, "a call stored twice");
+    }
+    assert!(mid_import > 0, "no kill landed mid-import: the test tested nothing");
+    home.run(&["run", "--plugin", "claude_code_logs"]).expect_code(0);
+    assert!(!home.text(state).contains("todo"), "the import is done");
+    assert_eq!(home.count("calls"), 1600, "each call once");
+    let (a, b) =
+        (summary(&home, "2026-11-01", "2026-11-01"), summary(&whole, "2026-11-01", "2026-11-01"));
+    assert_eq!(a["estimated"], b["estimated"], "the same calls, each with its final counts");
+}
+
 #[test]
 fn budgets_exports_and_alerts_run_on_estimates_labelled_as_such() {
     let (mut home, _logs) = home_with_logs();

@@ -20,16 +20,17 @@ impl Calls {
     /// copy's, unless that was a sidechain's and this one is not: a `/btw`
     /// replay carries the parent's usage under its own session and time,
     /// and ccusage likewise keeps the main-chain copy.
-    pub fn add(&mut self, call: Call) {
+    pub fn add(&mut self, call: Call) -> bool {
         let Some(kept) = self.by_key.get_mut(&call.payload.key) else {
             self.by_key.insert(call.payload.key.clone(), call);
-            return;
+            return true;
         };
         let priced = kept.payload.priced.max(call.payload.priced);
         if kept.sidechain && !call.sidechain {
             *kept = call;
         }
         kept.payload.priced = priced;
+        false
     }
 
     /// How many distinct calls were seen.

@@ -59,18 +59,26 @@ plugin_api::export_plugin! { manifest: manifest, run: run }
 pub fn collect(req: &RunRequest, log: Log<'_>) -> Result<Outcome, String> {
     let max_bytes = log_kit::max_bytes(&req.settings)?;
     let projects = log_kit::roots(&req.read_paths, CONFIG_PROJECTS, &DEFAULT_PROJECTS);
-    let files = transcripts(&projects, log);
     let state = LogState::<()>::load(req.state.as_deref(), log);
+    // An import under way goes on with what its last run left, unwalked.
+    let files = state.remaining().unwrap_or_else(|| transcripts(&projects, log));
     let mut calls = Calls::default();
     let scanned = log_kit::scan(&files, state, max_bytes, log, |_, line| match parse_line(line) {
-        Parsed::Call(call) => {
-            calls.add(call);
-            Line::Used
-        }
+        // A copy of a call already held costs no memory: only new keys count.
+        Parsed::Call(call) => kept(calls.add(call)),
         Parsed::Ignored => Line::Used,
         Parsed::Skipped => Line::Skipped,
     });
     Ok(scanned.into_outcome(calls.into_payloads(), BTreeMap::new()))
+}
+
+/// What a call's line was: [`Line::Kept`] when it brought a new call.
+fn kept(new: bool) -> Line {
+    if new {
+        Line::Kept
+    } else {
+        Line::Used
+    }
 }
 
 /// Every transcript under the config folders' `projects/` folders (as

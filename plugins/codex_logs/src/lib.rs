@@ -67,8 +67,9 @@ pub fn collect(req: &RunRequest, log: Log<'_>) -> Result<Outcome, String> {
             }
         }
     }
-    let files = rollouts(&roots, log);
     let state = LogState::<Session>::load(req.state.as_deref(), log);
+    // An import under way goes on with what its last run left, unwalked.
+    let files = state.remaining().unwrap_or_else(|| rollouts(&roots, log));
     let mut tally = Tally::default();
     let scanned =
         log_kit::scan(&files, state, max_bytes, log, |session, line| tally.feed(session, line));
@@ -115,10 +116,11 @@ struct Tally {
 impl Tally {
     fn feed(&mut self, session: &mut Session, line: &[u8]) -> Line {
         match session.feed(line) {
-            Fed::Call { call, guessed } => {
-                self.add(call, guessed);
-                Line::Used
-            }
+            // A copy of a call already held costs no memory: only new keys count.
+            Fed::Call { call, guessed } => match self.add(call, guessed) {
+                true => Line::Kept,
+                false => Line::Used,
+            },
             Fed::Stale => {
                 self.stale_events += 1;
                 Line::Used
@@ -130,9 +132,10 @@ impl Tally {
 
     /// A key's counts are fixed by the key, so a copy (a fork's replay, an
     /// archived duplicate) only confirms it: the first copy is kept.
-    fn add(&mut self, call: CallPayload, guessed: bool) {
+    fn add(&mut self, call: CallPayload, guessed: bool) -> bool {
         let new = log_kit::tally::merge_call(&mut self.calls, call);
         self.model_guessed += u64::from(new && guessed);
+        new
     }
 }
 

@@ -80,7 +80,8 @@ pub fn collect(req: &RunRequest, log: Log<'_>) -> Result<Outcome, String> {
         (state.jsonl, true, log_kit::Counts::default())
     } else {
         let left = max_bytes.saturating_sub(pass.bytes_read).max(1);
-        let files = session_files(&roots, log);
+        // An import under way goes on with what its last run left, unwalked.
+        let files = lines.remaining().unwrap_or_else(|| session_files(&roots, log));
         let scanned =
             log_kit::scan(&files, lines, left, log, |session, line| tally.feed(session, line));
         (Some(scanned.state.to_json()), scanned.more, scanned.counts)
@@ -161,10 +162,11 @@ struct Tally {
 impl Tally {
     fn feed(&mut self, session: &mut Session, line: &[u8]) -> Line {
         match session.feed(line) {
-            Fed::Call { call, guessed } => {
-                self.add(call, guessed);
-                Line::Used
-            }
+            // A copy of a call already held costs no memory: only new keys count.
+            Fed::Call { call, guessed } => match self.add(call, guessed) {
+                true => Line::Kept,
+                false => Line::Used,
+            },
             Fed::Noted => Line::Used,
             Fed::Skipped => Line::Skipped,
         }
@@ -172,11 +174,12 @@ impl Tally {
 
     /// A message re-appended in full (with its tool calls, on migration, in
     /// a rewritten legacy file) repeats its tokens: the first copy is kept.
-    fn add(&mut self, call: CallPayload, guessed: bool) {
+    fn add(&mut self, call: CallPayload, guessed: bool) -> bool {
         let unknown = call.model == UNKNOWN_MODEL;
         let new = log_kit::tally::merge_call(&mut self.calls, call);
         self.model_unknown += u64::from(new && unknown);
         self.model_guessed += u64::from(new && guessed && !unknown);
+        new
     }
 }
 

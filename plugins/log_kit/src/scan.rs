@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::read::pending;
 use crate::{read_file, Budget, Entry, FileRead, Level, Line, Log, LogState};
 
 /// What a run read.
@@ -42,7 +41,8 @@ impl Counts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scanned<T> {
     /// Where the next run resumes: one entry per file of this run's list
-    /// (files gone since are dropped).
+    /// (files gone since are dropped) and, in an import under way, of the
+    /// files its earlier runs read; and the files left to read, if any.
     pub state: LogState<T>,
     /// Whether the budget ran out with new data left to read.
     pub more: bool,
@@ -69,13 +69,30 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned + Default + PartialEq> Sc
 
 /// Reads the new complete lines of `files`, in order, resuming each from its
 /// entry in `old`, and hands each line to `on_line` with that file's
-/// context. Once more than `max_bytes` are consumed it stops at the next
-/// line boundary and answers `more` if anything is left. A file that cannot
-/// be read is logged and keeps its old entry; the run goes on.
+/// context. Once more than `max_bytes` are consumed, or [`crate::MAX_KEPT`]
+/// new records kept, it stops at the next line boundary and answers `more`
+/// if files are left, keeping them in the state's `todo`: the run after it
+/// reads those ([`LogState::remaining`]), without a walk. A file that
+/// cannot be read is logged and keeps its old entry; the run goes on.
 pub fn scan<T, F>(
     files: &[PathBuf],
-    mut old: LogState<T>,
+    old: LogState<T>,
     max_bytes: u64,
+    log: Log<'_>,
+    on_line: F,
+) -> Scanned<T>
+where
+    T: Default + Clone,
+    F: FnMut(&mut T, &[u8]) -> Line,
+{
+    scan_within(files, old, Budget::new(max_bytes), log, on_line)
+}
+
+/// [`scan`] within any [`Budget`].
+pub fn scan_within<T, F>(
+    files: &[PathBuf],
+    mut old: LogState<T>,
+    mut budget: Budget,
     log: Log<'_>,
     mut on_line: F,
 ) -> Scanned<T>
@@ -83,21 +100,41 @@ where
     T: Default + Clone,
     F: FnMut(&mut T, &[u8]) -> Line,
 {
-    let mut budget = Budget::new(max_bytes);
     let mut out = Scanned { state: LogState::default(), more: false, counts: Counts::default() };
-    for path in files {
+    // An import under way: `files` is what the last run left, and the
+    // entries of the files it read stand as they are.
+    let continuing = !std::mem::take(&mut old.todo).is_empty();
+    let mut stop = None;
+    for (i, path) in files.iter().enumerate() {
         let key = path.to_string_lossy().into_owned();
         if out.state.files.contains_key(&key) {
             continue;
         }
         let prev = old.files.remove(&key);
-        if let Some(entry) = visit(path, prev, &mut budget, &mut out, log, &mut on_line) {
+        let entry = if stop.is_some() {
+            // Not read this run, not even stat'ed: the next run reads it.
+            prev
+        } else {
+            let (entry, rest) = visit(path, prev, &mut budget, &mut out.counts, log, &mut on_line);
+            if budget.spent() {
+                stop = Some(if rest { i } else { i + 1 });
+            }
+            entry
+        };
+        if let Some(entry) = entry {
             out.state.files.insert(key, entry);
         }
     }
-    // What is left of the old state are files read before and gone now
-    // (a log cleanup): what they held stays stored, never re-derived smaller.
-    if !old.files.is_empty() {
+    if let Some(at) = stop {
+        out.state.todo = files[at..].iter().map(|f| f.to_string_lossy().into_owned()).collect();
+        out.more = !out.state.todo.is_empty();
+    }
+    if continuing {
+        // Read earlier in this import (or gone since: the next walk says so).
+        out.state.files.append(&mut old.files);
+    } else if !old.files.is_empty() {
+        // Files read before and gone now (a log cleanup): what they held
+        // stays stored, never re-derived smaller.
         log(
             Level::Info,
             &format!(
@@ -109,35 +146,30 @@ where
     out
 }
 
-/// One file of [`scan`]: the entry it keeps in the state, if any.
+/// One file of [`scan`]: the entry it keeps in the state, if any, and
+/// whether the budget ran out with bytes of it left.
 fn visit<T, F>(
     path: &Path,
     prev: Option<Entry<T>>,
     budget: &mut Budget,
-    out: &mut Scanned<T>,
+    counts: &mut Counts,
     log: Log<'_>,
     on_line: &mut F,
-) -> Option<Entry<T>>
+) -> (Option<Entry<T>>, bool)
 where
     T: Default + Clone,
     F: FnMut(&mut T, &[u8]) -> Line,
 {
-    if budget.spent() {
-        // Not read this run; only asked whether the next run has work.
-        out.more = out.more || pending(path, prev.as_ref()).unwrap_or(false);
-        return prev;
-    }
     match read_file(path, prev.as_ref(), budget, on_line) {
         Ok(read) => {
-            out.counts.add(&read);
-            out.more |= read.rest;
-            Some(read.entry)
+            counts.add(&read);
+            (Some(read.entry), read.rest)
         }
         // Gone since it was listed: like any file no longer present.
-        Err(e) if e.kind() == ErrorKind::NotFound => None,
+        Err(e) if e.kind() == ErrorKind::NotFound => (None, false),
         Err(e) => {
             log(Level::Warn, &format!("{}: skipped, cannot be read: {e}", path.display()));
-            prev
+            (prev, false)
         }
     }
 }
@@ -177,6 +209,58 @@ mod tests {
         let (n, scanned) = count_lines(&files[1..], state, 15);
         assert_eq!((n, scanned.counts, scanned.more), (0, Counts::default(), false));
         assert_eq!(scanned.state.files.len(), 2);
+    }
+
+    #[test]
+    fn a_chained_run_reads_what_the_last_left_and_nothing_is_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!("{i}.jsonl"))).collect();
+        for f in &files {
+            fs::write(f, "0123456789\n0123456789\n").unwrap();
+        }
+        let (n, first) = count_lines(&files, LogState::default(), 15);
+        assert_eq!((n, first.more), (2, true));
+        assert_eq!(first.state.remaining().unwrap(), &files[1..]);
+        // A file already read grows between the runs: the chained run
+        // takes its entry as it is, without a look at the disk.
+        fs::write(&files[0], "0123456789\n0123456789\nnew\n").unwrap();
+        let left = first.state.remaining().unwrap();
+        let (n, second) = count_lines(&left, first.state, 15);
+        assert_eq!((n, second.counts.files_read, second.more), (2, 1, true));
+        assert!(second.state.files.contains_key(&*files[0].to_string_lossy()), "kept, unread");
+        let left = second.state.remaining().unwrap();
+        let (n, third) = count_lines(&left, second.state, 15);
+        assert_eq!((n, third.more, third.state.remaining()), (2, false, None));
+        // The run after the import looks at every file again: the growth is read.
+        let (n, next) = count_lines(&files, third.state, 15);
+        assert_eq!((n, next.counts.files_read, next.more), (1, 1, false));
+        assert_eq!(next.state.files.len(), 3);
+    }
+
+    #[test]
+    fn a_file_left_to_read_and_gone_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<PathBuf> = (0..2).map(|i| dir.path().join(format!("{i}.jsonl"))).collect();
+        fs::write(&files[0], "x\n").unwrap();
+        let todo = files.iter().map(|f| f.to_string_lossy().into_owned()).collect();
+        let old = LogState { todo, ..LogState::default() };
+        let (n, scanned) = count_lines(&files, old, 100);
+        assert_eq!((n, scanned.more, scanned.state.files.len()), (1, false, 1));
+    }
+
+    #[test]
+    fn a_run_stops_once_it_keeps_its_most_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.jsonl");
+        fs::write(&file, "call\nnote\ncall\ncall\n").unwrap();
+        let keep = |_: &mut (), line: &[u8]| if line == b"call" { Line::Kept } else { Line::Used };
+        let files = std::slice::from_ref(&file);
+        let budget = Budget::with_kept(u64::MAX, 2);
+        let scanned = scan_within(files, LogState::default(), budget, &mut |_, _| {}, keep);
+        assert_eq!((scanned.counts.bytes_read, scanned.more), (15, true));
+        let budget = Budget::with_kept(u64::MAX, 2);
+        let rest = scan_within(files, scanned.state, budget, &mut |_, _| {}, keep);
+        assert_eq!((rest.counts.bytes_read, rest.more), (5, false));
     }
 
     #[test]

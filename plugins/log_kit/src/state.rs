@@ -51,11 +51,22 @@ pub struct LogState<T> {
     pub v: u32,
     /// Path → entry.
     pub files: BTreeMap<String, Entry<T>>,
+    /// What a run that stopped on its budget left to read: the files of
+    /// its list from the one it stopped in, in order. The run the host
+    /// chains next reads these ([`LogState::remaining`]) instead of walking
+    /// the folders again, and keeps the entries of the files before them as
+    /// they are (read in this import a moment ago) without asking the disk
+    /// about each again: one pass over the logs, however many runs it
+    /// takes. A run that reads to the end of its list leaves it empty, so
+    /// the next one walks and looks at every file. Added to version 1
+    /// without a bump: a state without it reads as empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub todo: Vec<String>,
 }
 
 impl<T> Default for LogState<T> {
     fn default() -> Self {
-        LogState { v: STATE_VERSION, files: BTreeMap::new() }
+        LogState { v: STATE_VERSION, files: BTreeMap::new(), todo: Vec::new() }
     }
 }
 
@@ -82,6 +93,13 @@ impl<T: Serialize + DeserializeOwned + Default + PartialEq> LogState<T> {
                 Self::default()
             }
         }
+    }
+
+    /// The files an import stopped on its budget still has to read, in
+    /// order: the list to hand to [`crate::scan()`] instead of walking the
+    /// folders again; `None` when no import is under way.
+    pub fn remaining(&self) -> Option<Vec<std::path::PathBuf>> {
+        (!self.todo.is_empty()).then(|| self.todo.iter().map(Into::into).collect())
     }
 
     /// The state as the text the host keeps.

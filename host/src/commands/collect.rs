@@ -122,7 +122,10 @@ pub fn collect(
     if exec.json {
         print_json(&reports)?;
     }
-    if !reports.is_empty() && reports.iter().all(|r| r.status == "skipped") {
+    let no_key = |r: &RunReport| {
+        r.status == "skipped" && r.error.as_deref() != Some(crate::kernel::runner::TAKEN)
+    };
+    if !reports.is_empty() && reports.iter().all(no_key) {
         eprintln!(
             "hint: nothing was collected: no provider key is set. Put the keys named above in {} \
              (then `chmod 600` it), or try `scripts/demo.sh` to see agent-host on simulated data",

@@ -950,7 +950,7 @@ pub fn run_plugin<S: RecordSink>(
 /// Why a job is skipped: a machine sharing the store holds it. Its windows
 /// are computed only once the job is held, so the two never fetch the same
 /// days, and the next run finds whatever the other machine left missing.
-const TAKEN: &str = "another machine sharing the store is collecting this job now";
+pub const TAKEN: &str = "another machine sharing the store is collecting this job now";
 
 /// Runs several jobs: executions overlap (up to `opts.jobs` at once),
 /// commits happen one by one on this thread as runs finish, and `on_done`

@@ -122,6 +122,16 @@ impl PgDatabase {
         PgDatabase { server: server.to_string(), name }
     }
 
+    /// The server, as its superuser (`AGENT_TEST_PG_URL`).
+    pub fn admin(server: &str) -> PgAdmin {
+        PgAdmin { server: server.to_string() }
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Its URL.
     pub fn url(&self) -> String {
         match self.server.rfind('/') {
@@ -145,6 +155,19 @@ impl PgDatabase {
             }
         }
         Ok(out)
+    }
+}
+
+/// Statements run as the test server's superuser.
+pub struct PgAdmin {
+    server: String,
+}
+
+impl PgAdmin {
+    /// Runs `sql` (statements separated by `;`).
+    pub fn exec(&self, sql: &str) {
+        let mut c = postgres::Client::connect(&self.server, postgres::NoTls).expect("the server");
+        c.batch_execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 }
 

@@ -115,43 +115,47 @@ fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
 }
 
 /// The schema version stored, `0` for an empty database; a database with
-/// other tables and no version of ours is refused.
-fn version(client: &mut Client, shown: &str) -> Result<i64> {
-    let what = "read the schema version";
-    let ours: bool = client
-        .query_one("SELECT to_regclass('agent_host_schema') IS NOT NULL", &[])
-        .map_err(|e| StoreError::postgres(what, e))?
-        .get(0);
-    if ours {
-        let row = client
-            .query_one("SELECT max(version) FROM agent_host_schema", &[])
-            .map_err(|e| StoreError::postgres(what, e))?;
-        return Ok(row.get::<_, Option<i64>>(0).unwrap_or(0));
-    }
-    let tables: i64 = client
+/// other tables and no version of ours is refused, and so is a newer one.
+/// One statement, so one snapshot: never half of another machine's
+/// migration.
+fn version_of(client: &mut impl postgres::GenericClient, shown: &str) -> Result<i64> {
+    let row = client
         .query_one(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()",
+            "SELECT to_regclass('agent_host_schema') IS NOT NULL,
+                    (SELECT count(*) FROM information_schema.tables
+                      WHERE table_schema = current_schema())",
             &[],
         )
-        .map_err(|e| StoreError::postgres(what, e))?
-        .get(0);
-    if tables > 0 {
-        return Err(StoreError::Foreign { at: shown.to_string() });
+        .map_err(|e| StoreError::postgres("read the schema version", e))?;
+    let (ours, tables): (bool, i64) = (row.get(0), row.get(1));
+    if !ours {
+        if tables > 0 {
+            return Err(StoreError::Foreign { at: shown.to_string() });
+        }
+        return Ok(0);
     }
-    Ok(0)
+    let v: Option<i64> = client
+        .query_one("SELECT max(version) FROM agent_host_schema", &[])
+        .map_err(|e| StoreError::postgres("read the schema version", e))?
+        .get(0);
+    let v = v.unwrap_or(0);
+    if v > LATEST {
+        return Err(StoreError::TooNew { at: shown.to_string(), found: v, known: LATEST });
+    }
+    Ok(v)
 }
 
-/// Brings the schema up to date, one transaction per step.
+/// Brings the schema up to date, one transaction per step, each judged
+/// and applied under the migration lock (machines starting at once on an
+/// empty database: one creates the schema, the others then find it).
 pub fn migrate(client: &mut Client, shown: &str) -> Result<()> {
-    check(client, shown)?;
     for (i, sql) in MIGRATIONS.iter().enumerate() {
         let step = i as i64 + 1;
         let what = format!("apply schema step {step}");
         let mut tx = client.transaction().map_err(|e| StoreError::postgres(&what, e))?;
         tx.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&LOCK_SPACE, &WRITE_LOCK])
             .map_err(|e| StoreError::postgres(&what, e))?;
-        // Another machine may have applied it while we waited for the lock.
-        if version_in(&mut tx, shown)? >= step {
+        if version_of(&mut tx, shown)? >= step {
             continue;
         }
         tx.batch_execute(sql).map_err(|e| StoreError::postgres(&what, e))?;
@@ -167,32 +171,10 @@ pub fn migrate(client: &mut Client, shown: &str) -> Result<()> {
     Ok(())
 }
 
-fn version_in(tx: &mut postgres::Transaction<'_>, shown: &str) -> Result<i64> {
-    let ours: bool = tx
-        .query_one("SELECT to_regclass('agent_host_schema') IS NOT NULL", &[])
-        .map_err(|e| StoreError::postgres("read the schema version", e))?
-        .get(0);
-    if !ours {
-        return Ok(0);
-    }
-    let row = tx
-        .query_one("SELECT max(version) FROM agent_host_schema", &[])
-        .map_err(|e| StoreError::postgres("read the schema version", e))?;
-    let v: Option<i64> = row.get(0);
-    let v = v.unwrap_or(0);
-    if v > LATEST {
-        return Err(StoreError::TooNew { at: shown.to_string(), found: v, known: LATEST });
-    }
-    Ok(v)
-}
-
-/// Refuses a database that is not ours or is newer than this build.
+/// Refuses a database that is not ours or is newer than this build; its
+/// schema version otherwise.
 pub fn check(client: &mut Client, shown: &str) -> Result<i64> {
-    let v = version(client, shown)?;
-    if v > LATEST {
-        return Err(StoreError::TooNew { at: shown.to_string(), found: v, known: LATEST });
-    }
-    Ok(v)
+    version_of(client, shown)
 }
 
 /// Tries to take job `name`'s lock for this session: `false` when another

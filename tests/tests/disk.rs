@@ -79,7 +79,7 @@ fn free_bytes(p: &Path) -> u64 {
 /// value owns their folder; keep it alive as long as the home).
 fn home_on(disk: &TinyDisk, sim: &agent_host_tests::Simulator) -> (Home, Home) {
     let plugins = Home::with_plugins(&["openai_collector"]);
-    let mut home = Home::with_plugins(&[]);
+    let mut home = Home::sqlite_only(&[]);
     home.use_simulator(sim)
         .env("AGENT_HOME", disk.path().to_str().unwrap())
         .env("AGENT_PLUGINS_DIR", plugins.plugins().to_str().unwrap());

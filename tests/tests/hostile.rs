@@ -549,7 +549,7 @@ fn symlinked_foreign_owned_and_swapped_plugin_files_are_handled() {
 #[test]
 fn another_applications_database_is_never_modified() {
     for version in [1, 2] {
-        let home = Home::with_plugins(&["misbehaving"]);
+        let home = Home::sqlite_only(&["misbehaving"]);
         let db = home.path().join("agent_os.db");
         {
             let conn = rusqlite::Connection::open(&db).unwrap();
@@ -575,7 +575,7 @@ fn another_applications_database_is_never_modified() {
 
 #[test]
 fn doctor_checks_the_database_the_plugins_and_permissions() {
-    let home = Home::with_plugins(&["misbehaving"]);
+    let home = Home::sqlite_only(&["misbehaving"]);
     home.run(&["run", "--plugin", "misbehaving"]).expect_code(0);
     std::fs::write(home.path().join(".env"), "X=1\n").unwrap();
     set_mode(&home.path().join(".env"), 0o644);

@@ -309,7 +309,7 @@ fn bad_input_gets_one_line_and_a_documented_exit_code() {
 
 #[test]
 fn a_foreign_or_corrupt_database_is_refused_and_left_untouched() {
-    let home = Home::with_plugins(&["misbehaving"]);
+    let home = Home::sqlite_only(&["misbehaving"]);
     let db = home.path().join("agent_os.db");
     std::fs::write(&db, "this is not sqlite at all, just text").unwrap();
     let run = home.run(&["runs"]);
@@ -357,7 +357,7 @@ fn a_malformed_dot_env_is_one_line_with_a_hint() {
 
 #[test]
 fn hand_edited_runs_print_without_panicking() {
-    let home = Home::with_plugins(&["misbehaving"]);
+    let home = Home::sqlite_only(&["misbehaving"]);
     home.run(&["run", "--plugin", "misbehaving"]).expect_code(0);
     let conn = rusqlite::Connection::open(home.path().join("agent_os.db")).unwrap();
     conn.execute_batch(
@@ -453,7 +453,7 @@ fn plugins_install_checks_then_copies_with_safe_modes() {
 #[test]
 fn an_upgrade_from_before_grants_keeps_collecting_what_ran_and_nothing_else() {
     let sim = util::simulator();
-    let mut home = Home::with_plugins(&["openai_collector"]);
+    let mut home = Home::sqlite_only(&["openai_collector"]);
     home.use_simulator(&sim);
     home.run(&["run-all"]).expect_code(0);
     let rows = home.count("cost_rows");

@@ -99,7 +99,10 @@ fn mode(path: &std::path::Path) -> u32 {
 #[test]
 fn what_the_home_keeps_is_0600_in_a_0700_folder() {
     let sim = simulator();
-    let home = collected(&sim);
+    // The home's own files, the SQLite database among them.
+    let mut home = Home::sqlite_only(&["openai_collector", "anthropic_collector"]);
+    home.use_simulator(&sim);
+    home.run(&["run-all", "--from", "2025-08-01", "--to", "2025-08-10"]).expect_code(0);
     for file in ["agent_os.db", "agent.log", "grants.json", "plugin-manifests.json"] {
         assert_eq!(mode(&home.path().join(file)), 0o600, "{file}");
     }

@@ -294,6 +294,16 @@ impl Home {
         Run(out)
     }
 
+    /// A home on the embedded SQLite file whatever the suite's backend: for
+    /// the tests of the file itself (a full or read-only disk, a foreign or
+    /// corrupt file, its mode, an upgrade of an old file).
+    pub fn sqlite_only(plugins: &[&str]) -> Home {
+        let mut home = Home::with_plugins(plugins);
+        home.unset("AGENT_STORE_URL");
+        home.pg = None;
+        home
+    }
+
     /// Whether this home's store is PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         self.pg.is_some()

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::app::Context;
+use crate::context::Context;
 use crate::config::Settings;
 use crate::error::{HostError, Result};
 use crate::kernel::job::Job;

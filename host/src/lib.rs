@@ -17,6 +17,7 @@ pub mod billing;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod context;
 pub mod envfile;
 pub mod error;
 pub mod jobfile;

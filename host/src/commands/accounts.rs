@@ -11,7 +11,7 @@ use std::io::Write;
 use chrono::{NaiveDate, Utc};
 
 use super::write_err;
-use crate::app::Context;
+use crate::context::Context;
 use crate::error::{ExitCode, HostError, Result};
 use crate::kernel::job::Job;
 use crate::kernel::lock::RunLock;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use super::collect::collect_locked;
 use super::write_err;
-use crate::app::Context;
+use crate::context::Context;
 use crate::billing::dashboard;
 use crate::billing::export::{self, Format};
 use crate::billing::summary::{self, Period};

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use super::write_err;
-use crate::app::Context;
+use crate::context::Context;
 use crate::billing::blocks::Block;
 use crate::cli::BlocksArgs;
 use crate::error::{ExitCode, Result};

@@ -9,7 +9,7 @@ use chrono::Utc;
 
 use super::accounts::adopt;
 use super::write_err;
-use crate::app::Context;
+use crate::context::Context;
 use crate::billing::BillingSink;
 use crate::cli::ExecArgs;
 use crate::error::{ExitCode, HostError, Result};

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::write_err;
-use crate::app::Context;
+use crate::context::Context;
 use crate::error::{ExitCode, Result};
 use crate::kernel::sandbox;
 use crate::store::Store;

@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::Response;
 
 use super::serve::{error, respond};
-use crate::app::Context;
+use crate::context::Context;
 use crate::error::ErrorKind;
 use crate::kernel::lock::RunLock;
 use crate::trigger::{self, RateLimit, Refusal, Trigger, Used};

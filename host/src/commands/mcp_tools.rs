@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::mcp::{code, ToolBox};
 use super::views::{self, Json};
-use crate::app::Context;
+use crate::context::Context;
 use crate::cli::{BlocksArgs, By, PeriodArgs, RunsArgs, SummaryArgs};
 use crate::error::{ErrorKind, HostError};
 

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use super::write_err;
-use crate::app::Context;
+use crate::context::Context;
 use crate::error::{ExitCode, HostError, Result};
 use crate::kernel::grants::{check_read_path, Grants, Request};
 use crate::kernel::loader::{self, Plugin, ReadPath};

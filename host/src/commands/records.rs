@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use super::write_err;
-use crate::app::Context;
+use crate::context::Context;
 use crate::cli::RecordsArgs;
 use crate::error::{ExitCode, HostError, Result};
 

@@ -6,7 +6,7 @@ use std::io::Write;
 use chrono::{NaiveDate, Utc};
 
 use super::write_err;
-use crate::app::Context;
+use crate::context::Context;
 use crate::cli::RunsArgs;
 use crate::error::{ExitCode, Result};
 use crate::kernel::lock::RunLock;

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use super::write_err;
-use crate::app::Context;
+use crate::context::Context;
 use crate::cli::ScheduleCommand;
 use crate::error::{ExitCode, HostError, Result};
 

@@ -15,7 +15,7 @@ use plugin_api::Manifest;
 use sha2::{Digest, Sha256};
 
 use super::write_err;
-use crate::app::Context;
+use crate::context::Context;
 use crate::cli::{PluginCheckArgs, PluginNewArgs};
 use crate::error::{ExitCode, HostError, Result};
 use crate::kernel::loader::{self, Plugin};

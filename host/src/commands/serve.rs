@@ -16,7 +16,7 @@ use chrono::NaiveDate;
 
 use super::hooks::{self, Hooks};
 use super::write_err;
-use crate::app::Context;
+use crate::context::Context;
 use crate::billing::dashboard::{self, default_period, Query};
 use crate::billing::money::Money;
 use crate::billing::page;

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::app::Context;
+use crate::context::Context;
 use crate::billing::blocks::{self, Block, TimedCall};
 use crate::billing::estimate;
 use crate::billing::prices::PriceTable;

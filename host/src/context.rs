@@ -85,7 +85,7 @@ impl Context {
     pub fn catalog(&self) -> Result<crate::kernel::loader::Catalog> {
         let opts = self.scan_options()?;
         self.grant_what_ran_before(&opts)?;
-        crate::kernel::loader::scan(&self.plugins_dir, &opts)
+        Ok(crate::kernel::loader::scan(&self.plugins_dir, &opts)?)
     }
 
     /// A home from before grants existed (no grants file, a database):

@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod blocks;
 pub mod dashboard;
 pub mod email;
+pub mod error;
 pub mod estimate;
 pub mod export;
 pub mod money;

@@ -191,7 +191,7 @@ fn run_collection(
         What::Plugin(name) => {
             let job = plugin_alone(ctx, &catalog, &jobs, name)?;
             adopt(&mut store, &[&job])?;
-            runner::run_plugin(&mut store, &job, &sink, &opts, on_done)
+            Ok(runner::run_plugin(&mut store, &job, &sink, &opts, on_done)?)
         }
         What::Job(name) => {
             let job = jobs.jobs.iter().find(|j| j.name == name).ok_or_else(|| {
@@ -200,7 +200,7 @@ fn run_collection(
                     .with_hint(format!("jobs: {}", known.join(", ")))
             })?;
             adopt(&mut store, &[job])?;
-            runner::run_plugin(&mut store, job, &sink, &opts, on_done)
+            Ok(runner::run_plugin(&mut store, job, &sink, &opts, on_done)?)
         }
         What::All => {
             report_rejected(&catalog);
@@ -223,7 +223,7 @@ fn run_collection(
                 .with_hint("add a [[job]], or remove the file to run every plugin once"));
             }
             adopt(&mut store, &jobs.iter().collect::<Vec<_>>())?;
-            runner::run_many(&mut store, &jobs, &sink, &opts, on_done)
+            Ok(runner::run_many(&mut store, &jobs, &sink, &opts, on_done)?)
         }
     }
 }
@@ -252,7 +252,7 @@ pub(crate) fn collect_for_trigger(
     }
     let chosen: Vec<Job> = jobs.jobs.into_iter().filter(|j| job_names.contains(&j.name)).collect();
     adopt(&mut store, &chosen.iter().collect::<Vec<_>>())?;
-    runner::run_many(&mut store, &chosen, &BillingSink, &opts, &mut |_| {})
+    Ok(runner::run_many(&mut store, &chosen, &BillingSink, &opts, &mut |_| {})?)
 }
 
 /// `name` as a job of its own with the host's settings; refused when

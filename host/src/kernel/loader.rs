@@ -19,7 +19,7 @@ use super::grants::{check_read_path, Grants, Request, Standing};
 use super::isolate::{run_worker, OutputLimits};
 use super::pluginfile::{self, CheckedFile, Identity};
 use super::protocol::{Job, SandboxSpec};
-use crate::error::{HostError, Result};
+use super::error::{KernelError, Result};
 
 /// A plugin whose file passed the checks and declared a valid manifest.
 #[derive(Clone)]
@@ -131,22 +131,17 @@ impl Catalog {
         }
         if let Some(p) = self.ungranted.iter().find(|p| p.manifest.name == name) {
             let why = p.standing.refusal(name).unwrap_or_default();
-            return Err(HostError::config(format!("plugin {name} is not run: {why}")));
+            return Err(KernelError::NotGranted { name: name.into(), why });
         }
         if let Some(r) = self.rejected.iter().find(|r| r.plugin.as_deref() == Some(name)) {
-            return Err(HostError::usage(format!(
-                "plugin {name} cannot be used: {}: {}",
-                r.path.display(),
-                r.reason
-            )));
+            return Err(KernelError::RejectedPlugin {
+                name: name.into(),
+                path: r.path.clone(),
+                reason: r.reason.clone(),
+            });
         }
-        let known: Vec<&str> = self.plugins.iter().map(|p| p.manifest.name.as_str()).collect();
-        let hint = if known.is_empty() {
-            "no plugin is installed; run `agent-host plugins list` to see why".to_string()
-        } else {
-            format!("installed plugins: {}", known.join(", "))
-        };
-        Err(HostError::usage(format!("unknown plugin {name}")).with_hint(hint))
+        let installed = self.plugins.iter().map(|p| p.manifest.name.clone()).collect();
+        Err(KernelError::UnknownPlugin { name: name.into(), installed })
     }
 
     /// Every secret name any installed plugin declares.
@@ -179,28 +174,18 @@ pub struct ScanOptions {
 /// Scans `dir`: checks every `.so`/`.dylib` in it (sorted by file name) and
 /// reads its manifest in a worker, or from the cache.
 pub fn scan(dir: &Path, opts: &ScanOptions) -> Result<Catalog> {
-    let meta = std::fs::metadata(dir).map_err(|e| {
-        HostError::config(format!("cannot read plugins folder {}: {e}", dir.display())).with_hint(
-            "build and install the plugins with `scripts/install.sh`, or point --plugins-dir / \
-             AGENT_PLUGINS_DIR at the folder that holds them",
-        )
-    })?;
+    let meta = std::fs::metadata(dir)
+        .map_err(|source| KernelError::PluginsFolder { dir: dir.into(), source })?;
     if !meta.is_dir() {
-        return Err(HostError::config(format!("plugins folder {} is not a folder", dir.display())));
+        return Err(KernelError::NotAFolder(dir.into()));
     }
-    pluginfile::check_folder(dir).map_err(|p| {
-        let e = HostError::config(format!(
-            "refusing to load plugins from {}: {}",
-            dir.display(),
-            p.message
-        ));
-        match p.fix {
-            Some(fix) => e.with_hint(fix),
-            None => e,
-        }
+    pluginfile::check_folder(dir).map_err(|p| KernelError::UnsafeFolder {
+        dir: dir.into(),
+        message: p.message,
+        fix: p.fix,
     })?;
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| HostError::config(format!("cannot list {}: {e}", dir.display())))?
+        .map_err(|source| KernelError::ListFolder { dir: dir.into(), source })?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|p| is_library_name(p))
         .collect();
@@ -216,10 +201,7 @@ pub fn scan(dir: &Path, opts: &ScanOptions) -> Result<Catalog> {
         }
     }
     let grants = match &opts.grants {
-        Some(p) => Grants::load(p).map_err(|e| {
-            HostError::config(e.to_string())
-                .with_hint("fix or remove the file, then grant the plugins again")
-        })?,
+        Some(p) => Grants::load(p)?,
         None => Grants::default(),
     };
     let answers = read_manifests(&checked, &mut cache, opts);

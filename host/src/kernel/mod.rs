@@ -6,6 +6,7 @@
 
 pub mod capabilities;
 pub mod destination;
+pub mod error;
 pub mod grants;
 pub mod http;
 pub mod isolate;

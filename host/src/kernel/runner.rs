@@ -26,7 +26,7 @@ use super::plan::{days, plan};
 use super::protocol::{Job as WorkerJob, ProtocolInfo, RunJob, SandboxSpec, WireResult};
 use super::sink::{RecordSink, SinkInput};
 use crate::config::Settings;
-use crate::error::{HostError, Result};
+use super::error::{KernelError, Result};
 use crate::store::runs::{RunEnd, RunLog};
 use crate::store::Store;
 
@@ -218,16 +218,11 @@ pub fn resolve_params(
     let specs = &plugin.manifest.params;
     for name in given.keys() {
         if !specs.iter().any(|s| &s.name == name) {
-            let known: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-            return Err(HostError::usage(format!(
-                "plugin {} has no parameter {name}",
-                plugin.manifest.name
-            ))
-            .with_hint(if known.is_empty() {
-                "it takes no parameters".to_string()
-            } else {
-                format!("it accepts: {}", known.join(", "))
-            }));
+            return Err(KernelError::UnknownParam {
+                plugin: plugin.manifest.name.clone(),
+                param: name.clone(),
+                known: specs.iter().map(|s| s.name.clone()).collect(),
+            });
         }
     }
     let mut out = BTreeMap::new();
@@ -332,7 +327,7 @@ fn prepare(
     // is refused here all the same.
     let Some(grant) = plugin.standing.grant() else {
         let why = plugin.standing.refusal(&m.name).unwrap_or_default();
-        return Err(HostError::config(format!("{} is not run: {why}", spec.name)));
+        return Err(KernelError::JobNotGranted { job: spec.name.clone(), why });
     };
     let mut settings_given = BTreeMap::new();
     for name in &m.settings {
@@ -405,7 +400,7 @@ fn resolve_read_paths(
     settings: &BTreeMap<String, String>,
     protected: &[PathBuf],
 ) -> Result<BTreeMap<String, Vec<PathBuf>>> {
-    let refuse = |e: String| HostError::config(format!("{} cannot run: {e}", plugin.manifest.name));
+    let refuse = |why: String| KernelError::CannotRun { job: plugin.manifest.name.clone(), why };
     plugin
         .read_paths
         .iter()
@@ -924,7 +919,7 @@ pub fn run_plugin<S: RecordSink>(
 ) -> Result<Vec<RunReport>> {
     let params = job_params(spec, &opts.params)?;
     if let Some(why) = missing_secret(&spec.plugin, &spec.settings) {
-        return Err(HostError::config(format!("{} cannot run: {why}", spec.name)));
+        return Err(KernelError::CannotRun { job: spec.name.clone(), why });
     }
     let mut reports = Vec::new();
     let spec = Arc::new(spec.clone());

@@ -622,14 +622,7 @@ pub struct ScheduleBackendArg {
     pub backend: Option<crate::schedule::Backend>,
 }
 
-/// Parses a `YYYY-MM-DD` day, rejecting impossible dates like 2025-02-30.
-pub fn parse_day(s: &str) -> Result<NaiveDate, String> {
-    let ok_shape = s.len() == 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-';
-    match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        Ok(d) if ok_shape => Ok(d),
-        _ => Err(format!("{s:?} is not a valid date (expected YYYY-MM-DD)")),
-    }
-}
+pub use crate::billing::period::parse_day;
 
 /// An address to listen on: `IP:PORT`, or `localhost:PORT` (which is
 /// `127.0.0.1:PORT`: a name is not looked up).

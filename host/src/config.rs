@@ -357,7 +357,12 @@ impl Settings {
     pub fn bounded(&self, name: &str, default: u64, max: u64, what: &str) -> Result<u64> {
         let v: u64 = self.parsed(name, default, what)?;
         if v > max {
-            return Err(ConfigError::TooLarge { name: name.into(), value: v, max, what: what.into() });
+            return Err(ConfigError::TooLarge {
+                name: name.into(),
+                value: v,
+                max,
+                what: what.into(),
+            });
         }
         Ok(v)
     }

@@ -134,9 +134,8 @@ impl Context {
     /// Today in UTC; `AGENT_TODAY` pins it (tests, reproducible backfills).
     pub fn today(&self) -> Result<NaiveDate> {
         match self.settings.get("AGENT_TODAY") {
-            Some(v) => {
-                crate::cli::parse_day(v).map_err(|e| HostError::config(format!("AGENT_TODAY: {e}")))
-            }
+            Some(v) => crate::billing::period::parse_day(v)
+                .map_err(|e| HostError::config(format!("AGENT_TODAY: {e}"))),
             None => Ok(Utc::now().date_naive()),
         }
     }

@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::context::Context;
 use crate::config::Settings;
+use crate::context::Context;
 use crate::error::{HostError, Result};
 use crate::kernel::job::Job;
 use crate::kernel::loader::{Catalog, Plugin};

@@ -10,7 +10,8 @@ use chrono::{Days, NaiveDate};
 use serde::Serialize;
 
 use super::money::Money;
-use super::summary::{budget_view, Period};
+use super::period::Period;
+use super::summary::budget_view;
 use crate::store::reports::DayTotal;
 use crate::store::runs::RunRow;
 use crate::table::money as cents;

@@ -10,8 +10,9 @@ use serde::Serialize;
 
 use super::estimate;
 use super::money::Money;
+use super::period::Period;
 use super::prices::PriceTable;
-use super::summary::{self, BreakdownLine, Period, Summary};
+use super::summary::{self, BreakdownLine, Summary};
 use crate::store::reports::{Breakdown, DayBreakdownRow, DayTotal, SentAlert, TokenMix};
 use crate::store::runs::{MissingDay, RunRow};
 use crate::store::{Store, StoreError};
@@ -53,7 +54,7 @@ impl Query {
         }
         let day = |name: &str| -> Result<Option<NaiveDate>, String> {
             seen.get(name)
-                .map(|v| crate::cli::parse_day(v).map_err(|e| format!("{name}: {e}")))
+                .map(|v| super::period::parse_day(v).map_err(|e| format!("{name}: {e}")))
                 .transpose()
         };
         let period = match (seen.get("month"), day("from")?, day("to")?) {

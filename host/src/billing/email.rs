@@ -14,8 +14,8 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 
 use super::alerts::Alert;
-use crate::config::Settings;
 use super::error::{BillingError, Result};
+use crate::config::Settings;
 use crate::logging::redact;
 use crate::table::{self, Align};
 

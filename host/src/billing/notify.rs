@@ -8,8 +8,8 @@ use plugin_api::{HttpRequest, LogLevel};
 use serde_json::json;
 
 use super::alerts::Alert;
-use crate::config::Settings;
 use super::error::{BillingError, Result};
+use crate::config::Settings;
 use crate::kernel::http::HttpClient;
 use crate::logging::redact;
 

@@ -1,13 +1,69 @@
-//! Weekly rows of a summary (`summary --weekly`): ISO weeks, Monday first,
-//! summed exactly from the summary's daily rows, so weeks add up to days,
-//! with the local logs' estimate of each week beside the billed figures.
+//! Spans of UTC days: a day and a month as written (`YYYY-MM-DD`,
+//! `YYYY-MM`), the [`Period`] a view covers, and the weekly rows of a
+//! summary (`summary --weekly`): ISO weeks, Monday first, summed exactly
+//! from the summary's daily rows, so weeks add up to days, with the local
+//! logs' estimate of each week beside the billed figures.
 
-use chrono::{Datelike, Duration, NaiveDate};
+use chrono::{Datelike, Days, Duration, NaiveDate};
 use serde::Serialize;
 
 use super::estimate::Priced;
 use super::money::Money;
 use super::summary::DayLine;
+
+/// Parses a `YYYY-MM-DD` day, rejecting impossible dates like 2025-02-30.
+pub fn parse_day(s: &str) -> Result<NaiveDate, String> {
+    let ok_shape = s.len() == 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-';
+    match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        Ok(d) if ok_shape => Ok(d),
+        _ => Err(format!("{s:?} is not a valid date (expected YYYY-MM-DD)")),
+    }
+}
+
+/// A span of UTC days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Period {
+    /// First day.
+    pub from: NaiveDate,
+    /// Last day, inclusive.
+    pub to: NaiveDate,
+}
+
+impl Period {
+    /// The days from `from` to `to`, inclusive.
+    pub fn new(from: NaiveDate, to: NaiveDate) -> Result<Period, String> {
+        if from > to {
+            return Err(format!("from {from} is after to {to}"));
+        }
+        Ok(Period { from, to })
+    }
+
+    /// The calendar month holding `day`.
+    pub fn month_of(day: NaiveDate) -> Period {
+        let from = day.with_day(1).unwrap_or(day);
+        let next = from.checked_add_months(chrono::Months::new(1)).unwrap_or(from);
+        Period { from, to: next - Days::new(1) }
+    }
+
+    /// A month written `YYYY-MM`.
+    pub fn parse_month(s: &str) -> Result<Period, String> {
+        let day = NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d")
+            .ok()
+            .filter(|_| s.len() == 7)
+            .ok_or_else(|| format!("{s:?} is not a month (expected YYYY-MM)"))?;
+        Ok(Period::month_of(day))
+    }
+
+    /// Number of days.
+    pub fn days(&self) -> i64 {
+        (self.to - self.from).num_days() + 1
+    }
+
+    /// Its days before `today` (finished UTC days).
+    pub fn finished_days(&self, today: NaiveDate) -> Vec<NaiveDate> {
+        self.from.iter_days().take_while(|d| *d <= self.to && *d < today).collect()
+    }
+}
 
 /// One ISO week of the period (cut at the period's ends).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -11,12 +11,12 @@ use serde::Serialize;
 
 use super::alerts::{evaluate, Alert, AlertSettings};
 use super::email::{email_channel, EmailChannel, ProviderSpend};
+use super::error::{BillingError, Result};
 use super::money::Money;
 use super::notify::{channels, deliver, payload};
+use super::period::Period;
 use super::prices::PriceTable;
-use super::summary::Period;
 use crate::config::Settings;
-use super::error::{BillingError, Result};
 use crate::kernel::http::HttpClient;
 use crate::kernel::http::HttpSettings;
 use crate::store::Store;

@@ -7,56 +7,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use bigdecimal::BigDecimal;
-use chrono::{Datelike, Days, NaiveDate};
+use chrono::{Days, NaiveDate};
 use serde::Serialize;
 
 use super::money::Money;
+use super::period::Period;
 use crate::store::reports::{BreakdownRow, DayTotal};
-
-/// A span of UTC days.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Period {
-    /// First day.
-    pub from: NaiveDate,
-    /// Last day, inclusive.
-    pub to: NaiveDate,
-}
-
-impl Period {
-    /// The days from `from` to `to`, inclusive.
-    pub fn new(from: NaiveDate, to: NaiveDate) -> Result<Period, String> {
-        if from > to {
-            return Err(format!("from {from} is after to {to}"));
-        }
-        Ok(Period { from, to })
-    }
-
-    /// The calendar month holding `day`.
-    pub fn month_of(day: NaiveDate) -> Period {
-        let from = day.with_day(1).unwrap_or(day);
-        let next = from.checked_add_months(chrono::Months::new(1)).unwrap_or(from);
-        Period { from, to: next - Days::new(1) }
-    }
-
-    /// A month written `YYYY-MM`.
-    pub fn parse_month(s: &str) -> Result<Period, String> {
-        let day = NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d")
-            .ok()
-            .filter(|_| s.len() == 7)
-            .ok_or_else(|| format!("{s:?} is not a month (expected YYYY-MM)"))?;
-        Ok(Period::month_of(day))
-    }
-
-    /// Number of days.
-    pub fn days(&self) -> i64 {
-        (self.to - self.from).num_days() + 1
-    }
-
-    /// Its days before `today` (finished UTC days).
-    pub fn finished_days(&self, today: NaiveDate) -> Vec<NaiveDate> {
-        self.from.iter_days().take_while(|d| *d <= self.to && *d < today).collect()
-    }
-}
 
 /// One provider's line.
 #[derive(Debug, Clone, Serialize)]

@@ -7,13 +7,14 @@ use std::path::PathBuf;
 
 use super::collect::collect_locked;
 use super::write_err;
-use crate::context::Context;
 use crate::billing::dashboard;
 use crate::billing::export::{self, Format};
-use crate::billing::summary::{self, Period};
+use crate::billing::period::Period;
+use crate::billing::summary;
 use crate::cli::{
     AlertsArgs, By, DailyArgs, ExecArgs, ExportArgs, ExportFormat, PeriodArgs, SummaryArgs,
 };
+use crate::context::Context;
 use crate::error::{ExitCode, HostError, Result};
 use crate::kernel::lock::RunLock;
 use crate::kernel::runner::RunReport;

@@ -9,9 +9,9 @@ use chrono::Utc;
 
 use super::accounts::adopt;
 use super::write_err;
-use crate::context::Context;
 use crate::billing::BillingSink;
 use crate::cli::ExecArgs;
+use crate::context::Context;
 use crate::error::{ExitCode, HostError, Result};
 use crate::jobfile::Jobs;
 use crate::kernel::http::HttpSettings;

@@ -6,8 +6,8 @@ use serde_json::{json, Map, Value};
 
 use super::mcp::{code, ToolBox};
 use super::views::{self, Json};
-use crate::context::Context;
 use crate::cli::{BlocksArgs, By, PeriodArgs, RunsArgs, SummaryArgs};
+use crate::context::Context;
 use crate::error::{ErrorKind, HostError};
 
 /// The tools, over one home.

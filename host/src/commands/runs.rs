@@ -6,8 +6,8 @@ use std::io::Write;
 use chrono::{NaiveDate, Utc};
 
 use super::write_err;
-use crate::context::Context;
 use crate::cli::RunsArgs;
+use crate::context::Context;
 use crate::error::{ExitCode, Result};
 use crate::kernel::lock::RunLock;
 use crate::kernel::runner::{span_text, MISSING_DAY_ATTEMPTS};

@@ -15,8 +15,8 @@ use plugin_api::Manifest;
 use sha2::{Digest, Sha256};
 
 use super::write_err;
-use crate::context::Context;
 use crate::cli::{PluginCheckArgs, PluginNewArgs};
+use crate::context::Context;
 use crate::error::{ExitCode, HostError, Result};
 use crate::kernel::loader::{self, Plugin};
 use crate::kernel::pluginfile::{CheckedFile, Identity};

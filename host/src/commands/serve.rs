@@ -16,11 +16,11 @@ use chrono::NaiveDate;
 
 use super::hooks::{self, Hooks};
 use super::write_err;
-use crate::context::Context;
 use crate::billing::dashboard::{self, default_period, Query};
 use crate::billing::money::Money;
 use crate::billing::page;
 use crate::cli::{HtmlArgs, ServeArgs};
+use crate::context::Context;
 use crate::error::{ExitCode, HostError, Result};
 use crate::store::Store;
 

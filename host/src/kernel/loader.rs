@@ -15,11 +15,11 @@ use abi_stable::library::lib_header_from_path;
 use plugin_api::{Manifest, PluginMod_Ref};
 use serde::{Deserialize, Serialize};
 
+use super::error::{KernelError, Result};
 use super::grants::{check_read_path, Grants, Request, Standing};
 use super::isolate::{run_worker, OutputLimits};
 use super::pluginfile::{self, CheckedFile, Identity};
 use super::protocol::{Job, SandboxSpec};
-use super::error::{KernelError, Result};
 
 /// A plugin whose file passed the checks and declared a valid manifest.
 #[derive(Clone)]

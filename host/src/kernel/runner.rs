@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use super::capabilities::{Broker, LogFn};
 use super::destination::Destinations;
+use super::error::{KernelError, Result};
 use super::grants::check_read_path;
 use super::http::{HttpClient, HttpSettings};
 use super::isolate::{run_worker, OutputLimits};
@@ -26,7 +27,6 @@ use super::plan::{days, plan};
 use super::protocol::{Job as WorkerJob, ProtocolInfo, RunJob, SandboxSpec, WireResult};
 use super::sink::{RecordSink, SinkInput};
 use crate::config::Settings;
-use super::error::{KernelError, Result};
 use crate::store::runs::{RunEnd, RunLog};
 use crate::store::Store;
 

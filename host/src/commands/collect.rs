@@ -20,6 +20,7 @@ use crate::kernel::job::Job;
 use crate::kernel::loader::Catalog;
 use crate::kernel::lock::RunLock;
 use crate::kernel::runner::{self, lost_spans, span_text, RunOptions, RunReport};
+use crate::kernel::status::RunStatus;
 
 /// Settings that shape a run, with their defaults.
 fn run_options(
@@ -122,7 +123,7 @@ pub fn collect(
     if exec.json {
         print_json(&reports)?;
     }
-    if !reports.is_empty() && reports.iter().all(|r| r.status == "skipped") {
+    if !reports.is_empty() && reports.iter().all(|r| r.status == RunStatus::Skipped) {
         eprintln!(
             "hint: nothing was collected: no provider key is set. Put the keys named above in {} \
              (then `chmod 600` it), or try `scripts/demo.sh` to see agent-host on simulated data",
@@ -333,7 +334,7 @@ pub(crate) fn print_report(out: &mut dyn Write, r: &RunReport) -> Result<()> {
     )
     .map_err(write_err)?;
     match &r.error {
-        Some(e) if r.status == "skipped" => writeln!(out, "\n  why: {e}"),
+        Some(e) if r.status == RunStatus::Skipped => writeln!(out, "\n  why: {e}"),
         Some(e) => writeln!(out, "\n  error: {e}"),
         None => writeln!(out),
     }

@@ -20,4 +20,5 @@ pub mod protocol;
 pub mod runner;
 pub mod sandbox;
 pub mod sink;
+pub mod status;
 pub mod worker;

@@ -12,7 +12,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, SecondsFormat, Utc};
-use plugin_api::{LogLevel, RunMetadata, RunRequest, RunStatus};
+use plugin_api::{LogLevel, RunMetadata, RunRequest};
 use serde::Serialize;
 
 use super::capabilities::{Broker, LogFn};
@@ -26,6 +26,7 @@ use super::loader::Plugin;
 use super::plan::{days, plan};
 use super::protocol::{Job as WorkerJob, ProtocolInfo, RunJob, SandboxSpec, WireResult};
 use super::sink::{RecordSink, SinkInput};
+use super::status::RunStatus;
 use crate::config::Settings;
 use crate::store::runs::{RunEnd, RunLog};
 use crate::store::Store;
@@ -131,8 +132,8 @@ pub struct RunReport {
     pub run_id: String,
     /// Plugin name.
     pub plugin: String,
-    /// `success`, `partial` or `failed`.
-    pub status: String,
+    /// `success`, `partial` or `failed` (`skipped` when it was not run).
+    pub status: RunStatus,
     /// Why, if not a success.
     pub error: Option<String>,
     /// First day collected.
@@ -164,7 +165,7 @@ impl RunReport {
     /// Whether the run collected everything it was asked for (a plugin
     /// skipped for want of a key is not a failure).
     pub fn succeeded(&self) -> bool {
-        self.status == "success" || self.status == "skipped"
+        self.status.succeeded()
     }
 }
 
@@ -485,33 +486,33 @@ fn emit(plugin: &str, run_id: &str, level: LogLevel, message: &str) {
 
 /// The run's status and error as the plugin reported them, checked: an
 /// unknown status, invalid metadata or an oversized record fails the run.
-fn judge(result: &WireResult) -> (&'static str, Option<String>, RunMetadata) {
-    let Some(mut status) = RunStatus(result.status).name() else {
+fn judge(result: &WireResult) -> (RunStatus, Option<String>, RunMetadata) {
+    let Some(mut status) = RunStatus::from_plugin(plugin_api::RunStatus(result.status)) else {
         let why = format!("plugin returned an unknown status value {}", result.status);
-        return ("failed", Some(why), RunMetadata::default());
+        return (RunStatus::Failed, Some(why), RunMetadata::default());
     };
     let mut error = result.error.clone();
-    if status == "failed" && error.is_none() {
+    if status == RunStatus::Failed && error.is_none() {
         error = Some("the plugin reported failure without a reason".into());
     }
     let metadata: RunMetadata = match serde_json::from_str(&result.metadata) {
         Ok(m) => m,
-        Err(e) if status != "failed" => {
-            status = "failed";
+        Err(e) if status != RunStatus::Failed => {
+            status = RunStatus::Failed;
             error = Some(format!("the plugin returned invalid metadata: {e}"));
             RunMetadata::default()
         }
         Err(_) => RunMetadata::default(),
     };
-    if status != "failed" && metadata.state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
-        status = "failed";
+    if status != RunStatus::Failed && metadata.state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
+        status = RunStatus::Failed;
         error = Some(format!("the plugin's state is over the {MAX_STATE} byte limit"));
     }
-    if status != "failed" {
+    if status != RunStatus::Failed {
         if let Some((i, r)) =
             result.records.iter().enumerate().find(|(_, r)| r.payload.len() > MAX_PAYLOAD)
         {
-            status = "failed";
+            status = RunStatus::Failed;
             error = Some(format!(
                 "rejected the plugin's records, nothing was stored: record {i} ({}) is {} bytes, over the {} byte limit",
                 r.kind,
@@ -526,14 +527,14 @@ fn judge(result: &WireResult) -> (&'static str, Option<String>, RunMetadata) {
 /// The days a run completed: the whole window for a success, the days the
 /// metadata names for a partial run; never today or later.
 fn completed_days(
-    status: &str,
+    status: RunStatus,
     window: Option<(NaiveDate, NaiveDate)>,
     metadata: &RunMetadata,
     today: NaiveDate,
 ) -> Vec<NaiveDate> {
     match (status, window) {
-        ("success", Some((f, t))) => days(f, t).filter(|d| *d < today).collect(),
-        ("partial", Some((f, t))) => metadata
+        (RunStatus::Success, Some((f, t))) => days(f, t).filter(|d| *d < today).collect(),
+        (RunStatus::Partial, Some((f, t))) => metadata
             .complete_days
             .iter()
             .filter_map(|d| d.parse::<NaiveDate>().ok())
@@ -657,7 +658,7 @@ fn commit<S: RecordSink>(store: &mut Store, sink: &S, today: NaiveDate, ex: Exec
     let received = result.records.len();
     let (mut status, mut error, metadata) = judge(&result);
     let complete_days = completed_days(status, prepared.window, &metadata, today);
-    let (unavailable, mut lost) = if status == "partial" {
+    let (unavailable, mut lost) = if status == RunStatus::Partial {
         reported_gaps(prepared.window, &complete_days, &metadata, today)
     } else {
         Default::default()
@@ -677,28 +678,28 @@ fn commit<S: RecordSink>(store: &mut Store, sink: &S, today: NaiveDate, ex: Exec
     let records = std::mem::take(&mut result.records);
     let mut complete = complete_days.clone();
     let batch = match status {
-        "failed" => None,
+        RunStatus::Failed => None,
         _ => match check(sink, &input, records, &mut complete, &mut lost) {
             Ok(b) => Some(b),
             Err(e) => {
-                (status, error) = ("failed", Some(e));
+                (status, error) = (RunStatus::Failed, Some(e));
                 None
             }
         },
     };
-    if status != "failed" && !lost.is_empty() {
-        status = "partial";
+    if status != RunStatus::Failed && !lost.is_empty() {
+        status = RunStatus::Partial;
         error = Some(describe_lost(&lost));
-    } else if status == "partial" {
+    } else if status == RunStatus::Partial {
         // Every day it could return is stored: the rest is not to be had.
-        status = "success";
+        status = RunStatus::Success;
         error = None;
     }
     let input = SinkInput { complete_days: &complete, ..input };
     let mut report = RunReport {
         run_id: prepared.job.run_id.clone(),
         plugin: prepared.spec.name.clone(),
-        status: status.to_string(),
+        status,
         error,
         from: prepared.window.map(|w| w.0),
         to: prepared.window.map(|w| w.1),
@@ -706,13 +707,13 @@ fn commit<S: RecordSink>(store: &mut Store, sink: &S, today: NaiveDate, ex: Exec
         records_written: 0,
         records_changed: 0,
         duration_ms: prepared.started.elapsed().as_millis() as u64,
-        lost_days: if status == "failed" { BTreeMap::new() } else { lost },
+        lost_days: if status == RunStatus::Failed { BTreeMap::new() } else { lost },
         notes: unavailable_note(&unavailable).into_iter().collect(),
         unavailable_days: unavailable,
         // Only a run without days may chain: a daily plugin's windows are the plan's.
-        more: status == "success" && metadata.more && prepared.window.is_none(),
+        more: status == RunStatus::Success && metadata.more && prepared.window.is_none(),
     };
-    let state = if status == "failed" { None } else { metadata.state.as_deref() };
+    let state = if status == RunStatus::Failed { None } else { metadata.state.as_deref() };
     let quota = prepared.spec.plugin.standing.grant().map(|g| (g.max_records, g.max_record_bytes));
     match write_run(store, sink, &input, batch, (state, quota), &report, &logs) {
         Ok(stats) => {
@@ -722,7 +723,7 @@ fn commit<S: RecordSink>(store: &mut Store, sink: &S, today: NaiveDate, ex: Exec
         }
         Err(e) => {
             // Nothing of the run's data was kept; say so in the run itself.
-            report.status = "failed".into();
+            report.status = RunStatus::Failed;
             report.error = Some(format!("could not store the run's results: {e}"));
             report.lost_days.clear();
             report.more = false;
@@ -774,7 +775,8 @@ fn write_run<S: RecordSink>(
     };
     tx.finish_run(input.run_id, &now_rfc3339(), &end)?;
     tx.insert_run_logs(input.run_id, logs)?;
-    let marked: &[NaiveDate] = if report.status == "failed" { &[] } else { input.complete_days };
+    let marked: &[NaiveDate] =
+        if report.status == RunStatus::Failed { &[] } else { input.complete_days };
     tx.mark_complete(input.plugin, marked.iter().copied(), input.run_id, input.collected_at)?;
     if let Some((from, to)) = input.window {
         let lost = days(from, to)
@@ -790,7 +792,7 @@ fn write_run<S: RecordSink>(
 
 fn run_end(r: &RunReport) -> RunEnd<'_> {
     RunEnd {
-        status: &r.status,
+        status: r.status.as_str(),
         error: r.error.as_deref(),
         records_received: r.records_received,
         records_written: r.records_written,
@@ -824,7 +826,7 @@ fn not_run(
     store: &mut Store,
     opts: &RunOptions,
     spec: &Job,
-    status: &str,
+    status: RunStatus,
     why: &str,
 ) -> Result<RunReport> {
     let (name, plugin) = (&spec.name, &spec.plugin);
@@ -833,7 +835,7 @@ fn not_run(
     let run_id = opts.begin(store, name, None, &plugin.sha256)?;
     let tx = store.transaction()?;
     let end = RunEnd {
-        status,
+        status: status.as_str(),
         error: Some(why),
         records_received: 0,
         records_written: 0,
@@ -845,7 +847,7 @@ fn not_run(
     Ok(RunReport {
         run_id,
         plugin: name.clone(),
-        status: status.into(),
+        status,
         error: Some(why.to_string()),
         from: None,
         to: None,
@@ -947,7 +949,7 @@ pub fn run_many<S: RecordSink>(
     let mut skipped = Vec::new();
     for spec in specs {
         if let Some(why) = missing_secret(&spec.plugin, &spec.settings) {
-            let report = not_run(store, opts, spec, "skipped", &why)?;
+            let report = not_run(store, opts, spec, RunStatus::Skipped, &why)?;
             on_done(&report);
             skipped.push(report);
             continue;
@@ -958,7 +960,7 @@ pub fn run_many<S: RecordSink>(
         {
             Ok(p) => prepared.extend(p),
             Err(e) => {
-                let report = not_run(store, opts, spec, "failed", &e.to_string())?;
+                let report = not_run(store, opts, spec, RunStatus::Failed, &e.to_string())?;
                 on_done(&report);
                 skipped.push(report);
             }

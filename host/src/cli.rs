@@ -373,19 +373,18 @@ pub struct PeriodArgs {
     pub to: Option<NaiveDate>,
 }
 
-/// What a summary breaks spend down by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum By {
-    /// Provider only.
-    Provider,
-    /// Model (or line item, where costs carry no model).
-    Model,
-    /// Project or workspace.
-    Project,
-    /// Account (one organization or key of a provider; see agent-host.toml).
-    Account,
-    /// The agent's session (local logs only: estimated), one row per session.
-    Session,
+pub use crate::billing::breakdown::By;
+
+/// `--by` takes the names [`By::as_str`] gives, with [`By::help`] beside
+/// each in `--help`.
+impl clap::ValueEnum for By {
+    fn value_variants<'a>() -> &'a [Self] {
+        &By::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()).help(self.help()))
+    }
 }
 
 /// `summary` arguments.

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use super::breakdown::By;
 use super::estimate;
 use super::money::Money;
 use super::period::Period;
@@ -75,14 +76,14 @@ impl Query {
             }
             p => p.map(|p| p.to_string()),
         };
-        let by = match seen.get("by").copied() {
-            None | Some("provider") => None,
-            Some("model") => Some(Breakdown::Model),
-            Some("project") => Some(Breakdown::Project),
-            Some("account") => Some(Breakdown::Account),
-            Some(other) => {
-                return Err(format!("by: {other:?} is not provider, model, project or account"))
+        let by = match seen.get("by").map(|b| b.parse::<By>()) {
+            None => None,
+            // A session is not a breakdown of billed spend.
+            Some(Ok(By::Session)) | Some(Err(_)) => {
+                let other = seen.get("by").copied().unwrap_or_default();
+                return Err(format!("by: {other:?} is not provider, model, project or account"));
             }
+            Some(Ok(by)) => by.grouping(),
         };
         Ok(Query { period, provider, by })
     }
@@ -181,7 +182,7 @@ fn summary_of(
         Some(by) => {
             let mut rows = store.breakdown(p.from, p.to, by)?;
             rows.retain(|r| q.keeps(&r.provider));
-            Some((by.dim(), rows))
+            Some((By::of(by), rows))
         }
     };
     let mut s = summary::summarize(p, today, days, breakdown, &month_days, budget);

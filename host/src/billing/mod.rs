@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod blocks;
+pub mod breakdown;
 pub mod dashboard;
 pub mod email;
 pub mod error;

@@ -10,6 +10,7 @@ use bigdecimal::BigDecimal;
 use chrono::{Days, NaiveDate};
 use serde::Serialize;
 
+use super::breakdown::By;
 use super::money::Money;
 use super::period::Period;
 use crate::store::reports::{BreakdownRow, DayTotal};
@@ -149,7 +150,7 @@ pub struct Summary {
     /// their cost out because the provider's cost report does.
     pub without_billed_cost: Vec<WithoutBilledCost>,
     /// What the breakdown groups by, if one was asked for.
-    pub breakdown_by: Option<String>,
+    pub breakdown_by: Option<By>,
     /// The breakdown.
     pub breakdown: Vec<BreakdownLine>,
     /// Per day.
@@ -172,7 +173,7 @@ pub fn summarize(
     period: Period,
     today: NaiveDate,
     days: &[DayTotal],
-    breakdown: Option<(&str, Vec<BreakdownRow>)>,
+    breakdown: Option<(By, Vec<BreakdownRow>)>,
     month_days: &[DayTotal],
     budget: &Money,
 ) -> Summary {
@@ -248,7 +249,7 @@ pub fn summarize(
         })
         .collect();
     let (breakdown_by, breakdown) = match breakdown {
-        Some((by, rows)) => (Some(by.to_string()), breakdown_lines(rows)),
+        Some((by, rows)) => (Some(by), breakdown_lines(rows)),
         None => (None, Vec::new()),
     };
     Summary {
@@ -621,7 +622,7 @@ pub fn render(s: &Summary) -> String {
             &rows,
         ));
     }
-    if let Some(by) = &s.breakdown_by {
+    if let Some(by) = s.breakdown_by {
         let _ = writeln!(out);
         let rows: Vec<Vec<String>> = s
             .breakdown
@@ -635,11 +636,7 @@ pub fn render(s: &Summary) -> String {
                 ]
             })
             .collect();
-        let title = match by.as_str() {
-            "model" => "Model (or line item)",
-            "account" => "Account",
-            _ => "Project",
-        };
+        let title = by.title();
         out.push_str(&table(
             2,
             &[
@@ -901,7 +898,7 @@ mod tests {
             Period::month_of(d("2025-08-01")),
             d("2025-08-04"),
             &days,
-            Some(("model", breakdown)),
+            Some((By::Model, breakdown)),
             &days,
             &budget,
         );

@@ -58,14 +58,8 @@ pub(crate) fn summary_query(
     args: &SummaryArgs,
     store: &Store,
 ) -> Result<dashboard::Query> {
-    use crate::store::reports::Breakdown;
     let p = period(ctx, &args.period)?;
-    let by = match args.by {
-        By::Provider | By::Session => None,
-        By::Model => Some(Breakdown::Model),
-        By::Project => Some(Breakdown::Project),
-        By::Account => Some(Breakdown::Account),
-    };
+    let by = args.by.grouping();
     let mut q = dashboard::Query { period: p, provider: args.provider.clone(), by };
     q.resolve_provider(store).map_err(HostError::usage)?;
     Ok(q)

@@ -169,17 +169,13 @@ fn period(tool: &str, args: &Args) -> Result<PeriodArgs, Refusal> {
 }
 
 fn summary_args(args: &Args) -> Result<SummaryArgs, Refusal> {
-    let by = match text("summary", args, "by")?.as_deref() {
-        None | Some("provider") => By::Provider,
-        Some("model") => By::Model,
-        Some("project") => By::Project,
-        Some("account") => By::Account,
-        Some("session") => By::Session,
-        Some(other) => {
-            return Err(bad(format!(
-                "summary: by must be provider, model, project, account or session, not {other:?}"
-            )))
-        }
+    let by = match text("summary", args, "by")? {
+        None => By::Provider,
+        Some(name) => name.parse::<By>().map_err(|_| {
+            bad(format!(
+                "summary: by must be provider, model, project, account or session, not {name:?}"
+            ))
+        })?,
     };
     let (daily, weekly, monthly) = (
         flag("summary", args, "daily")?,

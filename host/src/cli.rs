@@ -219,7 +219,7 @@ pub struct ExecArgs {
 
     /// Kill a plugin run after this many seconds [env: AGENT_RUN_TIMEOUT_SECS;
     /// default: 600]
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=crate::kernel::runner::MAX_RUN_TIMEOUT_SECS))]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=crate::kernel::run::MAX_RUN_TIMEOUT_SECS))]
     pub timeout: Option<u64>,
 
     /// Print the run reports as JSON

@@ -5,7 +5,7 @@
 //!
 //! # Brief overview
 //!
-//! - [`kernel::loader`] finds plugins; [`kernel::runner`] plans, runs (in a
+//! - [`kernel::loader`] finds plugins; [`kernel::run`] plans, runs (in a
 //!   worker by default) and commits each run through a [`kernel::sink::RecordSink`].
 //! - [`billing::BillingSink`] turns cost and usage records into the
 //!   normalized rows of [`store::billing`].

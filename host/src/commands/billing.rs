@@ -17,7 +17,7 @@ use crate::cli::{
 use crate::context::Context;
 use crate::error::{ExitCode, HostError, Result};
 use crate::kernel::lock::RunLock;
-use crate::kernel::runner::RunReport;
+use crate::kernel::run::RunReport;
 use crate::store::Store;
 
 /// The period a report command covers (default: the month of yesterday).

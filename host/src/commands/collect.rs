@@ -19,7 +19,7 @@ use crate::kernel::isolate::OutputLimits;
 use crate::kernel::job::Job;
 use crate::kernel::loader::Catalog;
 use crate::kernel::lock::RunLock;
-use crate::kernel::runner::{self, lost_spans, span_text, RunOptions, RunReport};
+use crate::kernel::run::{self, lost_spans, span_text, RunOptions, RunReport};
 use crate::kernel::status::RunStatus;
 
 /// Settings that shape a run, with their defaults.
@@ -57,7 +57,7 @@ fn run_options(
         None => s.bounded(
             "AGENT_RUN_TIMEOUT_SECS",
             600,
-            runner::MAX_RUN_TIMEOUT_SECS,
+            run::MAX_RUN_TIMEOUT_SECS,
             "a number of seconds",
         )?,
     };
@@ -192,7 +192,7 @@ fn run_collection(
         What::Plugin(name) => {
             let job = plugin_alone(ctx, &catalog, &jobs, name)?;
             adopt(&mut store, &[&job])?;
-            Ok(runner::run_plugin(&mut store, &job, &sink, &opts, on_done)?)
+            Ok(run::run_plugin(&mut store, &job, &sink, &opts, on_done)?)
         }
         What::Job(name) => {
             let job = jobs.jobs.iter().find(|j| j.name == name).ok_or_else(|| {
@@ -201,7 +201,7 @@ fn run_collection(
                     .with_hint(format!("jobs: {}", known.join(", ")))
             })?;
             adopt(&mut store, &[job])?;
-            Ok(runner::run_plugin(&mut store, job, &sink, &opts, on_done)?)
+            Ok(run::run_plugin(&mut store, job, &sink, &opts, on_done)?)
         }
         What::All => {
             report_rejected(&catalog);
@@ -224,7 +224,7 @@ fn run_collection(
                 .with_hint("add a [[job]], or remove the file to run every plugin once"));
             }
             adopt(&mut store, &jobs.iter().collect::<Vec<_>>())?;
-            Ok(runner::run_many(&mut store, &jobs, &sink, &opts, on_done)?)
+            Ok(run::run_many(&mut store, &jobs, &sink, &opts, on_done)?)
         }
     }
 }
@@ -253,7 +253,7 @@ pub(crate) fn collect_for_trigger(
     }
     let chosen: Vec<Job> = jobs.jobs.into_iter().filter(|j| job_names.contains(&j.name)).collect();
     adopt(&mut store, &chosen.iter().collect::<Vec<_>>())?;
-    Ok(runner::run_many(&mut store, &chosen, &BillingSink, &opts, &mut |_| {})?)
+    Ok(run::run_many(&mut store, &chosen, &BillingSink, &opts, &mut |_| {})?)
 }
 
 /// `name` as a job of its own with the host's settings; refused when

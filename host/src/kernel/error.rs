@@ -42,7 +42,7 @@ pub enum KernelError {
         /// What the operator has to do.
         why: String,
     },
-    /// A job whose plugin has no grant reached the runner.
+    /// A job whose plugin has no grant reached the run loop.
     #[error("{job} is not run: {why}")]
     JobNotGranted {
         /// The job's name.

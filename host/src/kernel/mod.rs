@@ -17,7 +17,7 @@ pub mod pacer;
 pub mod plan;
 pub mod pluginfile;
 pub mod protocol;
-pub mod runner;
+pub mod run;
 pub mod sandbox;
 pub mod sink;
 pub mod status;

@@ -63,7 +63,7 @@ impl Query {
                 return Err("give month or from/to, not both".into())
             }
             (Some(m), None, None) => Period::parse_month(m).map_err(|e| format!("month: {e}"))?,
-            (None, Some(from), Some(to)) => Period::new(from, to)?,
+            (None, Some(from), Some(to)) => Period::new(from, to).map_err(|e| e.to_string())?,
             (None, None, None) => default,
             _ => return Err("from and to go together".into()),
         };

@@ -11,12 +11,31 @@ use super::estimate::Priced;
 use super::money::Money;
 use super::summary::DayLine;
 
+/// A day, a month or a span of days as written that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeriodError {
+    /// Not a `YYYY-MM-DD` day (or an impossible one, like 2025-02-30).
+    #[error("{0:?} is not a valid date (expected YYYY-MM-DD)")]
+    Day(String),
+    /// Not a `YYYY-MM` month.
+    #[error("{0:?} is not a month (expected YYYY-MM)")]
+    Month(String),
+    /// A span that ends before it starts.
+    #[error("from {from} is after to {to}")]
+    Reversed {
+        /// Its first day.
+        from: NaiveDate,
+        /// Its last day.
+        to: NaiveDate,
+    },
+}
+
 /// Parses a `YYYY-MM-DD` day, rejecting impossible dates like 2025-02-30.
-pub fn parse_day(s: &str) -> Result<NaiveDate, String> {
+pub fn parse_day(s: &str) -> Result<NaiveDate, PeriodError> {
     let ok_shape = s.len() == 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-';
     match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         Ok(d) if ok_shape => Ok(d),
-        _ => Err(format!("{s:?} is not a valid date (expected YYYY-MM-DD)")),
+        _ => Err(PeriodError::Day(s.into())),
     }
 }
 
@@ -31,9 +50,9 @@ pub struct Period {
 
 impl Period {
     /// The days from `from` to `to`, inclusive.
-    pub fn new(from: NaiveDate, to: NaiveDate) -> Result<Period, String> {
+    pub fn new(from: NaiveDate, to: NaiveDate) -> Result<Period, PeriodError> {
         if from > to {
-            return Err(format!("from {from} is after to {to}"));
+            return Err(PeriodError::Reversed { from, to });
         }
         Ok(Period { from, to })
     }
@@ -46,11 +65,11 @@ impl Period {
     }
 
     /// A month written `YYYY-MM`.
-    pub fn parse_month(s: &str) -> Result<Period, String> {
+    pub fn parse_month(s: &str) -> Result<Period, PeriodError> {
         let day = NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d")
             .ok()
             .filter(|_| s.len() == 7)
-            .ok_or_else(|| format!("{s:?} is not a month (expected YYYY-MM)"))?;
+            .ok_or_else(|| PeriodError::Month(s.into()))?;
         Ok(Period::month_of(day))
     }
 

@@ -23,7 +23,7 @@ use crate::store::Store;
 /// The period a report command covers (default: the month of yesterday).
 pub(crate) fn period(ctx: &Context, args: &PeriodArgs) -> Result<Period> {
     if let Some(m) = &args.month {
-        return Period::parse_month(m).map_err(HostError::usage);
+        return Period::parse_month(m).map_err(|e| HostError::usage(e.to_string()));
     }
     match (args.from, args.to) {
         (Some(from), Some(to)) => {

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use super::grants::GrantError;
+use super::grants::{GrantError, ReadPathError};
 use crate::config::ConfigError;
 use crate::store::StoreError;
 
@@ -68,6 +68,14 @@ pub enum KernelError {
         job: String,
         /// Why.
         why: String,
+    },
+    /// A read path of the job cannot be granted with these settings.
+    #[error("{job} cannot run: {source}")]
+    ReadPath {
+        /// The job's name.
+        job: String,
+        /// What is wrong with the path.
+        source: ReadPathError,
     },
     /// The plugins folder cannot be read.
     #[error("cannot read plugins folder {}: {source}", .dir.display())]

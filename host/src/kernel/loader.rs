@@ -16,7 +16,7 @@ use plugin_api::{Manifest, PluginMod_Ref};
 use serde::{Deserialize, Serialize};
 
 use super::error::{KernelError, Result};
-use super::grants::{check_read_path, Grants, Request, Standing};
+use super::grants::{check_read_path, Grants, ReadPathError, Request, Standing};
 use super::isolate::{run_worker, OutputLimits};
 use super::pluginfile::{self, CheckedFile, Identity};
 use super::protocol::{Job, SandboxSpec};
@@ -82,7 +82,7 @@ impl ReadPath {
     pub fn resolve(
         &self,
         get: impl Fn(&str) -> Option<String>,
-    ) -> std::result::Result<Vec<PathBuf>, String> {
+    ) -> std::result::Result<Vec<PathBuf>, ReadPathError> {
         match self {
             ReadPath::Fixed { path, .. } => Ok(vec![path.clone()]),
             ReadPath::Setting { name, sub, .. } => get(name)
@@ -91,7 +91,10 @@ impl ReadPath {
                 .map(str::trim)
                 .filter(|p| !p.is_empty())
                 .map(|p| {
-                    let base = resolve_read_path(p).map_err(|e| format!("setting {name}: {e}"))?;
+                    let base = resolve_read_path(p).map_err(|e| ReadPathError::Setting {
+                        name: name.clone(),
+                        source: Box::new(e),
+                    })?;
                     Ok(if sub.is_empty() { base } else { base.join(sub) })
                 })
                 .collect(),
@@ -385,7 +388,7 @@ fn vetted(
         .collect::<std::result::Result<Vec<_>, _>>()?;
     for p in &read_paths {
         if let ReadPath::Fixed { path, .. } = p {
-            check_read_path(path, &opts.protected)?;
+            check_read_path(path, &opts.protected).map_err(|e| e.to_string())?;
         }
     }
     Ok((manifest, read_paths))
@@ -415,7 +418,10 @@ fn plugin_from(
 /// a fixed path.
 fn read_path(p: &str, settings: &[String]) -> std::result::Result<ReadPath, String> {
     let Some(rest) = p.strip_prefix('$') else {
-        return Ok(ReadPath::Fixed { declared: p.to_string(), path: resolve_read_path(p)? });
+        return Ok(ReadPath::Fixed {
+            declared: p.to_string(),
+            path: resolve_read_path(p).map_err(|e| e.to_string())?,
+        });
     };
     let (name, sub) = rest.split_once('/').unwrap_or((rest, ""));
     if !settings.iter().any(|s| s == name) {
@@ -433,16 +439,16 @@ fn read_path(p: &str, settings: &[String]) -> std::result::Result<ReadPath, Stri
 }
 
 /// A read path: absolute, or `~/…` under the user's home.
-fn resolve_read_path(p: &str) -> std::result::Result<PathBuf, String> {
+fn resolve_read_path(p: &str) -> std::result::Result<PathBuf, ReadPathError> {
     let path = match p.strip_prefix("~/") {
         Some(rest) => match std::env::var_os("HOME") {
             Some(home) => PathBuf::from(home).join(rest),
-            None => return Err(format!("read path {p:?} needs HOME, which is not set")),
+            None => return Err(ReadPathError::NoHome(p.into())),
         },
         None => PathBuf::from(p),
     };
     if !path.is_absolute() || path.components().any(|c| c == std::path::Component::ParentDir) {
-        return Err(format!("read path {p:?} must be absolute (or start with ~/) without '..'"));
+        return Err(ReadPathError::NotAbsolute(p.into()));
     }
     Ok(path)
 }

@@ -253,7 +253,7 @@ pub(super) fn resolve_read_paths(
     settings: &BTreeMap<String, String>,
     protected: &[PathBuf],
 ) -> Result<BTreeMap<String, Vec<PathBuf>>> {
-    let refuse = |why: String| KernelError::CannotRun { job: plugin.manifest.name.clone(), why };
+    let refuse = |source| KernelError::ReadPath { job: plugin.manifest.name.clone(), source };
     plugin
         .read_paths
         .iter()

@@ -31,7 +31,34 @@ pub fn run(cli: Cli) -> Result<u8> {
     crate::config::keep_private();
     let ctx = Context::load(&cli)?;
     ctx.home.tighten();
-    let json = match &cli.command {
+    let json = machine_output(&cli.command);
+    let console = if cli.quiet {
+        "error"
+    } else if cli.verbose && !json {
+        "info"
+    } else {
+        "warn"
+    };
+    let log = ctx.home.exists().then(|| ctx.home.log_path());
+    crate::logging::init(log.as_deref(), console).map_err(HostError::config)?;
+    for w in ctx.settings.warnings() {
+        tracing::warn!("{w}");
+    }
+    if let Some(db) = ctx.home.stray_database() {
+        tracing::warn!(
+            "{} is not this home's database (the home is {}); use --home . to use it",
+            db.display(),
+            ctx.home.path().display()
+        );
+    }
+    dispatch(&ctx, cli.command)
+}
+
+/// Whether stdout carries something a program reads (`--json`, the status
+/// line, the MCP protocol, a page on stdout): then nothing but warnings
+/// goes to the console, even with `--verbose`.
+fn machine_output(command: &Command) -> bool {
+    match command {
         Command::Plugins(PluginsCommand::List(f)) => f.json,
         Command::Plugins(
             PluginsCommand::Install { .. }
@@ -63,36 +90,21 @@ pub fn run(cli: Cli) -> Result<u8> {
         | Command::Worker
         | Command::Completions { .. }
         | Command::Man => false,
-    };
-    let console = if cli.quiet {
-        "error"
-    } else if cli.verbose && !json {
-        "info"
-    } else {
-        "warn"
-    };
-    let log = ctx.home.exists().then(|| ctx.home.log_path());
-    crate::logging::init(log.as_deref(), console).map_err(HostError::config)?;
-    for w in ctx.settings.warnings() {
-        tracing::warn!("{w}");
     }
-    if let Some(db) = ctx.home.stray_database() {
-        tracing::warn!(
-            "{} is not this home's database (the home is {}); use --home . to use it",
-            db.display(),
-            ctx.home.path().display()
-        );
-    }
-    match cli.command {
-        Command::Plugins(PluginsCommand::List(f)) => commands::plugins::list(&ctx, f.json),
+}
+
+/// Hands the command to the module that runs it.
+fn dispatch(ctx: &Context, command: Command) -> Result<u8> {
+    match command {
+        Command::Plugins(PluginsCommand::List(f)) => commands::plugins::list(ctx, f.json),
         Command::Plugins(PluginsCommand::Install { files }) => {
-            commands::plugins::install(&ctx, &files)
+            commands::plugins::install(ctx, &files)
         }
         Command::Plugins(PluginsCommand::Grant { names, all }) => {
-            commands::plugins::grant(&ctx, &names, all)
+            commands::plugins::grant(ctx, &names, all)
         }
         Command::Plugins(PluginsCommand::Revoke { names }) => {
-            commands::plugins::revoke(&ctx, &names)
+            commands::plugins::revoke(ctx, &names)
         }
         Command::Run(args) => {
             use commands::collect::What;
@@ -102,46 +114,44 @@ pub fn run(cli: Cli) -> Result<u8> {
                 (Some(job), _) => What::Job(job),
                 (None, plugin) => What::Plugin(plugin.as_deref().unwrap_or_default()),
             };
-            commands::collect::collect(&ctx, what, params, &args.exec)
+            commands::collect::collect(ctx, what, params, &args.exec)
         }
         Command::RunAll(args) => {
             use commands::collect::What;
-            commands::collect::collect(&ctx, What::All, BTreeMap::new(), &args.exec)
+            commands::collect::collect(ctx, What::All, BTreeMap::new(), &args.exec)
         }
-        Command::Jobs(JobsCommand::List(f)) => commands::jobs::list(&ctx, f.json),
-        Command::Accounts(AccountsCommand::List(f)) => commands::accounts::list(&ctx, f.json),
+        Command::Jobs(JobsCommand::List(f)) => commands::jobs::list(ctx, f.json),
+        Command::Accounts(AccountsCommand::List(f)) => commands::accounts::list(ctx, f.json),
         Command::Accounts(AccountsCommand::Rename { old, new }) => {
-            commands::accounts::rename(&ctx, &old, &new)
+            commands::accounts::rename(ctx, &old, &new)
         }
         Command::Accounts(AccountsCommand::Merge { from, into }) => {
-            commands::accounts::merge(&ctx, &from, &into)
+            commands::accounts::merge(ctx, &from, &into)
         }
         Command::Records(args) => match &args.action {
             Some(crate::cli::RecordsAction::Prune { plugin, kind, keep, before }) => {
-                commands::records::prune(&ctx, plugin, kind.as_deref(), *keep, *before)
+                commands::records::prune(ctx, plugin, kind.as_deref(), *keep, *before)
             }
-            None => commands::records::list(&ctx, &args),
+            None => commands::records::list(ctx, &args),
         },
-        Command::Runs(args) => commands::runs::list(&ctx, &args),
-        Command::Summary(args) => commands::billing::summary(&ctx, &args),
-        Command::Export(args) => commands::billing::export(&ctx, &args),
-        Command::Alerts(args) => commands::billing::alerts(&ctx, &args),
-        Command::Report(ReportCommand::Daily(args)) => commands::billing::report_daily(&ctx, &args),
-        Command::Report(ReportCommand::Html(args)) => commands::serve::report_html(&ctx, &args),
-        Command::Serve(args) => commands::serve::serve(&ctx, &args),
-        Command::Prices(args) => commands::estimates::prices(&ctx, &args),
-        Command::Reconcile(args) => commands::estimates::reconcile(&ctx, &args),
-        Command::Blocks(args) => commands::blocks::run(&ctx, &args),
-        Command::Statusline => commands::statusline::run(&ctx),
-        Command::Mcp => commands::mcp::serve(&ctx),
-        Command::Schedule(cmd) => commands::schedule::run(&ctx, cmd),
-        Command::Doctor(f) => commands::doctor::run(&ctx, f.json),
-        Command::Home(f) => commands::doctor::paths(&ctx, f.json),
+        Command::Runs(args) => commands::runs::list(ctx, &args),
+        Command::Summary(args) => commands::billing::summary(ctx, &args),
+        Command::Export(args) => commands::billing::export(ctx, &args),
+        Command::Alerts(args) => commands::billing::alerts(ctx, &args),
+        Command::Report(ReportCommand::Daily(args)) => commands::billing::report_daily(ctx, &args),
+        Command::Report(ReportCommand::Html(args)) => commands::serve::report_html(ctx, &args),
+        Command::Serve(args) => commands::serve::serve(ctx, &args),
+        Command::Prices(args) => commands::estimates::prices(ctx, &args),
+        Command::Reconcile(args) => commands::estimates::reconcile(ctx, &args),
+        Command::Blocks(args) => commands::blocks::run(ctx, &args),
+        Command::Statusline => commands::statusline::run(ctx),
+        Command::Mcp => commands::mcp::serve(ctx),
+        Command::Schedule(cmd) => commands::schedule::run(ctx, cmd),
+        Command::Doctor(f) => commands::doctor::run(ctx, f.json),
+        Command::Home(f) => commands::doctor::paths(ctx, f.json),
         // Answered before the context was loaded.
         Command::Completions { .. } | Command::Man => Ok(crate::error::ExitCode::OK),
-        Command::Plugin(crate::cli::PluginCommand::Check(args)) => {
-            commands::sdk::check(&ctx, &args)
-        }
+        Command::Plugin(crate::cli::PluginCommand::Check(args)) => commands::sdk::check(ctx, &args),
         Command::Plugin(_) => Ok(crate::error::ExitCode::OK),
         Command::Worker => Ok(crate::kernel::worker::main()),
     }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::breakdown::By;
 use super::estimate;
 use super::money::Money;
-use super::period::Period;
+use super::period::{DayState, Period};
 use super::prices::PriceTable;
 use super::summary::{self, BreakdownLine, Summary};
 use crate::store::reports::{Breakdown, DayBreakdownRow, DayTotal, SentAlert, TokenMix};
@@ -239,7 +239,7 @@ pub struct DailyPoint {
     pub date: NaiveDate,
     /// `collected` (some provider's data is stored), `missing` (a finished
     /// day without data: not a zero) or `future` (not finished yet).
-    pub state: &'static str,
+    pub state: DayState,
     /// Per provider with data that day.
     pub providers: BTreeMap<String, ProviderDay>,
     /// Stored values a later re-pull changed (a late-settled day).
@@ -298,11 +298,7 @@ fn daily_of(
         .take_while(|d| *d <= p.to)
         .map(|date| {
             let providers = by_day.remove(&date).unwrap_or_default();
-            let state = match (providers.is_empty(), date < today) {
-                (false, _) => "collected",
-                (true, true) => "missing",
-                (true, false) => "future",
-            };
+            let state = DayState::of(date, !providers.is_empty(), today);
             let revisions = revisions.get(&date.to_string()).copied().unwrap_or(0);
             DailyPoint { date, state, providers, revisions }
         })

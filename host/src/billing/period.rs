@@ -84,6 +84,39 @@ impl Period {
     }
 }
 
+/// Where a day of a view stands: the same three states for the summary's
+/// rows, its tables and the dashboard's daily view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DayState {
+    /// It has data.
+    Collected,
+    /// A finished day without data.
+    Missing,
+    /// Today or later: not finished, so not missing.
+    Future,
+}
+
+impl DayState {
+    /// The state of `day` on `today`, with or without data.
+    pub fn of(day: NaiveDate, has_data: bool, today: NaiveDate) -> DayState {
+        match (has_data, day < today) {
+            (true, _) => DayState::Collected,
+            (false, true) => DayState::Missing,
+            (false, false) => DayState::Future,
+        }
+    }
+
+    /// Its lowercase name, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DayState::Collected => "collected",
+            DayState::Missing => "missing",
+            DayState::Future => "future",
+        }
+    }
+}
+
 /// One ISO week of the period (cut at the period's ends).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WeekLine {
@@ -224,7 +257,7 @@ mod tests {
         DayLine {
             date: d.parse().unwrap(),
             collected: cost.is_some(),
-            state: if cost.is_some() { "collected" } else { "missing" },
+            state: if cost.is_some() { DayState::Collected } else { DayState::Missing },
             cost: cost.map(str::to_string),
             tokens: cost.map(|_| tokens),
             estimated_cost: None,

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::breakdown::By;
 use super::money::Money;
-use super::period::Period;
+use super::period::{DayState, Period};
 use crate::store::reports::{BreakdownRow, DayTotal};
 
 pub use self::budget::{budget_view, Budget, Forecast};
@@ -79,7 +79,7 @@ pub struct DayLine {
     /// `collected`, `missing` (a finished day without data) or `future`
     /// (today or later: not finished, so not missing), as the dashboard's
     /// daily view says.
-    pub state: &'static str,
+    pub state: DayState,
     /// Exact cost, all providers.
     pub cost: Option<String>,
     /// Tokens, all providers.
@@ -190,7 +190,7 @@ pub fn summarize(
             Some((cost, tokens)) => DayLine {
                 date: d,
                 collected: true,
-                state: "collected",
+                state: DayState::Collected,
                 cost: Some(cost.to_string()),
                 tokens: Some(*tokens),
                 estimated_cost: None,
@@ -199,7 +199,7 @@ pub fn summarize(
             None => DayLine {
                 date: d,
                 collected: false,
-                state: if d < today { "missing" } else { "future" },
+                state: DayState::of(d, false, today),
                 cost: None,
                 tokens: None,
                 estimated_cost: None,
@@ -379,7 +379,7 @@ mod tests {
             &days,
             &budget,
         );
-        let states: Vec<&str> = s.daily.iter().map(|d| d.state).collect();
+        let states: Vec<&str> = s.daily.iter().map(|d| d.state.as_str()).collect();
         // Today has spend so far: collected, though not finished.
         assert_eq!(
             &states[..7],

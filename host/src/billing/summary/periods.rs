@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::{BreakdownLine, Summary};
 use crate::billing::money::Money;
+use crate::billing::period::DayState;
 
 /// One row of `summary --daily` or `--monthly`: a day or a month.
 #[derive(Debug, Clone, Serialize)]
@@ -74,12 +75,12 @@ pub fn period_lines(
         });
         e.2.days += 1;
         match (d.state, &d.cost) {
-            ("collected", Some(cost)) => {
+            (DayState::Collected, Some(cost)) => {
                 e.0 += &Money::from_stored(cost);
                 e.1 += d.tokens.unwrap_or(0);
                 e.2.days_collected += 1;
             }
-            ("future", _) => e.2.days_future += 1,
+            (DayState::Future, _) => e.2.days_future += 1,
             _ => e.2.days_missing += 1,
         }
         if let Some(tokens) = d.estimated_tokens {

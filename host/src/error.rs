@@ -275,6 +275,17 @@ impl From<BillingError> for HostError {
     }
 }
 
+impl From<crate::billing::dashboard::QueryError> for HostError {
+    fn from(e: crate::billing::dashboard::QueryError) -> Self {
+        use crate::billing::dashboard::QueryError;
+        match e {
+            QueryError::Store(s) => s.into(),
+            // Everything else is a value the user gave.
+            e => HostError::usage(e.to_string()),
+        }
+    }
+}
+
 fn with_hint(err: HostError, hint: Option<String>) -> HostError {
     match hint {
         Some(h) => err.with_hint(h),

@@ -61,7 +61,7 @@ pub(crate) fn summary_query(
     let p = period(ctx, &args.period)?;
     let by = args.by.grouping();
     let mut q = dashboard::Query { period: p, provider: args.provider.clone(), by };
-    q.resolve_provider(store).map_err(HostError::usage)?;
+    q.resolve_provider(store)?;
     Ok(q)
 }
 

@@ -128,7 +128,8 @@ pub fn install(ctx: &Context, files: &[std::path::PathBuf]) -> Result<u8> {
             return Err(fail("not a regular file".into()));
         }
         let mut file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
-        let (manifest, read_paths) = loader::inspect(&file, &opts).map_err(fail)?;
+        let (manifest, read_paths) =
+            loader::inspect(&file, &opts).map_err(|e| fail(e.to_string()))?;
         check_setting_paths(ctx, &read_paths).map_err(|e| fail(e.to_string()))?;
         let sha256 = sha256_of(&mut file).map_err(|e| fail(format!("cannot read: {e}")))?;
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("so");

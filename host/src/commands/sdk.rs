@@ -171,7 +171,7 @@ pub fn check(ctx: &Context, args: &PluginCheckArgs) -> Result<u8> {
     let path = &args.file;
     let refuse = |why: String| HostError::config(format!("{}: {why}", path.display()));
     let (file, built_with) = open_plugin_file(path).map_err(refuse)?;
-    let plugin = loader::check_file(path, file, &opts).map_err(refuse)?;
+    let plugin = loader::check_file(path, file, &opts).map_err(|e| refuse(e.to_string()))?;
     let contract = Contract::of(&plugin.manifest, built_with);
     if !contract.missing_features().is_empty() {
         tracing::warn!("{}: {}", path.display(), contract.describe_features());

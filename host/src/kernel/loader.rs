@@ -102,6 +102,52 @@ impl ReadPath {
     }
 }
 
+/// Why a plugin file's manifest is refused: it could not be read, or what
+/// it asks for is something no grant can give.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// The worker that reads it failed, timed out or got no manifest.
+    #[error("{0}")]
+    Unread(String),
+    /// It is not a manifest.
+    #[error("invalid manifest: {0}")]
+    Invalid(String),
+    /// Its name is not one a file or a setting can carry.
+    #[error("invalid plugin name {0:?} (letters, digits, '_' and '-' only)")]
+    Name(String),
+    /// It names a host of this machine or a private network.
+    #[error(
+        "manifest host {0:?} is this machine or a private network; a plugin may name only \
+         public hosts (an operator reaches a local one through the plugin's base URL setting)"
+    )]
+    LocalHost(String),
+    /// A daily plugin built before contract 1.2 (no providers, no observes).
+    #[error(
+        "built for a plugin contract before 1.2: a daily plugin now declares the providers \
+         it reports for (`providers`) or observes (`observes`), and this file declares \
+         neither; install this release's build of {0} (`agent-host plugins install FILE`, \
+         or `scripts/install.sh` for the bundled plugins)"
+    )]
+    BeforeContract12(String),
+    /// A read path that names no setting of the plugin.
+    #[error("read path {path:?} names {name}, which is not one of the plugin's settings")]
+    UnknownSetting {
+        /// The read path as declared.
+        path: String,
+        /// The setting it names.
+        name: String,
+    },
+    /// A read path whose part after the setting is not a plain relative path.
+    #[error("read path {0:?}: what follows the setting must be a plain relative path")]
+    NotPlain(String),
+    /// A read path no grant may give.
+    #[error(transparent)]
+    ReadPath(#[from] ReadPathError),
+    /// The operator's grants file cannot be used.
+    #[error(transparent)]
+    Grants(#[from] super::grants::GrantError),
+}
+
 /// A file in the plugins folder that was not loaded, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rejected {
@@ -212,9 +258,13 @@ pub fn scan(dir: &Path, opts: &ScanOptions) -> Result<Catalog> {
         // The name it declares, when it got that far: a run asking for it
         // then says why it cannot be used.
         let named = answer.as_ref().ok().and_then(|json| Manifest::from_json(json).ok());
-        match answer.and_then(|json| plugin_from(path.clone(), file, &json, opts, &grants)) {
+        let plugin = answer
+            .map_err(ManifestError::Unread)
+            .and_then(|json| plugin_from(path.clone(), file, &json, opts, &grants));
+        match plugin {
             Ok(plugin) => catalog.plugins.push(plugin),
-            Err(reason) => {
+            Err(e) => {
+                let reason = e.to_string();
                 let plugin = named.map(|m| m.name).filter(|n| validate_name(n).is_ok());
                 catalog.rejected.push(Rejected { path, plugin, reason })
             }
@@ -325,8 +375,8 @@ fn read_manifest(file: &File, opts: &ScanOptions) -> (std::result::Result<String
 pub fn inspect(
     file: &File,
     opts: &ScanOptions,
-) -> std::result::Result<(Manifest, Vec<ReadPath>), String> {
-    vetted(&read_manifest(file, opts).0?, opts)
+) -> std::result::Result<(Manifest, Vec<ReadPath>), ManifestError> {
+    vetted(&read_manifest(file, opts).0.map_err(ManifestError::Unread)?, opts)
 }
 
 /// Reads the manifest of a plugin file outside the plugins folder (for
@@ -336,18 +386,18 @@ pub fn check_file(
     path: &Path,
     file: CheckedFile,
     opts: &ScanOptions,
-) -> std::result::Result<Plugin, String> {
-    let json = read_manifest(&file.file, opts).0?;
+) -> std::result::Result<Plugin, ManifestError> {
+    let json = read_manifest(&file.file, opts).0.map_err(ManifestError::Unread)?;
     let grants = match &opts.grants {
-        Some(p) => Grants::load(p).map_err(|e| e.to_string())?,
+        Some(p) => Grants::load(p)?,
         None => Grants::default(),
     };
     plugin_from(path.to_path_buf(), file, &json, opts, &grants)
 }
 
 /// A manifest read from its JSON, with a usable name.
-fn checked_manifest(json: &str) -> std::result::Result<Manifest, String> {
-    let manifest = Manifest::from_json(json).map_err(|e| format!("invalid manifest: {e}"))?;
+fn checked_manifest(json: &str) -> std::result::Result<Manifest, ManifestError> {
+    let manifest = Manifest::from_json(json).map_err(|e| ManifestError::Invalid(e.to_string()))?;
     validate_name(&manifest.name)?;
     Ok(manifest)
 }
@@ -358,25 +408,16 @@ fn checked_manifest(json: &str) -> std::result::Result<Manifest, String> {
 fn vetted(
     json: &str,
     opts: &ScanOptions,
-) -> std::result::Result<(Manifest, Vec<ReadPath>), String> {
+) -> std::result::Result<(Manifest, Vec<ReadPath>), ManifestError> {
     let mut manifest = checked_manifest(json)?;
     if let Some(h) = manifest.hosts.iter().find(|h| super::destination::is_local_host(h)) {
-        return Err(format!(
-            "manifest host {h:?} is this machine or a private network; a plugin may name only \
-             public hosts (an operator reaches a local one through the plugin's base URL setting)"
-        ));
+        return Err(ManifestError::LocalHost(h.clone()));
     }
     // Since contract 1.2 a daily plugin says which providers it reports
     // for or observes; a daily manifest with neither was built before, and
     // every one of its runs would fail on its first record.
     if manifest.daily && manifest.providers.is_empty() && manifest.observes.is_empty() {
-        return Err(format!(
-            "built for a plugin contract before 1.2: a daily plugin now declares the providers \
-             it reports for (`providers`) or observes (`observes`), and this file declares \
-             neither; install this release's build of {} (`agent-host plugins install FILE`, \
-             or `scripts/install.sh` for the bundled plugins)",
-            manifest.name
-        ));
+        return Err(ManifestError::BeforeContract12(manifest.name));
     }
     // Shown on terminals: no escape sequences.
     manifest.version = crate::logging::printable(&manifest.version, false);
@@ -388,7 +429,7 @@ fn vetted(
         .collect::<std::result::Result<Vec<_>, _>>()?;
     for p in &read_paths {
         if let ReadPath::Fixed { path, .. } = p {
-            check_read_path(path, &opts.protected).map_err(|e| e.to_string())?;
+            check_read_path(path, &opts.protected)?;
         }
     }
     Ok((manifest, read_paths))
@@ -401,7 +442,7 @@ fn plugin_from(
     json: &str,
     opts: &ScanOptions,
     grants: &Grants,
-) -> std::result::Result<Plugin, String> {
+) -> std::result::Result<Plugin, ManifestError> {
     let (manifest, read_paths) = vetted(json, opts)?;
     let standing = grants.standing(&manifest.name, &file.identity.sha256, &Request::of(&manifest));
     Ok(Plugin {
@@ -416,24 +457,17 @@ fn plugin_from(
 
 /// A declared read path: `$NAME` (or `$NAME/sub`) of a declared setting, or
 /// a fixed path.
-fn read_path(p: &str, settings: &[String]) -> std::result::Result<ReadPath, String> {
+fn read_path(p: &str, settings: &[String]) -> std::result::Result<ReadPath, ManifestError> {
     let Some(rest) = p.strip_prefix('$') else {
-        return Ok(ReadPath::Fixed {
-            declared: p.to_string(),
-            path: resolve_read_path(p).map_err(|e| e.to_string())?,
-        });
+        return Ok(ReadPath::Fixed { declared: p.to_string(), path: resolve_read_path(p)? });
     };
     let (name, sub) = rest.split_once('/').unwrap_or((rest, ""));
     if !settings.iter().any(|s| s == name) {
-        return Err(format!(
-            "read path {p:?} names {name}, which is not one of the plugin's settings"
-        ));
+        return Err(ManifestError::UnknownSetting { path: p.into(), name: name.into() });
     }
     let plain = Path::new(sub).components().all(|c| matches!(c, std::path::Component::Normal(_)));
     if !plain {
-        return Err(format!(
-            "read path {p:?}: what follows the setting must be a plain relative path"
-        ));
+        return Err(ManifestError::NotPlain(p.into()));
     }
     Ok(ReadPath::Setting { declared: p.to_string(), name: name.to_string(), sub: sub.to_string() })
 }
@@ -596,14 +630,14 @@ impl ManifestCache {
     }
 }
 
-fn validate_name(name: &str) -> std::result::Result<(), String> {
+fn validate_name(name: &str) -> std::result::Result<(), ManifestError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if ok {
         Ok(())
     } else {
-        Err(format!("invalid plugin name {name:?} (letters, digits, '_' and '-' only)"))
+        Err(ManifestError::Name(name.into()))
     }
 }
 

@@ -79,6 +79,39 @@ pub fn budget_view(
     } else {
         Money::from_decimal(mtd.decimal() * BigDecimal::from(100) / budget.decimal()).rounded(1)
     };
+    let forecast = forecast(month, today, month_days);
+    let in_month = |d: &&DayTotal| d.date >= month.from && d.date <= month.to;
+    let estimated = month_days.iter().filter(in_month).any(|d| d.estimated).then(|| {
+        let m: Money = month_days
+            .iter()
+            .filter(in_month)
+            .filter(|d| d.estimated)
+            .map(|d| Money::from_stored(&d.cost))
+            .sum();
+        m.to_string()
+    });
+    let estimated_unpriced_tokens = month_days
+        .iter()
+        .filter(in_month)
+        .filter(|d| d.estimated)
+        .fold(0i64, |n, d| n.saturating_add(d.not_in_cost_tokens));
+    Budget {
+        month: month.from.format("%Y-%m").to_string(),
+        monthly_budget: budget.to_string(),
+        month_to_date: mtd.to_string(),
+        percent_used: percent.decimal().with_scale(1).to_plain_string(),
+        forecast,
+        estimated,
+        estimated_unpriced_tokens,
+        provider: None,
+        provider_month_to_date: None,
+    }
+}
+
+/// The month-end forecast, once a day of `month` has finished: each
+/// provider's run rate over the days its data is stored, summed, times the
+/// month's days; with the method spelled out.
+fn forecast(month: Period, today: NaiveDate, month_days: &[DayTotal]) -> Option<Forecast> {
     let finished = (today - month.from).num_days().clamp(0, month.days());
     // Each provider's rate comes from the days its data is stored: a missing
     // day is left out, never counted as a day that cost nothing, and one
@@ -91,7 +124,7 @@ pub fn budget_view(
     }
     let days_so_far = per_provider.values().map(|(_, n)| *n).max().unwrap_or(0);
     let days_missing: i64 = per_provider.values().map(|(_, n)| finished - n).sum();
-    let forecast = (today > month.from && today <= month.to && days_so_far > 0).then(|| {
+    (today > month.from && today <= month.to && days_so_far > 0).then(|| {
         let rate: Money = per_provider
             .values()
             .map(|(cost, n)| Money::from_decimal(cost.decimal() / BigDecimal::from(*n)))
@@ -120,31 +153,5 @@ pub fn budget_view(
                 month.days()
             ),
         }
-    });
-    let in_month = |d: &&DayTotal| d.date >= month.from && d.date <= month.to;
-    let estimated = month_days.iter().filter(in_month).any(|d| d.estimated).then(|| {
-        let m: Money = month_days
-            .iter()
-            .filter(in_month)
-            .filter(|d| d.estimated)
-            .map(|d| Money::from_stored(&d.cost))
-            .sum();
-        m.to_string()
-    });
-    let estimated_unpriced_tokens = month_days
-        .iter()
-        .filter(in_month)
-        .filter(|d| d.estimated)
-        .fold(0i64, |n, d| n.saturating_add(d.not_in_cost_tokens));
-    Budget {
-        month: month.from.format("%Y-%m").to_string(),
-        monthly_budget: budget.to_string(),
-        month_to_date: mtd.to_string(),
-        percent_used: percent.decimal().with_scale(1).to_plain_string(),
-        forecast,
-        estimated,
-        estimated_unpriced_tokens,
-        provider: None,
-        provider_month_to_date: None,
-    }
+    })
 }

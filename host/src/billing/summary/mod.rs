@@ -182,7 +182,33 @@ pub fn summarize(
             tokens: d.not_in_cost_tokens,
         })
         .collect();
-    let daily = period
+    let daily = day_lines(period, today, &by_day);
+    let (breakdown_by, breakdown) = match breakdown {
+        Some((by, rows)) => (Some(by), breakdown_lines(rows)),
+        None => (None, Vec::new()),
+    };
+    Summary {
+        period,
+        total_cost: total.to_string(),
+        total_tokens: tokens,
+        providers,
+        without_billed_cost,
+        breakdown_by,
+        breakdown,
+        daily,
+        budget: budget_view(period.to, today, month_days, budget),
+        estimated: None,
+        last_finished_day: Some(yesterday.min(period.to)),
+    }
+}
+
+/// One line per day of `period`: its cost and tokens, or why it has none.
+fn day_lines(
+    period: Period,
+    today: NaiveDate,
+    by_day: &BTreeMap<NaiveDate, (Money, i64)>,
+) -> Vec<DayLine> {
+    period
         .from
         .iter_days()
         .take_while(|d| *d <= period.to)
@@ -206,24 +232,7 @@ pub fn summarize(
                 estimated_tokens: None,
             },
         })
-        .collect();
-    let (breakdown_by, breakdown) = match breakdown {
-        Some((by, rows)) => (Some(by), breakdown_lines(rows)),
-        None => (None, Vec::new()),
-    };
-    Summary {
-        period,
-        total_cost: total.to_string(),
-        total_tokens: tokens,
-        providers,
-        without_billed_cost,
-        breakdown_by,
-        breakdown,
-        daily,
-        budget: budget_view(period.to, today, month_days, budget),
-        estimated: None,
-        last_finished_day: Some(yesterday.min(period.to)),
-    }
+        .collect()
 }
 
 /// Breakdown rows as shown: exact money with two decimals at least, the

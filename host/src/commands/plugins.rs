@@ -7,7 +7,8 @@ use super::write_err;
 use crate::context::Context;
 use crate::error::{ExitCode, HostError, Result};
 use crate::kernel::grants::{check_read_path, Grants, ReadPathError, Request};
-use crate::kernel::loader::{self, Plugin, ReadPath};
+use crate::kernel::loader::{self, Plugin};
+use crate::kernel::manifest::ReadPath;
 use crate::kernel::sandbox;
 use crate::table::{render, Align};
 

@@ -13,6 +13,7 @@ pub mod isolate;
 pub mod job;
 pub mod loader;
 pub mod lock;
+pub mod manifest;
 pub mod pacer;
 pub mod plan;
 pub mod pluginfile;

@@ -347,6 +347,18 @@ mod tests {
         let full = HostError::from(BillingError::Write(io(std::io::ErrorKind::StorageFull)));
         assert_eq!(full.exit_code(), ExitCode::OUTPUT);
 
+        let query = HostError::from(crate::billing::dashboard::QueryError::By("x".into()));
+        assert_eq!(query.exit_code(), ExitCode::USAGE);
+        let query = HostError::from(crate::billing::dashboard::QueryError::Store(
+            StoreError::Invalid("unreadable".into()),
+        ));
+        assert_eq!(query.exit_code(), ExitCode::STORE);
+
+        let home = HostError::from(ConfigError::NoHome(PathBuf::from("/nowhere")));
+        assert_eq!(home.exit_code(), ExitCode::CONFIG);
+        assert_eq!(home.to_string(), "home folder /nowhere does not exist");
+        assert!(home.hint().is_some_and(|h| h.starts_with("create it with `mkdir -p /nowhere`")));
+
         let hook = HostError::from(BillingError::WebhookUrl("SLACK_WEBHOOK_URL"));
         assert_eq!(hook.exit_code(), ExitCode::CONFIG);
         assert_eq!(hook.to_string(), "SLACK_WEBHOOK_URL is not an http(s) URL");

@@ -3,8 +3,8 @@
 //! run-rate forecast and a per-day sparkline. Pure: stored rows in, a
 //! [`Summary`] (printable or JSON) out.
 //!
-//! The budget and forecast are in [`budget`], the daily and monthly rows in
-//! [`periods`], the printed screen in [`render`].
+//! The budget and forecast are in `budget`, the daily and monthly rows in
+//! `periods`, the printed screen in `render`.
 
 mod budget;
 mod periods;

@@ -1,8 +1,8 @@
-//! The life of a run: plan its days and record its start ([`prepare`]),
+//! The life of a run: plan its days and record its start (`prepare`),
 //! execute it in a sandboxed worker, HTTP and redaction done here by the
-//! broker ([`execute`]), judge what it returned ([`verdict`]), and check its
+//! broker (`execute`), judge what it returned (`verdict`), and check its
 //! records through the application's sink and commit records, status, logs
-//! and coverage in one transaction ([`commit`]). A run whose commit fails is
+//! and coverage in one transaction (`commit`). A run whose commit fails is
 //! recorded as failed on its own; the others go on. This module holds the
 //! limits, the options and report, and the loops over jobs and windows.
 //!

@@ -222,7 +222,7 @@ pub struct ExecArgs {
 
     /// Kill a plugin run after this many seconds [env: AGENT_RUN_TIMEOUT_SECS;
     /// default: 600]
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=crate::kernel::runner::MAX_RUN_TIMEOUT_SECS))]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=crate::kernel::run::MAX_RUN_TIMEOUT_SECS))]
     pub timeout: Option<u64>,
 
     /// Print the run reports as JSON
@@ -401,19 +401,18 @@ pub struct PeriodArgs {
     pub to: Option<NaiveDate>,
 }
 
-/// What a summary breaks spend down by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum By {
-    /// Provider only.
-    Provider,
-    /// Model (or line item, where costs carry no model).
-    Model,
-    /// Project or workspace.
-    Project,
-    /// Account (one organization or key of a provider; see agent-host.toml).
-    Account,
-    /// The agent's session (local logs only: estimated), one row per session.
-    Session,
+pub use crate::billing::breakdown::By;
+
+/// `--by` takes the names [`By::as_str`] gives, with [`By::help`] beside
+/// each in `--help`.
+impl clap::ValueEnum for By {
+    fn value_variants<'a>() -> &'a [Self] {
+        &By::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()).help(self.help()))
+    }
 }
 
 /// `summary` arguments.
@@ -650,14 +649,7 @@ pub struct ScheduleBackendArg {
     pub backend: Option<crate::schedule::Backend>,
 }
 
-/// Parses a `YYYY-MM-DD` day, rejecting impossible dates like 2025-02-30.
-pub fn parse_day(s: &str) -> Result<NaiveDate, String> {
-    let ok_shape = s.len() == 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-';
-    match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        Ok(d) if ok_shape => Ok(d),
-        _ => Err(format!("{s:?} is not a valid date (expected YYYY-MM-DD)")),
-    }
-}
+pub use crate::billing::period::parse_day;
 
 /// An address to listen on: `IP:PORT`, or `localhost:PORT` (which is
 /// `127.0.0.1:PORT`: a name is not looked up).

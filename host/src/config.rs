@@ -7,7 +7,77 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::error::{HostError, Result};
+/// A `Result` whose error is a [`ConfigError`].
+pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
+
+/// What is wrong with the home folder or a setting. Each variant names the
+/// folder or the setting, never a setting's value where it may be a secret;
+/// [`crate::error`] maps them to exit code 3 and to their hints.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// `--home` / `AGENT_HOME` names no folder.
+    #[error("home folder {} does not exist", .0.display())]
+    NoHome(PathBuf),
+    /// No platform data folder to put the default home in.
+    #[error("cannot find this user's data folder (is HOME set?)")]
+    NoDataFolder,
+    /// The default home could not be made.
+    #[error("cannot create the home folder {}: {source}", .path.display())]
+    CreateHome {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `.env` could not be read.
+    #[error("cannot read {}: {source}", .path.display())]
+    ReadEnvFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `.env` does not parse; the reason names the line, not the value.
+    #[error("{}: {reason}", .path.display())]
+    EnvFileSyntax {
+        /// The file.
+        path: PathBuf,
+        /// Which line, and what is wrong with it.
+        reason: String,
+    },
+    /// A setting that does not parse as what it must be.
+    #[error("{name}={value:?} is not {what}")]
+    NotA {
+        /// The setting.
+        name: String,
+        /// Its value (settings read this way are never secrets).
+        value: String,
+        /// What it must be, e.g. "a number of seconds".
+        what: String,
+    },
+    /// A whole-number setting above its ceiling.
+    #[error("{name}={value} is more than {max} ({what})")]
+    TooLarge {
+        /// The setting.
+        name: String,
+        /// Its value.
+        value: u64,
+        /// The largest value taken.
+        max: u64,
+        /// What it is, e.g. "a number of seconds".
+        what: String,
+    },
+    /// A setting that parses but is out of the range its reader takes.
+    #[error("{name}={value} is not {what}")]
+    OutOfRange {
+        /// The setting.
+        name: String,
+        /// Its value, as read.
+        value: String,
+        /// What it must be.
+        what: String,
+    },
+}
 
 /// The folder that holds `.env`, `agent_os.db`, `agent.log` and `plugins/`.
 #[derive(Debug, Clone)]
@@ -24,33 +94,22 @@ impl Home {
     pub fn resolve(flag: Option<&Path>, create: bool) -> Result<Self> {
         let Some(root) = flag.map(Path::to_path_buf) else { return Self::default_home(create) };
         if !root.is_dir() {
-            return Err(HostError::config(format!(
-                "home folder {} does not exist",
-                root.display()
-            ))
-            .with_hint(format!(
-                "create it with `mkdir -p {}`, or point --home / AGENT_HOME at an existing folder",
-                root.display()
-            )));
+            return Err(ConfigError::NoHome(root));
         }
         Ok(Home { root })
     }
 
     fn default_home(create: bool) -> Result<Self> {
-        let base = dirs::data_dir().ok_or_else(|| {
-            HostError::config("cannot find this user's data folder (is HOME set?)")
-                .with_hint("point --home or AGENT_HOME at a folder")
-        })?;
+        let base = dirs::data_dir().ok_or(ConfigError::NoDataFolder)?;
         let root = base.join("agent-host");
         if create && !root.is_dir() {
             let mut builder = std::fs::DirBuilder::new();
             builder.recursive(true);
             #[cfg(unix)]
             std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-            builder.create(&root).map_err(|e| {
-                HostError::config(format!("cannot create the home folder {}: {e}", root.display()))
-                    .with_hint("point --home or AGENT_HOME at a folder you can write")
-            })?;
+            builder
+                .create(&root)
+                .map_err(|source| ConfigError::CreateHome { path: root.clone(), source })?;
         }
         Ok(Home { root })
     }
@@ -188,14 +247,10 @@ impl Settings {
         let mut settings = Settings { env_file: env_file.to_path_buf(), ..Settings::default() };
         if env_file.exists() {
             settings.warnings.extend(permission_warning(env_file));
-            let text = std::fs::read_to_string(env_file).map_err(|e| {
-                HostError::config(format!("cannot read {}: {e}", env_file.display()))
-            })?;
-            settings.vars = crate::envfile::parse(&text).map_err(|e| {
-                HostError::config(format!("{}: {e}", env_file.display())).with_hint(
-                    "each line is NAME=value, taken literally (no $VAR expansion; quotes allowed); # starts a comment",
-                )
-            })?;
+            let text = std::fs::read_to_string(env_file)
+                .map_err(|source| ConfigError::ReadEnvFile { path: env_file.into(), source })?;
+            settings.vars = crate::envfile::parse(&text)
+                .map_err(|reason| ConfigError::EnvFileSyntax { path: env_file.into(), reason })?;
             settings.operator = settings.vars.clone();
         }
         for (k, v) in std::env::vars_os() {
@@ -290,9 +345,10 @@ impl Settings {
     {
         match self.get(name) {
             None => Ok(default),
-            Some(v) => v.trim().parse().map_err(|_| {
-                HostError::config(format!("{name}={v:?} is not {what}"))
-                    .with_hint(format!("set {name} in the environment or .env to {what}"))
+            Some(v) => v.trim().parse().map_err(|_| ConfigError::NotA {
+                name: name.into(),
+                value: v.into(),
+                what: what.into(),
             }),
         }
     }
@@ -304,8 +360,12 @@ impl Settings {
     pub fn bounded(&self, name: &str, default: u64, max: u64, what: &str) -> Result<u64> {
         let v: u64 = self.parsed(name, default, what)?;
         if v > max {
-            return Err(HostError::config(format!("{name}={v} is more than {max} ({what})"))
-                .with_hint(format!("set {name} to at most {max}")));
+            return Err(ConfigError::TooLarge {
+                name: name.into(),
+                value: v,
+                max,
+                what: what.into(),
+            });
         }
         Ok(v)
     }

@@ -11,12 +11,12 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::app::Context;
 use crate::config::Settings;
+use crate::context::Context;
 use crate::error::{HostError, Result};
 use crate::kernel::job::Job;
 use crate::kernel::loader::{Catalog, Plugin};
-use crate::kernel::runner::MAX_RUN_TIMEOUT_SECS;
+use crate::kernel::run::MAX_RUN_TIMEOUT_SECS;
 use crate::trigger::{Key, Style, Trigger};
 
 /// The file's name in the home folder.

@@ -5,7 +5,7 @@
 //!
 //! # Brief overview
 //!
-//! - [`kernel::loader`] finds plugins; [`kernel::runner`] plans, runs (in a
+//! - [`kernel::loader`] finds plugins; [`kernel::run`] plans, runs (in a
 //!   worker by default) and commits each run through a [`kernel::sink::RecordSink`].
 //! - [`billing::BillingSink`] turns cost and usage records into the
 //!   normalized rows of [`store::billing`].
@@ -17,6 +17,7 @@ pub mod billing;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod context;
 pub mod envfile;
 pub mod error;
 pub mod jobfile;

@@ -10,7 +10,9 @@ use chrono::{Days, NaiveDate};
 use serde::Serialize;
 
 use super::money::Money;
-use super::summary::{budget_view, Period};
+use super::period::Period;
+use super::summary::budget_view;
+use crate::kernel::status::RunStatus;
 use crate::store::reports::DayTotal;
 use crate::store::runs::RunRow;
 use crate::table::money as cents;
@@ -220,7 +222,8 @@ fn provider_alerts(yesterday: NaiveDate, days: &[DayTotal], s: &AlertSettings) -
 fn failed_runs(last_runs: &[RunRow]) -> Vec<Alert> {
     last_runs
         .iter()
-        .filter(|r| r.status == "failed" || r.status == "partial")
+        // The store keeps the status as text.
+        .filter(|r| r.status.parse().is_ok_and(RunStatus::fell_short))
         .map(|r| Alert {
             key: format!("run-failed:{}:{}", r.plugin_name, r.id),
             rule: "collector",

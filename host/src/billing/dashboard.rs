@@ -8,10 +8,12 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use super::breakdown::By;
 use super::estimate;
 use super::money::Money;
+use super::period::{parse_day, DayState, Period, PeriodError};
 use super::prices::PriceTable;
-use super::summary::{self, BreakdownLine, Period, Summary};
+use super::summary::{self, BreakdownLine, Summary};
 use crate::store::reports::{Breakdown, DayBreakdownRow, DayTotal, SentAlert, TokenMix};
 use crate::store::runs::{MissingDay, RunRow};
 use crate::store::{Store, StoreError};
@@ -31,6 +33,58 @@ pub struct Query {
 /// The most runs a view lists.
 pub const MAX_RUNS: usize = 1000;
 
+/// Why a view's query cannot be answered: a parameter that is wrong (the
+/// asker's fault), or the store (not theirs).
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// A parameter the view does not take.
+    #[error("unknown parameter {0:?}")]
+    UnknownParam(String),
+    /// A parameter given twice.
+    #[error("parameter {0:?} given twice")]
+    Twice(String),
+    /// `from` or `to` is not a day.
+    #[error("{name}: {source}")]
+    Day {
+        /// `from` or `to`.
+        name: &'static str,
+        /// Why.
+        source: PeriodError,
+    },
+    /// `month` is not a month.
+    #[error("month: {0}")]
+    Month(#[source] PeriodError),
+    /// `from` is after `to`.
+    #[error(transparent)]
+    Reversed(PeriodError),
+    /// `month` and `from`/`to` together.
+    #[error("give month or from/to, not both")]
+    MonthAndRange,
+    /// `from` without `to`, or `to` without `from`.
+    #[error("from and to go together")]
+    HalfRange,
+    /// A period over ten years.
+    #[error("{}..{} is longer than ten years", .0.from, .0.to)]
+    TooLong(Period),
+    /// An empty or overlong provider.
+    #[error("provider: not a provider name")]
+    ProviderName,
+    /// A `by` that is no breakdown of billed spend.
+    #[error("by: {0:?} is not provider, model, project or account")]
+    By(String),
+    /// A provider no data knows.
+    #[error("{}", unknown_provider(.asked, .known))]
+    UnknownProvider {
+        /// As asked.
+        asked: String,
+        /// The providers with data: (id, display name).
+        known: Vec<(String, String)>,
+    },
+    /// The store could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 impl Query {
     /// Reads URL query parameters: `month=YYYY-MM` or `from`/`to`
     /// (`YYYY-MM-DD`), `provider`, `by` (`provider`, `model`, `project`).
@@ -40,48 +94,46 @@ impl Query {
         params: &[(String, String)],
         extra: &[&str],
         default: Period,
-    ) -> Result<Query, String> {
+    ) -> Result<Query, QueryError> {
         const KNOWN: [&str; 5] = ["month", "from", "to", "provider", "by"];
         let mut seen = BTreeMap::new();
         for (k, v) in params {
             if !KNOWN.contains(&k.as_str()) && !extra.contains(&k.as_str()) {
-                return Err(format!("unknown parameter {k:?}"));
+                return Err(QueryError::UnknownParam(k.clone()));
             }
             if seen.insert(k.as_str(), v.as_str()).is_some() {
-                return Err(format!("parameter {k:?} given twice"));
+                return Err(QueryError::Twice(k.clone()));
             }
         }
-        let day = |name: &str| -> Result<Option<NaiveDate>, String> {
+        let day = |name: &'static str| -> Result<Option<NaiveDate>, QueryError> {
             seen.get(name)
-                .map(|v| crate::cli::parse_day(v).map_err(|e| format!("{name}: {e}")))
+                .map(|v| parse_day(v).map_err(|source| QueryError::Day { name, source }))
                 .transpose()
         };
         let period = match (seen.get("month"), day("from")?, day("to")?) {
-            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-                return Err("give month or from/to, not both".into())
-            }
-            (Some(m), None, None) => Period::parse_month(m).map_err(|e| format!("month: {e}"))?,
-            (None, Some(from), Some(to)) => Period::new(from, to)?,
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => return Err(QueryError::MonthAndRange),
+            (Some(m), None, None) => Period::parse_month(m).map_err(QueryError::Month)?,
+            (None, Some(from), Some(to)) => Period::new(from, to).map_err(QueryError::Reversed)?,
             (None, None, None) => default,
-            _ => return Err("from and to go together".into()),
+            _ => return Err(QueryError::HalfRange),
         };
         if period.days() > 3660 {
-            return Err(format!("{}..{} is longer than ten years", period.from, period.to));
+            return Err(QueryError::TooLong(period));
         }
         let provider = match seen.get("provider") {
             Some(p) if p.is_empty() || p.chars().count() > 80 => {
-                return Err("provider: not a provider name".into())
+                return Err(QueryError::ProviderName)
             }
             p => p.map(|p| p.to_string()),
         };
-        let by = match seen.get("by").copied() {
-            None | Some("provider") => None,
-            Some("model") => Some(Breakdown::Model),
-            Some("project") => Some(Breakdown::Project),
-            Some("account") => Some(Breakdown::Account),
-            Some(other) => {
-                return Err(format!("by: {other:?} is not provider, model, project or account"))
+        let by = match seen.get("by").map(|b| b.parse::<By>()) {
+            None => None,
+            // A session is not a breakdown of billed spend.
+            Some(Ok(By::Session)) | Some(Err(_)) => {
+                let other = seen.get("by").copied().unwrap_or_default();
+                return Err(QueryError::By(other.into()));
             }
+            Some(Ok(by)) => by.grouping(),
         };
         Ok(Query { period, provider, by })
     }
@@ -89,9 +141,9 @@ impl Query {
     /// Turns `provider` as asked (an id such as `openai` or a display name
     /// such as `OpenAI`, in any case) into the display name the data is kept
     /// under; one no data knows is refused with the list of those it does.
-    pub fn resolve_provider(&mut self, store: &Store) -> Result<(), String> {
+    pub fn resolve_provider(&mut self, store: &Store) -> Result<(), QueryError> {
         let Some(asked) = self.provider.as_deref() else { return Ok(()) };
-        let known = store.provider_names().map_err(|e| e.to_string())?;
+        let known = store.provider_names()?;
         let want = asked.trim();
         match known
             .iter()
@@ -101,7 +153,7 @@ impl Query {
                 self.provider = Some(name.clone());
                 Ok(())
             }
-            None => Err(unknown_provider(want, &known)),
+            None => Err(QueryError::UnknownProvider { asked: want.into(), known }),
         }
     }
 
@@ -180,7 +232,7 @@ fn summary_of(
         Some(by) => {
             let mut rows = store.breakdown(p.from, p.to, by)?;
             rows.retain(|r| q.keeps(&r.provider));
-            Some((by.dim(), rows))
+            Some((By::of(by), rows))
         }
     };
     let mut s = summary::summarize(p, today, days, breakdown, &month_days, budget);
@@ -237,7 +289,7 @@ pub struct DailyPoint {
     pub date: NaiveDate,
     /// `collected` (some provider's data is stored), `missing` (a finished
     /// day without data: not a zero) or `future` (not finished yet).
-    pub state: &'static str,
+    pub state: DayState,
     /// Per provider with data that day.
     pub providers: BTreeMap<String, ProviderDay>,
     /// Stored values a later re-pull changed (a late-settled day).
@@ -296,11 +348,7 @@ fn daily_of(
         .take_while(|d| *d <= p.to)
         .map(|date| {
             let providers = by_day.remove(&date).unwrap_or_default();
-            let state = match (providers.is_empty(), date < today) {
-                (false, _) => "collected",
-                (true, true) => "missing",
-                (true, false) => "future",
-            };
+            let state = DayState::of(date, !providers.is_empty(), today);
             let revisions = revisions.get(&date.to_string()).copied().unwrap_or(0);
             DailyPoint { date, state, providers, revisions }
         })
@@ -537,7 +585,7 @@ mod tests {
             ("from=1900-01-01&to=2025-01-01", "ten years"),
             ("from=2025-02-30&to=2025-03-01", "from"),
         ] {
-            let e = q(bad).unwrap_err();
+            let e = q(bad).unwrap_err().to_string();
             assert!(e.contains(why), "{bad}: {e}");
         }
     }

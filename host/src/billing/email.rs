@@ -14,8 +14,8 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 
 use super::alerts::Alert;
+use super::error::{BillingError, Result};
 use crate::config::Settings;
-use crate::error::{HostError, Result};
 use crate::logging::redact;
 use crate::table::{self, Align};
 
@@ -122,29 +122,17 @@ pub fn email_channel(settings: &Settings) -> Result<Option<EmailChannel>> {
     let Some(url) = url else {
         return match (to, from) {
             (None, None) => Ok(None),
-            _ => Err(HostError::config(
-                "ALERT_EMAIL_TO or ALERT_EMAIL_FROM is set without ALERT_SMTP_URL",
-            )
-            .with_hint(
-                "set ALERT_SMTP_URL=smtp://user:password@host:587 in .env, or unset the others",
-            )),
+            _ => Err(BillingError::EmailWithoutServer),
         };
     };
-    let server = parse_smtp_url(url).map_err(|e| {
-        HostError::config(format!("ALERT_SMTP_URL {e}"))
-            .with_hint("e.g. ALERT_SMTP_URL=smtp://user:password@smtp.example.com:587 (STARTTLS) or smtps://…:465")
-    })?;
-    let need = |name: &str, v: Option<&str>| {
-        v.map(str::to_string).ok_or_else(|| {
-            HostError::config(format!("ALERT_SMTP_URL is set but {name} is not"))
-                .with_hint(format!("set {name} in .env (e.g. {name}=alerts@example.com)"))
-        })
+    let server = parse_smtp_url(url).map_err(BillingError::SmtpUrl)?;
+    let need = |name: &'static str, v: Option<&str>| {
+        v.map(str::to_string).ok_or(BillingError::MissingEmailSetting(name))
     };
-    let mailbox = |name: &str, text: &str| {
-        text.trim().parse::<Mailbox>().map_err(|_| {
-            HostError::config(format!("{name}: {:?} is not an email address", text.trim()))
-                .with_hint(format!("e.g. {name}=\"Billing <billing@example.com>\""))
-        })
+    let mailbox = |name: &'static str, text: &str| {
+        text.trim()
+            .parse::<Mailbox>()
+            .map_err(|_| BillingError::NotAnAddress { name, text: text.trim().to_string() })
     };
     let from = mailbox("ALERT_EMAIL_FROM", &need("ALERT_EMAIL_FROM", from)?)?;
     let to = need("ALERT_EMAIL_TO", to)?
@@ -153,8 +141,7 @@ pub fn email_channel(settings: &Settings) -> Result<Option<EmailChannel>> {
         .map(|t| mailbox("ALERT_EMAIL_TO", t))
         .collect::<Result<Vec<_>>>()?;
     if to.is_empty() {
-        return Err(HostError::config("ALERT_EMAIL_TO names no recipient")
-            .with_hint("a comma-separated list, e.g. ALERT_EMAIL_TO=a@example.com,b@example.com"));
+        return Err(BillingError::NoRecipient);
     }
     let mut secrets = vec![url.to_string()];
     if let Some((_, pass)) = &server.login {
@@ -259,7 +246,7 @@ impl EmailChannel {
                         .body(html_body(alert, month, spend)),
                 ),
         )
-        .map_err(|e| HostError::config(format!("cannot build the alert email: {e}")))
+        .map_err(|e| BillingError::BuildEmail(e.to_string()))
     }
 
     /// Sends `message`; an error names the server, never the login.

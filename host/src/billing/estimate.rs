@@ -273,7 +273,7 @@ pub fn summarize(lines: &[Priced], table: &PriceTable) -> Option<EstimateSummary
 pub fn with_stand_ins(
     store: &Store,
     prices: &PriceTable,
-    period: super::summary::Period,
+    period: super::period::Period,
     today: NaiveDate,
 ) -> Result<Vec<DayTotal>, StoreError> {
     let mut days = store.day_totals(period.from, period.to)?;

@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::money::Money;
-use super::summary::Period;
+use super::period::Period;
 use crate::store::reports::{CostLine, DayTotal};
 use crate::store::Store;
 

@@ -4,8 +4,10 @@
 
 pub mod alerts;
 pub mod blocks;
+pub mod breakdown;
 pub mod dashboard;
 pub mod email;
+pub mod error;
 pub mod estimate;
 pub mod export;
 pub mod money;

@@ -8,8 +8,8 @@ use plugin_api::{HttpRequest, LogLevel};
 use serde_json::json;
 
 use super::alerts::Alert;
+use super::error::{BillingError, Result};
 use crate::config::Settings;
-use crate::error::{HostError, Result};
 use crate::kernel::http::HttpClient;
 use crate::logging::redact;
 
@@ -47,9 +47,7 @@ pub fn channels(settings: &Settings) -> Result<Vec<Channel>> {
             let ok = url::Url::parse(url)
                 .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
             if !ok {
-                return Err(HostError::config(format!("{var} is not an http(s) URL")).with_hint(
-                    format!("set {var} to the webhook URL the service gave you, or unset it"),
-                ));
+                return Err(BillingError::WebhookUrl(var));
             }
             out.push(Channel { name, url: url.to_string() });
         }

@@ -1,13 +1,121 @@
-//! Weekly rows of a summary (`summary --weekly`): ISO weeks, Monday first,
-//! summed exactly from the summary's daily rows, so weeks add up to days,
-//! with the local logs' estimate of each week beside the billed figures.
+//! Spans of UTC days: a day and a month as written (`YYYY-MM-DD`,
+//! `YYYY-MM`), the [`Period`] a view covers, and the weekly rows of a
+//! summary (`summary --weekly`): ISO weeks, Monday first, summed exactly
+//! from the summary's daily rows, so weeks add up to days, with the local
+//! logs' estimate of each week beside the billed figures.
 
-use chrono::{Datelike, Duration, NaiveDate};
+use chrono::{Datelike, Days, Duration, NaiveDate};
 use serde::Serialize;
 
 use super::estimate::Priced;
 use super::money::Money;
 use super::summary::DayLine;
+
+/// A day, a month or a span of days as written that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeriodError {
+    /// Not a `YYYY-MM-DD` day (or an impossible one, like 2025-02-30).
+    #[error("{0:?} is not a valid date (expected YYYY-MM-DD)")]
+    Day(String),
+    /// Not a `YYYY-MM` month.
+    #[error("{0:?} is not a month (expected YYYY-MM)")]
+    Month(String),
+    /// A span that ends before it starts.
+    #[error("from {from} is after to {to}")]
+    Reversed {
+        /// Its first day.
+        from: NaiveDate,
+        /// Its last day.
+        to: NaiveDate,
+    },
+}
+
+/// Parses a `YYYY-MM-DD` day, rejecting impossible dates like 2025-02-30.
+pub fn parse_day(s: &str) -> Result<NaiveDate, PeriodError> {
+    let ok_shape = s.len() == 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-';
+    match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        Ok(d) if ok_shape => Ok(d),
+        _ => Err(PeriodError::Day(s.into())),
+    }
+}
+
+/// A span of UTC days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Period {
+    /// First day.
+    pub from: NaiveDate,
+    /// Last day, inclusive.
+    pub to: NaiveDate,
+}
+
+impl Period {
+    /// The days from `from` to `to`, inclusive.
+    pub fn new(from: NaiveDate, to: NaiveDate) -> Result<Period, PeriodError> {
+        if from > to {
+            return Err(PeriodError::Reversed { from, to });
+        }
+        Ok(Period { from, to })
+    }
+
+    /// The calendar month holding `day`.
+    pub fn month_of(day: NaiveDate) -> Period {
+        let from = day.with_day(1).unwrap_or(day);
+        let next = from.checked_add_months(chrono::Months::new(1)).unwrap_or(from);
+        Period { from, to: next - Days::new(1) }
+    }
+
+    /// A month written `YYYY-MM`.
+    pub fn parse_month(s: &str) -> Result<Period, PeriodError> {
+        let day = NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d")
+            .ok()
+            .filter(|_| s.len() == 7)
+            .ok_or_else(|| PeriodError::Month(s.into()))?;
+        Ok(Period::month_of(day))
+    }
+
+    /// Number of days.
+    pub fn days(&self) -> i64 {
+        (self.to - self.from).num_days() + 1
+    }
+
+    /// Its days before `today` (finished UTC days).
+    pub fn finished_days(&self, today: NaiveDate) -> Vec<NaiveDate> {
+        self.from.iter_days().take_while(|d| *d <= self.to && *d < today).collect()
+    }
+}
+
+/// Where a day of a view stands: the same three states for the summary's
+/// rows, its tables and the dashboard's daily view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DayState {
+    /// It has data.
+    Collected,
+    /// A finished day without data.
+    Missing,
+    /// Today or later: not finished, so not missing.
+    Future,
+}
+
+impl DayState {
+    /// The state of `day` on `today`, with or without data.
+    pub fn of(day: NaiveDate, has_data: bool, today: NaiveDate) -> DayState {
+        match (has_data, day < today) {
+            (true, _) => DayState::Collected,
+            (false, true) => DayState::Missing,
+            (false, false) => DayState::Future,
+        }
+    }
+
+    /// Its lowercase name, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DayState::Collected => "collected",
+            DayState::Missing => "missing",
+            DayState::Future => "future",
+        }
+    }
+}
 
 /// One ISO week of the period (cut at the period's ends).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -149,7 +257,7 @@ mod tests {
         DayLine {
             date: d.parse().unwrap(),
             collected: cost.is_some(),
-            state: if cost.is_some() { "collected" } else { "missing" },
+            state: if cost.is_some() { DayState::Collected } else { DayState::Missing },
             cost: cost.map(str::to_string),
             tokens: cost.map(|_| tokens),
             estimated_cost: None,

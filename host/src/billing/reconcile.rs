@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use super::estimate::{self, Priced};
 use super::money::Money;
+use super::period::Period;
 use super::prices::{Estimate, PriceTable};
-use super::summary::Period;
 use crate::store::reports::Breakdown;
 use crate::store::{Store, StoreError};
 

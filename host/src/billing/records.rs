@@ -210,7 +210,8 @@ fn check_provider(p: &str) -> Result<(), RecordError> {
 }
 
 fn parse_day(day: &str, window: Option<(NaiveDate, NaiveDate)>) -> Result<NaiveDate, RecordError> {
-    let d: NaiveDate = crate::cli::parse_day(day).map_err(RecordError::Run)?;
+    let d: NaiveDate =
+        super::period::parse_day(day).map_err(|e| RecordError::Run(e.to_string()))?;
     if let Some((from, to)) = window {
         if d < from || d > to {
             return Err(RecordError::Run(format!("day {d} is outside the requested {from}..{to}")));

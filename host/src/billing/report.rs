@@ -11,12 +11,12 @@ use serde::Serialize;
 
 use super::alerts::{evaluate, Alert, AlertSettings};
 use super::email::{email_channel, EmailChannel, ProviderSpend};
+use super::error::{BillingError, Result};
 use super::money::Money;
 use super::notify::{channels, deliver, payload};
+use super::period::Period;
 use super::prices::PriceTable;
-use super::summary::Period;
 use crate::config::Settings;
-use crate::error::{HostError, Result};
 use crate::kernel::http::HttpClient;
 use crate::kernel::http::HttpSettings;
 use crate::store::Store;
@@ -25,10 +25,10 @@ use crate::store::Store;
 pub fn alert_settings(s: &Settings) -> Result<AlertSettings> {
     let budget = match s.get("MONTHLY_BUDGET_USD") {
         None => Money::parse_major("50").unwrap_or_default(),
-        Some(v) => Money::parse_major(v).ok().filter(|m| *m > Money::zero()).ok_or_else(|| {
-            HostError::config(format!("MONTHLY_BUDGET_USD={v:?} is not a positive amount"))
-                .with_hint("set it to the monthly budget in dollars, e.g. MONTHLY_BUDGET_USD=50")
-        })?,
+        Some(v) => Money::parse_major(v)
+            .ok()
+            .filter(|m| *m > Money::zero())
+            .ok_or_else(|| BillingError::Budget(v.into()))?,
     };
     let thresholds = match s.get("ALERT_BUDGET_THRESHOLDS") {
         None => vec![50, 80, 100],
@@ -37,20 +37,16 @@ pub fn alert_settings(s: &Settings) -> Result<AlertSettings> {
             .map(|t| t.trim().parse::<u32>().ok().filter(|t| (1..=1000).contains(t)))
             .collect::<Option<Vec<_>>>()
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                HostError::config(format!(
-                    "ALERT_BUDGET_THRESHOLDS={v:?} is not a list of percentages"
-                ))
-                .with_hint("e.g. ALERT_BUDGET_THRESHOLDS=50,80,100")
-            })?,
+            .ok_or_else(|| BillingError::Thresholds(v.into()))?,
     };
     let spike_factor = match s.get("ALERT_SPIKE_FACTOR") {
         None => BigDecimal::from(3),
         Some(v) => {
             let one = BigDecimal::from(1);
-            super::money::parse_decimal(v).ok().filter(|d| d > &one).ok_or_else(|| {
-                HostError::config(format!("ALERT_SPIKE_FACTOR={v:?} is not a number above 1"))
-            })?
+            super::money::parse_decimal(v)
+                .ok()
+                .filter(|d| d > &one)
+                .ok_or_else(|| BillingError::SpikeFactor(v.into()))?
         }
     };
     Ok(AlertSettings { budget, thresholds, spike_factor })
@@ -176,7 +172,7 @@ pub fn check_alerts(
                         super::email::text_body(alert, &month, &spend)
                     ),
                 };
-                writeln!(out, "would send to {name}: {preview}").map_err(HostError::write)?;
+                writeln!(out, "would send to {name}: {preview}").map_err(BillingError::Write)?;
                 outcome.sent.push((alert.key.clone(), name.to_string()));
                 continue;
             }
@@ -203,7 +199,7 @@ pub fn check_alerts(
     if dry_run && targets.is_empty() {
         for alert in &outcome.due {
             writeln!(out, "due (no channel configured): {}: {}", alert.key, alert.title)
-                .map_err(HostError::write)?;
+                .map_err(BillingError::Write)?;
         }
     }
     Ok(outcome)

@@ -11,11 +11,11 @@ use std::io::Write;
 use chrono::{NaiveDate, Utc};
 
 use super::write_err;
-use crate::app::Context;
+use crate::context::Context;
 use crate::error::{ExitCode, HostError, Result};
 use crate::kernel::job::Job;
 use crate::kernel::lock::RunLock;
-use crate::kernel::runner::span_text;
+use crate::kernel::run::span_text;
 use crate::store::accounts::Moved;
 use crate::store::Store;
 use crate::table::{count, render, Align};

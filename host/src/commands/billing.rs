@@ -7,22 +7,23 @@ use std::path::PathBuf;
 
 use super::collect::collect_locked;
 use super::write_err;
-use crate::app::Context;
 use crate::billing::dashboard;
 use crate::billing::export::{self, Format};
-use crate::billing::summary::{self, Period};
+use crate::billing::period::Period;
+use crate::billing::summary;
 use crate::cli::{
     AlertsArgs, By, DailyArgs, ExecArgs, ExportArgs, ExportFormat, PeriodArgs, SummaryArgs,
 };
+use crate::context::Context;
 use crate::error::{ExitCode, HostError, Result};
 use crate::kernel::lock::RunLock;
-use crate::kernel::runner::RunReport;
+use crate::kernel::run::RunReport;
 use crate::store::Store;
 
 /// The period a report command covers (default: the month of yesterday).
 pub(crate) fn period(ctx: &Context, args: &PeriodArgs) -> Result<Period> {
     if let Some(m) = &args.month {
-        return Period::parse_month(m).map_err(HostError::usage);
+        return Period::parse_month(m).map_err(|e| HostError::usage(e.to_string()));
     }
     match (args.from, args.to) {
         (Some(from), Some(to)) => {
@@ -57,16 +58,10 @@ pub(crate) fn summary_query(
     args: &SummaryArgs,
     store: &Store,
 ) -> Result<dashboard::Query> {
-    use crate::store::reports::Breakdown;
     let p = period(ctx, &args.period)?;
-    let by = match args.by {
-        By::Provider | By::Session => None,
-        By::Model => Some(Breakdown::Model),
-        By::Project => Some(Breakdown::Project),
-        By::Account => Some(Breakdown::Account),
-    };
+    let by = args.by.grouping();
     let mut q = dashboard::Query { period: p, provider: args.provider.clone(), by };
-    q.resolve_provider(store).map_err(HostError::usage)?;
+    q.resolve_provider(store)?;
     Ok(q)
 }
 

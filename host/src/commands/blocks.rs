@@ -4,9 +4,9 @@
 use std::io::Write;
 
 use super::write_err;
-use crate::app::Context;
 use crate::billing::blocks::Block;
 use crate::cli::BlocksArgs;
+use crate::context::Context;
 use crate::error::{ExitCode, Result};
 
 /// Prints the blocks, oldest first (`--active`: the one under way).

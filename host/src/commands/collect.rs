@@ -9,9 +9,9 @@ use chrono::Utc;
 
 use super::accounts::adopt;
 use super::write_err;
-use crate::app::Context;
 use crate::billing::BillingSink;
 use crate::cli::ExecArgs;
+use crate::context::Context;
 use crate::error::{ExitCode, HostError, Result};
 use crate::jobfile::Jobs;
 use crate::kernel::http::HttpSettings;
@@ -19,7 +19,8 @@ use crate::kernel::isolate::OutputLimits;
 use crate::kernel::job::Job;
 use crate::kernel::loader::Catalog;
 use crate::kernel::lock::RunLock;
-use crate::kernel::runner::{self, lost_spans, span_text, RunOptions, RunReport};
+use crate::kernel::run::{self, lost_spans, span_text, RunOptions, RunReport};
+use crate::kernel::status::RunStatus;
 
 /// Settings that shape a run, with their defaults.
 fn run_options(
@@ -56,7 +57,7 @@ fn run_options(
         None => s.bounded(
             "AGENT_RUN_TIMEOUT_SECS",
             600,
-            runner::MAX_RUN_TIMEOUT_SECS,
+            run::MAX_RUN_TIMEOUT_SECS,
             "a number of seconds",
         )?,
     };
@@ -123,7 +124,7 @@ pub fn collect(
         print_json(&reports)?;
     }
     let no_key = |r: &RunReport| {
-        r.status == "skipped" && r.error.as_deref() != Some(crate::kernel::runner::TAKEN)
+        r.status == RunStatus::Skipped && r.error.as_deref() != Some(crate::kernel::run::TAKEN)
     };
     if !reports.is_empty() && reports.iter().all(no_key) {
         eprintln!(
@@ -194,7 +195,7 @@ fn run_collection(
         What::Plugin(name) => {
             let job = plugin_alone(ctx, &catalog, &jobs, name)?;
             adopt(&mut store, &[&job])?;
-            runner::run_plugin(&mut store, &job, &sink, &opts, on_done)
+            Ok(run::run_plugin(&mut store, &job, &sink, &opts, on_done)?)
         }
         What::Job(name) => {
             let job = jobs.jobs.iter().find(|j| j.name == name).ok_or_else(|| {
@@ -203,7 +204,7 @@ fn run_collection(
                     .with_hint(format!("jobs: {}", known.join(", ")))
             })?;
             adopt(&mut store, &[job])?;
-            runner::run_plugin(&mut store, job, &sink, &opts, on_done)
+            Ok(run::run_plugin(&mut store, job, &sink, &opts, on_done)?)
         }
         What::All => {
             report_rejected(&catalog);
@@ -226,7 +227,7 @@ fn run_collection(
                 .with_hint("add a [[job]], or remove the file to run every plugin once"));
             }
             adopt(&mut store, &jobs.iter().collect::<Vec<_>>())?;
-            runner::run_many(&mut store, &jobs, &sink, &opts, on_done)
+            Ok(run::run_many(&mut store, &jobs, &sink, &opts, on_done)?)
         }
     }
 }
@@ -255,7 +256,7 @@ pub(crate) fn collect_for_trigger(
     }
     let chosen: Vec<Job> = jobs.jobs.into_iter().filter(|j| job_names.contains(&j.name)).collect();
     adopt(&mut store, &chosen.iter().collect::<Vec<_>>())?;
-    runner::run_many(&mut store, &chosen, &BillingSink, &opts, &mut |_| {})
+    Ok(run::run_many(&mut store, &chosen, &BillingSink, &opts, &mut |_| {})?)
 }
 
 /// `name` as a job of its own with the host's settings; refused when
@@ -336,7 +337,7 @@ pub(crate) fn print_report(out: &mut dyn Write, r: &RunReport) -> Result<()> {
     )
     .map_err(write_err)?;
     match &r.error {
-        Some(e) if r.status == "skipped" => writeln!(out, "\n  why: {e}"),
+        Some(e) if r.status == RunStatus::Skipped => writeln!(out, "\n  why: {e}"),
         Some(e) => writeln!(out, "\n  error: {e}"),
         None => writeln!(out),
     }

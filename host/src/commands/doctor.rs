@@ -9,16 +9,38 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::write_err;
-use crate::app::Context;
+use crate::context::Context;
 use crate::error::{ExitCode, Result};
 use crate::kernel::sandbox;
 use crate::store::Store;
+
+/// How a check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Status {
+    /// Nothing to do.
+    Ok,
+    /// Works, but worth a look.
+    Warn,
+    /// Broken: the exit code says so.
+    Fail,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
+}
 
 /// One finding.
 #[derive(Debug, Serialize)]
 struct Check {
     /// `ok`, `warn` or `fail`.
-    status: &'static str,
+    status: Status,
     /// What was checked.
     what: String,
     /// What was found.
@@ -26,7 +48,11 @@ struct Check {
 }
 
 fn check(ok: bool, what: impl Into<String>, detail: impl Into<String>) -> Check {
-    Check { status: if ok { "ok" } else { "fail" }, what: what.into(), detail: detail.into() }
+    Check {
+        status: if ok { Status::Ok } else { Status::Fail },
+        what: what.into(),
+        detail: detail.into(),
+    }
 }
 
 /// Runs every check; exit 0 when nothing failed, 4 when the database
@@ -34,7 +60,7 @@ fn check(ok: bool, what: impl Into<String>, detail: impl Into<String>) -> Check 
 pub fn run(ctx: &Context, json: bool) -> Result<u8> {
     let mut checks = vec![home_check(ctx.home.path()), env_check(&ctx.home.env_path())];
     let db = db_check(&ctx.store_location()?);
-    let db_failed = db.status == "fail";
+    let db_failed = db.status == Status::Fail;
     checks.push(db);
     match ctx.catalog() {
         Ok(catalog) => {
@@ -46,7 +72,7 @@ pub fn run(ctx: &Context, json: bool) -> Result<u8> {
             // to run: its refusal stops collection. Other files are noise.
             for r in &catalog.rejected {
                 let what = format!("plugin file {}", r.path.display());
-                let status = if r.plugin.is_some() { "fail" } else { "warn" };
+                let status = if r.plugin.is_some() { Status::Fail } else { Status::Warn };
                 checks.push(Check { status, what, detail: r.reason.clone() });
             }
             checks.extend(jobs_check(ctx, &catalog));
@@ -55,7 +81,7 @@ pub fn run(ctx: &Context, json: bool) -> Result<u8> {
     }
     checks.push(alerts_check(ctx));
     let p = sandbox::probe();
-    let status = if p.complete { "ok" } else { "warn" };
+    let status = if p.complete { Status::Ok } else { Status::Warn };
     checks.push(Check { status, what: "sandbox".into(), detail: p.describe() });
 
     let mut out = std::io::stdout().lock();
@@ -64,12 +90,13 @@ pub fn run(ctx: &Context, json: bool) -> Result<u8> {
             .map_err(write_err)?;
     } else {
         for c in &checks {
-            writeln!(out, "{:<5} {}: {}", c.status, c.what, c.detail).map_err(write_err)?;
+            writeln!(out, "{:<5} {}: {}", c.status.as_str(), c.what, c.detail)
+                .map_err(write_err)?;
         }
     }
     Ok(if db_failed {
         ExitCode::STORE
-    } else if checks.iter().any(|c| c.status == "fail") {
+    } else if checks.iter().any(|c| c.status == Status::Fail) {
         ExitCode::CONFIG
     } else {
         ExitCode::OK
@@ -124,8 +151,8 @@ fn home_check(home: &Path) -> Check {
     match mode_of(home) {
         // Others may not write; reading is a warning (it holds spend, logs
         // and the database).
-        Some(mode) if found.status == "ok" && mode & 0o077 != 0 => Check {
-            status: "warn",
+        Some(mode) if found.status == Status::Ok && mode & 0o077 != 0 => Check {
+            status: Status::Warn,
             detail: format!(
                 "mode {mode:o}: others can read what it holds; fix with `chmod 700 {}`",
                 home.display()
@@ -140,7 +167,7 @@ fn env_check(env: &Path) -> Check {
     let what = format!(".env {}", env.display());
     let fix = format!("others can read your keys; fix with `chmod 600 {}`", env.display());
     mode_check(env, what, 0o077, &fix).unwrap_or_else(|what| Check {
-        status: "ok",
+        status: Status::Ok,
         what,
         detail: "absent (settings come from the environment)".into(),
     })
@@ -177,7 +204,7 @@ fn jobs_check(ctx: &Context, catalog: &crate::kernel::loader::Catalog) -> Vec<Ch
             let unnamed = super::collect::unnamed_plugins(catalog, &jobs);
             if !unnamed.is_empty() {
                 out.push(Check {
-                    status: "warn",
+                    status: Status::Warn,
                     what,
                     detail: format!(
                         "no job for {}: run-all does not run them (add a [[job]] for each)",
@@ -207,7 +234,7 @@ fn alerts_check(ctx: &Context) -> Check {
     }
     if names.is_empty() {
         return Check {
-            status: "warn",
+            status: Status::Warn,
             what: what.into(),
             detail: "none configured: alerts are not sent".into(),
         };
@@ -219,7 +246,7 @@ fn db_check(at: &crate::store::Location) -> Check {
     let what = format!("database {at}");
     if let crate::store::Location::Sqlite(path) = at {
         if !path.exists() {
-            return Check { status: "ok", what, detail: "not created yet".into() };
+            return Check { status: Status::Ok, what, detail: "not created yet".into() };
         }
     }
     match Store::check(at) {

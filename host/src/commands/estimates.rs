@@ -6,10 +6,10 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::write_err;
-use crate::app::Context;
 use crate::billing::prices::{Model, PriceTable, Rate, Rates};
 use crate::billing::reconcile::{self, DEFAULT_THRESHOLD_PCT};
 use crate::cli::{PricesArgs, PricesCommand, ReconcileArgs};
+use crate::context::Context;
 use crate::error::{ExitCode, HostError, Result};
 
 /// One model's prices as shown.

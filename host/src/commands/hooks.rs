@@ -13,8 +13,8 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::Response;
 
 use super::serve::{error, respond};
-use crate::app::Context;
-use crate::error::ErrorKind;
+use crate::context::Context;
+use crate::kernel::error::KernelError;
 use crate::kernel::lock::RunLock;
 use crate::trigger::{self, RateLimit, Refusal, Trigger, Used};
 
@@ -129,7 +129,7 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 fn accept(hooks: &Hooks, trigger: Trigger, signed: trigger::Signed, now: i64) -> Response {
     let lock = match RunLock::acquire(&hooks.lock_path) {
         Ok(l) => l,
-        Err(e) if e.kind() == ErrorKind::Busy => {
+        Err(KernelError::Busy) => {
             return error(
                 StatusCode::CONFLICT,
                 "a run is in progress in this home folder; nothing was started",

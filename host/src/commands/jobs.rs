@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use super::write_err;
-use crate::app::Context;
+use crate::context::Context;
 use crate::error::{ExitCode, Result};
 
 /// Lists the jobs (never a secret's value: only which variable holds it).

@@ -10,7 +10,7 @@ use std::io::{BufRead, Read, Write};
 use serde_json::{json, Value};
 
 use super::write_err;
-use crate::app::Context;
+use crate::context::Context;
 use crate::error::{ExitCode, Result};
 
 /// The protocol revision this server speaks.

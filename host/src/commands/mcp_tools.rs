@@ -6,8 +6,8 @@ use serde_json::{json, Map, Value};
 
 use super::mcp::{code, ToolBox};
 use super::views::{self, Json};
-use crate::app::Context;
 use crate::cli::{BlocksArgs, By, PeriodArgs, RunsArgs, SummaryArgs};
+use crate::context::Context;
 use crate::error::{ErrorKind, HostError};
 
 /// The tools, over one home.
@@ -169,17 +169,13 @@ fn period(tool: &str, args: &Args) -> Result<PeriodArgs, Refusal> {
 }
 
 fn summary_args(args: &Args) -> Result<SummaryArgs, Refusal> {
-    let by = match text("summary", args, "by")?.as_deref() {
-        None | Some("provider") => By::Provider,
-        Some("model") => By::Model,
-        Some("project") => By::Project,
-        Some("account") => By::Account,
-        Some("session") => By::Session,
-        Some(other) => {
-            return Err(bad(format!(
-                "summary: by must be provider, model, project, account or session, not {other:?}"
-            )))
-        }
+    let by = match text("summary", args, "by")? {
+        None => By::Provider,
+        Some(name) => name.parse::<By>().map_err(|_| {
+            bad(format!(
+                "summary: by must be provider, model, project, account or session, not {name:?}"
+            ))
+        })?,
     };
     let (daily, weekly, monthly) = (
         flag("summary", args, "daily")?,

@@ -1,5 +1,5 @@
 //! One function per subcommand. Each receives the resolved
-//! [`crate::app::Context`] and returns the process exit code; output goes to
+//! [`crate::context::Context`] and returns the process exit code; output goes to
 //! stdout on purpose, logs to tracing.
 
 pub mod accounts;

@@ -4,10 +4,11 @@
 use std::io::Write;
 
 use super::write_err;
-use crate::app::Context;
+use crate::context::Context;
 use crate::error::{ExitCode, HostError, Result};
-use crate::kernel::grants::{check_read_path, Grants, Request};
-use crate::kernel::loader::{self, Plugin, ReadPath};
+use crate::kernel::grants::{check_read_path, Grants, ReadPathError, Request};
+use crate::kernel::loader::{self, Plugin};
+use crate::kernel::manifest::ReadPath;
 use crate::kernel::sandbox;
 use crate::table::{render, Align};
 
@@ -128,8 +129,9 @@ pub fn install(ctx: &Context, files: &[std::path::PathBuf]) -> Result<u8> {
             return Err(fail("not a regular file".into()));
         }
         let mut file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
-        let (manifest, read_paths) = loader::inspect(&file, &opts).map_err(fail)?;
-        check_setting_paths(ctx, &read_paths).map_err(fail)?;
+        let (manifest, read_paths) =
+            loader::inspect(&file, &opts).map_err(|e| fail(e.to_string()))?;
+        check_setting_paths(ctx, &read_paths).map_err(|e| fail(e.to_string()))?;
         let sha256 = sha256_of(&mut file).map_err(|e| fail(format!("cannot read: {e}")))?;
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("so");
         let dest = dir.join(format!("lib{}.{ext}", manifest.name));
@@ -229,7 +231,10 @@ fn show_grant(out: &mut dyn Write, ctx: &Context, name: &str, request: &Request)
 
 /// Read paths named by settings, resolved with the settings in force: none
 /// may reach the home, the plugins folder, a system folder or `/`.
-fn check_setting_paths(ctx: &Context, read_paths: &[ReadPath]) -> std::result::Result<(), String> {
+fn check_setting_paths(
+    ctx: &Context,
+    read_paths: &[ReadPath],
+) -> std::result::Result<(), ReadPathError> {
     let protected = ctx.protected_paths();
     for rp in read_paths {
         if let ReadPath::Setting { .. } = rp {

@@ -4,8 +4,8 @@
 use std::io::Write;
 
 use super::write_err;
-use crate::app::Context;
 use crate::cli::RecordsArgs;
+use crate::context::Context;
 use crate::error::{ExitCode, HostError, Result};
 
 /// `records prune`: deletes a plugin's records beyond the newest `keep`,

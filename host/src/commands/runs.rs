@@ -6,11 +6,11 @@ use std::io::Write;
 use chrono::{NaiveDate, Utc};
 
 use super::write_err;
-use crate::app::Context;
 use crate::cli::RunsArgs;
+use crate::context::Context;
 use crate::error::{ExitCode, Result};
 use crate::kernel::lock::RunLock;
-use crate::kernel::runner::{span_text, MISSING_DAY_ATTEMPTS};
+use crate::kernel::run::{span_text, MISSING_DAY_ATTEMPTS};
 use crate::store::runs::MissingDay;
 use crate::store::Store;
 use crate::table::{count, render, Align};

@@ -3,8 +3,8 @@
 use std::io::Write;
 
 use super::write_err;
-use crate::app::Context;
 use crate::cli::ScheduleCommand;
+use crate::context::Context;
 use crate::error::{ExitCode, HostError, Result};
 
 /// Installs, shows or removes the nightly job.

@@ -15,8 +15,8 @@ use plugin_api::Manifest;
 use sha2::{Digest, Sha256};
 
 use super::write_err;
-use crate::app::Context;
 use crate::cli::{PluginCheckArgs, PluginNewArgs};
+use crate::context::Context;
 use crate::error::{ExitCode, HostError, Result};
 use crate::kernel::loader::{self, Plugin};
 use crate::kernel::pluginfile::{CheckedFile, Identity};
@@ -171,7 +171,7 @@ pub fn check(ctx: &Context, args: &PluginCheckArgs) -> Result<u8> {
     let path = &args.file;
     let refuse = |why: String| HostError::config(format!("{}: {why}", path.display()));
     let (file, built_with) = open_plugin_file(path).map_err(refuse)?;
-    let plugin = loader::check_file(path, file, &opts).map_err(refuse)?;
+    let plugin = loader::check_file(path, file, &opts).map_err(|e| refuse(e.to_string()))?;
     let contract = Contract::of(&plugin.manifest, built_with);
     if !contract.missing_features().is_empty() {
         tracing::warn!("{}: {}", path.display(), contract.describe_features());

@@ -15,11 +15,11 @@ use chrono::NaiveDate;
 
 use super::hooks::{self, Hooks};
 use super::write_err;
-use crate::app::Context;
 use crate::billing::dashboard::{self, default_period, Query};
 use crate::billing::money::Money;
 use crate::billing::page;
 use crate::cli::{HtmlArgs, ServeArgs};
+use crate::context::Context;
 use crate::error::{ExitCode, HostError, Result};
 use crate::store::Store;
 
@@ -285,12 +285,16 @@ fn api(
     params: &[(String, String)],
 ) -> std::result::Result<String, (StatusCode, String)> {
     let bad = |e: String| (StatusCode::BAD_REQUEST, e);
+    let refused = |e: dashboard::QueryError| match e {
+        dashboard::QueryError::Store(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        e => bad(e.to_string()),
+    };
     let today = server.today();
     let extra: &[&str] = if view == "runs" { &["limit"] } else { &[] };
-    let mut q = Query::from_params(params, extra, default_period(today)).map_err(bad)?;
+    let mut q = Query::from_params(params, extra, default_period(today)).map_err(refused)?;
     let store = Store::open_read_only(&server.store)
         .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    q.resolve_provider(&store).map_err(bad)?;
+    q.resolve_provider(&store).map_err(refused)?;
     let failed = |e: crate::store::StoreError| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
     let json = match view {
         "summary" => to_json(
@@ -336,7 +340,7 @@ pub fn report_html(ctx: &Context, args: &HtmlArgs) -> Result<u8> {
     let period = super::billing::period(ctx, &args.period)?;
     let budget = crate::billing::report::alert_settings(&ctx.settings)?.budget;
     let mut q = Query { period, provider: args.provider.clone(), by: None };
-    q.resolve_provider(&store).map_err(HostError::usage)?;
+    q.resolve_provider(&store)?;
     let data = dashboard::everything(&store, &q, today, &budget, &ctx.prices())?;
     let html = page::render(Some(&data));
     if args.out.as_os_str() == "-" {

@@ -10,8 +10,8 @@ use chrono::{Datelike, Duration, NaiveDate};
 use serde::Deserialize;
 
 use super::write_err;
-use crate::app::Context;
 use crate::billing::money::Money;
+use crate::context::Context;
 use crate::error::{ExitCode, HostError, Result};
 use crate::table::money;
 

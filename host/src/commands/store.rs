@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use crate::app::Context;
+use crate::context::Context;
 use crate::cli::MigrateArgs;
 use crate::error::{ExitCode, HostError, Result};
 use crate::kernel::lock::RunLock;

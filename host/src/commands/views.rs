@@ -7,13 +7,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::app::Context;
 use crate::billing::blocks::{self, Block, TimedCall};
 use crate::billing::estimate;
+use crate::billing::period::Period;
 use crate::billing::prices::PriceTable;
 use crate::billing::sessions::{self, SessionLine};
-use crate::billing::summary::Period;
 use crate::cli::{BlocksArgs, RunsArgs, SummaryArgs};
+use crate::context::Context;
 use crate::error::{HostError, Result};
 use crate::store::Store;
 

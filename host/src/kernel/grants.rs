@@ -262,37 +262,85 @@ impl Grants {
 /// system's state, devices and other processes.
 const SYSTEM: &[&str] = &["/proc", "/sys", "/dev"];
 
+/// Why a read path cannot be granted: it does not resolve, or it reaches
+/// what no plugin reads.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadPathError {
+    /// `~/…` without a `HOME` to put it under.
+    #[error("read path {0:?} needs HOME, which is not set")]
+    NoHome(String),
+    /// A relative path, or one with `..`.
+    #[error("read path {0:?} must be absolute (or start with ~/) without '..'")]
+    NotAbsolute(String),
+    /// A path named by a setting, which is wrong.
+    #[error("setting {name}: {source}")]
+    Setting {
+        /// The setting.
+        name: String,
+        /// What is wrong with the path it names.
+        source: Box<ReadPathError>,
+    },
+    /// `/` itself.
+    #[error("read path {} is the whole file system", .0.display())]
+    Root(PathBuf),
+    /// The user's home folder itself.
+    #[error("read path {} is the user's whole home folder", .0.display())]
+    UserHome(PathBuf),
+    /// Under `/proc`, `/sys` or `/dev`.
+    #[error("read path {} is under {system}, which no plugin reads", .path.display())]
+    System {
+        /// The path asked for.
+        path: PathBuf,
+        /// The system folder it is under.
+        system: &'static str,
+    },
+    /// It holds the agent-host home or the plugins folder.
+    #[error(
+        "read path {} contains {}, which no plugin reads (it holds the settings, secrets, \
+         database and plugins of agent-host)",
+        .path.display(),
+        .protected.display()
+    )]
+    Contains {
+        /// The path asked for.
+        path: PathBuf,
+        /// The protected folder inside it.
+        protected: PathBuf,
+    },
+    /// It is inside the agent-host home or the plugins folder.
+    #[error("read path {} is inside {}, which no plugin reads", .path.display(), .protected.display())]
+    Inside {
+        /// The path asked for.
+        path: PathBuf,
+        /// The protected folder it is inside.
+        protected: PathBuf,
+    },
+}
+
 /// Why `path` may not be a read path, if it may not: it is `/`, the user's
 /// home itself, under a system folder, or it contains or lies inside one of
 /// `protected` (the agent-host home and the plugins folder). Symbolic links
 /// are followed first, so a link to the home is the home.
-pub fn check_read_path(path: &Path, protected: &[PathBuf]) -> Result<(), String> {
+pub fn check_read_path(path: &Path, protected: &[PathBuf]) -> Result<(), ReadPathError> {
     let real = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-    let shown = path.display();
+    let shown = path.to_path_buf();
     if real.parent().is_none() {
-        return Err(format!("read path {shown} is the whole file system"));
+        return Err(ReadPathError::Root(shown));
     }
     let user_home = std::env::var_os("HOME").map(PathBuf::from);
     if user_home.and_then(|h| h.canonicalize().ok()).is_some_and(|h| h == real) {
-        return Err(format!("read path {shown} is the user's whole home folder"));
+        return Err(ReadPathError::UserHome(shown));
     }
     if let Some(sys) = SYSTEM.iter().find(|s| real.starts_with(s)) {
-        return Err(format!("read path {shown} is under {sys}, which no plugin reads"));
+        return Err(ReadPathError::System { path: shown, system: sys });
     }
     for p in protected {
         let p = p.canonicalize().unwrap_or_else(|_| p.clone());
         if p.starts_with(&real) {
-            return Err(format!(
-                "read path {shown} contains {}, which no plugin reads (it holds the settings, \
-                 secrets, database and plugins of agent-host)",
-                p.display()
-            ));
+            return Err(ReadPathError::Contains { path: shown, protected: p });
         }
         if real.starts_with(&p) {
-            return Err(format!(
-                "read path {shown} is inside {}, which no plugin reads",
-                p.display()
-            ));
+            return Err(ReadPathError::Inside { path: shown, protected: p });
         }
     }
     Ok(())
@@ -370,7 +418,7 @@ mod tests {
         {
             let link = dir.path().join("innocent");
             std::os::unix::fs::symlink(&home, &link).unwrap();
-            let why = check_read_path(&link, &protected).unwrap_err();
+            let why = check_read_path(&link, &protected).unwrap_err().to_string();
             assert!(why.contains("inside") || why.contains("contains"), "{why}");
         }
     }

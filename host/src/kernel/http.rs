@@ -55,13 +55,15 @@ impl HttpSettings {
     /// `AGENT_HTTP_TIMEOUT_SECS` (60), `AGENT_HTTP_BACKOFF_MS` (500),
     /// `AGENT_HTTP_MAX_WAIT_SECS` (300), `AGENT_HTTP_MAX_RPS` (0, none) and
     /// `AGENT_HTTP_PARALLEL` (8).
-    pub fn from_settings(s: &Settings) -> crate::error::Result<HttpSettings> {
+    pub fn from_settings(s: &Settings) -> crate::config::Result<HttpSettings> {
         let max_rps: f64 =
             s.parsed("AGENT_HTTP_MAX_RPS", 0.0, "a number of requests per second")?;
         if !max_rps.is_finite() || max_rps < 0.0 || (max_rps > 0.0 && max_rps < 0.01) {
-            return Err(crate::error::HostError::config(format!(
-                "AGENT_HTTP_MAX_RPS={max_rps} is not 0 (no ceiling) or a number of requests per second from 0.01"
-            )));
+            return Err(crate::config::ConfigError::OutOfRange {
+                name: "AGENT_HTTP_MAX_RPS".into(),
+                value: max_rps.to_string(),
+                what: "0 (no ceiling) or a number of requests per second from 0.01".into(),
+            });
         }
         Ok(HttpSettings {
             timeout_ms: s.bounded("AGENT_HTTP_TIMEOUT_SECS", 60, 86_400, "a number of seconds")?

@@ -132,7 +132,7 @@ pub fn run_worker(
     job_line.push(b'\n');
     // A worker that dies at once closes the pipe; its exit status says why.
     let _ = replies.try_send(Outgoing { line: job_line, release: 0 });
-    let max_line = (super::runner::MAX_PAYLOAD * 6 + (64 << 10)).max(limits.log_line_bytes * 6);
+    let max_line = (super::run::MAX_PAYLOAD * 6 + (64 << 10)).max(limits.log_line_bytes * 6);
     let backlog = Arc::new(Backlog::default());
     let events = read_messages(child.stdout.take(), max_line, backlog.clone());
     let stderr = keep_tail(child.stderr.take());

@@ -1,6 +1,7 @@
 //! Finds plugins: checks every `.so`/`.dylib` in the plugins folder (see
 //! [`pluginfile`]), reads each manifest in a sandboxed
-//! worker (never in this process), and reports every file that is not a
+//! worker (never in this process), vets what it asks for (see
+//! [`super::manifest`]), and reports every file that is not a
 //! usable plugin in one line, without stopping the others. Manifests are
 //! cached by file identity and content hash, so listing stays fast and a
 //! changed file is read again.
@@ -15,11 +16,12 @@ use abi_stable::library::lib_header_from_path;
 use plugin_api::{Manifest, PluginMod_Ref};
 use serde::{Deserialize, Serialize};
 
-use super::grants::{check_read_path, Grants, Request, Standing};
+use super::error::{KernelError, Result};
+use super::grants::{Grants, Request, Standing};
 use super::isolate::{run_worker, OutputLimits};
+use super::manifest::{validate_name, vetted, ManifestError, ReadPath};
 use super::pluginfile::{self, CheckedFile, Identity};
 use super::protocol::{Job, SandboxSpec};
-use crate::error::{HostError, Result};
 
 /// A plugin whose file passed the checks and declared a valid manifest.
 #[derive(Clone)]
@@ -43,59 +45,6 @@ impl Plugin {
     /// What its manifest asks for.
     pub fn request(&self) -> Request {
         Request::of(&self.manifest)
-    }
-}
-
-/// One declared read path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReadPath {
-    /// An absolute path (a `~/` already resolved).
-    Fixed {
-        /// As declared.
-        declared: String,
-        /// Resolved.
-        path: PathBuf,
-    },
-    /// `$NAME` or `$NAME/sub/folder`: the paths the operator set in the
-    /// plugin's setting `NAME` (each joined with `sub`).
-    Setting {
-        /// As declared.
-        declared: String,
-        /// The setting's name.
-        name: String,
-        /// A relative path below each of them, or empty.
-        sub: String,
-    },
-}
-
-impl ReadPath {
-    /// The entry as the manifest declares it.
-    pub fn declared(&self) -> &str {
-        match self {
-            ReadPath::Fixed { declared, .. } | ReadPath::Setting { declared, .. } => declared,
-        }
-    }
-
-    /// The paths this entry grants with these settings: a setting holds a
-    /// comma-separated list, each absolute or `~/…`; an unset one grants
-    /// nothing.
-    pub fn resolve(
-        &self,
-        get: impl Fn(&str) -> Option<String>,
-    ) -> std::result::Result<Vec<PathBuf>, String> {
-        match self {
-            ReadPath::Fixed { path, .. } => Ok(vec![path.clone()]),
-            ReadPath::Setting { name, sub, .. } => get(name)
-                .unwrap_or_default()
-                .split(',')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(|p| {
-                    let base = resolve_read_path(p).map_err(|e| format!("setting {name}: {e}"))?;
-                    Ok(if sub.is_empty() { base } else { base.join(sub) })
-                })
-                .collect(),
-        }
     }
 }
 
@@ -131,22 +80,17 @@ impl Catalog {
         }
         if let Some(p) = self.ungranted.iter().find(|p| p.manifest.name == name) {
             let why = p.standing.refusal(name).unwrap_or_default();
-            return Err(HostError::config(format!("plugin {name} is not run: {why}")));
+            return Err(KernelError::NotGranted { name: name.into(), why });
         }
         if let Some(r) = self.rejected.iter().find(|r| r.plugin.as_deref() == Some(name)) {
-            return Err(HostError::usage(format!(
-                "plugin {name} cannot be used: {}: {}",
-                r.path.display(),
-                r.reason
-            )));
+            return Err(KernelError::RejectedPlugin {
+                name: name.into(),
+                path: r.path.clone(),
+                reason: r.reason.clone(),
+            });
         }
-        let known: Vec<&str> = self.plugins.iter().map(|p| p.manifest.name.as_str()).collect();
-        let hint = if known.is_empty() {
-            "no plugin is installed; run `agent-host plugins list` to see why".to_string()
-        } else {
-            format!("installed plugins: {}", known.join(", "))
-        };
-        Err(HostError::usage(format!("unknown plugin {name}")).with_hint(hint))
+        let installed = self.plugins.iter().map(|p| p.manifest.name.clone()).collect();
+        Err(KernelError::UnknownPlugin { name: name.into(), installed })
     }
 
     /// Every secret name any installed plugin declares.
@@ -179,28 +123,18 @@ pub struct ScanOptions {
 /// Scans `dir`: checks every `.so`/`.dylib` in it (sorted by file name) and
 /// reads its manifest in a worker, or from the cache.
 pub fn scan(dir: &Path, opts: &ScanOptions) -> Result<Catalog> {
-    let meta = std::fs::metadata(dir).map_err(|e| {
-        HostError::config(format!("cannot read plugins folder {}: {e}", dir.display())).with_hint(
-            "build and install the plugins with `scripts/install.sh`, or point --plugins-dir / \
-             AGENT_PLUGINS_DIR at the folder that holds them",
-        )
-    })?;
+    let meta = std::fs::metadata(dir)
+        .map_err(|source| KernelError::PluginsFolder { dir: dir.into(), source })?;
     if !meta.is_dir() {
-        return Err(HostError::config(format!("plugins folder {} is not a folder", dir.display())));
+        return Err(KernelError::NotAFolder(dir.into()));
     }
-    pluginfile::check_folder(dir).map_err(|p| {
-        let e = HostError::config(format!(
-            "refusing to load plugins from {}: {}",
-            dir.display(),
-            p.message
-        ));
-        match p.fix {
-            Some(fix) => e.with_hint(fix),
-            None => e,
-        }
+    pluginfile::check_folder(dir).map_err(|p| KernelError::UnsafeFolder {
+        dir: dir.into(),
+        message: p.message,
+        fix: p.fix,
     })?;
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| HostError::config(format!("cannot list {}: {e}", dir.display())))?
+        .map_err(|source| KernelError::ListFolder { dir: dir.into(), source })?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|p| is_library_name(p))
         .collect();
@@ -216,10 +150,7 @@ pub fn scan(dir: &Path, opts: &ScanOptions) -> Result<Catalog> {
         }
     }
     let grants = match &opts.grants {
-        Some(p) => Grants::load(p).map_err(|e| {
-            HostError::config(e.to_string())
-                .with_hint("fix or remove the file, then grant the plugins again")
-        })?,
+        Some(p) => Grants::load(p)?,
         None => Grants::default(),
     };
     let answers = read_manifests(&checked, &mut cache, opts);
@@ -227,9 +158,13 @@ pub fn scan(dir: &Path, opts: &ScanOptions) -> Result<Catalog> {
         // The name it declares, when it got that far: a run asking for it
         // then says why it cannot be used.
         let named = answer.as_ref().ok().and_then(|json| Manifest::from_json(json).ok());
-        match answer.and_then(|json| plugin_from(path.clone(), file, &json, opts, &grants)) {
+        let plugin = answer
+            .map_err(ManifestError::Unread)
+            .and_then(|json| plugin_from(path.clone(), file, &json, opts, &grants));
+        match plugin {
             Ok(plugin) => catalog.plugins.push(plugin),
-            Err(reason) => {
+            Err(e) => {
+                let reason = e.to_string();
                 let plugin = named.map(|m| m.name).filter(|n| validate_name(n).is_ok());
                 catalog.rejected.push(Rejected { path, plugin, reason })
             }
@@ -340,8 +275,8 @@ fn read_manifest(file: &File, opts: &ScanOptions) -> (std::result::Result<String
 pub fn inspect(
     file: &File,
     opts: &ScanOptions,
-) -> std::result::Result<(Manifest, Vec<ReadPath>), String> {
-    vetted(&read_manifest(file, opts).0?, opts)
+) -> std::result::Result<(Manifest, Vec<ReadPath>), ManifestError> {
+    vetted(&read_manifest(file, opts).0.map_err(ManifestError::Unread)?, opts)
 }
 
 /// Reads the manifest of a plugin file outside the plugins folder (for
@@ -351,62 +286,13 @@ pub fn check_file(
     path: &Path,
     file: CheckedFile,
     opts: &ScanOptions,
-) -> std::result::Result<Plugin, String> {
-    let json = read_manifest(&file.file, opts).0?;
+) -> std::result::Result<Plugin, ManifestError> {
+    let json = read_manifest(&file.file, opts).0.map_err(ManifestError::Unread)?;
     let grants = match &opts.grants {
-        Some(p) => Grants::load(p).map_err(|e| e.to_string())?,
+        Some(p) => Grants::load(p)?,
         None => Grants::default(),
     };
     plugin_from(path.to_path_buf(), file, &json, opts, &grants)
-}
-
-/// A manifest read from its JSON, with a usable name.
-fn checked_manifest(json: &str) -> std::result::Result<Manifest, String> {
-    let manifest = Manifest::from_json(json).map_err(|e| format!("invalid manifest: {e}"))?;
-    validate_name(&manifest.name)?;
-    Ok(manifest)
-}
-
-/// A manifest whose requests the host can consider at all: public hosts
-/// only, read paths that are well-formed and never the home, the plugins
-/// folder, a system folder or `/`; its texts made printable.
-fn vetted(
-    json: &str,
-    opts: &ScanOptions,
-) -> std::result::Result<(Manifest, Vec<ReadPath>), String> {
-    let mut manifest = checked_manifest(json)?;
-    if let Some(h) = manifest.hosts.iter().find(|h| super::destination::is_local_host(h)) {
-        return Err(format!(
-            "manifest host {h:?} is this machine or a private network; a plugin may name only \
-             public hosts (an operator reaches a local one through the plugin's base URL setting)"
-        ));
-    }
-    // Since contract 1.2 a daily plugin says which providers it reports
-    // for or observes; a daily manifest with neither was built before, and
-    // every one of its runs would fail on its first record.
-    if manifest.daily && manifest.providers.is_empty() && manifest.observes.is_empty() {
-        return Err(format!(
-            "built for a plugin contract before 1.2: a daily plugin now declares the providers \
-             it reports for (`providers`) or observes (`observes`), and this file declares \
-             neither; install this release's build of {} (`agent-host plugins install FILE`, \
-             or `scripts/install.sh` for the bundled plugins)",
-            manifest.name
-        ));
-    }
-    // Shown on terminals: no escape sequences.
-    manifest.version = crate::logging::printable(&manifest.version, false);
-    manifest.description = crate::logging::printable(&manifest.description, false);
-    let read_paths = manifest
-        .read_paths
-        .iter()
-        .map(|p| read_path(p, &manifest.settings))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    for p in &read_paths {
-        if let ReadPath::Fixed { path, .. } = p {
-            check_read_path(path, &opts.protected)?;
-        }
-    }
-    Ok((manifest, read_paths))
 }
 
 /// A plugin from its checked file and manifest JSON.
@@ -416,7 +302,7 @@ fn plugin_from(
     json: &str,
     opts: &ScanOptions,
     grants: &Grants,
-) -> std::result::Result<Plugin, String> {
+) -> std::result::Result<Plugin, ManifestError> {
     let (manifest, read_paths) = vetted(json, opts)?;
     let standing = grants.standing(&manifest.name, &file.identity.sha256, &Request::of(&manifest));
     Ok(Plugin {
@@ -427,42 +313,6 @@ fn plugin_from(
         read_paths,
         standing,
     })
-}
-
-/// A declared read path: `$NAME` (or `$NAME/sub`) of a declared setting, or
-/// a fixed path.
-fn read_path(p: &str, settings: &[String]) -> std::result::Result<ReadPath, String> {
-    let Some(rest) = p.strip_prefix('$') else {
-        return Ok(ReadPath::Fixed { declared: p.to_string(), path: resolve_read_path(p)? });
-    };
-    let (name, sub) = rest.split_once('/').unwrap_or((rest, ""));
-    if !settings.iter().any(|s| s == name) {
-        return Err(format!(
-            "read path {p:?} names {name}, which is not one of the plugin's settings"
-        ));
-    }
-    let plain = Path::new(sub).components().all(|c| matches!(c, std::path::Component::Normal(_)));
-    if !plain {
-        return Err(format!(
-            "read path {p:?}: what follows the setting must be a plain relative path"
-        ));
-    }
-    Ok(ReadPath::Setting { declared: p.to_string(), name: name.to_string(), sub: sub.to_string() })
-}
-
-/// A read path: absolute, or `~/…` under the user's home.
-fn resolve_read_path(p: &str) -> std::result::Result<PathBuf, String> {
-    let path = match p.strip_prefix("~/") {
-        Some(rest) => match std::env::var_os("HOME") {
-            Some(home) => PathBuf::from(home).join(rest),
-            None => return Err(format!("read path {p:?} needs HOME, which is not set")),
-        },
-        None => PathBuf::from(p),
-    };
-    if !path.is_absolute() || path.components().any(|c| c == std::path::Component::ParentDir) {
-        return Err(format!("read path {p:?} must be absolute (or start with ~/) without '..'"));
-    }
-    Ok(path)
 }
 
 fn is_library_name(path: &Path) -> bool {
@@ -605,17 +455,6 @@ impl ManifestCache {
                 let _ = tmp.persist(&path);
             }
         }
-    }
-}
-
-fn validate_name(name: &str) -> std::result::Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("invalid plugin name {name:?} (letters, digits, '_' and '-' only)"))
     }
 }
 

@@ -4,7 +4,7 @@
 use std::fs::{File, OpenOptions};
 use std::path::Path;
 
-use crate::error::{ErrorKind, HostError, Result};
+use super::error::{KernelError, Result};
 
 /// Held while collecting; dropping it releases the lock.
 pub struct RunLock {
@@ -14,21 +14,17 @@ pub struct RunLock {
 impl RunLock {
     /// Takes the lock, or fails at once with "another run is in progress".
     pub fn acquire(path: &Path) -> Result<RunLock> {
-        let file = OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(
-            |e| {
-                HostError::new(
-                    ErrorKind::Store,
-                    format!("cannot write in the home folder ({}): {e}", path.display()),
-                )
-                .with_hint("make the home folder writable, or free disk space; nothing was changed")
-            },
-        )?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|source| KernelError::HomeNotWritable { path: path.into(), source })?;
         try_lock(&file).map_err(|busy| {
             if busy {
-                HostError::new(ErrorKind::Busy, "another run is in progress in this home folder")
-                    .with_hint("wait for it to finish; the lock is released when it exits")
+                KernelError::Busy
             } else {
-                HostError::config(format!("cannot lock {}", path.display()))
+                KernelError::Lock(path.into())
             }
         })?;
         Ok(RunLock { _file: file })

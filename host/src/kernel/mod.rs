@@ -6,17 +6,20 @@
 
 pub mod capabilities;
 pub mod destination;
+pub mod error;
 pub mod grants;
 pub mod http;
 pub mod isolate;
 pub mod job;
 pub mod loader;
 pub mod lock;
+pub mod manifest;
 pub mod pacer;
 pub mod plan;
 pub mod pluginfile;
 pub mod protocol;
-pub mod runner;
+pub mod run;
 pub mod sandbox;
 pub mod sink;
+pub mod status;
 pub mod worker;

@@ -400,8 +400,7 @@ pub fn is_secret_name(name: &str) -> bool {
 /// Whether a value is a URL with a password in it (`postgres://u:pw@h/db`).
 /// A URL's password, as written and percent-decoded.
 fn url_password(value: &str) -> Vec<String> {
-    let Some(p) = url::Url::parse(value).ok().and_then(|u| u.password().map(str::to_string))
-    else {
+    let Some(p) = url::Url::parse(value).ok().and_then(|u| u.password().map(str::to_string)) else {
         return Vec::new();
     };
     let decoded = url::form_urlencoded::parse(format!("p={p}").as_bytes())

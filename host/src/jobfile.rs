@@ -53,9 +53,8 @@ pub fn store_url(home: &std::path::Path) -> Result<Option<String>> {
     }
     let path = home.join(FILE);
     let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
-    let parsed: OnlyStore = toml::from_str(&text).map_err(|e| {
-        HostError::config(format!("{}: {}", path.display(), e.message().trim()))
-    })?;
+    let parsed: OnlyStore = toml::from_str(&text)
+        .map_err(|e| HostError::config(format!("{}: {}", path.display(), e.message().trim())))?;
     Ok(parsed.store.map(|s| s.url).filter(|u| !u.trim().is_empty()))
 }
 

@@ -77,8 +77,7 @@ fn a_host_stopped_while_a_window_hangs_loses_time_never_days() {
             .unwrap();
         // Every other window commits; the hung one is still in flight.
         // The database may not exist yet, or not be migrated yet.
-        let committed =
-            || home.try_number("SELECT count(*) FROM coverage") == Some(2 * all - hole);
+        let committed = || home.try_number("SELECT count(*) FROM coverage") == Some(2 * all - hole);
         wait_for("the other windows", committed);
         assert_eq!(home.number("SELECT count(*) FROM runs WHERE status = 'running'"), 1, "{name}");
         // SAFETY: signalling the host process this test started.

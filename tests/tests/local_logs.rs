@@ -176,7 +176,8 @@ fn an_import_in_many_runs_keeps_what_one_run_does() {
     assert_eq!(home.count("calls"), 9, "the 9 Claude Code calls, each once");
     let s = summary(&home, "2026-11-01", "2026-11-02");
     assert_eq!(estimated(&s, "Anthropic"), dec(ANTHROPIC_DAY1) + dec(ANTHROPIC_DAY2));
-    let state = home.text("SELECT state FROM plugin_state WHERE plugin_name LIKE 'claude_code_logs%'");
+    let state =
+        home.text("SELECT state FROM plugin_state WHERE plugin_name LIKE 'claude_code_logs%'");
     assert!(!state.contains("todo"), "the import is done: nothing left to read: {state}");
     let again = home.run(&["run", "--plugin", "claude_code_logs", "--json"]);
     assert_eq!(again.expect_code(0).json()[0]["records_received"], 1, "only the provider's name");

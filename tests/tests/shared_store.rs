@@ -23,7 +23,12 @@ fn days() -> impl Iterator<Item = NaiveDate> {
 
 /// A machine: the collectors against `sim`, the log readers on `logs`,
 /// writing into `store` as `machine`.
-fn machine(sim: &agent_host_tests::Simulator, logs: &std::path::Path, store: &str, name: &str) -> Home {
+fn machine(
+    sim: &agent_host_tests::Simulator,
+    logs: &std::path::Path,
+    store: &str,
+    name: &str,
+) -> Home {
     let mut home = Home::with_plugins(&[
         "openai_collector",
         "anthropic_collector",
@@ -89,18 +94,14 @@ fn two_machines_on_one_store_count_every_day_and_call_once_and_each_see_all() {
     }
     // The synced logs' calls, once: 9 Claude Code and 9 Codex calls.
     assert_eq!(shared.rows("SELECT count(*) FROM calls")[0][0].as_deref(), Some("18"));
-    let sums = shared.rows(
-        "SELECT sum(calls) FROM call_days UNION ALL SELECT count(*) FROM calls",
-    );
+    let sums = shared.rows("SELECT sum(calls) FROM call_days UNION ALL SELECT count(*) FROM calls");
     assert_eq!(sums[0][0], sums[1][0], "the kept sums count each call once");
     // Both machines ran; each sees the same whole picture.
     let machines = shared.rows("SELECT DISTINCT machine FROM runs ORDER BY 1");
     assert_eq!(machines, [[Some("desktop".to_string())], [Some("laptop".to_string())]]);
     let views: Vec<String> = homes
         .iter()
-        .map(|h| {
-            h.run(&["summary", "--from", FROM, "--to", TO, "--json"]).expect_code(0).stdout()
-        })
+        .map(|h| h.run(&["summary", "--from", FROM, "--to", TO, "--json"]).expect_code(0).stdout())
         .collect();
     assert_eq!(views[0], views[1]);
     let s: serde_json::Value = serde_json::from_str(&views[0]).unwrap();
@@ -208,7 +209,11 @@ fn the_store_password_appears_in_no_output_log_row_or_export() {
         home.env("AGENT_STORE_URL", &bad);
         let run = home.run(&["summary"]);
         assert_ne!(run.code(), 0, "{bad}");
-        assert!(run.stderr().contains("***") || run.stderr().contains("nobody_here"), "{}", run.stderr());
+        assert!(
+            run.stderr().contains("***") || run.stderr().contains("nobody_here"),
+            "{}",
+            run.stderr()
+        );
         seen.push(run.stdout());
         seen.push(run.stderr());
     }

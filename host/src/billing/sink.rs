@@ -365,7 +365,7 @@ mod tests {
             key: p.into(),
             payload: serde_json::json!({"provider": p, "display_name": n}).to_string(),
         };
-        let mut store = Store::open_in_memory().unwrap();
+        let mut store = Store::for_tests();
         let tx = store.transaction().unwrap();
         tx.upsert_providers(
             &[parse_provider(&named("anthropic", "Anthropic").payload).unwrap()],
@@ -388,7 +388,7 @@ mod tests {
 
     #[test]
     fn daily_totals_equal_the_detailed_rows_through_revisions_and_replacements() {
-        let mut store = Store::open_in_memory().unwrap();
+        let mut store = Store::for_tests();
         let days = [day("2025-01-01"), day("2025-01-02")];
         store_run(
             &mut store,
@@ -435,14 +435,17 @@ mod tests {
     }
 
     fn revisions(store: &Store) -> i64 {
-        let n: Vec<i64> =
-            store.query_all("read", "SELECT count(*) FROM revisions", crate::store::sql::args![], |r| r.get(0)).unwrap();
+        let n: Vec<i64> = store
+            .query_all("read", "SELECT count(*) FROM revisions", crate::store::sql::args![], |r| {
+                r.get(0)
+            })
+            .unwrap();
         n[0]
     }
 
     #[test]
     fn a_re_pull_updates_every_attribute_and_only_moved_totals_are_revisions() {
-        let mut store = Store::open_in_memory().unwrap();
+        let mut store = Store::for_tests();
         let days = [day("2025-01-01")];
         // As a release that did not flag Priority Tier usage stored it.
         store_run(
@@ -479,8 +482,11 @@ mod tests {
             vec![cost("2025-01-01", "opus", "b", "1.1"), priority_usage("2025-01-01", 500, true)],
         );
         assert_eq!(revisions(&store), 0, "a re-keyed day with the same totals");
-        let projects: Vec<String> =
-            store.query_all("read", "SELECT project FROM cost_rows", crate::store::sql::args![], |r| r.get(0)).unwrap();
+        let projects: Vec<String> = store
+            .query_all("read", "SELECT project FROM cost_rows", crate::store::sql::args![], |r| {
+                r.get(0)
+            })
+            .unwrap();
         assert_eq!(projects, ["b"]);
         // A real revision: the amount moves; both the change and the row it
         // replaced are recorded.

@@ -3,8 +3,8 @@
 
 use std::io::Write;
 
-use crate::context::Context;
 use crate::cli::MigrateArgs;
+use crate::context::Context;
 use crate::error::{ExitCode, HostError, Result};
 use crate::kernel::lock::RunLock;
 use crate::store::{Location, Store};
@@ -23,7 +23,8 @@ pub fn migrate(ctx: &Context, args: &MigrateArgs) -> Result<u8> {
     let copied = source.copy_into(&mut target, args.append)?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        let json = serde_json::json!({ "from": from.to_string(), "to": to.to_string(), "tables": copied });
+        let json =
+            serde_json::json!({ "from": from.to_string(), "to": to.to_string(), "tables": copied });
         writeln!(out, "{json}").map_err(super::write_err)?;
         return Ok(ExitCode::OK);
     }
@@ -41,7 +42,11 @@ pub fn migrate(ctx: &Context, args: &MigrateArgs) -> Result<u8> {
     writeln!(
         out,
         "to use it from now on, set AGENT_STORE_URL={} in {} (or [store] url in agent-host.toml)",
-        if matches!(to, Location::Postgres(_)) { "<the URL you gave>".to_string() } else { args.to.clone() },
+        if matches!(to, Location::Postgres(_)) {
+            "<the URL you gave>".to_string()
+        } else {
+            args.to.clone()
+        },
         ctx.settings.env_file().display()
     )
     .map_err(super::write_err)?;

@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::NaiveDate;
 use super::sql::args;
+use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::{Result, Store, StoreError, Tx};
@@ -76,20 +76,20 @@ args![],
 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
 )?;
         let days: BTreeMap<(String, String), i64> = self.query_all(
-"read accounts",
-"SELECT provider, account, count(DISTINCT day) FROM (
+            "read accounts",
+            "SELECT provider, account, count(DISTINCT day) FROM (
                 SELECT provider, account, day FROM cost_rows
                 UNION ALL SELECT provider, account, day FROM usage_rows
              ) AS all_rows GROUP BY provider, account",
-args![],
-|r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)),
-)?;
+            args![],
+            |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)),
+        )?;
         let identities: Vec<(String, String)> = self.query_all(
-"read identities",
-"SELECT plugin_name, identity FROM job_identities ORDER BY identity",
-args![],
-|r| Ok((r.get(0)?, r.get(1)?)),
-)?;
+            "read identities",
+            "SELECT plugin_name, identity FROM job_identities ORDER BY identity",
+            args![],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         let mut out: Vec<AccountRow> = Vec::new();
         for (provider, account, job, _, first, last) in groups {
             let same = out.last().is_some_and(|a| a.provider == provider && a.account == account);
@@ -120,12 +120,12 @@ args![],
     /// The jobs recorded with `identity`, and the account each gave.
     pub fn jobs_of_identity(&self, identity: &str) -> Result<Vec<KnownJob>> {
         self.query_all(
-"read identities",
-"SELECT plugin_name, plugin, account FROM job_identities WHERE identity = ?1
+            "read identities",
+            "SELECT plugin_name, plugin, account FROM job_identities WHERE identity = ?1
              ORDER BY plugin_name, account",
-args![identity],
-|r| Ok(KnownJob { job: r.get(0)?, plugin: r.get(1)?, account: r.get(2)? }),
-)
+            args![identity],
+            |r| Ok(KnownJob { job: r.get(0)?, plugin: r.get(1)?, account: r.get(2)? }),
+        )
     }
 }
 
@@ -144,12 +144,18 @@ impl Tx<'_> {
         now: &str,
     ) -> Result<()> {
         const WHAT: &str = "record the job's identity";
-        let first: Option<String> = self
-            .db
-            .row(WHAT, "SELECT min(first_seen) FROM job_identities WHERE identity = ?1", args![identity], |r| r.get(0))?;
+        let first: Option<String> = self.db.row(
+            WHAT,
+            "SELECT min(first_seen) FROM job_identities WHERE identity = ?1",
+            args![identity],
+            |r| r.get(0),
+        )?;
         if replace {
-            self.db
-                .exec(WHAT, "DELETE FROM job_identities WHERE identity = ?1", args![identity])?;
+            self.db.exec(
+                WHAT,
+                "DELETE FROM job_identities WHERE identity = ?1",
+                args![identity],
+            )?;
         }
         self.db
             .exec(WHAT, "INSERT INTO job_identities (plugin_name, plugin, identity, account, first_seen,
@@ -174,11 +180,13 @@ impl Tx<'_> {
         const WHAT: &str = "move rows to another job";
         let mut rows = 0;
         for table in ["cost_rows", "usage_rows", "usage_priced"] {
-            rows += self
-                .db
-                .exec(WHAT, &format!(
-                        "UPDATE {table} SET plugin_name = ?3 WHERE plugin_name = ?1 AND provider = ?2"
-                    ), args![from_job, provider, job])?;
+            rows += self.db.exec(
+                WHAT,
+                &format!(
+                    "UPDATE {table} SET plugin_name = ?3 WHERE plugin_name = ?1 AND provider = ?2"
+                ),
+                args![from_job, provider, job],
+            )?;
         }
         Ok(rows)
     }
@@ -268,23 +276,31 @@ impl Tx<'_> {
         }
         for day in moved.overlapping.keys() {
             for table in ["cost_rows", "usage_rows", "usage_priced"] {
-                self.db
-                    .exec(WHAT, &format!("DELETE FROM {table} WHERE {source} AND day = ?4"), args![provider, from, job, day.to_string()])?;
+                self.db.exec(
+                    WHAT,
+                    &format!("DELETE FROM {table} WHERE {source} AND day = ?4"),
+                    args![provider, from, job, day.to_string()],
+                )?;
             }
         }
         for table in ["cost_rows", "usage_rows", "usage_priced"] {
-            moved.rows += self
-                .db
-                .exec(WHAT, &format!(
-                        "UPDATE {table} SET account = ?4, plugin_name = coalesce(?5, plugin_name)
+            moved.rows += self.db.exec(
+                WHAT,
+                &format!(
+                    "UPDATE {table} SET account = ?4, plugin_name = coalesce(?5, plugin_name)
                          WHERE {source}"
-                    ), args![provider, from, job, into, new_job])?;
+                ),
+                args![provider, from, job, into, new_job],
+            )?;
         }
         // Calls (local logs, estimates) follow a renamed account; a job's
         // adoption concerns billed rows only.
         if job.is_none() {
-            self.db
-                .exec(WHAT, "UPDATE calls SET account = ?3 WHERE provider = ?1 AND account = ?2", args![provider, from, into])?;
+            self.db.exec(
+                WHAT,
+                "UPDATE calls SET account = ?3 WHERE provider = ?1 AND account = ?2",
+                args![provider, from, into],
+            )?;
         }
         let providers = BTreeSet::from([provider.to_string()]);
         let days: Vec<NaiveDate> = moving.into_iter().collect();
@@ -312,9 +328,12 @@ impl Tx<'_> {
                 "SELECT {columns} FROM {table} WHERE provider = ?1 AND day = ?2 AND account = ?4"
             );
             let sql = format!("SELECT EXISTS ({a} EXCEPT {b}) OR EXISTS ({b} EXCEPT {a})");
-            let d: bool = self
-                .db
-                .row("compare two accounts' days", &sql, args![provider, day.to_string(), from, into, job], |r| r.get(0))?;
+            let d: bool = self.db.row(
+                "compare two accounts' days",
+                &sql,
+                args![provider, day.to_string(), from, into, job],
+                |r| r.get(0),
+            )?;
             differ |= d;
         }
         Ok(!differ)
@@ -355,7 +374,7 @@ mod tests {
 
     #[test]
     fn a_merge_keeps_one_copy_of_identical_days_and_refuses_differing_ones() {
-        let mut store = Store::open_in_memory().unwrap();
+        let mut store = Store::for_tests();
         cost(&store, "default", "openai_collector", "2025-08-01", "1.5");
         cost(&store, "default", "openai_collector", "2025-08-02", "2");
         cost(&store, "acme", "openai-acme", "2025-08-02", "2");
@@ -367,13 +386,9 @@ mod tests {
         assert_eq!(moved.rows, 1, "the identical day kept acme's copy");
         assert_eq!(moved.overlapping, BTreeMap::from([(day("2025-08-02"), true)]));
         assert_eq!(accounts(&store), [("acme".to_string(), 3)]);
-        let total: Vec<String> =
-            store.query_all(
-"read",
-"SELECT dec_sum(cost) FROM results",
-args![],
-|r| r.get(0),
-).unwrap();
+        let total: Vec<String> = store
+            .query_all("read", "SELECT dec_sum(cost) FROM results", args![], |r| r.get(0))
+            .unwrap();
         assert_eq!(total, ["3.5"], "results of the moved days, each counted once");
 
         cost(&store, "globex", "openai-globex", "2025-08-03", "4");

@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hash;
 
+use super::sql::{args, Db, Row};
 use bigdecimal::{BigDecimal, Zero};
 use chrono::NaiveDate;
-use super::sql::{args, Db, Row};
 
 use super::reports::Breakdown;
 use super::{Result, StoreError, Tx};
@@ -89,11 +89,7 @@ trait DayTable {
     /// a revision, however its rows are keyed.
     fn total(key: &Self::Key) -> &str;
     fn describe(key: &Self::Key) -> String;
-    fn upsert(
-        db: &Db,
-        row: &Self::Row,
-        input: &SinkInput<'_>,
-    ) -> Result<usize>;
+    fn upsert(db: &Db, row: &Self::Row, input: &SinkInput<'_>) -> Result<usize>;
     fn delete(db: &Db, key: &Self::Key) -> Result<usize>;
 }
 
@@ -221,48 +217,52 @@ impl DayTable for Costs {
             .join("|")
     }
 
-    fn upsert(
-        db: &Db,
-        row: &CostRow,
-        input: &SinkInput<'_>,
-    ) -> Result<usize> {
+    fn upsert(db: &Db, row: &CostRow, input: &SinkInput<'_>) -> Result<usize> {
         let k = &row.key;
-        db.exec("store rows", Self::UPSERT, args![
-            k.provider,
-            k.account,
-            k.day.to_string(),
-            k.project,
-            k.api_key,
-            k.line_item,
-            k.model,
-            k.token_type,
-            k.cost_type,
-            k.service_tier,
-            k.context_window,
-            row.amount.to_stored(),
-            row.currency,
-            row.quantity,
-            row.quantity_unit,
-            input.plugin,
-            input.run_id,
-            input.collected_at
-        ])
+        db.exec(
+            "store rows",
+            Self::UPSERT,
+            args![
+                k.provider,
+                k.account,
+                k.day.to_string(),
+                k.project,
+                k.api_key,
+                k.line_item,
+                k.model,
+                k.token_type,
+                k.cost_type,
+                k.service_tier,
+                k.context_window,
+                row.amount.to_stored(),
+                row.currency,
+                row.quantity,
+                row.quantity_unit,
+                input.plugin,
+                input.run_id,
+                input.collected_at
+            ],
+        )
     }
 
     fn delete(db: &Db, k: &CostKey) -> Result<usize> {
-        db.exec("store rows", Self::DELETE, args![
-            k.provider,
-            k.account,
-            k.day.to_string(),
-            k.project,
-            k.api_key,
-            k.line_item,
-            k.model,
-            k.token_type,
-            k.cost_type,
-            k.service_tier,
-            k.context_window
-        ])
+        db.exec(
+            "store rows",
+            Self::DELETE,
+            args![
+                k.provider,
+                k.account,
+                k.day.to_string(),
+                k.project,
+                k.api_key,
+                k.line_item,
+                k.model,
+                k.token_type,
+                k.cost_type,
+                k.service_tier,
+                k.context_window
+            ],
+        )
     }
 }
 
@@ -353,47 +353,51 @@ impl DayTable for Usage {
             .join("|")
     }
 
-    fn upsert(
-        db: &Db,
-        row: &UsageRow,
-        input: &SinkInput<'_>,
-    ) -> Result<usize> {
+    fn upsert(db: &Db, row: &UsageRow, input: &SinkInput<'_>) -> Result<usize> {
         let k = &row.key;
-        db.exec("store rows", Self::UPSERT, args![
-            k.provider,
-            k.account,
-            k.day.to_string(),
-            k.source,
-            k.model,
-            k.project,
-            k.api_key,
-            k.user_id,
-            k.service_tier,
-            k.dims,
-            k.metric,
-            row.quantity,
-            row.counts_as_tokens,
-            input.plugin,
-            input.run_id,
-            input.collected_at,
-            row.not_in_cost
-        ])
+        db.exec(
+            "store rows",
+            Self::UPSERT,
+            args![
+                k.provider,
+                k.account,
+                k.day.to_string(),
+                k.source,
+                k.model,
+                k.project,
+                k.api_key,
+                k.user_id,
+                k.service_tier,
+                k.dims,
+                k.metric,
+                row.quantity,
+                row.counts_as_tokens,
+                input.plugin,
+                input.run_id,
+                input.collected_at,
+                row.not_in_cost
+            ],
+        )
     }
 
     fn delete(db: &Db, k: &UsageKey) -> Result<usize> {
-        db.exec("store rows", Self::DELETE, args![
-            k.provider,
-            k.account,
-            k.day.to_string(),
-            k.source,
-            k.model,
-            k.project,
-            k.api_key,
-            k.user_id,
-            k.service_tier,
-            k.dims,
-            k.metric
-        ])
+        db.exec(
+            "store rows",
+            Self::DELETE,
+            args![
+                k.provider,
+                k.account,
+                k.day.to_string(),
+                k.source,
+                k.model,
+                k.project,
+                k.api_key,
+                k.user_id,
+                k.service_tier,
+                k.dims,
+                k.metric
+            ],
+        )
     }
 }
 
@@ -533,7 +537,8 @@ impl Tx<'_> {
                     web_searches = ?19, run_id = ?20";
         let (mut written, mut changed) = (0, 0);
         for c in calls {
-            let stored = self.db.row_opt("read calls", read, args![plugin, c.source, c.key], |r| {
+            let stored =
+                self.db.row_opt("read calls", read, args![plugin, c.source, c.key], |r| {
                     let group: [String; 7] = [
                         r.get(7)?,
                         r.get(8)?,
@@ -570,7 +575,10 @@ impl Tx<'_> {
                 }
             };
             let [input, output, read_, write_5m, write_1h, reasoning, searches] = count_params(&p);
-            self.db.exec("store calls", insert, args![
+            self.db.exec(
+                "store calls",
+                insert,
+                args![
                     plugin,
                     c.source,
                     c.key,
@@ -592,7 +600,8 @@ impl Tx<'_> {
                     searches,
                     run_id,
                     self.machine
-                ])?;
+                ],
+            )?;
         }
         Ok((written, changed))
     }
@@ -605,17 +614,25 @@ impl Tx<'_> {
                  AND (account = ?4 OR ?4 IS NULL)";
         for day in input.complete_days {
             for provider in input.claims {
-                self.db.exec(WHAT, clear, args![input.plugin, day.to_string(), provider, input.account])?;
+                self.db.exec(
+                    WHAT,
+                    clear,
+                    args![input.plugin, day.to_string(), provider, input.account],
+                )?;
             }
         }
-        let insert = "INSERT INTO usage_priced (plugin_name, provider, account, day, model, project,
+        let insert =
+            "INSERT INTO usage_priced (plugin_name, provider, account, day, model, project,
                     service_tier, long_context, not_in_cost, input, output, cache_read,
                     cache_write_5m, cache_write_1h, reasoning, web_searches)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
         for r in rows.iter().filter(|r| input.complete_days.contains(&r.day)) {
             let [input_, output, read_, write_5m, write_1h, reasoning, searches] =
                 count_params(&r.priced);
-            self.db.exec(WHAT, insert, args![
+            self.db.exec(
+                WHAT,
+                insert,
+                args![
                     input.plugin,
                     r.provider,
                     r.account,
@@ -632,7 +649,8 @@ impl Tx<'_> {
                     write_1h,
                     reasoning,
                     searches
-                ])?;
+                ],
+            )?;
         }
         Ok(())
     }
@@ -661,11 +679,11 @@ impl Tx<'_> {
             "DO NOTHING"
         };
         let stmt = &format!(
-                "INSERT INTO providers (provider, display_name, service_name, service_category,
+            "INSERT INTO providers (provider, display_name, service_name, service_category,
                     service_subcategory, sub_account_type, not_in_cost_note, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (provider) {on_conflict}"
-            );
+        );
         let others = "SELECT provider, display_name FROM providers";
         let known: Vec<(String, String)> =
             self.db.rows("read providers", others, args![], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -679,16 +697,20 @@ impl Tx<'_> {
                     p.provider, p.display_name
                 )));
             }
-            self.db.exec("store providers", stmt, args![
-                p.provider,
-                p.display_name,
-                p.service_name,
-                p.service_category,
-                p.service_subcategory,
-                p.sub_account_type,
-                p.not_in_cost_note,
-                now
-            ])?;
+            self.db.exec(
+                "store providers",
+                stmt,
+                args![
+                    p.provider,
+                    p.display_name,
+                    p.service_name,
+                    p.service_category,
+                    p.service_subcategory,
+                    p.sub_account_type,
+                    p.not_in_cost_note,
+                    now
+                ],
+            )?;
         }
         Ok(())
     }
@@ -701,7 +723,8 @@ impl Tx<'_> {
         days: &[NaiveDate],
         now: &str,
     ) -> Result<()> {
-        let stmt = "INSERT INTO results (provider, date, tokens, cost, collected_at, not_in_cost_tokens)
+        let stmt =
+            "INSERT INTO results (provider, date, tokens, cost, collected_at, not_in_cost_tokens)
                  SELECT COALESCE((SELECT display_name FROM providers WHERE provider = ?1), ?1), ?2,
                    COALESCE(SUM(quantity), 0),
                    (SELECT dec_sum(amount) FROM cost_rows WHERE provider = ?1 AND day = ?2),
@@ -734,9 +757,15 @@ impl Tx<'_> {
         let mut out = Vec::new();
         for p in providers {
             for d in days {
-                let rows: Vec<NotInCost> = self.db.rows(WHAT, stmt, args![p, d.to_string()], |r| {
-                    Ok(NotInCost { provider: r.get(0)?, day: *d, tokens: r.get(1)?, note: r.get(2)? })
-                })?;
+                let rows: Vec<NotInCost> =
+                    self.db.rows(WHAT, stmt, args![p, d.to_string()], |r| {
+                        Ok(NotInCost {
+                            provider: r.get(0)?,
+                            day: *d,
+                            tokens: r.get(1)?,
+                            note: r.get(2)?,
+                        })
+                    })?;
                 out.extend(rows);
             }
         }
@@ -785,7 +814,8 @@ struct CallSums<'t> {
     tiers: Vec<u64>,
 }
 
-const SUMS_ADD: &str = "INSERT INTO call_days (day, provider, account, model, project, service_tier,
+const SUMS_ADD: &str =
+    "INSERT INTO call_days (day, provider, account, model, project, service_tier,
         speed, over, calls, input, output, cache_read, cache_write_5m,
         cache_write_1h, reasoning, web_searches)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
@@ -827,21 +857,33 @@ impl<'t> CallSums<'t> {
     fn add(&mut self, group: &[String; 7], p: &billing_records::Priced) -> Result<()> {
         let [input, output, read, write_5m, write_1h, reasoning, searches] = count_params(p);
         let (g, over) = (group, self.over(p));
-        self.db.exec("keep the sums of calls", SUMS_ADD, args![
+        self.db.exec(
+            "keep the sums of calls",
+            SUMS_ADD,
+            args![
                 g[0], g[1], g[2], g[3], g[4], g[5], g[6], over, 1, input, output, read, write_5m,
                 write_1h, reasoning, searches
-            ])?;
+            ],
+        )?;
         Ok(())
     }
 
     fn remove(&mut self, group: &[String; 7], p: &billing_records::Priced) -> Result<()> {
         let [input, output, read, write_5m, write_1h, reasoning, searches] = count_params(p);
         let (g, over) = (group, self.over(p));
-        self.db.exec("keep the sums of calls", SUMS_REMOVE, args![
+        self.db.exec(
+            "keep the sums of calls",
+            SUMS_REMOVE,
+            args![
                 g[0], g[1], g[2], g[3], g[4], g[5], g[6], over, input, output, read, write_5m,
                 write_1h, reasoning, searches
-            ])?;
-        self.db.exec("keep the sums of calls", SUMS_EMPTY, args![g[0], g[1], g[2], g[3], g[4], g[5], g[6], over])?;
+            ],
+        )?;
+        self.db.exec(
+            "keep the sums of calls",
+            SUMS_EMPTY,
+            args![g[0], g[1], g[2], g[3], g[4], g[5], g[6], over],
+        )?;
         Ok(())
     }
 }

@@ -2,8 +2,8 @@
 //! instant and the agent's session of every call (sessions, 5-hour blocks,
 //! the status line); the grouped reads are in [`super::reports`].
 
-use chrono::NaiveDate;
 use super::sql::args;
+use chrono::NaiveDate;
 
 use super::reports::{priced_columns, DISPLAY};
 use super::{Result, Store};
@@ -52,8 +52,12 @@ impl Store {
 
     /// Whether `plugin` has ever stored a call.
     pub fn has_calls(&self, plugin: &str) -> Result<bool> {
-        self.db
-            .row("read calls", "SELECT EXISTS (SELECT 1 FROM calls WHERE plugin_name = ?1)", args![plugin], |r| r.get(0))
+        self.db.row(
+            "read calls",
+            "SELECT EXISTS (SELECT 1 FROM calls WHERE plugin_name = ?1)",
+            args![plugin],
+            |r| r.get(0),
+        )
     }
 
     /// Every call between two UTC days, oldest first (calls without an

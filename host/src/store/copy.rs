@@ -25,9 +25,22 @@ const TABLES: &[Table] = &[
     Table {
         name: "runs",
         columns: &[
-            "id", "plugin_name", "status", "started_at", "finished_at", "error",
-            "records_received", "records_written", "records_changed", "window_from", "window_to",
-            "isolated", "duration_ms", "plugin_sha256", "trigger", "machine",
+            "id",
+            "plugin_name",
+            "status",
+            "started_at",
+            "finished_at",
+            "error",
+            "records_received",
+            "records_written",
+            "records_changed",
+            "window_from",
+            "window_to",
+            "isolated",
+            "duration_ms",
+            "plugin_sha256",
+            "trigger",
+            "machine",
         ],
         order: "rowid",
         money: &[],
@@ -53,9 +66,24 @@ const TABLES: &[Table] = &[
     Table {
         name: "cost_rows",
         columns: &[
-            "provider", "account", "day", "project", "api_key", "line_item", "model",
-            "token_type", "cost_type", "service_tier", "context_window", "amount", "currency",
-            "quantity", "quantity_unit", "plugin_name", "run_id", "collected_at",
+            "provider",
+            "account",
+            "day",
+            "project",
+            "api_key",
+            "line_item",
+            "model",
+            "token_type",
+            "cost_type",
+            "service_tier",
+            "context_window",
+            "amount",
+            "currency",
+            "quantity",
+            "quantity_unit",
+            "plugin_name",
+            "run_id",
+            "collected_at",
         ],
         order: "day, provider, account",
         money: &["amount"],
@@ -63,9 +91,23 @@ const TABLES: &[Table] = &[
     Table {
         name: "usage_rows",
         columns: &[
-            "provider", "account", "day", "source", "model", "project", "api_key", "user_id",
-            "service_tier", "dims", "metric", "quantity", "counts_as_tokens", "plugin_name",
-            "run_id", "collected_at", "not_in_cost",
+            "provider",
+            "account",
+            "day",
+            "source",
+            "model",
+            "project",
+            "api_key",
+            "user_id",
+            "service_tier",
+            "dims",
+            "metric",
+            "quantity",
+            "counts_as_tokens",
+            "plugin_name",
+            "run_id",
+            "collected_at",
+            "not_in_cost",
         ],
         order: "day, provider, account",
         money: &[],
@@ -73,7 +115,13 @@ const TABLES: &[Table] = &[
     Table {
         name: "revisions",
         columns: &[
-            "table_name", "day", "natural_key", "old_value", "new_value", "run_id", "changed_at",
+            "table_name",
+            "day",
+            "natural_key",
+            "old_value",
+            "new_value",
+            "run_id",
+            "changed_at",
         ],
         order: "id",
         money: &[],
@@ -105,8 +153,14 @@ const TABLES: &[Table] = &[
     Table {
         name: "providers",
         columns: &[
-            "provider", "display_name", "service_name", "service_category",
-            "service_subcategory", "sub_account_type", "not_in_cost_note", "updated_at",
+            "provider",
+            "display_name",
+            "service_name",
+            "service_category",
+            "service_subcategory",
+            "sub_account_type",
+            "not_in_cost_note",
+            "updated_at",
         ],
         order: "provider",
         money: &[],
@@ -120,9 +174,27 @@ const TABLES: &[Table] = &[
     Table {
         name: "calls",
         columns: &[
-            "plugin_name", "source", "key", "provider", "account", "day", "at", "model",
-            "project", "session", "service_tier", "speed", "input", "output", "cache_read",
-            "cache_write_5m", "cache_write_1h", "reasoning", "web_searches", "run_id", "machine",
+            "plugin_name",
+            "source",
+            "key",
+            "provider",
+            "account",
+            "day",
+            "at",
+            "model",
+            "project",
+            "session",
+            "service_tier",
+            "speed",
+            "input",
+            "output",
+            "cache_read",
+            "cache_write_5m",
+            "cache_write_1h",
+            "reasoning",
+            "web_searches",
+            "run_id",
+            "machine",
         ],
         order: "plugin_name, source, key",
         money: &[],
@@ -130,9 +202,22 @@ const TABLES: &[Table] = &[
     Table {
         name: "usage_priced",
         columns: &[
-            "plugin_name", "provider", "account", "day", "model", "project", "service_tier",
-            "long_context", "not_in_cost", "input", "output", "cache_read", "cache_write_5m",
-            "cache_write_1h", "reasoning", "web_searches",
+            "plugin_name",
+            "provider",
+            "account",
+            "day",
+            "model",
+            "project",
+            "service_tier",
+            "long_context",
+            "not_in_cost",
+            "input",
+            "output",
+            "cache_read",
+            "cache_write_5m",
+            "cache_write_1h",
+            "reasoning",
+            "web_searches",
         ],
         order: "plugin_name, day, provider, account, model",
         money: &[],
@@ -198,9 +283,7 @@ impl Store {
         let before: Vec<(u64, Vec<BigDecimal>)> =
             TABLES.iter().map(|t| measure(target, t)).collect::<Result<_>>()?;
         if !append {
-            if let Some((t, (n, _))) =
-                TABLES.iter().zip(&before).find(|(_, (n, _))| *n > 0)
-            {
+            if let Some((t, (n, _))) = TABLES.iter().zip(&before).find(|(_, (n, _))| *n > 0) {
                 return Err(StoreError::NotEmpty(format!(
                     "the target already holds history ({n} rows in {})",
                     t.name
@@ -276,7 +359,9 @@ impl Store {
                     rows_after - rows_before
                 )));
             }
-            for (((m, sum), after), before) in t.money.iter().zip(&sums).zip(&sums_after).zip(sums_before) {
+            for (((m, sum), after), before) in
+                t.money.iter().zip(&sums).zip(&sums_after).zip(sums_before)
+            {
                 if &(after - before) != sum {
                     return Err(StoreError::Invalid(format!(
                         "{}.{m}: {sum} here, but the target gained {}",

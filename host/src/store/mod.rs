@@ -199,7 +199,9 @@ impl StoreError {
             None => e.to_string(),
         };
         match e.code() {
-            _ if e.is_closed() => StoreError::Unreachable(format!("the connection closed ({detail})")),
+            _ if e.is_closed() => {
+                StoreError::Unreachable(format!("the connection closed ({detail})"))
+            }
             Some(c) if *c == SqlState::DISK_FULL => StoreError::Full(detail),
             Some(c) if *c == SqlState::READ_ONLY_SQL_TRANSACTION => StoreError::ReadOnly(detail),
             Some(c)
@@ -257,7 +259,7 @@ impl Store {
             Location::Postgres(url) => {
                 let mut client = postgres::connect(url)?;
                 postgres::migrate(&mut client, &at.to_string())?;
-                Ok(Store::from_db(Db::Pg(sql::PgConn::new(client))))
+                Ok(Store::from_db(Db::Pg(Box::new(sql::PgConn::new(client)))))
             }
         }
     }
@@ -285,7 +287,7 @@ impl Store {
                 client
                     .batch_execute("SET default_transaction_read_only = on")
                     .map_err(|e| StoreError::postgres("open the store read-only", e))?;
-                Ok(Db::Pg(sql::PgConn::new(client)))
+                Ok(Db::Pg(Box::new(sql::PgConn::new(client))))
             }
         }
         .map(Store::from_db)
@@ -307,6 +309,28 @@ impl Store {
     /// A fresh in-memory SQLite database (tests and benchmarks).
     pub fn open_in_memory() -> Result<Store> {
         sqlite::open_in_memory().map(Db::Lite).map(Store::from_db)
+    }
+
+    /// A fresh store for a unit test: in memory, or, when the suite runs
+    /// on PostgreSQL (`AGENT_TEST_STORE=postgres`), a new database on
+    /// `AGENT_TEST_PG_URL`'s server.
+    #[cfg(test)]
+    pub fn for_tests() -> Store {
+        if std::env::var("AGENT_TEST_STORE").as_deref() != Ok("postgres") {
+            return Store::open_in_memory().expect("an in-memory store");
+        }
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let server = std::env::var("AGENT_TEST_PG_URL").expect("AGENT_TEST_PG_URL");
+        let name = format!(
+            "unit_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        let mut admin = postgres::connect(&server).expect("the test server");
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).expect("a clean slate");
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("a test database");
+        let (base, _) = server.rsplit_once('/').expect("a database in AGENT_TEST_PG_URL");
+        Store::open_at(&Location::Postgres(format!("{base}/{name}"))).expect("the test store")
     }
 
     fn from_db(db: Db) -> Store {

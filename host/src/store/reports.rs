@@ -2,8 +2,8 @@
 //! alerts), and the record of alerts already delivered. Money is summed in
 //! SQL with the exact `dec_sum` aggregate and comes back as decimal text.
 
-use chrono::NaiveDate;
 use super::sql::{args, Row, Val};
+use chrono::NaiveDate;
 
 use super::{Result, Store, StoreError};
 
@@ -108,10 +108,7 @@ fn count(r: &Row<'_>, i: usize) -> Result<u64> {
 /// The seven counts of a query row from column `first` on (`input`,
 /// `output`, `cache_read`, `cache_write_5m`, `cache_write_1h`, `reasoning`,
 /// `web_searches`, in that order); a NULL sum is 0.
-pub(super) fn priced_columns(
-    r: &Row<'_>,
-    first: usize,
-) -> Result<billing_records::Priced> {
+pub(super) fn priced_columns(r: &Row<'_>, first: usize) -> Result<billing_records::Priced> {
     Ok(billing_records::Priced {
         input: count(r, first)?,
         output: count(r, first + 1)?,
@@ -246,9 +243,9 @@ impl Store {
 
     /// The `results` rows between two days, by date then provider.
     pub fn day_totals(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<DayTotal>> {
-        let stmt = "SELECT provider, date, tokens, cost, collected_at, not_in_cost_tokens FROM results
+        let stmt =
+            "SELECT provider, date, tokens, cost, collected_at, not_in_cost_tokens FROM results
                  WHERE date BETWEEN ?1 AND ?2 ORDER BY date, provider";
-        #[expect(clippy::type_complexity, reason = "one row of results, as read")]
         let rows: Vec<(String, String, i64, String, String, i64)> =
             self.query_all("read results", stmt, args![from.to_string(), to.to_string()], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
@@ -276,28 +273,28 @@ impl Store {
         to: NaiveDate,
     ) -> Result<std::collections::BTreeMap<String, i64>> {
         self.query_all(
-"read revisions",
-"SELECT day, count(*) FROM revisions WHERE day BETWEEN ?1 AND ?2
+            "read revisions",
+            "SELECT day, count(*) FROM revisions WHERE day BETWEEN ?1 AND ?2
              GROUP BY day ORDER BY day",
-args![from.to_string(), to.to_string()],
-|r| Ok((r.get(0)?, r.get(1)?)),
-)
+            args![from.to_string(), to.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     /// Tokens between two days per provider (display name) and counter,
     /// counting only the counters that make up the day's tokens.
     pub fn token_mix(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<TokenMix>> {
         self.query_all(
-"read the token mix",
-&format!(
+            "read the token mix",
+            &format!(
                 "SELECT {DISPLAY} AS name, metric, SUM(quantity),
                         SUM(CASE WHEN not_in_cost = 1 THEN quantity ELSE 0 END)
                  FROM usage_rows t LEFT JOIN providers p USING (provider)
                  WHERE day BETWEEN ?1 AND ?2 AND counts_as_tokens = 1
                  GROUP BY name, metric ORDER BY name, metric"
             ),
-args![from.to_string(), to.to_string()],
-|r| {
+            args![from.to_string(), to.to_string()],
+            |r| {
                 Ok(TokenMix {
                     provider: r.get(0)?,
                     metric: r.get(1)?,
@@ -305,17 +302,17 @@ args![from.to_string(), to.to_string()],
                     without_billed_cost: r.get(3)?,
                 })
             },
-)
+        )
     }
 
     /// The alerts delivered, newest first, at most `limit`.
     pub fn alerts_sent(&self, limit: usize) -> Result<Vec<SentAlert>> {
         self.query_all(
-"read alerts",
-"SELECT rule_key, channel, sent_at, message FROM alerts_sent
+            "read alerts",
+            "SELECT rule_key, channel, sent_at, message FROM alerts_sent
              ORDER BY sent_at DESC LIMIT ?1",
-args![limit as i64],
-|r| {
+            args![limit as i64],
+            |r| {
                 Ok(SentAlert {
                     key: r.get(0)?,
                     channel: r.get(1)?,
@@ -323,7 +320,7 @@ args![limit as i64],
                     message: r.get(3)?,
                 })
             },
-)
+        )
     }
 
     /// Each described provider's note on usage its cost report leaves out,
@@ -368,10 +365,10 @@ args![],
     ) -> Result<Vec<DayBreakdownRow>> {
         let dim = by.dim();
         let stmt = &format!(
-                "SELECT day, {DISPLAY} AS name, key, cost, tokens FROM daily_totals t
+            "SELECT day, {DISPLAY} AS name, key, cost, tokens FROM daily_totals t
                  LEFT JOIN providers p USING (provider)
                  WHERE dim = ?3 AND day BETWEEN ?1 AND ?2 ORDER BY day, name, key"
-            );
+        );
         let rows: Vec<(String, BreakdownRow)> = self.query_all(
             "read a breakdown",
             stmt,
@@ -428,7 +425,8 @@ args![],
         to: NaiveDate,
         mut f: impl FnMut(&CostLine<'_>) -> std::result::Result<(), E>,
     ) -> Result<std::result::Result<(), E>> {
-        let stmt = "SELECT t.provider, account, day, project, api_key, line_item, model, token_type,
+        let stmt =
+            "SELECT t.provider, account, day, project, api_key, line_item, model, token_type,
                         cost_type, service_tier, context_window, amount, currency, quantity,
                         quantity_unit, collected_at, COALESCE(p.display_name, t.provider),
                         p.service_name, p.service_category, p.service_subcategory,
@@ -481,7 +479,12 @@ args![],
     /// Whether an alert went out on `channel` already.
     pub fn alert_sent(&self, rule_key: &str, channel: &str) -> Result<bool> {
         self.db
-            .row_opt("read sent alerts", "SELECT 1 FROM alerts_sent WHERE rule_key = ?1 AND channel = ?2", args![rule_key, channel], |_| Ok(()))
+            .row_opt(
+                "read sent alerts",
+                "SELECT 1 FROM alerts_sent WHERE rule_key = ?1 AND channel = ?2",
+                args![rule_key, channel],
+                |_| Ok(()),
+            )
             .map(|o| o.is_some())
     }
 
@@ -493,9 +496,12 @@ args![],
         now: &str,
         message: &str,
     ) -> Result<()> {
-        self.db
-            .exec("record a sent alert", "INSERT INTO alerts_sent (rule_key, channel, sent_at, message) VALUES (?1, ?2, ?3, ?4)
-                  ON CONFLICT DO NOTHING", args![rule_key, channel, now, message])?;
+        self.db.exec(
+            "record a sent alert",
+            "INSERT INTO alerts_sent (rule_key, channel, sent_at, message) VALUES (?1, ?2, ?3, ?4)
+                  ON CONFLICT DO NOTHING",
+            args![rule_key, channel, now, message],
+        )?;
         Ok(())
     }
 }
@@ -527,24 +533,17 @@ impl Store {
              WHERE t.day BETWEEN ?1 AND ?2 AND t.calls > 0
              ORDER BY t.day"
         );
-        self.query_all(
-"read calls",
-&sql,
-args![from.to_string(), to.to_string()],
-call_group,
-)
+        self.query_all("read calls", &sql, args![from.to_string(), to.to_string()], call_group)
     }
 
     /// The tier starts the kept sums were made for, highest first.
     fn call_tiers(&self) -> Result<Vec<u64>> {
         self.query_all(
-"read calls",
-"SELECT start FROM call_tiers ORDER BY start DESC",
-args![],
-|r| {
-            count(r, 0)
-        },
-)
+            "read calls",
+            "SELECT start FROM call_tiers ORDER BY start DESC",
+            args![],
+            |r| count(r, 0),
+        )
     }
 
     /// Makes the kept sums again for other tier starts, from the calls.
@@ -608,12 +607,7 @@ args![],
                       t.service_tier, t.speed, over
              ORDER BY t.day"
         );
-        self.query_all(
-"read calls",
-&sql,
-args![from.to_string(), to.to_string()],
-call_group,
-)
+        self.query_all("read calls", &sql, args![from.to_string(), to.to_string()], call_group)
     }
 
     /// The priced counts collectors sent with their usage between two days,
@@ -621,8 +615,8 @@ call_group,
     /// whether the cost report covers them.
     pub fn usage_groups(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<PricedGroup>> {
         self.query_all(
-"read priced usage",
-&format!(
+            "read priced usage",
+            &format!(
                 "SELECT t.day, t.provider, {DISPLAY}, t.account, t.model, t.project,
                         t.service_tier, t.long_context, t.not_in_cost, SUM(input), SUM(output),
                         SUM(cache_read), SUM(cache_write_5m), SUM(cache_write_1h),
@@ -634,8 +628,8 @@ call_group,
                           t.long_context, t.not_in_cost
                  ORDER BY t.day"
             ),
-args![from.to_string(), to.to_string()],
-|r| {
+            args![from.to_string(), to.to_string()],
+            |r| {
                 Ok(PricedGroup {
                     day: group_day(r.get(0)?)?,
                     over: 0,
@@ -651,7 +645,7 @@ args![from.to_string(), to.to_string()],
                     counts: priced_columns(r, 9)?,
                 })
             },
-)
+        )
     }
 }
 
@@ -720,7 +714,7 @@ mod tests {
 
     #[test]
     fn sums_kept_as_calls_are_stored_equal_the_sums_of_the_calls() {
-        let mut store = Store::open_in_memory().unwrap();
+        let mut store = Store::for_tests();
         insert(&mut store, "a", "2026-11-01", "m1", 10, 5);
         insert(&mut store, "b", "2026-11-01", "m1", 300_000, 7);
         insert(&mut store, "c", "2026-11-02", "m2", 1, 1);

@@ -10,8 +10,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::NaiveDate;
 use super::sql::{args, Row};
+use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::{Result, Store, StoreError, Tx};
@@ -208,21 +208,27 @@ impl Store {
             None => (None, None),
         };
         let tx = self.transaction()?;
-        tx.db
-            .exec("record the start of a run", "INSERT INTO runs (id, plugin_name, status, started_at, window_from, window_to,
+        tx.db.exec(
+            "record the start of a run",
+            "INSERT INTO runs (id, plugin_name, status, started_at, window_from, window_to,
                    plugin_sha256, machine)
-                 VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7)", args![id, plugin, started_at, from, to, plugin_sha256, tx.machine])?;
+                 VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7)",
+            args![id, plugin, started_at, from, to, plugin_sha256, tx.machine],
+        )?;
         // The ledger learns what the job's history should hold before
         // anything is fetched: a run that never ends still leaves its days
         // missing.
         if let (Some(from), Some(to)) = (from, to) {
-            tx.db
-                .exec("record the start of a run", "INSERT INTO ledger (plugin_name, first_day, last_day) VALUES (?1, ?2, ?3)
+            tx.db.exec(
+                "record the start of a run",
+                "INSERT INTO ledger (plugin_name, first_day, last_day) VALUES (?1, ?2, ?3)
                      ON CONFLICT (plugin_name) DO UPDATE SET
                        first_day = CASE WHEN excluded.first_day < ledger.first_day
                          THEN excluded.first_day ELSE ledger.first_day END,
                        last_day = CASE WHEN excluded.last_day > ledger.last_day
-                         THEN excluded.last_day ELSE ledger.last_day END", args![plugin, from, to])?;
+                         THEN excluded.last_day ELSE ledger.last_day END",
+                args![plugin, from, to],
+            )?;
         }
         tx.commit()
     }
@@ -230,8 +236,11 @@ impl Store {
     /// Notes which webhook trigger started a run (right after
     /// [`Store::begin_run`]).
     pub fn note_trigger(&mut self, id: &str, trigger: &str) -> Result<()> {
-        self.db
-            .exec("record the trigger of a run", "UPDATE runs SET trigger = ?2 WHERE id = ?1", args![id, trigger])?;
+        self.db.exec(
+            "record the trigger of a run",
+            "UPDATE runs SET trigger = ?2 WHERE id = ?1",
+            args![id, trigger],
+        )?;
         Ok(())
     }
 
@@ -304,12 +313,12 @@ impl Store {
         to: NaiveDate,
     ) -> Result<std::collections::BTreeMap<String, i64>> {
         self.query_all(
-"read coverage",
-"SELECT plugin_name, count(*) FROM coverage WHERE day BETWEEN ?1 AND ?2
+            "read coverage",
+            "SELECT plugin_name, count(*) FROM coverage WHERE day BETWEEN ?1 AND ?2
              GROUP BY plugin_name ORDER BY plugin_name",
-args![from.to_string(), to.to_string()],
-|r| Ok((r.get(0)?, r.get(1)?)),
-)
+            args![from.to_string(), to.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     /// Every job's missing days between `from` and `to` (never today or
@@ -323,11 +332,11 @@ args![from.to_string(), to.to_string()],
         today: NaiveDate,
     ) -> Result<Vec<MissingDay>> {
         let ledger: Vec<(String, String, String)> = self.query_all(
-"read the ledger",
-"SELECT plugin_name, first_day, last_day FROM ledger ORDER BY plugin_name",
-args![],
-|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-)?;
+            "read the ledger",
+            "SELECT plugin_name, first_day, last_day FROM ledger ORDER BY plugin_name",
+            args![],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
         let Some(to) = today.pred_opt().map(|y| y.min(to)) else { return Ok(Vec::new()) };
         let mut out = Vec::new();
         for (plugin, first, last) in ledger {
@@ -427,12 +436,12 @@ args![],
     /// When each plugin's newest successful run started, by plugin.
     pub fn last_successes(&self) -> Result<std::collections::BTreeMap<String, String>> {
         self.query_all(
-"read the last successes",
-"SELECT plugin_name, max(started_at) FROM runs WHERE status = 'success'
+            "read the last successes",
+            "SELECT plugin_name, max(started_at) FROM runs WHERE status = 'success'
              GROUP BY plugin_name",
-args![],
-|r| Ok((r.get(0)?, r.get(1)?)),
-)
+            args![],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     /// The days of `plugin` whose data is complete.
@@ -450,11 +459,12 @@ args![],
         max_attempts: u32,
         today: NaiveDate,
     ) -> Result<BTreeSet<NaiveDate>> {
-        let first: Option<String> = self
-            .db
-            .row_opt("read the ledger", "SELECT first_day FROM ledger WHERE plugin_name = ?1", args![plugin], |r| {
-                r.get(0)
-            })?;
+        let first: Option<String> = self.db.row_opt(
+            "read the ledger",
+            "SELECT first_day FROM ledger WHERE plugin_name = ?1",
+            args![plugin],
+            |r| r.get(0),
+        )?;
         match (first, today.pred_opt()) {
             (Some(first), Some(yesterday)) => {
                 self.missing_between(plugin, parse_day(&first)?, yesterday, Some(max_attempts))
@@ -518,7 +528,8 @@ args![],
     }
 
     fn days_of(&self, sql: &str, plugin: &str) -> Result<BTreeSet<NaiveDate>> {
-        let days: Vec<String> = self.query_all("read coverage", sql, args![plugin], |r| r.get(0))?;
+        let days: Vec<String> =
+            self.query_all("read coverage", sql, args![plugin], |r| r.get(0))?;
         days.iter().map(|d| parse_day(d)).collect()
     }
 }
@@ -541,19 +552,21 @@ fn parse_day(day: &str) -> Result<NaiveDate> {
 impl Tx<'_> {
     /// Writes how a run ended.
     pub fn finish_run(&self, id: &str, finished_at: &str, end: &RunEnd<'_>) -> Result<()> {
-        let n = self
-            .db
-            .exec("record the end of a run", "UPDATE runs SET status = ?2, finished_at = ?3, error = ?4, records_received = ?5,
-                 records_written = ?6, records_changed = ?7, duration_ms = ?8 WHERE id = ?1", args![
-                    id,
-                    end.status,
-                    finished_at,
-                    end.error,
-                    end.records_received as i64,
-                    end.records_written as i64,
-                    end.records_changed as i64,
-                    end.duration_ms as i64
-                ])?;
+        let n = self.db.exec(
+            "record the end of a run",
+            "UPDATE runs SET status = ?2, finished_at = ?3, error = ?4, records_received = ?5,
+                 records_written = ?6, records_changed = ?7, duration_ms = ?8 WHERE id = ?1",
+            args![
+                id,
+                end.status,
+                finished_at,
+                end.error,
+                end.records_received as i64,
+                end.records_written as i64,
+                end.records_changed as i64,
+                end.duration_ms as i64
+            ],
+        )?;
         if n != 1 {
             return Err(StoreError::Invalid(format!("run {id} is not in the runs table")));
         }
@@ -562,9 +575,14 @@ impl Tx<'_> {
 
     /// Stores a run's log lines.
     pub fn insert_run_logs(&self, run_id: &str, logs: &[RunLog]) -> Result<()> {
-        let stmt = "INSERT INTO run_logs (run_id, seq, at, level, message) VALUES (?1, ?2, ?3, ?4, ?5)";
+        let stmt =
+            "INSERT INTO run_logs (run_id, seq, at, level, message) VALUES (?1, ?2, ?3, ?4, ?5)";
         for (seq, log) in logs.iter().enumerate() {
-            self.db.exec("store run logs", stmt, args![run_id, seq as i64, log.at, log.level, log.message])?;
+            self.db.exec(
+                "store run logs",
+                stmt,
+                args![run_id, seq as i64, log.at, log.level, log.message],
+            )?;
         }
         Ok(())
     }
@@ -577,7 +595,8 @@ impl Tx<'_> {
         run_id: &str,
         now: &str,
     ) -> Result<()> {
-        let stmt = "INSERT INTO coverage (plugin_name, day, run_id, completed_at) VALUES (?1, ?2, ?3, ?4)
+        let stmt =
+            "INSERT INTO coverage (plugin_name, day, run_id, completed_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (plugin_name, day) DO UPDATE SET run_id = ?3, completed_at = ?4";
         let found = "DELETE FROM missing_days WHERE plugin_name = ?1 AND day = ?2";
         for day in days {
@@ -601,7 +620,11 @@ impl Tx<'_> {
                  ON CONFLICT (plugin_name, day) DO UPDATE SET run_id = ?3, reason = ?4,
                    attempts = missing_days.attempts + 1";
         for (day, reason) in days {
-            self.db.exec("record missing days", stmt, args![plugin, day.to_string(), run_id, reason])?;
+            self.db.exec(
+                "record missing days",
+                stmt,
+                args![plugin, day.to_string(), run_id, reason],
+            )?;
         }
         Ok(())
     }
@@ -619,7 +642,11 @@ impl Tx<'_> {
                  ON CONFLICT (plugin_name, day) DO UPDATE SET reason = ?4, run_id = ?3";
         let found = "DELETE FROM missing_days WHERE plugin_name = ?1 AND day = ?2";
         for (day, reason) in days {
-            self.db.exec("record unavailable days", stmt, args![plugin, day.to_string(), run_id, reason])?;
+            self.db.exec(
+                "record unavailable days",
+                stmt,
+                args![plugin, day.to_string(), run_id, reason],
+            )?;
             self.db.exec("record unavailable days", found, args![plugin, day.to_string()])?;
         }
         Ok(())
@@ -633,18 +660,25 @@ impl Tx<'_> {
         run_id: &str,
         now: &str,
     ) -> Result<()> {
-        self.db
-            .exec("store the plugin's state", "INSERT INTO plugin_state (plugin_name, state, run_id, updated_at)
+        self.db.exec(
+            "store the plugin's state",
+            "INSERT INTO plugin_state (plugin_name, state, run_id, updated_at)
                  VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (plugin_name) DO UPDATE SET state = ?2, run_id = ?3, updated_at = ?4", args![state_key(plugin, self.machine, self.db.is_postgres()), state, run_id, now])?;
+                 ON CONFLICT (plugin_name) DO UPDATE SET state = ?2, run_id = ?3, updated_at = ?4",
+            args![state_key(plugin, self.machine, self.db.is_postgres()), state, run_id, now],
+        )?;
         Ok(())
     }
 
     /// How many generic records `plugin` keeps, and their payload bytes.
     pub fn records_held(&self, plugin: &str) -> Result<(u64, u64)> {
-        self.db
-            .row("count the plugin's records", "SELECT count(*), coalesce(sum(octet_length(payload)), 0)
-                 FROM records WHERE plugin_name = ?1", args![plugin], |r| Ok((r.get::<i64>(0)? as u64, r.get::<i64>(1)? as u64)))
+        self.db.row(
+            "count the plugin's records",
+            "SELECT count(*), coalesce(sum(octet_length(payload)), 0)
+                 FROM records WHERE plugin_name = ?1",
+            args![plugin],
+            |r| Ok((r.get::<i64>(0)? as u64, r.get::<i64>(1)? as u64)),
+        )
     }
 
     /// Deletes `plugin`'s generic records (of `kind`, when given) beyond
@@ -656,13 +690,15 @@ impl Tx<'_> {
         keep: Option<usize>,
         before: Option<&str>,
     ) -> Result<usize> {
-        let gone = self
-            .db
-            .exec("prune records", "DELETE FROM records WHERE plugin_name = ?1 AND (kind = ?2 OR ?2 IS NULL)
+        let gone = self.db.exec(
+            "prune records",
+            "DELETE FROM records WHERE plugin_name = ?1 AND (kind = ?2 OR ?2 IS NULL)
                  AND ((CAST(?3 AS BIGINT) IS NOT NULL AND id NOT IN (
                         SELECT id FROM records WHERE plugin_name = ?1 AND (kind = ?2 OR ?2 IS NULL)
                         ORDER BY updated_at DESC, id DESC LIMIT ?3))
-                   OR (CAST(?4 AS TEXT) IS NOT NULL AND updated_at < ?4))", args![plugin, kind, keep.map(|k| k as i64), before])?;
+                   OR (CAST(?4 AS TEXT) IS NOT NULL AND updated_at < ?4))",
+            args![plugin, kind, keep.map(|k| k as i64), before],
+        )?;
         Ok(gone)
     }
 
@@ -679,7 +715,11 @@ impl Tx<'_> {
                  ON CONFLICT (plugin_name, kind, key) DO UPDATE
                  SET payload = ?4, run_id = ?5, updated_at = ?6";
         for r in records {
-            self.db.exec("store records", stmt, args![plugin, r.kind, r.key, r.payload, run_id, now])?;
+            self.db.exec(
+                "store records",
+                stmt,
+                args![plugin, r.kind, r.key, r.payload, run_id, now],
+            )?;
         }
         Ok(records.len())
     }
@@ -707,7 +747,7 @@ mod tests {
 
     #[test]
     fn run_lifecycle_and_coverage() {
-        let mut store = Store::open_in_memory().unwrap();
+        let mut store = Store::for_tests();
         store
             .begin_run(
                 "r1",
@@ -736,7 +776,7 @@ mod tests {
 
     #[test]
     fn uncommitted_run_leaves_nothing_and_is_marked_interrupted() {
-        let mut store = Store::open_in_memory().unwrap();
+        let mut store = Store::for_tests();
         store.begin_run("r1", "p", "2025-01-01T00:00:00Z", None, None).unwrap();
         {
             let tx = store.transaction().unwrap();
@@ -750,7 +790,7 @@ mod tests {
 
     #[test]
     fn a_day_is_missing_by_arithmetic_whatever_became_of_its_run() {
-        let mut store = Store::open_in_memory().unwrap();
+        let mut store = Store::for_tests();
         let today = day("2025-01-11");
         let window = |a: &str, b: &str| Some((day(a), day(b)));
         // A run that asked for 1..5 and died before its commit.

@@ -216,17 +216,10 @@ impl Row<'_> {
                     ),
                 })
             }
-            Row::Pg(r) => r.try_get::<_, PgCol>(i).map(|c| c.0).map_err(|e| {
-                StoreError::Invalid(format!("column {i}: {e}"))
-            }),
-        }
-    }
-
-    /// The number of columns.
-    pub fn len(&self) -> usize {
-        match self {
-            Row::Lite(r) => r.as_ref().column_count(),
-            Row::Pg(r) => r.len(),
+            Row::Pg(r) => r
+                .try_get::<_, PgCol>(i)
+                .map(|c| c.0)
+                .map_err(|e| StoreError::Invalid(format!("column {i}: {e}"))),
         }
     }
 }
@@ -356,8 +349,9 @@ impl PgConn {
 pub enum Db {
     /// The embedded SQLite file.
     Lite(rusqlite::Connection),
-    /// A PostgreSQL server.
-    Pg(PgConn),
+    /// A PostgreSQL server (boxed: its client and statement cache are
+    /// much larger than an SQLite handle).
+    Pg(Box<PgConn>),
 }
 
 impl Db {

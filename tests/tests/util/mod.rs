@@ -316,7 +316,8 @@ impl Home {
             Some(db) => {
                 let mut sql = pg_spelling(sql);
                 for (i, a) in args.iter().enumerate().rev() {
-                    sql = sql.replace(&format!("?{}", i + 1), &format!("'{}'", a.replace('\'', "''")));
+                    sql = sql
+                        .replace(&format!("?{}", i + 1), &format!("'{}'", a.replace('\'', "''")));
                 }
                 db.rows(&sql)
             }

@@ -216,4 +216,42 @@ mod tests {
         assert!(is_loopback("127.0.0.1") && is_loopback("::1") && is_loopback("localhost"));
         assert!(!is_loopback("10.0.0.1"));
     }
+
+    /// A fresh database on the test server, or `None` outside CI without
+    /// one (under `CI=true` its absence fails the test).
+    fn scratch(tag: &str) -> Option<(Client, String)> {
+        let Ok(server) = std::env::var("AGENT_TEST_PG_URL") else {
+            assert_ne!(
+                std::env::var("CI").as_deref(),
+                Ok("true"),
+                "CI=true needs AGENT_TEST_PG_URL"
+            );
+            return None;
+        };
+        let name = format!("schema_{tag}_{}", std::process::id());
+        let mut admin = connect(&server).unwrap();
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).unwrap();
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        let url = format!("{}/{name}", server.rsplit_once('/').unwrap().0);
+        Some((connect(&url).unwrap(), url))
+    }
+
+    #[test]
+    fn a_foreign_or_newer_database_is_refused_and_left_untouched() {
+        let Some((mut other, _)) = scratch("foreign") else { return };
+        other.batch_execute("CREATE TABLE notes (body TEXT)").unwrap();
+        assert!(matches!(migrate(&mut other, "db"), Err(StoreError::Foreign { .. })));
+        let tables: i64 = other
+            .query_one("SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(tables, 1, "nothing was created beside another application's table");
+
+        let Some((mut ours, _)) = scratch("newer") else { return };
+        migrate(&mut ours, "db").unwrap();
+        migrate(&mut ours, "db").unwrap();
+        ours.batch_execute("INSERT INTO agent_host_schema (version) VALUES (99)").unwrap();
+        let err = migrate(&mut ours, "db").unwrap_err();
+        assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
+    }
 }

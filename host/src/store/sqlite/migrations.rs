@@ -399,7 +399,11 @@ pub fn check(conn: &Connection, path: &Path) -> Result<()> {
         }
     }
     if version > LATEST {
-        return Err(StoreError::TooNew { at: path.display().to_string(), found: version, known: LATEST });
+        return Err(StoreError::TooNew {
+            at: path.display().to_string(),
+            found: version,
+            known: LATEST,
+        });
     }
     Ok(())
 }

@@ -48,9 +48,8 @@ pub fn open_read_only(path: &Path) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).ctx("open the database")?;
     migrations::check(&conn, path)?;
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .ctx("read the schema version")?;
+    let version: i64 =
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0)).ctx("read the schema version")?;
     if version != migrations::LATEST {
         return Err(StoreError::Invalid(format!(
             "{} is at schema version {version}, not {}: run any other agent-host command once to upgrade it",
@@ -70,9 +69,8 @@ pub fn check_file(path: &Path) -> Result<String> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .ctx("open the database")?;
     migrations::check(&conn, path)?;
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .ctx("read the schema version")?;
+    let version: i64 =
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0)).ctx("read the schema version")?;
     let problems: Vec<String> = conn
         .prepare("PRAGMA integrity_check")
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())

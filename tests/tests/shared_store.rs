@@ -106,6 +106,30 @@ fn two_machines_on_one_store_count_every_day_and_call_once_and_each_see_all() {
     assert_eq!(views[0], views[1]);
     let s: serde_json::Value = serde_json::from_str(&views[0]).unwrap();
     assert_eq!(s["estimated"]["calls"], 18, "{s}");
+    // Per machine: every call under the machine that read it first, and
+    // both machines' runs.
+    let m = homes[0]
+        .run(&[
+            "summary",
+            "--from",
+            "2025-01-01",
+            "--to",
+            "2027-01-01",
+            "--by",
+            "machine",
+            "--json",
+        ])
+        .expect_code(0)
+        .json();
+    let lines = m["machines"].as_array().unwrap();
+    let names: Vec<&str> = lines.iter().map(|l| l["machine"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 2, "{m}");
+    assert!(names.contains(&"laptop") && names.contains(&"desktop"), "{m}");
+    let calls: u64 = lines.iter().map(|l| l["calls"].as_u64().unwrap()).sum();
+    assert_eq!(calls, 18, "{m}");
+    assert!(lines.iter().all(|l| l["runs"].as_i64().unwrap() > 0), "{m}");
+    let text = homes[1].run(&["summary", "--by", "machine", "--from", FROM, "--to", TO]);
+    assert!(text.expect_code(0).stdout().contains("NOT billed"));
     let exports: Vec<String> =
         homes.iter().map(|h| h.run(&["export", "--from", FROM, "--to", TO]).stdout()).collect();
     assert_eq!(exports[0], exports[1]);

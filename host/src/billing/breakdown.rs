@@ -23,11 +23,15 @@ pub enum By {
     Account,
     /// The agent's session (local logs only: estimated), one row per session.
     Session,
+    /// The machine (`AGENT_MACHINE`) that read the calls and ran the runs,
+    /// one row per machine: a team's shared store.
+    Machine,
 }
 
 impl By {
     /// Every choice, in the order help lists them.
-    pub const ALL: [By; 5] = [By::Provider, By::Model, By::Project, By::Account, By::Session];
+    pub const ALL: [By; 6] =
+        [By::Provider, By::Model, By::Project, By::Account, By::Session, By::Machine];
 
     /// Its name on the command line, in URLs and in JSON.
     pub fn as_str(self) -> &'static str {
@@ -37,6 +41,7 @@ impl By {
             By::Project => "project",
             By::Account => "account",
             By::Session => "session",
+            By::Machine => "machine",
         }
     }
 
@@ -48,6 +53,9 @@ impl By {
             By::Project => "Project or workspace",
             By::Account => "Account (one organization or key of a provider; see agent-host.toml)",
             By::Session => "The agent's session (local logs only: estimated), one row per session",
+            By::Machine => {
+                "The machine that read the calls and ran the runs (AGENT_MACHINE), one row per machine"
+            }
         }
     }
 
@@ -55,7 +63,7 @@ impl By {
     /// totals are by provider already) and for session (read from calls).
     pub fn grouping(self) -> Option<Breakdown> {
         match self {
-            By::Provider | By::Session => None,
+            By::Provider | By::Session | By::Machine => None,
             By::Model => Some(Breakdown::Model),
             By::Project => Some(Breakdown::Project),
             By::Account => Some(Breakdown::Account),
@@ -79,6 +87,7 @@ impl By {
             By::Project => "Project",
             By::Provider => "Provider",
             By::Session => "Session",
+            By::Machine => "Machine",
         }
     }
 }

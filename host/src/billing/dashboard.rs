@@ -129,7 +129,7 @@ impl Query {
         let by = match seen.get("by").map(|b| b.parse::<By>()) {
             None => None,
             // A session is not a breakdown of billed spend.
-            Some(Ok(By::Session)) | Some(Err(_)) => {
+            Some(Ok(By::Session | By::Machine)) | Some(Err(_)) => {
                 let other = seen.get("by").copied().unwrap_or_default();
                 return Err(QueryError::By(other.into()));
             }

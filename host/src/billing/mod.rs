@@ -10,6 +10,7 @@ pub mod email;
 pub mod error;
 pub mod estimate;
 pub mod export;
+pub mod machines;
 pub mod money;
 pub mod notify;
 pub mod page;

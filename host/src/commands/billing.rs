@@ -73,6 +73,10 @@ pub fn summary(ctx: &Context, args: &SummaryArgs) -> Result<u8> {
         let store = ctx.store()?;
         let table = ctx.prices();
         crate::billing::sessions::render(&super::views::sessions(ctx, &store, &table, args)?)
+    } else if args.by == By::Machine {
+        let store = ctx.store()?;
+        let table = ctx.prices();
+        crate::billing::machines::render(&super::views::machines(ctx, &store, &table, args)?)
     } else {
         let s = summary_data(ctx, args)?;
         if args.daily || args.monthly {

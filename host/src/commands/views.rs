@@ -130,6 +130,27 @@ pub fn sessions(
     Ok(sessions::by_session(&calls))
 }
 
+/// `summary --by machine`'s rows: the period's calls and runs per machine.
+pub fn machines(
+    ctx: &Context,
+    store: &Store,
+    table: &PriceTable,
+    args: &SummaryArgs,
+) -> Result<Vec<crate::billing::machines::MachineLine>> {
+    if args.daily || args.weekly || args.monthly {
+        return Err(HostError::usage(
+            "--by machine lists machines; --daily, --weekly and --monthly do not apply to it",
+        ));
+    }
+    let p = super::billing::period(ctx, &args.period)?;
+    let mut calls = priced_calls(table, store, p.from, p.to)?;
+    if let Some(name) = &args.provider {
+        calls.retain(|(c, _)| &c.name == name);
+    }
+    let runs = store.runs_by_machine(p.from, p.to)?;
+    Ok(crate::billing::machines::by_machine(&calls, &runs))
+}
+
 /// `summary --by session --json`.
 pub fn sessions_value(table: &PriceTable, p: Period, sessions: &[SessionLine]) -> Json {
     #[derive(Serialize)]
@@ -165,6 +186,27 @@ pub fn summary_value(ctx: &Context, args: &SummaryArgs) -> Result<Json> {
         let table = ctx.prices();
         let list = sessions(ctx, &store, &table, args)?;
         return Ok(sessions_value(&table, p, &list));
+    }
+    if args.by == crate::cli::By::Machine {
+        #[derive(Serialize)]
+        struct Machines {
+            period: Period,
+            kind: &'static str,
+            basis: &'static str,
+            price_table: String,
+            machines: Vec<crate::billing::machines::MachineLine>,
+        }
+        let store = ctx.store()?;
+        let p = super::billing::period(ctx, &args.period)?;
+        let table = ctx.prices();
+        let machines = machines(ctx, &store, &table, args)?;
+        return Ok(value(&Machines {
+            period: p,
+            kind: "estimated",
+            basis: "calls read from local agent logs per machine, priced with the table below; runs per machine",
+            price_table: table.source.clone(),
+            machines,
+        }));
     }
     let s = super::billing::summary_data(ctx, args)?;
     if args.weekly {

@@ -31,6 +31,8 @@ pub struct CallLine {
     pub tier: String,
     /// The token counts.
     pub counts: billing_records::Priced,
+    /// The machine that first read it (empty before machines were kept).
+    pub machine: String,
 }
 
 impl Store {
@@ -60,13 +62,29 @@ impl Store {
         )
     }
 
+    /// Per machine, the runs started between two UTC days and the newest
+    /// start among them (runs from before machines were kept: `""`).
+    pub fn runs_by_machine(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<std::collections::BTreeMap<String, (i64, String)>> {
+        self.query_all(
+            "read runs",
+            "SELECT coalesce(machine, ''), count(*), max(started_at) FROM runs
+             WHERE substr(started_at, 1, 10) BETWEEN ?1 AND ?2 GROUP BY coalesce(machine, '')",
+            args![from.to_string(), to.to_string()],
+            |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))),
+        )
+    }
+
     /// Every call between two UTC days, oldest first (calls without an
     /// instant sort first on their day).
     pub fn calls_in(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<CallLine>> {
         let sql = format!(
             "SELECT t.source, t.provider, {DISPLAY}, t.day, t.at, t.model, t.project, t.session,
                     trim(t.service_tier || ' ' || t.speed), input, output, cache_read,
-                    cache_write_5m, cache_write_1h, reasoning, web_searches
+                    cache_write_5m, cache_write_1h, reasoning, web_searches, t.machine
              FROM calls t LEFT JOIN providers p USING (provider)
              WHERE t.day BETWEEN ?1 AND ?2
              ORDER BY t.day, t.at, t.source, t.key"
@@ -86,6 +104,7 @@ impl Store {
                 session: r.get(7)?,
                 tier: r.get(8)?,
                 counts: priced_columns(r, 9)?,
+                machine: r.get(16)?,
             })
         })
     }

@@ -19,7 +19,6 @@ import tempfile
 import time
 import urllib.request
 from datetime import date, datetime, timezone
-from decimal import Decimal
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REL = os.path.join(ROOT, "target", "release")
@@ -215,81 +214,20 @@ def bench_backfill(latency_ms=50, rel=REL, extra_env=None):
     }
 
 
-def exact(d):
-    """Decimal text as the store's `dec_sum` writes it (normalized, no exponent)."""
-    return "0" if d == 0 else format(d.normalize(), "f")
-
-
-def make_million(rows=1_000_000):
-    """A home whose database holds `rows` detailed cost rows spread over 2025
-    (about 2,740 a day), created through agent-host's own schema, with the
-    daily totals the store keeps beside them (summed exactly here)."""
+def make_million(rows=1_000_000, store_url=None):
+    """A home whose store holds `rows` detailed cost rows spread over 2025
+    (about 2,740 a day) and a token counter per provider, day, model and
+    project, written through the billing application's own write path
+    (`host/examples/fill_store.rs`: rows replaced by natural key, per-day
+    results and daily totals kept by the store), one transaction a month.
+    `store_url`: fill that store (AGENT_STORE_URL) instead of the home's
+    SQLite file."""
     home = make_home([])
-    env = env_for(home)
-    subprocess.run([BIN, "runs"], env=env, stdout=subprocess.DEVNULL, check=True)  # creates the schema
-    db = sqlite3.connect(os.path.join(home, "agent_os.db"))
-    per_day = rows // 365 + 1
-    models = [f"model-{i}" for i in range(20)]
-    projects = [f"proj_{i}" for i in range(10)] + [""]
-    kinds = ["input", "output", "cached input"]
-    totals = {}
-
-    def gen():
-        n = 0
-        for d in range(365):
-            day = date.fromordinal(date(2025, 1, 1).toordinal() + d).isoformat()
-            for i in range(per_day):
-                if n == rows:
-                    return
-                n += 1
-                provider = "openai" if i % 2 else "anthropic"
-                model = models[i % len(models)]
-                project = projects[(i // 3) % len(projects)]
-                key = f"key_{i % 7}"
-                line = f"{model}, {kinds[i % 3]} #{i // 660}"
-                cents = (i * 7919 + d * 104729) % 1_000_000
-                amount = f"{cents // 100000}.{cents % 100000:05d}"
-                for dim, k in (("model", model), ("project", project)):
-                    t = totals.setdefault((provider, day, dim, k), [Decimal(0), 0])
-                    t[0] += Decimal(amount)
-                yield (provider, "default", day, project, key, line, model, "", "tokens", "standard", "",
-                       amount, "USD", str(cents * 13), "tokens", "bench", "bench-run", "2026-01-01T00:00:00Z")
-
-    with db:
-        db.executemany(
-            "INSERT INTO cost_rows (provider, account, day, project, api_key, line_item, model, token_type,"
-            " cost_type, service_tier, context_window, amount, currency, quantity, quantity_unit, plugin_name,"
-            " run_id, collected_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", gen())
-        # Usage as the collectors store it: a token counter per provider,
-        # day, model and project (output tokens count as tokens).
-        def usage():
-            for (p, d, dim, k), t in list(totals.items()):
-                if dim != "model":
-                    continue
-                for project in projects:
-                    tokens = (len(k) * 7919 + len(project) * 104729 + int(d[-2:]) * 31) % 100_000
-                    for dim2, k2 in (("model", k), ("project", project)):
-                        totals.setdefault((p, d, dim2, k2), [Decimal(0), 0])[1] += tokens
-                    yield (p, "default", d, "completions" if p == "openai" else "messages", k, project, "", "",
-                           "standard", "", "output_tokens", tokens, 1, "bench", "bench-run", "2026-01-01T00:00:00Z")
-        db.executemany(
-            "INSERT INTO usage_rows (provider, account, day, source, model, project, api_key, user_id,"
-            " service_tier, dims, metric, quantity, counts_as_tokens, plugin_name, run_id, collected_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", usage())
-        db.executemany("INSERT INTO daily_totals (provider, day, dim, key, cost, tokens) VALUES (?,?,?,?,?,?)",
-                       ((p, d, dim, k, exact(t[0]), t[1]) for (p, d, dim, k), t in totals.items()))
-        # The per-day results the collectors would have maintained.
-        per_day = {}
-        for (p, d, dim, k), t in totals.items():
-            if dim == "model":
-                acc = per_day.setdefault((p, d), [Decimal(0), 0])
-                acc[0] += t[0]
-                acc[1] += t[1]
-        db.executemany("INSERT INTO results (provider, date, tokens, cost, collected_at) VALUES (?,?,?,?,?)",
-                       (("OpenAI" if p == "openai" else "Anthropic", d, t[1], exact(t[0]), "2026-01-01T00:00:00Z")
-                        for (p, d), t in per_day.items()))
-    count = db.execute("SELECT count(*) FROM cost_rows").fetchone()[0]
-    db.close()
+    env = env_for(home, {"AGENT_STORE_URL": store_url} if store_url else None)
+    out = subprocess.run(["cargo", "run", "--release", "-q", "-p", "agent-host", "--example", "fill_store", "--",
+                          str(rows)], env={**os.environ, **env}, cwd=ROOT, check=True, capture_output=True,
+                         text=True).stdout
+    count = json.loads(out.strip().splitlines()[-1])["rows"]
     return home, count
 
 
@@ -602,6 +540,11 @@ def main():
     # Local logs: a corpus with real shapes, side by side with ccusage (scripts/bench_logs.py).
     import bench_logs
     bench_logs.log_rows(row)
+    # The shared store: PostgreSQL beside SQLite (scripts/bench_pg.py), when
+    # a server is given.
+    if os.environ.get("AGENT_BENCH_PG_URL"):
+        import bench_pg
+        bench_pg.store_rows(row)
     status_ms = bench_statusline()
     row("`statusline`, Claude Code's status-line JSON on stdin (median wall time)",
         f"{status_ms:.1f} ms", "< 50 ms", status_ms < 50, status_ms)

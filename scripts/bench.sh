@@ -14,4 +14,6 @@ if [[ -n "${BENCH_BASELINE:-}" ]]; then
   git worktree remove --force "$base_dir"
   export BENCH_BASELINE_REL="$PWD/target/baseline/release"
 fi
+# AGENT_BENCH_PG_URL=postgres://postgres@127.0.0.1:PORT/postgres (a superuser of a server on this
+# machine) adds the shared store's rows: PostgreSQL beside SQLite (scripts/bench_pg.py).
 exec python3 scripts/bench.py "$@"

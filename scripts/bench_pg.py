@@ -2,7 +2,7 @@
 """The shared store's benchmarks (issue 21): PostgreSQL beside SQLite in one
 run, on the same data, order alternating.
 
-    scripts/bench_store.py [--quick]    (expects target/release to be built)
+    scripts/bench_pg.py [--quick]    (expects target/release to be built)
 
 Needs a PostgreSQL server on this machine: AGENT_BENCH_PG_URL (a
 superuser's URL, e.g. postgres://postgres@127.0.0.1:55432/postgres), and

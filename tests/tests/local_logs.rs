@@ -183,6 +183,58 @@ fn an_import_in_many_runs_keeps_what_one_run_does() {
     assert_eq!(again.expect_code(0).json()[0]["records_received"], 1, "only the provider's name");
 }
 
+/// A log-only user's detail and FOCUS exports list the estimate, labelled
+/// (`Cost Kind`, `x-CostKind`), never as billed: the detail's estimated
+/// costs and FOCUS's effective costs add up to the summary's estimate,
+/// FOCUS bills nothing for them; a provider with billed data is never also
+/// listed by estimate.
+#[test]
+fn detail_and_focus_exports_list_estimates_labelled_as_such() {
+    let (home, _logs) = home_with_logs();
+    home.run(&["run-all"]).expect_code(0);
+    let range = ["--from", "2026-11-01", "--to", "2026-11-02", "--out", "-"];
+    let total = dec(ANTHROPIC_DAY1) + dec(ANTHROPIC_DAY2) + dec(OPENAI_DAY1) + dec(OPENAI_DAY2);
+
+    let detail = home.run(&[&["export", "--detail"][..], &range].concat()).expect_code(0).stdout();
+    let mut reader = csv::Reader::from_reader(detail.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
+    let col = |name: &str| header.iter().position(|c| c == name).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert!(!rows.is_empty(), "a header alone: {detail}");
+    assert!(rows.iter().all(|r| &r[col("Cost Kind")] == "estimated"), "{detail}");
+    assert!(rows.iter().all(|r| r[col("Line Item")].contains("not billed")), "{detail}");
+    let sum: Decimal =
+        rows.iter().filter(|r| !r[col("Cost")].is_empty()).map(|r| dec(&r[col("Cost")])).sum();
+    assert_eq!(sum, total, "{detail}");
+    // A model no price covers has no cost, never 0.
+    assert!(rows.iter().all(|r| r[col("Cost")] != *"0"), "{detail}");
+
+    let focus =
+        home.run(&[&["export", "--format", "focus"][..], &range].concat()).expect_code(0).stdout();
+    let mut reader = csv::Reader::from_reader(focus.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
+    let col = |name: &str| header.iter().position(|c| c == name).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert!(rows.iter().all(|r| &r[col("x-CostKind")] == "estimated"), "{focus}");
+    assert!(rows.iter().all(|r| dec(&r[col("BilledCost")]) == Decimal::ZERO), "{focus}");
+    let effective: Decimal = rows.iter().map(|r| dec(&r[col("EffectiveCost")])).sum();
+    assert_eq!(effective, total, "{focus}");
+
+    // With the provider's bill collected too, its estimate is no longer
+    // listed: a day is never counted twice.
+    let sim = simulator();
+    let mut both = home_with_logs().0;
+    both.use_simulator(&sim);
+    both.install("openai_collector");
+    both.install("anthropic_collector");
+    both.run(&["run-all", "--from", "2026-11-01", "--to", "2026-11-02"]).expect_code(0);
+    let focus =
+        both.run(&[&["export", "--format", "focus"][..], &range].concat()).expect_code(0).stdout();
+    let mut reader = csv::Reader::from_reader(focus.as_bytes());
+    let kinds: Vec<String> = reader.records().map(|r| r.unwrap()[33].to_string()).collect();
+    assert!(!kinds.is_empty() && kinds.iter().all(|k| k == "billed"), "{kinds:?}");
+}
+
 /// Transcripts of `files` sessions of `calls` calls each under
 /// `root/projects`, every call streamed as two copies (the second complete).
 fn write_sessions(root: &Path, files: usize, calls: usize) {

@@ -282,6 +282,22 @@ pub fn with_stand_ins(
     Ok(days)
 }
 
+/// The estimate's lines of the providers without billed data in `period`:
+/// what the detail and FOCUS exports list as `estimated` (a provider with
+/// billed data is never also counted by estimate, as in [`stand_ins`]).
+pub fn stand_in_lines(
+    store: &Store,
+    prices: &PriceTable,
+    period: super::period::Period,
+) -> Result<Vec<Priced>, StoreError> {
+    let billed = store.day_totals(period.from, period.to)?;
+    let has_billed: std::collections::HashSet<&str> =
+        billed.iter().filter(|d| !d.estimated).map(|d| d.provider.as_str()).collect();
+    let mut lines = from_calls(store, prices, period.from, period.to)?;
+    lines.retain(|p| !has_billed.contains(p.group.name.as_str()));
+    Ok(lines)
+}
+
 /// Day totals of the estimate for the providers without a billed day in
 /// `billed`, labelled `NAME (estimated)`: what budgets, forecasts and alerts
 /// count for someone with only local logs. A provider with billed data is

@@ -11,6 +11,7 @@ use std::io::Write;
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use super::estimate::Priced;
 use super::money::Money;
 use super::period::Period;
 use crate::store::reports::{CostLine, DayTotal};
@@ -134,12 +135,12 @@ pub fn write_daily(w: impl Write, days: &[DayTotal], format: Format) -> Result<u
 }
 
 /// How each detail column reads in a spreadsheet, in [`DETAIL_HEADER`]'s order.
-const DETAIL_KINDS: [Column; 16] = [
+const DETAIL_KINDS: [Column; 17] = [
     Text, Text, Text, Text, Text, Text, Text, Text, Text, Text, Text, Number, Text, Number, Text,
-    Text,
+    Text, Text,
 ];
 
-const DETAIL_HEADER: [&str; 16] = [
+const DETAIL_HEADER: [&str; 17] = [
     "Provider",
     "Date",
     "Account",
@@ -156,6 +157,7 @@ const DETAIL_HEADER: [&str; 16] = [
     "Quantity",
     "Quantity Unit",
     "Collected At",
+    "Cost Kind",
 ];
 
 /// One row per cost line (model, project, line item…). Returns the rows written.
@@ -164,6 +166,7 @@ pub fn write_detail(
     store: &Store,
     period: Period,
     format: Format,
+    estimated: &[Priced],
 ) -> Result<usize, ExportError> {
     let mut n = 0usize;
     match format {
@@ -184,6 +187,16 @@ pub fn write_detail(
                 n += 1;
                 Ok(())
             })??;
+            for p in estimated {
+                let obj: serde_json::Map<String, serde_json::Value> = DETAIL_HEADER
+                    .iter()
+                    .zip(estimated_values(p))
+                    .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.into_owned())))
+                    .collect();
+                w.write_all(if n > 0 { b",\n  " } else { b"\n  " })?;
+                serde_json::to_writer(&mut w, &obj).map_err(json_err)?;
+                n += 1;
+            }
             w.write_all(b"\n]\n")?;
         }
         _ => {
@@ -197,6 +210,13 @@ pub fn write_detail(
                 n += 1;
                 Ok(())
             })??;
+            for p in estimated {
+                let values = estimated_values(p);
+                out.write_record(
+                    values.iter().zip(DETAIL_KINDS).map(|(v, k)| Cell(sheet_cell(v, k))),
+                )?;
+                n += 1;
+            }
             out.flush()?;
         }
     }
@@ -258,7 +278,7 @@ impl AsRef<[u8]> for Cell<'_> {
     }
 }
 
-fn detail_values<'a>(l: &CostLine<'a>) -> [std::borrow::Cow<'a, str>; 16] {
+fn detail_values<'a>(l: &CostLine<'a>) -> [std::borrow::Cow<'a, str>; 17] {
     use std::borrow::Cow::{Borrowed, Owned};
     [
         Borrowed(l.provider_name),
@@ -277,19 +297,58 @@ fn detail_values<'a>(l: &CostLine<'a>) -> [std::borrow::Cow<'a, str>; 16] {
         Borrowed(l.quantity.unwrap_or("")),
         Borrowed(l.quantity_unit.unwrap_or("")),
         Borrowed(l.collected_at),
+        Borrowed("billed"),
+    ]
+}
+
+/// What an estimated line says where a billed line has its line item:
+/// never to be read as a bill.
+fn estimated_item(p: &Priced) -> String {
+    match &p.estimate {
+        super::prices::Estimate::Cost(_) => "estimated from local logs (not billed)".into(),
+        super::prices::Estimate::Unpriced(why) => {
+            format!("estimated from local logs (not billed); unpriced: {why}")
+        }
+    }
+}
+
+/// A detail row of an estimate from local logs: its provider, day,
+/// account, project, model and tier; the estimated cost (empty when no
+/// price is known: never 0) and its tokens; `Cost Kind` `estimated`.
+fn estimated_values(p: &Priced) -> [Cow<'static, str>; 17] {
+    use std::borrow::Cow::{Borrowed, Owned};
+    let g = &p.group;
+    [
+        Owned(g.name.clone()),
+        Owned(g.day.to_string()),
+        Owned(g.account.clone()),
+        Owned(g.project.clone()),
+        Borrowed(""),
+        Owned(estimated_item(p)),
+        Owned(g.model.clone()),
+        Borrowed(""),
+        Borrowed("estimated"),
+        Owned(g.tier.clone()),
+        Borrowed(""),
+        Owned(p.cost().map(|m| m.to_stored()).unwrap_or_default()),
+        Borrowed("USD"),
+        Owned(p.tokens.to_string()),
+        Borrowed("tokens"),
+        Borrowed(""),
+        Borrowed("estimated"),
     ]
 }
 
 /// How each FOCUS column reads in a spreadsheet, in [`FOCUS_COLUMNS`]' order:
 /// the four costs and the two quantities are numbers.
-const FOCUS_KINDS: [Column; 33] = [
+const FOCUS_KINDS: [Column; 34] = [
     Number, Number, Number, Number, Text, Text, Text, Text, Text, Text, Text, Text, Text, Text,
     Text, Text, Number, Text, Text, Text, Text, Text, Text, Text, Text, Text, Text, Text, Number,
-    Text, Text, Text, Text,
+    Text, Text, Text, Text, Text,
 ];
 
 /// FOCUS 1.2 columns written, the mandatory ones first.
-pub const FOCUS_COLUMNS: [&str; 33] = [
+pub const FOCUS_COLUMNS: [&str; 34] = [
     "BilledCost",
     "EffectiveCost",
     "ListCost",
@@ -323,6 +382,8 @@ pub const FOCUS_COLUMNS: [&str; 33] = [
     "SkuId",
     "ResourceId",
     "Tags",
+    // Not FOCUS's: `billed`, or `estimated` (from local logs, at list prices).
+    "x-CostKind",
 ];
 
 /// FOCUS service name, category, subcategory and sub-account type of a
@@ -340,7 +401,12 @@ fn service(l: &CostLine<'_>) -> [String; 4] {
 /// One FOCUS row per cost line. Billed, effective, list and contracted cost
 /// are the billed amount: the admin APIs report what was charged, with no
 /// separate list price or commitment. Returns the rows written.
-pub fn write_focus(w: impl Write, store: &Store, period: Period) -> Result<usize, ExportError> {
+pub fn write_focus(
+    w: impl Write,
+    store: &Store,
+    period: Period,
+    estimated: &[Priced],
+) -> Result<usize, ExportError> {
     let mut out = csv::Writer::from_writer(w);
     out.write_record(FOCUS_COLUMNS)?;
     let mut n = 0usize;
@@ -361,7 +427,7 @@ pub fn write_focus(w: impl Write, store: &Store, period: Period) -> Result<usize
             .copied()
             .collect::<Vec<_>>()
             .join("/");
-        let record: [String; 33] = [
+        let record: [String; 34] = [
             cost.clone(),
             cost.clone(),
             cost.clone(),
@@ -395,13 +461,68 @@ pub fn write_focus(w: impl Write, store: &Store, period: Period) -> Result<usize
             sku,
             l.api_key.to_string(),
             String::from("{}"),
+            "billed".into(),
         ];
         out.write_record(record.iter().zip(FOCUS_KINDS).map(|(v, k)| Cell(sheet_cell(v, k))))?;
         n += 1;
         Ok(())
     })??;
+    for p in estimated {
+        let Some(record) = focus_estimated(p) else { continue };
+        out.write_record(record.iter().zip(FOCUS_KINDS).map(|(v, k)| Cell(sheet_cell(v, k))))?;
+        n += 1;
+    }
     out.flush()?;
     Ok(n)
+}
+
+/// A FOCUS row of a priced estimate: nothing billed (`BilledCost` 0), the
+/// estimate at list prices as its list, contracted and effective cost, and
+/// `x-CostKind` `estimated`. An unpriced group has no cost to state: it is
+/// left out (the detail export lists it).
+fn focus_estimated(p: &Priced) -> Option<[String; 34]> {
+    let cost = p.cost()?.to_stored();
+    let g = &p.group;
+    let month = Period::month_of(g.day);
+    let next_day = g.day.succ_opt().unwrap_or(g.day);
+    let next_month = month.to.succ_opt().unwrap_or(month.to);
+    let sku = if g.tier.is_empty() { g.model.clone() } else { format!("{}/{}", g.model, g.tier) };
+    Some([
+        "0".into(),
+        cost.clone(),
+        cost.clone(),
+        cost,
+        "USD".into(),
+        format!("{}:{}", g.provider, g.account),
+        format!("{} ({})", g.name, g.account),
+        "Organization".into(),
+        format!("{}T00:00:00Z", month.from),
+        format!("{next_month}T00:00:00Z"),
+        format!("{}T00:00:00Z", g.day),
+        format!("{next_day}T00:00:00Z"),
+        "Usage".into(),
+        String::new(),
+        format!("{}: {}", g.model, estimated_item(p)),
+        "Usage-Based".into(),
+        p.tokens.to_string(),
+        "Tokens".into(),
+        "Standard".into(),
+        g.name.clone(),
+        g.name.clone(),
+        g.name.clone(),
+        "AI and Machine Learning".into(),
+        "Generative AI".into(),
+        format!("{} API", g.name),
+        g.project.clone(),
+        if g.project.is_empty() { "(default)".into() } else { g.project.clone() },
+        "Project".into(),
+        p.tokens.to_string(),
+        "Tokens".into(),
+        sku,
+        String::new(),
+        String::from("{}"),
+        "estimated".into(),
+    ])
 }
 
 #[cfg(test)]

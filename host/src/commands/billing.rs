@@ -149,9 +149,12 @@ fn write_export(
         ExportFormat::Json => Format::Json,
         ExportFormat::Focus => Format::Focus,
     };
+    // Providers known only from local logs appear by their estimate,
+    // labelled `estimated`, in every export.
+    let estimated = || crate::billing::estimate::stand_in_lines(store, prices, p);
     match (fmt, detail) {
-        (Format::Focus, _) => export::write_focus(w, store, p),
-        (_, true) => export::write_detail(w, store, p, fmt),
+        (Format::Focus, _) => export::write_focus(w, store, p, &estimated()?),
+        (_, true) => export::write_detail(w, store, p, fmt, &estimated()?),
         (_, false) => {
             // Providers without billed data appear by their estimate, labelled.
             let days = crate::billing::estimate::with_stand_ins(store, prices, p, today)?;

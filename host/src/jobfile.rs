@@ -53,8 +53,13 @@ pub fn store_url(home: &std::path::Path) -> Result<Option<String>> {
     }
     let path = home.join(FILE);
     let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
-    let parsed: OnlyStore = toml::from_str(&text)
-        .map_err(|e| HostError::config(format!("{}: {}", path.display(), e.message().trim())))?;
+    let parsed: OnlyStore = toml::from_str(&text).map_err(|e| {
+        let at = e.span().map_or(0, |s| s.start).min(text.len());
+        let line = text[..at].matches('\n').count() + 1;
+        let what = hide_values(&e.message().replace('\n', " "));
+        HostError::config(format!("{}:{line}: {what}", path.display()))
+            .with_hint("see `agent-host jobs list` and the README's \"Jobs\" section")
+    })?;
     Ok(parsed.store.map(|s| s.url).filter(|u| !u.trim().is_empty()))
 }
 

@@ -235,8 +235,13 @@ pub struct Tx<'a> {
 impl Tx<'_> {
     /// Commits everything written through this transaction at once.
     pub fn commit(mut self) -> Result<()> {
-        self.done = true;
-        self.db.batch("commit", "COMMIT")
+        let committed = self.db.batch("commit", "COMMIT");
+        // A COMMIT that failed (a full disk, a lost server) may leave the
+        // transaction open: dropping `self` then rolls it back, so the
+        // connection is ready for the next one and nothing half-written
+        // stays.
+        self.done = committed.is_ok();
+        committed
     }
 }
 

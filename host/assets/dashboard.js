@@ -140,7 +140,13 @@
     // a day still to come gets nothing (not a zero-height stub).
     const stacked = per.map((_, i) => days.map((x, j) => (x.state === "collected"
       ? per.slice(0, i + 1).reduce((a, s) => a + s[j], 0) : null)));
-    const highest = Math.max(0, ...(stacked.length ? stacked[stacked.length - 1].map((v) => v || 0) : [0]));
+    // Local logs' estimate of each day: its own dashed line over the bars,
+    // never stacked with billed spend.
+    const estimates = new Map((d.summary.daily || []).filter((x) => x.estimated_cost != null)
+      .map((x) => [x.date, parseFloat(x.estimated_cost)]));
+    const estimated = days.map((x) => (estimates.has(x.date) ? estimates.get(x.date) : null));
+    const highest = Math.max(0, ...(stacked.length ? stacked[stacked.length - 1].map((v) => v || 0) : [0]),
+      ...estimated.map((v) => v || 0));
     // Without any spend the axis is $0 to $1, not fractions of a cent.
     const top = highest > 0 ? highest * 1.05 : 1;
     const gaps = days.map((x) => (x.state === "missing" ? top : null));
@@ -154,6 +160,11 @@
     series.push({ label: "no data", fill: "rgba(152,162,179,0.35)", stroke: "rgba(152,162,179,0.6)",
       paths: bars, points: { show: false } });
     const data = [xs, ...stacked.slice().reverse(), gaps];
+    if (estimated.some((v) => v != null)) {
+      series.push({ label: "estimated from local logs (not billed)", stroke: "#b54708", width: 2, dash: [6, 4],
+        points: { show: true, size: 6, stroke: "#b54708", fill: "#fff" }, spanGaps: false });
+      data.push(estimated);
+    }
     const box = $("chart");
     box.replaceChildren();
     const width = Math.max(320, box.clientWidth || 900);
@@ -171,6 +182,7 @@
         box.dataset.xMin = String(u.scales.x.min);
         box.dataset.xMax = String(u.scales.x.max);
         box.dataset.yMax = String(u.scales.y.max);
+        box.dataset.estimatedDays = String(estimated.filter((v) => v != null).length);
       }] } }, data, box);
     box.dataset.firstDay = String(xs[0]);
     box.dataset.lastDay = String(xs[xs.length - 1]);

@@ -346,6 +346,10 @@ fn estimates_from_local_logs_show_apart_from_billed_in_a_real_browser() {
         "not billed"
     );
     assert!(dom.contains("Estimated from local logs (not billed)"), "{dom}");
+    // The chart draws the estimate as a series of its own, one point per
+    // day with calls (2026-11-01 and -02), labelled as not billed.
+    assert_eq!(attr(&dom, "id=\"chart\"", "data-estimated-days").as_deref(), Some("2"), "{dom}");
+    assert!(legend(&dom).contains("estimated from local logs (not billed)"), "{}", legend(&dom));
     // Data health counts what a log plugin read, never "0 of 30 days".
     let calls = home.number(
         "SELECT count(*) FROM calls WHERE plugin_name = 'claude_code_logs' AND day LIKE '2026-11-%'",

@@ -204,7 +204,7 @@ pub fn summary_value(ctx: &Context, args: &SummaryArgs) -> Result<Json> {
             period: p,
             kind: "estimated",
             basis: "calls read from local agent logs per machine, priced with the table below; runs per machine",
-            price_table: table.source.clone(),
+            price_table: table.source,
             machines,
         }));
     }

@@ -1,16 +1,21 @@
 //! agent-host as a library: the kernel (plugins, isolation, runs), the
 //! billing application (exact money, summaries, exports, alerts), the store
-//! (the only SQLite code) and the command line that ties them together. The
-//! `agent-host` binary is a thin `main` over [`app::run`].
+//! (the only code that names SQLite or PostgreSQL) and the command line that
+//! ties them together. The `agent-host` binary is a thin `main` over
+//! [`app::run`].
 //!
 //! # Brief overview
 //!
 //! - [`kernel::loader`] finds plugins; [`kernel::run`] plans, runs (in a
-//!   worker by default) and commits each run through a [`kernel::sink::RecordSink`].
-//! - [`billing::BillingSink`] turns cost and usage records into the
-//!   normalized rows of [`store::billing`].
+//!   worker by default) and commits each run through a
+//!   [`kernel::sink::RecordSink`], into any store that keeps the kernel's
+//!   [`kernel::ledger::Ledger`].
+//! - [`billing::BillingSink`] turns cost and usage records into normalized
+//!   rows through [`billing::storage::BillingWrites`].
 //! - [`billing::summary`], [`billing::export`] and [`billing::alerts`] read
-//!   them back through [`store::reports`].
+//!   them back through [`billing::storage::BillingReads`].
+//! - [`store::Store`] implements those traits on SQLite and PostgreSQL; the
+//!   commands open it ([`context`]) and hand it down.
 
 pub mod app;
 pub mod billing;

@@ -12,9 +12,9 @@ use serde::Serialize;
 use super::money::Money;
 use super::period::Period;
 use super::summary::budget_view;
+use crate::billing::storage::DayTotal;
+use crate::kernel::ledger::RunRow;
 use crate::kernel::status::RunStatus;
-use crate::store::reports::DayTotal;
-use crate::store::runs::RunRow;
 use crate::table::money as cents;
 
 /// Rule settings (all from the environment or `.env`).

@@ -14,9 +14,11 @@ use super::money::Money;
 use super::period::{parse_day, DayState, Period, PeriodError};
 use super::prices::PriceTable;
 use super::summary::{self, BreakdownLine, Summary};
-use crate::store::reports::{Breakdown, DayBreakdownRow, DayTotal, SentAlert, TokenMix};
-use crate::store::runs::{MissingDay, RunRow};
-use crate::store::{Store, StoreError};
+use crate::billing::storage::{
+    BillingReads, Breakdown, DayBreakdownRow, DayTotal, SentAlert, TokenMix,
+};
+use crate::kernel::ledger::{MissingDay, RunRow};
+use crate::store::StoreError;
 
 /// What a view is asked for: the days, one provider or all, and what the
 /// breakdown groups by (none: by provider only).
@@ -141,7 +143,7 @@ impl Query {
     /// Turns `provider` as asked (an id such as `openai` or a display name
     /// such as `OpenAI`, in any case) into the display name the data is kept
     /// under; one no data knows is refused with the list of those it does.
-    pub fn resolve_provider(&mut self, store: &Store) -> Result<(), QueryError> {
+    pub fn resolve_provider(&mut self, store: &impl BillingReads) -> Result<(), QueryError> {
         let Some(asked) = self.provider.as_deref() else { return Ok(()) };
         let known = store.provider_names()?;
         let want = asked.trim();
@@ -178,7 +180,7 @@ fn unknown_provider(asked: &str, known: &[(String, String)]) -> String {
 /// forecast; the budget and forecast are of the month holding the period's
 /// end.
 pub fn summary(
-    store: &Store,
+    store: &impl BillingReads,
     q: &Query,
     today: NaiveDate,
     budget: &Money,
@@ -189,7 +191,7 @@ pub fn summary(
 
 /// The query's providers' estimates from local logs over `period`.
 fn estimates(
-    store: &Store,
+    store: &impl BillingReads,
     q: &Query,
     prices: &PriceTable,
     period: Period,
@@ -200,7 +202,11 @@ fn estimates(
 }
 
 /// The query's providers' `results` rows over `period`.
-fn day_totals(store: &Store, q: &Query, period: Period) -> Result<Vec<DayTotal>, StoreError> {
+fn day_totals(
+    store: &impl BillingReads,
+    q: &Query,
+    period: Period,
+) -> Result<Vec<DayTotal>, StoreError> {
     let mut rows = store.day_totals(period.from, period.to)?;
     rows.retain(|d| q.keeps(&d.provider));
     Ok(rows)
@@ -208,7 +214,7 @@ fn day_totals(store: &Store, q: &Query, period: Period) -> Result<Vec<DayTotal>,
 
 /// [`summary()`] over the period's rows, already read.
 fn summary_of(
-    store: &Store,
+    store: &impl BillingReads,
     q: &Query,
     today: NaiveDate,
     budget: &Money,
@@ -265,7 +271,7 @@ fn summary_of(
 
 /// The breakdown lines of `summary --by model|project --json` (by model
 /// unless the query says otherwise), mapped by the same function.
-pub fn models(store: &Store, q: &Query) -> Result<Vec<BreakdownLine>, StoreError> {
+pub fn models(store: &impl BillingReads, q: &Query) -> Result<Vec<BreakdownLine>, StoreError> {
     let mut rows = store.breakdown(q.period.from, q.period.to, q.by.unwrap_or(Breakdown::Model))?;
     rows.retain(|r| q.keeps(&r.provider));
     Ok(summary::breakdown_lines(rows))
@@ -309,7 +315,10 @@ pub struct Daily {
 
 /// The breakdown of each day (by model unless the query says otherwise),
 /// for the query's providers.
-pub fn models_by_day(store: &Store, q: &Query) -> Result<Vec<DayBreakdownRow>, StoreError> {
+pub fn models_by_day(
+    store: &impl BillingReads,
+    q: &Query,
+) -> Result<Vec<DayBreakdownRow>, StoreError> {
     let by = q.by.unwrap_or(Breakdown::Model);
     let mut rows = store.breakdown_by_day(q.period.from, q.period.to, by)?;
     rows.retain(|r| q.keeps(&r.row.provider));
@@ -317,7 +326,7 @@ pub fn models_by_day(store: &Store, q: &Query) -> Result<Vec<DayBreakdownRow>, S
 }
 
 /// Spend per day and provider, with missing days told apart from zero days.
-pub fn daily(store: &Store, q: &Query, today: NaiveDate) -> Result<Daily, StoreError> {
+pub fn daily(store: &impl BillingReads, q: &Query, today: NaiveDate) -> Result<Daily, StoreError> {
     let revisions = store.revisions_by_day(q.period.from, q.period.to)?;
     Ok(daily_of(q.period, today, &day_totals(store, q, q.period)?, &revisions))
 }
@@ -395,13 +404,17 @@ pub struct Coverage {
 }
 
 /// Data health: coverage per plugin, last runs, missing and revised days.
-pub fn coverage(store: &Store, q: &Query, today: NaiveDate) -> Result<Coverage, StoreError> {
+pub fn coverage(
+    store: &impl BillingReads,
+    q: &Query,
+    today: NaiveDate,
+) -> Result<Coverage, StoreError> {
     coverage_of(store, q, today, store.revisions_by_day(q.period.from, q.period.to)?)
 }
 
 /// [`coverage`] with the period's revisions, already read.
 fn coverage_of(
-    store: &Store,
+    store: &impl BillingReads,
     q: &Query,
     today: NaiveDate,
     revisions: BTreeMap<String, i64>,
@@ -445,19 +458,19 @@ fn coverage_of(
 }
 
 /// Tokens per provider and kind (input, output, cache reads and writes...).
-pub fn token_mix(store: &Store, q: &Query) -> Result<Vec<TokenMix>, StoreError> {
+pub fn token_mix(store: &impl BillingReads, q: &Query) -> Result<Vec<TokenMix>, StoreError> {
     let mut rows = store.token_mix(q.period.from, q.period.to)?;
     rows.retain(|r| q.keeps(&r.provider));
     Ok(rows)
 }
 
 /// The newest runs (`runs --json`).
-pub fn runs(store: &Store, limit: usize) -> Result<Vec<RunRow>, StoreError> {
+pub fn runs(store: &impl BillingReads, limit: usize) -> Result<Vec<RunRow>, StoreError> {
     store.list_runs(limit.min(MAX_RUNS))
 }
 
 /// The alerts delivered, newest first.
-pub fn alerts(store: &Store) -> Result<Vec<SentAlert>, StoreError> {
+pub fn alerts(store: &impl BillingReads) -> Result<Vec<SentAlert>, StoreError> {
     store.alerts_sent(200)
 }
 
@@ -505,7 +518,7 @@ pub struct Incident {
 const MAX_INCIDENTS: usize = 20;
 
 /// The newest incidents any plugin recorded.
-pub fn incidents(store: &Store) -> Result<Vec<Incident>, StoreError> {
+pub fn incidents(store: &impl BillingReads) -> Result<Vec<Incident>, StoreError> {
     const SHOWN: [&str; 7] =
         ["page", "name", "status", "impact", "created_at", "resolved_at", "shortlink"];
     let rows = store.records_of_kind("incident", MAX_INCIDENTS)?;
@@ -525,7 +538,7 @@ pub fn incidents(store: &Store) -> Result<Vec<Incident>, StoreError> {
 
 /// Every view at once.
 pub fn everything(
-    store: &Store,
+    store: &impl BillingReads,
     q: &Query,
     today: NaiveDate,
     budget: &Money,

@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use super::money::Money;
 use super::prices::{Estimate, PriceTable};
-use crate::store::reports::PricedGroup;
-use crate::store::reports::{Breakdown, DayTotal};
-use crate::store::{Store, StoreError};
+use crate::billing::storage::{BillingReads, PricedGroup};
+use crate::billing::storage::{Breakdown, DayTotal};
+use crate::store::StoreError;
 
 /// One group of calls or usage, priced.
 #[derive(Debug, Clone)]
@@ -75,7 +75,7 @@ pub fn onto_days(days: &mut [super::summary::DayLine], lines: &[Priced]) {
 
 /// The calls of local logs between two days, priced.
 pub fn from_calls(
-    store: &Store,
+    store: &impl BillingReads,
     table: &PriceTable,
     from: NaiveDate,
     to: NaiveDate,
@@ -90,7 +90,7 @@ pub fn from_calls(
 pub fn price_call(
     table: &PriceTable,
     starts: &[u64],
-    call: &crate::store::calls::CallLine,
+    call: &crate::billing::storage::CallLine,
 ) -> Priced {
     let input = call.counts.all_input();
     let over = starts.iter().copied().find(|s| input > *s).unwrap_or(0);
@@ -116,7 +116,7 @@ pub fn price_call(
 /// The usage collectors reported between two days, priced (what the admin
 /// API's own token counts should have cost).
 pub fn from_usage(
-    store: &Store,
+    store: &impl BillingReads,
     table: &PriceTable,
     from: NaiveDate,
     to: NaiveDate,
@@ -271,7 +271,7 @@ pub fn summarize(lines: &[Priced], table: &PriceTable) -> Option<EstimateSummary
 /// [`stand_ins`]) for the providers without billed data: what budgets,
 /// alerts and the daily export count.
 pub fn with_stand_ins(
-    store: &Store,
+    store: &impl BillingReads,
     prices: &PriceTable,
     period: super::period::Period,
     today: NaiveDate,
@@ -286,7 +286,7 @@ pub fn with_stand_ins(
 /// what the detail and FOCUS exports list as `estimated` (a provider with
 /// billed data is never also counted by estimate, as in [`stand_ins`]).
 pub fn stand_in_lines(
-    store: &Store,
+    store: &impl BillingReads,
     prices: &PriceTable,
     period: super::period::Period,
 ) -> Result<Vec<Priced>, StoreError> {

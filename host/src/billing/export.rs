@@ -14,8 +14,7 @@ use serde::Serialize;
 use super::estimate::Priced;
 use super::money::Money;
 use super::period::Period;
-use crate::store::reports::{CostLine, DayTotal};
-use crate::store::Store;
+use crate::billing::storage::{BillingReads, CostLine, DayTotal};
 
 /// What to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,7 +162,7 @@ const DETAIL_HEADER: [&str; 17] = [
 /// One row per cost line (model, project, line item…). Returns the rows written.
 pub fn write_detail(
     mut w: impl Write,
-    store: &Store,
+    store: &impl BillingReads,
     period: Period,
     format: Format,
     estimated: &[Priced],
@@ -403,7 +402,7 @@ fn service(l: &CostLine<'_>) -> [String; 4] {
 /// separate list price or commitment. Returns the rows written.
 pub fn write_focus(
     w: impl Write,
-    store: &Store,
+    store: &impl BillingReads,
     period: Period,
     estimated: &[Priced],
 ) -> Result<usize, ExportError> {

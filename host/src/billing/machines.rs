@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::estimate::Priced;
 use super::money::Money;
-use crate::store::calls::CallLine;
+use crate::billing::storage::CallLine;
 
 /// One machine.
 #[derive(Debug, Clone, Serialize)]

@@ -21,6 +21,7 @@ pub mod records;
 pub mod report;
 pub mod sessions;
 pub mod sink;
+pub mod storage;
 pub mod summary;
 
 pub use sink::BillingSink;

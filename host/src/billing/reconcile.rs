@@ -13,8 +13,8 @@ use super::estimate::{self, Priced};
 use super::money::Money;
 use super::period::Period;
 use super::prices::{Estimate, PriceTable};
-use crate::store::reports::Breakdown;
-use crate::store::{Store, StoreError};
+use crate::billing::storage::{BillingReads, Breakdown};
+use crate::store::StoreError;
 
 /// The default drift past which a day is flagged (`RECONCILE_DRIFT_PCT`).
 pub const DEFAULT_THRESHOLD_PCT: u32 = 5;
@@ -225,7 +225,7 @@ fn causes(
 /// Reconciles a period; `threshold` is the drift in percent past which a
 /// day is flagged.
 pub fn reconcile(
-    store: &Store,
+    store: &impl BillingReads,
     prices: &PriceTable,
     period: Period,
     threshold: u32,

@@ -3,6 +3,7 @@
 //! channel, delivers the rest and records each delivery. A delivery failure
 //! is logged and retried next run; it never fails the caller.
 
+use crate::billing::storage::BillingReads;
 use std::io::Write;
 
 use bigdecimal::BigDecimal;
@@ -19,7 +20,6 @@ use super::prices::PriceTable;
 use crate::config::Settings;
 use crate::kernel::http::HttpClient;
 use crate::kernel::http::HttpSettings;
-use crate::store::Store;
 
 /// Reads the rule settings; a value that does not parse is a config error.
 pub fn alert_settings(s: &Settings) -> Result<AlertSettings> {
@@ -56,7 +56,7 @@ pub fn alert_settings(s: &Settings) -> Result<AlertSettings> {
 /// (what an email shows beside them).
 /// Providers without billed data count by their estimate from local logs.
 pub fn due_alerts(
-    store: &Store,
+    store: &impl BillingReads,
     settings: &AlertSettings,
     prices: &PriceTable,
     today: NaiveDate,
@@ -129,7 +129,7 @@ pub struct AlertOutcome {
 
 /// Evaluates the rules and sends what is due; `dry_run` prints instead.
 pub fn check_alerts(
-    store: &mut Store,
+    store: &mut impl BillingReads,
     settings: &Settings,
     prices: &PriceTable,
     today: NaiveDate,

@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use billing_records::{CALL, COST, PROVIDER, USAGE};
 
+use crate::kernel::ledger::{self, GenericRecord, Ledger};
 use crate::kernel::protocol::WireRecord;
-use crate::kernel::sink::{generic, Checked, RecordSink, SinkInput, WriteStats};
-use crate::store::billing::NotInCost;
-use crate::store::runs::GenericRecord;
-use crate::store::{self, Tx};
+use crate::kernel::sink::{generic, Checked, RecordCheck, RecordSink, SinkInput, WriteStats};
+
+use super::storage::{BillingWrites, NotInCost};
 
 use super::records::{
     parse_call, parse_cost, parse_provider, parse_usage, CallRow, PricedUsage, ProviderInfo,
@@ -135,7 +135,7 @@ impl Batch {
     }
 }
 
-impl RecordSink for BillingSink {
+impl RecordCheck for BillingSink {
     type Batch = Batch;
 
     fn prepare(
@@ -183,8 +183,10 @@ impl RecordSink for BillingSink {
         }
         Ok(Checked { batch, rejected })
     }
+}
 
-    fn write(&self, tx: &Tx<'_>, input: &SinkInput<'_>, batch: Batch) -> store::Result<WriteStats> {
+impl<L: Ledger + BillingWrites + ?Sized> RecordSink<L> for BillingSink {
+    fn write(&self, tx: &L, input: &SinkInput<'_>, batch: Batch) -> ledger::Result<WriteStats> {
         let mut stats = WriteStats::default();
         if input.window.is_some() {
             let written = tx.replace_billing_days(input, &batch.rows)?;
@@ -255,7 +257,7 @@ fn not_in_cost_notes(rows: Vec<NotInCost>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::reports::Breakdown;
+    use crate::billing::storage::{BillingReads, Breakdown};
     use crate::store::Store;
     use chrono::NaiveDate;
 
@@ -298,9 +300,9 @@ mod tests {
         let checked = BillingSink.prepare(&input, records).unwrap();
         assert!(checked.rejected.is_empty());
         let batch = checked.batch;
-        let tx = store.transaction().unwrap();
-        BillingSink.write(&tx, &input, batch).unwrap();
-        tx.commit().unwrap();
+        store.begin_commit().unwrap();
+        BillingSink.write(store, &input, batch).unwrap();
+        store.end_commit().unwrap();
     }
 
     fn assert_totals_match_rows(store: &Store) {
@@ -366,16 +368,17 @@ mod tests {
             payload: serde_json::json!({"provider": p, "display_name": n}).to_string(),
         };
         let mut store = Store::for_tests();
-        let tx = store.transaction().unwrap();
-        tx.upsert_providers(
-            &[parse_provider(&named("anthropic", "Anthropic").payload).unwrap()],
-            "t",
-        )
-        .unwrap();
+        store.begin_commit().unwrap();
+        store
+            .upsert_providers(
+                &[parse_provider(&named("anthropic", "Anthropic").payload).unwrap()],
+                "t",
+            )
+            .unwrap();
         let batch =
             BillingSink.prepare(&input, vec![named("anthropic", "ANTHROPIC")]).unwrap().batch;
-        BillingSink.write(&tx, &input, batch).unwrap();
-        tx.commit().unwrap();
+        BillingSink.write(&store, &input, batch).unwrap();
+        store.end_commit().unwrap();
         let names = store.query_all::<String, Vec<_>>(
             "read",
             "SELECT display_name FROM providers",

@@ -9,9 +9,10 @@ use super::write_err;
 use crate::cli::RunsArgs;
 use crate::context::Context;
 use crate::error::{ExitCode, Result};
+use crate::kernel::ledger::LedgerReads as _;
+use crate::kernel::ledger::MissingDay;
 use crate::kernel::lock::RunLock;
 use crate::kernel::run::{span_text, MISSING_DAY_ATTEMPTS};
-use crate::store::runs::MissingDay;
 use crate::store::Store;
 use crate::table::{count, render, Align};
 

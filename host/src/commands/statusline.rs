@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::write_err;
 use crate::billing::money::Money;
+use crate::billing::storage::BillingReads as _;
 use crate::context::Context;
 use crate::error::{ExitCode, HostError, Result};
 use crate::table::money;

@@ -12,9 +12,11 @@ use crate::billing::estimate;
 use crate::billing::period::Period;
 use crate::billing::prices::PriceTable;
 use crate::billing::sessions::{self, SessionLine};
+use crate::billing::storage::BillingReads as _;
 use crate::cli::{BlocksArgs, RunsArgs, SummaryArgs};
 use crate::context::Context;
 use crate::error::{HostError, Result};
+use crate::kernel::ledger::LedgerReads as _;
 use crate::store::Store;
 
 /// A view's JSON, compact, its fields in the order the view declares them
@@ -97,7 +99,7 @@ pub fn priced_calls(
     store: &Store,
     from: NaiveDate,
     to: NaiveDate,
-) -> Result<Vec<(crate::store::calls::CallLine, estimate::Priced)>> {
+) -> Result<Vec<(crate::billing::storage::CallLine, estimate::Priced)>> {
     let starts = table.tier_starts();
     let calls = store.calls_in(from, to)?;
     Ok(calls
@@ -282,7 +284,7 @@ pub fn blocks_between(
 /// The blocks (and gaps) of priced calls, per source, seen at `now`;
 /// oldest first.
 pub fn blocks_of(
-    calls: Vec<(crate::store::calls::CallLine, estimate::Priced)>,
+    calls: Vec<(crate::billing::storage::CallLine, estimate::Priced)>,
     now: DateTime<Utc>,
 ) -> Vec<Block> {
     let mut by_source: std::collections::BTreeMap<String, Vec<TimedCall>> = Default::default();

@@ -11,6 +11,7 @@ pub mod grants;
 pub mod http;
 pub mod isolate;
 pub mod job;
+pub mod ledger;
 pub mod loader;
 pub mod lock;
 pub mod manifest;

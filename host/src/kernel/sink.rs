@@ -7,9 +7,8 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
+use super::ledger::{self, GenericRecord};
 use super::protocol::WireRecord;
-use crate::store::runs::GenericRecord;
-use crate::store::{self, Tx};
 
 /// What a sink knows about the run it stores.
 #[derive(Debug, Clone)]
@@ -68,8 +67,9 @@ pub struct Checked<B> {
     pub rejected: BTreeMap<NaiveDate, String>,
 }
 
-/// Checks and stores records.
-pub trait RecordSink {
+/// Checks records, without a store: pure, so a run's records are judged
+/// before its transaction opens.
+pub trait RecordCheck {
     /// The checked records, ready to write.
     type Batch;
 
@@ -81,14 +81,19 @@ pub trait RecordSink {
         input: &SinkInput<'_>,
         records: Vec<WireRecord>,
     ) -> Result<Checked<Self::Batch>, String>;
+}
 
-    /// Writes the batch inside the run's transaction.
+/// Stores checked records in a store `L`: a sink states what it needs of
+/// the store as bounds on `L` (the billing application's writes), the
+/// kernel only that `L` keeps its [`ledger::Ledger`].
+pub trait RecordSink<L: ?Sized>: RecordCheck {
+    /// Writes the batch inside the run's transaction, open on `store`.
     fn write(
         &self,
-        tx: &Tx<'_>,
+        store: &L,
         input: &SinkInput<'_>,
         batch: Self::Batch,
-    ) -> store::Result<WriteStats>;
+    ) -> ledger::Result<WriteStats>;
 }
 
 /// Checks one record for the generic table: a kind and a JSON object payload.

@@ -8,50 +8,14 @@ use super::sql::{args, Db, Row};
 use bigdecimal::{BigDecimal, Zero};
 use chrono::NaiveDate;
 
-use super::reports::Breakdown;
-use super::{Result, StoreError, Tx};
+use super::{Result, Store, StoreError, Tx};
 use crate::billing::money::Money;
 use crate::billing::records::{
     name_key, CallRow, CostKey, CostRow, PricedUsage, ProviderInfo, Rows, UsageKey, UsageRow,
 };
+use crate::billing::storage::Breakdown;
+use crate::billing::storage::{BillingWrites, NotInCost, Replaced, Revision};
 use crate::kernel::sink::SinkInput;
-
-/// A stored value that a re-pull changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Revision {
-    /// `cost_rows` or `usage_rows`.
-    pub table: &'static str,
-    /// The day.
-    pub day: NaiveDate,
-    /// The key, as readable text.
-    pub natural_key: String,
-    /// The value before (`None`: the row is new).
-    pub old_value: Option<String>,
-    /// The value after (`None`: the row disappeared).
-    pub new_value: Option<String>,
-}
-
-/// Tokens of one provider and day that no billed cost covers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotInCost {
-    /// Display name.
-    pub provider: String,
-    /// The day.
-    pub day: NaiveDate,
-    /// The tokens.
-    pub tokens: i64,
-    /// The provider's reason, if its collector gave one.
-    pub note: Option<String>,
-}
-
-/// What [`Tx::replace_billing_days`] did.
-#[derive(Debug, Default)]
-pub struct Replaced {
-    /// Rows inserted or updated.
-    pub written: usize,
-    /// Values that changed on days already stored.
-    pub revisions: Vec<Revision>,
-}
 
 /// A normalized table whose rows a run replaces day by day: how to read,
 /// upsert and delete its rows, and how to name them in a revision.
@@ -780,7 +744,7 @@ impl Tx<'_> {
         let fill: Vec<String> = Breakdown::ALL
             .iter()
             .map(|by| {
-                let (dim, (cost_key, usage_key)) = (by.dim(), by.keys());
+                let (dim, (cost_key, usage_key)) = (by.dim(), super::reports::keys(*by));
                 format!(
                     "INSERT INTO daily_totals (provider, day, dim, key, cost, tokens)
                  SELECT ?1, ?2, '{dim}', k, dec_sum(cost), SUM(tokens) FROM (
@@ -885,5 +849,51 @@ impl<'t> CallSums<'t> {
             args![g[0], g[1], g[2], g[3], g[4], g[5], g[6], over],
         )?;
         Ok(())
+    }
+}
+
+/// The billing application's writes, on either engine, inside the
+/// transaction the kernel opened for the run.
+impl BillingWrites for Store {
+    fn replace_billing_days(&self, input: &SinkInput<'_>, rows: &Rows) -> Result<Replaced> {
+        self.within().replace_billing_days(input, rows)
+    }
+
+    fn replace_priced_usage(&self, input: &SinkInput<'_>, rows: &[PricedUsage]) -> Result<()> {
+        self.within().replace_priced_usage(input, rows)
+    }
+
+    fn upsert_providers(&self, infos: &[ProviderInfo], now: &str) -> Result<()> {
+        self.within().upsert_providers(infos, now)
+    }
+
+    fn describe_new_providers(&self, infos: &[ProviderInfo], now: &str) -> Result<()> {
+        self.within().describe_new_providers(infos, now)
+    }
+
+    fn refresh_results(
+        &self,
+        providers: &BTreeSet<String>,
+        days: &[NaiveDate],
+        now: &str,
+    ) -> Result<()> {
+        self.within().refresh_results(providers, days, now)
+    }
+
+    fn not_in_cost(
+        &self,
+        providers: &BTreeSet<String>,
+        days: &[NaiveDate],
+    ) -> Result<Vec<NotInCost>> {
+        self.within().not_in_cost(providers, days)
+    }
+
+    fn upsert_calls(
+        &self,
+        plugin: &str,
+        run_id: &str,
+        calls: &[CallRow],
+    ) -> Result<(usize, usize)> {
+        self.within().upsert_calls(plugin, run_id, calls)
     }
 }

@@ -1,16 +1,18 @@
 //! The store: the only module that names a database engine.
 //!
-//! Two engines behind one seam ([`sql::Db`]): the embedded SQLite file
-//! (the default, no setup; see [`sqlite`]) and a PostgreSQL server shared
-//! by a team's machines (`AGENT_STORE_URL`; see [`postgres`]). The query
-//! modules are written once, in the SQL both accept: kernel tables (runs,
-//! logs, coverage, generic records) in [`runs`], the billing application's
-//! in [`billing`], [`reports`], [`accounts`] and [`calls`]. A database that
+//! It implements what the layers above define and depend on: the kernel's
+//! [`crate::kernel::ledger::Ledger`] and `LedgerReads` (in [`runs`]), the
+//! billing application's [`crate::billing::storage::BillingWrites`] (in
+//! [`billing`]) and `BillingReads` (in [`reports`]); commands that change
+//! history by hand (accounts, pruning, `store migrate`) use [`Store`]
+//! itself. Two engines behind one seam ([`sql::Db`]): the embedded SQLite
+//! file (the default, no setup; see [`sqlite`]) and a PostgreSQL server
+//! shared by a team's machines (`AGENT_STORE_URL`; see [`postgres`]). The
+//! query modules are written once, in the SQL both accept. A database that
 //! is not agent-host's is refused, never overwritten.
 
 pub mod accounts;
 pub mod billing;
-pub mod calls;
 pub mod copy;
 pub mod postgres;
 pub mod reports;
@@ -245,6 +247,20 @@ impl Tx<'_> {
     }
 }
 
+impl<'a> Tx<'a> {
+    /// Leaves the transaction open past this guard: the kernel's
+    /// [`crate::kernel::ledger::Ledger::begin_commit`] holds it until the commit.
+    fn keep_open(mut self) {
+        self.done = true;
+    }
+
+    /// A guard for the transaction [`Tx::keep_open`] left open: committed
+    /// through it, or rolled back when it is dropped.
+    fn reopen(db: &'a Db, machine: &'a str) -> Tx<'a> {
+        Tx { db, machine, done: false }
+    }
+}
+
 impl Drop for Tx<'_> {
     fn drop(&mut self) {
         if !self.done {
@@ -338,6 +354,12 @@ impl Store {
         Store::open_at(&Location::Postgres(format!("{base}/{name}"))).expect("the test store")
     }
 
+    /// The write methods of the transaction open on this store (or of
+    /// none: each statement then commits alone); never rolls back.
+    pub(crate) fn within(&self) -> Tx<'_> {
+        Tx { db: &self.db, machine: &self.machine, done: true }
+    }
+
     fn from_db(db: Db) -> Store {
         Store { db, machine: String::new() }
     }
@@ -391,24 +413,6 @@ impl Store {
         } else {
             self.db.batch("begin a transaction", "BEGIN IMMEDIATE")?;
             Ok(Tx { db: &self.db, machine: &self.machine, done: false })
-        }
-    }
-
-    /// Takes job `name` for this process: `false` when another machine
-    /// sharing the store is collecting it now. (An SQLite store is one
-    /// home's, and the home's run lock already serializes its runs.)
-    pub fn try_claim_job(&self, name: &str) -> Result<bool> {
-        match &self.db {
-            Db::Lite(_) => Ok(true),
-            Db::Pg(p) => postgres::try_lock_job(&mut p.client.borrow_mut(), name),
-        }
-    }
-
-    /// Gives job `name` back (also given back when the process ends).
-    pub fn release_job(&self, name: &str) -> Result<()> {
-        match &self.db {
-            Db::Lite(_) => Ok(()),
-            Db::Pg(p) => postgres::unlock_job(&mut p.client.borrow_mut(), name),
         }
     }
 }

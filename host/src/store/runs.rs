@@ -10,60 +10,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::sql::{args, Row};
+use super::postgres;
+use super::sql::{args, Db, Row};
 use chrono::NaiveDate;
-use serde::Serialize;
 
 use super::{Result, Store, StoreError, Tx};
-
-/// A run as stored in `runs`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RunRow {
-    /// Run id (a UUID).
-    pub id: String,
-    /// The plugin's manifest name.
-    pub plugin_name: String,
-    /// `running`, `success`, `partial` or `failed`.
-    pub status: String,
-    /// RFC 3339, UTC.
-    pub started_at: String,
-    /// RFC 3339, UTC; `None` while running.
-    pub finished_at: Option<String>,
-    /// Why it failed.
-    pub error: Option<String>,
-    /// Records the plugin returned.
-    pub records_received: i64,
-    /// Rows written.
-    pub records_written: i64,
-    /// Stored rows whose value changed.
-    pub records_changed: i64,
-    /// First day asked for, for daily plugins.
-    pub window_from: Option<String>,
-    /// Last day asked for.
-    pub window_to: Option<String>,
-    /// The sha256 of the plugin file that ran (none for a skipped run, or
-    /// runs stored before it was recorded).
-    pub plugin_sha256: Option<String>,
-    /// Wall time.
-    pub duration_ms: Option<i64>,
-    /// The webhook trigger that started it (`None`: the command line).
-    pub trigger: Option<String>,
-}
-
-/// A day of a job's history that is not complete.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct MissingDay {
-    /// The plugin (the job).
-    pub plugin: String,
-    /// The day, `YYYY-MM-DD`.
-    pub day: String,
-    /// Why: the reason the last run that tried gave, `interrupted run
-    /// 1a2b3c4d`, or `not collected yet`.
-    pub reason: Option<String>,
-    /// How many finished runs tried and failed (an interrupted run is not
-    /// counted: a crash never makes a day be given up on).
-    pub attempts: i64,
-}
+use crate::kernel::ledger::{
+    GenericRecord, Ledger, LedgerReads, MissingDay, RunEnd, RunLog, RunRow, StoredRecord,
+};
 
 /// A run's window, for the causes of missing days.
 struct Asked {
@@ -101,62 +55,6 @@ fn cause(newest: Option<&Asked>, recorded: Option<&Option<String>>) -> String {
     }
 }
 
-/// How a run ended, written in the same transaction as its data.
-#[derive(Debug, Clone)]
-pub struct RunEnd<'a> {
-    /// `success`, `partial` or `failed`.
-    pub status: &'a str,
-    /// Why, if not a success.
-    pub error: Option<&'a str>,
-    /// Records the plugin returned.
-    pub records_received: usize,
-    /// Rows written.
-    pub records_written: usize,
-    /// Rows whose stored value changed.
-    pub records_changed: usize,
-    /// Wall time.
-    pub duration_ms: u64,
-}
-
-/// One log line of a run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunLog {
-    /// RFC 3339, UTC.
-    pub at: String,
-    /// `error`, `warn`, `info`, `debug`.
-    pub level: &'static str,
-    /// The line, secrets already redacted.
-    pub message: String,
-}
-
-/// A record no application claims, kept as the plugin sent it.
-#[derive(Debug, Clone)]
-pub struct GenericRecord {
-    /// Its kind.
-    pub kind: String,
-    /// Its natural key; `None` keeps every copy.
-    pub key: Option<String>,
-    /// JSON payload.
-    pub payload: String,
-}
-
-/// A stored generic record, as `records` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StoredRecord {
-    /// The plugin (or job) that sent it.
-    pub plugin: String,
-    /// Its kind.
-    pub kind: String,
-    /// Its natural key.
-    pub key: Option<String>,
-    /// When it was last written (RFC 3339).
-    pub updated_at: String,
-    /// The run that last wrote it.
-    pub run_id: String,
-    /// JSON payload, as sent.
-    pub payload: String,
-}
-
 const RUN_COLUMNS: &str = "id, plugin_name, status, started_at, finished_at, error, \
      records_received, records_written, records_changed, window_from, window_to, plugin_sha256, \
      duration_ms, trigger";
@@ -192,73 +90,6 @@ impl Store {
         )
     }
 
-    /// Records that a run started, and the days it asks for in the job's
-    /// ledger (committed at once, so a crash leaves a visible `running` row
-    /// that the next run marks as interrupted, and its days missing).
-    pub fn begin_run(
-        &mut self,
-        id: &str,
-        plugin: &str,
-        started_at: &str,
-        window: Option<(NaiveDate, NaiveDate)>,
-        plugin_sha256: Option<&str>,
-    ) -> Result<()> {
-        let (from, to) = match window {
-            Some((f, t)) => (Some(f.to_string()), Some(t.to_string())),
-            None => (None, None),
-        };
-        let tx = self.transaction()?;
-        tx.db.exec(
-            "record the start of a run",
-            "INSERT INTO runs (id, plugin_name, status, started_at, window_from, window_to,
-                   plugin_sha256, machine)
-                 VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7)",
-            args![id, plugin, started_at, from, to, plugin_sha256, tx.machine],
-        )?;
-        // The ledger learns what the job's history should hold before
-        // anything is fetched: a run that never ends still leaves its days
-        // missing.
-        if let (Some(from), Some(to)) = (from, to) {
-            tx.db.exec(
-                "record the start of a run",
-                "INSERT INTO ledger (plugin_name, first_day, last_day) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (plugin_name) DO UPDATE SET
-                       first_day = CASE WHEN excluded.first_day < ledger.first_day
-                         THEN excluded.first_day ELSE ledger.first_day END,
-                       last_day = CASE WHEN excluded.last_day > ledger.last_day
-                         THEN excluded.last_day ELSE ledger.last_day END",
-                args![plugin, from, to],
-            )?;
-        }
-        tx.commit()
-    }
-
-    /// Notes which webhook trigger started a run (right after
-    /// [`Store::begin_run`]).
-    pub fn note_trigger(&mut self, id: &str, trigger: &str) -> Result<()> {
-        self.db.exec(
-            "record the trigger of a run",
-            "UPDATE runs SET trigger = ?2 WHERE id = ?1",
-            args![id, trigger],
-        )?;
-        Ok(())
-    }
-
-    /// Ends a run as failed, with its logs, when its own commit could not be
-    /// made: its data is gone, its reason and logs are kept.
-    pub fn fail_run(
-        &mut self,
-        id: &str,
-        finished_at: &str,
-        end: &RunEnd<'_>,
-        logs: &[RunLog],
-    ) -> Result<()> {
-        let tx = self.transaction()?;
-        tx.finish_run(id, finished_at, end)?;
-        tx.insert_run_logs(id, logs)?;
-        tx.commit()
-    }
-
     /// Marks every `running` row of a host that died as failed. Called
     /// while holding the home's run lock, so in the home's own SQLite file
     /// every such row is a dead host's. In a shared store a row is a dead
@@ -285,100 +116,6 @@ impl Store {
             }
         }
         Ok(marked)
-    }
-
-    /// The newest `limit` runs, newest first.
-    pub fn list_runs(&self, limit: usize) -> Result<Vec<RunRow>> {
-        let sql =
-            format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?1");
-        self.query_all("list runs", &sql, args![limit], run_from_row)
-    }
-
-    /// The newest finished run of each plugin, by plugin name.
-    pub fn last_runs(&self) -> Result<Vec<RunRow>> {
-        // One grouped pass over the (plugin, status) index, not a subquery
-        // per run: flat in the number of stored runs.
-        let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE rowid IN (
-                SELECT max(rowid) FROM runs WHERE status != 'running' GROUP BY plugin_name)
-             ORDER BY plugin_name"
-        );
-        self.query_all("read the last runs", &sql, args![], run_from_row)
-    }
-
-    /// Per plugin, how many days between `from` and `to` are complete.
-    pub fn coverage_counts(
-        &self,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<std::collections::BTreeMap<String, i64>> {
-        self.query_all(
-            "read coverage",
-            "SELECT plugin_name, count(*) FROM coverage WHERE day BETWEEN ?1 AND ?2
-             GROUP BY plugin_name ORDER BY plugin_name",
-            args![from.to_string(), to.to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-    }
-
-    /// Every job's missing days between `from` and `to` (never today or
-    /// later), with why each is missing, by job and day. Days after the last
-    /// one a job ever asked for are left out: the job's next run collects
-    /// them, and a job that no longer runs has no hole growing every day.
-    pub fn missing_in(
-        &self,
-        from: NaiveDate,
-        to: NaiveDate,
-        today: NaiveDate,
-    ) -> Result<Vec<MissingDay>> {
-        let ledger: Vec<(String, String, String)> = self.query_all(
-            "read the ledger",
-            "SELECT plugin_name, first_day, last_day FROM ledger ORDER BY plugin_name",
-            args![],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
-        let Some(to) = today.pred_opt().map(|y| y.min(to)) else { return Ok(Vec::new()) };
-        let mut out = Vec::new();
-        for (plugin, first, last) in ledger {
-            let (start, end) = (parse_day(&first)?.max(from), parse_day(&last)?.min(to));
-            if start > end {
-                continue;
-            }
-            let days = self.missing_between(&plugin, start, end, None)?;
-            let (Some(&a), Some(&b)) = (days.first(), days.last()) else { continue };
-            let recorded: BTreeMap<String, (Option<String>, i64)> = self.query_all(
-                "read missing days",
-                "SELECT day, reason, attempts FROM missing_days
-                 WHERE plugin_name = ?1 AND day BETWEEN ?2 AND ?3",
-                args![plugin, a.to_string(), b.to_string()],
-                |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))),
-            )?;
-            let asked = self.asked(&plugin, a, b)?;
-            // Each day's newest run, in one pass over the runs (newest
-            // first), however many runs and days there are.
-            let mut newest: BTreeMap<NaiveDate, &Asked> = BTreeMap::new();
-            let mut pending = days.clone();
-            for r in &asked {
-                let hit: Vec<NaiveDate> = pending.range(r.from..=r.to).copied().collect();
-                for d in hit {
-                    pending.remove(&d);
-                    newest.insert(d, r);
-                }
-                if pending.is_empty() {
-                    break;
-                }
-            }
-            for day in days {
-                let rec = recorded.get(&day.to_string());
-                out.push(MissingDay {
-                    plugin: plugin.clone(),
-                    day: day.to_string(),
-                    reason: Some(cause(newest.get(&day).copied(), rec.map(|r| &r.0))),
-                    attempts: rec.map_or(0, |r| r.1),
-                });
-            }
-        }
-        Ok(out)
     }
 
     /// The runs of `plugin` that asked for days between `from` and `to`,
@@ -433,46 +170,6 @@ impl Store {
         Ok(crate::kernel::plan::days(from, to).filter(|d| !have.contains(d)).collect())
     }
 
-    /// When each plugin's newest successful run started, by plugin.
-    pub fn last_successes(&self) -> Result<std::collections::BTreeMap<String, String>> {
-        self.query_all(
-            "read the last successes",
-            "SELECT plugin_name, max(started_at) FROM runs WHERE status = 'success'
-             GROUP BY plugin_name",
-            args![],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-    }
-
-    /// The days of `plugin` whose data is complete.
-    pub fn complete_days(&self, plugin: &str) -> Result<BTreeSet<NaiveDate>> {
-        self.days_of("SELECT day FROM coverage WHERE plugin_name = ?1", plugin)
-    }
-
-    /// The days of `plugin` missing before `today`: from the first day any
-    /// of its runs asked for, those that are not complete, not unavailable
-    /// from the source, and not failed `max_attempts` times (the plan gives
-    /// up on a day that keeps failing; `--from`/`--to` still ask for it).
-    pub fn missing_days(
-        &self,
-        plugin: &str,
-        max_attempts: u32,
-        today: NaiveDate,
-    ) -> Result<BTreeSet<NaiveDate>> {
-        let first: Option<String> = self.db.row_opt(
-            "read the ledger",
-            "SELECT first_day FROM ledger WHERE plugin_name = ?1",
-            args![plugin],
-            |r| r.get(0),
-        )?;
-        match (first, today.pred_opt()) {
-            (Some(first), Some(yesterday)) => {
-                self.missing_between(plugin, parse_day(&first)?, yesterday, Some(max_attempts))
-            }
-            _ => Ok(BTreeSet::new()),
-        }
-    }
-
     /// Every plugin or job name that ran or stored records here.
     pub fn run_names(&self) -> Result<Vec<String>> {
         let stmt = "SELECT DISTINCT plugin_name FROM runs
@@ -498,16 +195,109 @@ impl Store {
         )
     }
 
-    /// The newest generic records of `kind`, whichever plugin sent them
-    /// (the dashboard's status-page incidents).
-    pub fn records_of_kind(&self, kind: &str, limit: usize) -> Result<Vec<StoredRecord>> {
-        self.query_all(
-            "read records",
-            "SELECT plugin_name, kind, key, updated_at, run_id, payload FROM records
-             WHERE kind = ?1 ORDER BY updated_at DESC, id DESC LIMIT ?2",
-            args![kind, limit as i64],
-            stored_record,
-        )
+    fn days_of(&self, sql: &str, plugin: &str) -> Result<BTreeSet<NaiveDate>> {
+        let days: Vec<String> =
+            self.query_all("read coverage", sql, args![plugin], |r| r.get(0))?;
+        days.iter().map(|d| parse_day(d)).collect()
+    }
+}
+
+/// The kernel's ledger, on either engine.
+impl Ledger for Store {
+    /// Records that a run started, and the days it asks for in the job's
+    /// ledger (committed at once, so a crash leaves a visible `running` row
+    /// that the next run marks as interrupted, and its days missing).
+    fn begin_run(
+        &mut self,
+        id: &str,
+        plugin: &str,
+        started_at: &str,
+        window: Option<(NaiveDate, NaiveDate)>,
+        plugin_sha256: Option<&str>,
+    ) -> Result<()> {
+        let (from, to) = match window {
+            Some((f, t)) => (Some(f.to_string()), Some(t.to_string())),
+            None => (None, None),
+        };
+        let tx = self.transaction()?;
+        tx.db.exec(
+            "record the start of a run",
+            "INSERT INTO runs (id, plugin_name, status, started_at, window_from, window_to,
+                   plugin_sha256, machine)
+                 VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7)",
+            args![id, plugin, started_at, from, to, plugin_sha256, tx.machine],
+        )?;
+        // The ledger learns what the job's history should hold before
+        // anything is fetched: a run that never ends still leaves its days
+        // missing.
+        if let (Some(from), Some(to)) = (from, to) {
+            tx.db.exec(
+                "record the start of a run",
+                "INSERT INTO ledger (plugin_name, first_day, last_day) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (plugin_name) DO UPDATE SET
+                       first_day = CASE WHEN excluded.first_day < ledger.first_day
+                         THEN excluded.first_day ELSE ledger.first_day END,
+                       last_day = CASE WHEN excluded.last_day > ledger.last_day
+                         THEN excluded.last_day ELSE ledger.last_day END",
+                args![plugin, from, to],
+            )?;
+        }
+        tx.commit()
+    }
+
+    /// Notes which webhook trigger started a run (right after
+    /// [`Store::begin_run`]).
+    fn note_trigger(&mut self, id: &str, trigger: &str) -> Result<()> {
+        self.db.exec(
+            "record the trigger of a run",
+            "UPDATE runs SET trigger = ?2 WHERE id = ?1",
+            args![id, trigger],
+        )?;
+        Ok(())
+    }
+
+    /// Ends a run as failed, with its logs, when its own commit could not be
+    /// made: its data is gone, its reason and logs are kept.
+    fn fail_run(
+        &mut self,
+        id: &str,
+        finished_at: &str,
+        end: &RunEnd<'_>,
+        logs: &[RunLog],
+    ) -> Result<()> {
+        let tx = self.transaction()?;
+        tx.finish_run(id, finished_at, end)?;
+        tx.insert_run_logs(id, logs)?;
+        tx.commit()
+    }
+
+    /// The days of `plugin` whose data is complete.
+    fn complete_days(&self, plugin: &str) -> Result<BTreeSet<NaiveDate>> {
+        self.days_of("SELECT day FROM coverage WHERE plugin_name = ?1", plugin)
+    }
+
+    /// The days of `plugin` missing before `today`: from the first day any
+    /// of its runs asked for, those that are not complete, not unavailable
+    /// from the source, and not failed `max_attempts` times (the plan gives
+    /// up on a day that keeps failing; `--from`/`--to` still ask for it).
+    fn missing_days(
+        &self,
+        plugin: &str,
+        max_attempts: u32,
+        today: NaiveDate,
+    ) -> Result<BTreeSet<NaiveDate>> {
+        let first: Option<String> = self.db.row_opt(
+            "read the ledger",
+            "SELECT first_day FROM ledger WHERE plugin_name = ?1",
+            args![plugin],
+            |r| r.get(0),
+        )?;
+        match (first, today.pred_opt()) {
+            (Some(first), Some(yesterday)) => {
+                self.missing_between(plugin, parse_day(&first)?, yesterday, Some(max_attempts))
+            }
+            _ => Ok(BTreeSet::new()),
+        }
     }
 
     /// What `plugin` asked to keep at the end of its last stored run on
@@ -515,7 +305,7 @@ impl Store {
     /// (a log reader's files and offsets), so in a shared store each machine
     /// keeps its own; the state a single-machine store kept (before a
     /// `store migrate`) is this machine's until it saves one.
-    pub fn plugin_state(&self, plugin: &str) -> Result<Option<String>> {
+    fn plugin_state(&self, plugin: &str) -> Result<Option<String>> {
         const READ: &str = "SELECT state FROM plugin_state WHERE plugin_name = ?1";
         let what = "read the plugin's state";
         if self.is_shared() {
@@ -527,14 +317,91 @@ impl Store {
         self.db.row_opt(what, READ, args![plugin], |r| r.get(0))
     }
 
-    fn days_of(&self, sql: &str, plugin: &str) -> Result<BTreeSet<NaiveDate>> {
-        let days: Vec<String> =
-            self.query_all("read coverage", sql, args![plugin], |r| r.get(0))?;
-        days.iter().map(|d| parse_day(d)).collect()
+    /// Takes job `name` for this process: `false` when another machine
+    /// sharing the store is collecting it now. (An SQLite store is one
+    /// home's, and the home's run lock already serializes its runs.)
+    fn try_claim_job(&self, name: &str) -> Result<bool> {
+        match &self.db {
+            Db::Lite(_) => Ok(true),
+            Db::Pg(p) => postgres::try_lock_job(&mut p.client.borrow_mut(), name),
+        }
+    }
+
+    /// Gives job `name` back (also given back when the process ends).
+    fn release_job(&self, name: &str) -> Result<()> {
+        match &self.db {
+            Db::Lite(_) => Ok(()),
+            Db::Pg(p) => postgres::unlock_job(&mut p.client.borrow_mut(), name),
+        }
+    }
+
+    fn begin_commit(&mut self) -> Result<()> {
+        self.begin().map(Tx::keep_open)
+    }
+
+    fn end_commit(&mut self) -> Result<()> {
+        Tx::reopen(&self.db, &self.machine).commit()
+    }
+
+    fn abandon_commit(&mut self) {
+        drop(Tx::reopen(&self.db, &self.machine));
+    }
+
+    fn finish_run(&self, id: &str, finished_at: &str, end: &RunEnd<'_>) -> Result<()> {
+        self.within().finish_run(id, finished_at, end)
+    }
+
+    fn insert_run_logs(&self, run_id: &str, logs: &[RunLog]) -> Result<()> {
+        self.within().insert_run_logs(run_id, logs)
+    }
+
+    fn mark_complete(
+        &self,
+        plugin: &str,
+        days: &[NaiveDate],
+        run_id: &str,
+        now: &str,
+    ) -> Result<()> {
+        self.within().mark_complete(plugin, days.iter().copied(), run_id, now)
+    }
+
+    fn mark_missing(
+        &self,
+        plugin: &str,
+        days: &[(NaiveDate, Option<&str>)],
+        run_id: &str,
+    ) -> Result<()> {
+        self.within().mark_missing(plugin, days.iter().copied(), run_id)
+    }
+
+    fn mark_unavailable(
+        &self,
+        plugin: &str,
+        days: &[(NaiveDate, &str)],
+        run_id: &str,
+    ) -> Result<()> {
+        self.within().mark_unavailable(plugin, days.iter().copied(), run_id)
+    }
+
+    fn save_plugin_state(&self, plugin: &str, state: &str, run_id: &str, now: &str) -> Result<()> {
+        self.within().save_plugin_state(plugin, state, run_id, now)
+    }
+
+    fn records_held(&self, plugin: &str) -> Result<(u64, u64)> {
+        self.within().records_held(plugin)
+    }
+
+    fn upsert_records(
+        &self,
+        plugin: &str,
+        run_id: &str,
+        now: &str,
+        records: &[GenericRecord],
+    ) -> Result<usize> {
+        self.within().upsert_records(plugin, run_id, now, records)
     }
 }
 
-/// A stored day.
 /// Where a plugin's state is kept: under its name, or, in a shared store,
 /// under `name@machine`.
 fn state_key(plugin: &str, machine: &str, shared: bool) -> String {
@@ -735,6 +602,126 @@ fn stored_record(r: &Row<'_>) -> Result<StoredRecord> {
         run_id: r.get(4)?,
         payload: r.get(5)?,
     })
+}
+
+/// The ledger's reads for reports, on either engine.
+impl LedgerReads for Store {
+    /// The newest `limit` runs, newest first.
+    fn list_runs(&self, limit: usize) -> Result<Vec<RunRow>> {
+        let sql =
+            format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?1");
+        self.query_all("list runs", &sql, args![limit], run_from_row)
+    }
+
+    /// The newest finished run of each plugin, by plugin name.
+    fn last_runs(&self) -> Result<Vec<RunRow>> {
+        // One grouped pass over the (plugin, status) index, not a subquery
+        // per run: flat in the number of stored runs.
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE rowid IN (
+                SELECT max(rowid) FROM runs WHERE status != 'running' GROUP BY plugin_name)
+             ORDER BY plugin_name"
+        );
+        self.query_all("read the last runs", &sql, args![], run_from_row)
+    }
+
+    /// Per plugin, how many days between `from` and `to` are complete.
+    fn coverage_counts(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<std::collections::BTreeMap<String, i64>> {
+        self.query_all(
+            "read coverage",
+            "SELECT plugin_name, count(*) FROM coverage WHERE day BETWEEN ?1 AND ?2
+             GROUP BY plugin_name ORDER BY plugin_name",
+            args![from.to_string(), to.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    }
+
+    /// Every job's missing days between `from` and `to` (never today or
+    /// later), with why each is missing, by job and day. Days after the last
+    /// one a job ever asked for are left out: the job's next run collects
+    /// them, and a job that no longer runs has no hole growing every day.
+    fn missing_in(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        today: NaiveDate,
+    ) -> Result<Vec<MissingDay>> {
+        let ledger: Vec<(String, String, String)> = self.query_all(
+            "read the ledger",
+            "SELECT plugin_name, first_day, last_day FROM ledger ORDER BY plugin_name",
+            args![],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let Some(to) = today.pred_opt().map(|y| y.min(to)) else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for (plugin, first, last) in ledger {
+            let (start, end) = (parse_day(&first)?.max(from), parse_day(&last)?.min(to));
+            if start > end {
+                continue;
+            }
+            let days = self.missing_between(&plugin, start, end, None)?;
+            let (Some(&a), Some(&b)) = (days.first(), days.last()) else { continue };
+            let recorded: BTreeMap<String, (Option<String>, i64)> = self.query_all(
+                "read missing days",
+                "SELECT day, reason, attempts FROM missing_days
+                 WHERE plugin_name = ?1 AND day BETWEEN ?2 AND ?3",
+                args![plugin, a.to_string(), b.to_string()],
+                |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))),
+            )?;
+            let asked = self.asked(&plugin, a, b)?;
+            // Each day's newest run, in one pass over the runs (newest
+            // first), however many runs and days there are.
+            let mut newest: BTreeMap<NaiveDate, &Asked> = BTreeMap::new();
+            let mut pending = days.clone();
+            for r in &asked {
+                let hit: Vec<NaiveDate> = pending.range(r.from..=r.to).copied().collect();
+                for d in hit {
+                    pending.remove(&d);
+                    newest.insert(d, r);
+                }
+                if pending.is_empty() {
+                    break;
+                }
+            }
+            for day in days {
+                let rec = recorded.get(&day.to_string());
+                out.push(MissingDay {
+                    plugin: plugin.clone(),
+                    day: day.to_string(),
+                    reason: Some(cause(newest.get(&day).copied(), rec.map(|r| &r.0))),
+                    attempts: rec.map_or(0, |r| r.1),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// When each plugin's newest successful run started, by plugin.
+    fn last_successes(&self) -> Result<std::collections::BTreeMap<String, String>> {
+        self.query_all(
+            "read the last successes",
+            "SELECT plugin_name, max(started_at) FROM runs WHERE status = 'success'
+             GROUP BY plugin_name",
+            args![],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    }
+
+    /// The newest generic records of `kind`, whichever plugin sent them
+    /// (the dashboard's status-page incidents).
+    fn records_of_kind(&self, kind: &str, limit: usize) -> Result<Vec<StoredRecord>> {
+        self.query_all(
+            "read records",
+            "SELECT plugin_name, kind, key, updated_at, run_id, payload FROM records
+             WHERE kind = ?1 ORDER BY updated_at DESC, id DESC LIMIT ?2",
+            args![kind, limit as i64],
+            stored_record,
+        )
+    }
 }
 
 #[cfg(test)]

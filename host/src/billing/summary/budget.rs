@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::billing::money::Money;
 use crate::billing::period::Period;
-use crate::store::reports::DayTotal;
+use crate::billing::storage::DayTotal;
 
 /// The budget view of the month holding the period's end.
 #[derive(Debug, Clone, Serialize)]

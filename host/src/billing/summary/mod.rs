@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::breakdown::By;
 use super::money::Money;
 use super::period::{DayState, Period};
-use crate::store::reports::{BreakdownRow, DayTotal};
+use crate::billing::storage::{BreakdownRow, DayTotal};
 
 pub use self::budget::{budget_view, Budget, Forecast};
 pub use self::periods::{period_lines, render_periods, PeriodLine};
@@ -356,7 +356,7 @@ mod tests {
             &days,
             &budget,
         );
-        let detail = vec![crate::store::reports::DayBreakdownRow {
+        let detail = vec![crate::billing::storage::DayBreakdownRow {
             day: d("2025-08-01"),
             row: BreakdownRow {
                 provider: "OpenAI".into(),
@@ -394,7 +394,7 @@ mod tests {
             &states[..7],
             ["collected", "missing", "collected", "missing", "collected", "collected", "future"]
         );
-        let detail = vec![crate::store::reports::DayBreakdownRow {
+        let detail = vec![crate::billing::storage::DayBreakdownRow {
             day: d("2026-12-01"),
             row: BreakdownRow {
                 provider: "OpenAI".into(),

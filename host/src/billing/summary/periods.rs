@@ -46,7 +46,7 @@ pub struct PeriodLine {
 pub fn period_lines(
     s: &Summary,
     by_month: bool,
-    detail: Option<&[crate::store::reports::DayBreakdownRow]>,
+    detail: Option<&[crate::billing::storage::DayBreakdownRow]>,
 ) -> Vec<PeriodLine> {
     let key = |d: NaiveDate| {
         if by_month {
@@ -132,7 +132,7 @@ pub fn period_lines(
 pub fn render_periods(
     s: &Summary,
     by_month: bool,
-    detail: Option<&[crate::store::reports::DayBreakdownRow]>,
+    detail: Option<&[crate::billing::storage::DayBreakdownRow]>,
 ) -> String {
     use crate::table::{count, money, render as table, Align};
     let lines = period_lines(s, by_month, detail);

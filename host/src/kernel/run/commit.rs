@@ -12,17 +12,16 @@ use super::verdict::{completed_days, judge, one_line, reported_gaps, settle, una
 use super::{now_rfc3339, RunOptions, RunReport};
 use crate::kernel::error::Result;
 use crate::kernel::job::Job;
+use crate::kernel::ledger::{self, Ledger, RunEnd, RunLog};
 use crate::kernel::plan::days;
 use crate::kernel::protocol::WireRecord;
-use crate::kernel::sink::{RecordSink, SinkInput, WriteStats};
+use crate::kernel::sink::{RecordCheck, RecordSink, SinkInput, WriteStats};
 use crate::kernel::status::RunStatus;
-use crate::store::runs::{RunEnd, RunLog};
-use crate::store::Store;
 
 /// Checks the records through the sink: the batch to write, with the days
 /// it refused taken out of `complete` and added to `lost`, or why the whole
 /// run is refused.
-pub(super) fn check<S: RecordSink>(
+pub(super) fn check<S: RecordCheck>(
     sink: &S,
     input: &SinkInput<'_>,
     records: Vec<WireRecord>,
@@ -46,8 +45,8 @@ pub(super) fn check<S: RecordSink>(
 
 /// Checks the records and commits everything about the run at once. A
 /// commit that fails (a full disk) fails this run only.
-pub(super) fn commit<S: RecordSink>(
-    store: &mut Store,
+pub(super) fn commit<L: Ledger, S: RecordSink<L>>(
+    store: &mut L,
     sink: &S,
     today: NaiveDate,
     ex: Executed,
@@ -120,8 +119,8 @@ pub(super) fn commit<S: RecordSink>(
 
 /// A commit that failed (a full disk): nothing of the run's data was kept,
 /// and the run itself says so.
-fn record_failure(
-    store: &mut Store,
+fn record_failure<L: Ledger>(
+    store: &mut L,
     report: &mut RunReport,
     e: &crate::store::StoreError,
     logs: &[RunLog],
@@ -138,24 +137,43 @@ fn record_failure(
 }
 
 /// Writes the run's rows, end, logs and coverage in one transaction.
-pub(super) fn write_run<S: RecordSink>(
-    store: &mut Store,
+pub(super) fn write_run<L: Ledger, S: RecordSink<L>>(
+    store: &mut L,
+    sink: &S,
+    input: &SinkInput<'_>,
+    batch: Option<S::Batch>,
+    keep: (Option<&str>, Option<(u64, u64)>),
+    report: &RunReport,
+    logs: &[RunLog],
+) -> ledger::Result<WriteStats> {
+    store.begin_commit()?;
+    match write_all(store, sink, input, batch, keep, report, logs) {
+        Ok(stats) => store.end_commit().map(|()| stats),
+        Err(e) => {
+            // Nothing of the run is kept.
+            store.abandon_commit();
+            Err(e)
+        }
+    }
+}
+
+/// Every write of [`write_run`], inside its transaction.
+fn write_all<L: Ledger, S: RecordSink<L>>(
+    store: &L,
     sink: &S,
     input: &SinkInput<'_>,
     batch: Option<S::Batch>,
     (state, quota): (Option<&str>, Option<(u64, u64)>),
     report: &RunReport,
     logs: &[RunLog],
-) -> crate::store::Result<WriteStats> {
-    let tx = store.transaction()?;
+) -> ledger::Result<WriteStats> {
     let stats = match batch {
-        Some(b) => sink.write(&tx, input, b)?,
+        Some(b) => sink.write(store, input, b)?,
         None => Default::default(),
     };
     if let Some((max_records, max_bytes)) = quota {
-        let (held, bytes) = tx.records_held(input.plugin)?;
+        let (held, bytes) = store.records_held(input.plugin)?;
         if held > max_records || bytes > max_bytes {
-            // Dropping the transaction keeps nothing of the run.
             return Err(crate::store::StoreError::Invalid(format!(
                 "{} would keep {held} records of {bytes} bytes, past its grant's quota of \
                  {max_records} records and {max_bytes} bytes; nothing of this run was stored \
@@ -165,27 +183,28 @@ pub(super) fn write_run<S: RecordSink>(
         }
     }
     if let Some(state) = state {
-        tx.save_plugin_state(input.plugin, state, input.run_id, input.collected_at)?;
+        store.save_plugin_state(input.plugin, state, input.run_id, input.collected_at)?;
     }
     let end = RunEnd {
         records_written: stats.written,
         records_changed: stats.changed,
         ..run_end(report)
     };
-    tx.finish_run(input.run_id, &now_rfc3339(), &end)?;
-    tx.insert_run_logs(input.run_id, logs)?;
+    store.finish_run(input.run_id, &now_rfc3339(), &end)?;
+    store.insert_run_logs(input.run_id, logs)?;
     let marked: &[NaiveDate] =
         if report.status == RunStatus::Failed { &[] } else { input.complete_days };
-    tx.mark_complete(input.plugin, marked.iter().copied(), input.run_id, input.collected_at)?;
+    store.mark_complete(input.plugin, marked, input.run_id, input.collected_at)?;
     if let Some((from, to)) = input.window {
-        let lost = days(from, to)
+        let lost: Vec<(NaiveDate, Option<&str>)> = days(from, to)
             .filter(|d| !marked.contains(d) && !report.unavailable_days.contains_key(d))
-            .map(|d| (d, report.lost_days.get(&d).or(report.error.as_ref()).map(String::as_str)));
-        tx.mark_missing(input.plugin, lost, input.run_id)?;
-        let unavailable = report.unavailable_days.iter().map(|(d, why)| (*d, why.as_str()));
-        tx.mark_unavailable(input.plugin, unavailable, input.run_id)?;
+            .map(|d| (d, report.lost_days.get(&d).or(report.error.as_ref()).map(String::as_str)))
+            .collect();
+        store.mark_missing(input.plugin, &lost, input.run_id)?;
+        let unavailable: Vec<(NaiveDate, &str)> =
+            report.unavailable_days.iter().map(|(d, why)| (*d, why.as_str())).collect();
+        store.mark_unavailable(input.plugin, &unavailable, input.run_id)?;
     }
-    tx.commit()?;
     Ok(stats)
 }
 
@@ -221,8 +240,8 @@ pub(super) fn log_outcome(r: &RunReport) {
 
 /// Records a job that was not run, with the reason: `skipped` (no key) or
 /// `failed` (it cannot be prepared, e.g. a bad read-path setting).
-pub(super) fn not_run(
-    store: &mut Store,
+pub(super) fn not_run<L: Ledger>(
+    store: &mut L,
     opts: &RunOptions,
     spec: &Job,
     status: RunStatus,
@@ -232,7 +251,6 @@ pub(super) fn not_run(
     // The result line says why; the log keeps it too.
     tracing::info!(plugin = %name, "{status}: {why}");
     let run_id = opts.begin(store, name, None, &plugin.sha256)?;
-    let tx = store.transaction()?;
     let end = RunEnd {
         status: status.as_str(),
         error: Some(why),
@@ -241,8 +259,7 @@ pub(super) fn not_run(
         records_changed: 0,
         duration_ms: 0,
     };
-    tx.finish_run(&run_id, &now_rfc3339(), &end)?;
-    tx.commit()?;
+    store.finish_run(&run_id, &now_rfc3339(), &end)?;
     Ok(RunReport {
         run_id,
         plugin: name.clone(),

@@ -12,8 +12,8 @@ use super::{now_rfc3339, RunOptions};
 use crate::kernel::capabilities::{Broker, LogFn};
 use crate::kernel::http::HttpClient;
 use crate::kernel::isolate::run_worker;
+use crate::kernel::ledger::RunLog;
 use crate::kernel::protocol::{Job as WorkerJob, WireResult};
-use crate::store::runs::RunLog;
 
 /// A run that has executed and awaits its commit.
 pub(super) struct Executed {

@@ -30,9 +30,9 @@ use super::error::{KernelError, Result};
 use super::http::HttpSettings;
 use super::isolate::OutputLimits;
 use super::job::Job;
+use super::ledger::Ledger;
 use super::sink::RecordSink;
 use super::status::RunStatus;
-use crate::store::Store;
 
 /// How many runs may fail to complete a day before the plan stops asking
 /// for it (`--from`/`--to` still can).
@@ -103,9 +103,9 @@ pub struct RunOptions {
 impl RunOptions {
     /// Starts a run of job `name`: its id (preset or new), recorded as
     /// running, with its trigger.
-    fn begin(
+    fn begin<L: Ledger>(
         &self,
-        store: &mut Store,
+        store: &mut L,
         name: &str,
         window: Option<(NaiveDate, NaiveDate)>,
         sha256: &str,
@@ -177,8 +177,8 @@ fn now_rfc3339() -> String {
 }
 
 /// Runs one job from start to commit: one run per window of days.
-pub fn run_plugin<S: RecordSink>(
-    store: &mut Store,
+pub fn run_plugin<L: Ledger, S: RecordSink<L>>(
+    store: &mut L,
     spec: &Job,
     sink: &S,
     opts: &RunOptions,
@@ -217,8 +217,8 @@ pub const TAKEN: &str = "another machine sharing the store is collecting this jo
 /// Runs several jobs: executions overlap (up to `opts.jobs` at once),
 /// commits happen one by one on this thread as runs finish, and `on_done`
 /// hears of each run as it is committed.
-pub fn run_many<S: RecordSink>(
-    store: &mut Store,
+pub fn run_many<L: Ledger, S: RecordSink<L>>(
+    store: &mut L,
     specs: &[Job],
     sink: &S,
     opts: &RunOptions,
@@ -295,8 +295,8 @@ pub fn run_many<S: RecordSink>(
 
 /// Runs `plugin` again, one run after another, while its last run says it
 /// has more to do (each run reads the state the previous one stored).
-fn chain<S: RecordSink>(
-    store: &mut Store,
+fn chain<L: Ledger, S: RecordSink<L>>(
+    store: &mut L,
     spec: &Arc<Job>,
     sink: &S,
     opts: &RunOptions,

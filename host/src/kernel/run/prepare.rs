@@ -16,10 +16,10 @@ use crate::kernel::destination::Destinations;
 use crate::kernel::error::{KernelError, Result};
 use crate::kernel::grants::check_read_path;
 use crate::kernel::job::Job;
+use crate::kernel::ledger::Ledger;
 use crate::kernel::loader::Plugin;
 use crate::kernel::plan::plan;
 use crate::kernel::protocol::{ProtocolInfo, RunJob, SandboxSpec};
-use crate::store::Store;
 
 /// Why `plugin` cannot run with these settings: none of the secrets it needs
 /// one of is set.
@@ -95,8 +95,8 @@ pub(super) fn job_params(
 /// `--from`/`--to` (each hole in the job's ledger, whatever left it, then
 /// the recent days), the range asked for otherwise; one window without days
 /// for other plugins.
-pub(super) fn windows(
-    store: &Store,
+pub(super) fn windows<L: Ledger>(
+    store: &L,
     spec: &Job,
     opts: &RunOptions,
 ) -> Result<Vec<Option<(NaiveDate, NaiveDate)>>> {
@@ -150,8 +150,8 @@ pub(super) fn split_window((from, to): (NaiveDate, NaiveDate)) -> Vec<(NaiveDate
 }
 
 /// Plans a plugin's runs (one per window) and records their start.
-pub(super) fn prepare_all(
-    store: &mut Store,
+pub(super) fn prepare_all<L: Ledger>(
+    store: &mut L,
     spec: &Arc<Job>,
     opts: &RunOptions,
     params: &BTreeMap<String, String>,
@@ -166,8 +166,8 @@ pub(super) fn prepare_all(
 
 /// Records the start of one run over `window`, handing the plugin `state`
 /// (what its last stored run kept).
-pub(super) fn prepare(
-    store: &mut Store,
+pub(super) fn prepare<L: Ledger>(
+    store: &mut L,
     spec: &Arc<Job>,
     opts: &RunOptions,
     params: BTreeMap<String, String>,

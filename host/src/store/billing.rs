@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hash;
 
-use super::sql::{args, Db, Row};
+use super::sql::{args, owned, Db, Row, Val};
 use bigdecimal::{BigDecimal, Zero};
 use chrono::NaiveDate;
 
@@ -53,7 +53,8 @@ trait DayTable {
     /// a revision, however its rows are keyed.
     fn total(key: &Self::Key) -> &str;
     fn describe(key: &Self::Key) -> String;
-    fn upsert(db: &Db, row: &Self::Row, input: &SinkInput<'_>) -> Result<usize>;
+    /// The arguments of [`DayTable::UPSERT`] for `row`.
+    fn upsert_args(row: &Self::Row, input: &SinkInput<'_>) -> Vec<Val<'static>>;
     fn delete(db: &Db, key: &Self::Key) -> Result<usize>;
 }
 
@@ -181,32 +182,28 @@ impl DayTable for Costs {
             .join("|")
     }
 
-    fn upsert(db: &Db, row: &CostRow, input: &SinkInput<'_>) -> Result<usize> {
+    fn upsert_args(row: &CostRow, input: &SinkInput<'_>) -> Vec<Val<'static>> {
         let k = &row.key;
-        db.exec(
-            "store rows",
-            Self::UPSERT,
-            args![
-                k.provider,
-                k.account,
-                k.day.to_string(),
-                k.project,
-                k.api_key,
-                k.line_item,
-                k.model,
-                k.token_type,
-                k.cost_type,
-                k.service_tier,
-                k.context_window,
-                row.amount.to_stored(),
-                row.currency,
-                row.quantity,
-                row.quantity_unit,
-                input.plugin,
-                input.run_id,
-                input.collected_at
-            ],
-        )
+        owned(args![
+            k.provider,
+            k.account,
+            k.day.to_string(),
+            k.project,
+            k.api_key,
+            k.line_item,
+            k.model,
+            k.token_type,
+            k.cost_type,
+            k.service_tier,
+            k.context_window,
+            row.amount.to_stored(),
+            row.currency,
+            row.quantity,
+            row.quantity_unit,
+            input.plugin,
+            input.run_id,
+            input.collected_at
+        ])
     }
 
     fn delete(db: &Db, k: &CostKey) -> Result<usize> {
@@ -317,31 +314,27 @@ impl DayTable for Usage {
             .join("|")
     }
 
-    fn upsert(db: &Db, row: &UsageRow, input: &SinkInput<'_>) -> Result<usize> {
+    fn upsert_args(row: &UsageRow, input: &SinkInput<'_>) -> Vec<Val<'static>> {
         let k = &row.key;
-        db.exec(
-            "store rows",
-            Self::UPSERT,
-            args![
-                k.provider,
-                k.account,
-                k.day.to_string(),
-                k.source,
-                k.model,
-                k.project,
-                k.api_key,
-                k.user_id,
-                k.service_tier,
-                k.dims,
-                k.metric,
-                row.quantity,
-                row.counts_as_tokens,
-                input.plugin,
-                input.run_id,
-                input.collected_at,
-                row.not_in_cost
-            ],
-        )
+        owned(args![
+            k.provider,
+            k.account,
+            k.day.to_string(),
+            k.source,
+            k.model,
+            k.project,
+            k.api_key,
+            k.user_id,
+            k.service_tier,
+            k.dims,
+            k.metric,
+            row.quantity,
+            row.counts_as_tokens,
+            input.plugin,
+            input.run_id,
+            input.collected_at,
+            row.not_in_cost
+        ])
     }
 
     fn delete(db: &Db, k: &UsageKey) -> Result<usize> {
@@ -435,6 +428,7 @@ impl Tx<'_> {
             let total = (T::day(key), provider.into(), account.into(), T::total(key).into());
             *moved.entry(total).or_default() += delta;
         };
+        let mut writes = Vec::new();
         for row in rows.filter(|r| days.contains(&T::day(T::key(r)))) {
             let key = T::key(row);
             let value = T::value(row);
@@ -445,8 +439,7 @@ impl Tx<'_> {
             if same_value && old.as_ref().is_some_and(|o| o.attributes == T::attributes(row)) {
                 continue;
             }
-            T::upsert(self.db, row, input)?;
-            out.written += 1;
+            writes.push(T::upsert_args(row, input));
             if !same_value && (old.is_some() || stored_days.contains(&T::day(key))) {
                 let old_value = old.map(|o| o.value);
                 shift(key, old_value.as_deref(), Some(&value));
@@ -459,6 +452,9 @@ impl Tx<'_> {
                 });
             }
         }
+        // Keyed by the table's natural key, so no two rows share a conflict key.
+        self.db.exec_rows("store rows", T::UPSERT, &writes)?;
+        out.written += writes.len();
         for (key, old) in existing {
             T::delete(self.db, &key)?;
             shift(&key, Some(&old.value), None);
@@ -574,14 +570,15 @@ impl Tx<'_> {
     /// providers, and of its job's account when set) with `rows`.
     pub fn replace_priced_usage(&self, input: &SinkInput<'_>, rows: &[PricedUsage]) -> Result<()> {
         const WHAT: &str = "store priced usage";
-        let clear = "DELETE FROM usage_priced WHERE plugin_name = ?1 AND day = ?2 AND provider = ?3
-                 AND (account = ?4 OR ?4 IS NULL)";
-        for day in input.complete_days {
+        let clear = "DELETE FROM usage_priced WHERE plugin_name = ?1
+                 AND day BETWEEN ?2 AND ?3 AND provider = ?4 AND (account = ?5 OR ?5 IS NULL)";
+        for (from, to) in spans(input.complete_days) {
+            let (from, to) = (from.to_string(), to.to_string());
             for provider in input.claims {
                 self.db.exec(
                     WHAT,
                     clear,
-                    args![input.plugin, day.to_string(), provider, input.account],
+                    args![input.plugin, from, to, provider, input.account],
                 )?;
             }
         }
@@ -590,32 +587,32 @@ impl Tx<'_> {
                     service_tier, long_context, not_in_cost, input, output, cache_read,
                     cache_write_5m, cache_write_1h, reasoning, web_searches)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+        let mut writes = Vec::new();
         for r in rows.iter().filter(|r| input.complete_days.contains(&r.day)) {
             let [input_, output, read_, write_5m, write_1h, reasoning, searches] =
                 count_params(&r.priced);
-            self.db.exec(
-                WHAT,
-                insert,
-                args![
-                    input.plugin,
-                    r.provider,
-                    r.account,
-                    r.day.to_string(),
-                    r.model,
-                    r.project,
-                    r.service_tier,
-                    r.long_context,
-                    r.not_in_cost,
-                    input_,
-                    output,
-                    read_,
-                    write_5m,
-                    write_1h,
-                    reasoning,
-                    searches
-                ],
-            )?;
+            writes.push(owned(args![
+                input.plugin,
+                r.provider,
+                r.account,
+                r.day.to_string(),
+                r.model,
+                r.project,
+                r.service_tier,
+                r.long_context,
+                r.not_in_cost,
+                input_,
+                output,
+                read_,
+                write_5m,
+                write_1h,
+                reasoning,
+                searches
+            ]));
         }
+        // One row per (plugin, provider, account, day, model, …): the run's
+        // days were cleared above, so no two rows conflict.
+        self.db.exec_rows(WHAT, insert, &writes)?;
         Ok(())
     }
 
@@ -687,20 +684,45 @@ impl Tx<'_> {
         days: &[NaiveDate],
         now: &str,
     ) -> Result<()> {
-        let stmt =
-            "INSERT INTO results (provider, date, tokens, cost, collected_at, not_in_cost_tokens)
-                 SELECT COALESCE((SELECT display_name FROM providers WHERE provider = ?1), ?1), ?2,
-                   COALESCE(SUM(quantity), 0),
-                   (SELECT dec_sum(amount) FROM cost_rows WHERE provider = ?1 AND day = ?2),
-                   ?3,
-                   COALESCE(SUM(CASE WHEN not_in_cost = 1 THEN quantity ELSE 0 END), 0)
-                 FROM usage_rows WHERE provider = ?1 AND day = ?2 AND counts_as_tokens = 1
+        // Every day gets its row (a day collected with nothing on it is a
+        // collected $0 day), then its sums from the day's rows: a span of
+        // consecutive days at a time, not a round trip per day.
+        let zero = "INSERT INTO results (provider, date, tokens, cost, collected_at,
+                   not_in_cost_tokens) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (provider, date) DO UPDATE SET tokens = excluded.tokens,
                    cost = excluded.cost, collected_at = excluded.collected_at,
                    not_in_cost_tokens = excluded.not_in_cost_tokens";
+        let tokens = "UPDATE results SET tokens = u.tokens, not_in_cost_tokens = u.not_in_cost
+                 FROM (SELECT day, SUM(quantity) AS tokens,
+                         SUM(CASE WHEN not_in_cost = 1 THEN quantity ELSE 0 END) AS not_in_cost
+                       FROM usage_rows WHERE provider = ?1 AND day BETWEEN ?2 AND ?3
+                         AND counts_as_tokens = 1 GROUP BY day) AS u
+                 WHERE results.provider = ?4 AND results.date = u.day";
+        let cost = "UPDATE results SET cost = c.cost
+                 FROM (SELECT day, dec_sum(amount) AS cost FROM cost_rows
+                       WHERE provider = ?1 AND day BETWEEN ?2 AND ?3 GROUP BY day) AS c
+                 WHERE results.provider = ?4 AND results.date = c.day";
+        const WHAT: &str = "refresh results";
         for p in providers {
-            for d in days {
-                self.db.exec("refresh results", stmt, args![p, d.to_string(), now])?;
+            // Results are kept under the provider's display name.
+            let name: Option<Option<String>> = self.db.row_opt(
+                WHAT,
+                "SELECT display_name FROM providers WHERE provider = ?1",
+                args![p],
+                |r| r.get(0),
+            )?;
+            let name = name.flatten();
+            let name = name.as_deref().unwrap_or(p);
+            for (from, to) in spans(days) {
+                let rows: Vec<_> = from
+                    .iter_days()
+                    .take_while(|d| *d <= to)
+                    .map(|d| owned(args![name, d.to_string(), 0i64, "0", now, 0i64]))
+                    .collect();
+                self.db.exec_rows(WHAT, zero, &rows)?;
+                let (from, to) = (from.to_string(), to.to_string());
+                self.db.exec(WHAT, tokens, args![p, from, to, name])?;
+                self.db.exec(WHAT, cost, args![p, from, to, name])?;
             }
         }
         self.refresh_daily_totals(providers, days)
@@ -714,18 +736,23 @@ impl Tx<'_> {
         days: &[NaiveDate],
     ) -> Result<Vec<NotInCost>> {
         const WHAT: &str = "read tokens without billed cost";
-        let stmt = "SELECT COALESCE(p.display_name, ?1), r.not_in_cost_tokens, p.not_in_cost_note
+        let stmt = "SELECT COALESCE(p.display_name, ?1), r.not_in_cost_tokens, p.not_in_cost_note,
+                   r.date
                  FROM results r LEFT JOIN providers p ON p.provider = ?1
-                 WHERE r.provider = COALESCE(p.display_name, ?1) AND r.date = ?2
-                   AND r.not_in_cost_tokens > 0";
+                 WHERE r.provider = COALESCE(p.display_name, ?1) AND r.date BETWEEN ?2 AND ?3
+                   AND r.not_in_cost_tokens > 0
+                 ORDER BY r.date";
         let mut out = Vec::new();
         for p in providers {
-            for d in days {
+            for (from, to) in spans(days) {
                 let rows: Vec<NotInCost> =
-                    self.db.rows(WHAT, stmt, args![p, d.to_string()], |r| {
+                    self.db.rows(WHAT, stmt, args![p, from.to_string(), to.to_string()], |r| {
+                        let day: String = r.get(3)?;
                         Ok(NotInCost {
                             provider: r.get(0)?,
-                            day: *d,
+                            day: day.parse().map_err(|_| {
+                                StoreError::Invalid(format!("stored day {day:?} is not a date"))
+                            })?,
                             tokens: r.get(1)?,
                             note: r.get(2)?,
                         })
@@ -740,34 +767,51 @@ impl Tx<'_> {
     /// for these providers and days, from their detailed rows.
     fn refresh_daily_totals(&self, providers: &BTreeSet<String>, days: &[NaiveDate]) -> Result<()> {
         const WHAT: &str = "refresh daily totals";
-        let clear = "DELETE FROM daily_totals WHERE provider = ?1 AND day = ?2";
+        // Day by day would cost a round trip per day and statement (a
+        // year's backfill: thousands); a span of consecutive days is one.
+        let clear = "DELETE FROM daily_totals WHERE provider = ?1 AND day BETWEEN ?2 AND ?3";
         let fill: Vec<String> = Breakdown::ALL
             .iter()
             .map(|by| {
                 let (dim, (cost_key, usage_key)) = (by.dim(), super::reports::keys(*by));
                 format!(
                     "INSERT INTO daily_totals (provider, day, dim, key, cost, tokens)
-                 SELECT ?1, ?2, '{dim}', k, dec_sum(cost), SUM(tokens) FROM (
-                   SELECT {cost_key} AS k, amount AS cost, 0 AS tokens FROM cost_rows
-                    WHERE provider = ?1 AND day = ?2
+                 SELECT ?1, d, '{dim}', k, dec_sum(cost), SUM(tokens) FROM (
+                   SELECT day AS d, {cost_key} AS k, amount AS cost, 0 AS tokens FROM cost_rows
+                    WHERE provider = ?1 AND day BETWEEN ?2 AND ?3
                    UNION ALL
-                   SELECT {usage_key}, NULL, quantity FROM usage_rows
-                    WHERE provider = ?1 AND day = ?2 AND counts_as_tokens = 1
-                 ) AS parts GROUP BY k"
+                   SELECT day, {usage_key}, NULL, quantity FROM usage_rows
+                    WHERE provider = ?1 AND day BETWEEN ?2 AND ?3 AND counts_as_tokens = 1
+                 ) AS parts GROUP BY d, k"
                 )
             })
             .collect();
         for p in providers {
-            for d in days {
-                let day = d.to_string();
-                self.db.exec(WHAT, clear, args![p, day])?;
+            for (from, to) in spans(days) {
+                let (from, to) = (from.to_string(), to.to_string());
+                self.db.exec(WHAT, clear, args![p, from, to])?;
                 for stmt in &fill {
-                    self.db.exec(WHAT, stmt, args![p, day])?;
+                    self.db.exec(WHAT, stmt, args![p, from, to])?;
                 }
             }
         }
         Ok(())
     }
+}
+
+/// `days` as spans of consecutive days, `(first, last)`, in order.
+fn spans(days: &[NaiveDate]) -> Vec<(NaiveDate, NaiveDate)> {
+    let mut sorted = days.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+    for d in sorted {
+        match out.last_mut() {
+            Some((_, last)) if last.succ_opt() == Some(d) => *last = d,
+            _ => out.push((d, d)),
+        }
+    }
+    out
 }
 
 /// Keeps `call_days` (the calls summed per day and group) as
@@ -895,5 +939,26 @@ impl BillingWrites for Store {
         calls: &[CallRow],
     ) -> Result<(usize, usize)> {
         self.within().upsert_calls(plugin, run_id, calls)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spans;
+    use chrono::NaiveDate;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn days_make_spans_of_consecutive_days() {
+        let days =
+            [d("2025-03-02"), d("2025-02-28"), d("2025-03-01"), d("2025-03-05"), d("2025-03-02")];
+        assert_eq!(
+            spans(&days),
+            vec![(d("2025-02-28"), d("2025-03-02")), (d("2025-03-05"), d("2025-03-05"))]
+        );
+        assert!(spans(&[]).is_empty());
     }
 }

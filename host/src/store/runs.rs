@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::postgres;
-use super::sql::{args, Db, Row};
+use super::sql::{args, owned, Db, Row};
 use chrono::NaiveDate;
 
 use super::{Result, Store, StoreError, Tx};
@@ -464,12 +464,15 @@ impl Tx<'_> {
     ) -> Result<()> {
         let stmt =
             "INSERT INTO coverage (plugin_name, day, run_id, completed_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (plugin_name, day) DO UPDATE SET run_id = ?3, completed_at = ?4";
-        let found = "DELETE FROM missing_days WHERE plugin_name = ?1 AND day = ?2";
-        for day in days {
-            self.db.exec("record coverage", stmt, args![plugin, day.to_string(), run_id, now])?;
-            self.db.exec("record coverage", found, args![plugin, day.to_string()])?;
-        }
+                 ON CONFLICT (plugin_name, day) DO UPDATE SET run_id = excluded.run_id,
+                   completed_at = excluded.completed_at";
+        let rows: Vec<_> =
+            days.into_iter().map(|d| owned(args![plugin, d.to_string(), run_id, now])).collect();
+        self.db.exec_rows("record coverage", stmt, &rows)?;
+        // The days just marked are those this run now holds.
+        let found = "DELETE FROM missing_days WHERE plugin_name = ?1 AND day IN
+                 (SELECT day FROM coverage WHERE plugin_name = ?1 AND run_id = ?2)";
+        self.db.exec("record coverage", found, args![plugin, run_id])?;
         Ok(())
     }
 

@@ -7,7 +7,7 @@
 
 use bigdecimal::BigDecimal;
 
-use super::sql::{args, Arg, Val};
+use super::sql::{args, Val};
 use super::{Result, Store, StoreError};
 
 /// One table as copied: its columns (never an engine's own row id), the
@@ -254,6 +254,9 @@ pub struct Copied {
 }
 
 /// A table's row count and money sums.
+/// Rows read before they are written, in statements of many rows.
+const COPY_BATCH: usize = 1024;
+
 fn measure(store: &Store, t: &Table) -> Result<(u64, Vec<BigDecimal>)> {
     let rows: i64 =
         store.db.row("count rows", &format!("SELECT count(*) FROM {}", t.name), args![], |r| {
@@ -309,23 +312,34 @@ impl Store {
             if t.name == "usage_priced" && append {
                 overlap_of_priced_usage(self, tx.db)?;
             }
-            let mut copied = 0u64;
-            let mut refused = 0u64;
+            let (mut copied, mut refused) = (0u64, 0u64);
+            let what = format!("copy {}", t.name);
+            // Many rows per statement toward PostgreSQL (a round trip per
+            // row made a million rows a minute's work).
+            let mut pending: Vec<Vec<Val<'static>>> = Vec::with_capacity(COPY_BATCH);
+            let mut flush = |pending: &mut Vec<Vec<Val<'static>>>| -> Result<()> {
+                let n = tx.db.exec_rows(&what, &insert, pending)? as u64;
+                copied += n;
+                refused += pending.len() as u64 - n;
+                pending.clear();
+                Ok(())
+            };
             self.db.each(
                 &format!("read {}", t.name),
                 &format!("SELECT {cols} FROM {} ORDER BY {}", t.name, t.order),
                 args![],
                 |r| {
-                    let vals: Vec<Val<'_>> =
-                        (0..t.columns.len()).map(|i| r.val(i)).collect::<Result<_>>()?;
-                    let bound: Vec<&dyn Arg> = vals.iter().map(|v| v as &dyn Arg).collect();
-                    match tx.db.exec(&format!("copy {}", t.name), &insert, &bound)? {
-                        0 => refused += 1,
-                        _ => copied += 1,
+                    let row = (0..t.columns.len())
+                        .map(|i| r.val(i).map(Val::into_owned))
+                        .collect::<Result<_>>()?;
+                    pending.push(row);
+                    if pending.len() == COPY_BATCH {
+                        flush(&mut pending)?;
                     }
                     Ok(true)
                 },
             )?;
+            flush(&mut pending)?;
             if refused > 0 {
                 // Dropping `tx` rolls every table back.
                 return Err(StoreError::NotEmpty(format!(

@@ -8,7 +8,7 @@ use super::sql::args;
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::{Result, Store, StoreError, Tx};
+use super::{Result, Store, Tx};
 
 /// An account of one provider, as `accounts list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -240,17 +240,14 @@ impl Tx<'_> {
             return Ok(Ok(Moved::default()));
         }
         let source = "provider = ?1 AND account = ?2 AND (plugin_name = ?3 OR ?3 IS NULL)";
-        let days_of =
-            |sql: &str, p: &[&dyn super::sql::Arg]| -> Result<BTreeSet<NaiveDate>> {
-                let rows: Vec<String> = self.db.rows(WHAT, sql, p, |r| r.get(0))?;
-                let mut out = BTreeSet::new();
-                for d in rows {
-                    out.insert(d.parse().map_err(|_| {
-                        StoreError::Invalid(format!("stored day {d:?} is not a date"))
-                    })?);
-                }
-                Ok(out)
-            };
+        let days_of = |sql: &str, p: &[&dyn super::sql::Arg]| -> Result<BTreeSet<NaiveDate>> {
+            let rows: Vec<String> = self.db.rows(WHAT, sql, p, |r| r.get(0))?;
+            let mut out = BTreeSet::new();
+            for d in rows {
+                out.insert(super::stored_day(&d)?);
+            }
+            Ok(out)
+        };
         let moving = days_of(
             &format!(
                 "SELECT day FROM cost_rows WHERE {source} UNION SELECT day FROM usage_rows WHERE {source}"

@@ -750,9 +750,7 @@ impl Tx<'_> {
                         let day: String = r.get(3)?;
                         Ok(NotInCost {
                             provider: r.get(0)?,
-                            day: day.parse().map_err(|_| {
-                                StoreError::Invalid(format!("stored day {day:?} is not a date"))
-                            })?,
+                            day: super::stored_day(&day)?,
                             tokens: r.get(1)?,
                             note: r.get(2)?,
                         })

@@ -217,6 +217,11 @@ impl StoreError {
     }
 }
 
+/// A day as the store keeps it (`YYYY-MM-DD` text), read back.
+pub(crate) fn stored_day(text: &str) -> Result<chrono::NaiveDate> {
+    text.parse().map_err(|_| StoreError::Invalid(format!("stored day {text:?} is not a date")))
+}
+
 /// A `Result` with a [`StoreError`].
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

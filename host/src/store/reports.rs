@@ -45,7 +45,7 @@ pub(super) fn keys(by: Breakdown) -> (&'static str, &'static str) {
 }
 
 fn group_day(text: String) -> Result<NaiveDate> {
-    text.parse().map_err(|_| StoreError::Invalid(format!("stored day {text:?} is not a date")))
+    super::stored_day(&text)
 }
 
 /// A breakdown row from the columns provider, key, cost, tokens starting at
@@ -548,9 +548,7 @@ args![],
                 source: r.get(0)?,
                 provider: r.get(1)?,
                 name: r.get(2)?,
-                day: day.parse().map_err(|_| {
-                    StoreError::Invalid(format!("stored day {day:?} is not a date"))
-                })?,
+                day: super::stored_day(&day)?,
                 at: r.get(4)?,
                 model: r.get(5)?,
                 project: r.get(6)?,

@@ -412,9 +412,7 @@ fn state_key(plugin: &str, machine: &str, shared: bool) -> String {
     }
 }
 
-fn parse_day(day: &str) -> Result<NaiveDate> {
-    day.parse().map_err(|_| StoreError::Invalid(format!("stored day {day:?} is not a date")))
-}
+use super::stored_day as parse_day;
 
 impl Tx<'_> {
     /// Writes how a run ended.

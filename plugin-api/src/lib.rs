@@ -116,7 +116,20 @@ pub const CONTRACT_STAMP: &str =
 
 /// The features a host of this crate's contract offers through
 /// `Host::call`, by name (see [`HostFeatures`]).
-pub const FEATURES: &[&str] = &["host.features"];
+pub const FEATURES: &[&str] = &["host.features", "host.progress"];
+
+/// What `Host::call("host.progress", …)` carries: how far a long run is
+/// (`done` of `total` units; bytes for the log readers), for the host's
+/// progress bar on a terminal. Call it as often as is convenient: the
+/// worker passes on at most a few a second. A host without the feature
+/// answers `Err`, which [`PluginCtx::progress`] ignores.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Units done.
+    pub done: u64,
+    /// Units in all (0: not known yet).
+    pub total: u64,
+}
 
 /// What `Host::call("host.features", "{}")` answers (contract 1.4): the
 /// host's contract version and the features it offers. An older host
@@ -360,6 +373,14 @@ impl PluginCtx<'_> {
     pub fn host_features(&self) -> Option<HostFeatures> {
         let answer = self.host.call("host.features".into(), "{}".into()).into_result().ok()?;
         serde_json::from_str(answer.as_str()).ok()
+    }
+
+    /// Tells the host how far this run is, in bytes (`host.progress`), for
+    /// its progress bar; a host without the feature ignores it.
+    pub fn progress(&self, done: u64, total: u64) {
+        let json = serde_json::to_string(&Progress { done, total }).unwrap_or_default();
+        // Advisory only: an older host answers Err, and nothing depends on it.
+        let _ = self.host.call("host.progress".into(), json.as_str().into());
     }
 
     /// Performs independent requests concurrently, answering in order.

@@ -372,6 +372,7 @@ fn plugins_of_every_style_and_of_the_previous_release_build_load_and_run() {
         let doc = answer(plugin);
         assert_eq!(doc["contract"], CONTRACT, "{plugin}: {doc}");
         assert_eq!(doc["features"][0], "host.features", "{plugin}: {doc}");
+        assert_eq!(doc["features"][1], "host.progress", "{plugin}: {doc}");
     }
     let literal_record = home.text(
         "SELECT payload FROM records WHERE plugin_name = 'literal_style' AND kind = 'example'",

@@ -97,6 +97,7 @@ fn run_options(
         protected: ctx.protected_paths(),
         trigger: None,
         preset_ids: Default::default(),
+        bars: Default::default(),
     })
 }
 

@@ -489,6 +489,11 @@ impl Reader<'_> {
                 self.records.push(self.redacted(r));
             }
             Message::Http { id, requests } => return self.serve_http(id, requests),
+            Message::Progress { done, total } => {
+                if let Some(b) = &self.broker {
+                    b.progress(done, total);
+                }
+            }
             Message::Result(mut r) => {
                 r.error = r.error.map(|e| printable(&self.redact(&e), false));
                 // Metadata carries plugin text too (the reasons of lost days).

@@ -356,6 +356,13 @@ pub enum Message {
         /// The requests, answered in order.
         requests: Vec<WireRequest>,
     },
+    /// How far the run is (`host.progress`), for the progress bar.
+    Progress {
+        /// Units done.
+        done: u64,
+        /// Units in all.
+        total: u64,
+    },
     /// One record of the result.
     Record(WireRecord),
     /// The result, after its records; the last line.

@@ -156,7 +156,14 @@ struct RemoteHost {
     protocol: ProtocolInfo,
     next_id: AtomicU64,
     waiting: Arc<Mutex<HashMap<u64, mpsc::Sender<Answers>>>>,
+    /// When progress was last passed on (ms since `started`), so a plugin
+    /// reporting every line sends the host a few lines a second.
+    progress_sent: AtomicU64,
+    started: std::time::Instant,
 }
+
+/// The least time between two progress lines a worker passes on.
+const PROGRESS_EVERY_MS: u64 = 100;
 
 impl RemoteHost {
     /// Starts the thread that routes the host's replies to waiting calls.
@@ -181,7 +188,29 @@ impl RemoteHost {
             // The host is gone: wake every waiting call with nothing.
             routes.lock().unwrap_or_else(|p| p.into_inner()).clear();
         });
-        RemoteHost { proto, secrets, declared, protocol, next_id: AtomicU64::new(1), waiting }
+        RemoteHost {
+            proto,
+            secrets,
+            declared,
+            protocol,
+            next_id: AtomicU64::new(1),
+            waiting,
+            progress_sent: AtomicU64::new(u64::MAX),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// Sends progress on, at most every [`PROGRESS_EVERY_MS`] (and always
+    /// the last step, `done == total`).
+    fn pass_on_progress(&self, p: plugin_api::Progress) {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        // `u64::MAX`: nothing sent yet, and the first report always goes.
+        let last = self.progress_sent.load(Ordering::Relaxed);
+        if last != u64::MAX && now.saturating_sub(last) < PROGRESS_EVERY_MS && p.done < p.total {
+            return;
+        }
+        self.progress_sent.store(now, Ordering::Relaxed);
+        send(&self.proto, &Message::Progress { done: p.done, total: p.total });
     }
 
     fn exchange(&self, requests: &[HttpRequest]) -> Vec<Result<HttpResponse, String>> {
@@ -265,11 +294,18 @@ impl Host for RemoteHost {
         )
     }
 
-    fn call(&self, method: RStr<'_>, _json: RStr<'_>) -> RResult<RString, RString> {
+    fn call(&self, method: RStr<'_>, json: RStr<'_>) -> RResult<RString, RString> {
         guarded(
             || match method.as_str() {
                 // Answered here, from what the host sent with the job.
                 "host.features" => ROk(self.protocol.features_json().into()),
+                "host.progress" => match serde_json::from_str::<plugin_api::Progress>(&json) {
+                    Ok(p) => {
+                        self.pass_on_progress(p);
+                        ROk("{}".into())
+                    }
+                    Err(e) => RErr(format!("host.progress: {e}").into()),
+                },
                 other => RErr(format!("unknown host method {other:?}").into()),
             },
             |p| RErr(format!("host call panicked: {p}").into()),

@@ -47,6 +47,14 @@ pub enum Level {
     Info,
     /// Something was left out (a file that could not be read).
     Warn,
+    /// How far the import under way is, in bytes (no message): for the
+    /// host's progress bar (`PluginCtx::progress`).
+    Progress {
+        /// Bytes read so far in the import.
+        done: u64,
+        /// Bytes the import has to read in all.
+        total: u64,
+    },
 }
 
 /// Where messages go: the host's log in a run, anything in tests.

@@ -71,6 +71,7 @@ pub fn run_with(
     let mut log = |level: Level, message: &str| match level {
         Level::Info => ctx.info(message),
         Level::Warn => ctx.warn(message),
+        Level::Progress { done, total } => ctx.progress(done, total),
     };
     match collect(req, &mut log) {
         Ok(mut out) => {

@@ -98,6 +98,11 @@ fn identity(_meta: &Metadata) -> (u64, u64) {
     (0, 0)
 }
 
+/// Whether `prev` was read from this file, as it is now or shorter.
+pub(crate) fn same_file<T>(prev: &Entry<T>, meta: &Metadata) -> bool {
+    identity(meta) == (prev.dev, prev.ino) && meta.len() >= prev.off
+}
+
 fn unchanged<T>(prev: &Entry<T>, meta: &Metadata) -> bool {
     identity(meta) == (prev.dev, prev.ino) && meta.len() == prev.off
 }

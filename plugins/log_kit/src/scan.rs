@@ -104,6 +104,12 @@ where
     // An import under way: `files` is what the last run left, and the
     // entries of the files it read stand as they are.
     let continuing = !std::mem::take(&mut old.todo).is_empty();
+    // How far the import is, for the host's progress bar.
+    let (before, total) = if continuing {
+        (old.import_done, old.import_total)
+    } else {
+        (0, unread_bytes(files, &old.files))
+    };
     let mut stop = None;
     for (i, path) in files.iter().enumerate() {
         let key = path.to_string_lossy().into_owned();
@@ -116,6 +122,7 @@ where
             prev
         } else {
             let (entry, rest) = visit(path, prev, &mut budget, &mut out.counts, log, &mut on_line);
+            log(Level::Progress { done: before + budget.used(), total }, "");
             if budget.spent() {
                 stop = Some(if rest { i } else { i + 1 });
             }
@@ -128,6 +135,9 @@ where
     if let Some(at) = stop {
         out.state.todo = files[at..].iter().map(|f| f.to_string_lossy().into_owned()).collect();
         out.more = !out.state.todo.is_empty();
+    }
+    if out.more {
+        (out.state.import_done, out.state.import_total) = (before + budget.used(), total);
     }
     if continuing {
         // Read earlier in this import (or gone since: the next walk says so).
@@ -144,6 +154,22 @@ where
         );
     }
     out
+}
+
+/// What `files` hold beyond where each was read (all of a file not read
+/// before, or replaced): the bytes an import has ahead of it.
+fn unread_bytes<T>(files: &[PathBuf], read: &BTreeMap<String, Entry<T>>) -> u64 {
+    files
+        .iter()
+        .filter_map(|path| {
+            let meta = std::fs::metadata(path).ok()?;
+            let off = read
+                .get(path.to_string_lossy().as_ref())
+                .filter(|e| crate::read::same_file(e, &meta))
+                .map_or(0, |e| e.off);
+            Some(meta.len().saturating_sub(off))
+        })
+        .sum()
 }
 
 /// One file of [`scan`]: the entry it keeps in the state, if any, and
@@ -235,6 +261,42 @@ mod tests {
         let (n, next) = count_lines(&files, third.state, 15);
         assert_eq!((n, next.counts.files_read, next.more), (1, 1, false));
         assert_eq!(next.state.files.len(), 3);
+    }
+
+    /// The host's progress bar hears the whole import's bytes: counted once
+    /// at its walk (a file read before counts what it grew by), carried
+    /// through the chained runs, ending at the total; the state forgets it
+    /// once the import is done.
+    #[test]
+    fn progress_covers_the_whole_import_across_chained_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!("{i}.jsonl"))).collect();
+        for f in &files {
+            fs::write(f, "0123456789\n0123456789\n").unwrap();
+        }
+        let run = |files: &[PathBuf], old: LogState<()>, heard: &mut Vec<(u64, u64)>| {
+            let mut log = |level: Level, _: &str| {
+                if let Level::Progress { done, total } = level {
+                    heard.push((done, total));
+                }
+            };
+            scan(files, old, 15, &mut log, |_: &mut (), _: &[u8]| Line::Used)
+        };
+        let mut heard = Vec::new();
+        let mut scanned = run(&files, LogState::default(), &mut heard);
+        assert_eq!((scanned.state.import_done, scanned.state.import_total), (22, 66));
+        while scanned.more {
+            let left = scanned.state.remaining().unwrap();
+            scanned = run(&left, scanned.state, &mut heard);
+        }
+        assert_eq!(heard.last(), Some(&(66, 66)), "{heard:?}");
+        assert!(heard.windows(2).all(|w| w[0].0 <= w[1].0 && w[1].1 == 66), "{heard:?}");
+        assert_eq!((scanned.state.import_done, scanned.state.import_total), (0, 0));
+        // The next import counts only what was added since.
+        fs::write(&files[2], "0123456789\n0123456789\nmore\n").unwrap();
+        heard.clear();
+        run(&files, scanned.state, &mut heard);
+        assert_eq!(heard.last(), Some(&(5, 5)), "{heard:?}");
     }
 
     #[test]

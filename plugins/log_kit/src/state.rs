@@ -62,11 +62,29 @@ pub struct LogState<T> {
     /// without a bump: a state without it reads as empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub todo: Vec<String>,
+    /// Bytes the import under way has to read in all, counted at its walk
+    /// (what each file holds beyond where it was read), for the progress
+    /// bar; 0 when no import is under way.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub import_total: u64,
+    /// Bytes its runs have read so far.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub import_done: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl<T> Default for LogState<T> {
     fn default() -> Self {
-        LogState { v: STATE_VERSION, files: BTreeMap::new(), todo: Vec::new() }
+        LogState {
+            v: STATE_VERSION,
+            files: BTreeMap::new(),
+            todo: Vec::new(),
+            import_total: 0,
+            import_done: 0,
+        }
     }
 }
 

@@ -66,6 +66,7 @@ fn run(ctx: &PluginCtx<'_>, req: RunRequest) -> PluginResult {
     let mut log = |level: Level, message: &str| match level {
         Level::Info => ctx.info(message),
         Level::Warn => ctx.warn(message),
+        Level::Progress { done, total } => ctx.progress(done, total),
     };
     match collect(&req, &mut log) {
         Ok(mut out) => {

@@ -36,17 +36,7 @@ pub(super) fn execute(mut prepared: Prepared, opts: &RunOptions) -> Executed {
             RunLog { at: now_rfc3339(), level: level_name(level), message: message.to_string() };
         sink.lock().unwrap_or_else(|p| p.into_inner()).push(entry);
     });
-    let bar = opts.progress.as_ref().map(|mp| {
-        let style = indicatif::ProgressStyle::with_template(
-            "{prefix:24} {bar:30} {pos}/{len} requests {elapsed}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-        mp.add(
-            indicatif::ProgressBar::new(0)
-                .with_style(style)
-                .with_prefix(prepared.spec.name.clone()),
-        )
-    });
+    let bar = opts.progress.as_ref().map(|mp| opts.bar_for(mp, &prepared.spec.name));
     let broker = Arc::new(Broker::new(
         prepared.destinations.clone(),
         prepared.secret_values.clone(),
@@ -65,8 +55,10 @@ pub(super) fn execute(mut prepared: Prepared, opts: &RunOptions) -> Executed {
         &mut |level, msg| log(level, &msg),
     );
     drop(log);
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
+    // A bar of bytes stays for the job's next chained run; the loops over
+    // jobs clear it once the job is done.
+    if let Some(job) = bar.filter(|b| !b.counts_bytes()) {
+        opts.clear_bar(&prepared.spec.name, &job);
     }
     let logs = std::mem::take(&mut *logs.lock().unwrap_or_else(|p| p.into_inner()));
     Executed { prepared, result: outcome.into_result(), logs }

@@ -26,6 +26,7 @@ use self::execute::{execute, Executed};
 use self::prepare::{job_params, prepare, prepare_all};
 pub use self::prepare::{missing_secret, resolve_params};
 pub use self::verdict::{lost_spans, span_text};
+use super::capabilities::JobBar;
 use super::error::{KernelError, Result};
 use super::http::HttpSettings;
 use super::isolate::OutputLimits;
@@ -95,6 +96,9 @@ pub struct RunOptions {
     pub protected: Vec<PathBuf>,
     /// The webhook trigger these runs answer, recorded with each run.
     pub trigger: Option<String>,
+    /// Each job's progress bar, kept across its chained runs while it
+    /// counts the bytes of an import.
+    pub bars: Arc<Mutex<BTreeMap<String, Arc<JobBar>>>>,
     /// Run ids chosen before the runs start (a trigger answers with them),
     /// by job name: each is taken by that job's first run.
     pub preset_ids: std::sync::Arc<std::sync::Mutex<BTreeMap<String, String>>>,
@@ -117,6 +121,34 @@ impl RunOptions {
             store.note_trigger(&run_id, trigger)?;
         }
         Ok(run_id)
+    }
+
+    /// Job `name`'s progress bar: the one its earlier chained run left, or
+    /// a new one counting requests.
+    fn bar_for(&self, mp: &indicatif::MultiProgress, name: &str) -> Arc<JobBar> {
+        let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
+        let bar = bars.entry(name.to_string()).or_insert_with(|| {
+            let style = indicatif::ProgressStyle::with_template(
+                "{prefix:24} {bar:30} {pos}/{len} requests {elapsed}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            let bar =
+                indicatif::ProgressBar::new(0).with_style(style).with_prefix(name.to_string());
+            Arc::new(JobBar::new(mp.add(bar)))
+        });
+        Arc::clone(bar)
+    }
+
+    /// Takes job `name`'s bar off the terminal.
+    fn clear_bar(&self, name: &str, job: &JobBar) {
+        job.bar.finish_and_clear();
+        self.bars.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+    }
+
+    /// Takes every bar left (of imports now done) off the terminal.
+    fn clear_bars(&self) {
+        let bars = std::mem::take(&mut *self.bars.lock().unwrap_or_else(|p| p.into_inner()));
+        bars.values().for_each(|b| b.bar.finish_and_clear());
     }
 
     /// How long a run of `spec` may take.
@@ -206,6 +238,7 @@ pub fn run_plugin<L: Ledger, S: RecordSink<L>>(
         Ok(())
     })();
     store.release_job(&spec.name)?;
+    opts.clear_bars();
     ran.map(|()| reports)
 }
 
@@ -284,6 +317,7 @@ pub fn run_many<L: Ledger, S: RecordSink<L>>(
             }
         }
     });
+    opts.clear_bars();
     for name in claimed {
         store.release_job(name)?;
     }

@@ -483,20 +483,68 @@ impl Tx<'_> {
         // A call already stored keeps its first copy's attributes and the
         // larger of each count: a shorter copy (an earlier streamed line,
         // a replay) never lowers what is stored.
-        let read = "SELECT input, output, cache_read, cache_write_5m, cache_write_1h, reasoning,
-                        web_searches, day, provider, account, model, project, service_tier, speed
-                 FROM calls WHERE plugin_name = ?1 AND source = ?2 AND key = ?3";
-        let mut sums = CallSums::new(self.db)?;
-        let insert = "INSERT INTO calls (plugin_name, source, key, provider, account, day, at, model,
+        // Most calls are new (a first import is all new calls): each is
+        // one insert that keeps a stored copy as it is. Only a call found
+        // stored is read and compared.
+        let insert =
+            "INSERT INTO calls (plugin_name, source, key, provider, account, day, at, model,
                     project, session, service_tier, speed, input, output, cache_read,
                     cache_write_5m, cache_write_1h, reasoning, web_searches, run_id, machine)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
                     ?17, ?18, ?19, ?20, ?21)
-                 ON CONFLICT (plugin_name, source, key) DO UPDATE SET input = ?13, output = ?14, cache_read = ?15,
-                    cache_write_5m = ?16, cache_write_1h = ?17, reasoning = ?18,
-                    web_searches = ?19, run_id = ?20";
+                 ON CONFLICT (plugin_name, source, key) DO NOTHING";
+        let read = "SELECT input, output, cache_read, cache_write_5m, cache_write_1h, reasoning,
+                        web_searches, day, provider, account, model, project, service_tier, speed
+                 FROM calls WHERE plugin_name = ?1 AND source = ?2 AND key = ?3";
+        let grow = "UPDATE calls SET input = ?4, output = ?5, cache_read = ?6, cache_write_5m = ?7,
+                    cache_write_1h = ?8, reasoning = ?9, web_searches = ?10, run_id = ?11
+                 WHERE plugin_name = ?1 AND source = ?2 AND key = ?3";
+        let mut sums = CallSums::new(self.db)?;
         let (mut written, mut changed) = (0, 0);
         for c in calls {
+            let [input, output, read_, write_5m, write_1h, reasoning, searches] =
+                count_params(&c.priced);
+            let day = c.day.to_string();
+            let args = args![
+                plugin,
+                c.source,
+                c.key,
+                c.provider,
+                c.account,
+                day,
+                c.at,
+                c.model,
+                c.project,
+                c.session,
+                c.service_tier,
+                c.speed,
+                input,
+                output,
+                read_,
+                write_5m,
+                write_1h,
+                reasoning,
+                searches,
+                run_id,
+                self.machine
+            ];
+            if self.db.exec("store calls", insert, args)? == 1 {
+                written += 1;
+                let group = [
+                    day,
+                    c.provider.clone(),
+                    c.account.clone(),
+                    c.model.clone(),
+                    c.project.clone(),
+                    c.service_tier.clone(),
+                    c.speed.clone(),
+                ];
+                sums.add(group, &c.priced);
+                continue;
+            }
+            // A call already stored keeps its first copy's attributes and
+            // the larger of each count: a shorter copy (an earlier streamed
+            // line, a replay) never lowers what is stored.
             let stored =
                 self.db.row_opt("read calls", read, args![plugin, c.source, c.key], |r| {
                     let group: [String; 7] = [
@@ -510,59 +558,26 @@ impl Tx<'_> {
                     ];
                     Ok((super::reports::priced_columns(r, 0)?, group))
                 })?;
-            let p = match stored {
-                Some((s, _)) if s.max(c.priced) == s => continue,
-                Some((s, group)) => {
-                    changed += 1;
-                    // The stored call keeps its group: only its counts grow.
-                    sums.remove(&group, &s)?;
-                    sums.add(&group, &s.max(c.priced))?;
-                    s.max(c.priced)
-                }
-                None => {
-                    written += 1;
-                    let group = [
-                        c.day.to_string(),
-                        c.provider.clone(),
-                        c.account.clone(),
-                        c.model.clone(),
-                        c.project.clone(),
-                        c.service_tier.clone(),
-                        c.speed.clone(),
-                    ];
-                    sums.add(&group, &c.priced)?;
-                    c.priced
-                }
-            };
+            let Some((s, group)) = stored else { continue };
+            let p = s.max(c.priced);
+            if p == s {
+                continue;
+            }
+            changed += 1;
+            // The stored call keeps its group: only its counts grow.
+            sums.remove(&group, &s)?;
+            sums.add(group, &p);
             let [input, output, read_, write_5m, write_1h, reasoning, searches] = count_params(&p);
             self.db.exec(
                 "store calls",
-                insert,
+                grow,
                 args![
-                    plugin,
-                    c.source,
-                    c.key,
-                    c.provider,
-                    c.account,
-                    c.day.to_string(),
-                    c.at,
-                    c.model,
-                    c.project,
-                    c.session,
-                    c.service_tier,
-                    c.speed,
-                    input,
-                    output,
-                    read_,
-                    write_5m,
-                    write_1h,
-                    reasoning,
-                    searches,
-                    run_id,
-                    self.machine
+                    plugin, c.source, c.key, input, output, read_, write_5m, write_1h, reasoning,
+                    searches, run_id
                 ],
             )?;
         }
+        sums.flush()?;
         Ok((written, changed))
     }
 
@@ -818,6 +833,10 @@ fn spans(days: &[NaiveDate]) -> Vec<(NaiveDate, NaiveDate)> {
 struct CallSums<'t> {
     db: &'t Db,
     tiers: Vec<u64>,
+    /// What the calls stored so far add, per group and tier (calls, then
+    /// the seven counts): written once per group by [`CallSums::flush`],
+    /// not once per call.
+    added: HashMap<([String; 7], i64), (i64, [i64; 7])>,
 }
 
 const SUMS_ADD: &str =
@@ -851,7 +870,8 @@ impl<'t> CallSums<'t> {
             args![],
             |r| r.get(0),
         )?;
-        Ok(CallSums { db, tiers: tiers.into_iter().map(|t| t as u64).collect() })
+        let tiers = tiers.into_iter().map(|t| t as u64).collect();
+        Ok(CallSums { db, tiers, added: HashMap::new() })
     }
 
     /// The tier a call falls in: the largest start its input exceeded.
@@ -860,17 +880,29 @@ impl<'t> CallSums<'t> {
         self.tiers.iter().copied().find(|s| input > *s).unwrap_or(0) as i64
     }
 
-    fn add(&mut self, group: &[String; 7], p: &billing_records::Priced) -> Result<()> {
-        let [input, output, read, write_5m, write_1h, reasoning, searches] = count_params(p);
-        let (g, over) = (group, self.over(p));
-        self.db.exec(
-            "keep the sums of calls",
-            SUMS_ADD,
-            args![
-                g[0], g[1], g[2], g[3], g[4], g[5], g[6], over, 1, input, output, read, write_5m,
-                write_1h, reasoning, searches
-            ],
-        )?;
+    /// Counts a call's counts into its group (written by [`CallSums::flush`]).
+    fn add(&mut self, group: [String; 7], p: &billing_records::Priced) {
+        let over = self.over(p);
+        let (calls, sums) = self.added.entry((group, over)).or_default();
+        *calls += 1;
+        for (sum, n) in sums.iter_mut().zip(count_params(p)) {
+            *sum = sum.saturating_add(n);
+        }
+    }
+
+    /// Writes what [`CallSums::add`] counted, one statement per group.
+    fn flush(&mut self) -> Result<()> {
+        for ((g, over), (calls, counts)) in self.added.drain() {
+            let [input, output, read, write_5m, write_1h, reasoning, searches] = counts;
+            self.db.exec(
+                "keep the sums of calls",
+                SUMS_ADD,
+                args![
+                    g[0], g[1], g[2], g[3], g[4], g[5], g[6], over, calls, input, output, read,
+                    write_5m, write_1h, reasoning, searches
+                ],
+            )?;
+        }
         Ok(())
     }
 

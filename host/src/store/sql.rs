@@ -3,7 +3,7 @@
 //! read columns as engine-neutral values, and a cache of prepared
 //! statements per connection.
 //!
-//! The query modules (`runs`, `billing`, `reports`, `accounts`, `calls`)
+//! The query modules (`runs`, `billing`, `reports`, `accounts`, `copy`)
 //! only ever see [`Db`], [`Row`] and [`Arg`]; only this module and the two
 //! engine modules name `rusqlite` or `postgres`. SQLite spellings that
 //! PostgreSQL lacks are rewritten once per statement by [`to_postgres`]:

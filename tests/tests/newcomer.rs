@@ -126,6 +126,7 @@ fn what_the_home_keeps_is_0600_in_a_0700_folder() {
     let out = home
         .command(&["home", "--json"])
         .env_remove("AGENT_HOME")
+        .current_dir(user.path())
         .env("HOME", user.path())
         .env("XDG_DATA_HOME", user.path().join("data"))
         .output()
@@ -322,6 +323,7 @@ fn the_smaller_things_a_newcomer_met() {
         let out = home
             .command(args)
             .env_remove("AGENT_HOME")
+            .current_dir(user.path())
             .env("HOME", user.path())
             .env("XDG_DATA_HOME", user.path().join("data"))
             .output()

@@ -278,7 +278,10 @@ impl Home {
     /// The command, with a clean environment (no real keys leak in).
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(agent_host());
-        c.env_clear()
+        // In the home, so what a command writes beside it (an export's
+        // default file) lands there, never in the source tree.
+        c.current_dir(self.path())
+            .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("AGENT_HOME", self.path())
             .args(args);

@@ -253,10 +253,10 @@ pub struct Copied {
     pub sums: Vec<(&'static str, String)>,
 }
 
-/// A table's row count and money sums.
 /// Rows read before they are written, in statements of many rows.
 const COPY_BATCH: usize = 1024;
 
+/// A table's row count and money sums.
 fn measure(store: &Store, t: &Table) -> Result<(u64, Vec<BigDecimal>)> {
     let rows: i64 =
         store.db.row("count rows", &format!("SELECT count(*) FROM {}", t.name), args![], |r| {

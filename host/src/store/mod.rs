@@ -239,7 +239,7 @@ pub struct Tx<'a> {
     done: bool,
 }
 
-impl Tx<'_> {
+impl<'a> Tx<'a> {
     /// Commits everything written through this transaction at once.
     pub fn commit(mut self) -> Result<()> {
         let committed = self.db.batch("commit", "COMMIT");
@@ -250,9 +250,7 @@ impl Tx<'_> {
         self.done = committed.is_ok();
         committed
     }
-}
 
-impl<'a> Tx<'a> {
     /// Leaves the transaction open past this guard: the kernel's
     /// [`crate::kernel::ledger::Ledger::begin_commit`] holds it until the commit.
     fn keep_open(mut self) {

@@ -111,10 +111,12 @@ fn unchanged<T>(prev: &Entry<T>, meta: &Metadata) -> bool {
 /// Where to resume: `prev` if it is the same file, no shorter than what was
 /// read; else the start, with a fresh context.
 fn resume<T: Default + Clone>(prev: Option<&Entry<T>>, meta: &Metadata) -> Entry<T> {
-    let (dev, ino) = identity(meta);
     match prev {
-        Some(p) if (p.dev, p.ino) == (dev, ino) && meta.len() >= p.off => p.clone(),
-        _ => Entry::new(dev, ino),
+        Some(p) if same_file(p, meta) => p.clone(),
+        _ => {
+            let (dev, ino) = identity(meta);
+            Entry::new(dev, ino)
+        }
     }
 }
 

@@ -146,13 +146,37 @@ pub(super) fn write_run<L: Ledger, S: RecordSink<L>>(
     report: &RunReport,
     logs: &[RunLog],
 ) -> ledger::Result<WriteStats> {
-    store.begin_commit()?;
-    match write_all(store, sink, input, batch, keep, report, logs) {
-        Ok(stats) => store.end_commit().map(|()| stats),
-        Err(e) => {
-            // Nothing of the run is kept.
-            store.abandon_commit();
-            Err(e)
+    let tx = Open::begin(store)?;
+    let stats = write_all(&*tx.store, sink, input, batch, keep, report, logs)?;
+    tx.commit()?;
+    Ok(stats)
+}
+
+/// A run's transaction on the store: committed by [`Open::commit`], and
+/// abandoned when dropped otherwise (an error, or a panic unwinding out of
+/// the sink), so nothing of a run that did not commit is kept.
+struct Open<'s, L: Ledger> {
+    store: &'s mut L,
+    open: bool,
+}
+
+impl<'s, L: Ledger> Open<'s, L> {
+    fn begin(store: &'s mut L) -> ledger::Result<Self> {
+        store.begin_commit()?;
+        Ok(Open { store, open: true })
+    }
+
+    fn commit(mut self) -> ledger::Result<()> {
+        // A commit that fails keeps nothing by itself: no abandon after it.
+        self.open = false;
+        self.store.end_commit()
+    }
+}
+
+impl<L: Ledger> Drop for Open<'_, L> {
+    fn drop(&mut self) {
+        if self.open {
+            self.store.abandon_commit();
         }
     }
 }
@@ -276,4 +300,105 @@ pub(super) fn not_run<L: Ledger>(
         notes: Vec::new(),
         more: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::ledger::LedgerReads;
+    use crate::kernel::sink::Checked;
+    use crate::store::Store;
+
+    /// A sink whose write panics half way through the run's transaction.
+    struct Panics;
+
+    impl RecordCheck for Panics {
+        type Batch = ();
+        fn prepare(
+            &self,
+            _: &SinkInput<'_>,
+            _: Vec<WireRecord>,
+        ) -> std::result::Result<Checked<()>, String> {
+            Ok(Checked { batch: (), rejected: BTreeMap::new() })
+        }
+    }
+
+    impl RecordSink<Store> for Panics {
+        fn write(
+            &self,
+            store: &Store,
+            input: &SinkInput<'_>,
+            (): (),
+        ) -> ledger::Result<WriteStats> {
+            store.save_plugin_state(input.plugin, "{}", input.run_id, input.collected_at)?;
+            panic!("a sink that breaks");
+        }
+    }
+
+    /// A panic inside the commit (a sink's bug) keeps nothing of the run
+    /// and leaves the store ready for the next one.
+    #[test]
+    fn a_panic_in_the_commit_keeps_nothing_and_the_store_goes_on() {
+        let mut store = Store::for_tests();
+        let day: NaiveDate = "2025-01-01".parse().unwrap();
+        store.begin_run("r1", "p", "t", Some((day, day)), None).unwrap();
+        let input = SinkInput {
+            plugin: "p",
+            run_id: "r1",
+            window: Some((day, day)),
+            complete_days: &[day],
+            metadata: "{}",
+            collected_at: "t",
+            claims: &[],
+            observes: &[],
+            account: None,
+        };
+        let report = RunReport {
+            run_id: "r1".into(),
+            plugin: "p".into(),
+            status: RunStatus::Success,
+            error: None,
+            from: Some(day),
+            to: Some(day),
+            records_received: 0,
+            records_written: 0,
+            records_changed: 0,
+            duration_ms: 0,
+            lost_days: BTreeMap::new(),
+            unavailable_days: BTreeMap::new(),
+            notes: Vec::new(),
+            more: false,
+        };
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            write_run(&mut store, &Panics, &input, Some(()), (None, None), &report, &[])
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(store.plugin_state("p").unwrap(), None, "the state written before the panic");
+        assert!(store.complete_days("p").unwrap().is_empty());
+        // No transaction is left open: the next run commits.
+        let stats = write_run(&mut store, &Nothing, &input, Some(()), (None, None), &report, &[]);
+        assert_eq!(stats.unwrap(), WriteStats::default());
+        assert_eq!(store.complete_days("p").unwrap().into_iter().collect::<Vec<_>>(), vec![day]);
+        assert_eq!(store.list_runs(1).unwrap()[0].status, "success");
+    }
+
+    /// A sink that writes nothing.
+    struct Nothing;
+
+    impl RecordCheck for Nothing {
+        type Batch = ();
+        fn prepare(
+            &self,
+            _: &SinkInput<'_>,
+            _: Vec<WireRecord>,
+        ) -> std::result::Result<Checked<()>, String> {
+            Ok(Checked { batch: (), rejected: BTreeMap::new() })
+        }
+    }
+
+    impl RecordSink<Store> for Nothing {
+        fn write(&self, _: &Store, _: &SinkInput<'_>, (): ()) -> ledger::Result<WriteStats> {
+            Ok(WriteStats::default())
+        }
+    }
 }

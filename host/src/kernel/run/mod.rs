@@ -237,8 +237,8 @@ pub fn run_plugin<L: Ledger, S: RecordSink<L>>(
         }
         Ok(())
     })();
-    store.release_job(&spec.name)?;
     opts.clear_bars();
+    store.release_job(&spec.name)?;
     ran.map(|()| reports)
 }
 

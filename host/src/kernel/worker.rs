@@ -156,14 +156,43 @@ struct RemoteHost {
     protocol: ProtocolInfo,
     next_id: AtomicU64,
     waiting: Arc<Mutex<HashMap<u64, mpsc::Sender<Answers>>>>,
-    /// When progress was last passed on (ms since `started`), so a plugin
-    /// reporting every line sends the host a few lines a second.
-    progress_sent: AtomicU64,
-    started: std::time::Instant,
+    /// How often progress goes on to the host.
+    progress: Throttle,
 }
 
 /// The least time between two progress lines a worker passes on.
 const PROGRESS_EVERY_MS: u64 = 100;
+
+/// Lets a report through at most every [`PROGRESS_EVERY_MS`] (the first at
+/// once), whatever it says: a plugin that reports every line, or a hostile
+/// one that reports in a loop, sends the host ten lines a second at most.
+struct Throttle {
+    started: std::time::Instant,
+    /// When a report last went through (ms since `started`); `u64::MAX`
+    /// before the first.
+    last: AtomicU64,
+}
+
+impl Throttle {
+    fn new() -> Self {
+        Throttle { started: std::time::Instant::now(), last: AtomicU64::new(u64::MAX) }
+    }
+
+    /// Whether a report now may go through (and, if so, it counts as sent).
+    fn pass(&self) -> bool {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        self.pass_at(now)
+    }
+
+    fn pass_at(&self, now: u64) -> bool {
+        let last = self.last.load(Ordering::Relaxed);
+        if last != u64::MAX && now.saturating_sub(last) < PROGRESS_EVERY_MS {
+            return false;
+        }
+        // Two threads at once: one of them goes through.
+        self.last.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    }
+}
 
 impl RemoteHost {
     /// Starts the thread that routes the host's replies to waiting calls.
@@ -195,22 +224,15 @@ impl RemoteHost {
             protocol,
             next_id: AtomicU64::new(1),
             waiting,
-            progress_sent: AtomicU64::new(u64::MAX),
-            started: std::time::Instant::now(),
+            progress: Throttle::new(),
         }
     }
 
-    /// Sends progress on, at most every [`PROGRESS_EVERY_MS`] (and always
-    /// the last step, `done == total`).
+    /// Sends progress on, as often as [`Throttle`] lets it.
     fn pass_on_progress(&self, p: plugin_api::Progress) {
-        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        // `u64::MAX`: nothing sent yet, and the first report always goes.
-        let last = self.progress_sent.load(Ordering::Relaxed);
-        if last != u64::MAX && now.saturating_sub(last) < PROGRESS_EVERY_MS && p.done < p.total {
-            return;
+        if self.progress.pass() {
+            send(&self.proto, &Message::Progress { done: p.done, total: p.total });
         }
-        self.progress_sent.store(now, Ordering::Relaxed);
-        send(&self.proto, &Message::Progress { done: p.done, total: p.total });
     }
 
     fn exchange(&self, requests: &[HttpRequest]) -> Vec<Result<HttpResponse, String>> {
@@ -358,4 +380,21 @@ fn plugin_file() -> Option<File> {
 #[cfg(not(unix))]
 fn plugin_file() -> Option<File> {
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// However often and whatever a plugin reports, ten reports a second
+    /// at most reach the host; the first goes at once.
+    #[test]
+    fn progress_reaches_the_host_ten_times_a_second_at_most() {
+        let t = Throttle::new();
+        let passed: Vec<u64> = (0..=1_000).filter(|&ms| t.pass_at(ms)).collect();
+        assert_eq!(passed, (0..=10).map(|i| i * 100).collect::<Vec<_>>());
+        // A burst in one instant: one report.
+        let t = Throttle::new();
+        assert_eq!((0..100_000).filter(|_| t.pass_at(5)).count(), 1);
+    }
 }

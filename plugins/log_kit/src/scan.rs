@@ -299,6 +299,44 @@ mod tests {
         assert_eq!(heard.last(), Some(&(5, 5)), "{heard:?}");
     }
 
+    /// An import the last release left half way (its state has no byte
+    /// counts) goes on where it stopped, every line once: the bar knows no
+    /// total for it, and the next import counts again.
+    #[test]
+    fn an_import_left_by_the_last_release_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!("{i}.jsonl"))).collect();
+        for f in &files {
+            fs::write(f, "0123456789\n0123456789\n").unwrap();
+        }
+        let (_, first) = count_lines(&files, LogState::default(), 15);
+        let mut json: serde_json::Value = serde_json::from_str(&first.state.to_json()).unwrap();
+        let old = json.as_object_mut().unwrap();
+        assert!(old.remove("import_total").is_some() && old.remove("import_done").is_some());
+        let old: LogState<u32> = serde_json::from_value(json).unwrap();
+        let (mut lines, mut state, mut heard) = (2, old, Vec::new());
+        loop {
+            let left = state.remaining().unwrap();
+            let mut log = |level: Level, _: &str| {
+                if let Level::Progress { done, total } = level {
+                    heard.push((done, total));
+                }
+            };
+            let scanned = scan(&left, state, 15, &mut log, |n: &mut u32, _: &[u8]| {
+                *n += 1;
+                lines += 1;
+                Line::Used
+            });
+            state = scanned.state;
+            if !scanned.more {
+                break;
+            }
+        }
+        assert_eq!(lines, 6, "every line once");
+        assert!(heard.iter().all(|&(_, total)| total == 0), "{heard:?}");
+        assert_eq!((state.import_done, state.import_total), (0, 0));
+    }
+
     #[test]
     fn a_file_left_to_read_and_gone_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
